@@ -1,0 +1,78 @@
+"""The one Keras-compatibility step tfprune takes, and Keras 3 detection.
+
+TF-MOT 0.8.1 works only with tf_keras (Keras 2). Importing tfprune sets
+``TF_USE_LEGACY_KERAS=1`` *if TensorFlow has not been imported yet*, so that
+``tf.keras`` also means tf_keras for the rest of the process. This is the only
+side effect tfprune has at import. Whatever the import order, tfprune itself
+always uses ``tf_keras`` explicitly, and a Keras 3 model passed to it is
+refused with an explanation (see :func:`check_tf_keras_model`).
+
+Example:
+    >>> from tfprune.compat import keras
+    >>> keras.__name__
+    'tf_keras'
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+if "tensorflow" not in sys.modules:
+    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+
+import tf_keras as keras  # noqa: E402
+
+from tfprune import errors  # noqa: E402
+
+__all__ = ["keras", "is_keras3_object", "check_tf_keras_model"]
+
+_KERAS3_HINT = (
+    "tfprune (like TF-MOT) works on tf_keras models. Build the model with "
+    "`import tf_keras as keras` (pip package tf-keras), or import tfprune before "
+    "tensorflow so that tf.keras means tf_keras (TF_USE_LEGACY_KERAS=1)."
+)
+
+
+def is_keras3_object(obj) -> bool:
+    """True if ``obj`` is a Keras 3 layer or model (not tf_keras).
+
+    Example:
+        >>> is_keras3_object(keras.layers.Dense(2))
+        False
+    """
+    for klass in type(obj).__mro__:
+        mod = klass.__module__ or ""
+        if mod == "keras" or mod.startswith("keras.") or mod.startswith("keras.src"):
+            return True
+    return False
+
+
+def check_tf_keras_model(model, arg: str = "model") -> None:
+    """Raise a clear error unless ``model`` is a Sequential or Functional tf_keras model.
+
+    Example:
+        >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+        >>> check_tf_keras_model(m)
+    """
+    if is_keras3_object(model):
+        raise errors.KerasVersionError(
+            f"`{arg}` is a Keras 3 model ({type(model).__module__}.{type(model).__name__}). "
+            + _KERAS3_HINT
+        )
+    if not isinstance(model, keras.Model):
+        raise errors.ModelTypeError(
+            f"`{arg}` must be a tf_keras.Model, got {type(model).__name__}."
+        )
+    if not (isinstance(model, keras.Sequential) or getattr(model, "_is_graph_network", False)):
+        raise errors.ModelTypeError(
+            f"`{arg}` is a subclassed model ({type(model).__name__}); tfprune supports "
+            "Sequential and Functional tf_keras models, because it must rebuild the layer "
+            "graph. Rebuild it with keras.Sequential([...]) or keras.Model(inputs, outputs), "
+            "or prune its layers individually with tfprune.wrap_layer(...)."
+        )
+    if not model.built:
+        raise errors.ModelTypeError(
+            f"`{arg}` is not built yet. Give the first layer an input_shape or call "
+            f"{arg}.build(input_shape) before pruning."
+        )
