@@ -1,5 +1,40 @@
-"""tfprune: pruning for tf_keras models, built on TF-MOT."""
+"""tfprune: pruning for tf_keras models, built on TF-MOT.
+
+Importing tfprune sets ``TF_USE_LEGACY_KERAS=1`` if TensorFlow was not imported yet
+(see :mod:`tfprune.compat`); that is its only side effect.
+
+Example:
+    >>> import tfprune
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3)])
+    >>> tfprune.strip(tfprune.one_shot(m, 0.5)).count_params()
+    15
+"""
 
 __version__ = "0.1.0"
 
-from tfprune import compat  # noqa: F401,E402  (the one documented Keras-compat step)
+from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
+from tfprune import callbacks, criteria, errors, masks, pruner  # noqa: E402
+from tfprune.analysis import summary  # noqa: E402
+from tfprune.callbacks import PruningCallback, training_begin  # noqa: E402
+from tfprune.layers import register  # noqa: E402
+from tfprune.pruning import one_shot, prune, strip  # noqa: E402
+from tfprune.wrapper import PruningWrapper  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "PruningCallback",
+    "PruningWrapper",
+    "callbacks",
+    "compat",
+    "criteria",
+    "errors",
+    "masks",
+    "one_shot",
+    "prune",
+    "pruner",
+    "register",
+    "strip",
+    "summary",
+    "training_begin",
+]

@@ -1,0 +1,115 @@
+"""Which weights of which layer are prunable: tfprune's own table.
+
+Matched by ``isinstance`` in order (so subclasses of built-in layers are handled
+by behaviour, and SeparableConv is found before Conv). Custom layers either
+implement TF-MOT's ``get_prunable_weights()`` (``PrunableLayer``) or are declared
+with :func:`register`.
+
+Example:
+    >>> from tfprune.compat import keras
+    >>> prunable_weight_names(keras.layers.DepthwiseConv2D(3))
+    ['depthwise_kernel']
+"""
+
+from __future__ import annotations
+
+from tfprune import errors
+from tfprune.compat import keras
+
+__all__ = ["register", "prunable_weight_names", "prunable_weights", "is_prunable"]
+
+L = keras.layers
+
+# Order matters: the first matching class wins.
+_BUILTIN: list[tuple[type, tuple[str, ...]]] = [
+    (L.SeparableConv1D, ("depthwise_kernel", "pointwise_kernel")),
+    (L.SeparableConv2D, ("depthwise_kernel", "pointwise_kernel")),
+    (L.DepthwiseConv2D, ("depthwise_kernel",)),
+    (L.Conv1D, ("kernel",)),
+    (L.Conv2D, ("kernel",)),  # also Conv2DTranspose
+    (L.Conv3D, ("kernel",)),  # also Conv3DTranspose
+    (L.Dense, ("kernel",)),
+    (L.Embedding, ("embeddings",)),
+]
+_USER: list[tuple[type, tuple[str, ...]]] = []
+
+
+def register(layer_class: type, weights) -> None:
+    """Declare which weights of a custom layer class are prunable, without subclassing.
+
+    Args:
+        layer_class: a ``tf_keras.layers.Layer`` subclass.
+        weights: attribute names of the layer's weight variables, e.g. ``["kernel"]``.
+
+    Raises:
+        ConfigError: not a Layer class, or an empty/non-string weight list.
+
+    Example:
+        >>> class MyDense(keras.layers.Layer):
+        ...     def build(self, shape):
+        ...         self.w = self.add_weight("w", shape=(shape[-1], 4))
+        ...     def call(self, x):
+        ...         return x @ self.w
+        >>> register(MyDense, weights=["w"])
+        >>> prunable_weight_names(MyDense())
+        ['w']
+    """
+    if not (isinstance(layer_class, type) and issubclass(layer_class, keras.layers.Layer)):
+        raise errors.ConfigError(
+            f"register() expects a tf_keras Layer class, got {layer_class!r}.")
+    if isinstance(weights, str) or not weights or not all(isinstance(w, str) for w in weights):
+        raise errors.ConfigError(
+            f"register({layer_class.__name__}, weights=...) needs a non-empty list of weight "
+            f"attribute names such as ['kernel'], got {weights!r}.")
+    _USER[:] = [(c, w) for c, w in _USER if c is not layer_class]
+    _USER.insert(0, (layer_class, tuple(weights)))
+
+
+def prunable_weight_names(layer) -> list[str] | None:
+    """Attribute names of ``layer``'s prunable weights, or None if it is not prunable.
+
+    Layers with their own ``get_prunable_weights`` (TF-MOT ``PrunableLayer``) return
+    ``[]`` here: the wrapper asks the layer itself.
+
+    Example:
+        >>> prunable_weight_names(keras.layers.Dropout(0.5)) is None
+        True
+    """
+    for klass, names in _USER + _BUILTIN:
+        if isinstance(layer, klass):
+            return list(names)
+    if callable(getattr(layer, "get_prunable_weights", None)):
+        return []
+    return None
+
+
+def is_prunable(layer) -> bool:
+    """True if tfprune can wrap ``layer`` for pruning.
+
+    Example:
+        >>> is_prunable(keras.layers.Dense(3)), is_prunable(keras.layers.Flatten())
+        (True, False)
+    """
+    return prunable_weight_names(layer) is not None
+
+
+def prunable_weights(layer, names) -> list:
+    """The prunable variables of a built ``layer`` (by attribute names, or the layer's own
+    ``get_prunable_weights()`` when ``names`` is empty).
+
+    Example:
+        >>> d = keras.layers.Dense(2); d.build((None, 3))
+        >>> [w.shape.as_list() for w in prunable_weights(d, ["kernel"])]
+        [[3, 2]]
+    """
+    if not names:
+        return list(layer.get_prunable_weights())
+    out = []
+    for name in names:
+        var = getattr(layer, name, None)
+        if var is None:
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has no weight attribute "
+                f"{name!r}. Fix the names given to tfprune.register().")
+        out.append(var)
+    return out
