@@ -1,0 +1,39 @@
+"""Edge export: TFLite for phones, verified full-int8 C arrays for microcontrollers.
+
+Public functions: :func:`tflite`, :func:`micro`, :func:`verify`, :func:`latency`.
+Pruning wrappers are stripped first; the model passed in is never modified. Every file is
+written atomically and only after all checks passed.
+
+Example:
+    >>> from tfprune.compat import keras
+    >>> from tfprune import export
+    >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+    >>> len(_tflite_bytes(m)) > 0
+    True
+"""
+
+from __future__ import annotations
+
+from tfprune.export.micro_file import MicroRecord, micro
+from tfprune.export.timing import Latency, latency
+from tfprune.export.tflite_file import ExportRecord, tflite
+from tfprune.export.verification import Verification, verify
+
+__all__ = [
+    "ExportRecord",
+    "Latency",
+    "MicroRecord",
+    "Verification",
+    "latency",
+    "micro",
+    "tflite",
+    "verify",
+]
+
+
+def _tflite_bytes(model, **kwargs) -> bytes:
+    """Convert without writing or verifying (a helper for examples and tests)."""
+    from tfprune.export import _model
+    from tfprune.export import tflite_file
+
+    return tflite_file.convert(_model.strip(_model.resolve(model)[0]), **kwargs)

@@ -1,0 +1,186 @@
+"""Export a (possibly pruned) tf_keras model to a .tflite file, checked in LiteRT.
+
+Example:
+    >>> import os, tempfile
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(8,))])
+    >>> rec = tflite(m, os.path.join(tempfile.mkdtemp(), "m.tflite"))
+    >>> rec.verification["max_rel_error"] < 1e-4
+    True
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import gzip
+import logging
+import os
+import warnings
+
+import numpy as np
+
+from tfprune import errors
+from tfprune.export import _atomic, _inspect, _litert, _model
+
+__all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES"]
+
+log = logging.getLogger(__name__)
+
+QUANTIZE_MODES = (None, "dynamic", "float16", "int8")
+SPARSE_MODES = ("auto", True, False)
+MIN_ZERO_FRACTION = 0.30  # the converter leaves tensors with fewer zeros dense (FACTS.md)
+
+
+@dataclasses.dataclass
+class ExportRecord:
+    """What :func:`tflite` wrote and how the file behaves in LiteRT.
+
+    Attributes:
+        path: the .tflite file written.
+        bytes: its size; ``gzip_bytes``: its size gzip-compressed (level 9).
+        quantize: None, "dynamic", "float16" or "int8".
+        sparse: True if the file stores tensors in a sparse format.
+        modes: optimisation modes read from the file's conversion metadata (e.g. (1003, 3001));
+            ``mode_names``: the same as names.
+        ops: builtin op names used, in order of first use.
+        resolver: "default" (XNNPACK delegate) or "builtin_without_default_delegates".
+        resolver_note: why the default delegate was not used, or None.
+        verification: against the Keras model on sample inputs: ``max_abs_error`` (output
+            units), ``max_rel_error``, ``top1_agreement`` (None for one output unit), ``samples``.
+    """
+
+    path: str
+    bytes: int
+    gzip_bytes: int
+    quantize: str | None
+    sparse: bool
+    modes: tuple
+    mode_names: tuple
+    ops: tuple
+    resolver: str
+    resolver_note: str | None
+    verification: dict
+
+    def to_dict(self) -> dict:
+        """A JSON-ready dict of the record."""
+        return dataclasses.asdict(self)
+
+
+def _zero_fraction(plain) -> float:
+    """Largest fraction of exact zeros in any kernel of ``plain`` (kernels have rank >= 2)."""
+    best = 0.0
+    for w in plain.weights:
+        if w.shape.rank is not None and w.shape.rank >= 2 and w.shape.num_elements():
+            best = max(best, float(np.mean(w.numpy() == 0)))
+    return best
+
+
+def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False) -> bytes:
+    """Convert a plain (stripped) tf_keras model to .tflite bytes."""
+    import tensorflow as tf
+
+    conv = tf.lite.TFLiteConverter.from_keras_model(plain)
+    opts = [tf.lite.Optimize.DEFAULT] if quantize else []
+    if sparse:
+        opts.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    conv.optimizations = opts
+    if quantize == "float16":
+        conv.target_spec.supported_types = [tf.float16]
+    if quantize == "int8":
+        conv.representative_dataset = lambda: ([data[i : i + 1]] for i in range(len(data)))
+        conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+        if int8_io:
+            conv.inference_input_type = tf.int8
+            conv.inference_output_type = tf.int8
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            return conv.convert()
+        except Exception as e:  # the converter raises many types; name the step
+            raise errors.ExportError(f"TFLite conversion failed ({type(e).__name__}): {e}") from e
+
+
+def _check_options(quantize, sparse, representative_data):
+    if quantize not in QUANTIZE_MODES:
+        raise errors.unknown_name("quantize mode", quantize, [m for m in QUANTIZE_MODES if m])
+    if sparse not in SPARSE_MODES or isinstance(sparse, int) and not isinstance(sparse, bool):
+        raise errors.ConfigError(f"`sparse` must be 'auto', True or False, got {sparse!r}.")
+    if quantize == "int8" and representative_data is None:
+        raise errors.ExportError(
+            "quantize='int8' needs `representative_data` (a few hundred typical inputs, "
+            "an array [n, *input_shape] or a tf.data.Dataset) to calibrate activations.")
+
+
+def tflite(model, path, *, quantize=None, sparse="auto", representative_data=None,
+           overwrite=False) -> ExportRecord:
+    """Strip pruning wrappers, convert to TFLite, write atomically and verify in LiteRT.
+
+    Args:
+        model: a tf_keras Sequential/Functional model (pruning wrappers allowed) or the path
+            of a saved one (.keras, .h5, SavedModel). It is never modified.
+        path: the .tflite file to write. Never the input model file.
+        quantize: None (float32), "dynamic" (int8 weights), "float16" (float16 weights) or
+            "int8" (full-integer kernels; float32 input/output; needs representative data).
+        sparse: "auto" encodes sparse tensors only if some kernel has >= 30% zeros and the
+            sparse file is smaller than the dense one; True always asks the converter for
+            sparse encoding; False never.
+        representative_data: array ``[n, *input_shape]``, ``(x, y)`` or tf.data.Dataset; up to
+            300 samples calibrate int8, the first 64 are used for verification (random inputs
+            in [0, 1) otherwise).
+        overwrite: replace an existing file at ``path``.
+
+    Returns:
+        An :class:`ExportRecord`.
+
+    Raises:
+        tfprune.errors.ExportError: bad path, bad representative data, int8 without data,
+            conversion failure. Raised before anything is written.
+        tfprune.errors.ConfigError: an unknown ``quantize`` or ``sparse`` value.
+
+    Example:
+        >>> import os, tempfile
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+        >>> tflite(m, os.path.join(tempfile.mkdtemp(), "m.tflite")).ops
+        ('FULLY_CONNECTED',)
+    """
+    _check_options(quantize, sparse, representative_data)
+    keras_model, source = _model.resolve(model)
+    path = _atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
+    data = None
+    if representative_data is not None:
+        data = _model.representative(keras_model, representative_data)
+    plain = _model.strip(keras_model)
+    content, used_sparse = _convert_best(plain, quantize, sparse, data)
+    summary = _inspect.summarize(content)
+    it, resolver, note = _litert.interpreter(content)
+    if note:
+        warnings.warn(f"LiteRT's default delegate refused {os.path.basename(path)} ({note}); it "
+                      f"runs with the {resolver!r} op resolver.", stacklevel=2)
+    x = _model.sample_inputs(keras_model, data, n=64)
+    reference = plain.predict(x, verbose=0, batch_size=64)
+    out, _ = _litert.run(it, x)
+    _atomic.write_bytes(path, content)
+    log.info("wrote %s (%d bytes)", path, len(content))
+    return ExportRecord(
+        path=path, bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
+        quantize=quantize, sparse=summary.is_sparse, modes=summary.modes,
+        mode_names=summary.mode_names, ops=summary.ops, resolver=resolver, resolver_note=note,
+        verification=_litert.compare(reference, out),
+    )
+
+
+def _convert_best(plain, quantize, sparse, data):
+    if sparse is False:
+        return convert(plain, quantize=quantize, data=data), False
+    if sparse is True:
+        content = convert(plain, quantize=quantize, sparse=True, data=data)
+        if not _inspect.SPARSITY_MODES.intersection(_inspect.summarize(content).modes):
+            warnings.warn("sparse=True, but no kernel was sparse enough (about 30% zeros) to be "
+                          "stored sparse; the file is dense.", stacklevel=3)
+        return content, True
+    dense = convert(plain, quantize=quantize, data=data)
+    if _zero_fraction(plain) < MIN_ZERO_FRACTION:
+        return dense, False
+    packed = convert(plain, quantize=quantize, sparse=True, data=data)
+    return (packed, True) if len(packed) < len(dense) else (dense, False)
