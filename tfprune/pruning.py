@@ -43,7 +43,7 @@ def _all_layers(model):
 
 
 def _final_sparsity(schedule) -> float:
-    for attr in ("final_sparsity", "target_sparsity"):
+    for attr in ("final_sparsity", "target_sparsity", "sparsity"):
         if hasattr(schedule, attr):
             return float(getattr(schedule, attr))
     raise errors.ConfigError(
