@@ -1,0 +1,1 @@
+"""Internals of structured surgery; the public door is :mod:`tfprune.shrink`."""

@@ -1,0 +1,195 @@
+"""Plans: which channels of each dependency group to keep, chosen by a criterion or read
+from the zeros of a masked model."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import warnings
+
+import numpy as np
+
+from tfprune import channel_scores, errors
+
+__all__ = ["Plan", "keep_masks", "score_groups", "choose", "derive", "ROLES", "REDUCTIONS"]
+
+ROLES = {"filter": ("out", "dw"), "channel": ("in",)}
+REDUCTIONS = ("sum", "mean", "max")
+SCOPES = ("layer", "global")
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """Channels to keep per dependency group.
+
+    Attributes:
+        keep: group name -> sorted tuple of kept channel indices.
+        channels: group name -> channel count of the model the plan was made for.
+    """
+
+    keep: dict
+    channels: dict
+
+    @property
+    def removed(self) -> int:
+        """Number of channels removed over all groups."""
+        return sum(self.channels[g] - len(k) for g, k in self.keep.items())
+
+    def to_dict(self) -> dict:
+        """JSON-ready form; :meth:`from_dict` inverts it."""
+        return {"keep": {g: list(map(int, k)) for g, k in self.keep.items()},
+                "channels": dict(self.channels)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> Plan:
+        """Inverse of :meth:`to_dict`."""
+        return cls({g: tuple(k) for g, k in d["keep"].items()}, dict(d["channels"]))
+
+    def __str__(self) -> str:
+        rows = [f"Plan: {self.removed} channels removed in {len(self.keep)} groups"]
+        for g, k in self.keep.items():
+            rows.append(f"  {g}: keep {len(k)}/{self.channels[g]}")
+        return "\n".join(rows)
+
+
+def keep_masks(graph, plan: Plan) -> dict:
+    """Validate ``plan`` against ``graph``; return group index -> bool keep array."""
+    if not isinstance(plan, Plan):
+        raise errors.ConfigError(f"plan must be a tfprune.shrink.Plan, got {type(plan).__name__}.")
+    out = {}
+    for name, kept in plan.keep.items():
+        g = graph[name]
+        if plan.channels.get(name, g.channels) != g.channels:
+            raise errors.ConfigError(
+                f"Plan group {name!r} was made for {plan.channels[name]} channels; the model "
+                f"has {g.channels}. Make the plan on this model's architecture."
+            )
+        idx = np.asarray(kept, dtype=np.int64)
+        if idx.size == 0:
+            raise errors.ConfigError(f"Plan keeps no channel of group {name!r}; keep at least 1.")
+        if idx.min() < 0 or idx.max() >= g.channels or len(set(idx.tolist())) != idx.size:
+            raise errors.ConfigError(
+                f"Plan for group {name!r} names channels out of range or repeated: valid "
+                f"indices are 0..{g.channels - 1}, got {sorted(idx.tolist())[:8]}..."
+            )
+        if idx.size < g.channels and not g.prunable:
+            raise errors.ConfigError(
+                f"Group {name!r} cannot lose channels ({'; '.join(g.pinned_by)})."
+            )
+        m = np.zeros(g.channels, bool)
+        m[idx] = True
+        out[g.index] = m
+    return out
+
+
+def _use_scores(graph, use, g, fn):
+    w = np.moveaxis(getattr(use.layer, use.attr).numpy(), use.axis, -1)
+    s = np.asarray(fn(w), dtype=np.float64).reshape(-1)
+    sel = graph.atom_group[use.atoms] == g.index
+    acc = np.zeros(g.channels)
+    cov = np.zeros(g.channels)
+    ch = graph.atom_channel[use.atoms][sel]
+    np.add.at(acc, ch, s[sel])
+    np.add.at(cov, ch, 1.0)
+    return acc, cov > 0
+
+
+def score_groups(graph, groups, *, criterion, granularity, reduction) -> dict:
+    """Group index -> per-channel score, aggregating members by ``reduction``.
+
+    A member's score for channel ``c`` is the criterion of its weight slice(s)
+    holding ``c`` (summed over positions when ``c`` occupies several, e.g. after
+    Flatten). Members are combined by sum, mean (over members holding ``c``) or max.
+    """
+    fn = channel_scores.get(criterion)
+    roles = ("affine",) if criterion == "bn_scale" else ROLES[granularity]
+    out, fallback = {}, []
+    for g in groups:
+        uses = [u for u in graph.uses if u.role in roles and (u.attr != "beta")
+                and (graph.atom_group[u.atoms] == g.index).any()]
+        f = fn
+        if not uses and criterion == "bn_scale":
+            fallback.append(g.name)
+            f = channel_scores.l1
+            uses = [u for u in graph.uses if u.role in ROLES["filter"]
+                    and (graph.atom_group[u.atoms] == g.index).any()]
+        parts = [_use_scores(graph, u, g, f) for u in uses]
+        if not parts:
+            continue
+        acc = np.stack([p[0] for p in parts])
+        cov = np.stack([p[1] for p in parts])
+        if reduction == "sum":
+            out[g.index] = acc.sum(0)
+        elif reduction == "max":
+            out[g.index] = acc.max(0)
+        else:
+            out[g.index] = acc.sum(0) / np.maximum(cov.sum(0), 1)
+    if fallback:
+        warnings.warn(
+            f"criterion='bn_scale': {len(fallback)} groups have no BatchNormalization "
+            f"(e.g. {fallback[0]!r}); they are scored by the l1 norm of their filters.",
+            stacklevel=3,
+        )
+    return out
+
+
+def _n_keep(n, sparsity, round_to, min_channels):
+    k = max(n - int(round(n * sparsity)), min_channels, 1)
+    if round_to > 1:
+        k = int(math.ceil(k / round_to) * round_to)
+    return min(k, n)
+
+
+def choose(graph, scores: dict, *, sparsity, round_to, min_channels, scope) -> dict:
+    """Group index -> kept channel indices from per-channel scores."""
+    counts = {}
+    if scope == "global" and scores:
+        names = list(scores)
+        flat = np.concatenate([scores[g] / (scores[g].mean() or 1.0) for g in names])
+        order = np.argsort(flat, kind="stable")[: int(round(flat.size * sparsity))]
+        pruned = np.zeros(flat.size, bool)
+        pruned[order] = True
+        start = 0
+        for g in names:
+            n = len(scores[g])
+            frac = pruned[start:start + n].mean()
+            counts[g] = _n_keep(n, float(frac), round_to, min_channels)
+            start += n
+    else:
+        counts = {g: _n_keep(len(s), sparsity, round_to, min_channels) for g, s in scores.items()}
+    return {g: np.sort(np.argsort(-scores[g], kind="stable")[:k]) for g, k in counts.items()}
+
+
+def derive(graph) -> tuple:
+    """Read a plan from a masked model: channel c of a group is removed when every
+    producer weight (kernel slice, bias) and BatchNormalization gamma/beta holding it
+    is exactly zero. Returns ``(Plan, fraction of exact zeros in producer kernels)``."""
+    keep, channels, zeros, total = {}, {}, 0, 0
+    for g in graph.prunable():
+        zero = np.ones(g.channels, bool)
+        seen = np.zeros(g.channels, bool)
+        for u in graph.uses:
+            if u.role not in ("out", "bias", "affine"):
+                continue
+            sel = graph.atom_group[u.atoms] == g.index
+            if not sel.any():
+                continue
+            w = np.moveaxis(getattr(u.layer, u.attr).numpy(), u.axis, -1)
+            if u.role == "out":
+                zeros += int((w == 0).sum())
+                total += w.size
+            mx = np.abs(w.reshape(-1, w.shape[-1])).max(0)[sel]
+            cmax = np.zeros(g.channels)
+            np.maximum.at(cmax, graph.atom_channel[u.atoms][sel], mx)
+            covered = np.zeros(g.channels, bool)
+            covered[graph.atom_channel[u.atoms][sel]] = True
+            zero &= ~covered | (cmax == 0)
+            if u.role == "out":
+                seen |= covered
+        zero &= seen
+        if zero.any():
+            if zero.all():
+                zero[0] = False  # a group keeps at least one channel
+            keep[g.name] = tuple(np.flatnonzero(~zero).tolist())
+            channels[g.name] = g.channels
+    return Plan(keep, channels), zeros / max(total, 1)

@@ -1,0 +1,118 @@
+"""Rebuild a model from its config with channels masked (zeroed) or sliced away."""
+
+from __future__ import annotations
+
+import copy
+
+import numpy as np
+
+from tfprune import errors
+from tfprune.compat import keras
+
+__all__ = ["layers_by_path", "custom_objects", "config_entry", "rebuild", "copy_weights"]
+
+
+def layers_by_path(model, prefix: str = "") -> dict:
+    """Every non-input layer of ``model`` keyed by ``outer/inner`` path (nested models too)."""
+    out = {}
+    for layer in model.layers:
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        out[prefix + layer.name] = layer
+        if isinstance(layer, keras.Model):
+            out.update(layers_by_path(layer, prefix + layer.name + "/"))
+    return out
+
+
+def custom_objects(model) -> dict:
+    """Class name -> class for every layer class in ``model`` (so from_config finds them)."""
+    objs = {type(model).__name__: type(model)}
+    for layer in layers_by_path(model).values():
+        objs[type(layer).__name__] = type(layer)
+    return objs
+
+
+def config_entry(config: dict, path: str) -> dict:
+    """The ``config`` dict of layer ``path`` inside a (nested) model config."""
+    cfg = config
+    for part in path.split("/"):
+        for entry in cfg["layers"]:
+            if entry["config"].get("name") == part:
+                cfg = entry["config"]
+                break
+        else:
+            raise errors.ConfigError(f"Layer {path!r} not found in the model config.")
+    return cfg
+
+
+def copy_weights(old, new, transform=None) -> None:
+    """Copy weights layer by layer (matched by path); ``transform(path, layer, ws) -> ws``."""
+    new_layers = layers_by_path(new)
+    for path, layer in layers_by_path(old).items():
+        if isinstance(layer, keras.Model) or not layer.weights:
+            continue
+        if path not in new_layers:
+            continue
+        ws = [w.numpy() for w in layer.weights]
+        if transform is not None:
+            ws = transform(path, layer, ws)
+        new_layers[path].set_weights(ws)
+
+
+def _drop_build_configs(cfg):
+    """Layers would otherwise be built for their old input shapes."""
+    for entry in cfg.get("layers", []):
+        entry.pop("build_config", None)
+        if isinstance(entry.get("config"), dict) and "layers" in entry["config"]:
+            _drop_build_configs(entry["config"])
+
+
+def _edit_config(config, graph, keep):
+    _drop_build_configs(config)
+    for e in graph.edits:
+        n = int(graph.keep_positions(e.atoms, keep).sum())
+        cfg = config_entry(config, e.path)
+        if e.key == "target_shape":
+            ts = list(cfg["target_shape"])
+            if ts[-1] != -1:
+                ts[-1] = n
+            cfg["target_shape"] = tuple(ts)
+        else:
+            cfg[e.key] = n
+
+
+def rebuild(graph, keep: dict, *, mode: str):
+    """A new model from ``graph.model`` with the channels where ``keep`` is False removed.
+
+    Args:
+        graph: a :class:`tfprune.graph.DependencyGraph`.
+        keep: group index -> bool array over the group's channels.
+        mode: ``"mask"`` zeroes the channels' weights (same architecture);
+            ``"slice"`` removes them (smaller layers, same names).
+    """
+    model = graph.model
+    config = copy.deepcopy(model.get_config())
+    if mode == "slice":
+        _edit_config(config, graph, keep)
+    new = type(model).from_config(config, custom_objects=custom_objects(model))
+    by_path = {}
+    for u in graph.uses:
+        by_path.setdefault(u.path, []).append(u)
+
+    def transform(path, layer, ws):
+        for u in by_path.get(path, []):
+            k = graph.keep_positions(u.atoms, keep)
+            if k.all() or (mode == "mask" and u.role == "stat"):
+                continue
+            var = getattr(layer, u.attr)
+            i = next(j for j, w in enumerate(layer.weights) if w is var)
+            if mode == "slice":
+                ws[i] = np.compress(k, ws[i], axis=u.axis)
+            else:
+                shape = [1] * ws[i].ndim
+                shape[u.axis] = -1
+                ws[i] = ws[i] * k.reshape(shape).astype(ws[i].dtype)
+        return ws
+
+    copy_weights(model, new, transform)
+    return new
