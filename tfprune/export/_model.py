@@ -99,8 +99,11 @@ def representative(model, data, *, limit: int = MAX_SAMPLES, arg="representative
     import tensorflow as tf
 
     if isinstance(data, tf.data.Dataset):
-        pieces = _from_dataset(data, limit)
-        pieces = [p if p.ndim == len(shape) + 1 else p[None] for p in pieces]
+        spec = data.element_spec
+        spec = spec[0] if isinstance(spec, (tuple, list)) else spec
+        dims = getattr(getattr(spec, "shape", None), "as_list", lambda: None)()
+        batched = dims is not None and (len(dims) == len(shape) + 1 or dims[:1] == [None])
+        pieces = [p if batched else p[None] for p in _from_dataset(data, limit)]
     elif isinstance(data, tuple) and len(data) == 2 and not np.isscalar(data[0]):
         pieces = [np.asarray(data[0])]
     elif isinstance(data, list) and data and all(
