@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 
 import numpy as np
@@ -54,8 +55,13 @@ def check_out_dir(out: str) -> str:
     except OSError as exc:
         raise errors.ConfigError(f"--out {out!r}: cannot create the folder ({exc.strerror}). "
                                  "Choose a writable location.") from None
-    if not os.access(path, os.W_OK | os.X_OK):
-        raise errors.ConfigError(f"--out {out!r} is not writable; choose a writable folder.")
+    try:  # a real write: os.access() says yes to root even on read-only file systems
+        fd, probe = tempfile.mkstemp(prefix=".tfprune-probe-", dir=path)
+        os.close(fd)
+        os.remove(probe)
+    except OSError as exc:
+        raise errors.ConfigError(f"--out {out!r} is not writable ({exc.strerror}); choose a "
+                                 "writable folder.") from None
     return path
 
 

@@ -1,0 +1,42 @@
+import subprocess
+import sys
+
+import pytest
+
+from tfprune import compat, errors
+
+
+def run(code):
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300)
+
+
+@pytest.mark.slow
+def test_import_order_does_not_matter_for_tf_keras_models():
+    # tf.keras touched first: it stays Keras 3, yet tfprune works on tf_keras models
+    code = (
+        "import tensorflow as tf; tf.keras.layers.Dense(1)\n"
+        "import tfprune, tf_keras as k\n"
+        "m = k.Sequential([k.Input((3,)), k.layers.Dense(4)])\n"
+        "p = tfprune.one_shot(m, 0.5)\n"
+        "print('OK', tf.keras.__name__.split('.')[0], type(p.layers[0]).__name__)\n"
+    )
+    r = run(code)
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert "OK" in r.stdout and "PruningWrapper" in r.stdout
+
+
+@pytest.mark.slow
+def test_importing_tfprune_first_makes_tf_keras_the_keras_of_tf():
+    r = run("import tfprune, tensorflow as tf\nprint(type(tf.keras.layers.Dense(1)).__module__)")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.strip().startswith("tf_keras")
+
+
+def test_keras3_objects_are_detected():
+    import keras as keras3
+
+    assert compat.is_keras3_object(keras3.layers.Dense(1))
+    assert not compat.is_keras3_object(compat.keras.layers.Dense(1))
+    with pytest.raises(errors.KerasVersionError, match="tf_keras"):
+        compat.check_tf_keras_model(keras3.Sequential([keras3.Input((2,)), keras3.layers.Dense(1)]))
