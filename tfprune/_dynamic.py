@@ -32,9 +32,10 @@ def start_steps(model) -> int:
     return pruner.global_step(model)
 
 
-def fit_length(params) -> int:
+def fit_length(callback) -> int:
     """Number of training steps ``fit`` will run at most (a large horizon if unknown)."""
-    steps, epochs = (params or {}).get("steps"), (params or {}).get("epochs")
+    params = getattr(callback, "params", None) or {}
+    steps, epochs = params.get("steps"), params.get("epochs")
     return int(steps) * int(epochs) if steps and epochs else HORIZON
 
 

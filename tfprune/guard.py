@@ -105,7 +105,7 @@ class AccuracyGuard(keras.callbacks.Callback):
         self._wrappers = _dynamic.wrappers_or_raise(self.model, "AccuracyGuard")
         step = _dynamic.start_steps(self.model)
         _dynamic.refuse_active_schedules(
-            self._wrappers, step + 1, step + _dynamic.fit_length(self.params), "AccuracyGuard")
+            self._wrappers, step + 1, step + _dynamic.fit_length(self), "AccuracyGuard")
         self._vars = _dynamic.state_variables(self.model, self._wrappers)
         self._keep_good()
         self.chosen_sparsity = _dynamic.overall_sparsity(self._wrappers)

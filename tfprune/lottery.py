@@ -131,9 +131,9 @@ class LotteryTicket(keras.callbacks.Callback):
         self._bind(self.model)
         step = _dynamic.start_steps(self.model)
         _dynamic.refuse_active_schedules(
-            self._wrappers, step + 1, step + _dynamic.fit_length(self.params), "LotteryTicket")
+            self._wrappers, step + 1, step + _dynamic.fit_length(self), "LotteryTicket")
         self.sparsity = _dynamic.overall_sparsity(self._wrappers)
-        epochs = (self.params or {}).get("epochs")
+        epochs = (getattr(self, "params", None) or {}).get("epochs")
         need = self.epochs_per_round * (self.rounds + 1)
         if epochs and epochs < need:
             warnings.warn(

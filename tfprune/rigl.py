@@ -153,7 +153,7 @@ class RigL(keras.callbacks.Callback):
         owner = type(self).__name__
         self._wrappers = _dynamic.wrappers_or_raise(self.model, owner)
         self._step = _dynamic.start_steps(self.model)
-        length = _dynamic.fit_length(self.params)
+        length = _dynamic.fit_length(self)
         self._end = self.end_step if self.end_step is not None else \
             self._step + int(0.75 * length)
         first = (self._step // self.frequency + 1) * self.frequency
