@@ -8,9 +8,11 @@ by position (lower flat index wins), so masks are reproducible.
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["kept_count", "topk_mask", "global_topk_masks", "mask_sparsity"]
+__all__ = ["kept_count", "topk_mask", "global_topk_masks", "mask_sparsity", "nm_mask", "block_mask",
+           "channel_mask"]
 
 
 def kept_count(n, sparsity):
@@ -88,3 +90,122 @@ def mask_sparsity(mask) -> float:
     """
     mask = tf.convert_to_tensor(mask)
     return float(1.0 - tf.reduce_mean(tf.cast(mask, tf.float32)).numpy())
+
+
+def _check_nm(n, m):
+    if not (isinstance(n, int) and isinstance(m, int)) or isinstance(n, bool) or n < 1 or n >= m:
+        raise ValueError(f"N:M sparsity needs integers 1 <= N < M, got N={n!r}, M={m!r} "
+                         "(2:4 keeps 2 of every 4 weights).")
+
+
+def nm_mask(scores: tf.Tensor, n: int, m: int, axis: int = -2) -> tf.Tensor:
+    """N:M mask: in every group of ``m`` consecutive entries along ``axis``, keep the ``n`` largest.
+
+    ``axis=-2`` is the input-channel axis of Keras Dense ``[in, out]`` and Conv
+    ``[..., in, out]`` kernels, the layout sparse tensor cores expect. Sparsity is
+    exactly ``1 - n/m``.
+
+    Args:
+        scores: tensor of rank >= 1 (rank-1 tensors use ``axis=0``); the length of
+            ``axis`` must be divisible by ``m``.
+        n: entries kept per group, ``1 <= n < m``.
+        m: group size.
+        axis: grouping axis.
+
+    Returns:
+        float32 0/1 mask of ``scores.shape`` with exactly ``n`` ones per group.
+
+    Raises:
+        ValueError: ``n >= m`` or the axis length is not divisible by ``m``.
+
+    References:
+        Mishra et al. Accelerating Sparse Deep Neural Networks (NVIDIA 2:4), 2021.
+
+    Example:
+        >>> nm_mask(tf.constant([[1.], [4.], [3.], [2.]]), 2, 4)[:, 0].numpy()
+        array([0., 1., 1., 0.], dtype=float32)
+    """
+    _check_nm(n, m)
+    scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+    rank = scores.shape.rank
+    axis = 0 if rank == 1 else axis % rank
+    length = scores.shape[axis]
+    if length % m:
+        raise ValueError(f"N:M sparsity with M={m} needs axis {axis} of length divisible by {m}, "
+                         f"got shape {scores.shape.as_list()}.")
+    moved = tf.experimental.numpy.moveaxis(scores, axis, -1)
+    moved_shape = tf.shape(moved)
+    groups = tf.reshape(moved, [-1, m])
+    _, idx = tf.math.top_k(groups, k=n, sorted=False)
+    keep = tf.reduce_sum(tf.one_hot(idx, m, dtype=tf.float32), axis=1)
+    keep = tf.reshape(keep, moved_shape)
+    return tf.experimental.numpy.moveaxis(keep, -1, axis)
+
+
+def block_mask(scores: tf.Tensor, sparsity, block=(4, 1)) -> tf.Tensor:
+    """Block mask: rank ``r x c`` blocks of a 2-D score matrix by their mean; keep whole blocks.
+
+    Tensors of rank > 2 are viewed as ``[prod(shape[:-1]), shape[-1]]`` (input-major,
+    output last, as Keras kernels are stored). ``(4, 1)`` (float) and ``(16, 1)``
+    (int8) blocks along the input axis of a Dense kernel are the layouts TFLite
+    stores natively. Exactly ``kept_count(n_blocks, sparsity)`` blocks are kept.
+
+    Args:
+        scores: tensor of rank >= 2 whose (flattened) dims are divisible by ``block``.
+        sparsity: fraction of blocks removed, in [0, 1).
+        block: ``(r, c)`` block shape.
+
+    Returns:
+        float32 0/1 mask of ``scores.shape``.
+
+    Raises:
+        ValueError: the block does not tile the matrix.
+
+    Example:
+        >>> s = tf.constant([[1., 2.], [1., 2.], [5., 0.], [5., 0.]])
+        >>> block_mask(s, 0.5, (2, 1)).numpy()
+        array([[0., 1.],
+               [0., 1.],
+               [1., 0.],
+               [1., 0.]], dtype=float32)
+    """
+    r, c = (int(b) for b in block)
+    scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+    shape = scores.shape.as_list()
+    if len(shape) < 2:
+        raise ValueError(f"block sparsity needs a tensor of rank >= 2, got shape {shape}.")
+    rows, cols = int(np.prod(shape[:-1])), shape[-1]
+    if r < 1 or c < 1 or rows % r or cols % c:
+        raise ValueError(f"block {(r, c)} does not tile a {rows}x{cols} matrix (shape {shape}).")
+    mat = tf.reshape(scores, [rows // r, r, cols // c, c])
+    pooled = tf.reduce_mean(mat, axis=[1, 3])
+    keep = topk_mask(pooled, sparsity)
+    full = tf.tile(keep[:, None, :, None], [1, r, 1, c])
+    return tf.reshape(full, shape)
+
+
+def channel_mask(scores: tf.Tensor, sparsity, shape, axis: int = -1) -> tf.Tensor:
+    """Expand one score per channel to a mask of ``shape`` keeping whole channels.
+
+    Keeps ``kept_count(channels, sparsity)`` channels (largest scores) along ``axis``.
+
+    Args:
+        scores: 1-D tensor, one score per channel.
+        sparsity: fraction of channels removed, in [0, 1).
+        shape: the weight shape; ``shape[axis] == len(scores)``.
+        axis: the channel axis of the weight.
+
+    Returns:
+        float32 0/1 mask of ``shape``.
+
+    Example:
+        >>> channel_mask(tf.constant([1., 3.]), 0.5, [2, 2]).numpy()
+        array([[0., 1.],
+               [0., 1.]], dtype=float32)
+    """
+    shape = [int(d) for d in shape]
+    axis = axis % len(shape)
+    keep = topk_mask(scores, sparsity)
+    view = [1] * len(shape)
+    view[axis] = shape[axis]
+    return tf.broadcast_to(tf.reshape(keep, view), shape)

@@ -16,7 +16,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import criteria as criteria_lib
 from tfprune import errors, layers, pruner
 from tfprune.compat import check_tf_keras_model, keras
-from tfprune.wrapper import PruningWrapper
+from tfprune.wrapper import GRANULARITIES, PruningWrapper, _pair, check_layer
 
 __all__ = ["prune", "one_shot", "strip", "SCOPES"]
 
@@ -49,6 +49,20 @@ def _final_sparsity(schedule) -> float:
     raise errors.ConfigError(
         f"scope={{...}} with schedule {type(schedule).__name__} needs its final sparsity: give the "
         "schedule a `final_sparsity` attribute, or pass `sparsity=` instead.")
+
+
+def _check_layers(targets, crit, scope, granularity, n_m, block):
+    """Refuse a criterion/granularity a target layer cannot take, before any work."""
+    if granularity not in GRANULARITIES:
+        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    if granularity == "n:m" and scope == "global":
+        raise errors.ConfigError("granularity='n:m' fixes the sparsity of every group (1 - N/M); "
+                                 "it has no global ranking. Use scope='layer'.")
+    n_m, block = _pair(n_m, "n_m"), _pair(block, "block")
+    if n_m[0] >= n_m[1]:
+        raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
+    for layer in targets.values():
+        check_layer(layer, crit, granularity, n_m, block)
 
 
 def _resolve(model, sparsity, schedule, criterion, scope, exclude):
@@ -139,7 +153,7 @@ def _transform(model, make_layer):
 
 
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None):
+          exclude=None, granularity="unstructured", n_m=(2, 4), block=(4, 1)):
     """Return a new model whose prunable layers are wrapped for pruning.
 
     Train it with ``callbacks=[tfprune.callbacks.PruningCallback()]``; then
@@ -156,6 +170,12 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             (only those layers, each at its own final sparsity; the schedule gives the
             shape over time; ``sparsity``/``schedule`` may then be omitted).
         exclude: layer names never pruned.
+        granularity: ``"unstructured"``, ``"n:m"`` (keep N of every M weights along the
+            input-channel axis; sparsity is ``1 - N/M`` once the schedule is > 0) or
+            ``"block"`` (whole ``block=(r, c)`` blocks of the kernel viewed as
+            ``[inputs, outputs]``; ``(4, 1)``/``(16, 1)`` are TFLite's native layouts).
+        n_m: ``(N, M)`` for ``"n:m"``.
+        block: ``(r, c)`` for ``"block"``.
 
     Returns:
         A new tf_keras model with :class:`tfprune.wrapper.PruningWrapper` layers.
@@ -171,33 +191,51 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
+    if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
+        sparsity = 1.0 - n_m[0] / n_m[1]
     schedule, crit, scales = _resolve(model, sparsity, schedule, criterion, scope, exclude)
+    by_name = {layer.name: layer for layer in _all_layers(model)}
+    _check_layers({n: by_name[n] for n in scales}, crit, scope, granularity, n_m, block)
     update = "external" if scope == "global" else "layer"
 
     def make_layer(layer):
         fresh = _fresh(layer)
         if layer.name in scales:
             return PruningWrapper(fresh, schedule, criterion=crit, update=update,
-                                  sparsity_scale=scales[layer.name])
+                                  sparsity_scale=scales[layer.name], granularity=granularity,
+                                  n_m=n_m, block=block)
         return fresh
 
     return _transform(model, make_layer)
 
 
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
-             data=None):
+             data=None, loss=None, granularity="unstructured", n_m=(2, 4), block=(4, 1),
+             max_batches=None):
     """Prune once, with no training: a new wrapped model with masks applied.
 
     The result keeps its masks if you fine-tune it with ``PruningCallback`` (the
     schedule is constant at ``sparsity``); ``strip()`` gives the plain model.
+    Data-driven criteria record their statistics from ``data`` first (gradient
+    criteria also need labels and ``loss``); ``obs`` also updates the kept weights,
+    layer after layer.
 
     Args:
         model: a built Sequential or Functional tf_keras model.
-        sparsity: target in [0, 1); may be omitted with a dict ``scope``.
+        sparsity: target in [0, 1); may be omitted with a dict ``scope`` or ``n:m``.
         criterion: name or Criterion instance.
         scope: ``"layer"``, ``"global"`` or ``{layer_name: sparsity}``.
         exclude: layer names never pruned.
-        data: calibration batches for criteria that need data (``criterion.needs_data``).
+        data: calibration data for criteria that need it (``criterion.needs_data``):
+            ``x`` or ``(x, y)`` arrays (cut in batches of 64), a list of batches, or a
+            ``tf.data.Dataset``.
+        loss: loss for gradient criteria (default: the model's compiled loss).
+        granularity, n_m, block: as for :func:`prune`.
+        max_batches: use at most this many calibration batches.
+
+    Raises:
+        ConfigError: a data criterion without ``data``, a gradient criterion without
+            labels or loss, before any work.
 
     Example:
         >>> import tfprune
@@ -212,8 +250,27 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         raise errors.ConfigError(
             f"criterion {crit.name!r} scores weights from data: pass data=(x batches) to "
             "one_shot, or choose a weight-only criterion such as 'magnitude'.")
-    pruned = prune(model, sparsity=sparsity, criterion=crit, scope=scope, exclude=exclude)
-    pruner.update_masks(pruned, step=0, scope="global" if scope == "global" else "layer")
+    if crit.needs_labels and loss is None:
+        loss = getattr(model, "loss", None)
+        if loss is None:
+            raise errors.ConfigError(
+                f"criterion {crit.name!r} needs gradients: pass loss=... (e.g. "
+                "'sparse_categorical_crossentropy') and data=(x, y), or compile the model.")
+    if granularity == "n:m" and sparsity is None and not isinstance(scope, dict):
+        sparsity = 1.0 - n_m[0] / n_m[1]
+    pruned = prune(model, sparsity=sparsity, criterion=crit, scope=scope, exclude=exclude,
+                   granularity=granularity, n_m=n_m, block=block)
+    mode = "global" if scope == "global" else "layer"
+    compensate = hasattr(crit, "compensate")
+    if not crit.needs_data:
+        pruner.update_masks(pruned, step=0, scope=mode)
+    elif compensate and getattr(crit, "sequential", False) and mode == "layer":
+        for w in pruner.wrapped_layers(pruned):
+            pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
+            pruner.update_masks(pruned, step=0, scope=mode, compensate=True, layers=[w])
+    else:
+        pruner.gather(pruned, data, loss=loss, max_batches=max_batches)
+        pruner.update_masks(pruned, step=0, scope=mode, compensate=compensate)
     pruner.set_step(pruned, 0)
     return pruned
 

@@ -10,7 +10,9 @@ Example:
     array([3., 1.], dtype=float32)
 """
 
+from tfprune.criteria.activation import APoZ, HRank, MeanActivation
 from tfprune.criteria.base import (
+    DATA_STATS,
     STAT_NAMES,
     Criterion,
     Magnitude,
@@ -20,9 +22,25 @@ from tfprune.criteria.base import (
     register_criterion,
     serialize,
 )
+from tfprune.criteria.channel import FPGM, L1, L2, BNScale
+from tfprune.criteria.gradient import OBD, SNIP, Movement, Taylor
+from tfprune.criteria.obs import OBS
 
 __all__ = [
+    "APoZ",
+    "BNScale",
+    "DATA_STATS",
+    "FPGM",
+    "HRank",
+    "L1",
+    "L2",
+    "MeanActivation",
+    "Movement",
+    "OBD",
+    "OBS",
+    "SNIP",
     "STAT_NAMES",
+    "Taylor",
     "Criterion",
     "Magnitude",
     "Random",

@@ -9,11 +9,19 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["STAT_NAMES", "Criterion", "Magnitude", "Random", "get", "available",
+__all__ = ["STAT_NAMES", "DATA_STATS", "Criterion", "Magnitude", "Random", "get", "available",
            "register_criterion", "serialize"]
 
-#: Statistics a criterion may declare in ``needs``; the wrapper/pruner gathers them.
-STAT_NAMES = frozenset({"grad", "grad_sq", "activation", "movement", "batch"})
+#: Statistics a criterion may declare in ``needs``; the wrapper/pruner gathers them
+#: (see :mod:`tfprune.stats`). Gradient: ``grad`` (mean g), ``grad_sq`` (mean g^2),
+#: ``abs_grad_weight`` (mean |g*w|), ``movement`` (mean -w*g); activation, per output
+#: channel: ``act_zero`` (fraction <= 0), ``act_mean`` (mean |a|), ``act_rank`` (mean
+#: feature-map rank); input: ``hessian`` (X^T X / rows); model: ``bn_gamma`` (gamma of
+#: the BatchNormalization that follows).
+STAT_NAMES = frozenset({"grad", "grad_sq", "abs_grad_weight", "movement", "act_zero",
+                        "act_mean", "act_rank", "hessian", "bn_gamma"})
+#: Statistics that only data can give (one_shot needs ``data=`` for them).
+DATA_STATS = STAT_NAMES - {"bn_gamma"}
 
 _REGISTRY: dict[str, type] = {}
 
@@ -54,7 +62,17 @@ class Criterion:
 
     name = "criterion"
     needs: frozenset = frozenset()
-    needs_data = False  # True when stats must come from calibration data in one_shot
+    per_channel = False  # True: score() returns one score per output channel
+
+    @property
+    def needs_data(self) -> bool:
+        """True when the statistics must come from data (``one_shot(data=...)``)."""
+        return bool(set(self.needs) & DATA_STATS)
+
+    @property
+    def needs_labels(self) -> bool:
+        """True when gradients (hence labels and a loss) are needed."""
+        return bool(set(self.needs) & {"grad", "grad_sq", "abs_grad_weight", "movement"})
 
     def score(self, weight: tf.Tensor, stats: dict) -> tf.Tensor:  # pragma: no cover
         raise NotImplementedError(f"{type(self).__name__} must implement score(weight, stats).")

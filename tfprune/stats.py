@@ -1,0 +1,206 @@
+"""Statistics the data-driven criteria need, gathered inside the wrapper's call.
+
+Three kinds, each a running sum held in variables the wrapper creates in ``build``
+(``synchronization=ON_READ, aggregation=SUM``: no per-step communication, and a
+cross-replica read, as TF-MOT's mask update does, returns the sum over replicas):
+
+* gradient statistics of each prunable weight, from a *gradient tap*: the inner
+  layer's call runs inside a ``tf.custom_gradient`` whose forward records a nested
+  ``GradientTape``; its backward takes the weight gradients from that tape and adds
+  to the statistics. No layer attribute is touched, so it works in graph and eager
+  ``fit``, custom loops with or without ``tf.function`` and ``MirroredStrategy``;
+* activation statistics per output channel of the layer's output;
+* the input second moment ``H = sum X^T X`` of Dense/Conv layers (for OBS).
+
+Under ``MirroredStrategy`` with ``R`` replicas each replica sees only its share
+``g_r`` of the gradient (``g = sum_r g_r``). Linear statistics (``grad``,
+``movement``) add ``g_r`` and sum exactly. Non-linear ones (``grad_sq``,
+``abs_grad_weight``) would give ``sum_r f(g_r) != f(g)``; here they are CORRECTED:
+the tap all-reduces ``g`` first (one extra all-reduce per step, only with R > 1)
+and each replica adds ``f(g) / R``, so the summed statistic equals the
+single-device one. The step counter adds ``1/R`` per replica for the same reason.
+
+Example:
+    >>> import tensorflow as tf
+    >>> d = gradient_deltas({"grad", "grad_sq"}, tf.constant([2.]), tf.constant([1., -3.]))
+    >>> d["grad_sq"].numpy(), float(d["steps"])
+    (array([1., 9.], dtype=float32), 1.0)
+"""
+
+from __future__ import annotations
+
+import tensorflow as tf
+
+__all__ = ["GRAD_STATS", "ACT_STATS", "INPUT_STATS", "gradient_deltas", "activation_sums",
+           "gradient_tap", "patches"]
+
+#: gradient statistics (per prunable weight, same shape as the weight)
+GRAD_STATS = frozenset({"grad", "grad_sq", "abs_grad_weight", "movement"})
+#: activation statistics (per output channel of the layer)
+ACT_STATS = frozenset({"act_zero", "act_mean", "act_rank"})
+#: statistics of the layer's input (per layer)
+INPUT_STATS = frozenset({"hessian"})
+_NONLINEAR = frozenset({"grad_sq", "abs_grad_weight"})
+
+
+def gradient_deltas(names, weight, grad, replica_context=None) -> dict:
+    """Per-step increments of the gradient statistics ``names`` (plus ``steps``).
+
+    ``grad``: ``g``; ``grad_sq``: ``g^2``; ``abs_grad_weight``: ``|g * w|``;
+    ``movement``: ``-w * g``. With a replica context of ``R > 1`` replicas, see the
+    module docstring: the result summed over replicas equals the single-device one.
+
+    Args:
+        names: statistic names (subset of ``GRAD_STATS``).
+        weight: the weight value ``w`` used in the forward pass.
+        grad: this replica's gradient ``g`` of the loss w.r.t. ``w``.
+        replica_context: ``tf.distribute`` replica context, or None.
+
+    Returns:
+        dict name -> tensor of ``weight``'s shape, and ``"steps"`` -> scalar.
+
+    Example:
+        >>> gradient_deltas({"movement"}, tf.constant([2.]), tf.constant([3.]))["movement"].numpy()
+        array([-6.], dtype=float32)
+    """
+    w = tf.cast(weight, tf.float32)
+    g = tf.cast(grad, tf.float32)
+    replicas = replica_context.num_replicas_in_sync if replica_context is not None else 1
+    g_full = g
+    if replicas > 1 and set(names) & _NONLINEAR:
+        g_full = replica_context.all_reduce(tf.distribute.ReduceOp.SUM, g)
+    inv = 1.0 / replicas
+    out = {"steps": tf.constant(inv, tf.float32)}
+    if "grad" in names:
+        out["grad"] = g
+    if "movement" in names:
+        out["movement"] = -w * g
+    if "grad_sq" in names:
+        out["grad_sq"] = tf.square(g_full) * inv
+    if "abs_grad_weight" in names:
+        out["abs_grad_weight"] = tf.abs(g_full * w) * inv
+    return out
+
+
+def activation_sums(names, output) -> dict:
+    """Per-channel sums over one batch of a layer's output (channels last).
+
+    ``act_zero``: count of entries ``<= 0`` (zeros after a ReLU); ``act_mean``: sum of
+    ``|a|``; both with ``count`` = entries per channel. ``act_rank``: sum over samples
+    of the rank of each channel's 2-D feature map (needs rank-4 output), with
+    ``samples``.
+
+    Example:
+        >>> s = activation_sums({"act_zero", "act_mean"}, tf.constant([[0., 2.], [1., 0.]]))
+        >>> s["act_zero"].numpy(), s["act_mean"].numpy(), float(s["count"])
+        (array([1., 1.], dtype=float32), array([1., 2.], dtype=float32), 2.0)
+    """
+    a = tf.cast(output, tf.float32)
+    channels = a.shape[-1]
+    flat = tf.reshape(a, [-1, channels])
+    out = {"count": tf.cast(tf.shape(flat)[0], tf.float32),
+           "samples": tf.cast(tf.shape(a)[0], tf.float32)}
+    if "act_zero" in names:
+        out["act_zero"] = tf.reduce_sum(tf.cast(flat <= 0, tf.float32), axis=0)
+    if "act_mean" in names:
+        out["act_mean"] = tf.reduce_sum(tf.abs(flat), axis=0)
+    if "act_rank" in names:
+        maps = tf.transpose(a, [0, 3, 1, 2])  # [B, C, H, W]
+        ranks = tf.cast(tf.linalg.matrix_rank(maps), tf.float32)
+        out["act_rank"] = tf.reduce_sum(ranks, axis=0)
+    return out
+
+
+def patches(layer, inputs) -> tf.Tensor:
+    """Rows ``X`` such that the layer's pre-bias output is ``X @ kernel.reshape(-1, out)``.
+
+    Dense: the inputs flattened to ``[-1, in]``. Conv2D/Conv1D (``groups=1``): im2col
+    patches from ``tf.image.extract_patches`` in the kernel's ``(kh, kw, in)`` order.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> patches(keras.layers.Conv2D(2, 3), tf.ones([1, 4, 4, 1])).shape.as_list()
+        [4, 9]
+    """
+    x = tf.cast(inputs, tf.float32)
+    if not hasattr(layer, "kernel_size"):
+        return tf.reshape(x, [-1, x.shape[-1]])
+    one_d = len(layer.kernel_size) == 1
+    if one_d:
+        x = tf.expand_dims(x, 1)
+    ks = (1,) + tuple(layer.kernel_size) if one_d else tuple(layer.kernel_size)
+    st = (1,) + tuple(layer.strides) if one_d else tuple(layer.strides)
+    dl = (1,) + tuple(layer.dilation_rate) if one_d else tuple(layer.dilation_rate)
+    p = tf.image.extract_patches(x, sizes=[1, *ks, 1], strides=[1, *st, 1],
+                                 rates=[1, *dl, 1], padding=layer.padding.upper())
+    return tf.reshape(p, [-1, p.shape[-1]])
+
+
+def _same_variable(a, b) -> bool:
+    if a is b:
+        return True
+    try:
+        return a.handle is b.handle
+    except (AttributeError, ValueError):
+        return False
+
+
+def gradient_tap(fn, inputs, weights, on_gradients):
+    """Call ``fn(inputs)`` so that the backward pass hands the weights' gradients to a hook.
+
+    Args:
+        fn: the inner layer's call, ``fn(inputs) -> outputs`` (nests of tensors).
+        inputs: a nest; its float tensors are differentiated through.
+        weights: the variables whose gradients are wanted.
+        on_gradients: ``on_gradients(list of grads, one per weight) -> list of ops``,
+            run in the backward pass (e.g. ``assign_add`` of statistics).
+
+    Returns:
+        ``fn(inputs)``, numerically and for every gradient the same as without the tap.
+
+    Example:
+        >>> v = tf.Variable([2.0]); seen = []
+        >>> with tf.GradientTape() as t:
+        ...     y = gradient_tap(lambda x: x * v, tf.constant([3.0]), [v],
+        ...                      lambda gs: seen.append(gs[0].numpy()) or [])
+        >>> t.gradient(y, v).numpy(), seen
+        (array([3.], dtype=float32), [array([3.], dtype=float32)])
+    """
+    flat = tf.nest.flatten(inputs)
+    slots = [i for i, x in enumerate(flat)
+             if tf.is_tensor(x) and (x.dtype.is_floating or x.dtype.is_complex)]
+    structure = {}
+
+    @tf.custom_gradient
+    def tapped(*tensors):
+        rebuilt = list(flat)
+        for i, t in zip(slots, tensors):
+            rebuilt[i] = t
+        with tf.GradientTape() as tape:
+            tape.watch(tensors)
+            for w in weights:
+                tape.watch(w)
+            out = fn(tf.nest.pack_sequence_as(inputs, rebuilt))
+        structure["out"] = out
+        out_flat = tf.nest.flatten(out)
+
+        def grad(*dys, variables=None):
+            variables = list(variables or [])
+            extra = [w for w in weights if not any(_same_variable(w, v) for v in variables)]
+            grads = tape.gradient(out_flat, list(tensors) + variables + extra,
+                                  output_gradients=list(dys),
+                                  unconnected_gradients=tf.UnconnectedGradients.ZERO)
+            n_in, n_var = len(tensors), len(variables)
+            var_grads = grads[n_in:n_in + n_var]
+            pool = list(zip(variables, var_grads)) + list(zip(extra, grads[n_in + n_var:]))
+            wanted = [next(g for v, g in pool if _same_variable(w, v)) for w in weights]
+            ops = on_gradients(wanted) or []
+            with tf.control_dependencies(ops):
+                in_grads = [tf.identity(g) for g in grads[:n_in]]
+                var_grads = [tf.identity(g) for g in var_grads]
+            return in_grads, var_grads
+
+        return out_flat, grad
+
+    out_flat = tapped(*[flat[i] for i in slots])
+    return tf.nest.pack_sequence_as(structure["out"], out_flat)
