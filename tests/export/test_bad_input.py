@@ -114,6 +114,7 @@ def test_path_of_the_input_model_is_never_overwritten(tmp_path, mlp64, no_conver
     assert src.read_bytes() == before
 
 
+@pytest.mark.slow
 def test_micro_refuses_the_input_tflite_file_as_its_output(tmp_path, mlp64):
     x = np.random.default_rng(0).random((32, 64)).astype("float32")
     export.micro(mlp64, tmp_path, representative_data=x)
