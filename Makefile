@@ -18,7 +18,7 @@ demo: $(STAMP)
 	$(BIN)/tfprune demo --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q --doctest-modules tfprune tests
+	$(BIN)/python -m pytest -q --doctest-modules --nbval-lax tfprune tests notebooks
 
 lint: $(STAMP)
 	$(BIN)/ruff check tfprune tests bench

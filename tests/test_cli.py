@@ -1,4 +1,5 @@
 import json
+import re
 import subprocess
 import sys
 
@@ -69,3 +70,32 @@ def test_demo_quick_end_to_end_writes_report(tmp_path):
     assert "| accuracy" in md and "Per-layer sparsity" in md
     assert (out / "pruned.tflite").stat().st_size == rep["pruned"]["tflite_bytes"]
     assert not [p for p in out.iterdir() if p.name.startswith(".tfprune-")]  # no temp files left
+
+
+def test_shipped_recipes_are_valid():
+    from pathlib import Path
+
+    from tfprune.recipes import load_demo_recipe
+
+    root = Path(__file__).resolve().parents[1] / "configs"
+    files = sorted(root.glob("*.yaml"))
+    assert files
+    for f in files:
+        assert isinstance(load_demo_recipe(str(f)), dict)
+
+
+@pytest.mark.parametrize("text, match", [
+    ("sparsty: 0.8", r"'sparsty' is not a known key. Valid keys: .*sparsity"),
+    ("sparsity: 1.5", r"key 'sparsity'"),
+    ("dense_epochs: two", r"key 'dense_epochs'"),
+    ("- a\n- b", "mapping"),
+    ("a: [", "not valid YAML"),
+])
+def test_bad_recipe_names_the_key(tmp_path, text, match):
+    f = tmp_path / "r.yaml"
+    f.write_text(text)
+    out = tmp_path / "o"
+    r = CliRunner().invoke(main, ["demo", "--config", str(f), "--out", str(out)])
+    assert r.exit_code == 2
+    assert re.search(match, " ".join(r.output.split()))
+    assert not out.exists()

@@ -40,13 +40,18 @@ def main():
 @click.option("--quick", is_flag=True, help="Short budget (about a minute) for a smoke run.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Data split and init seed.")
-def demo(out, sparsity, quick, quiet, seed):
+@click.option("--config", "config", default=None, type=click.Path(),
+              help="YAML recipe overriding the budget (see configs/demo.yaml).")
+def demo(out, sparsity, quick, quiet, seed, config):
     """Train the demo CNN on MNIST-5k, prune it gradually, strip, export and report."""
     from tfprune import errors
     from tfprune.demo import run_demo
+    from tfprune.recipes import load_demo_recipe
 
     try:
-        report = run_demo(out, sparsity=sparsity, quick=quick, quiet=quiet, seed=seed)
+        recipe = load_demo_recipe(config) if config else None
+        report = run_demo(out, sparsity=sparsity, quick=quick, quiet=quiet, seed=seed,
+                          recipe=recipe)
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     d, p = report["dense"], report["pruned"]

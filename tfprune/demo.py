@@ -25,14 +25,19 @@ __all__ = ["run_demo", "check_out_dir", "DemoConfig"]
 
 
 class DemoConfig:
-    """Training budget of the demo (full or quick)."""
+    """Training budget of the demo: defaults (full or quick) overridden by a recipe dict."""
 
-    def __init__(self, quick: bool):
+    def __init__(self, quick: bool, recipe: dict | None = None):
         self.dense_epochs = 3 if quick else 8
         self.finetune_epochs = 2 if quick else 4
         self.train_samples = 4000
         self.batch_size = 64
         self.learning_rate = 1e-3
+        self.frequency = 25
+        self.ramp_fraction = 0.75
+        for key, value in (recipe or {}).items():
+            if key not in ("sparsity", "seed"):
+                setattr(self, key, value)
 
 
 def check_out_dir(out: str) -> str:
@@ -119,7 +124,7 @@ def _markdown(report) -> str:
 
 
 def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = False,
-             quiet: bool = False, seed: int = 0) -> dict:
+             quiet: bool = False, seed: int = 0, recipe: dict | None = None) -> dict:
     """Train, prune gradually with fine-tuning, strip, export, and write the report.
 
     Args:
@@ -128,6 +133,8 @@ def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = Fals
         quick: a short budget (about a minute) instead of the full one.
         quiet: no progress bars.
         seed: data split and initialisation seed.
+        recipe: validated recipe dict (:func:`tfprune.recipes.load_demo_recipe`); its
+            ``sparsity``/``seed`` override the arguments, the rest the budget.
 
     Returns:
         The report dict (also written to ``out/report.json`` and ``out/report.md``).
@@ -138,12 +145,15 @@ def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = Fals
         ...
         tfprune.errors.ConfigError: --out '/nonexistent-root-dir/x': cannot create the folder ...
     """
+    recipe = dict(recipe or {})
+    sparsity = recipe.get("sparsity", sparsity)
+    seed = recipe.get("seed", seed)
     pruning._check_sparsity(sparsity)
     if not 0.0 < sparsity:
         raise errors.ConfigError("--sparsity must be > 0 for the demo (e.g. 0.9).")
     out = check_out_dir(out)
     start = time.time()
-    cfg = DemoConfig(quick)
+    cfg = DemoConfig(quick, recipe)
     keras.utils.set_random_seed(seed)
     (xtr, ytr), (xte, yte) = mnist5k(seed)
     xtr, ytr = xtr[: cfg.train_samples], ytr[: cfg.train_samples]
@@ -156,8 +166,8 @@ def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = Fals
               callbacks=[TqdmProgress(cfg.dense_epochs, steps, "dense training", quiet)])
     dense = _model_entry(model, xte, yte, os.path.join(out, "dense.tflite"), sparse=False)
 
-    end_step = max(1, int(0.75 * cfg.finetune_epochs * steps))
-    schedule = AGP(sparsity, begin_step=0, end_step=end_step, frequency=25)
+    end_step = max(1, int(cfg.ramp_fraction * cfg.finetune_epochs * steps))
+    schedule = AGP(sparsity, begin_step=0, end_step=end_step, frequency=cfg.frequency)
     pruned = pruning.prune(model, schedule=schedule)
     pruned.compile(keras.optimizers.Adam(cfg.learning_rate), "sparse_categorical_crossentropy",
                    metrics=["accuracy"])
@@ -173,6 +183,7 @@ def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = Fals
         "config": {"sparsity": sparsity, "quick": quick, "seed": seed,
                    "dense_epochs": cfg.dense_epochs, "finetune_epochs": cfg.finetune_epochs,
                    "train_samples": len(xtr), "test_samples": len(xte),
+                   "batch_size": cfg.batch_size, "learning_rate": cfg.learning_rate,
                    "schedule": schedule.get_config()},
         "dense": dense, "pruned": pruned_entry,
         "sparsity_per_epoch": [float(s) for s in hist.history["sparsity"]],
