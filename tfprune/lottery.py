@@ -134,12 +134,12 @@ class LotteryTicket(keras.callbacks.Callback):
             self._wrappers, step + 1, step + _dynamic.fit_length(self), "LotteryTicket")
         self.sparsity = _dynamic.overall_sparsity(self._wrappers)
         epochs = (getattr(self, "params", None) or {}).get("epochs")
-        need = self.epochs_per_round * (self.rounds + 1)
+        need = self.epochs_per_round * self.rounds
         if epochs and epochs < need:
             warnings.warn(
                 f"LotteryTicket: fit runs {epochs} epochs but {self.rounds} rounds of "
-                f"{self.epochs_per_round} epochs plus training the final ticket need {need}; "
-                "only the rounds that fit will run.", stacklevel=2)
+                f"{self.epochs_per_round} epochs need {need} (plus epochs to train the final "
+                f"ticket); only {epochs // self.epochs_per_round} rounds will run.", stacklevel=2)
         if self.rewind_step == 0:
             self.record()
 
