@@ -197,6 +197,10 @@ def _walk(model, in_atoms, ctx, prefix, done):
                     for a, b in zip(first_in, ins):
                         ctx.tie(a, b)
                 else:
+                    for t, a in zip(layer.inputs, ins):  # its InputLayer shapes follow
+                        inp = t._keras_history[0]
+                        ctx.edits.append(group_lib.ConfigEdit(
+                            f"{path}/{inp.name}", inp, "batch_input_shape", np.asarray(a)))
                     outs = _walk(layer, ins, ctx, path + "/", done)
                     done[id(layer)] = (ins, outs)
             else:

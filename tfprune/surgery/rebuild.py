@@ -33,16 +33,22 @@ def custom_objects(model) -> dict:
 
 
 def config_entry(config: dict, path: str) -> dict:
-    """The ``config`` dict of layer ``path`` inside a (nested) model config."""
-    cfg = config
-    for part in path.split("/"):
-        for entry in cfg["layers"]:
-            if entry["config"].get("name") == part:
-                cfg = entry["config"]
-                break
-        else:
-            raise errors.ConfigError(f"Layer {path!r} not found in the model config.")
-    return cfg
+    """The ``config`` dict of layer ``path`` (``outer/inner``) inside a (nested) model config.
+
+    Layer names may themselves contain ``/``, so a full-name match wins over descending.
+    """
+    for entry in config["layers"]:
+        name = entry["config"].get("name")
+        if name == path:
+            return entry["config"]
+    for entry in config["layers"]:
+        name = entry["config"].get("name")
+        if "layers" in entry["config"] and path.startswith(name + "/"):
+            try:
+                return config_entry(entry["config"], path[len(name) + 1:])
+            except errors.ConfigError:
+                continue
+    raise errors.ConfigError(f"Layer {path!r} not found in the model config.")
 
 
 def copy_weights(old, new, transform=None) -> None:
@@ -67,10 +73,29 @@ def _drop_build_configs(cfg):
             _drop_build_configs(entry["config"])
 
 
+def _set_input_shape(config, path, n):
+    """Channels of a nested model's input: its InputLayer, or its first layer's shape."""
+    parent, _, name = path.rpartition("/")
+    cfg = config_entry(config, parent) if parent else config
+    entries = [e for e in cfg["layers"] if e["config"].get("name") == name] or cfg["layers"][:1]
+    for key in ("batch_input_shape", "batch_shape"):
+        if key in entries[0]["config"]:
+            shape = list(entries[0]["config"][key])
+            shape[-1] = n
+            entries[0]["config"][key] = tuple(shape)
+    if "build_input_shape" in cfg and cfg["build_input_shape"]:
+        shape = list(cfg["build_input_shape"])
+        shape[-1] = n
+        cfg["build_input_shape"] = tuple(shape)
+
+
 def _edit_config(config, graph, keep):
     _drop_build_configs(config)
     for e in graph.edits:
         n = int(graph.keep_positions(e.atoms, keep).sum())
+        if e.key == "batch_input_shape":
+            _set_input_shape(config, e.path, n)
+            continue
         cfg = config_entry(config, e.path)
         if e.key == "target_shape":
             ts = list(cfg["target_shape"])

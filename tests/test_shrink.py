@@ -1,0 +1,320 @@
+"""Structured masks, shrinking and block dropping."""
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tfprune import errors, graph
+from tfprune import shrink as S
+from tfprune.compat import keras
+
+L = keras.layers
+
+
+def _randomize(model, seed=0):
+    """Random weights and BN statistics so that every masked weight matters."""
+    rng = np.random.RandomState(seed)
+    for layer in model.layers:
+        ws = layer.get_weights()
+        if isinstance(layer, L.BatchNormalization):
+            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in ws])
+        elif ws and not isinstance(layer, keras.Model):
+            layer.set_weights([rng.normal(0, 0.5, w.shape).astype("float32") for w in ws])
+        if isinstance(layer, keras.Model):
+            _randomize(layer, seed + 1)
+    return model
+
+
+def residual():
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(8, 3, padding="same", name="a")(i)
+    a = L.BatchNormalization(name="a_bn")(a)
+    a = L.ReLU(name="a_relu")(a)
+    b = L.Conv2D(8, 3, padding="same", activation="sigmoid", name="b")(a)
+    s = L.Add(name="add")([a, b])
+    p = L.MaxPooling2D(name="pool")(s)
+    return keras.Model(i, L.Conv2D(3, 1, name="head")(p), name="residual")
+
+
+def concat():
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(6, 1, name="a")(i)
+    b = L.Conv2D(5, 3, padding="same", name="b")(i)
+    c = L.Concatenate(name="cat")([a, b])
+    c = L.BatchNormalization(name="cat_bn")(c)
+    return keras.Model(i, L.Conv2D(3, 1, name="head")(c), name="concat")
+
+
+def depthwise():
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(6, 1, name="a")(i)
+    d = L.DepthwiseConv2D(3, depth_multiplier=2, name="dw")(a)
+    d = L.BatchNormalization(name="dw_bn")(d)
+    s = L.SeparableConv2D(7, 3, depth_multiplier=2, name="sep")(d)
+    return keras.Model(i, L.Conv2D(3, 1, name="head")(s), name="depthwise")
+
+
+def se_flatten():
+    i = keras.Input((6, 6, 3))
+    x = L.Conv2D(8, 3, padding="same", name="feat")(i)
+    s = L.GlobalAveragePooling2D(name="gap")(x)
+    s = L.Reshape((1, 1, 8), name="reshape")(s)
+    s = L.Conv2D(4, 1, activation="relu", name="squeeze")(s)
+    e = L.Conv2D(8, 1, activation="sigmoid", name="excite")(s)
+    y = L.Multiply(name="scale")([x, e])
+    y = L.PReLU(name="prelu")(y)
+    f = L.Flatten(name="flat")(L.MaxPooling2D(name="pool")(y))
+    h = L.Dense(10, activation="relu", name="fc")(L.Dropout(0.5, name="drop")(f))
+    return keras.Model(i, L.Dense(3, name="head")(h), name="se_flatten")
+
+
+def nested_seq():
+    inner = keras.Sequential([L.Conv2D(6, 3, padding="same", name="ic"), L.ReLU(name="ir"),
+                              L.Conv2D(4, 1, name="ic2")], name="inner")
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(5, 1, name="a")(i)
+    t = L.Conv2DTranspose(4, 2, strides=2, name="up")(inner(a))
+    return keras.Model(i, L.Conv2D(2, 1, name="head")(t), name="nested")
+
+
+def sequence():
+    return keras.Sequential([
+        L.Conv1D(6, 3, input_shape=(10, 2), name="c1"),
+        L.GlobalAveragePooling1D(name="gap"),
+        L.Dense(8, activation="tanh", name="d1"),
+        L.Dense(2, name="head")], name="seq")
+
+
+PATTERNS = [residual, concat, depthwise, se_flatten, nested_seq, sequence]
+
+
+def _x(model, n=2, seed=0):
+    shape = model.inputs[0].shape.as_list()[1:]
+    return np.random.RandomState(seed).normal(size=[n] + shape).astype("float32")
+
+
+def _rel(a, b):
+    return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
+
+
+@pytest.mark.parametrize("build", PATTERNS, ids=lambda f: f.__name__)
+def test_masked_model_equals_shrunk_model(build):
+    m = _randomize(build())
+    p = S.plan(m, sparsity=0.5)
+    assert p.removed > 0
+    masked = S.apply_masks(m, p)
+    small = S.shrink(masked, p)
+    x = _x(m)
+    assert _rel(masked(x).numpy(), small(x).numpy()) <= 1e-5
+    assert small.count_params() < m.count_params()
+    assert [layer.name for layer in small.layers] == [layer.name for layer in m.layers]
+
+
+@pytest.mark.parametrize("build", PATTERNS, ids=lambda f: f.__name__)
+def test_shrink_reads_the_plan_from_a_masked_model(build):
+    m = _randomize(build())
+    p = S.plan(m, sparsity=0.5, criterion="fpgm")
+    masked = S.apply_masks(m, p)
+    derived = S.shrink(masked)
+    x = _x(m)
+    assert _rel(masked(x).numpy(), derived(x).numpy()) <= 1e-5
+    assert derived.count_params() == S.shrink(masked, p).count_params()
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
+@given(seed=st.integers(0, 2**16), which=st.sampled_from(PATTERNS))
+def test_random_channel_choices_keep_parity(seed, which):
+    m = _randomize(which(), seed)
+    rng = np.random.RandomState(seed)
+    g = graph.build(m)
+    keep = {gr.name: tuple(sorted(rng.choice(gr.channels, rng.randint(1, gr.channels + 1),
+                                             replace=False).tolist())) for gr in g.prunable()}
+    p = S.Plan(keep, {gr.name: gr.channels for gr in g.prunable()})
+    masked, small = S.apply_masks(m, p), S.shrink(m, p)
+    x = _x(m, seed=seed % 7)
+    assert _rel(masked(x).numpy(), small(x).numpy()) <= 1e-5
+
+
+def test_model_passed_in_is_unchanged():
+    m = _randomize(residual())
+    before = [w.copy() for w in m.get_weights()]
+    config = m.get_config()
+    p = S.plan(m, sparsity=0.5)
+    S.shrink(S.apply_masks(m, p))
+    S.shrink(m, p)
+    assert m.get_config() == config
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_output_layers_are_never_shrunk():
+    m = _randomize(se_flatten())
+    p = S.plan(m, sparsity=0.9)
+    assert "head" not in p.keep
+    small = S.shrink(m, p)
+    assert small.get_layer("head").units == 3
+    assert small.output_shape == m.output_shape
+
+
+def test_round_to_and_min_channels_set_kept_counts():
+    i = keras.Input((4,))
+    m = keras.Model(i, L.Dense(2, name="head")(L.Dense(20, name="h")(L.Dense(40, name="g")(i))))
+    p = S.plan(m, sparsity=0.5, round_to=8)
+    assert len(p.keep["g"]) == 24 and len(p.keep["h"]) == 16
+    p = S.plan(m, sparsity=0.95, min_channels=6)
+    assert len(p.keep["g"]) == 6 and len(p.keep["h"]) == 6
+    assert S.plan(m, sparsity=0.0).removed == 0
+
+
+def test_round_to_larger_than_a_group_is_refused():
+    i = keras.Input((4,))
+    m = keras.Model(i, L.Dense(2, name="head")(L.Dense(6, name="h")(i)))
+    with pytest.raises(errors.ConfigError, match=r"round_to=8 .*\['h'\].*exclude"):
+        S.plan(m, sparsity=0.5, round_to=8)
+
+
+def test_global_scope_prunes_weak_groups_more():
+    i = keras.Input((4,))
+    h = L.Dense(16, name="h")(i)
+    g = L.Dense(16, name="g")(i)
+    m = keras.Model(i, L.Dense(2, name="head")(L.Concatenate(name="cat")([h, g])))
+    kh = m.get_layer("h").kernel.numpy()
+    scale = np.where(np.arange(16) < 4, 1.0, 0.01).astype("float32")
+    m.get_layer("h").kernel.assign(kh * scale)
+    p = S.plan(m, sparsity=0.5, scope="global")
+    assert len(p.keep["h"]) < len(p.keep["g"])
+    assert p.removed == 16
+
+
+def test_every_criterion_and_reduction_gives_a_plan():
+    m = _randomize(residual())
+    for criterion in ("l1", "l2", "fpgm", "bn_scale"):
+        for reduction in ("sum", "mean", "max"):
+            p = S.plan(m, sparsity=0.5, criterion=criterion, reduction=reduction)
+            assert len(p.keep["a"]) == 4
+    p = S.plan(m, sparsity=0.5, granularity="channel")
+    assert len(p.keep["a"]) == 4
+
+
+def test_bn_scale_keeps_the_largest_gammas():
+    m = residual()
+    gamma = np.array([5, 0.1, 4, 0.2, 3, 0.3, 2, 0.4], "float32")
+    m.get_layer("a_bn").gamma.assign(gamma)
+    p = S.plan(m, sparsity=0.5, criterion="bn_scale")
+    assert p.keep["a"] == (0, 2, 4, 6)
+    with pytest.warns(UserWarning, match="no BatchNormalization"):
+        S.plan(sequence(), sparsity=0.5, criterion="bn_scale")
+
+
+def test_bad_arguments_are_refused_before_work():
+    m = residual()
+    with pytest.raises(errors.ConfigError, match="sparsity"):
+        S.plan(m, sparsity=1.0)
+    with pytest.raises(errors.ConfigError, match="Unknown criterion 'l3'.*'l2'"):
+        S.plan(m, sparsity=0.5, criterion="l3")
+    with pytest.raises(errors.ConfigError, match="reduction"):
+        S.plan(m, sparsity=0.5, reduction="median")
+    with pytest.raises(errors.ConfigError, match="min_channels"):
+        S.plan(m, sparsity=0.5, min_channels=0)
+
+
+def test_bad_plans_are_refused():
+    m = residual()
+    with pytest.raises(errors.ConfigError, match="out of range"):
+        S.shrink(m, S.Plan({"a": (0, 99)}, {"a": 8}))
+    with pytest.raises(errors.ConfigError, match="keeps no channel"):
+        S.shrink(m, S.Plan({"a": ()}, {"a": 8}))
+    with pytest.raises(errors.ConfigError, match="cannot lose channels"):
+        S.apply_masks(m, S.Plan({"head": (0,)}, {"head": 3}))
+    with pytest.raises(errors.ConfigError, match="Unknown group"):
+        S.shrink(m, S.Plan({"nope": (0,)}, {"nope": 8}))
+
+
+def test_unstructured_zeros_are_refused_by_shrink():
+    m = _randomize(residual())
+    for layer in m.layers:
+        if isinstance(layer, L.Conv2D):
+            k = layer.kernel.numpy()
+            k[..., ::2, :] = 0.0
+            layer.kernel.assign(k)
+    with pytest.raises(errors.ConfigError, match="only structured"):
+        S.shrink(m)
+
+
+def test_macs_fall_as_computed_by_hand():
+    m = keras.Sequential([L.Conv2D(8, 3, input_shape=(6, 6, 2), name="c1"),
+                          L.Conv2D(4, 1, name="c2"), L.Flatten(name="f"),
+                          L.Dense(5, name="head")])
+    assert S.count_macs(m) == 16 * 9 * 2 * 8 + 16 * 8 * 4 + 64 * 5
+    small = S.shrink(m, S.Plan({"c1": (0, 1, 2, 3), "c2": (1, 3)}, {"c1": 8, "c2": 4}))
+    assert S.count_macs(small) == 16 * 9 * 2 * 4 + 16 * 4 * 2 + 32 * 5
+    assert small.count_params() == (9 * 2 * 4 + 4) + (4 * 2 + 2) + (32 * 5 + 5)
+
+
+def _resnet_like():
+    i = keras.Input((8, 8, 3))
+    x = L.Conv2D(4, 1, name="stem")(i)
+    for k in range(3):
+        y = L.Conv2D(4, 3, padding="same", activation="relu", name=f"b{k}_c1")(x)
+        y = L.Conv2D(4, 3, padding="same", name=f"b{k}_c2")(y)
+        x = L.Add(name=f"b{k}_add")([x, y])
+    return keras.Model(i, L.Dense(2, name="head")(L.GlobalAveragePooling2D(name="gap")(x)))
+
+
+def test_find_blocks_finds_identity_residual_blocks():
+    blocks = S.find_blocks(_resnet_like())
+    assert [b.add for b in blocks] == ["b0_add", "b1_add", "b2_add"]
+    assert blocks[1].shortcut == "b0_add" and blocks[1].layers == ("b1_c1", "b1_c2")
+
+
+def test_dropped_block_equals_block_replaced_by_identity():
+    m = _resnet_like()
+    m.get_layer("b1_c2").set_weights([w * 1e-3 for w in m.get_layer("b1_c2").get_weights()])
+    small, report = S.drop_blocks(m, 1)
+    assert report.dropped == ("b1_add",)
+    assert "b1_c1" not in [layer.name for layer in small.layers]
+    ref = keras.models.clone_model(m)
+    ref.set_weights(m.get_weights())
+    ref.get_layer("b1_c2").set_weights([np.zeros_like(w) for w in m.get_layer("b1_c2").get_weights()])
+    x = _x(m)
+    np.testing.assert_allclose(small(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
+    assert len(m.layers) == 13  # the input model is untouched
+
+
+def test_drop_blocks_by_loss_and_fraction():
+    m = _resnet_like()
+    m.compile(loss="mse")
+    x = _x(m, n=8)
+    y = np.zeros((8, 2), "float32")
+    small, report = S.drop_blocks(m, 0.67, criterion="loss", data=(x, y))
+    assert len(report.dropped) == 2 and set(report.scores) == {"b0_add", "b1_add", "b2_add"}
+    assert small(x).shape == (8, 2)
+    with pytest.raises(errors.ConfigError, match="data=\\(x, y\\)"):
+        S.drop_blocks(m, 1, criterion="loss")
+    with pytest.raises(errors.ConfigError, match="3 residual blocks"):
+        S.drop_blocks(m, 4)
+
+
+@pytest.mark.slow
+def test_shrunk_model_saves_loads_and_converts_to_tflite(tmp_path):
+    import tensorflow as tf
+
+    m = _randomize(se_flatten())
+    small = S.shrink(S.apply_masks(m, S.plan(m, sparsity=0.5)))
+    path = str(tmp_path / "small.keras")
+    small.save(path)
+    again = keras.models.load_model(path)
+    x = _x(m)
+    np.testing.assert_allclose(again(x).numpy(), small(x).numpy(), rtol=1e-6)
+    conv = tf.lite.TFLiteConverter.from_keras_model(small)
+    from ai_edge_litert.interpreter import Interpreter
+
+    interp = Interpreter(model_content=conv.convert())
+    interp.allocate_tensors()
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    interp.resize_tensor_input(inp["index"], x.shape)
+    interp.allocate_tensors()
+    interp.set_tensor(inp["index"], x)
+    interp.invoke()
+    assert _rel(small(x).numpy(), interp.get_tensor(out["index"])) < 1e-4
