@@ -122,7 +122,7 @@ def apply_masks(model, plan: Plan):
         >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(3,), name="h"),
         ...                       keras.layers.Dense(2, name="out")])
         >>> masked = apply_masks(m, Plan({"h": (0, 1)}, {"h": 4}))
-        >>> (masked.get_layer("h").kernel.numpy()[:, 2:] == 0).all()
+        >>> bool((masked.get_layer("h").kernel.numpy()[:, 2:] == 0).all())
         True
     """
     g = graph_lib.build(model)

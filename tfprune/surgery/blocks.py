@@ -93,11 +93,11 @@ def find_blocks(model) -> list:
     """Residual blocks of the top-level graph whose output is added to an identity shortcut.
 
     Example:
-        >>> i = keras.Input((4,))
+        >>> i = keras.Input((4,), name="x")
         >>> h = keras.layers.Dense(4, name="f")(i)
         >>> m = keras.Model(i, keras.layers.Add(name="add")([i, h]))
         >>> find_blocks(m)
-        [Block(add='add', shortcut='input_1', layers=('f',))]
+        [Block(add='add', shortcut='x', layers=('f',))]
     """
     compat.check_tf_keras_model(model)
     nodes = [n for d in model._nodes_by_depth for n in model._nodes_by_depth[d]]
@@ -221,12 +221,12 @@ def drop_blocks(model, n, *, criterion: str = "norm", data=None):
         ``(new_model, DropReport)``.
 
     Example:
-        >>> i = keras.Input((4,))
+        >>> i = keras.Input((4,), name="x")
         >>> h = keras.layers.Dense(4, name="f")(i)
         >>> m = keras.Model(i, keras.layers.Add(name="add")([i, h]))
         >>> small, report = drop_blocks(m, 1)
         >>> report.dropped, [l.name for l in small.layers]
-        (('add',), ['input_1'])
+        (('add',), ['x'])
     """
     if criterion not in CRITERIA:
         raise errors.unknown_name("criterion", criterion, CRITERIA)
