@@ -57,7 +57,7 @@ def test_rewinding_restores_the_recorded_weights_under_the_mask(rewind_step):
     ticket = lottery.LotteryTicket(rate=0.5, rounds=1, rewind_step=rewind_step)
     model.fit(X, Y, batch_size=8, epochs=1, verbose=0, callbacks=[snap, ticket])
     trained = snap.epoch_end[0]  # _Snap runs before the ticket: weights before rewinding
-    for w, recorded, before in zip(tfprune.pruner.wrapped_layers(model), snap.at, trained):
+    for w, recorded, before in zip(tfprune.pruner.wrapped_layers(model), snap.at, trained, strict=True):
         kernel, bias = w.layer.get_weights()
         mask = w.pruning_vars[0][1].numpy()
         assert 1 - mask.mean() == 0.5
@@ -82,10 +82,10 @@ def test_rounds_prune_rate_of_the_remaining_weights_and_masks_are_nested():
     assert hist.history["lottery_sparsity"] == [0.5, 0.75]
     assert hist.history["lottery_round"] == [1, 2]
     first, second = watch.seen
-    for a, b in zip(first, second):
+    for a, b in zip(first, second, strict=True):
         assert 1 - b.mean() == 0.75 and np.all(b <= a)
     assert all(np.all(s == 0) for s in watch.slots)  # optimizer slots reset at the rewind
-    for w, recorded in zip(tfprune.pruner.wrapped_layers(model), snap.at):
+    for w, recorded in zip(tfprune.pruner.wrapped_layers(model), snap.at, strict=True):
         np.testing.assert_array_equal(w.layer.get_weights()[0],
                                       recorded[0] * w.pruning_vars[0][1].numpy())
 

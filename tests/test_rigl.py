@@ -63,7 +63,7 @@ class _Watch(keras.callbacks.Callback):
         masks = [m.numpy().copy() for w in ws for _, m, _ in w.pruning_vars]
         weights = [v.numpy() for w in ws for v, _, _ in w.pruning_vars]
         if self.masks:
-            for old, new, wv in zip(self.masks[-1], masks, weights):
+            for old, new, wv in zip(self.masks[-1], masks, weights, strict=True):
                 self.grown_values.extend(wv[(new > 0) & (old == 0)].tolist())
         self.counts.append([int(m.sum()) for m in masks])
         self.masks.append(masks)
@@ -81,7 +81,7 @@ def test_regrowth_keeps_sparsity_constant_while_the_mask_changes(make):
     assert all(c == watch.counts[0] for c in watch.counts)
     assert [s for s, _ in cb.history] == [4, 8, 12, 16]
     assert all(n > 0 for _, n in cb.history)
-    changed = sum(int((a != b).sum()) for a, b in zip(watch.masks[0], watch.masks[-1]))
+    changed = sum(int((a != b).sum()) for a, b in zip(watch.masks[0], watch.masks[-1], strict=True))
     assert changed > 0
     assert watch.grown_values and np.all(np.asarray(watch.grown_values) == 0.0)
 

@@ -10,6 +10,8 @@ import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     prune,
     pruning_callbacks,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
 
@@ -201,7 +203,7 @@ def test_masks_follow_every_schedule_inside_tfmot_prune_low_magnitude():
               callbacks=[pruning_callbacks.UpdatePruningStep(), log])
     assert [r[0] for r in log.rows] == list(range(1, 21))
     for step, sparsities in log.rows:
-        for schedule, got in zip(ALL, sparsities):
+        for schedule, got in zip(ALL, sparsities, strict=True):
             want = _expected_sparsity(schedule, step, 200)
             assert got == pytest.approx(want, abs=1e-6), (schedule, step)
     assert [round(s, 6) for s in log.rows[-1][1]] == [0.4, 0.4, 0.6, 0.6, 0.7, 0.75, 0.8, 0.7,
@@ -221,7 +223,7 @@ def _check_reload(model, path):
     model.save(path)
     with prune.prune_scope():
         loaded = keras.models.load_model(path)
-    for schedule, old, new in zip(ALL, _wrappers(model), _wrappers(loaded)):
+    for schedule, old, new in zip(ALL, _wrappers(model), _wrappers(loaded), strict=True):
         assert type(new.pruning_schedule) is type(schedule)
         assert new.pruning_schedule == schedule
         assert int(new.pruning_step.numpy()) == 10
@@ -240,7 +242,7 @@ def test_tfmot_wrapped_model_resumes_training_after_savedmodel_round_trip(tmp_pa
     with prune.prune_scope():
         loaded = keras.models.load_model(str(tmp_path / "sm"))
     loaded.fit(X, Y, batch_size=8, epochs=1, verbose=0, callbacks=cb)
-    for schedule, w in zip(ALL, _wrappers(loaded)):
+    for schedule, w in zip(ALL, _wrappers(loaded), strict=True):
         assert w.pruning_schedule == schedule
         sparsity = 1 - w.pruning_vars[0][1].numpy().mean()
         assert sparsity == pytest.approx(_expected_sparsity(schedule, 20, 200), abs=1e-6)

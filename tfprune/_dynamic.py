@@ -123,5 +123,5 @@ def snapshot(variables) -> list[np.ndarray]:
 
 
 def restore(variables, values) -> None:
-    for v, value in zip(variables, values):
+    for v, value in zip(variables, values, strict=True):
         v.assign(value)

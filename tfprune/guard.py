@@ -72,7 +72,7 @@ class AccuracyGuard(keras.callbacks.Callback):
             raise errors.ConfigError(f"AccuracyGuard: `monitor` must be a metric name, got {monitor!r}.")
         levels = [float(s) for s in sparsities]
         if not levels or any(not 0.0 <= s < 1.0 for s in levels) or any(
-                b <= a for a, b in zip(levels, levels[1:])):
+                b <= a for a, b in zip(levels, levels[1:], strict=False)):
             raise errors.ConfigError(
                 f"AccuracyGuard: `sparsities` must be a non-empty, strictly increasing list of "
                 f"values in [0, 1), got {list(sparsities)!r}.")

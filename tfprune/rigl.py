@@ -182,7 +182,7 @@ class RigL(keras.callbacks.Callback):
         triples = _dynamic.triples(self._wrappers)
         scores = self._grow_scores([w for _, w, _ in triples])
         regrown = 0
-        for (_, weight, mask), score in zip(triples, scores):
+        for (_, weight, mask), score in zip(triples, scores, strict=True):
             new_mask, grown = drop_and_grow(weight, mask, score, fraction)
             keep = tf.cast(new_mask * (1.0 - grown), weight.dtype)  # grown start at zero
             mask.assign(tf.cast(new_mask, mask.dtype))
@@ -202,7 +202,7 @@ class RigL(keras.callbacks.Callback):
             loss = tf.reduce_mean(self._loss_fn(y, y_pred))
         grads = tape.gradient(loss, weights)
         return [tf.abs(tf.convert_to_tensor(g)) if g is not None else tf.zeros_like(w)
-                for g, w in zip(grads, weights)]
+                for g, w in zip(grads, weights, strict=True)]
 
     def _resolve_loss(self):
         loss = self.loss if self.loss is not None else getattr(self.model, "loss", None)
