@@ -38,11 +38,6 @@ def _ids(s):
     return repr(s)[:60]
 
 
-@pytest.fixture(autouse=True)
-def _seed():
-    keras.utils.set_random_seed(0)
-
-
 def _curve(schedule, steps):
     should, sparsity = schedule(tf.constant(steps, tf.int64))
     return should.numpy(), sparsity.numpy()
