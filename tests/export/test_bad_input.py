@@ -66,7 +66,7 @@ def test_nan_data_is_refused(tmp_path, mlp64, no_conversion):
 
 def test_unknown_options_list_valid_values(tmp_path, mlp64, no_conversion):
     with pytest.raises(errors.ConfigError, match="Did you mean 'int8'"):
-        export.tflite(mlp64, tmp_path / "q.tflite", quantize="int"),
+        export.tflite(mlp64, tmp_path / "q.tflite", quantize="int")
     with pytest.raises(errors.ConfigError, match="'auto', True or False"):
         export.tflite(mlp64, tmp_path / "q.tflite", sparse="yes")
     with pytest.raises(errors.ConfigError, match="C identifier"):

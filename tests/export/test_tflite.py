@@ -89,7 +89,7 @@ def test_wrapped_model_is_stripped_and_left_unchanged(tmp_path, mlp64):
     names = [type(layer).__name__ for layer in wrapped.layers]
     rec = export.tflite(wrapped, tmp_path / "w.tflite", sparse=True)
     assert [type(layer).__name__ for layer in wrapped.layers] == names
-    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, wrapped.weights))
+    assert all(np.array_equal(a, w.numpy()) for a, w in zip(before, wrapped.weights, strict=True))
     assert 3001 in rec.modes
     x = np.random.default_rng(1).random((16, 64)).astype("float32")
     ref = tfprune.strip(wrapped).predict(x, verbose=0)

@@ -30,7 +30,7 @@ def test_verify_reports_a_tflm_failure_instead_of_raising(tmp_path, sparse_mlp):
     with pytest.warns(UserWarning):
         q = export.tflite(sparse_mlp, tmp_path / "q.tflite", quantize="int8", sparse=True,
                           representative_data=x)
-    from tfprune.export import tflite_file, _model
+    from tfprune.export import _model, tflite_file
 
     codes = tflite_file.convert(_model.strip(sparse_mlp), quantize="int8", sparse=True, data=x,
                                 int8_io=True)

@@ -15,8 +15,8 @@ Example:
 from __future__ import annotations
 
 from tfprune.export.micro_file import MicroRecord, micro
-from tfprune.export.timing import Latency, latency
 from tfprune.export.tflite_file import ExportRecord, tflite
+from tfprune.export.timing import Latency, latency
 from tfprune.export.verification import Verification, verify
 
 __all__ = [
@@ -33,7 +33,6 @@ __all__ = [
 
 def _tflite_bytes(model, **kwargs) -> bytes:
     """Convert without writing or verifying (a helper for examples and tests)."""
-    from tfprune.export import _model
-    from tfprune.export import tflite_file
+    from tfprune.export import _model, tflite_file
 
     return tflite_file.convert(_model.strip(_model.resolve(model)[0]), **kwargs)

@@ -121,7 +121,7 @@ def representative(model, data, *, limit: int = MAX_SAMPLES, arg="representative
     if arr.ndim == 0 or arr.shape[0] == 0:
         raise errors.ExportError(f"`{arg}` is empty; give at least one sample of shape {shape}.")
     sample = arr.shape[1:]
-    ok = len(sample) == len(shape) and all(m is None or m == d for m, d in zip(shape, sample))
+    ok = len(sample) == len(shape) and all(m is None or m == d for m, d in zip(shape, sample, strict=True))
     if not ok:
         expected = "(n, " + ", ".join("None" if d is None else str(d) for d in shape) + ")"
         raise errors.ExportError(

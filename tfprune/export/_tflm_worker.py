@@ -20,6 +20,7 @@ sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
 
 import numpy as np  # noqa: E402
 
+
 def _captured(fn):
     """Call fn() with the C-level stderr redirected; return (result, exception, text)."""
     sys.stderr.flush()
