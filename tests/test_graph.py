@@ -219,3 +219,19 @@ def test_channels_first_layer_is_refused():
     out = L.Conv2D(2, 1, data_format="channels_first", name="cf")(i)
     with pytest.raises(errors.UnsupportedLayerError, match="channels_first"):
         graph.build(keras.Model(i, out))
+
+
+def test_exclude_keeps_a_known_layers_output_channels():
+    i = keras.Input((4,))
+    h = L.Dense(6, name="h")(i)
+    g = L.Dense(5, name="g")(h)
+    m = keras.Model(i, L.Dense(2, name="head")(g))
+    gr = graph.build(m, exclude=["h"])
+    assert not gr["h"].prunable and gr["g"].prunable
+
+
+def test_exclude_with_an_unknown_name_is_refused():
+    i = keras.Input((4,))
+    m = keras.Model(i, L.Dense(2, name="head")(L.Dense(6, name="hidden")(i)))
+    with pytest.raises(errors.ConfigError, match="Did you mean 'hidden'"):
+        graph.build(m, exclude=["hiden"])

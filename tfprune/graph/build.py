@@ -61,6 +61,7 @@ class Context:
         self.uses, self.edits, self.notes = [], [], []
         self.exclude = set(exclude)
         self._creator = {}
+        self.seen = set()
         self.layer = self.node = None
         self.path = ""
 
@@ -79,8 +80,6 @@ class Context:
             self._creator[start] = self.path
             if pinned:
                 self.pin(atoms, pinned)
-            elif self.path in self.exclude:
-                self.pin(atoms, f"excluded layer {self.path!r}")
         return self._made[k]
 
     def tie(self, a: np.ndarray, b: np.ndarray) -> None:
@@ -191,6 +190,7 @@ def _walk(model, in_atoms, ctx, prefix, done):
                 continue
             ins = [known[_key(t)] for t in node.keras_inputs]
             path = prefix + layer.name
+            ctx.seen.add(path)
             if isinstance(layer, keras.Model):
                 if id(layer) in done:
                     first_in, outs = done[id(layer)]
@@ -218,8 +218,10 @@ def build(model, *, exclude=None) -> group_lib.DependencyGraph:
         model: a built ``tf_keras`` Functional or Sequential model (nested models
             are followed).
         exclude: layer names (``outer/inner`` inside nested models) whose output
-            channels must not be removed; a layer without a rule listed here is
-            treated as a black box whose input and output channels are kept.
+            channels must not be removed (for a producer: its filters; for an
+            element-wise layer: the channels it carries). A layer without a rule
+            listed here is treated as a black box whose input and output channels
+            are kept.
 
     Returns:
         A :class:`DependencyGraph`; ``print(graph[name])`` shows a group.
@@ -249,6 +251,9 @@ def build(model, *, exclude=None) -> group_lib.DependencyGraph:
         ins.append(ctx.new(int(t.shape[-1] or 1), pinned=f"model input {ctx.path!r}"))
         ctx.note(ins[-1], "model input")
     outs = _walk(model, ins, ctx, "", {})
+    for e in exclude:
+        if e not in ctx.seen:
+            raise errors.unknown_name("layer in exclude", e, ctx.seen)
     for t, atoms in zip(model.outputs, outs):
         ctx.pin(atoms, f"model output {t._keras_history[0].name!r}")
     return ctx.finish(model)

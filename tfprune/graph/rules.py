@@ -61,10 +61,15 @@ def _refuse(layer, ctx):
 
 def apply(layer, inputs, ctx):
     """Run the rule for ``layer`` (most specific class first)."""
+    excluded = ctx.path in ctx.exclude
     for klass in type(layer).__mro__:
         if klass in RULES:
-            return RULES[klass](layer, inputs, ctx)
-    if ctx.path in ctx.exclude:
+            outs = RULES[klass](layer, inputs, ctx)
+            if excluded:
+                for a in outs:
+                    ctx.pin(a, f"excluded layer {ctx.path!r}")
+            return outs
+    if excluded:
         return pin(layer, inputs, ctx)
     raise _refuse(layer, ctx)
 

@@ -82,8 +82,25 @@ def keep_masks(graph, plan: Plan) -> dict:
     return out
 
 
-def _use_scores(graph, use, g, fn):
-    w = np.moveaxis(getattr(use.layer, use.attr).numpy(), use.axis, -1)
+def _by_group(graph, roles) -> dict:
+    """Group index -> the weight uses with one of ``roles`` that hold its channels."""
+    out = {}
+    for u in graph.uses:
+        if u.role in roles:
+            for gi in np.unique(graph.atom_group[u.atoms]).tolist():
+                out.setdefault(gi, []).append(u)
+    return out
+
+
+def _weight(use, cache):
+    key = (id(use.layer), use.attr, use.axis)
+    if key not in cache:
+        cache[key] = np.moveaxis(getattr(use.layer, use.attr).numpy(), use.axis, -1)
+    return cache[key]
+
+
+def _use_scores(graph, use, g, fn, cache):
+    w = _weight(use, cache)
     s = np.asarray(fn(w), dtype=np.float64).reshape(-1)
     sel = graph.atom_group[use.atoms] == g.index
     acc = np.zeros(g.channels)
@@ -103,17 +120,17 @@ def score_groups(graph, groups, *, criterion, granularity, reduction) -> dict:
     """
     fn = channel_scores.get(criterion)
     roles = ("affine",) if criterion == "bn_scale" else ROLES[granularity]
-    out, fallback = {}, []
+    out, fallback, cache = {}, [], {}
+    uses_of = _by_group(graph, roles)
+    filters_of = _by_group(graph, ROLES["filter"]) if criterion == "bn_scale" else {}
     for g in groups:
-        uses = [u for u in graph.uses if u.role in roles and (u.attr != "beta")
-                and (graph.atom_group[u.atoms] == g.index).any()]
+        uses = [u for u in uses_of.get(g.index, []) if u.attr != "beta"]
         f = fn
         if not uses and criterion == "bn_scale":
             fallback.append(g.name)
             f = channel_scores.l1
-            uses = [u for u in graph.uses if u.role in ROLES["filter"]
-                    and (graph.atom_group[u.atoms] == g.index).any()]
-        parts = [_use_scores(graph, u, g, f) for u in uses]
+            uses = filters_of.get(g.index, [])
+        parts = [_use_scores(graph, u, g, f, cache) for u in uses]
         if not parts:
             continue
         acc = np.stack([p[0] for p in parts])
@@ -164,20 +181,19 @@ def derive(graph) -> tuple:
     """Read a plan from a masked model: channel c of a group is removed when every
     producer weight (kernel slice, bias) and BatchNormalization gamma/beta holding it
     is exactly zero. Returns ``(Plan, fraction of exact zeros in producer kernels)``."""
-    keep, channels, zeros, total = {}, {}, 0, 0
+    keep, channels, zeros, total, cache = {}, {}, 0, 0, {}
+    for u in graph.uses:
+        if u.role == "out":
+            w = _weight(u, cache)
+            zeros += int((w == 0).sum())
+            total += w.size
+    uses_of = _by_group(graph, ("out", "bias", "affine"))
     for g in graph.prunable():
         zero = np.ones(g.channels, bool)
         seen = np.zeros(g.channels, bool)
-        for u in graph.uses:
-            if u.role not in ("out", "bias", "affine"):
-                continue
+        for u in uses_of.get(g.index, []):
             sel = graph.atom_group[u.atoms] == g.index
-            if not sel.any():
-                continue
-            w = np.moveaxis(getattr(u.layer, u.attr).numpy(), u.axis, -1)
-            if u.role == "out":
-                zeros += int((w == 0).sum())
-                total += w.size
+            w = _weight(u, cache)
             mx = np.abs(w.reshape(-1, w.shape[-1])).max(0)[sel]
             cmax = np.zeros(g.channels)
             np.maximum.at(cmax, graph.atom_channel[u.atoms][sel], mx)
