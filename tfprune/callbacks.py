@@ -1,5 +1,9 @@
 """Keras callbacks that drive pruning in ``model.fit``. Thin: they delegate to the pruner.
 
+Also re-exported here: the mask-owning callbacks :class:`AccuracyGuard` (dynamic,
+accuracy-guarded sparsity), :class:`LotteryTicket` (iterative pruning with rewinding) and
+:class:`RigL` / :class:`SET` (prune-and-regrow at constant sparsity).
+
 ``PruningCallback`` does what TF-MOT's ``UpdatePruningStep`` does (step bookkeeping,
 re-masking at epoch end) plus: global-scope mask updates, the sparsity in ``logs``
 (so ``History`` and ``CSVLogger`` record it) and per-layer TensorBoard scalars.
@@ -13,7 +17,7 @@ import tensorflow as tf
 from tfprune import errors, pruner
 from tfprune.compat import keras
 
-__all__ = ["PruningCallback", "training_begin"]
+__all__ = ["PruningCallback", "training_begin", "AccuracyGuard", "LotteryTicket", "RigL", "SET"]
 
 
 def training_begin(model) -> None:
@@ -87,13 +91,15 @@ class PruningCallback(keras.callbacks.Callback):
         training_begin(self.model)
         self._wrappers = pruner.wrapped_layers(self.model)
         self._global = any(getattr(w, "update", "layer") == "external" for w in self._wrappers)
-        self._step = pruner.global_step(self.model)
+        self._step = None  # read at the first batch: BackupAndRestore may restore it after us
         if self.log_dir:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_train_batch_begin(self, batch, logs=None):
         # The wrappers increment the step in the graph before updating masks, so the
         # step this batch uses is the current one + 1.
+        if self._step is None:
+            self._step = pruner.global_step(self.model)
         self._step += 1
         if self._global:
             should, _ = self._wrappers[0].pruning_schedule(tf.constant(self._step, tf.int64))
@@ -129,3 +135,8 @@ class PruningCallback(keras.callbacks.Callback):
                     tf.summary.scalar(f"mask_changes/{name}", changed)
         self._writer.flush()
         self._previous = current
+
+
+from tfprune.guard import AccuracyGuard  # noqa: E402
+from tfprune.lottery import LotteryTicket  # noqa: E402
+from tfprune.rigl import SET, RigL  # noqa: E402
