@@ -14,7 +14,7 @@ Example:
 __version__ = "0.1.0"
 
 from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
-from tfprune import callbacks, criteria, errors, masks, pruner, schedules  # noqa: E402
+from tfprune import callbacks, criteria, errors, export, masks, pruner, schedules  # noqa: E402
 from tfprune.analysis import summary  # noqa: E402
 from tfprune.callbacks import PruningCallback, training_begin  # noqa: E402
 from tfprune.layers import register  # noqa: E402
@@ -29,6 +29,7 @@ __all__ = [
     "compat",
     "criteria",
     "errors",
+    "export",
     "masks",
     "one_shot",
     "prune",

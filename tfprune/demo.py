@@ -12,9 +12,8 @@ import tempfile
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from tfprune import analysis, errors, pruner, pruning
+from tfprune import analysis, errors, export, pruner, pruning
 from tfprune.callbacks import PruningCallback
 from tfprune.compat import keras
 from tfprune.data import demo_cnn, mnist5k
@@ -79,17 +78,14 @@ def _write_atomic(path: str, text: str) -> None:
 def _model_entry(model, x, y, tflite_path, sparse):
     _, acc = model.evaluate(x, y, verbose=0)
     s = analysis.summary(model, print_fn=None)
-    conv = tf.lite.TFLiteConverter.from_keras_model(model)
-    if sparse:
-        conv.optimizations = [tf.lite.Optimize.EXPERIMENTAL_SPARSITY]
-    blob = conv.convert()
-    from tfprune.export._atomic import write_bytes
-
-    write_bytes(tflite_path, blob)
+    record = export.tflite(model, tflite_path, sparse=sparse, representative_data=x[:64],
+                           overwrite=True)
     return {
         "accuracy": float(acc), "params": s["params"], "nonzero_params": s["nonzero_params"],
         "sparsity": s["sparsity"], "macs": s["macs"], "sparse_macs": s["sparse_macs"],
-        "tflite_bytes": len(blob), "tflite_file": os.path.basename(tflite_path),
+        "tflite_bytes": record.bytes, "tflite_gzip_bytes": record.gzip_bytes,
+        "tflite_file": os.path.basename(tflite_path),
+        "tflite_max_abs_error": record.verification["max_abs_error"],
         "layers": {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],
                                "sparsity": round(r["sparsity"], 4)}
                    for r in s["layers"] if r["params"]},
@@ -106,6 +102,9 @@ def _markdown(report) -> str:
         ("MACs", f"{d['macs']:,}", f"{p['macs']:,}"),
         ("MACs if sparse kernels were exploited", f"{d['sparse_macs']:,}", f"{p['sparse_macs']:,}"),
         (".tflite bytes (float32)", f"{d['tflite_bytes']:,}", f"{p['tflite_bytes']:,}"),
+        (".tflite gzip bytes", f"{d['tflite_gzip_bytes']:,}", f"{p['tflite_gzip_bytes']:,}"),
+        ("LiteRT vs Keras max abs error", f"{d['tflite_max_abs_error']:.1e}",
+         f"{p['tflite_max_abs_error']:.1e}"),
     ]
     out = ["# tfprune demo report", "",
            f"Demo CNN on MNIST-5k, target sparsity {report['config']['sparsity']:.0%}, "
