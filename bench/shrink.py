@@ -31,9 +31,22 @@ import tfprune  # noqa: E402,F401
 from tfprune import shrink as S  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 
-ARCHS = ["MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "ResNet50",
-         "ResNet50V2", "DenseNet121", "EfficientNetB0", "EfficientNetV2B0", "Xception",
-         "InceptionV3", "NASNetMobile", "VGG16", "ConvNeXtTiny"]
+ARCHS = [
+    "MobileNet",
+    "MobileNetV2",
+    "MobileNetV3Small",
+    "MobileNetV3Large",
+    "ResNet50",
+    "ResNet50V2",
+    "DenseNet121",
+    "EfficientNetB0",
+    "EfficientNetV2B0",
+    "Xception",
+    "InceptionV3",
+    "NASNetMobile",
+    "VGG16",
+    "ConvNeXtTiny",
+]
 log = logging.getLogger("bench.shrink")
 
 
@@ -74,8 +87,9 @@ def build(name: str, size: int):
     rng = np.random.RandomState(0)  # random BN statistics: masks must matter
     for layer in m.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32")
-                               for w in layer.get_weights()])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in layer.get_weights()]
+            )
     return m
 
 
@@ -92,13 +106,21 @@ def bench_arch(name: str, size: int, invokes: int) -> dict:
     dense_ms, small_ms = latencies([tflite_bytes(m), tflite_bytes(small)], x[:1], invokes)
     macs0, macs1 = S.count_macs(m), S.count_macs(small)
     return {
-        "arch": name, "ok": rel <= 1e-5 and macs1 < macs0, "input": size,
-        "groups_pruned": len(p.keep), "channels_removed": p.removed,
+        "arch": name,
+        "ok": rel <= 1e-5 and macs1 < macs0,
+        "input": size,
+        "groups_pruned": len(p.keep),
+        "channels_removed": p.removed,
         "channels_prunable": sum(p.channels.values()),
-        "macs_before": macs0, "macs_after": macs1,
-        "params_before": m.count_params(), "params_after": small.count_params(),
-        "parity_rel_err": rel, "latency_ms_dense": dense_ms, "latency_ms_shrunk": small_ms,
-        "speedup": dense_ms / small_ms, "shrink_seconds": round(t_shrink, 1),
+        "macs_before": macs0,
+        "macs_after": macs1,
+        "params_before": m.count_params(),
+        "params_after": small.count_params(),
+        "parity_rel_err": rel,
+        "latency_ms_dense": dense_ms,
+        "latency_ms_shrunk": small_ms,
+        "speedup": dense_ms / small_ms,
+        "shrink_seconds": round(t_shrink, 1),
     }
 
 
@@ -121,20 +143,27 @@ def bench_mnist(invokes: int, seed: int = 0) -> dict:
     dense_ms, small_ms = latencies([tflite_bytes(m), tflite_bytes(small)], xte[:1], invokes)
     return {
         "model": "demo_cnn (MNIST-5k, 8 dense epochs, 50% channels l2, 4 fine-tune epochs)",
-        "accuracy_dense": acc0, "accuracy_one_shot": acc_oneshot, "accuracy_finetuned": acc1,
+        "accuracy_dense": acc0,
+        "accuracy_one_shot": acc_oneshot,
+        "accuracy_finetuned": acc1,
         "accuracy_drop_points": 100 * (acc0 - acc1),
-        "macs_before": S.count_macs(m), "macs_after": S.count_macs(small),
-        "params_before": m.count_params(), "params_after": small.count_params(),
+        "macs_before": S.count_macs(m),
+        "macs_after": S.count_macs(small),
+        "params_before": m.count_params(),
+        "params_after": small.count_params(),
         "kept": {g: len(k) for g, k in p.keep.items()},
-        "latency_ms_dense": dense_ms, "latency_ms_shrunk": small_ms,
+        "latency_ms_dense": dense_ms,
+        "latency_ms_shrunk": small_ms,
         "speedup": dense_ms / small_ms,
     }
 
 
 def table(rows: list) -> str:
-    out = ["| architecture | MACs before → after (M) | params before → after (M) | parity "
-           "(rel. err) | LiteRT ms dense → shrunk | speedup | status |",
-           "|---|---|---|---|---|---|---|"]
+    out = [
+        "| architecture | MACs before → after (M) | params before → after (M) | parity "
+        "(rel. err) | LiteRT ms dense → shrunk | speedup | status |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for r in rows:
         if "error" in r:
             out.append(f"| {r['arch']} | | | | | | FAIL: {r['error']} |")
@@ -144,7 +173,8 @@ def table(rows: list) -> str:
             f"{r['params_before'] / 1e6:.2f} → {r['params_after'] / 1e6:.2f} | "
             f"{r['parity_rel_err']:.1e} | {r['latency_ms_dense']:.2f} → "
             f"{r['latency_ms_shrunk']:.2f} | {r['speedup']:.2f}× | "
-            f"{'ok' if r['ok'] else 'FAIL'} |")
+            f"{'ok' if r['ok'] else 'FAIL'} |"
+        )
     return "\n".join(out)
 
 
@@ -163,8 +193,9 @@ def main(argv=None) -> int:
     ap.add_argument("--invokes", type=int, default=30)
     ap.add_argument("--mnist-invokes", type=int, default=2000)
     ap.add_argument("--skip-mnist", action="store_true")
-    ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
-                                                  "shrink.json"))
+    ap.add_argument(
+        "--out", default=os.path.join(os.path.dirname(__file__), "results", "shrink.json")
+    )
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     rows = []
@@ -176,10 +207,15 @@ def main(argv=None) -> int:
             traceback.print_exc()
             rows.append({"arch": name, "ok": False, "error": f"{type(e).__name__}: {e}"[:300]})
         log.info("%s", rows[-1])
-    result = {"command": " ".join([os.path.basename(sys.executable)] + sys.argv),
-              "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
-              "sparsity": 0.5, "criterion": "l2", "architectures": rows,
-              "passed": sum(r.get("ok", False) for r in rows), "total": len(rows)}
+    result = {
+        "command": " ".join([os.path.basename(sys.executable)] + sys.argv),
+        "machine": f"{platform.machine()}, {os.cpu_count()} cores, {platform.python_version()}",
+        "sparsity": 0.5,
+        "criterion": "l2",
+        "architectures": rows,
+        "passed": sum(r.get("ok", False) for r in rows),
+        "total": len(rows),
+    }
     if not args.skip_mnist:
         log.info("MNIST demo CNN ...")
         result["mnist"] = bench_mnist(args.mnist_invokes)
@@ -188,10 +224,12 @@ def main(argv=None) -> int:
     print(f"\n{result['passed']}/{result['total']} architectures shrink with parity and fewer MACs")
     if "mnist" in result:
         mn = result["mnist"]
-        print(f"\nMNIST demo CNN: accuracy {mn['accuracy_dense']:.3f} → {mn['accuracy_finetuned']:.3f}"
-              f" (one-shot {mn['accuracy_one_shot']:.3f}), MACs {mn['macs_before']} → "
-              f"{mn['macs_after']}, LiteRT {mn['latency_ms_dense']:.3f} → "
-              f"{mn['latency_ms_shrunk']:.3f} ms ({mn['speedup']:.2f}×)")
+        print(
+            f"\nMNIST demo CNN: accuracy {mn['accuracy_dense']:.3f} → {mn['accuracy_finetuned']:.3f}"
+            f" (one-shot {mn['accuracy_one_shot']:.3f}), MACs {mn['macs_before']} → "
+            f"{mn['macs_after']}, LiteRT {mn['latency_ms_dense']:.3f} → "
+            f"{mn['latency_ms_shrunk']:.3f} ms ({mn['speedup']:.2f}×)"
+        )
     return 0
 
 

@@ -15,8 +15,9 @@ def _randomize_bn(model):
     rng = np.random.RandomState(0)
     for layer in model.layers:
         if isinstance(layer, keras.layers.BatchNormalization):
-            layer.set_weights([rng.uniform(0.5, 1.5, w.shape).astype("float32")
-                               for w in layer.get_weights()])
+            layer.set_weights(
+                [rng.uniform(0.5, 1.5, w.shape).astype("float32") for w in layer.get_weights()]
+            )
 
 
 def _check(model, size):
@@ -33,15 +34,17 @@ def _check(model, size):
 
 
 def test_mobilenet_v2_shrinks_with_parity():
-    m = A.MobileNetV2(weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10,
-                      classifier_activation=None)
+    m = A.MobileNetV2(
+        weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10, classifier_activation=None
+    )
     p = _check(m, 32)
     assert p.removed > 0.4 * sum(p.channels.values())
 
 
 def test_mobilenet_v3_small_hard_swish_and_se_shrink_with_parity():
-    m = A.MobileNetV3Small(weights=None, input_shape=(32, 32, 3), alpha=0.75, classes=10,
-                           classifier_activation=None)
+    m = A.MobileNetV3Small(
+        weights=None, input_shape=(32, 32, 3), alpha=0.75, classes=10, classifier_activation=None
+    )
     g = graph.build(m)
     se = g.group_of("expanded_conv/squeeze_excite/Conv")
     assert se.prunable and "expanded_conv/squeeze_excite/Mul" not in se.layers()
@@ -50,20 +53,30 @@ def test_mobilenet_v3_small_hard_swish_and_se_shrink_with_parity():
 
 @pytest.mark.slow
 def test_resnet50_shrinks_with_parity():
-    _check(A.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10,
-                      classifier_activation=None), 32)
+    _check(
+        A.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None),
+        32,
+    )
 
 
 @pytest.mark.slow
 def test_densenet121_concat_offsets_shrink_with_parity():
-    _check(A.DenseNet121(weights=None, input_shape=(32, 32, 3), classes=10,
-                         classifier_activation=None), 32)
+    _check(
+        A.DenseNet121(
+            weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+        ),
+        32,
+    )
 
 
 @pytest.mark.slow
 def test_efficientnet_b0_shrinks_with_parity():
-    _check(A.EfficientNetB0(weights=None, input_shape=(32, 32, 3), classes=10,
-                            classifier_activation=None), 32)
+    _check(
+        A.EfficientNetB0(
+            weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
+        ),
+        32,
+    )
 
 
 @pytest.mark.slow

@@ -101,8 +101,9 @@ def test_separable_conv_consumes_and_produces():
 
 def test_nested_model_is_followed_with_paths():
     inner_in = keras.Input((8, 8, 4))
-    inner = keras.Model(inner_in, L.Conv2D(5, 1, name="ic")(L.ReLU(name="ir")(inner_in)),
-                        name="inner")
+    inner = keras.Model(
+        inner_in, L.Conv2D(5, 1, name="ic")(L.ReLU(name="ir")(inner_in)), name="inner"
+    )
     i = keras.Input((8, 8, 3))
     a = L.Conv2D(4, 1, name="a")(i)
     out = L.Conv2D(2, 1, name="head")(inner(a))
@@ -159,9 +160,17 @@ def test_group_print_shows_every_member_and_how_it_is_tied():
     s = L.Add(name="add")([b, L.Conv2D(4, 1, name="b")(b)])
     out = L.Conv2D(2, 1, name="head")(s)
     text = str(graph.build(keras.Model(i, out))["a"])
-    for needle in ("Group 'a': 4 channels, prunable", "a [Conv2D]", "produces channels",
-                   "bn [BatchNormalization]", "scales each channel", "add [Add]",
-                   "ties its inputs", "head [Conv2D]", "consumes channels"):
+    for needle in (
+        "Group 'a': 4 channels, prunable",
+        "a [Conv2D]",
+        "produces channels",
+        "bn [BatchNormalization]",
+        "scales each channel",
+        "add [Add]",
+        "ties its inputs",
+        "head [Conv2D]",
+        "consumes channels",
+    ):
         assert needle in text
 
 
@@ -178,8 +187,10 @@ def _mystery_model():
 
 
 def test_unknown_layer_is_refused_with_name_class_and_fix():
-    with pytest.raises(errors.UnsupportedLayerError,
-                       match=r"'mystery' \(_Mystery\).*exclude=.*register_rule\(_Mystery"):
+    with pytest.raises(
+        errors.UnsupportedLayerError,
+        match=r"'mystery' \(_Mystery\).*exclude=.*register_rule\(_Mystery",
+    ):
         graph.build(_mystery_model())
 
 

@@ -70,8 +70,10 @@ def se_flatten():
 
 
 def nested_seq():
-    inner = keras.Sequential([L.Conv2D(6, 3, padding="same", name="ic"), L.ReLU(name="ir"),
-                              L.Conv2D(4, 1, name="ic2")], name="inner")
+    inner = keras.Sequential(
+        [L.Conv2D(6, 3, padding="same", name="ic"), L.ReLU(name="ir"), L.Conv2D(4, 1, name="ic2")],
+        name="inner",
+    )
     i = keras.Input((8, 8, 3))
     a = L.Conv2D(5, 1, name="a")(i)
     t = L.Conv2DTranspose(4, 2, strides=2, name="up")(inner(a))
@@ -79,11 +81,15 @@ def nested_seq():
 
 
 def sequence():
-    return keras.Sequential([
-        L.Conv1D(6, 3, input_shape=(10, 2), name="c1"),
-        L.GlobalAveragePooling1D(name="gap"),
-        L.Dense(8, activation="tanh", name="d1"),
-        L.Dense(2, name="head")], name="seq")
+    return keras.Sequential(
+        [
+            L.Conv1D(6, 3, input_shape=(10, 2), name="c1"),
+            L.GlobalAveragePooling1D(name="gap"),
+            L.Dense(8, activation="tanh", name="d1"),
+            L.Dense(2, name="head"),
+        ],
+        name="seq",
+    )
 
 
 PATTERNS = [residual, concat, depthwise, se_flatten, nested_seq, sequence]
@@ -128,8 +134,12 @@ def test_random_channel_choices_keep_parity(seed, which):
     m = _randomize(which(), seed)
     rng = np.random.RandomState(seed)
     g = graph.build(m)
-    keep = {gr.name: tuple(sorted(rng.choice(gr.channels, rng.randint(1, gr.channels + 1),
-                                             replace=False).tolist())) for gr in g.prunable()}
+    keep = {
+        gr.name: tuple(
+            sorted(rng.choice(gr.channels, rng.randint(1, gr.channels + 1), replace=False).tolist())
+        )
+        for gr in g.prunable()
+    }
     p = S.Plan(keep, {gr.name: gr.channels for gr in g.prunable()})
     masked, small = S.apply_masks(m, p), S.shrink(m, p)
     x = _x(m, seed=seed % 7)
@@ -144,7 +154,7 @@ def test_model_passed_in_is_unchanged():
     S.shrink(S.apply_masks(m, p))
     S.shrink(m, p)
     assert m.get_config() == config
-    for a, b in zip(before, m.get_weights()):
+    for a, b in zip(before, m.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -243,9 +253,14 @@ def test_unstructured_zeros_are_refused_by_shrink():
 
 
 def test_macs_fall_as_computed_by_hand():
-    m = keras.Sequential([L.Conv2D(8, 3, input_shape=(6, 6, 2), name="c1"),
-                          L.Conv2D(4, 1, name="c2"), L.Flatten(name="f"),
-                          L.Dense(5, name="head")])
+    m = keras.Sequential(
+        [
+            L.Conv2D(8, 3, input_shape=(6, 6, 2), name="c1"),
+            L.Conv2D(4, 1, name="c2"),
+            L.Flatten(name="f"),
+            L.Dense(5, name="head"),
+        ]
+    )
     assert S.count_macs(m) == 16 * 9 * 2 * 8 + 16 * 8 * 4 + 64 * 5
     small = S.shrink(m, S.Plan({"c1": (0, 1, 2, 3), "c2": (1, 3)}, {"c1": 8, "c2": 4}))
     assert S.count_macs(small) == 16 * 9 * 2 * 4 + 16 * 4 * 2 + 32 * 5
@@ -276,7 +291,9 @@ def test_dropped_block_equals_block_replaced_by_identity():
     assert "b1_c1" not in [layer.name for layer in small.layers]
     ref = keras.models.clone_model(m)
     ref.set_weights(m.get_weights())
-    ref.get_layer("b1_c2").set_weights([np.zeros_like(w) for w in m.get_layer("b1_c2").get_weights()])
+    ref.get_layer("b1_c2").set_weights(
+        [np.zeros_like(w) for w in m.get_layer("b1_c2").get_weights()]
+    )
     x = _x(m)
     np.testing.assert_allclose(small(x).numpy(), ref(x).numpy(), rtol=1e-5, atol=1e-6)
     assert len(m.layers) == 13  # the input model is untouched

@@ -28,8 +28,16 @@ from tfprune.surgery.blocks import DropReport, drop_blocks, find_blocks
 from tfprune.surgery.macs import count_macs
 from tfprune.surgery.plan import Plan
 
-__all__ = ["Plan", "plan", "apply_masks", "shrink", "drop_blocks", "find_blocks",
-           "DropReport", "count_macs"]
+__all__ = [
+    "Plan",
+    "plan",
+    "apply_masks",
+    "shrink",
+    "drop_blocks",
+    "find_blocks",
+    "DropReport",
+    "count_macs",
+]
 
 
 def _check_choice(arg, value, valid):
@@ -37,9 +45,18 @@ def _check_choice(arg, value, valid):
         raise errors.unknown_name(arg, value, valid)
 
 
-def plan(model, *, sparsity: float, criterion="l2", granularity: str = "filter",
-         reduction: str = "sum", round_to: int = 1, min_channels: int = 1,
-         exclude=None, scope: str = "layer") -> Plan:
+def plan(
+    model,
+    *,
+    sparsity: float,
+    criterion="l2",
+    granularity: str = "filter",
+    reduction: str = "sum",
+    round_to: int = 1,
+    min_channels: int = 1,
+    exclude=None,
+    scope: str = "layer",
+) -> Plan:
     """Choose the output channels to keep in every prunable dependency group.
 
     Each group's channels are scored by ``criterion`` on its members' weights
@@ -99,13 +116,17 @@ def plan(model, *, sparsity: float, criterion="l2", granularity: str = "filter",
             f"(fewest channels: {min(x.channels for x in groups)}). Lower round_to or add "
             "those layers to exclude=[...]."
         )
-    scores = plan_lib.score_groups(g, groups, criterion=criterion,
-                                   granularity=granularity, reduction=reduction)
-    kept = plan_lib.choose(g, scores, sparsity=sparsity, round_to=round_to,
-                           min_channels=min_channels, scope=scope)
+    scores = plan_lib.score_groups(
+        g, groups, criterion=criterion, granularity=granularity, reduction=reduction
+    )
+    kept = plan_lib.choose(
+        g, scores, sparsity=sparsity, round_to=round_to, min_channels=min_channels, scope=scope
+    )
     by_index = {x.index: x for x in groups}
-    return Plan({by_index[i].name: tuple(int(c) for c in k) for i, k in kept.items()},
-                {by_index[i].name: by_index[i].channels for i in kept})
+    return Plan(
+        {by_index[i].name: tuple(int(c) for c in k) for i, k in kept.items()},
+        {by_index[i].name: by_index[i].channels for i in kept},
+    )
 
 
 def apply_masks(model, plan: Plan):

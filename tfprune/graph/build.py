@@ -90,7 +90,7 @@ class Context:
                 f"{len(a)} and {len(b)} channels; cannot tie them. Add {self.path!r} to "
                 "exclude=[...] or register a rule with tfprune.graph.register_rule."
             )
-        for x, y in zip(a.tolist(), b.tolist()):
+        for x, y in zip(a.tolist(), b.tolist(), strict=True):
             self._chan.union(x, y)
             self._grp.union(x, y)
 
@@ -161,7 +161,7 @@ class Context:
         pins = {}
         for a, reason in self._pins.items():
             pins.setdefault(atom_group[a], []).append(reason)
-        for g, (gi, chans) in order.items():
+        for gi, chans in order.values():
             reasons = tuple(dict.fromkeys(pins.get(gi, [])))
             groups.append(
                 group_lib.Group(names.get(gi, f"group{gi}"), gi, len(chans), members[gi], reasons)
@@ -182,7 +182,7 @@ def _walk(model, in_atoms, ctx, prefix, done):
             f"Nested model {model.name!r} ({type(model).__name__}) is not a Functional or "
             "built Sequential model; tfprune cannot read its layer graph."
         )
-    known = {_key(t): a for t, a in zip(model.inputs, in_atoms)}
+    known = {_key(t): a for t, a in zip(model.inputs, in_atoms, strict=True)}
     for depth in sorted(model._nodes_by_depth, reverse=True):
         for node in model._nodes_by_depth[depth]:
             layer = node.layer
@@ -194,19 +194,22 @@ def _walk(model, in_atoms, ctx, prefix, done):
             if isinstance(layer, keras.Model):
                 if id(layer) in done:
                     first_in, outs = done[id(layer)]
-                    for a, b in zip(first_in, ins):
+                    for a, b in zip(first_in, ins, strict=True):
                         ctx.tie(a, b)
                 else:
-                    for t, a in zip(layer.inputs, ins):  # its InputLayer shapes follow
+                    for t, a in zip(layer.inputs, ins, strict=True):  # its InputLayer shapes follow
                         inp = t._keras_history[0]
-                        ctx.edits.append(group_lib.ConfigEdit(
-                            f"{path}/{inp.name}", inp, "batch_input_shape", np.asarray(a)))
+                        ctx.edits.append(
+                            group_lib.ConfigEdit(
+                                f"{path}/{inp.name}", inp, "batch_input_shape", np.asarray(a)
+                            )
+                        )
                     outs = _walk(layer, ins, ctx, path + "/", done)
                     done[id(layer)] = (ins, outs)
             else:
                 ctx.layer, ctx.node, ctx.path = layer, node, path
                 outs = rules_lib.apply(layer, ins, ctx)
-            for t, a in zip(tf.nest.flatten(node.outputs), outs):
+            for t, a in zip(tf.nest.flatten(node.outputs), outs, strict=True):
                 known[_key(t)] = np.asarray(a, dtype=np.int64)
     return [known[_key(t)] for t in model.outputs]
 
@@ -254,6 +257,6 @@ def build(model, *, exclude=None) -> group_lib.DependencyGraph:
     for e in exclude:
         if e not in ctx.seen:
             raise errors.unknown_name("layer in exclude", e, ctx.seen)
-    for t, atoms in zip(model.outputs, outs):
+    for t, atoms in zip(model.outputs, outs, strict=True):
         ctx.pin(atoms, f"model output {t._keras_history[0].name!r}")
     return ctx.finish(model)

@@ -64,9 +64,7 @@ class Member:
     def where(self, n: int) -> str:
         """Describe which positions hold the group's channels (empty if exactly 0..n-1)."""
         pos = np.flatnonzero(self.positions >= 0)
-        if len(pos) == len(self.positions) == n and np.array_equal(
-            self.positions, np.arange(n)
-        ):
+        if len(pos) == len(self.positions) == n and np.array_equal(self.positions, np.arange(n)):
             return ""
         if len(pos) == n and pos[-1] - pos[0] == n - 1:
             return f" at positions {pos[0]}..{pos[-1]} of {len(self.positions)}"

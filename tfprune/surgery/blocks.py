@@ -44,12 +44,15 @@ class DropReport:
     blocks: tuple
 
     def __str__(self) -> str:
-        rows = [f"{len(self.dropped)} of {len(self.blocks)} residual blocks dropped "
-                f"(criterion={self.criterion!r})"]
+        rows = [
+            f"{len(self.dropped)} of {len(self.blocks)} residual blocks dropped "
+            f"(criterion={self.criterion!r})"
+        ]
         for b in self.blocks:
             mark = "dropped" if b.add in self.dropped else "kept"
-            rows.append(f"  {b.add}: score {self.scores[b.add]:.4g}, "
-                        f"{len(b.layers)} layers, {mark}")
+            rows.append(
+                f"  {b.add}: score {self.scores[b.add]:.4g}, {len(b.layers)} layers, {mark}"
+            )
         return "\n".join(rows)
 
 
@@ -119,8 +122,9 @@ def find_blocks(model) -> list:
                     continue
                 br = _branch(y, x, node, producer, consumers, outputs)
                 if br:
-                    blocks.append(Block(node.layer.name, x._keras_history[0].name,
-                                        tuple(sorted(br))))
+                    blocks.append(
+                        Block(node.layer.name, x._keras_history[0].name, tuple(sorted(br)))
+                    )
                     break
     return blocks
 
@@ -143,7 +147,12 @@ def _find_ref(obj, name):
 
 def _rewire(obj, coords):
     if isinstance(obj, list):
-        if len(obj) >= 3 and obj[0] in coords and isinstance(obj[1], int) and isinstance(obj[2], int):
+        if (
+            len(obj) >= 3
+            and obj[0] in coords
+            and isinstance(obj[1], int)
+            and isinstance(obj[2], int)
+        ):
             obj[:3] = coords[obj[0]]
         for v in obj:
             _rewire(v, coords)
@@ -191,7 +200,9 @@ def _norm_scores(model, blocks, x):
 
 def _loss_scores(model, blocks, data):
     if not getattr(model, "loss", None):
-        raise errors.ConfigError("criterion='loss' needs a compiled model (model.compile(loss=...)).")
+        raise errors.ConfigError(
+            "criterion='loss' needs a compiled model (model.compile(loss=...))."
+        )
     fn = keras.losses.get(model.loss)
     x, y = data
 

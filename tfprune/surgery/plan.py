@@ -37,8 +37,10 @@ class Plan:
 
     def to_dict(self) -> dict:
         """JSON-ready form; :meth:`from_dict` inverts it."""
-        return {"keep": {g: list(map(int, k)) for g, k in self.keep.items()},
-                "channels": dict(self.channels)}
+        return {
+            "keep": {g: list(map(int, k)) for g, k in self.keep.items()},
+            "channels": dict(self.channels),
+        }
 
     @classmethod
     def from_dict(cls, d: dict) -> Plan:
@@ -169,7 +171,7 @@ def choose(graph, scores: dict, *, sparsity, round_to, min_channels, scope) -> d
         start = 0
         for g in names:
             n = len(scores[g])
-            frac = pruned[start:start + n].mean()
+            frac = pruned[start : start + n].mean()
             counts[g] = _n_keep(n, float(frac), round_to, min_channels)
             start += n
     else:

@@ -45,7 +45,7 @@ def config_entry(config: dict, path: str) -> dict:
         name = entry["config"].get("name")
         if "layers" in entry["config"] and path.startswith(name + "/"):
             try:
-                return config_entry(entry["config"], path[len(name) + 1:])
+                return config_entry(entry["config"], path[len(name) + 1 :])
             except errors.ConfigError:
                 continue
     raise errors.ConfigError(f"Layer {path!r} not found in the model config.")
