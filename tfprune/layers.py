@@ -1,7 +1,10 @@
 """Which weights of which layer are prunable: tfprune's own table.
 
 Matched by ``isinstance`` in order (so subclasses of built-in layers are handled
-by behaviour, and SeparableConv is found before Conv). Custom layers either
+by behaviour, and SeparableConv is found before Conv). Conv2DTranspose/Conv3DTranspose
+are Conv subclasses; LSTM/GRU/SimpleRNN prune their cell's kernel and recurrent
+kernel; MultiHeadAttention its query/key/value/output kernels. A weight name may be a
+dotted attribute path (``"cell.kernel"``). Custom layers either
 implement TF-MOT's ``get_prunable_weights()`` (``PrunableLayer``) or are declared
 with :func:`register`.
 
@@ -30,6 +33,11 @@ _BUILTIN: list[tuple[type, tuple[str, ...]]] = [
     (L.Conv3D, ("kernel",)),  # also Conv3DTranspose
     (L.Dense, ("kernel",)),
     (L.Embedding, ("embeddings",)),
+    (L.LSTM, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.GRU, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.SimpleRNN, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.MultiHeadAttention, ("_query_dense.kernel", "_key_dense.kernel", "_value_dense.kernel",
+                            "_output_dense.kernel")),
 ]
 _USER: list[tuple[type, tuple[str, ...]]] = []
 
@@ -39,7 +47,8 @@ def register(layer_class: type, weights) -> None:
 
     Args:
         layer_class: a ``tf_keras.layers.Layer`` subclass.
-        weights: attribute names of the layer's weight variables, e.g. ``["kernel"]``.
+        weights: attribute names (or dotted paths) of the layer's weight variables,
+            e.g. ``["kernel"]``.
 
     Raises:
         ConfigError: not a Layer class, or an empty/non-string weight list.
@@ -106,7 +115,9 @@ def prunable_weights(layer, names) -> list:
         return list(layer.get_prunable_weights())
     out = []
     for name in names:
-        var = getattr(layer, name, None)
+        var = layer
+        for part in name.split("."):
+            var = getattr(var, part, None)
         if var is None:
             raise errors.UnsupportedLayerError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) has no weight attribute "

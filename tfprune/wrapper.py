@@ -178,6 +178,21 @@ def check_layer(layer, criterion, granularity="unstructured", n_m=(2, 4), block=
                     f"or {fix}.")
 
 
+def _materialize(layer) -> None:
+    """Create the variables of layers that build their sublayers lazily (MultiHeadAttention)."""
+    if not isinstance(layer, keras.layers.MultiHeadAttention):
+        return
+    dense = getattr(layer, "_query_dense", None)
+    if dense is None or dense.built:
+        return
+    def zeros(shape):
+        return tf.zeros([1] + [d or 1 for d in list(shape)[1:]])
+    q, v = layer._query_shape, layer._value_shape
+    k = layer._key_shape if layer._key_shape is not None else v
+    with tf.init_scope():
+        layer(zeros(q), zeros(v), key=zeros(k))
+
+
 @keras.utils.register_keras_serializable(package="tfprune")
 class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
     """Wraps one layer; owns mask/threshold/step/statistic variables; applies the mask.
@@ -259,6 +274,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
 
     def build(self, input_shape):
         keras.layers.Wrapper.build(self, input_shape)
+        _materialize(self.layer)
         check_layer(self.layer, self.criterion, self.granularity, self.n_m, self.block,
                     self.prunable_weight_names, check_bn=False)
         self.prunable_weights = layers.prunable_weights(self.layer, self.prunable_weight_names)
@@ -314,8 +330,8 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
             v.assign(tf.zeros(v.shape, v.dtype))
 
     # -- call: TF-MOT's step/mask/weight updates, then the tapped inner call -----------
-    def call(self, inputs, training=None, **kwargs):
-        if not (self._grad_names or self._act_vars or self._input_vars):
+    def call(self, inputs, *args, training=None, **kwargs):
+        if not (args or self._grad_names or self._act_vars or self._input_vars):
             return super().call(inputs, training=training, **kwargs)
         if training is None:
             training = keras.backend.learning_phase()
@@ -326,14 +342,18 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         if "training" in inspect.getfullargspec(self.layer.call).args:
             inner_kwargs["training"] = training
 
-        def inner(x):
-            return self.layer.call(x, **inner_kwargs)
+        def inner(packed):
+            x, more, kw = packed
+            return self.layer.call(x, *more, **kw, **inner_kwargs)
 
+        packed = (inputs, list(args), {k: v for k, v in kwargs.items() if tf.is_tensor(v)})
+        for k in packed[2]:
+            inner_kwargs.pop(k)
         if self._grad_names and (gather or static is None):
-            out = stats_lib.gradient_tap(inner, inputs, self.prunable_weights,
+            out = stats_lib.gradient_tap(inner, packed, self.prunable_weights,
                                          self._on_gradients)
         else:
-            out = inner(inputs)
+            out = inner(packed)
         if gather:
             self._record_forward(inputs, out)
         return out

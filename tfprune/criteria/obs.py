@@ -85,8 +85,12 @@ class OBS(Criterion):
     layers before it, as OBC/SparseGPT do. In ``fit`` only the score is used.
 
     Args:
-        damp: relative dampening of the Hessian diagonal.
+        damp: relative dampening of the Hessian diagonal (0.1 suits calibration sets
+            smaller than a layer's input dimension; SparseGPT uses 0.01 with more data).
         sequential: calibrate layer after layer in one_shot (layer scope).
+        normalize: divide the scores by the layer's mean output energy
+            ``mean_j w_j^T H w_j``, so that scores compare across layers (global scope):
+            a score is then the relative output error of removing the weight.
 
     References:
         Hassibi, Stork. Second order derivatives for network pruning: Optimal Brain
@@ -95,18 +99,20 @@ class OBS(Criterion):
 
     Example:
         >>> h = tf.constant([[2., 0.], [0., 0.5]])
-        >>> OBS(damp=0.0).score(tf.constant([[1.], [1.]]), {"hessian": h}).numpy()
+        >>> OBS(damp=0.0, normalize=False).score(tf.constant([[1.], [1.]]), {"hessian": h}).numpy()
         array([[2. ],
                [0.5]], dtype=float32)
     """
 
     needs = frozenset({"hessian"})
 
-    def __init__(self, damp: float = 0.01, sequential: bool = True):
+    def __init__(self, damp: float = 0.1, sequential: bool = True, normalize: bool = True):
         if isinstance(damp, bool) or not isinstance(damp, (int, float)) or damp < 0:
             raise errors.ConfigError(f"OBS: damp must be a number >= 0, got damp={damp!r}.")
-        if not isinstance(sequential, bool):
-            raise errors.ConfigError(f"OBS: sequential must be a bool, got {sequential!r}.")
+        for arg, value in (("sequential", sequential), ("normalize", normalize)):
+            if not isinstance(value, bool):
+                raise errors.ConfigError(f"OBS: {arg} must be a bool, got {arg}={value!r}.")
+        self.normalize = normalize
         self.damp = float(damp)
         self.sequential = sequential
 
@@ -121,6 +127,10 @@ class OBS(Criterion):
         hinv_diag = tf.cast(tf.linalg.diag_part(tf.linalg.inv(h)), tf.float32)
         mat = tf.reshape(w, [-1, tf.shape(w)[-1]])
         s = tf.square(mat) / hinv_diag[:, None]
+        if self.normalize:
+            h32 = tf.cast(stats["hessian"], tf.float32)
+            energy = tf.reduce_mean(tf.reduce_sum(mat * tf.matmul(h32, mat), axis=0))
+            s = s / tf.maximum(energy, 1e-12)
         s = tf.where(tf.cast(dead, tf.bool)[:, None], tf.zeros_like(s), s)
         return tf.reshape(s, tf.shape(w))
 
@@ -130,4 +140,4 @@ class OBS(Criterion):
                           damp=self.damp)
 
     def get_config(self):
-        return {"damp": self.damp, "sequential": self.sequential}
+        return {"damp": self.damp, "sequential": self.sequential, "normalize": self.normalize}
