@@ -110,3 +110,36 @@ def test_fit_restarts_keep_masks_of_one_shot_model(mlp, xy):
     for a, b in zip(before, after):
         assert a.sum() == b.sum()
     assert np.isclose(tfprune.pruner.sparsity_report(p)["sparsity"], 0.6, atol=0.01)
+
+
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_custom_loop_with_one_call_per_step_matches_fit(mlp, xy, scope):
+    x, y = xy
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+    def make():
+        return tfprune.prune(mlp, schedule=tfprune.schedules.AGP(0.6, end_step=6, frequency=2),
+                             scope=scope)
+
+    fitted = make()
+    fitted.compile(keras.optimizers.SGD(0.1), loss_fn)
+    fitted.fit(x, y, batch_size=8, epochs=1, shuffle=False, verbose=0,
+               callbacks=[tfprune.PruningCallback()])
+
+    looped = make()
+    opt = keras.optimizers.SGD(0.1)
+
+    @tf.function
+    def train_step(xb, yb):
+        with tf.GradientTape() as tape:
+            loss = loss_fn(yb, looped(xb, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, looped.trainable_variables),
+                                looped.trainable_variables))
+
+    for i in range(8):
+        tfprune.before_step(looped)
+        train_step(x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8])
+    assert tfprune.pruner.global_step(looped) == tfprune.pruner.global_step(fitted) == 8
+    for a, b in zip(tfprune.pruner.wrapped_layers(fitted), tfprune.pruner.wrapped_layers(looped)):
+        np.testing.assert_array_equal(a.pruning_vars[0][1].numpy(), b.pruning_vars[0][1].numpy())
+    assert tfprune.pruner.sparsity_report(looped)["sparsity"] == pytest.approx(0.6, abs=0.01)

@@ -16,7 +16,7 @@ __version__ = "0.1.0"
 from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
 from tfprune import callbacks, criteria, errors, export, masks, pruner, schedules  # noqa: E402
 from tfprune.analysis import summary  # noqa: E402
-from tfprune.callbacks import PruningCallback, training_begin  # noqa: E402
+from tfprune.callbacks import PruningCallback, before_step, training_begin  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.pruning import one_shot, prune, strip  # noqa: E402
 from tfprune.wrapper import PruningWrapper  # noqa: E402
@@ -25,6 +25,7 @@ __all__ = [
     "__version__",
     "PruningCallback",
     "PruningWrapper",
+    "before_step",
     "callbacks",
     "compat",
     "criteria",

@@ -17,7 +17,7 @@ import tensorflow as tf
 from tfprune import errors, pruner
 from tfprune.compat import keras
 
-__all__ = ["PruningCallback", "training_begin", "AccuracyGuard", "LotteryTicket", "RigL", "SET"]
+__all__ = ["PruningCallback", "before_step", "training_begin", "AccuracyGuard", "LotteryTicket", "RigL", "SET"]
 
 
 def training_begin(model) -> None:
@@ -45,6 +45,45 @@ def training_begin(model) -> None:
         if first and bool(first[0].pruning_schedule(tf.constant(0, tf.int64))[0]):
             scope = "global" if first[0].update == "external" else "layer"
             pruner.update_masks(model, step=0, scope=scope)
+
+
+def before_step(model) -> None:
+    """Custom training loops: call this before every training step. It is all you need.
+
+    It starts a fresh model (step 0 and the masks due at step 0) and, for
+    ``scope="global"``, recomputes the global masks when the schedule asks for it at
+    the coming step. Layer-scope masks update inside ``model(x, training=True)``.
+    It reads its state from the model's variables, so it keeps no state of its own.
+
+    Example:
+        >>> import numpy as np, tensorflow as tf, tfprune
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        >>> p = tfprune.prune(m, sparsity=0.5, scope="global")
+        >>> opt = keras.optimizers.SGD(0.1)
+        >>> @tf.function
+        ... def train_step(x):
+        ...     with tf.GradientTape() as tape:
+        ...         loss = tf.reduce_mean(p(x, training=True) ** 2)
+        ...     opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
+        ...                             p.trainable_variables))
+        >>> for _ in range(3):
+        ...     before_step(p)
+        ...     train_step(tf.ones((2, 4)))
+        >>> tfprune.pruner.sparsity_report(p)["sparsity"]
+        0.5
+    """
+    ws = pruner.wrapped_layers(model)
+    step = pruner.global_step(model) if ws else -1
+    if step < 0:
+        training_begin(model)
+        ws = pruner.wrapped_layers(model)
+        step = 0
+    external = [w for w in ws if getattr(w, "update", "layer") == "external"]
+    if external:
+        should, _ = external[0].pruning_schedule(tf.constant(step + 1, tf.int64))
+        if bool(should):
+            pruner.update_masks(model, step=step + 1, scope="global")
 
 
 class PruningCallback(keras.callbacks.Callback):
