@@ -92,7 +92,30 @@ def sequence():
     )
 
 
-PATTERNS = [residual, concat, depthwise, se_flatten, nested_seq, sequence]
+def spatial_ops():
+    from tf_keras.src.applications.convnext import LayerScale
+
+    i = keras.Input((8, 8, 3))
+    a = L.Conv2D(6, 3, padding="same", name="a")(L.Rescaling(0.5, offset=-1.0, name="rs")(i))
+    b = L.Conv2D(6, 1, name="b")(i)
+    x = L.Subtract(name="sub")([a, b])
+    x = L.Maximum(name="max")([x, L.LeakyReLU(name="lrelu")(b)])
+    x = L.UpSampling2D(name="up")(L.ZeroPadding2D(1, name="pad")(x))
+    x = L.Cropping2D(2, name="crop")(L.AveragePooling2D(name="avg")(x))
+    x = LayerScale(0.5, 6, name="ls")(x)
+    x = L.Average(name="mean")([x, L.Conv2D(6, 1, name="c")(x)])
+    return keras.Model(i, L.Conv2D(2, 1, name="head")(x), name="spatial_ops")
+
+
+def conv3d():
+    i = keras.Input((4, 4, 4, 2))
+    x = L.Conv3D(6, 3, padding="same", name="c3")(i)
+    x = L.MaxPooling3D(name="pool")(L.BatchNormalization(name="bn")(x))
+    x = L.Conv3DTranspose(4, 2, strides=2, name="up")(x)
+    return keras.Model(i, L.Conv3D(2, 1, name="head")(x), name="conv3d")
+
+
+PATTERNS = [residual, concat, depthwise, se_flatten, nested_seq, sequence, spatial_ops, conv3d]
 
 
 def _x(model, n=2, seed=0):
@@ -144,6 +167,12 @@ def test_random_channel_choices_keep_parity(seed, which):
     masked, small = S.apply_masks(m, p), S.shrink(m, p)
     x = _x(m, seed=seed % 7)
     assert _rel(masked(x).numpy(), small(x).numpy()) <= 1e-5
+
+
+def test_plan_round_trips_through_a_dict():
+    p = S.plan(_randomize(concat()), sparsity=0.5)
+    assert S.Plan.from_dict(p.to_dict()) == p
+    assert "keep 3/6" in str(p)
 
 
 def test_model_passed_in_is_unchanged():
