@@ -165,7 +165,7 @@ def test_group_print_shows_every_member_and_how_it_is_tied():
         "a [Conv2D]",
         "produces channels",
         "bn [BatchNormalization]",
-        "scales each channel",
+        "normalizes each channel (gamma, beta",
         "add [Add]",
         "ties its inputs",
         "head [Conv2D]",

@@ -104,10 +104,18 @@ class Group:
     def __str__(self) -> str:
         state = "prunable" if self.prunable else "pinned: " + "; ".join(self.pinned_by)
         lines = [f"Group {self.name!r}: {self.channels} channels, {state}"]
-        width = max((len(m.path) + len(m.class_name) for m in self.members), default=0) + 3
-        for m in self.members:
+        rows = {}
+        for m in self.members:  # one line per layer: everything it does with the channels
             label = f"{m.path} [{m.class_name}]"
-            lines.append(f"  {label:<{width}} {m.how}{m.where(self.channels)}")
+            hows, where = rows.setdefault(label, ([], []))
+            if m.how not in hows:
+                hows.append(m.how)
+            w = m.where(self.channels)
+            if w and w not in where:
+                where.append(w)
+        width = max((len(k) for k in rows), default=0) + 1
+        for label, (hows, where) in rows.items():
+            lines.append(f"  {label:<{width}} {'; '.join(hows)}{''.join(where)}")
         return "\n".join(lines)
 
 

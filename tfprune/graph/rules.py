@@ -119,8 +119,8 @@ def conv(layer, inputs, ctx):
         return pin(layer, inputs, ctx)
     out = ctx.new(n)
     ctx.weight("kernel", -2, x, "in", "consumes channels (kernel input axis)")
-    ctx.weight("kernel", -1, out, "out", "produces channels (kernel output axis)")
-    ctx.weight("bias", 0, out, "bias", "produces channels (bias)")
+    ctx.weight("kernel", -1, out, "out", "produces channels (kernel output axis, bias)")
+    ctx.weight("bias", 0, out, "bias", "produces channels (kernel output axis, bias)")
     ctx.config("filters" if hasattr(layer, "filters") else "units", out)
     return [out]
 
@@ -167,11 +167,11 @@ def batch_norm(layer, inputs, ctx):
     rank = len(ctx.input_shape())
     if not _channel_axis_is_last(layer.axis, rank):
         return pin(layer, inputs, ctx)
-    ctx.weight("gamma", 0, x, "affine", "scales each channel (gamma)")
-    ctx.weight("beta", 0, x, "affine", "shifts each channel (beta)")
-    ctx.weight("moving_mean", 0, x, "stat", "per-channel moving mean")
-    ctx.weight("moving_variance", 0, x, "stat", "per-channel moving variance")
-    ctx.note(x, "normalizes each channel")
+    how = "normalizes each channel (gamma, beta, moving mean/variance)"
+    ctx.weight("gamma", 0, x, "affine", how)
+    ctx.weight("beta", 0, x, "affine", how)
+    ctx.weight("moving_mean", 0, x, "stat", how)
+    ctx.weight("moving_variance", 0, x, "stat", how)
     return [x]
 
 
@@ -355,7 +355,7 @@ def tf_op(layer, inputs, ctx):
     if not scalar:
         return pin(layer, inputs, ctx)
     ctx.note(inputs[0], f"applies tf.{fn} element-wise")
-    return [_merge(inputs, ctx)]
+    return [_merge(inputs, ctx) if len(inputs) > 1 else inputs[0]]
 
 
 _DEFAULTS = {
