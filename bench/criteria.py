@@ -169,7 +169,7 @@ def _write_json(path, payload):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--budget-min", type=float, default=25.0)
-    ap.add_argument("--only", choices=("one_shot", "fine_tune"), default=None,
+    ap.add_argument("--only", choices=("one_shot", "fine_tune", "failed"), default=None,
                     help="run only these variants; results replace the same labels in --out")
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results",
                                                   "criteria.json"))
@@ -196,13 +196,22 @@ def main(argv=None):
                                                                  (argv or sys.argv[1:]))}
     jobs = plan()
     if args.only:
-        jobs = [j for j in jobs if (j[0] == "one_shot") == (args.only == "one_shot")]
+        old = {"results": []}
         if os.path.exists(args.out):
             with open(args.out) as f:
                 old = json.load(f)
+        if args.only == "failed":
+            bad = {r["label"] for r in old["results"] if r.get("status") != "ok"}
+            jobs = [j for j in jobs if _label(j) in bad]
+        else:
+            jobs = [j for j in jobs if (j[0] == "one_shot") == (args.only == "one_shot")]
+        if old["results"]:
             mine = {_label(j) for j in jobs}
             results.extend(r for r in old["results"] if r["label"] not in mine)
-            payload["dense_accuracy_previous_run"] = old.get("dense_accuracy")
+            payload.update({k: old[k] for k in ("dense_accuracy", "dense_epoch_seconds")
+                            if k in old})
+            payload["reruns"] = old.get("reruns", []) + [" ".join(argv or sys.argv[1:])]
+            payload["command"] = old.get("command", payload["command"])
     for job in jobs:
         kind, c, scope, s = job
         row = {"label": _label(job), "kind": kind, "criterion": c, "scope": scope,

@@ -487,8 +487,27 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         view[axis] = shape[axis]
         return view
 
+    def _recorded(self):
+        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
+        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
+            if var is not None:
+                return tf.convert_to_tensor(var)
+        return None
+
     def mask_for(self, index: int, sparsity):
-        """(threshold, mask) for prunable weight ``index`` at ``sparsity``."""
+        """(threshold, mask) for prunable weight ``index`` at ``sparsity``.
+
+        A data-driven criterion with nothing recorded yet keeps the current mask (no
+        arbitrary mask from all-zero statistics at step 0).
+        """
+        recorded = self._recorded()
+        if recorded is None:
+            return self._new_mask(index, sparsity)
+        _, mask_var, thr_var = self.pruning_vars[index]
+        return tf.cond(recorded > 0, lambda: self._new_mask(index, sparsity),
+                       lambda: (tf.identity(thr_var), tf.identity(mask_var)))
+
+    def _new_mask(self, index: int, sparsity):
         weight = self.pruning_vars[index][0]
         if self.granularity == "n:m" and not getattr(self.criterion, "per_channel", False):
             scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)

@@ -4,7 +4,9 @@ From calibration data the wrapper accumulates ``H = X^T X / rows`` of the layer'
 input rows ``X`` (im2col patches for convolutions), so the layer's pre-bias output is
 ``X @ W`` with the kernel viewed as ``W: [rows, out]``. The reconstruction error of
 column ``j`` after removing weight ``q`` and optimally updating the others is
-``w_qj^2 / [H^-1]_qq``: the score. ``compensate`` then applies the OBS update
+``w_qj^2 / [H^-1]_qq``: the score, with ``[H^-1]_qq`` taken after the rows before ``q``
+are eliminated (the squared diagonal of the upper Cholesky factor of ``H^-1``, as
+SparseGPT does), so that of two collinear inputs only one is judged redundant. ``compensate`` then applies the OBS update
 ``delta = -(w_q / [H^-1]_qq) H^-1[:, q]`` for every removed weight, in the
 sequential, Cholesky-based order of SparseGPT (exact for a fixed mask).
 """
@@ -98,7 +100,7 @@ class OBS(Criterion):
         NeurIPS 2022; SparseGPT, ICML 2023.
 
     Example:
-        >>> h = tf.constant([[2., 0.], [0., 0.5]])
+        >>> h = tf.constant([[2., 0.], [0., 0.5]])  # diagonal: [H^-1]_qq = 1 / H_qq
         >>> OBS(damp=0.0, normalize=False).score(tf.constant([[1.], [1.]]), {"hessian": h}).numpy()
         array([[2. ],
                [0.5]], dtype=float32)
@@ -124,7 +126,10 @@ class OBS(Criterion):
         h = h + tf.linalg.diag(tf.where(dead, tf.ones_like(diag), tf.zeros_like(diag)))
         scale = self.damp * tf.maximum(tf.reduce_mean(tf.linalg.diag_part(h)), 1e-12)
         h = h + scale * tf.eye(tf.shape(h)[0], dtype=tf.float64)
-        hinv_diag = tf.cast(tf.linalg.diag_part(tf.linalg.inv(h)), tf.float32)
+        # [H^-1]_qq after eliminating the rows before q: the diagonal of the upper
+        # Cholesky factor of H^-1, squared (SparseGPT's ordering-aware OBS score).
+        upper = tf.transpose(tf.linalg.cholesky(tf.linalg.inv(h)))
+        hinv_diag = tf.cast(tf.square(tf.linalg.diag_part(upper)), tf.float32)
         mat = tf.reshape(w, [-1, tf.shape(w)[-1]])
         s = tf.square(mat) / hinv_diag[:, None]
         if self.normalize:
