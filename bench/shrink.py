@@ -183,6 +183,7 @@ def write_json(path: str, obj) -> None:
     fd, tmp = tempfile.mkstemp(dir=d, suffix=".tmp")
     with os.fdopen(fd, "w") as f:
         json.dump(obj, f, indent=2)
+    os.chmod(tmp, 0o644)
     os.replace(tmp, path)
 
 
