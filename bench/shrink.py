@@ -28,7 +28,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import numpy as np  # noqa: E402
 
 import tfprune  # noqa: E402,F401
-from tfprune import shrink as S  # noqa: E402
+from tfprune import structured as S  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 
 ARCHS = [

@@ -9,6 +9,10 @@ import tfprune  # noqa: E402,F401  (sets up tf_keras before TensorFlow)
 from tfprune.compat import keras  # noqa: E402
 
 
+# helper scripts run in subprocesses by the tests; never import them while collecting
+collect_ignore_glob = ["scripts/*", "_*.py"]
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     keras.utils.set_random_seed(1234)

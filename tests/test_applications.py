@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from tfprune import graph
-from tfprune import shrink as S
+from tfprune import structured as S
 from tfprune.compat import keras
 
 A = keras.applications

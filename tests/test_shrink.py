@@ -6,7 +6,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tfprune import errors, graph
-from tfprune import shrink as S
+from tfprune import structured as S
 from tfprune.compat import keras
 
 L = keras.layers

@@ -14,11 +14,13 @@ Example:
 __version__ = "0.1.0"
 
 from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
-from tfprune import callbacks, criteria, errors, export, masks, pruner, schedules  # noqa: E402
+from tfprune import callbacks, criteria, errors, export, graph, masks, pruner, schedules  # noqa: E402
+from tfprune import structured  # noqa: E402
 from tfprune.analysis import summary  # noqa: E402
 from tfprune.callbacks import PruningCallback, before_step, training_begin  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.pruning import one_shot, prune, strip  # noqa: E402
+from tfprune.structured import drop_blocks, shrink  # noqa: E402
 from tfprune.wrapper import PruningWrapper  # noqa: E402
 
 __all__ = [
@@ -29,14 +31,18 @@ __all__ = [
     "callbacks",
     "compat",
     "criteria",
+    "drop_blocks",
     "errors",
     "export",
+    "graph",
     "masks",
     "one_shot",
     "prune",
     "pruner",
     "register",
     "schedules",
+    "shrink",
+    "structured",
     "strip",
     "summary",
     "training_begin",

@@ -7,7 +7,7 @@ normalisation, activations, pooling and element-wise layers count 0):
   middle dimensions; 1 for a rank-2 input);
 * Conv1D/2D/3D: ``prod(out_spatial) * filters * prod(kernel_size) * in_channels / groups``;
 * Conv1D/2D/3DTranspose: ``prod(in_spatial) * prod(kernel_size) * in_channels * filters``;
-* DepthwiseConv2D: ``prod(out_spatial) * in_channels * depth_multiplier * prod(kernel_size)``;
+* DepthwiseConv1D/2D: ``prod(out_spatial) * in_channels * depth_multiplier * prod(kernel_size)``;
 * SeparableConv1D/2D: the depthwise part above plus
   ``prod(out_spatial) * in_channels * depth_multiplier * filters``.
 
@@ -45,7 +45,7 @@ def layer_macs(layer, input_shape, output_shape) -> list[tuple[int, str | None]]
         dm = layer.depth_multiplier
         dw = spatial * cin * dm * _prod(layer.kernel_size)
         return [(dw, "depthwise_kernel"), (spatial * cin * dm * layer.filters, "pointwise_kernel")]
-    if isinstance(layer, L.DepthwiseConv2D):
+    if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
         return [(_prod(output_shape[1:-1]) * cin * layer.depth_multiplier
                  * _prod(layer.kernel_size), "depthwise_kernel")]
     if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):

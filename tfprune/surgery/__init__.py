@@ -1,1 +1,1 @@
-"""Internals of structured surgery; the public door is :mod:`tfprune.shrink`."""
+"""Internals of structured surgery; the public door is :mod:`tfprune.structured`."""

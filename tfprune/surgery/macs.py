@@ -2,40 +2,23 @@
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
+from tfprune import analysis
 from tfprune.compat import keras
 
 __all__ = ["count_macs"]
 
-L = keras.layers
-
-
-def _prod(shape) -> int:
-    return int(np.prod([d for d in shape if d is not None] or [1]))
-
 
 def _layer_macs(layer, in_shape, out_shape) -> int:
-    if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):
-        return _prod(in_shape[1:]) * _prod(layer.kernel.shape[:-1])
-    if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
-        dw = _prod(layer.depthwise_kernel.shape)
-        pw = _prod(layer.pointwise_kernel.shape)
-        return _prod(out_shape[1:-1]) * (dw + pw)
-    if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
-        return _prod(out_shape[1:-1]) * _prod(layer.depthwise_kernel.shape)
-    if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D, L.Dense)):
-        return _prod(out_shape[1:-1]) * _prod(layer.kernel.shape)
-    return 0
+    return sum(m for m, _ in analysis.layer_macs(layer, in_shape, out_shape))
 
 
 def count_macs(model) -> int:
-    """Multiply-accumulates of one sample through Conv, Dense, depthwise and separable layers.
+    """Multiply-accumulates of one sample, counted per call (shared layers count per use).
 
-    ``MACs(conv) = H_out * W_out * k_h * k_w * C_in/groups * C_out``, Dense
-    ``= C_in * C_out`` (times any leading axes), nested models included;
-    element-wise layers, normalization and pooling are not counted.
+    The per-layer rule is :func:`tfprune.analysis.layer_macs` (the one MAC rule of
+    tfprune); nested models are included.
 
     Example:
         >>> m = keras.Sequential([keras.layers.Conv2D(8, 3, input_shape=(6, 6, 2))])

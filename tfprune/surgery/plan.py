@@ -57,7 +57,7 @@ class Plan:
 def keep_masks(graph, plan: Plan) -> dict:
     """Validate ``plan`` against ``graph``; return group index -> bool keep array."""
     if not isinstance(plan, Plan):
-        raise errors.ConfigError(f"plan must be a tfprune.shrink.Plan, got {type(plan).__name__}.")
+        raise errors.ConfigError(f"plan must be a tfprune.structured.Plan, got {type(plan).__name__}.")
     out = {}
     for name, kept in plan.keep.items():
         g = graph[name]

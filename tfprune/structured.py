@@ -177,6 +177,6 @@ def shrink(model, plan: Plan | None = None):
             raise errors.ConfigError(
                 f"{zero_frac:.0%} of the producer weights are zero but no whole channel is: "
                 "only structured (channel) masks shrink a model. Prune with structured "
-                "masks (tfprune.shrink.plan + apply_masks) or pass an explicit plan."
+                "masks (tfprune.structured.plan + apply_masks) or pass an explicit plan."
             )
     return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="slice")
