@@ -24,13 +24,11 @@ import time
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
+import tensorflow_model_optimization as tfmot  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import data as data_lib  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
-
-import tensorflow as tf  # noqa: E402,I001
-import tensorflow_model_optimization as tfmot  # noqa: E402
 
 BATCH, DENSE_EPOCHS, FT_EPOCHS, FREQ = 64, 8, 4, 25
 SPARSITIES = (0.90, 0.95, 0.98)

@@ -105,7 +105,7 @@ def test_taylor_statistic_is_the_same_in_every_execution_mode(mode):
             with tf.GradientTape() as tape:
                 loss = LOSS(yb, p(xb, training=True))
             opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
-                                    p.trainable_variables))
+                                    p.trainable_variables, strict=True))
 
         if mode == "loop_tf_function":
             step = tf.function(step)

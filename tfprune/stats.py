@@ -174,7 +174,7 @@ def gradient_tap(fn, inputs, weights, on_gradients):
     @tf.custom_gradient
     def tapped(*tensors):
         rebuilt = list(flat)
-        for i, t in zip(slots, tensors):
+        for i, t in zip(slots, tensors, strict=True):
             rebuilt[i] = t
         with tf.GradientTape() as tape:
             tape.watch(tensors)
@@ -192,7 +192,8 @@ def gradient_tap(fn, inputs, weights, on_gradients):
                                   unconnected_gradients=tf.UnconnectedGradients.ZERO)
             n_in, n_var = len(tensors), len(variables)
             var_grads = grads[n_in:n_in + n_var]
-            pool = list(zip(variables, var_grads)) + list(zip(extra, grads[n_in + n_var:]))
+            pool = (list(zip(variables, var_grads, strict=True))
+                    + list(zip(extra, grads[n_in + n_var:], strict=True)))
             wanted = [next(g for v, g in pool if _same_variable(w, v)) for w in weights]
             ops = on_gradients(wanted) or []
             with tf.control_dependencies(ops):

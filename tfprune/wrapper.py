@@ -29,12 +29,15 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_impl,
-    pruning_schedule as tfmot_schedules,
     pruning_wrapper,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    pruning_schedule as tfmot_schedules,
 )
 
 from tfprune import criteria as criteria_lib
-from tfprune import errors, layers, masks, stats as stats_lib
+from tfprune import errors, layers, masks
+from tfprune import stats as stats_lib
 from tfprune.compat import keras
 
 __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
@@ -75,7 +78,8 @@ def _pair(value, arg):
     try:
         a, b = (int(v) for v in value)
     except (TypeError, ValueError):
-        raise errors.ConfigError(f"`{arg}` must be a pair of ints such as (2, 4), got {value!r}.")
+        raise errors.ConfigError(
+            f"`{arg}` must be a pair of ints such as (2, 4), got {value!r}.") from None
     if a < 1 or b < 1 or [a, b] != [v for v in value]:
         raise errors.ConfigError(f"`{arg}` must be a pair of positive ints, got {value!r}.")
     return a, b
@@ -379,7 +383,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
     def _on_gradients(self, grads):
         ctx = tf.distribute.get_replica_context()
         ops = []
-        for i, (weight, g) in enumerate(zip(self.prunable_weights, grads)):
+        for i, (weight, g) in enumerate(zip(self.prunable_weights, grads, strict=True)):
             deltas = stats_lib.gradient_deltas(self._grad_names, tf.convert_to_tensor(weight),
                                                g, ctx)
             for name, var in self._grad_vars[i].items():

@@ -226,7 +226,7 @@ def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
     again = keras.models.load_model(path)
     w1, w2 = tfprune.pruner.wrapped_layers(model)[0], tfprune.pruner.wrapped_layers(again)[0]
     assert w2.criterion == w1.criterion
-    for a, b in zip(w1.stat_variables(), w2.stat_variables()):
+    for a, b in zip(w1.stat_variables(), w2.stat_variables(), strict=True):
         np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
     np.testing.assert_allclose(w1.scores(0).numpy(), w2.scores(0).numpy(), rtol=1e-5)
     again.compile("adam", LOSS)
