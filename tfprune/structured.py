@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numbers
 
-from tfprune import channel_scores, errors
+from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.surgery import plan as plan_lib
 from tfprune.surgery import rebuild as rebuild_lib
@@ -32,17 +32,13 @@ __all__ = [
     "Plan",
     "plan",
     "apply_masks",
+    "one_shot_channels",
     "shrink",
     "drop_blocks",
     "find_blocks",
     "DropReport",
     "count_macs",
 ]
-
-
-def _check_choice(arg, value, valid):
-    if value not in valid:
-        raise errors.unknown_name(arg, value, valid)
 
 
 def plan(
@@ -99,28 +95,27 @@ def plan(
     """
     if not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity < 1.0:
         raise errors.ConfigError(f"sparsity must be a number in [0, 1), got {sparsity!r}.")
-    if not callable(criterion):
-        _check_choice("criterion", criterion, channel_scores.SCORES)
-    _check_choice("granularity", granularity, plan_lib.ROLES)
-    _check_choice("reduction", reduction, plan_lib.REDUCTIONS)
-    _check_choice("scope", scope, plan_lib.SCOPES)
-    for arg, v in (("round_to", round_to), ("min_channels", min_channels)):
-        if not isinstance(v, numbers.Integral) or v < 1:
-            raise errors.ConfigError(f"{arg} must be an integer >= 1, got {v!r}.")
+    plan_lib.check_options(
+        criterion=criterion,
+        granularity=granularity,
+        reduction=reduction,
+        scope=scope,
+        round_to=round_to,
+        min_channels=min_channels,
+    )
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
-    small = [x.name for x in groups if x.channels < round_to]
-    if small and sparsity > 0:
-        raise errors.ConfigError(
-            f"round_to={round_to} is larger than the {len(small)} group(s) {small[:5]} "
-            f"(fewest channels: {min(x.channels for x in groups)}). Lower round_to or add "
-            "those layers to exclude=[...]."
-        )
-    scores = plan_lib.score_groups(
-        g, groups, criterion=criterion, granularity=granularity, reduction=reduction
-    )
-    kept = plan_lib.choose(
-        g, scores, sparsity=sparsity, round_to=round_to, min_channels=min_channels, scope=scope
+    if sparsity > 0:
+        plan_lib.check_round_to(groups, round_to)
+    kept = plan_lib.select(
+        g,
+        sparsity=sparsity,
+        criterion=criterion,
+        granularity=granularity,
+        reduction=reduction,
+        round_to=round_to,
+        min_channels=min_channels,
+        scope=scope,
     )
     by_index = {x.index: x for x in groups}
     return Plan(
@@ -148,6 +143,50 @@ def apply_masks(model, plan: Plan):
     """
     g = graph_lib.build(model)
     return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="mask")
+
+
+def one_shot_channels(model, sparsity: float, **plan_kwargs) -> tuple:
+    """Structured one-shot pruning: ``plan`` then ``apply_masks``, no training.
+
+    Args:
+        model: a built Functional or Sequential tf_keras model (not modified).
+        sparsity: fraction of each group's channels to remove, in [0, 1).
+        **plan_kwargs: the keyword options of :func:`plan` (``criterion``,
+            ``granularity``, ``reduction``, ``round_to``, ``min_channels``,
+            ``exclude``, ``scope``).
+
+    Returns:
+        ``(masked_model, plan)``: a copy of ``model`` with the removed channels zeroed
+        everywhere they live, and the :class:`Plan`; ``shrink(masked_model)`` gives
+        the smaller model with the same outputs.
+
+    Raises:
+        ConfigError: an unknown option or a bad value (as :func:`plan`).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.layers.Dense(8, input_shape=(4,), name="h"),
+        ...                       keras.layers.Dense(2, name="out")])
+        >>> masked, p = one_shot_channels(m, 0.25, criterion="l1")
+        >>> len(p.keep["h"]), shrink(masked).get_layer("h").units
+        (6, 6)
+    """
+    unknown = set(plan_kwargs) - _PLAN_OPTIONS
+    if unknown:
+        raise errors.unknown_name("option of one_shot_channels", sorted(unknown)[0], _PLAN_OPTIONS)
+    p = plan(model, sparsity=sparsity, **plan_kwargs)
+    return apply_masks(model, p), p
+
+
+_PLAN_OPTIONS = {
+    "criterion",
+    "granularity",
+    "reduction",
+    "round_to",
+    "min_channels",
+    "exclude",
+    "scope",
+}
 
 
 def shrink(model, plan: Plan | None = None):

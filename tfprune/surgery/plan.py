@@ -5,13 +5,25 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import numbers
 import warnings
 
 import numpy as np
 
 from tfprune import channel_scores, errors
 
-__all__ = ["Plan", "keep_masks", "score_groups", "choose", "derive", "ROLES", "REDUCTIONS"]
+__all__ = [
+    "Plan",
+    "keep_masks",
+    "score_groups",
+    "choose",
+    "select",
+    "check_options",
+    "check_round_to",
+    "derive",
+    "ROLES",
+    "REDUCTIONS",
+]
 
 ROLES = {"filter": ("out", "dw"), "channel": ("in",)}
 REDUCTIONS = ("sum", "mean", "max")
@@ -57,7 +69,9 @@ class Plan:
 def keep_masks(graph, plan: Plan) -> dict:
     """Validate ``plan`` against ``graph``; return group index -> bool keep array."""
     if not isinstance(plan, Plan):
-        raise errors.ConfigError(f"plan must be a tfprune.structured.Plan, got {type(plan).__name__}.")
+        raise errors.ConfigError(
+            f"plan must be a tfprune.structured.Plan, got {type(plan).__name__}."
+        )
     out = {}
     for name, kept in plan.keep.items():
         g = graph[name]
@@ -152,6 +166,11 @@ def score_groups(graph, groups, *, criterion, granularity, reduction) -> dict:
     return out
 
 
+def _check_choice(arg, value, valid):
+    if value not in valid:
+        raise errors.unknown_name(arg, value, valid)
+
+
 def _n_keep(n, sparsity, round_to, min_channels):
     k = max(n - int(round(n * sparsity)), min_channels, 1)
     if round_to > 1:
@@ -177,6 +196,77 @@ def choose(graph, scores: dict, *, sparsity, round_to, min_channels, scope) -> d
     else:
         counts = {g: _n_keep(len(s), sparsity, round_to, min_channels) for g, s in scores.items()}
     return {g: np.sort(np.argsort(-scores[g], kind="stable")[:k]) for g, k in counts.items()}
+
+
+def check_options(*, criterion, granularity, reduction, scope, round_to, min_channels) -> None:
+    """Validate the options shared by ``structured.plan`` and ``ChannelPruning``.
+
+    Raises:
+        ConfigError: an unknown name (the valid ones are listed) or a count < 1.
+
+    """
+    if not callable(criterion):
+        _check_choice("criterion", criterion, channel_scores.SCORES)
+    _check_choice("granularity", granularity, ROLES)
+    _check_choice("reduction", reduction, REDUCTIONS)
+    _check_choice("scope", scope, SCOPES)
+    for arg, v in (("round_to", round_to), ("min_channels", min_channels)):
+        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
+            raise errors.ConfigError(f"{arg} must be an integer >= 1, got {v!r}.")
+
+
+def check_round_to(groups, round_to: int) -> None:
+    """Refuse a ``round_to`` larger than a prunable group."""
+    small = [x.name for x in groups if x.channels < round_to]
+    if small:
+        raise errors.ConfigError(
+            f"round_to={round_to} is larger than the {len(small)} group(s) {small[:5]} "
+            f"(fewest channels: {min(x.channels for x in groups)}). Lower round_to or add "
+            "those layers to exclude=[...]."
+        )
+
+
+def select(
+    graph,
+    *,
+    sparsity,
+    criterion,
+    granularity,
+    reduction,
+    round_to,
+    min_channels,
+    scope,
+    previous=None,
+) -> dict:
+    """Group index -> kept channel indices of every prunable group (score, then choose).
+
+    ``previous`` (group index -> bool keep array) makes the choice nested: channels
+    it removed score lowest (0, or below every other score if some are negative) and
+    stay removed, so a channel once pruned is never brought back.
+    """
+    groups = graph.prunable()
+    scores = score_groups(
+        graph, groups, criterion=criterion, granularity=granularity, reduction=reduction
+    )
+    previous = previous or {}
+    for gi, s in scores.items():
+        old = previous.get(gi)
+        if old is not None and not old.all():
+            floor = 0.0 if s[old].min() >= 0 else s[old].min() - 1.0
+            s[~old] = np.minimum(s[~old], floor)
+    kept = choose(
+        graph,
+        scores,
+        sparsity=sparsity,
+        round_to=round_to,
+        min_channels=min_channels,
+        scope=scope,
+    )
+    for gi, k in kept.items():
+        if gi in previous:
+            nested = k[previous[gi][k]]
+            kept[gi] = nested if nested.size else k
+    return kept
 
 
 def derive(graph) -> tuple:

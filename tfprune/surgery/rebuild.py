@@ -9,7 +9,15 @@ import numpy as np
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["layers_by_path", "custom_objects", "config_entry", "rebuild", "copy_weights"]
+__all__ = [
+    "layers_by_path",
+    "custom_objects",
+    "config_entry",
+    "rebuild",
+    "copy_weights",
+    "weight_key",
+    "weight_masks",
+]
 
 
 def layers_by_path(model, prefix: str = "") -> dict:
@@ -106,37 +114,77 @@ def _edit_config(config, graph, keep):
             cfg[e.key] = n
 
 
+def weight_key(use) -> str:
+    """``"<layer path>/<attr>"``: the key of a weight in :func:`weight_masks`."""
+    return f"{use.path}/{use.attr}"
+
+
+def weight_masks(graph, keep: dict) -> dict:
+    """0/1 masks that zero the removed channels everywhere they live.
+
+    The one place that decides what masking a channel means: producer kernel
+    slices, biases, depthwise slices, normalization scale/offset, PReLU/LayerScale
+    slices and consumers' input slices. Moving statistics are left alone (with the
+    scale and offset zero, a BatchNormalization channel is exactly 0 anyway).
+
+    Args:
+        graph: a :class:`tfprune.graph.DependencyGraph`.
+        keep: group index -> bool array over the group's channels.
+
+    Returns:
+        ``{weight_key(use): float32 array}`` for every weight holding a channel of a
+        group in ``keep``; each array broadcasts against the weight (size 1 on the
+        axes that carry no channel), all ones if nothing in it is removed.
+    """
+    groups = np.asarray(sorted(keep), dtype=np.int64)
+    out = {}
+    for u in graph.uses:
+        if u.role == "stat" or not np.isin(graph.atom_group[u.atoms], groups).any():
+            continue
+        shape = [1] * len(getattr(u.layer, u.attr).shape)
+        shape[u.axis] = -1
+        m = graph.keep_positions(u.atoms, keep).astype(np.float32).reshape(shape)
+        key = weight_key(u)
+        out[key] = out[key] * m if key in out else m
+    return out
+
+
 def rebuild(graph, keep: dict, *, mode: str):
     """A new model from ``graph.model`` with the channels where ``keep`` is False removed.
 
     Args:
         graph: a :class:`tfprune.graph.DependencyGraph`.
         keep: group index -> bool array over the group's channels.
-        mode: ``"mask"`` zeroes the channels' weights (same architecture);
-            ``"slice"`` removes them (smaller layers, same names).
+        mode: ``"mask"`` zeroes the channels' weights (same architecture, masks from
+            :func:`weight_masks`); ``"slice"`` removes them (smaller layers, same names).
     """
     model = graph.model
     config = copy.deepcopy(model.get_config())
     if mode == "slice":
         _edit_config(config, graph, keep)
     new = type(model).from_config(config, custom_objects=custom_objects(model))
+    masks = weight_masks(graph, keep) if mode == "mask" else {}
     by_path = {}
     for u in graph.uses:
         by_path.setdefault(u.path, []).append(u)
 
+    def index(layer, attr):
+        var = getattr(layer, attr)
+        return next(j for j, w in enumerate(layer.weights) if w is var)
+
     def transform(path, layer, ws):
+        if mode == "mask":
+            for attr in dict.fromkeys(u.attr for u in by_path.get(path, [])):
+                m = masks.get(f"{path}/{attr}")
+                if m is not None and not m.all():
+                    i = index(layer, attr)
+                    ws[i] = ws[i] * m.astype(ws[i].dtype)
+            return ws
         for u in by_path.get(path, []):
             k = graph.keep_positions(u.atoms, keep)
-            if k.all() or (mode == "mask" and u.role == "stat"):
-                continue
-            var = getattr(layer, u.attr)
-            i = next(j for j, w in enumerate(layer.weights) if w is var)
-            if mode == "slice":
+            if not k.all():
+                i = index(layer, u.attr)
                 ws[i] = np.compress(k, ws[i], axis=u.axis)
-            else:
-                shape = [1] * ws[i].ndim
-                shape[u.axis] = -1
-                ws[i] = ws[i] * k.reshape(shape).astype(ws[i].dtype)
         return ws
 
     copy_weights(model, new, transform)
