@@ -35,7 +35,8 @@ class ChannelPruning(keras.callbacks.Callback):
     """Gradual structured pruning during ``fit``: whole channels removed on a schedule.
 
     At every training step ``t`` (``t = model.optimizer.iterations`` after the step,
-    so 1 after the first batch) for which ``schedule(t)`` says prune, the channels of
+    so 1 after the first batch of a fresh optimizer; earlier ``fit`` calls count:
+    start the schedule at ``begin_step=model.optimizer.iterations``) for which ``schedule(t)`` says prune, the channels of
     every prunable dependency group are scored on the current weights and the lowest
     ``sparsity(t)`` fraction is masked (same rules and options as
     :func:`tfprune.structured.plan`). Masks are nested: a removed channel scores
