@@ -34,11 +34,9 @@ def _wrapped_layers(model) -> list:
 class ChannelPruning(keras.callbacks.Callback):
     """Gradual structured pruning during ``fit``: whole channels removed on a schedule.
 
-    At every training step ``t`` (``t = model.optimizer.iterations`` after the step,
-    so 1 after the first batch of a fresh optimizer; earlier ``fit`` calls count:
-    start the schedule at ``begin_step=model.optimizer.iterations``) for which ``schedule(t)`` says prune, the channels of
-    every prunable dependency group are scored on the current weights and the lowest
-    ``sparsity(t)`` fraction is masked (same rules and options as
+    At every training step ``t`` for which ``schedule(t)`` says prune, the channels
+    of every prunable dependency group are scored on the current weights and the
+    lowest ``sparsity(t)`` fraction is masked (same rules and options as
     :func:`tfprune.structured.plan`). Masks are nested: a removed channel scores
     lowest and is never brought back. After every optimizer step the masked weights
     (kernel slices, biases, BatchNormalization gamma/beta, depthwise slices, consumer
@@ -49,6 +47,9 @@ class ChannelPruning(keras.callbacks.Callback):
     end, so ``History`` records it; :attr:`plan` is the current
     :class:`tfprune.structured.Plan`.
 
+    Steps: ``t`` is ``model.optimizer.iterations`` after the step (1 after the first
+    batch of a fresh optimizer; steps of earlier ``fit`` calls count, so after dense
+    training start the schedule at ``begin_step=int(model.optimizer.iterations)``).
     Resuming: the step is read from ``model.optimizer.iterations`` (restored by
     ``BackupAndRestore`` and checkpoints) and the channels removed so far are read
     from the zeros in the weights at the first batch, so the callback keeps no state
