@@ -14,10 +14,10 @@ Example:
 __version__ = "0.1.0"
 
 from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
-from tfprune import callbacks, criteria, errors, export, graph, masks, pruner, schedules  # noqa: E402
+from tfprune import callbacks, criteria, errors, export, graph, masks, pruner, schedules, stats  # noqa: E402
 from tfprune import structured  # noqa: E402
 from tfprune.analysis import summary  # noqa: E402
-from tfprune.callbacks import PruningCallback, before_step, training_begin  # noqa: E402
+from tfprune.callbacks import ChannelPruning, PruningCallback, before_step, training_begin  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.pruning import one_shot, prune, strip  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
@@ -25,6 +25,7 @@ from tfprune.wrapper import PruningWrapper  # noqa: E402
 
 __all__ = [
     "__version__",
+    "ChannelPruning",
     "PruningCallback",
     "PruningWrapper",
     "before_step",
@@ -42,6 +43,7 @@ __all__ = [
     "register",
     "schedules",
     "shrink",
+    "stats",
     "structured",
     "strip",
     "summary",

@@ -2,7 +2,8 @@
 
 Also re-exported here: the mask-owning callbacks :class:`AccuracyGuard` (dynamic,
 accuracy-guarded sparsity), :class:`LotteryTicket` (iterative pruning with rewinding) and
-:class:`RigL` / :class:`SET` (prune-and-regrow at constant sparsity).
+:class:`RigL` / :class:`SET` (prune-and-regrow at constant sparsity), and
+:class:`ChannelPruning` (gradual structured pruning of a plain model, ready for ``shrink``).
 
 ``PruningCallback`` does what TF-MOT's ``UpdatePruningStep`` does (step bookkeeping,
 re-masking at epoch end) plus: global-scope mask updates, the sparsity in ``logs``
@@ -17,7 +18,8 @@ import tensorflow as tf
 from tfprune import errors, pruner
 from tfprune.compat import keras
 
-__all__ = ["PruningCallback", "before_step", "training_begin", "AccuracyGuard", "LotteryTicket", "RigL", "SET"]
+__all__ = ["PruningCallback", "before_step", "training_begin", "AccuracyGuard", "ChannelPruning",
+           "LotteryTicket", "RigL", "SET"]
 
 
 def training_begin(model) -> None:
@@ -179,3 +181,4 @@ class PruningCallback(keras.callbacks.Callback):
 from tfprune.guard import AccuracyGuard  # noqa: E402
 from tfprune.lottery import LotteryTicket  # noqa: E402
 from tfprune.rigl import SET, RigL  # noqa: E402
+from tfprune.structured_fit import ChannelPruning  # noqa: E402

@@ -139,10 +139,10 @@ def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, quick: bool = Fals
         The report dict (also written to ``out/report.json`` and ``out/report.md``).
 
     Example:
-        >>> run_demo("/nonexistent-root-dir/x", quick=True)  # doctest: +ELLIPSIS
+        >>> run_demo("/dev/null/x", quick=True)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tfprune.errors.ConfigError: --out '/nonexistent-root-dir/x': cannot create the folder ...
+        tfprune.errors.ConfigError: --out '/dev/null/x': cannot create the folder ...
     """
     recipe = dict(recipe or {})
     sparsity = recipe.get("sparsity", sparsity)

@@ -48,7 +48,7 @@ GRANULARITIES = ("unstructured", "n:m", "block")
 MISSING_CALLBACK_MSG = (
     "This model was pruned with tfprune but is being trained without its callback: add "
     "callbacks=[tfprune.callbacks.PruningCallback()] to model.fit (in a custom training loop, "
-    "call tfprune.training_begin(model) once before the first step)."
+    "call tfprune.before_step(model) before every step)."
 )
 
 
@@ -283,11 +283,13 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
                     self.prunable_weight_names, check_bn=False)
         self.prunable_weights = layers.prunable_weights(self.layer, self.prunable_weight_names)
         triples = []
-        for weight in self.prunable_weights:
+        for i, weight in enumerate(self.prunable_weights):
+            # unique names so .h5 can store layers with several pruned weights
+            suffix = "" if i == 0 else f"_{i}"
             dtype = getattr(weight, "true_dtype", weight.dtype)
-            mask = self.add_weight("mask", shape=weight.shape, initializer="ones", dtype=dtype,
+            mask = self.add_weight("mask" + suffix, shape=weight.shape, initializer="ones", dtype=dtype,
                                    trainable=False, aggregation=tf.VariableAggregation.MEAN)
-            threshold = self.add_weight("threshold", shape=[], initializer="zeros", dtype=dtype,
+            threshold = self.add_weight("threshold" + suffix, shape=[], initializer="zeros", dtype=dtype,
                                         trainable=False, aggregation=tf.VariableAggregation.MEAN)
             triples.append((weight, mask, threshold))
         self.pruning_vars = triples
