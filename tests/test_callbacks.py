@@ -79,7 +79,7 @@ def test_custom_training_loop_with_training_begin(mlp, xy):
         with tf.GradientTape() as tape:
             loss = loss_fn(yb, p(xb, training=True))
         opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
-                                p.trainable_variables))
+                                p.trainable_variables, strict=True))
 
     tfprune.training_begin(p)
     for i in range(8):
@@ -107,7 +107,7 @@ def test_fit_restarts_keep_masks_of_one_shot_model(mlp, xy):
     before = [m.numpy().copy() for w in tfprune.pruner.wrapped_layers(p) for _, m, _ in w.pruning_vars]
     p.fit(x, y, epochs=1, batch_size=32, verbose=0, callbacks=[tfprune.PruningCallback()])
     after = [m.numpy() for w in tfprune.pruner.wrapped_layers(p) for _, m, _ in w.pruning_vars]
-    for a, b in zip(before, after):
+    for a, b in zip(before, after, strict=True):
         assert a.sum() == b.sum()
     assert np.isclose(tfprune.pruner.sparsity_report(p)["sparsity"], 0.6, atol=0.01)
 
@@ -134,12 +134,12 @@ def test_custom_loop_with_one_call_per_step_matches_fit(mlp, xy, scope):
         with tf.GradientTape() as tape:
             loss = loss_fn(yb, looped(xb, training=True))
         opt.apply_gradients(zip(tape.gradient(loss, looped.trainable_variables),
-                                looped.trainable_variables))
+                                looped.trainable_variables, strict=True))
 
     for i in range(8):
         tfprune.before_step(looped)
         train_step(x[i * 8:(i + 1) * 8], y[i * 8:(i + 1) * 8])
     assert tfprune.pruner.global_step(looped) == tfprune.pruner.global_step(fitted) == 8
-    for a, b in zip(tfprune.pruner.wrapped_layers(fitted), tfprune.pruner.wrapped_layers(looped)):
+    for a, b in zip(tfprune.pruner.wrapped_layers(fitted), tfprune.pruner.wrapped_layers(looped), strict=True):
         np.testing.assert_array_equal(a.pruning_vars[0][1].numpy(), b.pruning_vars[0][1].numpy())
     assert tfprune.pruner.sparsity_report(looped)["sparsity"] == pytest.approx(0.6, abs=0.01)

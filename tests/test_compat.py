@@ -40,3 +40,10 @@ def test_keras3_objects_are_detected():
     assert not compat.is_keras3_object(compat.keras.layers.Dense(1))
     with pytest.raises(errors.KerasVersionError, match="tf_keras"):
         compat.check_tf_keras_model(keras3.Sequential([keras3.Input((2,)), keras3.layers.Dense(1)]))
+
+
+@pytest.mark.slow
+def test_tensorflow_imported_first_but_tf_keras_untouched_still_becomes_tf_keras():
+    r = run("import tensorflow as tf\nimport tfprune\nprint(type(tf.keras.layers.Dense(1)).__module__)")
+    assert r.returncode == 0, r.stderr[-1500:]
+    assert r.stdout.strip().startswith("tf_keras")

@@ -29,9 +29,9 @@ def test_mirrored_strategy_gives_the_same_masks_as_one_device(runs, scope):
     assert two["replicas"] == 2
     assert one["step"] == two["step"] == 16
     assert abs(overall_sparsity(two["masks"]) - 0.7) < 0.01
-    for a, b in zip(one["masks"], two["masks"]):
+    for a, b in zip(one["masks"], two["masks"], strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
-    for a, b in zip(one["kernels"], two["kernels"]):
+    for a, b in zip(one["kernels"], two["kernels"], strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
 
 
@@ -60,6 +60,6 @@ def test_multi_worker_mirrored_strategy_on_loopback_agrees_across_workers():
         assert proc.returncode == 0, err[-3000:]
         outs.append(json.loads(out.strip().splitlines()[-1]))
     assert outs[0]["step"] == outs[1]["step"] == 16
-    for a, b in zip(outs[0]["masks"], outs[1]["masks"]):
+    for a, b in zip(outs[0]["masks"], outs[1]["masks"], strict=True):
         np.testing.assert_array_equal(np.array(a), np.array(b))
         assert abs((np.array(a) == 0).mean() - 0.7) < 0.02

@@ -62,8 +62,8 @@ def test_global_masks_meet_total_and_share_one_threshold(sizes, s, seed):
     ms = masks.global_topk_masks(scores, s)
     total = sum(sizes)
     assert sum(float(m.numpy().sum()) for m in ms) == expected_kept(total, s)
-    kept = np.concatenate([sc.numpy()[m.numpy() > 0] for sc, m in zip(scores, ms)])
-    dropped = np.concatenate([sc.numpy()[m.numpy() == 0] for sc, m in zip(scores, ms)])
+    kept = np.concatenate([sc.numpy()[m.numpy() > 0] for sc, m in zip(scores, ms, strict=True)])
+    dropped = np.concatenate([sc.numpy()[m.numpy() == 0] for sc, m in zip(scores, ms, strict=True)])
     if len(dropped):
         assert kept.min() >= dropped.max()
 

@@ -1,6 +1,8 @@
 import numpy as np
 import pytest
-from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import PruneLowMagnitude
+from tensorflow_model_optimization.python.core.sparsity.keras.pruning_wrapper import (
+    PruneLowMagnitude,
+)
 from tensorflow_model_optimization.sparsity import keras as tfmot
 
 import tfprune
@@ -31,7 +33,7 @@ def test_one_shot_reaches_target_on_every_weight_and_preserves_user_model(small_
             n = int(np.prod(weight.shape))
             assert int(mask.numpy().sum()) == max(1, round(n * 0.4))
             assert np.all(weight.numpy()[mask.numpy() == 0] == 0)
-    for a, b in zip(before, small_cnn.get_weights()):
+    for a, b in zip(before, small_cnn.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -41,7 +43,7 @@ def test_user_model_unchanged_after_pruned_fit(mlp, xy):
     p = tfprune.prune(mlp, sparsity=0.5)
     p.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     p.fit(x, y, epochs=2, batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])
-    for a, b in zip(before, mlp.get_weights()):
+    for a, b in zip(before, mlp.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 
@@ -99,9 +101,9 @@ def test_random_criterion_is_seeded_and_differs_from_magnitude(mlp):
     ma = [w.pruning_vars[0][1].numpy() for w in pruner.wrapped_layers(a)]
     mb = [w.pruning_vars[0][1].numpy() for w in pruner.wrapped_layers(b)]
     mc = [w.pruning_vars[0][1].numpy() for w in pruner.wrapped_layers(c)]
-    for x, y in zip(ma, mb):
+    for x, y in zip(ma, mb, strict=True):
         np.testing.assert_array_equal(x, y)
-    assert any(not np.array_equal(x, z) for x, z in zip(ma, mc))
+    assert any(not np.array_equal(x, z) for x, z in zip(ma, mc, strict=True))
 
 
 def test_tfmot_strip_pruning_accepts_the_wrapper(small_cnn):

@@ -27,9 +27,9 @@ def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path, scope):
     assert resumed.returncode == 0, resumed.stderr[-2000:]
     a, b = json.loads(full_out.read_text()), json.loads(resumed_out.read_text())
     assert a["step"] == b["step"] == 32
-    for ma, mb in zip(a["masks"], b["masks"]):
+    for ma, mb in zip(a["masks"], b["masks"], strict=True):
         np.testing.assert_array_equal(np.array(ma), np.array(mb))
     sparsity = 1 - np.mean(np.concatenate([np.ravel(m) for m in b["masks"]]))
     assert abs(sparsity - 0.8) < 0.01
-    for wa, wb in zip(a["weights"], b["weights"]):
+    for wa, wb in zip(a["weights"], b["weights"], strict=True):
         np.testing.assert_allclose(np.array(wa), np.array(wb), atol=1e-6)

@@ -1,6 +1,6 @@
 """tfprune: pruning for tf_keras models, built on TF-MOT.
 
-Importing tfprune sets ``TF_USE_LEGACY_KERAS=1`` if TensorFlow was not imported yet
+Importing tfprune sets ``TF_USE_LEGACY_KERAS=1`` (unless already set)
 (see :mod:`tfprune.compat`); that is its only side effect.
 
 Example:
@@ -13,9 +13,11 @@ Example:
 
 __version__ = "0.1.0"
 
-from tfprune import compat  # noqa: E402  (the one documented Keras-compat step)
-from tfprune import callbacks, criteria, errors, export, graph, masks, pruner, schedules, stats  # noqa: E402
-from tfprune import structured  # noqa: E402
+# isort: off
+from tfprune import compat  # noqa: E402  (first: the one documented Keras-compat step)
+from tfprune import callbacks, criteria, errors, export, graph, masks, pruner  # noqa: E402
+from tfprune import schedules, stats, structured  # noqa: E402
+# isort: on
 from tfprune.analysis import summary  # noqa: E402
 from tfprune.callbacks import ChannelPruning, PruningCallback, before_step, training_begin  # noqa: E402
 from tfprune.layers import register  # noqa: E402

@@ -172,7 +172,7 @@ class PruningCallback(keras.callbacks.Callback):
                 tf.summary.scalar(f"sparsity/{name}", value)
                 if self._previous is not None:
                     changed = sum(int(np.sum(a != b)) for a, b in
-                                  zip(current[name], self._previous[name]))
+                                  zip(current[name], self._previous[name], strict=True))
                     tf.summary.scalar(f"mask_changes/{name}", changed)
         self._writer.flush()
         self._previous = current

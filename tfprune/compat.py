@@ -1,8 +1,9 @@
 """The one Keras-compatibility step tfprune takes, and Keras 3 detection.
 
 TF-MOT 0.8.1 works only with tf_keras (Keras 2). Importing tfprune sets
-``TF_USE_LEGACY_KERAS=1`` *if TensorFlow has not been imported yet*, so that
-``tf.keras`` also means tf_keras for the rest of the process. This is the only
+``TF_USE_LEGACY_KERAS=1`` (unless the variable is already set), so that ``tf.keras``
+also means tf_keras for the rest of the process -- provided nothing has touched
+``tf.keras`` yet (TensorFlow resolves it lazily, once). This is the only
 side effect tfprune has at import. Whatever the import order, tfprune itself
 always uses ``tf_keras`` explicitly, and a Keras 3 model passed to it is
 refused with an explanation (see :func:`check_tf_keras_model`).
@@ -16,10 +17,9 @@ Example:
 from __future__ import annotations
 
 import os
-import sys
 
-if "tensorflow" not in sys.modules:
-    os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
+# Effective as long as nothing has touched ``tf.keras`` yet (TensorFlow resolves it lazily).
+os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 
 import tf_keras as keras  # noqa: E402
 

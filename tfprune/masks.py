@@ -78,7 +78,7 @@ def global_topk_masks(scores_list, sparsity) -> list[tf.Tensor]:
     joined = tf.concat(flats, axis=0)
     merged = topk_mask(joined, sparsity)
     parts = tf.split(merged, sizes)
-    return [tf.reshape(p, tf.shape(s)) for p, s in zip(parts, scores_list)]
+    return [tf.reshape(p, tf.shape(s)) for p, s in zip(parts, scores_list, strict=True)]
 
 
 def mask_sparsity(mask) -> float:

@@ -80,7 +80,7 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
         target = ws[0].target_sparsity(step) if sparsity is None else sparsity
         pairs = [(w, i) for w in ws for i in range(len(w.pruning_vars))]
         units = masks.global_topk_masks([w.unit_scores(i) for w, i in pairs], target)
-        for (w, i), unit in zip(pairs, units):
+        for (w, i), unit in zip(pairs, units, strict=True):
             _, mask, thr = w.pruning_vars[i]
             mask.assign(tf.cast(w.expand(i, unit), mask.dtype))
             thr.assign(tf.cast(0.0, thr.dtype))

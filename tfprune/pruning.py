@@ -10,6 +10,8 @@ import numbers
 import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_wrapper,
 )
 
@@ -105,7 +107,7 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
                     f"scope names layer {name!r} ({type(by_name[name]).__name__}), which has no "
                     "prunable weights. Remove it from the dict.")
             _check_sparsity(value, f"scope[{name!r}]")
-    targets = {n: l for n, l in by_name.items() if layers.is_prunable(l) and n not in exclude}
+    targets = {n: lyr for n, lyr in by_name.items() if layers.is_prunable(lyr) and n not in exclude}
     if is_dict:
         targets = {n: targets[n] for n in scope if n in targets}
     if not targets:
@@ -143,7 +145,7 @@ def _transform(model, make_layer):
         return make_layer(layer)
 
     new = keras.models.clone_model(model, clone_function=clone_fn)
-    source = {_inner(l).name: _inner(l) for l in model.layers}
+    source = {_inner(lyr).name: _inner(lyr) for lyr in model.layers}
     for layer in new.layers:
         inner = _inner(layer)
         if isinstance(inner, keras.Model) or inner.name not in source:
