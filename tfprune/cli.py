@@ -40,9 +40,12 @@ def main():
 @click.option("--quick", is_flag=True, help="Short budget (about a minute) for a smoke run.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--seed", default=0, show_default=True, type=int, help="Data split and init seed.")
+@click.option("--scope", default="global", show_default=True,
+              type=click.Choice(["global", "layer"]),
+              help="global: one magnitude ranking across layers; layer: each layer at the target.")
 @click.option("--config", "config", default=None, type=click.Path(),
               help="YAML recipe overriding the budget (see configs/demo.yaml).")
-def demo(out, sparsity, quick, quiet, seed, config):
+def demo(out, sparsity, quick, quiet, seed, scope, config):
     """Train the demo CNN on MNIST-5k, prune it gradually, strip, export and report."""
     from tfprune import errors
     from tfprune.demo import run_demo
@@ -51,7 +54,7 @@ def demo(out, sparsity, quick, quiet, seed, config):
     try:
         recipe = load_demo_recipe(config) if config else None
         report = run_demo(out, sparsity=sparsity, quick=quick, quiet=quiet, seed=seed,
-                          recipe=recipe)
+                          scope=scope, recipe=recipe)
     except errors.ConfigError as exc:
         raise click.UsageError(str(exc)) from None
     d, p = report["dense"], report["pruned"]

@@ -30,6 +30,7 @@ DEMO_SCHEMA = {
         "frequency": {"type": "integer", "minimum": 1},
         "ramp_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
         "seed": {"type": "integer"},
+        "scope": {"enum": ["layer", "global"]},
     },
 }
 
