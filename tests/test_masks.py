@@ -72,3 +72,15 @@ def test_topk_mask_works_inside_tf_function_with_tensor_sparsity():
     f = tf.function(lambda x, s: masks.topk_mask(x, s))
     out = f(tf.constant([[1.0, 5.0], [3.0, 2.0]]), tf.constant(0.5))
     np.testing.assert_array_equal(out.numpy(), [[0, 1], [1, 0]])
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 60), min_size=1, max_size=5), s=SPARSITY,
+       seed=st.integers(0, 1000))
+def test_global_masks_with_min_per_tensor_keep_every_tensor_alive(sizes, s, seed):
+    scores = [tf.random.stateless_uniform([n], seed=[seed, i]) * (10.0 ** i)
+              for i, n in enumerate(sizes)]
+    ms = masks.global_topk_masks(scores, s, min_per_tensor=1)
+    assert all(float(m.numpy().sum()) >= 1 for m in ms)
+    kept = sum(float(m.numpy().sum()) for m in ms)
+    assert expected_kept(sum(sizes), s) <= kept <= expected_kept(sum(sizes), s) + len(sizes)

@@ -11,7 +11,8 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["kept_count", "topk_mask", "global_topk_masks", "mask_sparsity", "nm_mask", "block_mask",
+__all__ = ["kept_count", "topk_mask", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
+           "nm_mask", "block_mask",
            "channel_mask"]
 
 
@@ -55,15 +56,18 @@ def topk_mask(scores: tf.Tensor, sparsity) -> tf.Tensor:
     return tf.reshape(mask, tf.shape(scores))
 
 
-def global_topk_masks(scores_list, sparsity) -> list[tf.Tensor]:
+def global_topk_masks(scores_list, sparsity, *, min_per_tensor: int = 0) -> list[tf.Tensor]:
     """Masks for several tensors under ONE threshold: the total kept meets the target.
 
     The kept count is ``kept_count(total_size, sparsity)`` over all tensors together,
-    so single tensors may end up far sparser or denser than ``sparsity``.
+    so single tensors may end up far sparser or denser than ``sparsity``. With
+    ``min_per_tensor=k`` every tensor keeps at least its ``k`` best entries (so no layer
+    is cut off entirely); the total may then exceed the target by up to ``k`` per tensor.
 
     Args:
         scores_list: list of score tensors (any shapes).
         sparsity: overall fraction to remove, in [0, 1).
+        min_per_tensor: entries every tensor keeps regardless of the global ranking.
 
     Returns:
         A list of float32 masks, one per input, same shapes.
@@ -72,13 +76,31 @@ def global_topk_masks(scores_list, sparsity) -> list[tf.Tensor]:
         >>> a, b = global_topk_masks([tf.constant([1., 9.]), tf.constant([5., 0., 7.])], 0.4)
         >>> a.numpy(), b.numpy()
         (array([0., 1.], dtype=float32), array([1., 0., 1.], dtype=float32))
+        >>> a, b = global_topk_masks([tf.constant([1., 2.]), tf.constant([5., 6.])], 0.5,
+        ...                          min_per_tensor=1)
+        >>> a.numpy(), b.numpy()
+        (array([0., 1.], dtype=float32), array([1., 1.], dtype=float32))
     """
     flats = [tf.reshape(tf.cast(s, tf.float32), [-1]) for s in scores_list]
     sizes = [int(f.shape[0]) for f in flats]
     joined = tf.concat(flats, axis=0)
     merged = topk_mask(joined, sparsity)
     parts = tf.split(merged, sizes)
+    if min_per_tensor > 0:
+        parts = [tf.maximum(p, topk_mask(f, 1.0 - min(min_per_tensor, n) / n))
+                 for p, f, n in zip(parts, flats, sizes, strict=True)]
     return [tf.reshape(p, tf.shape(s)) for p, s in zip(parts, scores_list, strict=True)]
+
+
+def normalize_by_mean(scores) -> tf.Tensor:
+    """``scores / mean(scores)``: makes per-channel scores of different layers comparable.
+
+    Example:
+        >>> normalize_by_mean(tf.constant([1., 3.])).numpy()
+        array([0.5, 1.5], dtype=float32)
+    """
+    scores = tf.cast(scores, tf.float32)
+    return scores / (tf.reduce_mean(scores) + 1e-12)
 
 
 def mask_sparsity(mask) -> float:

@@ -65,7 +65,9 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
         model: a pruned model.
         step: schedule step used for each layer's target (default: current step).
         scope: ``"layer"`` (each layer at its own target) or ``"global"`` (one
-            ranking of all pruning units; the total meets ``sparsity``).
+            ranking of all pruning units; the total meets ``sparsity``; every tensor
+            keeps at least one unit; per-channel scores are divided by their layer's
+            mean first so that layers compare).
         sparsity: overall target; default: the schedule's value at ``step``.
         compensate: after masking, let criteria with a ``compensate`` method (OBS)
             update the kept weights (one-shot).
@@ -79,7 +81,12 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
     if scope == "global":
         target = ws[0].target_sparsity(step) if sparsity is None else sparsity
         pairs = [(w, i) for w in ws for i in range(len(w.pruning_vars))]
-        units = masks.global_topk_masks([w.unit_scores(i) for w, i in pairs], target)
+        scores = [w.unit_scores(i) for w, i in pairs]
+        if any(getattr(w.criterion, "per_channel", False) for w, _ in pairs):
+            # channel scores of different layers live on different scales
+            scores = [masks.normalize_by_mean(s) for s in scores]
+        # every tensor keeps at least one unit: a global cut never removes a whole layer
+        units = masks.global_topk_masks(scores, target, min_per_tensor=1)
         for (w, i), unit in zip(pairs, units, strict=True):
             _, mask, thr = w.pruning_vars[i]
             mask.assign(tf.cast(w.expand(i, unit), mask.dtype))
