@@ -45,7 +45,10 @@ def criteria_section(d):
     for r in res:
         if r["kind"] in ("tfprune", "tfmot"):
             name = "TF-MOT magnitude" if r["kind"] == "tfmot" else r["criterion"]
-            fine[(name, r["scope"], r["target"])] = r["accuracy"]
+            cell = pct(r["accuracy"])
+            if abs(r.get("sparsity", r["target"]) - r["target"]) > 0.02:
+                cell += f" (reached {r['sparsity']:.0%})"
+            fine[(name, r["scope"], r["target"])] = cell
     targets = sorted({k[2] for k in fine})
     names = sorted({(k[0], k[1]) for k in fine}, key=lambda t: (t[0] != "TF-MOT magnitude", t))
     rows = ["## Criteria (`bench/criteria.py`)", "",
@@ -57,7 +60,7 @@ def criteria_section(d):
             "|---|---|" + "---:|" * len(targets)]
     for name, scope in names:
         rows.append(f"| {name} | {scope} | "
-                    + " | ".join(pct(fine.get((name, scope, t))) for t in targets) + " |")
+                    + " | ".join(fine.get((name, scope, t), "–") for t in targets) + " |")
     one = {(r["criterion"], r["scope"], r["target"]): r["accuracy"]
            for r in res if r["kind"] == "one_shot"}
     if one:
@@ -68,11 +71,20 @@ def criteria_section(d):
         for name, scope in sorted({(k[0], k[1]) for k in one}):
             rows.append(f"| {name} | {scope} | "
                         + " | ".join(pct(one.get((name, scope, t))) for t in ts) + " |")
-    timing = d.get("timing")
-    if timing:
-        rows += ["", "Steady epoch time relative to plain training (median of epochs after the "
-                 "first, same run):", ""]
-        rows += [f"- {k}: {v:.2f}x" for k, v in timing.items()]
+    def steady(label):
+        r = next((r for r in res if r.get("label") == label), None)
+        ep = (r or {}).get("epoch_seconds") or []
+        return statistics.median(ep[1:]) if len(ep) > 1 else None
+
+    plain = steady("plain fine-tune (dense)")
+    if plain:
+        rows += ["", "Steady epoch time relative to plain fine-tuning (median of epochs 2-4 of "
+                 "each variant, same run; about 1 s epochs on a shared machine, so noisy):", ""]
+        for label in ("TF-MOT magnitude / layer @ 90%", "tfprune magnitude / layer @ 90%",
+                      "tfprune taylor / layer @ 90%", "tfprune obd / layer @ 90%"):
+            t = steady(label)
+            if t:
+                rows.append(f"- {label}: {t / plain:.2f}x ({t:.2f} s vs {plain:.2f} s)")
     return rows + [""]
 
 
