@@ -84,3 +84,24 @@ def test_global_masks_with_min_per_tensor_keep_every_tensor_alive(sizes, s, seed
     assert all(float(m.numpy().sum()) >= 1 for m in ms)
     kept = sum(float(m.numpy().sum()) for m in ms)
     assert expected_kept(sum(sizes), s) <= kept <= expected_kept(sum(sizes), s) + len(sizes)
+
+
+@settings(max_examples=40, deadline=None)
+@given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4),
+       units=st.lists(st.integers(1, 50), min_size=4, max_size=4), s=SPARSITY,
+       seed=st.integers(0, 1000))
+def test_weighted_global_masks_keep_weights_within_budget(sizes, units, s, seed):
+    units = units[: len(sizes)]
+    scores = [tf.random.stateless_uniform([n], seed=[seed, i]) for i, n in enumerate(sizes)]
+    ms = masks.global_topk_masks(scores, s, unit_sizes=units)
+    total = sum(n * u for n, u in zip(sizes, units, strict=True))
+    kept = sum(float(m.numpy().sum()) * u for m, u in zip(ms, units, strict=True))
+    budget = expected_kept(total, s)
+    assert kept <= max(budget, max(units))  # never over budget (one unit always kept)
+    assert kept > budget - max(units) or kept == max(units)  # greedy: stops at the first misfit
+
+
+def test_normalize_by_mean_ignores_removed_units():
+    out = masks.normalize_by_mean(tf.constant([2.0, 4.0, -np.inf])).numpy()
+    np.testing.assert_allclose(out[:2], [2 / 3, 4 / 3], rtol=1e-6)
+    assert out[2] == -np.inf

@@ -56,18 +56,24 @@ def topk_mask(scores: tf.Tensor, sparsity) -> tf.Tensor:
     return tf.reshape(mask, tf.shape(scores))
 
 
-def global_topk_masks(scores_list, sparsity, *, min_per_tensor: int = 0) -> list[tf.Tensor]:
-    """Masks for several tensors under ONE threshold: the total kept meets the target.
+def global_topk_masks(scores_list, sparsity, *, min_per_tensor: int = 0,
+                      unit_sizes=None) -> list[tf.Tensor]:
+    """Masks for several tensors under ONE ranking: the total kept meets the target.
 
-    The kept count is ``kept_count(total_size, sparsity)`` over all tensors together,
-    so single tensors may end up far sparser or denser than ``sparsity``. With
-    ``min_per_tensor=k`` every tensor keeps at least its ``k`` best entries (so no layer
-    is cut off entirely); the total may then exceed the target by up to ``k`` per tensor.
+    Without ``unit_sizes`` every entry counts as one weight and exactly
+    ``kept_count(total_size, sparsity)`` entries are kept. With ``unit_sizes`` (the number
+    of weights each entry of tensor ``i`` stands for: a channel, a block) entries are taken
+    in score order while the kept WEIGHTS stay within ``kept_count(total_weights,
+    sparsity)``, so the weight sparsity meets the target whatever the unit sizes.
+    Single tensors may end up far sparser or denser than ``sparsity``. With
+    ``min_per_tensor=k`` every tensor keeps at least its ``k`` best entries (no layer is
+    cut off entirely); the total may then exceed the target by up to ``k`` units per tensor.
 
     Args:
-        scores_list: list of score tensors (any shapes).
-        sparsity: overall fraction to remove, in [0, 1).
+        scores_list: list of score tensors (any shapes); ``-inf`` marks removed units.
+        sparsity: overall fraction of weights to remove, in [0, 1).
         min_per_tensor: entries every tensor keeps regardless of the global ranking.
+        unit_sizes: optional list of ints, weights per entry of each tensor.
 
     Returns:
         A list of float32 masks, one per input, same shapes.
@@ -80,11 +86,24 @@ def global_topk_masks(scores_list, sparsity, *, min_per_tensor: int = 0) -> list
         ...                          min_per_tensor=1)
         >>> a.numpy(), b.numpy()
         (array([0., 1.], dtype=float32), array([1., 1.], dtype=float32))
+        >>> a, b = global_topk_masks([tf.constant([3., 2.]), tf.constant([4., 1.])], 0.5,
+        ...                          unit_sizes=[1, 3])  # 8 weights, keep 4
+        >>> a.numpy(), b.numpy()
+        (array([1., 0.], dtype=float32), array([1., 0.], dtype=float32))
     """
     flats = [tf.reshape(tf.cast(s, tf.float32), [-1]) for s in scores_list]
     sizes = [int(f.shape[0]) for f in flats]
     joined = tf.concat(flats, axis=0)
-    merged = topk_mask(joined, sparsity)
+    if unit_sizes is None:
+        merged = topk_mask(joined, sparsity)
+    else:
+        weights = tf.concat([tf.fill([n], tf.cast(u, tf.float64))
+                             for n, u in zip(sizes, unit_sizes, strict=True)], axis=0)
+        budget = tf.cast(kept_count(tf.reduce_sum(weights), sparsity), tf.float64)
+        order = tf.argsort(joined, direction="DESCENDING", stable=True)
+        used = tf.cumsum(tf.gather(weights, order))
+        keep = tf.logical_or(used <= budget, tf.range(tf.size(order)) == 0)
+        merged = tf.scatter_nd(order[:, None], tf.cast(keep, tf.float32), tf.shape(joined))
     parts = tf.split(merged, sizes)
     if min_per_tensor > 0:
         parts = [tf.maximum(p, topk_mask(f, 1.0 - min(min_per_tensor, n) / n))
@@ -93,14 +112,19 @@ def global_topk_masks(scores_list, sparsity, *, min_per_tensor: int = 0) -> list
 
 
 def normalize_by_mean(scores) -> tf.Tensor:
-    """``scores / mean(scores)``: makes per-channel scores of different layers comparable.
+    """``scores / mean(finite scores)``: makes per-channel scores of layers comparable.
+
+    Entries that are ``-inf`` (already removed units) stay ``-inf``.
 
     Example:
-        >>> normalize_by_mean(tf.constant([1., 3.])).numpy()
-        array([0.5, 1.5], dtype=float32)
+        >>> normalize_by_mean(tf.constant([1., 3., -float("inf")])).numpy()
+        array([ 0.5,  1.5, -inf], dtype=float32)
     """
     scores = tf.cast(scores, tf.float32)
-    return scores / (tf.reduce_mean(scores) + 1e-12)
+    finite = tf.math.is_finite(scores)
+    mean = tf.reduce_sum(tf.where(finite, scores, 0.0)) / tf.maximum(
+        tf.reduce_sum(tf.cast(finite, tf.float32)), 1.0)
+    return tf.where(finite, scores / (mean + 1e-12), scores)
 
 
 def mask_sparsity(mask) -> float:

@@ -85,8 +85,11 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
         if any(getattr(w.criterion, "per_channel", False) for w, _ in pairs):
             # channel scores of different layers live on different scales
             scores = [masks.normalize_by_mean(s) for s in scores]
+        # the target is a fraction of WEIGHTS: a channel unit stands for many of them
+        unit_sizes = [int(np.prod(w.pruning_vars[i][0].shape)) // max(int(tf.size(sc)), 1)
+                      for (w, i), sc in zip(pairs, scores, strict=True)]
         # every tensor keeps at least one unit: a global cut never removes a whole layer
-        units = masks.global_topk_masks(scores, target, min_per_tensor=1)
+        units = masks.global_topk_masks(scores, target, min_per_tensor=1, unit_sizes=unit_sizes)
         for (w, i), unit in zip(pairs, units, strict=True):
             _, mask, thr = w.pruning_vars[i]
             mask.assign(tf.cast(w.expand(i, unit), mask.dtype))
