@@ -8,6 +8,7 @@ Example:
 from __future__ import annotations
 
 import difflib
+import numbers
 
 __all__ = [
     "TfpruneError",
@@ -19,6 +20,7 @@ __all__ = [
     "MissingCallbackError",
     "ExportError",
     "unknown_name",
+    "check_sparsity",
 ]
 
 
@@ -66,3 +68,26 @@ def unknown_name(kind: str, name, valid) -> ConfigError:
     hint = f" Did you mean {close[0]!r}?" if close else ""
     listing = ", ".join(repr(v) for v in valid)
     return ConfigError(f"Unknown {kind} {name!r}.{hint} Valid: {listing}.")
+
+
+def check_sparsity(value, arg: str = "sparsity", owner: str | None = None) -> float:
+    """Return ``value`` as a float in [0, 1), or raise a ConfigError naming ``arg``.
+
+    The one sparsity check of tfprune (prune, schedules, structured plans, the demo).
+
+    Example:
+        >>> check_sparsity(0.5)
+        0.5
+        >>> check_sparsity(1.0, "final_sparsity", "AGP")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: AGP: `final_sparsity` must be in [0, 1) ...
+    """
+    prefix = f"{owner}: " if owner else ""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{prefix}`{arg}` must be a number in [0, 1), got {value!r}.")
+    if not 0.0 <= float(value) < 1.0:
+        raise ConfigError(
+            f"{prefix}`{arg}` must be in [0, 1) (a fraction of weights set to zero; "
+            f"0.9 means 90%), got {arg}={value!r}.")
+    return float(value)

@@ -5,8 +5,6 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 
 from __future__ import annotations
 
-import numbers
-
 import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
@@ -28,12 +26,7 @@ DEFAULT_FREQUENCY = 100
 
 # -- validation ---------------------------------------------------------------------
 def _check_sparsity(value, arg="sparsity"):
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise errors.ConfigError(f"`{arg}` must be a number in [0, 1), got {value!r}.")
-    if not 0.0 <= float(value) < 1.0:
-        raise errors.ConfigError(
-            f"`{arg}` must be in [0, 1) (a fraction of weights to remove, 0.9 = 90%), "
-            f"got {value!r}.")
+    return errors.check_sparsity(value, arg)
 
 
 def _all_layers(model):

@@ -72,14 +72,7 @@ def _check_int(name: str, owner: str, value, minimum: int) -> int:
 
 
 def _check_sparsity(name: str, owner: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise errors.ConfigError(
-            f"{owner}: `{name}` must be a float in [0, 1), got {value!r}.")
-    if not 0.0 <= float(value) < 1.0:
-        raise errors.ConfigError(
-            f"{owner}: `{name}` must be in [0, 1) (a fraction of weights set to zero; "
-            f"0.9 means 90%), got {name}={value}.")
-    return float(value)
+    return errors.check_sparsity(value, name, owner)
 
 
 def _check_frequency(owner: str, frequency) -> int:

@@ -18,8 +18,6 @@ Example:
 
 from __future__ import annotations
 
-import numbers
-
 from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.surgery import plan as plan_lib
@@ -93,8 +91,7 @@ def plan(
         >>> len(plan(m, sparsity=0.3, round_to=8).keep["h"])  # 16 - 5 = 11 -> 16
         16
     """
-    if not isinstance(sparsity, numbers.Real) or not 0.0 <= sparsity < 1.0:
-        raise errors.ConfigError(f"sparsity must be a number in [0, 1), got {sparsity!r}.")
+    errors.check_sparsity(sparsity)
     plan_lib.check_options(
         criterion=criterion,
         granularity=granularity,
