@@ -123,7 +123,6 @@ class PruningCallback(keras.callbacks.Callback):
     def _reset(self):
         self._wrappers = []
         self._global = False
-        self._step = 0
         self._previous = None
         self._writer = None
 
@@ -132,20 +131,15 @@ class PruningCallback(keras.callbacks.Callback):
         training_begin(self.model)
         self._wrappers = pruner.wrapped_layers(self.model)
         self._global = any(getattr(w, "update", "layer") == "external" for w in self._wrappers)
-        self._step = None  # read at the first batch: BackupAndRestore may restore it after us
         if self.log_dir:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
     def on_train_batch_begin(self, batch, logs=None):
-        # The wrappers increment the step in the graph before updating masks, so the
-        # step this batch uses is the current one + 1.
-        if self._step is None:
-            self._step = pruner.global_step(self.model)
-        self._step += 1
+        # Layer-scope masks update inside the training step; global ones are set here.
+        # before_step reads the step from the model, so a BackupAndRestore that restores
+        # it after on_train_begin is honoured.
         if self._global:
-            should, _ = self._wrappers[0].pruning_schedule(tf.constant(self._step, tf.int64))
-            if bool(should):
-                pruner.update_masks(self.model, step=self._step, scope="global")
+            before_step(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
         pruner.apply_masks(self.model)

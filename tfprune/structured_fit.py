@@ -14,21 +14,13 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as _tfmot
 
-from tfprune import errors
+from tfprune import errors, pruner
 from tfprune import graph as graph_lib
 from tfprune.compat import keras
 from tfprune.surgery import plan as plan_lib
 from tfprune.surgery import rebuild as rebuild_lib
 
 __all__ = ["ChannelPruning"]
-
-
-def _wrapped_layers(model) -> list:
-    return [
-        path
-        for path, layer in rebuild_lib.layers_by_path(model).items()
-        if any(c.__name__ == "PruneLowMagnitude" for c in type(layer).__mro__)
-    ]
 
 
 class ChannelPruning(keras.callbacks.Callback):
@@ -144,7 +136,7 @@ class ChannelPruning(keras.callbacks.Callback):
     # --- lifecycle -----------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._reset()
-        wrapped = _wrapped_layers(self.model)
+        wrapped = [w.name for w in pruner.wrapped_layers(self.model)]
         if wrapped:
             raise errors.ModelTypeError(
                 f"ChannelPruning: `model` {self.model.name!r} has pruning wrapper layers "

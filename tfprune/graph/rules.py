@@ -12,6 +12,7 @@ import numbers
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import errors
 from tfprune.compat import keras
@@ -49,8 +50,8 @@ def register_rule(layer_class: type, rule) -> None:
 def _refuse(layer, ctx):
     name = type(layer).__name__
     hint = ""
-    if any(c.__name__ == "PruneLowMagnitude" for c in type(layer).__mro__):
-        hint = " Strip the pruning wrappers first (tfmot.sparsity.keras.strip_pruning)."
+    if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
+        hint = " Strip the pruning wrappers first: model = tfprune.strip(model)."
     return errors.UnsupportedLayerError(
         f"Cannot tell how layer {ctx.path!r} ({name}) maps channels, so no channel can be "
         f"removed through it.{hint} Add {ctx.path!r} to exclude=[...] to keep its input and "
