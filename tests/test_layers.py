@@ -24,7 +24,7 @@ def _train(model, x, y, criterion="taylor"):
 def test_recurrent_layers_prune_kernel_and_recurrent_kernel(rnn):
     m = keras.Sequential([keras.Input((5, 4)), rnn(8, name="r"), L.Dense(2)])
     p = _train(m, RNG.normal(size=(16, 5, 4)).astype("float32"), np.zeros((16, 2)))
-    w = tfprune.pruner.wrapped_layers(p)[0]
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
     assert len(w.pruning_vars) == 2
     plain = tfprune.strip(p)
     assert type(plain.get_layer("r")) is rnn
@@ -38,9 +38,9 @@ def test_multi_head_attention_prunes_its_four_kernels():
     out = L.Flatten()(L.MultiHeadAttention(2, 4, name="mha")(inp, inp))
     p = _train(keras.Model(inp, out), RNG.normal(size=(16, 5, 4)).astype("float32"),
                np.zeros((16, 20)))
-    w = tfprune.pruner.wrapped_layers(p)[0]
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
     assert len(w.pruning_vars) == 4
-    assert tfprune.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
+    assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
 
 
 @pytest.mark.parametrize("conv,shape", [(L.Conv3D, (4, 4, 4, 2)), (L.Conv2DTranspose, (4, 4, 4))])
@@ -61,7 +61,7 @@ def test_nested_model_and_subclassed_builtin_layer_are_pruned():
     i = keras.Input((4,))
     p = _train(keras.Model(i, L.Dense(2, name="top")(inner(i))),
                RNG.normal(size=(8, 4)).astype("float32"), np.zeros((8, 2)), "obd")
-    names = {w.layer.name for w in tfprune.pruner.wrapped_layers(p)}
+    names = {w.layer.name for w in tfprune.masking.pruner.wrapped_layers(p)}
     assert names == {"mine", "top"}
 
 

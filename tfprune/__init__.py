@@ -1,4 +1,4 @@
-"""tfprune: pruning for tf_keras models, built on TF-MOT.
+"""tfprune: pruning for Keras models, built on TF-MOT.
 
 Importing tfprune sets ``TF_USE_LEGACY_KERAS=1`` (unless already set)
 (see :mod:`tfprune.compat`); that is its only side effect.
@@ -11,43 +11,44 @@ Example:
     15
 """
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 # isort: off
 from tfprune import compat  # noqa: E402  (first: the one documented Keras-compat step)
-from tfprune import callbacks, criteria, errors, export, graph, masks, pruner  # noqa: E402
-from tfprune import schedules, stats, structured  # noqa: E402
+from tfprune import errors, core  # noqa: E402
+from tfprune.core import criteria, masks, schedules  # noqa: E402
+from tfprune import layers, graph, masking, structured, callbacks, analysis, export  # noqa: E402
 # isort: on
 from tfprune.analysis import summary  # noqa: E402
-from tfprune.callbacks import ChannelPruning, PruningCallback, before_step, training_begin  # noqa: E402
+from tfprune.callbacks import ChannelPruning, PruningCallback, before_step  # noqa: E402
 from tfprune.layers import register  # noqa: E402
-from tfprune.pruning import one_shot, prune, strip  # noqa: E402
+from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
-from tfprune.wrapper import PruningWrapper  # noqa: E402
 
 __all__ = [
     "__version__",
     "ChannelPruning",
     "PruningCallback",
     "PruningWrapper",
+    "analysis",
     "before_step",
     "callbacks",
     "compat",
+    "core",
     "criteria",
     "drop_blocks",
     "errors",
     "export",
     "graph",
+    "layers",
+    "masking",
     "masks",
     "one_shot",
     "prune",
-    "pruner",
     "register",
     "schedules",
     "shrink",
-    "stats",
     "structured",
     "strip",
     "summary",
-    "training_begin",
 ]

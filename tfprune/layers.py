@@ -16,10 +16,12 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
+
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["register", "prunable_weight_names", "prunable_weights", "is_prunable"]
+__all__ = ["register", "prunable_weight_names", "prunable_weights", "is_prunable", "layer_macs"]
 
 L = keras.layers
 
@@ -124,3 +126,39 @@ def prunable_weights(layer, names) -> list:
                 f"{name!r}. Fix the names given to tfprune.register().")
         out.append(var)
     return out
+
+
+L = keras.layers
+
+
+def _prod(xs):
+    return int(np.prod([int(x) for x in xs])) if len(xs) else 1
+
+
+def layer_macs(layer, input_shape, output_shape) -> list[tuple[int, str | None]]:
+    """MACs of one layer as ``[(macs, kernel attribute name), ...]`` (see module doc).
+
+    Example:
+        >>> d = keras.layers.Dense(4)
+        >>> layer_macs(d, (None, 3), (None, 4))
+        [(12, 'kernel')]
+    """
+    cin = input_shape[-1] if input_shape else None
+    if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
+        spatial = _prod(output_shape[1:-1])
+        dm = layer.depth_multiplier
+        dw = spatial * cin * dm * _prod(layer.kernel_size)
+        return [(dw, "depthwise_kernel"), (spatial * cin * dm * layer.filters, "pointwise_kernel")]
+    if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
+        return [(_prod(output_shape[1:-1]) * cin * layer.depth_multiplier
+                 * _prod(layer.kernel_size), "depthwise_kernel")]
+    if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):
+        return [(_prod(input_shape[1:-1]) * _prod(layer.kernel_size) * cin * layer.filters,
+                 "kernel")]
+    if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
+        groups = getattr(layer, "groups", 1) or 1
+        return [(_prod(output_shape[1:-1]) * layer.filters * _prod(layer.kernel_size)
+                 * cin // groups, "kernel")]
+    if isinstance(layer, L.Dense):
+        return [(_prod(output_shape[1:-1]) * cin * layer.units, "kernel")]
+    return []

@@ -32,10 +32,10 @@ def run(strategy, scope):
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     p.fit(x, y, batch_size=16, epochs=2, shuffle=False, verbose=0,
           callbacks=[tfprune.PruningCallback()])
-    masks = [m.numpy().tolist() for w in tfprune.pruner.wrapped_layers(p)
+    masks = [m.numpy().tolist() for w in tfprune.masking.pruner.wrapped_layers(p)
              for _, m, _ in w.pruning_vars]
-    kernels = [w.layer.kernel.numpy().tolist() for w in tfprune.pruner.wrapped_layers(p)]
-    return {"masks": masks, "kernels": kernels, "step": tfprune.pruner.global_step(p),
+    kernels = [w.layer.kernel.numpy().tolist() for w in tfprune.masking.pruner.wrapped_layers(p)]
+    return {"masks": masks, "kernels": kernels, "step": tfprune.masking.pruner.global_step(p),
             "replicas": strategy.num_replicas_in_sync}
 
 

@@ -31,6 +31,6 @@ options = tf.data.Options()
 options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
 ds = tf.data.Dataset.from_tensor_slices((x, y)).batch(16).with_options(options)
 p.fit(ds, epochs=2, verbose=0, callbacks=[tfprune.PruningCallback()])
-print(json.dumps({"step": tfprune.pruner.global_step(p),
+print(json.dumps({"step": tfprune.masking.pruner.global_step(p),
                   "masks": [w.pruning_vars[0][1].numpy().tolist()
-                            for w in tfprune.pruner.wrapped_layers(p)]}))
+                            for w in tfprune.masking.pruner.wrapped_layers(p)]}))

@@ -41,7 +41,7 @@ if mode == "killed":
     callbacks.append(Die())
 p.fit(x, y, batch_size=12, epochs=4, shuffle=False, verbose=0, callbacks=callbacks)
 with open(out, "w") as f:
-    json.dump({"step": tfprune.pruner.global_step(p),
-               "masks": [m.numpy().tolist() for w in tfprune.pruner.wrapped_layers(p)
+    json.dump({"step": tfprune.masking.pruner.global_step(p),
+               "masks": [m.numpy().tolist() for w in tfprune.masking.pruner.wrapped_layers(p)
                          for _, m, _ in w.pruning_vars],
                "weights": [v.tolist() for v in p.get_weights()]}, f)

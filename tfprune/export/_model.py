@@ -31,7 +31,7 @@ def resolve(model):
         import tensorflow_model_optimization as tfmot
 
         try:  # registers tfprune's wrapper classes, when that module exists
-            from tfprune import pruning  # noqa: F401
+            from tfprune.masking import api as pruning  # noqa: F401
         except ImportError:
             pass
         with tfmot.sparsity.keras.prune_scope():
@@ -45,7 +45,7 @@ def resolve(model):
 def strip(model):
     """A new plain tf_keras model without pruning wrappers; ``model`` itself is not changed."""
     try:
-        from tfprune import pruning
+        from tfprune.masking import api as pruning
 
         strip_fn = pruning.strip
     except (ImportError, AttributeError):

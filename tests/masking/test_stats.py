@@ -1,0 +1,141 @@
+"""Statistics gathering: pure pieces, the gradient tap in every execution mode, MirroredStrategy."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import tensorflow_model_optimization as tfmot
+
+import tfprune
+from tfprune.masking import stats
+from tfprune.compat import keras
+
+L = keras.layers
+LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    return rng.normal(size=(48, 6)).astype("float32"), rng.integers(0, 3, 48)
+
+
+def _model(criterion="taylor"):
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
+                          L.Dense(3, name="d2")])
+    late = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=1000)
+    return tfprune.prune(m, schedule=late, criterion=criterion)
+
+
+def test_data_criterion_keeps_mask_until_statistics_exist():
+    x, y = _data()
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, name="d1")])
+    p = tfprune.prune(m, sparsity=0.5, criterion="taylor")
+    tfprune.training_begin(p)  # step 0: nothing recorded yet
+    assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == 0.0
+    every = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
+    p = tfprune.prune(m, schedule=every, criterion="taylor")
+    p.compile("sgd", "mse")
+    p.fit(x, np.zeros((48, 8)), batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])
+    assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == 0.5
+
+
+def _expected(x, y):
+    """Mean |g*w| of d1's kernel over 3 batches of 16, weights fixed (lr=0)."""
+    p = _model()
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+    kernel = w.pruning_vars[0][0]
+    acc = 0
+    for i in range(3):
+        with tf.GradientTape() as tape:
+            loss = LOSS(y[i * 16:(i + 1) * 16], p(x[i * 16:(i + 1) * 16], training=False))
+        acc = acc + np.abs(tape.gradient(loss, kernel).numpy() * kernel.numpy())
+    return acc
+
+
+def test_gradient_tap_leaves_gradients_unchanged():
+    v = tf.Variable([[1.0, 2.0], [3.0, 4.0]])
+    x = tf.constant([[1.0, -1.0]])
+    seen = []
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(x)
+        y1 = tf.reduce_sum(tf.tanh(x @ v))
+    with tf.GradientTape() as tape2:
+        tape2.watch(x)
+        y2 = tf.reduce_sum(stats.gradient_tap(lambda t: tf.tanh(t @ v), x, [v],
+                                              lambda gs: seen.extend(gs) or []))
+    gx2, gv2 = tape2.gradient(y2, [x, v])
+    np.testing.assert_allclose(tape.gradient(y1, v), gv2)
+    np.testing.assert_allclose(tape.gradient(y1, x), gx2)
+    np.testing.assert_allclose(seen[0], gv2)
+
+
+def test_patches_times_kernel_equals_conv_output():
+    conv = L.Conv2D(3, 3, strides=2, padding="same", dilation_rate=1, use_bias=False)
+    x = tf.random.stateless_normal([2, 7, 7, 2], seed=[1, 2])
+    y = conv(x)
+    rows = stats.patches(conv, x) @ tf.reshape(conv.kernel, [-1, 3])
+    np.testing.assert_allclose(tf.reshape(y, [-1, 3]), rows, atol=1e-5)
+
+
+def test_activation_sums_counts_rank_of_feature_maps():
+    a = tf.concat([tf.ones([1, 3, 3, 1]), tf.eye(3)[None, :, :, None]], axis=-1)
+    s = stats.activation_sums({"act_rank"}, a)
+    np.testing.assert_allclose(s["act_rank"], [1.0, 3.0])
+
+
+@pytest.mark.parametrize("mode", ["graph_fit", "eager_fit", "loop", "loop_tf_function"])
+def test_taylor_statistic_is_the_same_in_every_execution_mode(mode):
+    x, y = _data()
+    expected = _expected(x, y)
+    p = _model()
+    opt = keras.optimizers.SGD(0.0)
+    if mode.endswith("fit"):
+        p.compile(opt, LOSS, run_eagerly=mode == "eager_fit")
+        p.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
+              callbacks=[tfprune.PruningCallback()])
+    else:
+        tfprune.training_begin(p)
+
+        def step(xb, yb):
+            with tf.GradientTape() as tape:
+                loss = LOSS(yb, p(xb, training=True))
+            opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
+                                    p.trainable_variables, strict=True))
+
+        if mode == "loop_tf_function":
+            step = tf.function(step)
+        for i in range(3):
+            step(x[i * 16:(i + 1) * 16], y[i * 16:(i + 1) * 16])
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+    got = w.statistics(0)["abs_grad_weight"].numpy() * 3
+    np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-7)
+
+
+def test_statistics_are_not_gathered_in_inference_calls():
+    x, _ = _data()
+    p = _model("apoz")
+    p(x, training=False)
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+    assert float(w._act_vars["count"].numpy()) == 0.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", ["taylor", "obd", "movement", "apoz"])
+def test_statistics_equal_with_and_without_mirrored_strategy(criterion):
+    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "mirrored_stats.py")
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
+    run = subprocess.run([sys.executable, script, criterion], capture_output=True, text=True,
+                         env=env, timeout=300)
+    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")), None)
+    assert line is not None, run.stderr[-3000:]
+    out = json.loads(line[len("RESULT"):])
+    assert out["single"].keys() == out["mirrored"].keys()
+    assert len(out["single"]) > 1
+    for name, value in out["single"].items():
+        np.testing.assert_allclose(out["mirrored"][name], value, rtol=2e-5, atol=1e-6,
+                                   err_msg=name)

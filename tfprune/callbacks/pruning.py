@@ -1,0 +1,168 @@
+"""``PruningCallback`` and ``before_step``: what drives pruning in ``model.fit``.
+
+``PruningCallback`` does what TF-MOT's ``UpdatePruningStep`` does (step bookkeeping,
+re-masking at epoch end) plus: global-scope mask updates, the sparsity in ``logs``
+(so ``History`` and ``CSVLogger`` record it) and per-layer TensorBoard scalars.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.masking import pruner
+from tfprune.compat import keras
+
+__all__ = ["PruningCallback", "before_step",
+           "LotteryTicket", "RigL", "SET"]
+
+
+def _training_begin(model) -> None:
+    """Prepare a pruned model for training (what ``PruningCallback.on_train_begin`` does).
+
+    Call it once before the first step of a custom training loop. Sets the step of a
+    fresh model to 0 and computes the masks the schedule asks for at step 0.
+
+    Example:
+        >>> import tfprune
+        >>> from tfprune.compat import keras
+        >>> p = tfprune.prune(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]),
+        ...                   sparsity=0.5)
+        >>> _training_begin(p); tfprune.masking.pruner.global_step(p)
+        0
+    """
+    ws = pruner.wrapped_layers(model)
+    if not ws:
+        raise errors.ConfigError(
+            f"Model {model.name!r} has no pruning wrappers: create it with tfprune.prune(...) "
+            "or tfprune.one_shot(...) before training with PruningCallback.")
+    if pruner.global_step(model) < 0:
+        pruner.set_step(model, 0)
+        first = [w for w in ws if hasattr(w, "target_sparsity")]
+        if first and bool(first[0].pruning_schedule(tf.constant(0, tf.int64))[0]):
+            scope = "global" if first[0].update == "external" else "layer"
+            pruner.update_masks(model, step=0, scope=scope)
+
+
+def before_step(model) -> None:
+    """Custom training loops: call this before every training step. It is all you need.
+
+    It starts a fresh model (step 0 and the masks due at step 0) and, for
+    ``scope="global"``, recomputes the global masks when the schedule asks for it at
+    the coming step. Layer-scope masks update inside ``model(x, training=True)``.
+    It reads its state from the model's variables, so it keeps no state of its own.
+
+    Example:
+        >>> import numpy as np, tensorflow as tf, tfprune
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        >>> p = tfprune.prune(m, sparsity=0.5, scope="global")
+        >>> opt = keras.optimizers.SGD(0.1)
+        >>> @tf.function
+        ... def train_step(x):
+        ...     with tf.GradientTape() as tape:
+        ...         loss = tf.reduce_mean(p(x, training=True) ** 2)
+        ...     opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
+        ...                             p.trainable_variables))
+        >>> for _ in range(3):
+        ...     before_step(p)
+        ...     train_step(tf.ones((2, 4)))
+        >>> tfprune.masking.pruner.sparsity_report(p)["sparsity"]
+        0.5
+    """
+    ws = pruner.wrapped_layers(model)
+    step = pruner.global_step(model) if ws else -1
+    if step < 0:
+        _training_begin(model)
+        ws = pruner.wrapped_layers(model)
+        step = 0
+    external = [w for w in ws if getattr(w, "update", "layer") == "external"]
+    if external:
+        should, _ = external[0].pruning_schedule(tf.constant(step + 1, tf.int64))
+        if bool(should):
+            pruner.update_masks(model, step=step + 1, scope="global")
+
+
+class PruningCallback(keras.callbacks.Callback):
+    """Drives pruning during ``fit``; puts sparsity into ``logs``.
+
+    Adds ``logs["sparsity"]`` (all masked weights together) and, with
+    ``per_layer=True``, ``logs["sparsity/<layer>"]`` at every epoch end. Place it
+    before ``CSVLogger`` in the callback list so the CSV gets these columns. With
+    ``log_dir``, writes per-layer sparsity and mask-change counts to TensorBoard.
+    One instance can serve many ``fit`` calls (state resets in ``on_train_begin``).
+
+    Args:
+        log_dir: optional TensorBoard directory.
+        per_layer: also log each layer's sparsity.
+
+    Example:
+        >>> import numpy as np, tfprune
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8)])
+        >>> p = tfprune.prune(m, sparsity=0.75); p.compile("sgd", "mse")
+        >>> h = p.fit(np.ones((8, 4)), np.ones((8, 8)), verbose=0,
+        ...           callbacks=[PruningCallback()])
+        >>> h.history["sparsity"]
+        [0.75]
+    """
+
+    def __init__(self, log_dir: str | None = None, per_layer: bool = True):
+        super().__init__()
+        if log_dir is not None and (not isinstance(log_dir, str) or not log_dir):
+            raise errors.ConfigError(f"`log_dir` must be a non-empty path string, got {log_dir!r}.")
+        self.log_dir = log_dir
+        self.per_layer = per_layer
+        self._reset()
+
+    def _reset(self):
+        self._wrappers = []
+        self._global = False
+        self._previous = None
+        self._writer = None
+
+    def on_train_begin(self, logs=None):
+        self._reset()
+        _training_begin(self.model)
+        self._wrappers = pruner.wrapped_layers(self.model)
+        self._global = any(getattr(w, "update", "layer") == "external" for w in self._wrappers)
+        if self.log_dir:
+            self._writer = tf.summary.create_file_writer(self.log_dir)
+
+    def on_train_batch_begin(self, batch, logs=None):
+        # Layer-scope masks update inside the training step; global ones are set here.
+        # before_step reads the step from the model, so a BackupAndRestore that restores
+        # it after on_train_begin is honoured.
+        if self._global:
+            before_step(self.model)
+
+    def on_epoch_end(self, epoch, logs=None):
+        pruner.apply_masks(self.model)
+        report = pruner.sparsity_report(self.model)
+        if logs is not None:
+            logs["sparsity"] = report["sparsity"]
+            if self.per_layer:
+                for name, value in report["layers"].items():
+                    logs[f"sparsity/{name}"] = value
+        if self._writer is not None:
+            self._write_tensorboard(epoch, report)
+
+    def on_train_end(self, logs=None):
+        pruner.apply_masks(self.model)
+        if self._writer is not None:
+            self._writer.flush()
+
+    def _write_tensorboard(self, epoch, report):
+        current = {w.layer.name: [np.asarray(keras.backend.get_value(m)) for _, m, _ in
+                                  w.pruning_vars] for w in self._wrappers}
+        with self._writer.as_default(step=epoch):
+            tf.summary.scalar("sparsity", report["sparsity"])
+            for name, value in report["layers"].items():
+                tf.summary.scalar(f"sparsity/{name}", value)
+                if self._previous is not None:
+                    changed = sum(int(np.sum(a != b)) for a, b in
+                                  zip(current[name], self._previous[name], strict=True))
+                    tf.summary.scalar(f"mask_changes/{name}", changed)
+        self._writer.flush()
+        self._previous = current

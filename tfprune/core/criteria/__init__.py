@@ -1,0 +1,51 @@
+"""Importance criteria: ``Criterion.score(weight, stats) -> scores``.
+
+A criterion is a small registered object. It declares the statistics it needs in
+``needs`` (a frozenset of names from ``STAT_NAMES``); the wrapper gathers them and
+passes them in ``stats``. Scores have the weight's shape (larger = keep).
+
+Example:
+    >>> import tensorflow as tf
+    >>> get("magnitude").score(tf.constant([-3., 1.]), {}).numpy()
+    array([3., 1.], dtype=float32)
+"""
+
+from tfprune.core.criteria.activation import APoZ, HRank, MeanActivation
+from tfprune.core.criteria.base import (
+    DATA_STATS,
+    STAT_NAMES,
+    Criterion,
+    Magnitude,
+    Random,
+    available,
+    get,
+    register_criterion,
+    serialize,
+)
+from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
+from tfprune.core.criteria.gradient import OBD, SNIP, Movement, Taylor
+from tfprune.core.criteria.obs import OBS
+
+__all__ = [
+    "APoZ",
+    "BNScale",
+    "DATA_STATS",
+    "FPGM",
+    "HRank",
+    "L1",
+    "L2",
+    "MeanActivation",
+    "Movement",
+    "OBD",
+    "OBS",
+    "SNIP",
+    "STAT_NAMES",
+    "Taylor",
+    "Criterion",
+    "Magnitude",
+    "Random",
+    "available",
+    "get",
+    "register_criterion",
+    "serialize",
+]

@@ -1,0 +1,192 @@
+"""The Criterion contract, its registry, and the weight-only criteria."""
+
+from __future__ import annotations
+
+import copy
+
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.compat import keras
+
+__all__ = ["STAT_NAMES", "DATA_STATS", "Criterion", "Magnitude", "Random", "get", "available",
+           "register_criterion", "serialize"]
+
+#: Statistics a criterion may declare in ``needs``; the wrapper/pruner gathers them
+#: (see :mod:`tfprune.masking.stats`). Gradient: ``grad`` (mean g), ``grad_sq`` (mean g^2),
+#: ``abs_grad_weight`` (mean |g*w|), ``movement`` (mean -w*g); activation, per output
+#: channel: ``act_zero`` (fraction <= 0), ``act_mean`` (mean |a|), ``act_rank`` (mean
+#: feature-map rank); input: ``hessian`` (X^T X / rows); model: ``bn_gamma`` (gamma of
+#: the BatchNormalization that follows).
+STAT_NAMES = frozenset({"grad", "grad_sq", "abs_grad_weight", "movement", "act_zero",
+                        "act_mean", "act_rank", "hessian", "bn_gamma"})
+#: Statistics that only data can give (one_shot needs ``data=`` for them).
+DATA_STATS = STAT_NAMES - {"bn_gamma"}
+
+_REGISTRY: dict[str, type] = {}
+
+
+def register_criterion(name: str):
+    """Class decorator: make a Criterion usable by ``name`` and serialisable.
+
+    Example:
+        >>> @register_criterion("abs_cubed")
+        ... class AbsCubed(Criterion):
+        ...     def score(self, weight, stats):
+        ...         return tf.abs(weight) ** 3
+        >>> isinstance(get("abs_cubed"), AbsCubed)
+        True
+    """
+
+    def deco(cls):
+        if not (isinstance(cls, type) and issubclass(cls, Criterion)):
+            raise errors.ConfigError(f"register_criterion({name!r}) expects a Criterion subclass.")
+        _REGISTRY[name] = cls
+        cls.name = name
+        return keras.utils.register_keras_serializable(package="tfprune")(cls)
+
+    return deco
+
+
+class Criterion:
+    """Base class: scores a weight tensor; larger score = more important.
+
+    Subclasses implement ``score(weight, stats)`` as a pure tensor function and
+    list the statistics they need in ``needs``. The config is the ``__init__``
+    arguments.
+
+    Example:
+        >>> Magnitude().score(tf.constant([[-2., 0.5]]), {}).numpy()
+        array([[2. , 0.5]], dtype=float32)
+    """
+
+    name = "criterion"
+    needs: frozenset = frozenset()
+    per_channel = False  # True: score() returns one score per output channel
+
+    @property
+    def needs_data(self) -> bool:
+        """True when the statistics must come from data (``one_shot(data=...)``)."""
+        return bool(set(self.needs) & DATA_STATS)
+
+    @property
+    def needs_labels(self) -> bool:
+        """True when gradients (hence labels and a loss) are needed."""
+        return bool(set(self.needs) & {"grad", "grad_sq", "abs_grad_weight", "movement"})
+
+    def score(self, weight: tf.Tensor, stats: dict) -> tf.Tensor:  # pragma: no cover
+        raise NotImplementedError(f"{type(self).__name__} must implement score(weight, stats).")
+
+    def get_config(self) -> dict:
+        return {}
+
+    @classmethod
+    def from_config(cls, config: dict):
+        return cls(**copy.deepcopy(config))
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.get_config().items())
+        return f"{type(self).__name__}({args})"
+
+    def __eq__(self, other) -> bool:
+        return type(self) is type(other) and self.get_config() == other.get_config()
+
+    def __hash__(self) -> int:
+        return hash((type(self).__name__, tuple(sorted(self.get_config().items()))))
+
+
+@register_criterion("magnitude")
+class Magnitude(Criterion):
+    """Weight magnitude ``|w|`` (Han et al. 2015; TF-MOT's criterion).
+
+    References:
+        Han, Pool, Tran, Dally. Learning both Weights and Connections for
+        Efficient Neural Networks. NeurIPS 2015.
+
+    Example:
+        >>> Magnitude().score(tf.constant([-1., 2.]), {}).numpy()
+        array([1., 2.], dtype=float32)
+    """
+
+    def score(self, weight, stats):
+        return tf.abs(tf.cast(weight, tf.float32))
+
+
+@register_criterion("random")
+class Random(Criterion):
+    """Seeded uniform random scores: a baseline.
+
+    The scores are a fixed function of ``(seed, key)`` where ``key`` identifies the
+    weight (``stats["key"]``, set by the wrapper), so repeated mask updates give
+    nested masks and runs are reproducible. Already-pruned weights (exact zeros)
+    score lowest, so gradual random pruning only ever removes more.
+
+    Example:
+        >>> a = Random(seed=3).score(tf.ones([4]), {"key": 7})
+        >>> b = Random(seed=3).score(tf.ones([4]), {"key": 7})
+        >>> bool(tf.reduce_all(a == b))
+        True
+    """
+
+    def __init__(self, seed: int = 0):
+        if not isinstance(seed, int) or isinstance(seed, bool):
+            raise errors.ConfigError(f"Random: seed must be an int, got seed={seed!r}.")
+        self.seed = seed
+
+    def score(self, weight, stats):
+        key = int(stats.get("key", 0)) % (2**31 - 1)
+        noise = tf.random.stateless_uniform(tf.shape(weight), seed=[self.seed, key],
+                                            minval=0.5, maxval=1.0)
+        alive = tf.cast(tf.not_equal(weight, 0), tf.float32)
+        return noise * alive
+
+    def get_config(self):
+        return {"seed": self.seed}
+
+
+def available() -> list[str]:
+    """Names of the registered criteria.
+
+    Example:
+        >>> {"magnitude", "random"} <= set(available())
+        True
+    """
+    return sorted(_REGISTRY)
+
+
+def get(criterion) -> Criterion:
+    """Resolve a name, a config dict or an instance to a Criterion instance.
+
+    Raises:
+        ConfigError: unknown name (the valid names and the closest are listed).
+
+    Example:
+        >>> get("random")
+        Random(seed=0)
+    """
+    if isinstance(criterion, Criterion):
+        return criterion
+    if isinstance(criterion, str):
+        if criterion not in _REGISTRY:
+            raise errors.unknown_name("criterion", criterion, _REGISTRY)
+        return _REGISTRY[criterion]()
+    if isinstance(criterion, dict) and "class_name" in criterion:
+        obj = keras.utils.deserialize_keras_object(criterion)
+        if not isinstance(obj, Criterion):
+            raise errors.ConfigError(f"criterion config does not describe a Criterion: {criterion!r}")
+        return obj
+    raise errors.ConfigError(
+        f"criterion must be a name ({', '.join(available())}) or a tfprune Criterion instance, "
+        f"got {type(criterion).__name__}."
+    )
+
+
+def serialize(criterion: Criterion) -> dict:
+    """Config envelope ``{"class_name": "tfprune>Name", "config": {...}}``.
+
+    Example:
+        >>> serialize(Random(seed=1))["class_name"]
+        'tfprune>Random'
+    """
+    return {"class_name": keras.utils.get_registered_name(type(criterion)),
+            "config": criterion.get_config()}

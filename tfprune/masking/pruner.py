@@ -1,0 +1,222 @@
+"""Model-level pruning: find the wrappers, compute masks for a scope, assign them.
+
+The one place that knows the scope (per layer, global threshold, or per-layer
+allocation). Used by ``one_shot``, the callbacks and custom training loops.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+from tfprune.core import masks
+from tfprune.compat import keras
+
+__all__ = ["wrapped_layers", "is_pruned", "update_masks", "apply_masks", "sparsity_report",
+           "global_step", "set_step", "observing", "gather", "batches"]
+
+
+def wrapped_layers(model) -> list:
+    """Every pruning wrapper in ``model`` (TF-MOT's and tfprune's), nested models included.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> wrapped_layers(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        []
+    """
+    found = []
+    for layer in model.layers:
+        if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
+            found.append(layer)
+        elif isinstance(layer, keras.Model):
+            found.extend(wrapped_layers(layer))
+    return found
+
+
+def is_pruned(model) -> bool:
+    """True if ``model`` contains pruning wrappers."""
+    return bool(wrapped_layers(model))
+
+
+def global_step(model) -> int:
+    """The pruning step of the model's wrappers (-1 before training starts)."""
+    ws = wrapped_layers(model)
+    return int(keras.backend.get_value(ws[0].pruning_step)) if ws else -1
+
+
+def set_step(model, step: int) -> None:
+    """Set every wrapper's pruning step."""
+    keras.backend.batch_set_value([(w.pruning_step, step) for w in wrapped_layers(model)])
+
+
+def _is_tfprune(w) -> bool:
+    return hasattr(w, "mask_for")
+
+
+def update_masks(model, step: int | None = None, *, scope: str = "layer",
+                 sparsity: float | None = None, compensate: bool = False,
+                 layers: list | None = None) -> None:
+    """Recompute and assign every wrapper's masks, then zero the pruned weights.
+
+    Args:
+        model: a pruned model.
+        step: schedule step used for each layer's target (default: current step).
+        scope: ``"layer"`` (each layer at its own target) or ``"global"`` (one
+            ranking of all pruning units; the total meets ``sparsity``; every tensor
+            keeps at least one unit; per-channel scores are divided by their layer's
+            mean first so that layers compare).
+        sparsity: overall target; default: the schedule's value at ``step``.
+        compensate: after masking, let criteria with a ``compensate`` method (OBS)
+            update the kept weights (one-shot).
+        layers: only these wrappers (default: all).
+    """
+    ws = [w for w in (layers or wrapped_layers(model)) if _is_tfprune(w)]
+    if not ws:
+        return
+    if step is None:
+        step = max(global_step(model), 0)
+    if scope == "global":
+        target = ws[0].target_sparsity(step) if sparsity is None else sparsity
+        pairs = [(w, i) for w in ws for i in range(len(w.pruning_vars))]
+        scores = [w.unit_scores(i) for w, i in pairs]
+        if any(getattr(w.criterion, "per_channel", False) for w, _ in pairs):
+            # channel scores of different layers live on different scales
+            scores = [masks.normalize_by_mean(s) for s in scores]
+        # the target is a fraction of WEIGHTS: a channel unit stands for many of them
+        unit_sizes = [int(np.prod(w.pruning_vars[i][0].shape)) // max(int(tf.size(sc)), 1)
+                      for (w, i), sc in zip(pairs, scores, strict=True)]
+        # every tensor keeps at least one unit: a global cut never removes a whole layer
+        units = masks.global_topk_masks(scores, target, min_per_tensor=1, unit_sizes=unit_sizes)
+        for (w, i), unit in zip(pairs, units, strict=True):
+            _, mask, thr = w.pruning_vars[i]
+            mask.assign(tf.cast(w.expand(i, unit), mask.dtype))
+            thr.assign(tf.cast(0.0, thr.dtype))
+    else:
+        for w in ws:
+            target = w.target_sparsity(step) if sparsity is None else sparsity
+            for i, (_, mask, thr) in enumerate(w.pruning_vars):
+                t, m = w.mask_for(i, tf.constant(target, tf.float32))
+                mask.assign(m)
+                thr.assign(t)
+    if compensate:
+        for w in ws:
+            if hasattr(w.criterion, "compensate"):
+                weight, mask, _ = w.pruning_vars[0]
+                weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
+                                                     w.statistics(0)))
+    apply_masks(model)
+
+
+@contextlib.contextmanager
+def observing(wrappers):
+    """Within the block, the wrappers gather statistics in every call (also inference).
+
+    Example:
+        >>> with observing([]):
+        ...     pass
+    """
+    wrappers = list(wrappers)
+    for w in wrappers:
+        w._observe = True
+    try:
+        yield
+    finally:
+        for w in wrappers:
+            w._observe = False
+
+
+def batches(data, batch_size: int = 64):
+    """Iterate calibration batches: ``x``, ``(x, y)``, a list of batches, or a tf.data.Dataset.
+
+    Arrays (and ``(x, y)`` pairs of arrays) are cut into ``batch_size`` batches.
+
+    Example:
+        >>> [b.shape for b in batches(np.zeros((5, 2)), batch_size=4)]
+        [(4, 2), (1, 2)]
+    """
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        for i in range(0, len(data), batch_size):
+            yield data[i:i + batch_size]
+    elif (isinstance(data, tuple) and len(data) == 2
+          and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
+        for i in range(0, len(data[0]), batch_size):
+            yield data[0][i:i + batch_size], data[1][i:i + batch_size]
+    else:
+        yield from data
+
+
+def gather(model, data, *, loss=None, layers=None, max_batches: int | None = None) -> int:
+    """Run calibration ``data`` through ``model`` so its wrappers record their statistics.
+
+    Gradient statistics need labels (batches ``(x, y)``) and ``loss`` (a Keras loss
+    name/object/callable); the loss is the mean over each batch, so the recorded
+    gradients are those of ``model.fit`` on the same batches.
+
+    Args:
+        model: a pruned model.
+        data: see :func:`batches`.
+        loss: loss for gradient statistics.
+        layers: wrappers to record (default: all tfprune wrappers).
+        max_batches: stop after this many batches.
+
+    Returns:
+        The number of batches used.
+
+    Raises:
+        ConfigError: labels or loss missing for a gradient criterion, or no batch.
+    """
+    from tfprune import errors
+
+    ws = [w for w in (layers or wrapped_layers(model)) if _is_tfprune(w)]
+    grads = any(w.criterion.needs_labels for w in ws)
+    loss_fn = keras.losses.get(loss) if grads else None
+    n = 0
+    with observing(ws):
+        for batch in batches(data):
+            if max_batches is not None and n >= max_batches:
+                break
+            if grads:
+                if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+                    raise errors.ConfigError(
+                        f"criterion {ws[0].criterion.name!r} needs gradients: pass data=(x, y) "
+                        "or batches of (x, y), with loss=....")
+                x, y = batch[0], batch[1]
+                with tf.GradientTape() as tape:
+                    value = loss_fn(y, model(x, training=False))
+                tape.gradient(value, model.trainable_variables)
+            else:
+                x = batch[0] if isinstance(batch, (tuple, list)) else batch
+                model(x, training=False)
+            n += 1
+    if n == 0:
+        raise errors.ConfigError("`data` gave no batch: pass at least one batch of inputs.")
+    return n
+
+
+def apply_masks(model) -> None:
+    """Assign ``weight * mask`` to every pruned weight (the function is unchanged)."""
+    for w in wrapped_layers(model):
+        for weight, mask, _ in w.pruning_vars:
+            weight.assign(tf.cast(weight * mask, weight.dtype))
+
+
+def sparsity_report(model) -> dict:
+    """Overall and per-layer sparsity of the masks: ``{"sparsity": s, "layers": {name: s}}``.
+
+    Overall sparsity counts every masked weight together.
+    """
+    zeros = total = 0
+    per_layer = {}
+    for w in wrapped_layers(model):
+        lz = ln = 0
+        for _, mask, _ in w.pruning_vars:
+            m = np.asarray(keras.backend.get_value(mask))
+            lz += int(m.size - np.count_nonzero(m))
+            ln += int(m.size)
+        per_layer[w.layer.name] = lz / ln if ln else 0.0
+        zeros += lz
+        total += ln
+    return {"sparsity": zeros / total if total else 0.0, "layers": per_layer}

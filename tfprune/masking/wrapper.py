@@ -1,0 +1,565 @@
+"""``PruningWrapper``: TF-MOT's ``PruneLowMagnitude`` with tfprune's criteria and weight table.
+
+It is a registered subclass of TF-MOT's wrapper, so TF-MOT's ``strip_pruning``,
+``UpdatePruningStep`` and ``PruningSummaries`` accept it. It differs in three ways:
+
+* the prunable weights come from :mod:`tfprune.layers` (DepthwiseConv2D and both
+  SeparableConv kernels are pruned; subclasses of built-in layers are accepted);
+* the mask of each weight is ``masks.topk_mask(criterion.score(w, stats), s)``
+  with ``s = schedule(step) * sparsity_scale`` (``sparsity_scale`` realises per-layer
+  targets);
+* with ``update="external"`` the wrapper never updates its own masks: the model-level
+  pruner does (global scope, one-shot, dynamic callbacks);
+* it gathers the statistics its criterion ``needs`` (gradient tap, activation and
+  input statistics, see :mod:`tfprune.masking.stats`) in training calls, and in any call
+  while :func:`tfprune.masking.pruner.observing` is active (one-shot calibration);
+* ``granularity`` is ``"unstructured"``, ``"n:m"`` (``n_m=(2, 4)``, groups along the
+  input-channel axis) or ``"block"`` (``block=(4, 1)``); per-channel criteria
+  (``criterion.per_channel``) remove whole output channels/units.
+
+Users normally do not construct it: :func:`tfprune.prune` does.
+"""
+
+from __future__ import annotations
+
+import inspect
+import zlib
+
+import numpy as np
+import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    pruning_impl,
+    pruning_wrapper,
+)
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    pruning_schedule as tfmot_schedules,
+)
+
+from tfprune.core import criteria as criteria_lib
+from tfprune import errors, layers
+from tfprune.core import masks
+from tfprune.masking import stats as stats_lib
+from tfprune.compat import keras
+
+__all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
+
+UPDATE_MODES = ("layer", "external")
+GRANULARITIES = ("unstructured", "n:m", "block")
+
+MISSING_CALLBACK_MSG = (
+    "This model was pruned with tfprune but is being trained without its callback: add "
+    "callbacks=[tfprune.callbacks.PruningCallback()] to model.fit (in a custom training loop, "
+    "call tfprune.before_step(model) before every step)."
+)
+
+
+def _weight_key(layer_name: str, index: int) -> int:
+    return zlib.crc32(f"{layer_name}/{index}".encode()) & 0x7FFFFFFF
+
+
+class _CriterionPruning(pruning_impl.Pruning):
+    """TF-MOT's Pruning with the mask computed by a tfprune Criterion."""
+
+    def __init__(self, *, wrapper, **kwargs):
+        super().__init__(**kwargs)
+        self._wrapper = wrapper
+
+    def _maybe_update_block_mask(self, weights):
+        w = self._wrapper
+        idx = next(i for i, (v, _, _) in enumerate(self._pruning_vars) if v is weights)
+        _, mask_var, thr_var = self._pruning_vars[idx]
+        if w.update == "external":
+            return thr_var.read_value(), mask_var.read_value()
+        sparsity = self._pruning_schedule(self._step_fn())[1] * w.sparsity_scale
+        sparsity = tf.clip_by_value(sparsity, 0.0, 0.9999)
+        return w.mask_for(idx, sparsity)
+
+
+def _pair(value, arg):
+    try:
+        a, b = (int(v) for v in value)
+    except (TypeError, ValueError):
+        raise errors.ConfigError(
+            f"`{arg}` must be a pair of ints such as (2, 4), got {value!r}.") from None
+    if a < 1 or b < 1 or [a, b] != [v for v in value]:
+        raise errors.ConfigError(f"`{arg}` must be a pair of positive ints, got {value!r}.")
+    return a, b
+
+
+def _channel_axis(layer) -> int | None:
+    """Axis of the output channels in the layer's kernel (None: not channel-prunable)."""
+    L = keras.layers
+    if isinstance(layer, (L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)):
+        return None
+    if isinstance(layer, (L.Conv2DTranspose, L.Conv3DTranspose, L.Conv1DTranspose)):
+        return -2
+    if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D, L.Dense)):
+        return -1
+    return None
+
+
+def _following_bn(layer):
+    """The BatchNormalization layer consuming ``layer``'s output, or None."""
+    for node in getattr(layer, "_outbound_nodes", []):
+        nxt = node.outbound_layer
+        if isinstance(nxt, keras.layers.BatchNormalization):
+            return nxt
+    return None
+
+
+def check_layer(layer, criterion, granularity="unstructured", n_m=(2, 4), block=(4, 1),
+                weights=None, check_bn=True) -> None:
+    """Refuse, before any work, a criterion/granularity that cannot prune ``layer``.
+
+    Args:
+        layer: a built tf_keras layer.
+        criterion: a Criterion instance.
+        granularity, n_m, block: as for :class:`PruningWrapper`.
+        weights: prunable weight names (default: tfprune's table).
+        check_bn: check that a BatchNormalization follows ``layer`` (needs the layer's
+            model graph) when the criterion reads one.
+
+    Raises:
+        ConfigError, UnsupportedLayerError: naming the layer and the fix.
+
+    Example:
+        >>> from tfprune.core import criteria
+        >>> d = keras.layers.Dense(4, name="fc"); d.build((None, 6))
+        >>> try:
+        ...     check_layer(d, criteria.get("magnitude"), "n:m", n_m=(2, 4))
+        ... except errors.ConfigError as e:
+        ...     print(str(e)[:59])
+        Layer 'fc' (Dense): n:m with M=4 needs input-channel axis 0
+    """
+    name = f"Layer {layer.name!r} ({type(layer).__name__})"
+    fix = f"exclude it with exclude=[{layer.name!r}]"
+    names = layers.prunable_weight_names(layer) if weights is None else list(weights)
+    per_channel = getattr(criterion, "per_channel", False)
+    needs = set(getattr(criterion, "needs", ()))
+    if per_channel or needs & stats_lib.ACT_STATS:
+        if _channel_axis(layer) is None:
+            raise errors.UnsupportedLayerError(
+                f"{name}: criterion {criterion.name!r} scores output channels and needs the "
+                "layer's output observed per channel; it works on Dense and Conv layers. "
+                f"Choose a weight criterion for it, or {fix}.")
+        if per_channel and granularity != "unstructured":
+            raise errors.ConfigError(
+                f"criterion {criterion.name!r} removes whole channels; it cannot be combined "
+                f"with granularity={granularity!r}.")
+    if "act_rank" in needs and not isinstance(layer, keras.layers.Conv2D):
+        raise errors.UnsupportedLayerError(
+            f"{name}: criterion {criterion.name!r} needs 2-D feature maps (rank-4 output, "
+            f"Conv2D); {fix}.")
+    if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
+            isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
+            and _channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
+        raise errors.UnsupportedLayerError(
+            f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D and Conv2D "
+            f"(groups=1); {fix}.")
+    if "bn_gamma" in needs and check_bn and _following_bn(layer) is None:
+        raise errors.ConfigError(
+            f"{name}: criterion {criterion.name!r} reads the |gamma| of the BatchNormalization "
+            f"that follows the layer, and none follows it. Use 'l1'/'l2', or {fix}.")
+    if not layer.built or not names:
+        return
+    for var in layers.prunable_weights(layer, names):
+        shape = var.shape.as_list()
+        if granularity == "n:m":
+            n, m = n_m
+            if n >= m:
+                raise errors.ConfigError(f"n:m needs N < M, got n_m={tuple(n_m)}.")
+            axis = 0 if len(shape) == 1 else len(shape) - 2
+            if shape[axis] % m:
+                raise errors.ConfigError(
+                    f"{name}: n:m with M={m} needs input-channel axis {axis} of weight "
+                    f"{var.name} (shape {shape}) divisible by {m}; {fix}.")
+        if granularity == "block":
+            r, c = block
+            rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 0
+            if len(shape) < 2 or rows % r or shape[-1] % c:
+                raise errors.ConfigError(
+                    f"{name}: block {tuple(block)} does not tile weight {var.name} (shape "
+                    f"{shape}, viewed as {rows}x{shape[-1]}); choose a block that divides it, "
+                    f"or {fix}.")
+
+
+def _materialize(layer) -> None:
+    """Create the variables of layers that build their sublayers lazily (MultiHeadAttention)."""
+    if not isinstance(layer, keras.layers.MultiHeadAttention):
+        return
+    dense = getattr(layer, "_query_dense", None)
+    if dense is None or dense.built:
+        return
+    def zeros(shape):
+        return tf.zeros([1] + [d or 1 for d in list(shape)[1:]])
+    q, v = layer._query_shape, layer._value_shape
+    k = layer._key_shape if layer._key_shape is not None else v
+    with tf.init_scope():
+        layer(zeros(q), zeros(v), key=zeros(k))
+
+
+@keras.utils.register_keras_serializable(package="tfprune")
+class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
+    """Wraps one layer; owns mask/threshold/step/statistic variables; applies the mask.
+
+    Args:
+        layer: the tf_keras layer to prune.
+        pruning_schedule: a TF-MOT ``PruningSchedule`` (any tfprune schedule).
+        criterion: a criterion name or :class:`tfprune.criteria.Criterion`.
+        weights: attribute names of the weights to prune (default: tfprune's table).
+        update: ``"layer"`` (mask recomputed in the training step when the schedule
+            says so) or ``"external"`` (masks set by the model-level pruner).
+        sparsity_scale: multiplies the schedule's sparsity (per-layer targets).
+        granularity: ``"unstructured"``, ``"n:m"`` or ``"block"``.
+        n_m: ``(N, M)`` for ``"n:m"``: keep N of every M along the input-channel axis
+            (sparsity is ``1 - N/M`` whatever the schedule says, once it is > 0).
+        block: ``(r, c)`` for ``"block"``: rows along the input axis, columns along
+            the output axis of the kernel viewed as ``[inputs, outputs]``.
+
+    Example:
+        >>> w = PruningWrapper(keras.layers.Dense(4), criterion="magnitude")
+        >>> m = keras.Sequential([keras.Input((3,)), w])
+        >>> [v.name.split("/")[-1].split(":")[0] for v in w.non_trainable_weights]
+        ['mask', 'threshold', 'pruning_step']
+    """
+
+    _PRUNE_CALLBACK_ERROR_MSG = MISSING_CALLBACK_MSG
+
+    def __init__(self, layer, pruning_schedule=None, criterion="magnitude", weights=None,
+                 update="layer", sparsity_scale=1.0, block_size=(1, 1),
+                 block_pooling_type="AVG", granularity="unstructured", n_m=(2, 4),
+                 block=(4, 1), **kwargs):
+        if not isinstance(layer, keras.layers.Layer):
+            raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
+        names = layers.prunable_weight_names(layer) if weights is None else list(weights)
+        if names is None:
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) has no prunable weights. "
+                "Prunable: Dense, Conv1D/2D/3D(+Transpose), DepthwiseConv2D, SeparableConv1D/2D, "
+                "Embedding, LSTM/GRU/SimpleRNN, MultiHeadAttention, layers with "
+                "get_prunable_weights(), or declare it with tfprune.register(LayerClass, "
+                "weights=[...]).")
+        if update not in UPDATE_MODES:
+            raise errors.unknown_name("update mode", update, UPDATE_MODES)
+        if granularity not in GRANULARITIES:
+            raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+        if tuple(block_size) != (1, 1):
+            raise errors.ConfigError("PruningWrapper: TF-MOT's block_size is not used; pass "
+                                     "granularity='block', block=(r, c) instead.")
+        self.n_m = _pair(n_m, "n_m")
+        self.block = _pair(block, "block")
+        if self.n_m[0] >= self.n_m[1]:
+            raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
+        self.granularity = granularity
+        self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
+        self.criterion = criteria_lib.get(criterion)
+        check_layer(layer, self.criterion, granularity, self.n_m, self.block, names,
+                    check_bn=False)
+        self.prunable_weight_names = names
+        self.update = update
+        self.sparsity_scale = float(sparsity_scale)
+        self.block_size = tuple(block_size)
+        self.block_pooling_type = block_pooling_type
+        self.sparsity_m_by_n = None
+        self.pruning_obj = None
+        self.pruning_vars = []
+        self._observe = False
+        kwargs.setdefault("name", f"prune_{layer.name}")
+        keras.layers.Wrapper.__init__(self, layer, **kwargs)
+        self._track_trackable(layer, name="layer")
+        if not hasattr(self, "_batch_input_shape") and hasattr(layer, "_batch_input_shape"):
+            self._batch_input_shape = layer._batch_input_shape
+
+    # -- variables ---------------------------------------------------------------------
+    def _stat_weight(self, name, shape):
+        return self.add_weight(
+            name, shape=shape, initializer="zeros", dtype=tf.float32, trainable=False,
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.SUM)
+
+    def build(self, input_shape):
+        keras.layers.Wrapper.build(self, input_shape)
+        _materialize(self.layer)
+        check_layer(self.layer, self.criterion, self.granularity, self.n_m, self.block,
+                    self.prunable_weight_names, check_bn=False)
+        self.prunable_weights = layers.prunable_weights(self.layer, self.prunable_weight_names)
+        triples = []
+        for i, weight in enumerate(self.prunable_weights):
+            # unique names so .h5 can store layers with several pruned weights
+            suffix = "" if i == 0 else f"_{i}"
+            dtype = getattr(weight, "true_dtype", weight.dtype)
+            mask = self.add_weight("mask" + suffix, shape=weight.shape, initializer="ones", dtype=dtype,
+                                   trainable=False, aggregation=tf.VariableAggregation.MEAN)
+            threshold = self.add_weight("threshold" + suffix, shape=[], initializer="zeros", dtype=dtype,
+                                        trainable=False, aggregation=tf.VariableAggregation.MEAN)
+            triples.append((weight, mask, threshold))
+        self.pruning_vars = triples
+        self.pruning_step = self.add_weight(
+            "pruning_step", shape=[], initializer=keras.initializers.Constant(-1),
+            dtype=tf.int64, trainable=False)
+        self._build_stats(input_shape)
+        self._keys = [_weight_key(self.layer.name, i) for i in range(len(triples))]
+        self.pruning_obj = _CriterionPruning(
+            wrapper=self, training_step_fn=lambda: self.pruning_step,
+            pruning_vars=self.pruning_vars, pruning_schedule=self.pruning_schedule,
+            block_size=self.block_size, block_pooling_type=self.block_pooling_type)
+
+    def _build_stats(self, input_shape):
+        needs = set(self.criterion.needs)
+        grad = sorted(needs & stats_lib.GRAD_STATS)
+        self._grad_names = grad
+        self._grad_vars = [{n: self._stat_weight(f"stat_{n}_{i}", w.shape) for n in grad}
+                           for i, w in enumerate(self.prunable_weights)]
+        self._grad_steps = self._stat_weight("stat_steps", []) if grad else None
+        act = sorted(needs & stats_lib.ACT_STATS)
+        self._act_names = act
+        self._act_vars = {}
+        if act:
+            channels = self.prunable_weights[0].shape[_channel_axis(self.layer)]
+            self._act_vars = {n: self._stat_weight(f"stat_{n}", [channels]) for n in act}
+            self._act_vars["count"] = self._stat_weight("stat_act_count", [])
+            self._act_vars["samples"] = self._stat_weight("stat_act_samples", [])
+        self._input_vars = {}
+        if "hessian" in needs:
+            rows = int(np.prod(self.prunable_weights[0].shape[:-1]))
+            self._input_vars = {"hessian": self._stat_weight("stat_hessian", [rows, rows]),
+                                "rows": self._stat_weight("stat_hessian_rows", [])}
+
+    def stat_variables(self) -> list:
+        """Every statistic variable of this wrapper."""
+        out = [v for d in self._grad_vars for v in d.values()]
+        out += [self._grad_steps] if self._grad_steps is not None else []
+        return out + list(self._act_vars.values()) + list(self._input_vars.values())
+
+    def reset_stats(self) -> None:
+        """Set every statistic to zero (e.g. before one-shot calibration)."""
+        for v in self.stat_variables():
+            v.assign(tf.zeros(v.shape, v.dtype))
+
+    # -- call: TF-MOT's step/mask/weight updates, then the tapped inner call -----------
+    def call(self, inputs, *args, training=None, **kwargs):
+        if not (args or self._grad_names or self._act_vars or self._input_vars):
+            return super().call(inputs, training=training, **kwargs)
+        if training is None:
+            training = keras.backend.learning_phase()
+        self._tfmot_updates(training)
+        static = tf.get_static_value(training) if tf.is_tensor(training) else training
+        gather = self._observe or bool(static)
+        inner_kwargs = dict(kwargs)
+        if "training" in inspect.getfullargspec(self.layer.call).args:
+            inner_kwargs["training"] = training
+
+        def inner(packed):
+            x, more, kw = packed
+            return self.layer.call(x, *more, **kw, **inner_kwargs)
+
+        packed = (inputs, list(args), {k: v for k, v in kwargs.items() if tf.is_tensor(v)})
+        for k in packed[2]:
+            inner_kwargs.pop(k)
+        if self._grad_names and (gather or static is None):
+            out = stats_lib.gradient_tap(inner, packed, self.prunable_weights,
+                                         self._on_gradients)
+        else:
+            out = inner(packed)
+        if gather:
+            self._record_forward(inputs, out)
+        return out
+
+    def _tfmot_updates(self, training):
+        """The first half of TF-MOT's ``PruneLowMagnitude.call`` (step, masks, w*mask)."""
+        from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
+
+        def increment_step():
+            with tf.control_dependencies([self.pruning_step.assign_add(1)]):
+                return tf.no_op("update")
+
+        def add_update():
+            with tf.control_dependencies([tf.debugging.assert_greater_equal(
+                    self.pruning_step, np.int64(1), message=self._PRUNE_CALLBACK_ERROR_MSG)]):
+                with tf.control_dependencies([self.pruning_obj.conditional_mask_update()]):
+                    return tf.no_op("update")
+
+        self.add_update(tfmot_utils.smart_cond(training, increment_step, tf.no_op))
+        self.add_update(tfmot_utils.smart_cond(training, add_update, tf.no_op))
+        self.add_update(self.pruning_obj.weight_mask_op())
+
+    def _on_gradients(self, grads):
+        ctx = tf.distribute.get_replica_context()
+        ops = []
+        for i, (weight, g) in enumerate(zip(self.prunable_weights, grads, strict=True)):
+            deltas = stats_lib.gradient_deltas(self._grad_names, tf.convert_to_tensor(weight),
+                                               g, ctx)
+            for name, var in self._grad_vars[i].items():
+                ops.append(var.assign_add(deltas[name]))
+            if i == 0:
+                ops.append(self._grad_steps.assign_add(deltas["steps"]))
+        return ops
+
+    def _record_forward(self, inputs, out):
+        if self._act_vars:
+            sums = stats_lib.activation_sums(self._act_names, out)
+            for name, var in self._act_vars.items():
+                var.assign_add(sums[name])
+        if self._input_vars:
+            x = stats_lib.patches(self.layer, tf.nest.flatten(inputs)[0])
+            self._input_vars["hessian"].assign_add(tf.matmul(x, x, transpose_a=True))
+            self._input_vars["rows"].assign_add(tf.cast(tf.shape(x)[0], tf.float32))
+
+    # -- mask math (pure functions from tfprune.core.masks) ------------------------------
+    def statistics(self, index: int = 0) -> dict:
+        """The statistics handed to the criterion for prunable weight ``index``.
+
+        Gradient statistics are means over the recorded steps, activation statistics
+        means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
+        """
+        out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
+        if self._grad_names:
+            steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
+            for name, var in self._grad_vars[index].items():
+                out[name] = tf.convert_to_tensor(var) / steps
+            out["steps"] = tf.convert_to_tensor(self._grad_steps)
+        if self._act_vars:
+            count = tf.maximum(tf.convert_to_tensor(self._act_vars["count"]), 1.0)
+            samples = tf.maximum(tf.convert_to_tensor(self._act_vars["samples"]), 1.0)
+            for name in self._act_names:
+                denom = samples if name == "act_rank" else count
+                out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
+        if self._input_vars and index == 0:
+            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
+            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
+        if "bn_gamma" in self.criterion.needs:
+            bn = _following_bn(self)
+            if bn is None:
+                raise errors.ConfigError(
+                    f"criterion {self.criterion.name!r} needs the BatchNormalization after "
+                    f"layer {self.layer.name!r}; none follows it in this model.")
+            out["bn_gamma"] = tf.convert_to_tensor(bn.gamma)
+        return out
+
+    def scores(self, index: int) -> tf.Tensor:
+        """Criterion scores of prunable weight ``index``: the weight's shape, or one per
+        output channel for per-channel criteria.
+
+        Raises:
+            ConfigError: the criterion returned another shape (both shapes are named).
+        """
+        weight = self.pruning_vars[index][0]
+        scores = self.criterion.score(tf.convert_to_tensor(weight), self.statistics(index))
+        scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+        if getattr(self.criterion, "per_channel", False):
+            expected = [weight.shape[_channel_axis(self.layer)]]
+        else:
+            expected = weight.shape.as_list()
+        if scores.shape.as_list() != list(expected):
+            raise errors.ConfigError(
+                f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
+                f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
+                f"{self.layer.name!r}; expected {list(expected)}.")
+        return scores
+
+    def unit_scores(self, index: int) -> tf.Tensor:
+        """Scores per pruning unit (element, block or channel); pruned units score -inf."""
+        scores = self.scores(index)
+        alive = self.pruning_vars[index][1] > 0
+        if getattr(self.criterion, "per_channel", False):
+            axis = _channel_axis(self.layer) % alive.shape.rank
+            others = [a for a in range(alive.shape.rank) if a != axis]
+            alive = tf.reduce_any(alive, axis=others)
+        elif self.granularity == "block":
+            alive = masks.block_mask(tf.cast(alive, tf.float32), 0.0, self.block) > 0
+            return self._block_pool(tf.where(alive, scores, -np.inf))
+        return tf.where(alive, scores, -np.inf)
+
+    def _block_pool(self, scores):
+        r, c = self.block
+        shape = scores.shape.as_list()
+        rows = int(np.prod(shape[:-1]))
+        mat = tf.reshape(scores, [rows // r, r, shape[-1] // c, c])
+        return tf.reduce_mean(mat, axis=[1, 3])
+
+    def expand(self, index: int, unit_mask) -> tf.Tensor:
+        """A per-unit 0/1 mask expanded to the weight's shape."""
+        shape = self.pruning_vars[index][0].shape.as_list()
+        if getattr(self.criterion, "per_channel", False):
+            return tf.broadcast_to(tf.reshape(unit_mask, self._channel_view(shape)), shape)
+        if self.granularity == "block":
+            r, c = self.block
+            full = tf.tile(unit_mask[:, None, :, None], [1, r, 1, c])
+            return tf.reshape(full, shape)
+        return tf.reshape(unit_mask, shape)
+
+    def _channel_view(self, shape):
+        view = [1] * len(shape)
+        axis = _channel_axis(self.layer) % len(shape)
+        view[axis] = shape[axis]
+        return view
+
+    def _recorded(self):
+        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
+        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
+            if var is not None:
+                return tf.convert_to_tensor(var)
+        return None
+
+    def mask_for(self, index: int, sparsity):
+        """(threshold, mask) for prunable weight ``index`` at ``sparsity``.
+
+        A data-driven criterion with nothing recorded yet keeps the current mask (no
+        arbitrary mask from all-zero statistics at step 0).
+        """
+        recorded = self._recorded()
+        if recorded is None:
+            return self._new_mask(index, sparsity)
+        _, mask_var, thr_var = self.pruning_vars[index]
+        return tf.cond(recorded > 0, lambda: self._new_mask(index, sparsity),
+                       lambda: (tf.identity(thr_var), tf.identity(mask_var)))
+
+    def _new_mask(self, index: int, sparsity):
+        weight = self.pruning_vars[index][0]
+        if self.granularity == "n:m" and not getattr(self.criterion, "per_channel", False):
+            scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)
+            nm = masks.nm_mask(scores, *self.n_m)
+            mask = tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
+        else:
+            mask = self.expand(index, masks.topk_mask(self.unit_scores(index), sparsity))
+        return self._threshold(index, mask), tf.cast(mask, weight.dtype)
+
+    def _threshold(self, index, mask):
+        weight = self.pruning_vars[index][0]
+        scores = self.scores(index)
+        if scores.shape.rank != weight.shape.rank:
+            scores = tf.broadcast_to(tf.reshape(scores, self._channel_view(weight.shape)),
+                                     weight.shape)
+        kept = tf.where(mask > 0, scores, np.inf)
+        return tf.cast(tf.reduce_min(kept), weight.dtype)
+
+    def target_sparsity(self, step) -> float:
+        """The sparsity this layer aims for at ``step`` (schedule × sparsity_scale)."""
+        s = float(self.pruning_schedule(tf.constant(step, tf.int64))[1]) * self.sparsity_scale
+        return float(np.clip(s, 0.0, 0.9999))
+
+    def get_config(self):
+        config = super().get_config()
+        config.update({
+            "criterion": criteria_lib.serialize(self.criterion),
+            "weights": list(self.prunable_weight_names),
+            "update": self.update,
+            "sparsity_scale": self.sparsity_scale,
+            "block_size": list(self.block_size),
+            "granularity": self.granularity,
+            "n_m": list(self.n_m),
+            "block": list(self.block),
+        })
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        sched = config.pop("pruning_schedule")
+        custom = {"ConstantSparsity": tfmot_schedules.ConstantSparsity,
+                  "PolynomialDecay": tfmot_schedules.PolynomialDecay}
+        config["pruning_schedule"] = keras.utils.deserialize_keras_object(
+            sched, module_objects=vars(tfmot_schedules), custom_objects=custom)
+        config["criterion"] = criteria_lib.get(config.pop("criterion", "magnitude"))
+        config["layer"] = keras.layers.deserialize(config.pop("layer"))
+        return cls(**config)

@@ -1,1 +1,0 @@
-"""Internals of structured surgery; the public door is :mod:`tfprune.structured`."""
