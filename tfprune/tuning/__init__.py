@@ -1,0 +1,21 @@
+"""Sweeps over pruning settings on keras-tuner's engine, and their Pareto sets.
+
+:class:`PruningTuner` (a keras-tuner ``BaseTuner``) runs trials of the tfprune path
+(prune, fine-tune, strip/shrink, measure); :meth:`PruningTuner.pareto` and
+:meth:`PruningTuner.plot_pareto` give the quality/cost trade-offs. Sweeps resume from
+their directory and run distributed with keras-tuner's chief/worker mode.
+
+Example:
+    >>> from tfprune import tuning
+    >>> tuning.measure.direction("latency_ms")
+    'min'
+"""
+
+from tfprune.tuning import hparams, measure, pareto, space, trial  # noqa: I001
+from tfprune.tuning import sweep
+from tfprune.tuning.pareto import Table
+from tfprune.tuning.sweep import ORACLES, SweepError, SweepOptions, load_results
+from tfprune.tuning.tuner import PruningTuner
+
+__all__ = ["PruningTuner", "SweepOptions", "SweepError", "ORACLES", "Table", "load_results",
+           "hparams", "measure", "pareto", "space", "sweep", "trial"]

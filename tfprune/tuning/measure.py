@@ -1,0 +1,91 @@
+"""What a trial measures, the names it reports them under, and their directions.
+
+Always measured (cheap): ``val_loss`` and ``val_<metric>`` for each compiled metric,
+``params``, ``nonzero_params``, ``weight_sparsity`` (zero fraction), ``macs``, ``sparse_macs`` (from
+:func:`tfprune.summary`), ``pruned_fraction`` and ``fine_tune_seconds``. Optional
+(``measure=``): ``tflite_bytes`` (full-int8 .tflite written by
+:func:`tfprune.export.tflite`, verified in LiteRT) and ``latency_ms`` (median LiteRT
+invoke, 1 thread, :func:`tfprune.export.latency`).
+
+Example:
+    >>> names(["accuracy"], ("tflite_bytes",))[:3]
+    ['val_loss', 'val_accuracy', 'params']
+    >>> direction("macs"), direction("val_accuracy")
+    ('min', 'max')
+"""
+
+from __future__ import annotations
+
+import os
+
+from tfprune import errors, export
+from tfprune.analysis.summary import summary
+
+__all__ = ["OPTIONAL", "names", "direction", "measure", "metric_name"]
+
+#: Expensive measures a sweep can ask for with ``measure=(...)``.
+OPTIONAL = ("tflite_bytes", "latency_ms")
+_CHEAP = ("params", "nonzero_params", "weight_sparsity", "macs", "sparse_macs", "pruned_fraction",
+          "fine_tune_seconds")
+_DIRECTIONS = {"params": "min", "nonzero_params": "min", "weight_sparsity": "max", "macs": "min",
+               "sparse_macs": "min", "pruned_fraction": "max", "fine_tune_seconds": "min",
+               "tflite_bytes": "min", "latency_ms": "min", "val_loss": "min"}
+
+
+def metric_name(metric) -> str:
+    """The name Keras logs a compiled metric under (a string is its own name)."""
+    return metric if isinstance(metric, str) else getattr(metric, "name", str(metric))
+
+
+def names(metrics, optional=()) -> list:
+    """All measure names a trial reports, in a stable order."""
+    return (["val_loss"] + [f"val_{metric_name(m)}" for m in metrics] + list(_CHEAP)
+            + [o for o in OPTIONAL if o in optional])
+
+
+def direction(name: str) -> str:
+    """``"min"`` or ``"max"``: losses, sizes, MACs and times go down; the rest up."""
+    if name in _DIRECTIONS:
+        return _DIRECTIONS[name]
+    low = ("loss", "error", "mse", "mae", "crossentropy", "hinge")
+    return "min" if any(k in name for k in low) else "max"
+
+
+def check_optional(optional) -> tuple:
+    optional = tuple(optional or ())
+    for name in optional:
+        if name not in OPTIONAL:
+            raise errors.unknown_name("optional measure", name, OPTIONAL)
+    if "latency_ms" in optional and "tflite_bytes" not in optional:
+        optional += ("tflite_bytes",)  # latency is measured on the int8 file
+    return optional
+
+
+def measure(plain, *, validation_data, loss, metrics=(), batch_size=32, optional=(),
+            trial_dir=None, calibration=None, latency_runs=50) -> dict:
+    """Measure a plain (stripped or shrunk) model; return ``{name: float}``.
+
+    Example:
+        >>> import numpy as np
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
+        >>> out = measure(m, validation_data=(np.ones((4, 4)), np.zeros((4, 2))), loss="mse")
+        >>> out["params"], out["macs"]
+        (10, 8)
+    """
+    xv, yv = validation_data
+    plain.compile(loss=loss, metrics=list(metrics))
+    ev = plain.evaluate(xv, yv, batch_size=batch_size, verbose=0, return_dict=True)
+    out = {f"val_{k}": float(v) for k, v in ev.items()}
+    s = summary(plain, print_fn=None)
+    out.update({k: float(s[k]) for k in ("params", "nonzero_params", "macs", "sparse_macs")})
+    out["weight_sparsity"] = float(s["sparsity"])  # "sparsity" is the setting's name
+    if "tflite_bytes" in optional:
+        path = os.path.join(trial_dir, "model_int8.tflite")
+        rec = export.tflite(plain, path, quantize="int8", representative_data=calibration,
+                            overwrite=True)
+        out["tflite_bytes"] = float(rec.bytes)
+        if "latency_ms" in optional:
+            lat = export.latency(path, threads=1, runs=latency_runs, warmup=max(1, latency_runs // 10))
+            out["latency_ms"] = float(lat.median_ms)
+    return out

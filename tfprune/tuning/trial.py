@@ -1,0 +1,173 @@
+"""One trial of a sweep: prune, fine-tune, strip (and shrink for channels).
+
+:func:`run` is the path of DESIGN.md with one setting per stop; it never modifies the
+model it is given and returns the plain (stripped or shrunk) model.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu"),
+    ...                       keras.layers.Dense(3, activation="softmax")])
+    >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
+    >>> s = {"sparsity": 0.5, "mac_fraction": None, "criterion": "magnitude",
+    ...      "granularity": "channel", "scope": "layer", "schedule": "one_shot",
+    ...      "epochs": 1, "learning_rate": 1e-3}
+    >>> plain, info = run(m, s, x=x, y=y, loss="sparse_categorical_crossentropy")
+    >>> plain.layers[0].units, info["pruned_fraction"]
+    (4, 0.5)
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+
+from tfprune import errors, structured
+from tfprune.analysis.summary import summary
+from tfprune.callbacks.pruning import PruningCallback
+from tfprune.compat import keras
+from tfprune.core import criteria as criteria_lib
+from tfprune.core import schedules
+from tfprune.graph import build as build_graph
+from tfprune.graph.macs import count_macs
+from tfprune.masking import api as masking_api
+from tfprune.masking.wrapper import GRANULARITIES as _MASK_GRANULARITIES
+from tfprune.structured import plans as plan_lib
+from tfprune.structured import rebuild as rebuild_lib
+
+__all__ = ["run", "sparsity_for_macs", "AGP_END", "CALIBRATION_SAMPLES"]
+
+_WEIGHT = "weight" if "weight" in _MASK_GRANULARITIES else "unstructured"
+AGP_END = 0.75  # the AGP ramp ends at 75% of the fine-tune steps (FACTS.md reference schedule)
+CALIBRATION_SAMPLES = 256
+
+
+class _HoldChannels(keras.callbacks.Callback):
+    """Re-zero the channels a plan removed after every training step (nothing regrows)."""
+
+    def __init__(self, plan):
+        super().__init__()
+        self.plan = plan
+        self._pairs = []
+
+    def on_train_begin(self, logs=None):
+        g = build_graph(self.model)
+        masks = rebuild_lib.weight_masks(g, plan_lib.keep_masks(g, self.plan))
+        variables = {rebuild_lib.weight_key(u): getattr(u.layer, u.attr) for u in g.uses}
+        self._pairs = [(variables[k], m.astype(variables[k].dtype.name)) for k, m in masks.items()]
+
+    def on_train_batch_end(self, batch, logs=None):
+        for var, mask in self._pairs:
+            var.assign(var * mask)
+
+
+def _channel_criterion(name):
+    return "l2" if name == "magnitude" else name
+
+
+def _cost_at(model, s, settings):
+    if settings["granularity"] == "channel":
+        p = structured.plan(model, sparsity=s, criterion=_channel_criterion(settings["criterion"]),
+                            scope=settings["scope"])
+        return count_macs(structured.shrink(structured.apply_masks(model, p), p))
+    pruned = masking_api.one_shot(model, s, criterion="magnitude", scope=settings["scope"],
+                                  granularity=_WEIGHT)
+    return summary(pruned, print_fn=None)["sparse_macs"]
+
+
+def sparsity_for_macs(model, fraction: float, settings: dict, *, iters: int = 10) -> float:
+    """Smallest sparsity whose one-shot result keeps at most ``fraction`` of the dense MACs.
+
+    Channel granularity counts the MACs of the shrunk model; weight granularity counts
+    sparse MACs (MACs scaled by kernel density) after magnitude pruning. Bisection over
+    [0, 0.99].
+
+    Raises:
+        ConfigError: the target is below what 99% sparsity reaches (the closest is named).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8),
+        ...                       keras.layers.Dense(2)])
+        >>> round(sparsity_for_macs(m, 0.5, {"granularity": "weight", "scope": "layer"}), 1)
+        0.5
+    """
+    dense = count_macs(model)
+    target = fraction * dense
+    if fraction >= 1.0 or dense == 0:
+        return 0.0
+    hi, lo = 0.99, 0.0
+    best = _cost_at(model, hi, settings)
+    if best > target:
+        raise errors.ConfigError(
+            f"mac_fraction={fraction!r} is unreachable with granularity="
+            f"{settings['granularity']!r}: 99% sparsity keeps {best / dense:.3f} of the MACs. "
+            "Use a larger mac_fraction.")
+    for _ in range(iters):
+        mid = (lo + hi) / 2
+        if _cost_at(model, mid, settings) <= target:
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+def _calibration(x, y):
+    n = min(len(x), CALIBRATION_SAMPLES)
+    return (x[:n], y[:n]) if y is not None else x[:n]
+
+
+def _compile(model, settings, loss, metrics):
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=loss,
+                  metrics=list(metrics))
+
+
+def _weight_path(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir, verbose):
+    crit = criteria_lib.get(settings["criterion"])
+    kwargs = {"criterion": crit, "scope": settings["scope"], "granularity": _WEIGHT}
+    if settings["schedule"] == "one_shot":
+        data = _calibration(x, y) if crit.needs_data else None
+        pruned = masking_api.one_shot(model, s, data=data, loss=loss, **kwargs)
+    else:
+        steps = settings["epochs"] * math.ceil(len(x) / batch_size)
+        end = max(1, int(AGP_END * steps))
+        sched = schedules.AGP(s, end_step=end, begin_step=0, frequency=max(1, end // 10))
+        pruned = masking_api.prune(model, schedule=sched, **kwargs)
+    _compile(pruned, settings, loss, metrics)
+    if settings["epochs"] > 0:
+        pruned.fit(x, y, batch_size=batch_size, epochs=settings["epochs"], verbose=verbose,
+                   callbacks=[PruningCallback(log_dir=log_dir)])
+    return masking_api.strip(pruned)
+
+
+def _channel_path(model, settings, s, x, y, *, loss, metrics, batch_size, verbose):
+    plan = structured.plan(model, sparsity=s, criterion=_channel_criterion(settings["criterion"]),
+                           scope=settings["scope"])
+    masked = structured.apply_masks(model, plan)
+    _compile(masked, settings, loss, metrics)
+    if settings["epochs"] > 0:
+        masked.fit(x, y, batch_size=batch_size, epochs=settings["epochs"], verbose=verbose,
+                   callbacks=[_HoldChannels(plan)])
+    return structured.shrink(masked, plan)
+
+
+def run(model, settings: dict, *, x, y, loss, metrics=(), batch_size: int = 32,
+        log_dir: str | None = None, verbose: int = 0):
+    """Prune ``model`` with ``settings``, fine-tune, and return ``(plain_model, info)``.
+
+    ``info``: ``pruned_fraction`` (the sparsity used: given, or found for ``mac_fraction``)
+    and ``fine_tune_seconds`` (wall time of the whole trial path).
+    """
+    t0 = time.perf_counter()
+    s = settings["sparsity"]
+    if s is None:
+        s = sparsity_for_macs(model, settings["mac_fraction"], settings)
+    common = {"loss": loss, "metrics": metrics, "batch_size": batch_size, "verbose": verbose}
+    if settings["granularity"] == "channel":
+        plain = _channel_path(model, settings, s, x, y, **common)
+    else:
+        plain = _weight_path(model, settings, s, x, y, log_dir=log_dir, **common)
+    return plain, {"pruned_fraction": float(np.round(s, 6)),
+                   "fine_tune_seconds": time.perf_counter() - t0}

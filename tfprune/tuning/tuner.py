@@ -1,0 +1,265 @@
+"""``PruningTuner``: keras-tuner sweeps over pruning settings, on keras-tuner's own engine.
+
+keras-tuner's ``Tuner`` refuses tf_keras models (keras-tuner #1039), so this is a
+``BaseTuner``: keras-tuner's oracles choose the settings, keep the state that makes a
+killed sweep resume, and serve distributed workers over gRPC; each trial runs the
+tfprune path (:mod:`tfprune.tuning.trial`), reports every measure
+(:mod:`tfprune.tuning.measure`) and saves the plain pruned model.
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+
+from keras_tuner.src.engine import base_tuner
+from keras_tuner.src.engine import trial as trial_module
+
+from tfprune import errors, export
+from tfprune.compat import keras
+from tfprune.tuning import hparams as hparams_lib
+from tfprune.tuning import measure as measure_lib
+from tfprune.tuning import pareto as pareto_lib
+from tfprune.tuning import space as space_lib
+from tfprune.tuning import sweep
+from tfprune.tuning import trial as trial_lib
+
+__all__ = ["PruningTuner"]
+
+
+class PruningTuner(base_tuner.BaseTuner):
+    """Search pruning settings of a trained tf_keras model; keep every trial's measures.
+
+    Each trial prunes a copy of ``model`` with one point of ``space`` (sparsity or
+    ``mac_fraction``, criterion, granularity ``"weight"``/``"channel"``, scope, schedule
+    ``"one_shot"``/``"agp"``, fine-tune epochs, learning rate), fine-tunes it with
+    :class:`tfprune.PruningCallback`, strips it (and shrinks it for channels), then
+    measures it (:mod:`tfprune.tuning.measure`). The objective is any measure, a
+    ``keras_tuner.Objective`` or a list of them; :meth:`pareto` gives the trade-offs.
+
+    Args:
+        model: a trained Sequential/Functional tf_keras model, or a function returning one.
+            It is never modified.
+        space: ``None`` (:func:`tfprune.tuning.space.default_space`), a dict
+            ``{setting: value or [choices]}`` or a keras-tuner function ``hp -> dict|None``.
+        oracle: ``"random"``, ``"bayesian"``, ``"hyperband"``, ``"grid"`` or a keras-tuner
+            ``Oracle`` instance (its objective is then used).
+        objective: a measure name, ``keras_tuner.Objective`` or a list of them.
+        max_trials: trials to run (not used by Hyperband, which budgets epochs).
+        directory, project_name: the sweep lives in ``directory/project_name``; the same
+            directory resumes the sweep; a different sweep there is refused.
+        overwrite: delete an existing sweep directory first (ignored on workers).
+        options: :class:`tfprune.tuning.SweepOptions`.
+
+    Raises:
+        ConfigError, KerasVersionError, ModelTypeError: before any trial.
+
+    Example:
+        >>> import tempfile, tfprune
+        >>> from tfprune.app.data import digits
+        >>> (x, y), val = digits()
+        >>> m = keras.Sequential([keras.Input((8, 8, 1)), keras.layers.Flatten(),
+        ...                       keras.layers.Dense(16, activation="relu"),
+        ...                       keras.layers.Dense(10, activation="softmax")])
+        >>> t = PruningTuner(m, {"sparsity": [0.5, 0.8]}, max_trials=2,
+        ...                  directory=tempfile.mkdtemp(),
+        ...                  options=tfprune.tuning.SweepOptions(
+        ...                      loss="sparse_categorical_crossentropy"))
+        >>> t.search(x, y, validation_data=val)
+        >>> len(t.results()), sorted(t.results()[0])[:3]
+        (2, ['criterion', 'epochs', 'fine_tune_seconds'])
+    """
+
+    def __init__(self, model, space=None, *, oracle="random", objective="val_accuracy",
+                 max_trials: int = 10, directory=".", project_name: str = "tfprune_sweep",
+                 overwrite: bool = False, options: sweep.SweepOptions | None = None):
+        options = options or sweep.SweepOptions()
+        if not isinstance(options, sweep.SweepOptions):
+            raise errors.ConfigError(f"`options` must be a SweepOptions, got {type(options).__name__}.")
+        self.options = options
+        self.model = sweep._resolve_model(model)
+        self.space_fn = sweep._space_fn(space)
+        probe = sweep._probe_space(self.space_fn)
+        self.loss = options.loss if options.loss is not None else getattr(self.model, "loss", None)
+        if self.loss is None:
+            raise errors.ConfigError("Trials fine-tune the model: pass SweepOptions(loss=...) "
+                                     "(e.g. 'sparse_categorical_crossentropy') or compile the model.")
+        self.optional = measure_lib.check_optional(options.measure)
+        self.measure_names = measure_lib.names(options.metrics, self.optional)
+        if options.tensorboard:
+            hparams_lib.require()
+        oracle = sweep._make_oracle(oracle, objective, max_trials, options, self.measure_names)
+        fingerprint = {
+            "model": sweep._model_digest(self.model),
+            "space": json.dumps(probe.get_config(), sort_keys=True, default=str),
+            "objective": repr(oracle.objective), "oracle": type(oracle).__name__,
+            "loss": str(self.loss), "measures": self.measure_names,
+        }
+        worker = sweep._is_worker()
+        if not worker:
+            sweep._check_directory(os.path.join(str(directory), project_name), fingerprint,
+                                   overwrite)
+        self._calibration = None
+        super().__init__(oracle, hypermodel=sweep._SpaceModel(self.space_fn),
+                         directory=directory, project_name=project_name,
+                         overwrite=overwrite and not worker)
+        if not worker:
+            space_lib.check_space(self.space_fn, self.oracle.get_space())
+            sweep._write_json(os.path.join(self.project_dir, sweep.SWEEP_FILE), fingerprint)
+            if options.tensorboard:
+                hparams_lib.write_config(self.tensorboard_dir, self.oracle.get_space(),
+                                         self.measure_names)
+
+    # -- keras-tuner hooks ---------------------------------------------------------------
+    def _populate_initial_space(self):
+        super()._populate_initial_space()
+        space_lib.check_space(self.space_fn, self.oracle.get_space())
+
+    @property
+    def tensorboard_dir(self) -> str:
+        """Root of the TensorBoard logs (one run directory per trial)."""
+        return os.path.join(self.project_dir, "tensorboard")
+
+    def search(self, x, y=None, *, validation_data=None, batch_size=None, verbose=0):
+        """Run trials until the oracle stops; raise if every trial failed.
+
+        Args:
+            x, y: fine-tuning data (arrays); the first 256 samples calibrate data-driven
+                criteria and int8 export.
+            validation_data: ``(x_val, y_val)``: every measure of quality is taken on it.
+            batch_size: default ``options.batch_size``.
+            verbose: keras-tuner's and Keras' verbosity (0: quiet).
+
+        Raises:
+            ConfigError: missing or inconsistent data, before any trial.
+            SweepError: every trial failed (the first trial's error is quoted).
+        """
+        self._check_data(x, y, validation_data)
+        self._calibration = x[: trial_lib.CALIBRATION_SAMPLES]
+        batch_size = batch_size or self.options.batch_size
+        try:
+            super().search(x, y, validation_data=validation_data, batch_size=batch_size,
+                           verbose=verbose)
+        except RuntimeError as e:
+            if "consecutive failures" in str(e):
+                raise sweep.SweepError(f"The sweep stopped: {e}") from e
+            raise
+        self._check_failures()
+
+    def run_trial(self, trial, x, y=None, validation_data=None, batch_size=32, verbose=0):
+        hp = trial.hyperparameters
+        settings = space_lib.settings_from(self.space_fn, hp.copy())
+        if "tuner/epochs" in hp.values:  # Hyperband's budget; each trial fine-tunes from scratch
+            settings["epochs"] = int(hp.values["tuner/epochs"])
+        tid = trial.trial_id
+        keras.utils.set_random_seed(self.options.seed + (int(tid) if str(tid).isdigit() else 0))
+        trial_dir = self.get_trial_dir(tid)
+        log_dir = os.path.join(self.tensorboard_dir, f"trial_{tid}") if self.options.tensorboard \
+            else None
+        opts = {"loss": self.loss, "metrics": self.options.metrics, "batch_size": batch_size}
+        plain, info = trial_lib.run(self.model, settings, x=x, y=y, log_dir=log_dir,
+                                    verbose=verbose, **opts)
+        out = measure_lib.measure(plain, validation_data=validation_data, optional=self.optional,
+                                  trial_dir=trial_dir, calibration=x[: trial_lib.CALIBRATION_SAMPLES],
+                                  latency_runs=self.options.latency_runs, **opts)
+        out.update(info)
+        self.save_model(tid, plain)
+        sweep._write_json(os.path.join(trial_dir, sweep.MEASURES_FILE),
+                          {"trial_id": tid, "tuner_id": self.tuner_id, "settings": settings,
+                           "measures": out})
+        if log_dir:
+            hparams_lib.write_trial(log_dir, tid, hp.values, out)
+        return out
+
+    def save_model(self, trial_id, model, step=0):
+        """Save a trial's plain model to ``trial_<id>/model.keras`` (atomically)."""
+        path = os.path.join(self.get_trial_dir(trial_id), sweep.MODEL_FILE)
+        tmp = path[: -len(".keras")] + f".tmp{os.getpid()}.keras"
+        model.save(tmp)
+        os.replace(tmp, path)
+
+    def load_model(self, trial):
+        """The plain pruned model of a trial (a ``Trial`` or its id), uncompiled."""
+        tid = getattr(trial, "trial_id", trial)
+        path = os.path.join(self.project_dir, f"trial_{tid}", sweep.MODEL_FILE)
+        if not os.path.exists(path):
+            raise errors.ConfigError(f"Trial {tid!r} has no saved model ({path}); it did not "
+                                     "complete.")
+        return keras.models.load_model(path, compile=False)
+
+    # -- results ---------------------------------------------------------------------------
+    def results(self) -> pareto_lib.Table:
+        """Every completed trial: settings and measures (a :class:`Table` of dicts)."""
+        return sweep.load_results(self.project_dir)
+
+    def _axes(self, quality, cost):
+        costs = [cost] if isinstance(cost, str) or not isinstance(cost, (list, tuple)) else cost
+        axes = []
+        for item in [quality, *costs]:
+            name = getattr(item, "name", item)
+            if name not in self.measure_names:
+                raise errors.unknown_name("measure", name, self.measure_names)
+            axes.append((name, getattr(item, "direction", None) or measure_lib.direction(name)))
+        return axes
+
+    def pareto(self, quality="val_accuracy", cost="macs") -> pareto_lib.Table:
+        """Non-dominated completed trials for ``quality`` against one or more ``cost`` measures.
+
+        Directions are inferred (losses, sizes, MACs, times: lower is better) or taken
+        from ``keras_tuner.Objective`` arguments. Rows are sorted by the first cost.
+        """
+        return pareto_lib.front(self.results(), self._axes(quality, cost))
+
+    def plot_pareto(self, path, quality="val_accuracy", cost="macs") -> str:
+        """Write a PNG of every trial and the Pareto front (matplotlib, Agg). Returns the path."""
+        q, c = self._axes(quality, cost)[:2]
+        return pareto_lib.plot(self.results(), path, quality=q, cost=c)
+
+    def best_models(self, quality="val_accuracy", cost="macs") -> list:
+        """``[(trial_id, model)]`` for the Pareto-front trials, in :meth:`pareto` order."""
+        return [(r["trial_id"], self.load_model(r["trial_id"]))
+                for r in self.pareto(quality, cost)]
+
+    def export_best(self, directory, *, quality="val_accuracy", cost="macs", quantize="int8",
+                    representative_data=None, overwrite=False) -> list:
+        """Export each Pareto-front model to ``directory/trial_<id>.tflite`` (verified in LiteRT).
+
+        ``representative_data`` defaults to the first samples given to :meth:`search`.
+        Returns the :class:`tfprune.export.ExportRecord` list.
+        """
+        data = representative_data if representative_data is not None else self._calibration
+        os.makedirs(directory, exist_ok=True)
+        return [export.tflite(model, os.path.join(directory, f"trial_{tid}.tflite"),
+                              quantize=quantize, representative_data=data, overwrite=overwrite)
+                for tid, model in self.best_models(quality, cost)]
+
+    # -- checks ----------------------------------------------------------------------------
+    def _check_data(self, x, y, validation_data):
+        if not hasattr(x, "__len__") or not hasattr(x, "shape"):
+            raise errors.ConfigError(f"`x` must be an array (numpy), got {type(x).__name__}; "
+                                     "tf.data pipelines are not supported by sweeps yet.")
+        if y is not None and len(y) != len(x):
+            raise errors.ConfigError(f"`x` has {len(x)} samples but `y` has {len(y)}.")
+        if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+            raise errors.ConfigError("Pass validation_data=(x_val, y_val): every trial measures "
+                                     "its quality on it.")
+        try:
+            self.model(x[:1])
+            self.model(validation_data[0][:1])
+        except Exception as e:  # noqa: BLE001  (any shape/dtype error from Keras)
+            raise errors.ConfigError(f"The data does not fit the model input "
+                                     f"{self.model.input_shape}: {e}") from e
+
+    def _check_failures(self):
+        if sweep._is_worker():
+            return
+        trials = []
+        for path in sorted(glob.glob(os.path.join(self.project_dir, "trial_*", "trial.json"))):
+            trials.append(trial_module.Trial.load(path))
+        done = [t for t in trials if t.status == trial_module.TrialStatus.COMPLETED]
+        if trials and not done:
+            first = sorted(trials, key=lambda t: t.trial_id)[0]
+            raise sweep.SweepError(
+                f"All {len(trials)} trials failed. Trial {first.trial_id} failed with:\n"
+                f"{first.message}")
