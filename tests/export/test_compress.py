@@ -1,0 +1,104 @@
+"""The TFLM DECODE prune encoding: layout, bit-exact TFLM runs, refusals."""
+
+import numpy as np
+import pytest
+
+from tfprune import errors
+from tfprune.compat import keras
+from tfprune.export import _tflite_bytes
+from tfprune.export.compress import _encode, check_option, prune_encode
+from tfprune.export.compress.measure import compare_tflm
+
+
+def test_layout_matches_the_cc_reader():
+    # decode_state_prune_test.cc: mask byte 0xA5 -> elements 1,0,1,0,0,1,0,1 (MSB first)
+    enc = _encode.encode(np.array([7, 0, 8, 0, 0, 9, 0, 6], np.int8))
+    assert enc.mask == bytes([0xA5]) and enc.values.tolist() == [7, 8, 9, 6]
+    anc = _encode.ancillary(enc)
+    assert anc[:5] == bytes([2, 1, 0, 0, 1]) and anc[5:16] == bytes(11)
+    assert anc[16:] == bytes([7, 8, 9, 6])
+    # int8 per-channel zero points, axis 0 (blocks) and last axis (cycling)
+    w = np.array([[-128, 5, -128], [0, 0, 3]], np.int8)
+    enc0 = _encode.encode(w, zero_points=[-128, 0], axis=0)
+    assert np.unpackbits(np.frombuffer(enc0.mask, np.uint8))[:6].tolist() == [0, 1, 0, 0, 0, 1]
+    enc1 = _encode.encode(w, zero_points=[-128, 5, 0], axis=1)
+    assert np.unpackbits(np.frombuffer(enc1.mask, np.uint8))[:6].tolist() == [0, 0, 1, 1, 1, 1]
+    for e, zps, ax in ((enc0, [-128, 0], 0), (enc1, [-128, 5, 0], 1)):
+        assert np.array_equal(_encode.decode(e, w.shape, np.int8, zps, ax), w)
+    # int32 bias (little-endian values) and float32 (-0.0 kept: it is not the +0.0 pattern)
+    b = _encode.encode(np.array([0, 300, 0, -1], np.int32))
+    assert _encode.ancillary(b)[16:] == np.array([300, -1], "<i4").tobytes()
+    assert _encode.encode(np.array([0.0, -0.0, 1.5], np.float32)).values.size == 2
+    assert _encode.refusal(np.int8, (3, 4, 5), [0, 0, 0, 0], 1)  # middle axis
+    assert _encode.refusal(np.int32, (4,), [1, 0, 0, 0], 0)  # non-zero zp on int32
+    assert _encode.refusal(np.int8, (4, 3), [0, 0, 0], 1) is None
+
+
+def _pruned_cnn(fraction, seed=0):
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
+        L.Conv2D(24, 3, activation="relu", padding="same", name="conv2"),
+        L.MaxPooling2D(name="pool"),
+        L.Flatten(name="flat"),
+        L.Dense(48, activation="relu", name="fc"),
+        L.Dense(10, name="logits"),
+    ])
+    rng = np.random.default_rng(seed)
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if ws:
+            w = ws[0]
+            if fraction:
+                w[np.abs(w) < np.quantile(np.abs(w), fraction)] = 0.0
+            ws[1][:] = rng.normal(size=ws[1].shape) * 0.05
+            layer.set_weights([w, ws[1]])
+    return m
+
+
+@pytest.fixture(scope="module")
+def data():
+    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def dense_pruned(data):
+    return _tflite_bytes(_pruned_cnn(0.85), quantize="int8", data=data, int8_io=True)
+
+
+def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
+    small, report = prune_encode(dense_pruned, min_saving_bytes=0)
+    names = {r["name"] for r in report["tensors"]}
+    assert any("fc" in n for n in names) and any("conv2" in n for n in names), report
+    assert "sequential/conv/Conv2D" in report["skipped"]  # 144 B: overhead exceeds the saving
+    assert len(small) < 0.6 * len(dense_pruned)
+    assert report["compressed_bytes"] == len(small)
+    codes = np.random.default_rng(2).integers(-128, 128, (12, 8, 8, 1)).astype(np.int8)
+    res = compare_tflm(dense_pruned, small, codes, repeats=5)
+    assert res["ok"], res
+    assert res["bit_exact"] and res["outputs"] == 1 and res["samples"] == 12
+    assert res["reported"]["compressed"] > 0 and res["overhead"] > 0
+
+
+def test_no_zeros_is_refused_unless_allowed(data):
+    dense = _tflite_bytes(_pruned_cnn(0.0), quantize="int8", data=data, int8_io=True)
+    with pytest.raises(errors.ExportError, match="no zeros.*Prune the model first"):
+        prune_encode(dense)
+    same, report = prune_encode(dense, allow_uncompressed=True)
+    assert same == dense and report["encoded"] == 0 and report["ratio"] == 1.0
+
+
+def test_too_few_zeros_names_the_tensors(dense_pruned):
+    with pytest.raises(errors.ExportError, match="min_saving_bytes"):
+        prune_encode(dense_pruned, min_saving_bytes=10**7)
+
+
+def test_unknown_compress_value_lists_valid_ones():
+    with pytest.raises(errors.ConfigError, match="Valid: None, 'prune'"):
+        check_option("lut")
+    with pytest.raises(errors.ConfigError):
+        check_option(True)
+    with pytest.raises(errors.ExportError, match="not a readable"):
+        prune_encode(b"\x00" * 64)

@@ -1,0 +1,108 @@
+"""Run a dense and a compressed model side by side in TFLM (child-process script).
+
+Run as a script (``python _tflm_pair.py job.json``); imports only numpy and tflite_micro, so a
+TFLM crash cannot take the caller down. Job keys: ``dense``, ``compressed`` (model paths),
+``inputs`` (.npz with arrays ``in0``, ``in1``, ... of integer codes ``[n, ...]``), ``arena``
+(bytes, both models), ``repeats`` (timed invokes per model). Prints one JSON line:
+``ok``, ``bit_exact``, ``max_abs_diff``, ``outputs`` (count), ``reported`` ({dense,
+compressed}: the allocator's total), ``seconds`` ({dense, compressed}: median invoke time),
+``overhead`` (compressed / dense median), or ``error`` and ``log``.
+"""
+
+import json
+import os
+import re
+import statistics
+import sys
+import tempfile
+import time
+
+_HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path[:] = [p for p in sys.path if os.path.abspath(p or os.curdir) != _HERE]
+
+import numpy as np  # noqa: E402
+
+
+def _stderr_to(f):
+    sys.stderr.flush()
+    saved = os.dup(2)
+    os.dup2(f.fileno(), 2)
+    return saved
+
+
+def _outputs(it):
+    outs = []
+    for i in range(64):
+        try:
+            it.get_output_details(i)
+        except Exception:  # past the last output
+            break
+        outs.append(np.array(it.get_output(i)).copy())
+    return outs
+
+
+def _run(it, inputs, k):
+    for j, arr in enumerate(inputs):
+        it.set_input(arr[k : k + 1], j)
+    t0 = time.perf_counter()
+    it.invoke()
+    return time.perf_counter() - t0
+
+
+def main(job_path):
+    from tflite_micro.python.tflite_micro import runtime
+
+    with open(job_path) as f:
+        job = json.load(f)
+    models = {}
+    for key in ("dense", "compressed"):
+        with open(job[key], "rb") as f:
+            models[key] = f.read()
+    data = np.load(job["inputs"])
+    inputs = [data[f"in{j}"] for j in range(len(data.files))]
+    n = len(inputs[0])
+    with tempfile.TemporaryFile() as log:
+        saved = _stderr_to(log)
+        try:
+            its = {k: runtime.Interpreter.from_bytes(b, arena_size=int(job["arena"]))
+                   for k, b in models.items()}
+            diff, count = 0, 0
+            for k in range(n):
+                got = {}
+                for key, it in its.items():
+                    _run(it, inputs, k)
+                    got[key] = _outputs(it)
+                count = len(got["dense"])
+                for a, b in zip(got["dense"], got["compressed"]):
+                    diff = max(diff, int(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64)))))
+            times = {key: [] for key in its}
+            for r in range(int(job["repeats"])):
+                for key, it in its.items():  # interleaved: machine noise hits both alike
+                    times[key].append(_run(it, inputs, r % n))
+            reported = {}
+            for key, it in its.items():
+                log.seek(0)
+                log.truncate()
+                it.print_allocations()
+                sys.stderr.flush()
+                log.seek(0)
+                found = re.search(rb"Arena allocation total (\d+) bytes", log.read())
+                reported[key] = int(found.group(1)) if found else None
+            error = None
+        except Exception as e:  # TFLM raises RuntimeError with its log on stderr
+            error = str(e)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        log.seek(0)
+        text = log.read().decode(errors="replace")
+    if error is not None:
+        return {"ok": False, "error": error, "log": text[-3000:]}
+    med = {k: statistics.median(v) for k, v in times.items()}
+    return {"ok": True, "bit_exact": diff == 0 and count > 0, "max_abs_diff": diff,
+            "outputs": count, "samples": n, "reported": reported, "seconds": med,
+            "overhead": med["compressed"] / med["dense"] if med["dense"] else None}
+
+
+if __name__ == "__main__":
+    print(json.dumps(main(sys.argv[1])), flush=True)
