@@ -1,0 +1,137 @@
+import json
+
+import numpy as np
+import pytest
+
+from tfprune import errors
+from tfprune.analysis.sensitivity import SensitivityResult, sensitivity
+from tfprune.compat import keras
+
+L = keras.layers
+
+
+@pytest.fixture
+def data():
+    rng = np.random.default_rng(0)
+    x = rng.random((96, 8, 8, 3), dtype=np.float32)
+    return x, (x[:, :4, :4, 0].sum((1, 2)) > 4).astype("int64")
+
+
+@pytest.fixture
+def resnet_like():
+    inp = keras.Input((8, 8, 3))
+    a = L.Conv2D(8, 3, padding="same", activation="relu", name="stem")(inp)
+    b = L.Conv2D(8, 3, padding="same", name="body")(a)
+    s = L.Add(name="add")([a, b])
+    h = L.Conv2D(6, 1, activation="relu", name="mid")(s)
+    x = L.GlobalAveragePooling2D()(h)
+    out = L.Dense(2, activation="softmax", name="head")(x)
+    m = keras.Model(inp, out)
+    m.compile(loss="sparse_categorical_crossentropy")
+    return m
+
+
+def test_weight_scan_restores_weights_and_keeps_user_model(resnet_like, data):
+    before = [w.copy() for w in resnet_like.get_weights()]
+    r = sensitivity(resnet_like, data, levels=(0.5, 0.9), progress=False)
+    assert set(r.curves) == {"stem", "body", "mid", "head"}
+    for a, b in zip(before, resnet_like.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    # the baseline equals the model's own loss
+    ev = resnet_like.evaluate(*data, batch_size=64, verbose=0)
+    assert r.baseline == pytest.approx(ev, rel=1e-4)
+    assert r.sizes["stem"] == 3 * 3 * 3 * 8
+
+
+def test_weight_point_matches_a_separately_pruned_model(resnet_like, data):
+    r = sensitivity(resnet_like, data, levels=(0.75,), progress=False)
+    m2 = keras.models.clone_model(resnet_like)
+    m2.set_weights(resnet_like.get_weights())
+    k = m2.get_layer("body").kernel
+    w = k.numpy()
+    thr = np.sort(np.abs(w).ravel())[int(round(w.size * 0.75)) - 1]
+    k.assign(np.where(np.abs(w) > thr, w, 0))
+    m2.compile(loss="sparse_categorical_crossentropy")
+    assert r.curves["body"][0] == pytest.approx(m2.evaluate(*data, batch_size=64, verbose=0),
+                                                rel=1e-4)
+
+
+def test_channel_scan_measures_groups_never_coupled_layers_alone(resnet_like, data):
+    r = sensitivity(resnet_like, data, granularity="channel", levels=(0.5,), progress=False)
+    # stem and body are tied by the residual add: one group holding both
+    grp = [u for u, mem in r.members.items() if "body" in mem]
+    assert len(grp) == 1 and "stem" in r.members[grp[0]]
+    assert set(r.curves) == {grp[0], "mid"}
+    assert r.sizes[grp[0]] == 8
+
+
+def test_channel_point_matches_structured_apply_masks(resnet_like, data):
+    from tfprune import structured
+
+    r = sensitivity(resnet_like, data, granularity="channel", levels=(0.5,), progress=False)
+    p = structured.plan(resnet_like, sparsity=0.5, criterion="l1")
+    # prune only "mid" with the same choice and compare
+    p1 = structured.Plan({"mid": p.keep["mid"]}, {"mid": 6})
+    masked = structured.apply_masks(resnet_like, p1)
+    masked.compile(loss="sparse_categorical_crossentropy")
+    assert r.curves["mid"][0] == pytest.approx(masked.evaluate(*data, batch_size=64, verbose=0),
+                                               rel=1e-4)
+
+
+def test_accuracy_metric_and_callable_metric(resnet_like, data):
+    r = sensitivity(resnet_like, data, levels=(0.9,), metric="accuracy", progress=False)
+    assert r.higher_is_better and 0.0 <= r.baseline <= 1.0
+
+    def drift(y, p):
+        return -p[:, 0]
+
+    drift.higher_is_better = False
+    r2 = sensitivity(resnet_like, data, levels=(0.9,), metric=drift, progress=False)
+    assert r2.metric == "drift" and not r2.higher_is_better
+
+
+def test_result_table_json_plot(resnet_like, data, tmp_path):
+    r = sensitivity(resnet_like, data, levels=(0.25, 0.9), max_batches=1, progress=False)
+    assert r.samples == 64
+    assert "stem" in r.table() and "baseline loss" in r.table()
+    r.to_json(tmp_path / "s.json")
+    back = SensitivityResult.from_dict(json.loads((tmp_path / "s.json").read_text()))
+    assert back.curves == r.curves and back.levels == r.levels
+    png = r.plot(tmp_path / "s.png")
+    assert open(png, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("levels,match", [((0.5, 0.25), "increasing"), ((0.0, 0.5), r"\(0, 1\)"),
+                                          ((0.5, 1.0), r"\(0, 1\)"), ((), "empty")])
+def test_bad_levels(resnet_like, data, levels, match):
+    with pytest.raises(errors.ConfigError, match=match):
+        sensitivity(resnet_like, data, levels=levels)
+
+
+def test_bad_data_metric_and_granularity(resnet_like, data):
+    x, y = data
+    with pytest.raises(errors.ConfigError, match="0 batch"):
+        sensitivity(resnet_like, [])
+    with pytest.raises(errors.ConfigError, match="1 batch.* 4 samples"):
+        sensitivity(resnet_like, (x[:4], y[:4]))
+    with pytest.raises(errors.ConfigError, match="labels"):
+        sensitivity(resnet_like, x)
+    with pytest.raises(errors.ConfigError, match="metric"):
+        sensitivity(resnet_like, data, metric="auc")
+    with pytest.raises(errors.ConfigError, match="granularity"):
+        sensitivity(resnet_like, data, granularity="head")
+    plain = keras.models.clone_model(resnet_like)
+    with pytest.raises(errors.ConfigError, match="compile"):
+        sensitivity(plain, data)
+
+
+def test_nothing_prunable(data):
+    m = keras.Sequential([keras.Input((8, 8, 3)), L.GlobalAveragePooling2D()])
+    m.compile(loss="mse")
+    with pytest.raises(errors.NothingToPruneError):
+        sensitivity(m, (data[0], np.zeros((96, 3), "float32")))
+    d = keras.Sequential([keras.Input((4,)), L.Dense(2, name="out")])
+    d.compile(loss="mse")
+    with pytest.raises(errors.NothingToPruneError, match="channel"):
+        sensitivity(d, (np.ones((16, 4), "float32"), np.ones((16, 2), "float32")),
+                    granularity="channel")

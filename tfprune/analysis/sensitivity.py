@@ -1,0 +1,454 @@
+"""Sensitivity analysis: how much the metric moves when one layer or group is pruned alone.
+
+For every prunable layer (``granularity="weight"``) or every prunable dependency
+group (``granularity="channel"``: a channel is zeroed everywhere it lives, so a
+coupled layer is never measured alone), each level of ``levels`` is applied in place
+on ONE working copy of the model, the metric is measured on cached batches by one
+compiled function, and the weights are restored. The user's model is not touched.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="h"),
+    ...                       keras.layers.Dense(3, name="out")])
+    >>> m.compile(loss="sparse_categorical_crossentropy")
+    >>> x, y = np.random.rand(64, 4).astype("float32"), np.arange(64) % 3
+    >>> r = sensitivity(m, (x, y), levels=(0.5, 0.9), progress=False)
+    >>> sorted(r.curves), len(r.curves["h"])
+    (['h', 'out'], 2)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import sys
+import time
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors, layers
+from tfprune.compat import keras
+from tfprune.core import criteria as criteria_lib
+from tfprune.core import masks as masks_lib
+
+__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches"]
+
+GRANULARITIES = ("weight", "channel")
+METRICS = ("loss", "accuracy")
+CHANNEL_CRITERIA = {"magnitude": "l1", "l1": "l1", "l2": "l2", "fpgm": "fpgm",
+                    "bn_scale": "bn_scale"}
+MIN_SAMPLES = 8
+
+
+@dataclasses.dataclass
+class SensitivityResult:
+    """Measured metric per unit (layer or group) and level.
+
+    Attributes:
+        granularity: ``"weight"`` or ``"channel"``.
+        levels: the sparsities measured (increasing, in (0, 1)).
+        metric: metric name (``"loss"``, ``"accuracy"`` or the callable's name).
+        higher_is_better: True for accuracy-like metrics.
+        baseline: the metric of the unpruned model.
+        curves: unit name -> metric at each level.
+        sizes: unit name -> weights (weight) or channels (channel) in the unit.
+        members: unit name -> layer names the unit touches.
+        criterion: criterion used to choose what is removed at each level.
+        samples: number of samples evaluated.
+        seconds: wall time of the scan (evaluations only).
+        model: the model analysed (not serialised; needed by ``allocate``).
+    """
+
+    granularity: str
+    levels: tuple
+    metric: str
+    higher_is_better: bool
+    baseline: float
+    curves: dict
+    sizes: dict
+    members: dict
+    criterion: str
+    samples: int
+    seconds: float
+    model: object = dataclasses.field(default=None, repr=False, compare=False)
+
+    def degradation(self, unit: str) -> np.ndarray:
+        """How much worse than the baseline each level is (positive = worse)."""
+        v = np.asarray(self.curves[unit], dtype=np.float64)
+        return (self.baseline - v) if self.higher_is_better else (v - self.baseline)
+
+    def ranking(self) -> list:
+        """Unit names from the least to the most sensitive (degradation at the top level)."""
+        return sorted(self.curves, key=lambda u: float(self.degradation(u)[-1]))
+
+    def table(self) -> str:
+        """A text table: one row per unit, the metric at every level.
+
+        Example:
+            >>> r = SensitivityResult("weight", (0.5,), "loss", False, 1.0, {"d": [1.5]},
+            ...                       {"d": 12}, {"d": ["d"]}, "magnitude", 64, 0.1)
+            >>> print(r.table().splitlines()[1])
+            d       12   1.5000
+        """
+        name_w = max([len(u) for u in self.curves] + [4])
+        head = f"{'unit':<{name_w}} {'size':>5} " + " ".join(f"{s:>8.0%}" for s in self.levels)
+        rows = [head]
+        for u, vals in self.curves.items():
+            rows.append(f"{u:<{name_w}} {self.sizes[u]:>5} " + " ".join(f"{v:>8.4f}" for v in vals))
+        rows.append(f"baseline {self.metric} = {self.baseline:.4f} on {self.samples} samples, "
+                    f"{len(self.curves)} {'groups' if self.granularity == 'channel' else 'layers'}, "
+                    f"{self.seconds:.1f} s")
+        return "\n".join(rows)
+
+    def to_dict(self) -> dict:
+        """JSON-ready dict (the model is left out); :meth:`from_dict` inverts it."""
+        d = dataclasses.asdict(dataclasses.replace(self, model=None))
+        d.pop("model")
+        d["levels"] = list(self.levels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict, model=None) -> SensitivityResult:
+        """Inverse of :meth:`to_dict` (pass ``model`` to use the result with ``allocate``)."""
+        d = dict(d)
+        d["levels"] = tuple(d["levels"])
+        return cls(**d, model=model)
+
+    def to_json(self, path: str | None = None) -> str:
+        """The :meth:`to_dict` as JSON text; written atomically to ``path`` if given."""
+        text = json.dumps(self.to_dict(), indent=1)
+        if path is not None:
+            from tfprune.export._atomic import write_bytes
+
+            write_bytes(str(path), text.encode())
+        return text
+
+    def plot(self, path: str, *, top: int | None = 20) -> str:
+        """PNG of metric vs level, one line per unit (the ``top`` most sensitive), atomically.
+
+        Returns the path written.
+        """
+        import matplotlib
+
+        matplotlib.use("Agg", force=False)
+        from matplotlib.figure import Figure
+
+        from tfprune.export._atomic import write_bytes
+
+        units = self.ranking()[::-1][:top] if top else list(self.curves)
+        fig = Figure(figsize=(7, 4.5))
+        ax = fig.add_subplot(111)
+        xs = [0.0] + list(self.levels)
+        for u in units:
+            ax.plot(xs, [self.baseline] + list(self.curves[u]), marker="o", ms=3, lw=1, label=u)
+        ax.axhline(self.baseline, color="k", lw=0.8, ls="--")
+        ax.set_xlabel(f"sparsity ({'channels of the group' if self.granularity == 'channel' else 'weights of the layer'})")
+        ax.set_ylabel(self.metric)
+        ax.set_title(f"Sensitivity ({self.granularity}, {self.criterion})")
+        if len(units) <= 20:
+            ax.legend(fontsize=6, ncol=2)
+        fig.tight_layout()
+        buf = io.BytesIO()
+        fig.savefig(buf, format="png", dpi=110)
+        write_bytes(str(path), buf.getvalue())
+        return str(path)
+
+
+# -- validation -------------------------------------------------------------------------
+def check_levels(levels) -> tuple:
+    """Levels as a tuple of floats, strictly increasing, each in (0, 1)."""
+    try:
+        out = tuple(float(s) for s in levels)
+    except (TypeError, ValueError):
+        raise errors.ConfigError(
+            f"levels must be a sequence of sparsities such as (0.25, 0.5, 0.75, 0.9), "
+            f"got {levels!r}.") from None
+    if not out:
+        raise errors.ConfigError("levels is empty: give e.g. levels=(0.25, 0.5, 0.75, 0.9).")
+    bad = [s for s in out if not 0.0 < s < 1.0]
+    if bad:
+        raise errors.ConfigError(f"levels must be in (0, 1) (fractions removed), got {bad}.")
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise errors.ConfigError(f"levels must be strictly increasing, got {list(out)}.")
+    return out
+
+
+def cached_batches(data, *, batch_size: int = 64, max_batches=None) -> list:
+    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset.
+
+    Raises:
+        ConfigError: no labels, or fewer than 8 samples (says how many were given).
+    """
+    if (isinstance(data, tuple) and len(data) == 2
+            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        if len(x) != len(y):
+            raise errors.ConfigError(f"data: x has {len(x)} samples, y has {len(y)}.")
+        it = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
+    elif isinstance(data, (np.ndarray, tf.Tensor)):
+        raise errors.ConfigError(
+            "data must give labels: pass (x, y), batches of (x, y) or a tf.data.Dataset of "
+            "(x, y) pairs (the metric compares predictions with labels).")
+    else:
+        it = iter(data)
+    out = []
+    for b in it:
+        if max_batches is not None and len(out) >= max_batches:
+            break
+        if not (isinstance(b, (tuple, list)) and len(b) >= 2):
+            raise errors.ConfigError(
+                "data must give (x, y) batches; got a batch that is not an (x, y) pair.")
+        out.append((np.asarray(b[0]), np.asarray(b[1])))
+    n = sum(len(b[0]) for b in out)
+    if n < MIN_SAMPLES:
+        raise errors.ConfigError(
+            f"data gave {len(out)} batch(es) with {n} samples; sensitivity needs at least 1 "
+            f"batch and {MIN_SAMPLES} samples (256 or more give stable curves).")
+    return out
+
+
+def _metric_fn(model, metric, y_sample, out_shape):
+    """(fn(y, y_pred) -> batch-mean scalar, name, higher_is_better)."""
+    if callable(metric):
+        name = getattr(metric, "name", None) or getattr(metric, "__name__", "metric")
+        higher = bool(getattr(metric, "higher_is_better", False))
+
+        def fn(y, p):
+            return tf.reduce_mean(tf.cast(metric(y, p), tf.float32))
+
+        return fn, str(name), higher
+    if metric not in METRICS:
+        raise errors.unknown_name("metric", metric, METRICS + ("a callable (y, y_pred)",))
+    if metric == "loss":
+        if getattr(model, "loss", None) is None:
+            raise errors.ConfigError(
+                "metric='loss' needs a compiled model: model.compile(loss=...) first, or pass "
+                "metric=keras.losses.SparseCategoricalCrossentropy() (any callable (y, y_pred)).")
+        if isinstance(model.loss, (dict, list, tuple)):
+            raise errors.ConfigError("metric='loss': the model has several losses; pass one "
+                                     "callable metric=(y, y_pred) -> scalar.")
+        loss = keras.losses.get(model.loss)
+        return (lambda y, p: tf.reduce_mean(tf.cast(loss(y, p), tf.float32))), "loss", False
+    classes = out_shape[-1] if out_shape else 1
+    sparse = y_sample.ndim == 1 or (y_sample.ndim == 2 and y_sample.shape[-1] == 1 != classes)
+    if classes == 1:
+        def fn(y, p):
+            y = tf.reshape(tf.cast(y, tf.float32), tf.shape(p))
+            return tf.reduce_mean(tf.cast(tf.equal(y > 0.5, p > 0.5), tf.float32))
+    elif sparse:
+        def fn(y, p):
+            y = tf.reshape(tf.cast(y, tf.int64), [-1])
+            return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(p, -1), y), tf.float32))
+    elif y_sample.shape[-1] == classes:
+        def fn(y, p):
+            return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)),
+                                          tf.float32))
+    else:
+        raise errors.ConfigError(
+            f"metric='accuracy': labels of shape {y_sample.shape} do not match the model "
+            f"output with {classes} classes; pass a callable metric.")
+    return fn, "accuracy", True
+
+
+def evaluator(model, batches, fn):
+    """A tf.function ``() -> metric`` over the cached batches (traced once, reads variables)."""
+    bs = len(batches[0][0])
+    full = [b for b in batches if len(b[0]) == bs]
+    rest = [b for b in batches if len(b[0]) != bs]
+    X = tf.constant(np.stack([b[0] for b in full]))
+    Y = tf.constant(np.stack([b[1] for b in full]))
+    rest = [(tf.constant(x), tf.constant(y)) for x, y in rest]
+    n = float(sum(len(b[0]) for b in batches))
+
+    @tf.function(autograph=True)
+    def run():
+        total = tf.constant(0.0, tf.float32)
+        for i in tf.range(tf.shape(X)[0]):
+            total += fn(Y[i], model(X[i], training=False)) * float(bs)
+        for x, y in rest:
+            total += fn(y, model(x, training=False)) * float(len(x))
+        return total / n
+
+    return run
+
+
+# -- units: what is zeroed per unit and level --------------------------------------------
+def _all_layers(model):
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from _all_layers(layer)
+        else:
+            yield layer
+
+
+def _weight_units(work, criterion):
+    """name -> (list of variables, list of masks-per-level builder)."""
+    crit = criteria_lib.get(criterion)
+    if crit.needs_data or getattr(crit, "per_channel", False):
+        raise errors.ConfigError(
+            f"sensitivity(granularity='weight') supports weight-only criteria such as "
+            f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
+    units = {}
+    for layer in _all_layers(work):
+        names = layers.prunable_weight_names(layer)
+        if names is None or not layer.weights:
+            continue
+        ws = layers.prunable_weights(layer, names)
+        if ws:
+            units[layer.name] = ([layer.name], ws, [crit.score(w, {"key": i}) for i, w in
+                                                    enumerate(ws)])
+    return units
+
+
+def _apply_weight(unit, level):
+    _, ws, scores = unit
+    for w, s in zip(ws, scores):
+        w.assign(w * tf.cast(masks_lib.topk_mask(s, level), w.dtype))
+
+
+def _channel_units(work, criterion):
+    from tfprune import graph as graph_lib
+    from tfprune.structured import plans, rebuild
+
+    name = criterion if isinstance(criterion, str) else None
+    if name not in CHANNEL_CRITERIA:
+        raise errors.unknown_name("criterion for granularity='channel'", criterion,
+                                  CHANNEL_CRITERIA)
+    g = graph_lib.build(work)
+    groups = g.prunable()
+    scores = plans.score_groups(g, groups, criterion=CHANNEL_CRITERIA[name],
+                                granularity="filter", reduction="sum")
+    var_of = {rebuild.weight_key(u): getattr(u.layer, u.attr) for u in g.uses}
+    units = {}
+    for grp in groups:
+        if grp.index in scores:
+            units[grp.name] = (grp.layers(), (g, grp, scores[grp.index], var_of), None)
+    return units
+
+
+def _apply_channel(unit, level):
+    from tfprune.structured import rebuild
+
+    g, grp, score, var_of = unit[1]
+    k = int(masks_lib.kept_count(grp.channels, level))
+    keep = np.zeros(grp.channels, bool)
+    keep[np.argsort(-score, kind="stable")[:k]] = True
+    for key, m in rebuild.weight_masks(g, {grp.index: keep}).items():
+        if not m.all():
+            v = var_of[key]
+            v.assign(v * tf.constant(m, v.dtype))
+
+
+def _variables(unit, granularity):
+    if granularity == "weight":
+        return list(unit[1])
+    g, grp, _, var_of = unit[1]
+    from tfprune.structured import rebuild
+
+    keep = np.ones(grp.channels, bool)
+    keep[0] = False
+    return [var_of[k] for k in rebuild.weight_masks(g, {grp.index: keep})]
+
+
+def _working_copy(model):
+    work = keras.models.clone_model(model)
+    work.set_weights(model.get_weights())
+    return work
+
+
+def _progress(progress):
+    if progress is None:
+        return bool(getattr(sys.stderr, "isatty", lambda: False)())
+    return bool(progress)
+
+
+def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 0.75, 0.9),
+                criterion="magnitude", metric="loss", max_batches=None,
+                progress=None) -> SensitivityResult:
+    """Measure the metric with each layer (or dependency group) pruned alone at each level.
+
+    Args:
+        model: a built tf_keras model with one output (not modified).
+        data: ``(x, y)`` arrays (batches of 64), a list of ``(x, y)`` batches or a
+            ``tf.data.Dataset`` of ``(x, y)``; at least 8 samples.
+        granularity: ``"weight"`` (per prunable layer, top-k by ``criterion`` within the
+            layer) or ``"channel"`` (per prunable dependency group; channels ranked by the
+            summed filter norm of the group's members and zeroed everywhere they live).
+        levels: increasing sparsities in (0, 1).
+        criterion: ``"magnitude"`` (weight: ``|w|``; channel: L1 filter norm), a
+            weight-only criterion name (weight) or ``"l1"``/``"l2"``/``"fpgm"``/``"bn_scale"``
+            (channel).
+        metric: ``"loss"`` (the compiled loss; lower is better), ``"accuracy"`` or a
+            callable ``(y_true, y_pred) -> scalar`` (lower is better unless it has an
+            attribute ``higher_is_better = True``).
+        max_batches: use at most this many batches of ``data``.
+        progress: show a tqdm bar (default: when stderr is a terminal).
+
+    Returns:
+        A :class:`SensitivityResult`.
+
+    Raises:
+        ConfigError: bad levels, granularity, criterion or metric, data without labels or
+            with fewer than 8 samples — all before the scan.
+        NothingToPruneError: nothing prunable at this granularity.
+
+    Example:
+        >>> import numpy as np
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+        >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
+        >>> r = sensitivity(m, (x, y), levels=(0.5,), metric="accuracy", progress=False)
+        >>> r.metric, list(r.curves)
+        ('accuracy', ['d'])
+    """
+    levels = check_levels(levels)
+    if granularity not in GRANULARITIES:
+        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    if not isinstance(model, keras.Model):
+        raise errors.ModelTypeError(
+            f"sensitivity() expects a tf_keras Model, got {type(model).__name__}.")
+    if len(model.outputs or []) != 1:
+        raise errors.ConfigError("sensitivity() supports models with exactly one output.")
+    batches = cached_batches(data, max_batches=max_batches)
+    fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
+    work = _working_copy(model)
+    if granularity == "weight":
+        units, apply = _weight_units(work, criterion), _apply_weight
+    else:
+        units, apply = _channel_units(work, criterion), _apply_channel
+    if not units:
+        raise errors.NothingToPruneError(
+            f"Model {model.name!r} has nothing prunable at granularity={granularity!r} "
+            + ("(no Dense/Conv-like layer)." if granularity == "weight" else
+               "(every dependency group is tied to an input/output or pinned)."))
+    run = evaluator(work, batches, fn)
+    start = time.perf_counter()
+    baseline = float(run())
+    from tqdm.auto import tqdm
+
+    curves, sizes, members = {}, {}, {}
+    bar = tqdm(total=len(units) * len(levels), desc=f"sensitivity ({granularity})",
+               disable=not _progress(progress), leave=False)
+    try:
+        for uname, unit in units.items():
+            saved = [(v, v.numpy()) for v in _variables(unit, granularity)]
+            vals = []
+            for s in levels:
+                apply(unit, s)
+                vals.append(float(run()))
+                for v, orig in saved:
+                    v.assign(orig)
+                bar.update(1)
+            curves[uname] = vals
+            members[uname] = list(unit[0])
+            sizes[uname] = (int(sum(int(np.prod(w.shape)) for w in unit[1]))
+                            if granularity == "weight" else int(unit[1][1].channels))
+    finally:
+        bar.close()
+    crit_name = criterion if isinstance(criterion, str) else getattr(criterion, "name", "custom")
+    return SensitivityResult(granularity, levels, name, higher, baseline, curves, sizes,
+                             members, str(crit_name), sum(len(b[0]) for b in batches),
+                             time.perf_counter() - start, model=model)
