@@ -21,6 +21,8 @@ __all__ = [
     "ExportError",
     "unknown_name",
     "check_sparsity",
+    "check_number",
+    "check_int",
 ]
 
 
@@ -91,3 +93,54 @@ def check_sparsity(value, arg: str = "sparsity", owner: str | None = None) -> fl
             f"{prefix}`{arg}` must be in [0, 1) (a fraction of weights set to zero; "
             f"0.9 means 90%), got {arg}={value!r}.")
     return float(value)
+
+
+def _prefix(owner):
+    return f"{owner}: " if owner else ""
+
+
+def check_number(value, arg: str, owner: str | None = None, *, low: float | None = None,
+                 high: float | None = None) -> float:
+    """Return ``value`` as a finite float in [low, high], or raise a ConfigError naming ``arg``.
+
+    NaN and infinity are refused (a NaN comparison is always False, so a NaN tolerance
+    would silently disable every check that uses it).
+
+    Example:
+        >>> check_number(0.01, "tolerance", low=0.0)
+        0.01
+        >>> check_number(float("nan"), "tolerance", "AccuracyGuard")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: AccuracyGuard: `tolerance` must be a finite number, got nan...
+    """
+    import math
+
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ConfigError(f"{_prefix(owner)}`{arg}` must be a number, got {value!r}.")
+    if not math.isfinite(float(value)):
+        raise ConfigError(f"{_prefix(owner)}`{arg}` must be a finite number, got {value!r}. "
+                          "Pass a real value (NaN and infinity disable the check).")
+    if (low is not None and value < low) or (high is not None and value > high):
+        span = f"[{'-inf' if low is None else low}, {'inf' if high is None else high}]"
+        raise ConfigError(f"{_prefix(owner)}`{arg}` must be in {span}, got {arg}={value!r}.")
+    return float(value)
+
+
+def check_int(value, arg: str, owner: str | None = None, *, low: int | None = None) -> int:
+    """Return ``value`` as an int >= ``low``, or raise a ConfigError naming ``arg``.
+
+    Example:
+        >>> check_int(3, "epochs", low=1)
+        3
+        >>> check_int(2.5, "epochs")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: `epochs` must be an integer, got 2.5.
+    """
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ConfigError(f"{_prefix(owner)}`{arg}` must be an integer, got {value!r}.")
+    if low is not None and value < low:
+        raise ConfigError(f"{_prefix(owner)}`{arg}` must be an integer >= {low}, "
+                          f"got {arg}={value!r}.")
+    return int(value)

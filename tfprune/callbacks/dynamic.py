@@ -2,6 +2,13 @@
 
 They work on every TF-MOT ``PruneLowMagnitude`` wrapper (tfprune's ``PruningWrapper``
 included) through its ``pruning_vars`` (weight, mask, threshold) and ``pruning_step``.
+
+Run state (the guard's level and last good weights, the lottery round and rewind target,
+RigL's schedule) lives in variables of a :class:`RunState` attached to the model, so
+``BackupAndRestore``, ``tf.train.Checkpoint`` and TF-format ``save_weights`` carry it; a
+killed run resumes where it stopped. A ``.keras``/``.h5`` file holds only the layers'
+weights: after such a reload the callbacks start a new run from the masks they find and
+never lower their sparsity (no pruned weight is revived).
 """
 
 from __future__ import annotations
@@ -79,8 +86,16 @@ def triples(wrappers):
 def magnitude_mask(weight, mask, sparsity: float) -> tf.Tensor:
     """Keep the largest |weight| among the currently active entries at ``sparsity``.
 
-    Entries already masked stay masked (they may hold the optimizer's last update).
+    Entries already masked stay masked (they may hold the optimizer's last update): the
+    sparsity used is at least the mask's current one, so no pruned weight is revived.
+
+    Example:
+        >>> magnitude_mask(tf.constant([4., 3., 2., 1.]), tf.constant([0., 1., 1., 1.]),
+        ...                0.25).numpy()
+        array([0., 1., 1., 0.], dtype=float32)
     """
+    current = 1.0 - float(np.count_nonzero(np.asarray(mask))) / max(int(np.size(mask)), 1)
+    sparsity = max(float(sparsity), current)
     scores = tf.where(tf.cast(mask, tf.bool), tf.abs(tf.cast(weight, tf.float32)), -1.0)
     return masks.topk_mask(scores, sparsity)
 
@@ -91,13 +106,9 @@ def set_mask(weight, mask, new_mask) -> None:
     weight.assign(tf.cast(weight * tf.cast(new_mask, weight.dtype), weight.dtype))
 
 
-def overall_sparsity(wrappers) -> float:
-    zeros = total = 0
-    for _, _, mask in triples(wrappers):
-        m = mask.numpy()
-        zeros += m.size - np.count_nonzero(m)
-        total += m.size
-    return zeros / total if total else 0.0
+def overall_sparsity(model) -> float:
+    """All masked weights together (the one sparsity report: ``pruner.sparsity_report``)."""
+    return pruner.sparsity_report(model)["sparsity"]
 
 
 def bookkeeping_refs(wrappers) -> set:
@@ -118,6 +129,73 @@ def layer_variables(model, wrappers) -> list:
 def state_variables(model, wrappers) -> list:
     """Layer variables plus masks: what defines the pruned model's function."""
     return layer_variables(model, wrappers) + [m for _, _, m in triples(wrappers)]
+
+
+class RunState(tf.Module):
+    """Variables holding one callback's run state; tracked by the model's checkpoints."""
+
+
+def run_state(model, key: str, scalars: dict, mirrors: dict | None = None):
+    """The model's :class:`RunState` for ``key``, created on first use.
+
+    Args:
+        model: the pruned model (the state becomes its attribute ``_tfprune_<key>_state``,
+            which checkpoints of the model track, but not ``model.weights``).
+        key: the callback kind (``"guard"``, ``"lottery"``, ``"rigl"``).
+        scalars: ``{name: initial value}`` (a Python int, float or list; dtype follows it).
+        mirrors: ``{name: [variables]}``: a copy of each variable (e.g. a weight snapshot).
+
+    Returns:
+        ``(state, created)``. A state restored by a checkpoint (also after it is attached:
+        TF restores deferred dependencies) keeps the restored values.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> st, created = run_state(m, "demo", {"round": 0})
+        >>> created, int(st.round.numpy()), len(m.weights)
+        (True, 0, 2)
+    """
+    attr = f"_tfprune_{key}_state"
+    state = getattr(model, attr, None)
+    if state is not None:
+        return state, False
+    state = RunState(name=f"tfprune_{key}_state")
+    state.fields = ",".join([*scalars, *(mirrors or {})])  # a str: not tracked
+    for name, value in scalars.items():
+        dtype = tf.float64 if isinstance(value, float) or (
+            isinstance(value, list) and any(isinstance(v, float) for v in value)) else tf.int64
+        setattr(state, name, tf.Variable(value, dtype=dtype, trainable=False, name=name))
+    for name, variables in (mirrors or {}).items():
+        setattr(state, name, [tf.Variable(tf.identity(v), trainable=False) for v in variables])
+    setattr(model, attr, state)  # restores pending checkpoint values (BackupAndRestore)
+    return state, True
+
+
+def state_dict(state) -> dict:
+    """``{name: numpy value, or list of arrays for a mirror}`` of a :class:`RunState`."""
+    out = {}
+    for name in state.fields.split(","):
+        value = getattr(state, name)
+        out[name] = (value.numpy() if isinstance(value, tf.Variable)
+                     else [np.array(v.numpy()) for v in value])
+    return out
+
+
+def load_state_dict(state, values: dict, owner: str) -> None:
+    """Assign ``values`` (from :func:`state_dict`) to ``state``; unknown names are refused."""
+    current = state_dict(state)
+    unknown = sorted(set(values) - set(current))
+    if unknown:
+        raise errors.ConfigError(
+            f"{owner}.set_state: unknown state names {unknown}; expected names from "
+            f"{owner}.get_state(): {sorted(current)}.")
+    for name, value in values.items():
+        target = getattr(state, name)
+        if isinstance(target, tf.Variable):
+            target.assign(value)
+        else:
+            restore(list(target), value)
 
 
 def snapshot(variables) -> list[np.ndarray]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import math
 
 from tfprune import errors
 from tfprune.callbacks import dynamic as _dynamic
@@ -30,7 +31,14 @@ class AccuracyGuard(keras.callbacks.Callback):
     sparsity that epoch trained at), so ``History`` and ``CSVLogger`` record it.
 
     The guard owns the masks: wrap the model with ``schedule=schedules.Manual()``; a
-    schedule that would recompute masks during ``fit`` is refused.
+    schedule that would recompute masks during ``fit`` is refused. Levels at or below the
+    masks' current sparsity are skipped (a reloaded model is never un-pruned).
+
+    Run state (level, epochs, reference, last good weights and masks) is kept in variables
+    attached to the model, so ``keras.callbacks.BackupAndRestore`` (placed after the guard
+    in the callback list) or a ``tf.train.Checkpoint`` of the model resumes a killed search
+    exactly; :meth:`get_state` / :meth:`set_state` expose it. A new ``fit`` after a
+    finished one starts a new search from the current masks.
 
     Args:
         monitor: a metric of ``fit``'s logs, e.g. ``"val_accuracy"`` or ``"val_loss"``.
@@ -42,7 +50,7 @@ class AccuracyGuard(keras.callbacks.Callback):
         mode: ``"max"``, ``"min"`` or ``"auto"`` (max for accuracy-like names).
         stop_training: stop ``fit`` when the search ends (else keep fine-tuning).
 
-    Attributes:
+    Attributes (read from the run state):
         chosen_sparsity: the highest level that held (the start sparsity if none did).
         reference: the reference value.
         history: one dict per judged level: ``sparsity``, ``value``, ``held``.
@@ -71,18 +79,18 @@ class AccuracyGuard(keras.callbacks.Callback):
         super().__init__()
         if not isinstance(monitor, str) or not monitor:
             raise errors.ConfigError(f"AccuracyGuard: `monitor` must be a metric name, got {monitor!r}.")
-        levels = [float(s) for s in sparsities]
-        if not levels or any(not 0.0 <= s < 1.0 for s in levels) or any(
-                b <= a for a, b in zip(levels, levels[1:], strict=False)):
+        levels = [errors.check_sparsity(s, "sparsities", "AccuracyGuard") for s in sparsities]
+        if not levels or any(b <= a for a, b in zip(levels, levels[1:], strict=False)):
             raise errors.ConfigError(
                 f"AccuracyGuard: `sparsities` must be a non-empty, strictly increasing list of "
                 f"values in [0, 1), got {list(sparsities)!r}.")
-        if tolerance < 0:
-            raise errors.ConfigError(f"AccuracyGuard: `tolerance` must be >= 0, got {tolerance}.")
-        if epochs_per_level < 1:
-            raise errors.ConfigError(
-                f"AccuracyGuard: `epochs_per_level` must be >= 1, got {epochs_per_level}.")
-        if warmup_epochs < 0 or (warmup_epochs == 0 and baseline is None):
+        tolerance = errors.check_number(tolerance, "tolerance", "AccuracyGuard", low=0.0)
+        epochs_per_level = errors.check_int(epochs_per_level, "epochs_per_level",
+                                            "AccuracyGuard", low=1)
+        warmup_epochs = errors.check_int(warmup_epochs, "warmup_epochs", "AccuracyGuard", low=0)
+        if baseline is not None:
+            baseline = errors.check_number(baseline, "baseline", "AccuracyGuard")
+        if warmup_epochs == 0 and baseline is None:
             raise errors.ConfigError(
                 f"AccuracyGuard: `warmup_epochs` must be >= 1, or 0 with a `baseline` value; "
                 f"got warmup_epochs={warmup_epochs}, baseline={baseline}.")
@@ -96,9 +104,47 @@ class AccuracyGuard(keras.callbacks.Callback):
         self._reset()
 
     def _reset(self):
-        self.history, self.reference, self.chosen_sparsity = [], None, None
-        self._level, self._epochs, self._done, self._checked = -1, 0, False, False
-        self._wrappers, self._vars, self._good = [], [], None
+        self._state, self._checked, self._wrappers, self._vars = None, False, [], []
+
+    # -- run state (model variables) ------------------------------------------------------
+    def _get(self, name):
+        return getattr(self._state, name).numpy()
+
+    def _set(self, name, value):
+        getattr(self._state, name).assign(value)
+
+    @property
+    def chosen_sparsity(self) -> float | None:
+        """The highest level that held (the start sparsity if none did)."""
+        return None if self._state is None else float(self._get("chosen"))
+
+    @property
+    def reference(self) -> float | None:
+        """The reference value of the monitored metric (None before it is taken)."""
+        value = None if self._state is None else float(self._get("reference"))
+        return None if value is None or math.isnan(value) else value
+
+    @property
+    def history(self) -> list[dict]:
+        """One dict per judged level: ``sparsity``, ``value``, ``held``."""
+        if self._state is None:
+            return []
+        values, held = self._get("values"), self._get("held")
+        return [{"sparsity": s, "value": float(v), "held": bool(h)}
+                for s, v, h in zip(self.sparsities, values, held, strict=True) if h >= 0]
+
+    def get_state(self) -> dict:
+        """The run state as ``{name: array}`` (what a checkpoint of the model carries)."""
+        if self._state is None:
+            raise errors.ConfigError("AccuracyGuard.get_state: no run yet (call fit first).")
+        return _dynamic.state_dict(self._state)
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state from :meth:`get_state` (call after ``on_train_begin``/``bind``)."""
+        if self._state is None:
+            raise errors.ConfigError("AccuracyGuard.set_state: bind a model first "
+                                     "(guard.set_model(model); guard.on_train_begin()).")
+        _dynamic.load_state_dict(self._state, state, "AccuracyGuard")
 
     # -- Keras hooks -----------------------------------------------------------------
     def on_train_begin(self, logs=None):
@@ -108,10 +154,22 @@ class AccuracyGuard(keras.callbacks.Callback):
         _dynamic.refuse_active_schedules(
             self._wrappers, step + 1, step + _dynamic.fit_length(self), "AccuracyGuard")
         self._vars = _dynamic.state_variables(self.model, self._wrappers)
+        n = len(self.sparsities)
+        self._state, _ = _dynamic.run_state(
+            self.model, "guard",
+            {"active": 0, "level": -1, "epochs": 0, "done": 0, "reference": math.nan,
+             "chosen": 0.0, "values": [math.nan] * n, "held": [-1] * n},
+            {"good": self._vars})
+        if int(self._get("active")) and len(self._get("values")) == n:
+            return  # resuming an interrupted search (state restored by a checkpoint)
+        for name, value in (("active", 1), ("level", -1), ("epochs", 0), ("done", 0),
+                            ("reference", math.nan), ("values", [math.nan] * n),
+                            ("held", [-1] * n),
+                            ("chosen", _dynamic.overall_sparsity(self.model))):
+            self._set(name, value)
         self._keep_good()
-        self.chosen_sparsity = _dynamic.overall_sparsity(self._wrappers)
         if self.warmup_epochs == 0:
-            self.reference = float(self.baseline)
+            self._set("reference", float(self.baseline))
             self._advance()
 
     def on_train_batch_end(self, batch, logs=None):
@@ -128,59 +186,72 @@ class AccuracyGuard(keras.callbacks.Callback):
             raise errors.ConfigError(self._missing(sorted(logs), validation_known=True))
         value = float(logs[self.monitor])
         logs["guard_sparsity"] = self._current()
-        if self._done:
+        if int(self._get("done")):
             return
-        self._epochs += 1
-        if self._level < 0:
-            if self._epochs >= self.warmup_epochs:
-                self.reference = float(self.baseline) if self.baseline is not None else value
+        epochs = int(self._get("epochs")) + 1
+        self._set("epochs", epochs)
+        if int(self._get("level")) < 0:
+            if epochs >= self.warmup_epochs:
+                self._set("reference", float(self.baseline) if self.baseline is not None
+                          else value)
                 self._keep_good()
                 self._advance()
-        elif self._epochs >= self.epochs_per_level:
+        elif epochs >= self.epochs_per_level:
             self._judge(value)
 
     def on_train_end(self, logs=None):
-        if not self._done and self._level >= 0:
-            _dynamic.restore(self._vars, self._good)  # the level being tried was not judged
+        if self._state is None:
+            return
+        if not int(self._get("done")) and int(self._get("level")) >= 0:
+            _dynamic.restore(self._vars, [v.numpy() for v in self._state.good])
             self._finish(f"fit ended while sparsity {self._current():.4g} was being tried")
+        self._set("active", 0)
 
     # -- steps of the search -----------------------------------------------------------
     def _current(self) -> float:
-        return self.sparsities[self._level] if self._level >= 0 else self.chosen_sparsity
+        level = int(self._get("level"))
+        return self.sparsities[level] if level >= 0 else self.chosen_sparsity
 
     def _keep_good(self):
-        self._good = _dynamic.snapshot(self._vars)
+        _dynamic.restore(self._state.good, [v.numpy() for v in self._vars])
 
     def _advance(self):
-        self._level += 1
-        self._epochs = 0
-        if self._level >= len(self.sparsities):
-            self._level -= 1
+        level, chosen = int(self._get("level")) + 1, self.chosen_sparsity
+        while level < len(self.sparsities) and self.sparsities[level] <= chosen + 1e-9:
+            level += 1  # levels the masks already reach (a reloaded, pruned model)
+        self._set("epochs", 0)
+        if level >= len(self.sparsities):
             self._finish("every level held")
             return
-        target = self.sparsities[self._level]
+        self._set("level", level)
+        target = self.sparsities[level]
         for _, weight, mask in _dynamic.triples(self._wrappers):
             _dynamic.set_mask(weight, mask, _dynamic.magnitude_mask(weight, mask, target))
 
     def _judge(self, value: float):
+        reference = self.reference
         if self.mode == "max":
-            held = value >= self.reference - self.tolerance
+            held = value >= reference - self.tolerance
         else:
-            held = value <= self.reference + self.tolerance
-        level = self.sparsities[self._level]
-        self.history.append({"sparsity": level, "value": value, "held": held})
+            held = value <= reference + self.tolerance
+        index = int(self._get("level"))
+        level = self.sparsities[index]
+        values, flags = self._get("values"), self._get("held")
+        values[index], flags[index] = value, int(held)
+        self._set("values", values)
+        self._set("held", flags)
         if held:
-            self.chosen_sparsity = level
+            self._set("chosen", level)
             self._keep_good()
             self._advance()
         else:
-            _dynamic.restore(self._vars, self._good)
+            _dynamic.restore(self._vars, [v.numpy() for v in self._state.good])
             self._finish(f"{self.monitor}={value:.4g} at sparsity {level:.4g} is outside "
-                         f"{self.reference:.4g} +/- {self.tolerance:.4g}")
+                         f"{reference:.4g} +/- {self.tolerance:.4g}")
 
     def _finish(self, why: str):
-        self._done = True
-        self._level = -1
+        self._set("done", 1)
+        self._set("level", -1)
         log.info("AccuracyGuard: chose sparsity %.4g (%s).", self.chosen_sparsity, why)
         if self.stop_training and self.model is not None:
             self.model.stop_training = True

@@ -10,6 +10,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.callbacks import dynamic as _dynamic
 from tfprune.compat import keras
+from tfprune.masking import pruner
 
 __all__ = ["LotteryTicket"]
 
@@ -33,6 +34,12 @@ class LotteryTicket(keras.callbacks.Callback):
     schedule that would recompute masks during ``fit`` is refused. In a custom loop call
     :meth:`record` once and :meth:`prune_round` at the end of each round.
 
+    Run state (round, epochs, the run's first step, the rewind target) is kept in
+    variables attached to the model, so ``keras.callbacks.BackupAndRestore`` (placed after
+    this callback) or a ``tf.train.Checkpoint`` resumes a killed run exactly. A new run
+    (a new ``fit`` after a finished one, or a model reloaded from ``.keras``/``.h5``)
+    starts at the round the masks already reach: it never lowers their sparsity.
+
     Args:
         rate: fraction of the remaining weights pruned per round, in (0, 1).
         rounds: number of pruning rounds (>= 1).
@@ -40,12 +47,13 @@ class LotteryTicket(keras.callbacks.Callback):
         rewind_step: training step (of this ``fit``) whose weights are the rewind target.
         reset_optimizer: zero the optimizer's slot variables at each rewind.
 
-    Attributes:
+    Attributes (read from the run state):
         round: rounds done so far. sparsity: the current per-layer sparsity.
 
     Example:
         >>> import numpy as np, tfprune
         >>> from tfprune.compat import keras
+from tfprune.masking import pruner
         >>> from tensorflow_model_optimization.python.core.sparsity.keras import prune
         >>> m = prune.prune_low_magnitude(keras.Sequential([keras.Input((4,)),
         ...     keras.layers.Dense(10)]), pruning_schedule=tfprune.schedules.Manual())
@@ -79,15 +87,44 @@ class LotteryTicket(keras.callbacks.Callback):
         self._reset()
 
     def _reset(self):
-        self.round, self.sparsity = 0, 0.0
-        self._recorded, self._steps, self._epochs = None, 0, 0
-        self._wrappers, self._vars, self._bound = [], [], None
+        self._state, self._wrappers, self._vars, self._bound = None, [], [], None
+
+    # -- run state (model variables) ------------------------------------------------------
+    @property
+    def round(self) -> int:
+        return 0 if self._state is None else int(self._state.round.numpy())
+
+    @property
+    def sparsity(self) -> float:
+        return 0.0 if self._state is None else round(float(self._state.sparsity.numpy()), 12)
+
+    def get_state(self) -> dict:
+        """The run state as ``{name: array}`` (what a checkpoint of the model carries)."""
+        self._bind(None)
+        return _dynamic.state_dict(self._state)
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state from :meth:`get_state` (the model must be set or bound)."""
+        self._bind(None)
+        _dynamic.load_state_dict(self._state, state, "LotteryTicket")
+
+    def _start_run(self):
+        """A new run: the round is the one the current masks reach (never un-prune)."""
+        current = _dynamic.overall_sparsity(self._bound)
+        done = 0
+        while done < self.rounds and 1.0 - (1.0 - self.rate) ** (done + 1) <= current + 1e-9:
+            done += 1
+        for name, value in (("active", 1), ("round", done), ("sparsity", current),
+                            ("epochs", 0), ("recorded", 0),
+                            ("first_step", max(pruner.global_step(self._bound), 0))):
+            getattr(self._state, name).assign(value)
 
     # -- public API (also for custom training loops) ------------------------------------
     def record(self, model=None) -> None:
         """Record the current layer weights as the rewind target."""
         self._bind(model)
-        self._recorded = _dynamic.snapshot(self._vars)
+        _dynamic.restore(self._state.rewind, _dynamic.snapshot(self._vars))
+        self._state.recorded.assign(1)
 
     def rewind(self, model=None) -> None:
         """Restore the recorded layer weights, then zero the pruned ones.
@@ -96,13 +133,14 @@ class LotteryTicket(keras.callbacks.Callback):
             tfprune.errors.ConfigError: nothing was recorded yet.
         """
         self._bind(model)
-        if self._recorded is None:
+        if not int(self._state.recorded.numpy()):
+            seen = pruner.global_step(self._bound) - int(self._state.first_step.numpy())
             raise errors.ConfigError(
                 f"LotteryTicket: no weights were recorded to rewind to (rewind_step="
-                f"{self.rewind_step}, {self._steps} training steps seen). Call record(model) "
-                "first in a custom loop, or choose a rewind_step smaller than the steps of "
-                "one round (epochs_per_round * steps_per_epoch).")
-        _dynamic.restore(self._vars, self._recorded)
+                f"{self.rewind_step}, {max(seen, 0)} training steps seen). Call "
+                "record(model) first in a custom loop, or choose a rewind_step smaller than "
+                "the steps of one round (epochs_per_round * steps_per_epoch).")
+        _dynamic.restore(self._vars, [v.numpy() for v in self._state.rewind])
         for _, weight, mask in _dynamic.triples(self._wrappers):
             _dynamic.set_mask(weight, mask, mask)
         if self.reset_optimizer:
@@ -115,57 +153,70 @@ class LotteryTicket(keras.callbacks.Callback):
             The per-layer sparsity after this round.
         """
         self._bind(model)
-        if self._recorded is None:
+        if not int(self._state.recorded.numpy()):
             self.rewind()  # raises the explanation
-        self.round += 1
-        self.sparsity = round(1.0 - (1.0 - self.rate) ** self.round, 12)
+        number = self.round + 1
+        sparsity = round(1.0 - (1.0 - self.rate) ** number, 12)
         for _, weight, mask in _dynamic.triples(self._wrappers):
-            mask.assign(_dynamic.magnitude_mask(weight, mask, self.sparsity))
+            mask.assign(_dynamic.magnitude_mask(weight, mask, sparsity))
+        self._state.round.assign(number)
+        self._state.sparsity.assign(sparsity)
         self.rewind()
-        log.info("LotteryTicket: round %d, sparsity %.4g, weights rewound.", self.round,
-                 self.sparsity)
-        return self.sparsity
+        log.info("LotteryTicket: round %d, sparsity %.4g, weights rewound.", number, sparsity)
+        return sparsity
 
     # -- Keras hooks --------------------------------------------------------------------
     def on_train_begin(self, logs=None):
         self._reset()
-        self._bind(self.model)
+        self._bind(self.model, start=False)
         step = _dynamic.start_steps(self.model)
         _dynamic.refuse_active_schedules(
             self._wrappers, step + 1, step + _dynamic.fit_length(self), "LotteryTicket")
-        self.sparsity = _dynamic.overall_sparsity(self._wrappers)
+        if not int(self._state.active.numpy()):  # else resuming (restored by a checkpoint)
+            self._start_run()
+            if self.rewind_step == 0:
+                self.record()
         epochs = (getattr(self, "params", None) or {}).get("epochs")
-        need = self.epochs_per_round * self.rounds
-        if epochs and epochs < need:
+        left = self.rounds - self.round
+        need = self.epochs_per_round * left
+        if epochs and left > 0 and epochs < need:
             warnings.warn(
-                f"LotteryTicket: fit runs {epochs} epochs but {self.rounds} rounds of "
+                f"LotteryTicket: fit runs {epochs} epochs but {left} remaining rounds of "
                 f"{self.epochs_per_round} epochs need {need} (plus epochs to train the final "
                 f"ticket); only {epochs // self.epochs_per_round} rounds will run.", stacklevel=2)
-        if self.rewind_step == 0:
-            self.record()
 
     def on_train_batch_end(self, batch, logs=None):
-        self._steps += 1
-        if self._recorded is None and self._steps == self.rewind_step:
+        seen = pruner.global_step(self.model) - int(self._state.first_step.numpy())
+        if not int(self._state.recorded.numpy()) and seen >= self.rewind_step:
             self.record()
 
     def on_epoch_end(self, epoch, logs=None):
-        self._epochs += 1
-        if self._epochs % self.epochs_per_round == 0 and self.round < self.rounds:
+        epochs = int(self._state.epochs.numpy()) + 1
+        self._state.epochs.assign(epochs)
+        if epochs % self.epochs_per_round == 0 and self.round < self.rounds:
             self.prune_round()
         if logs is not None:
             logs["lottery_round"] = self.round
             logs["lottery_sparsity"] = self.sparsity
 
+    def on_train_end(self, logs=None):
+        if self._state is not None:
+            self._state.active.assign(0)
+
     # -- helpers ------------------------------------------------------------------------
-    def _bind(self, model):
-        model = model if model is not None else self.model
+    def _bind(self, model, start: bool = True):
+        model = model if model is not None else (self._bound or self.model)
         if model is None:
             raise errors.ConfigError("LotteryTicket: pass the pruned model (no model is set).")
         if model is not self._bound:
             self._bound = model
             self._wrappers = _dynamic.wrappers_or_raise(model, "LotteryTicket")
             self._vars = _dynamic.layer_variables(model, self._wrappers)
+            self._state, created = _dynamic.run_state(
+                model, "lottery", {"active": 0, "round": 0, "sparsity": 0.0, "epochs": 0,
+                                   "recorded": 0, "first_step": 0}, {"rewind": self._vars})
+            if start and not int(self._state.active.numpy()):
+                self._start_run()  # custom loop: record()/prune_round() without fit
 
     def _zero_optimizer(self):
         opt = getattr(self._bound, "optimizer", None)

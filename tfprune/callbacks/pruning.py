@@ -7,15 +7,20 @@ re-masking at epoch end) plus: global-scope mask updates, the sparsity in ``logs
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import tensorflow as tf
 
 from tfprune import errors
+from tfprune.callbacks import dynamic
 from tfprune.masking import pruner
 from tfprune.compat import keras
 
-__all__ = ["PruningCallback", "before_step",
-           "LotteryTicket", "RigL", "SET"]
+__all__ = ["PruningCallback", "before_step", "shortfall"]
+
+#: A run that ends below this fraction of its scheduled sparsity warns at the end of fit.
+SHORTFALL = 0.9
 
 
 def _training_begin(model) -> None:
@@ -84,6 +89,64 @@ def before_step(model) -> None:
             pruner.update_masks(model, step=step + 1, scope="global")
 
 
+def shortfall(model) -> str | None:
+    """Why the masks are below 90% of the sparsity the schedule asks for now, or None.
+
+    Compares ``pruner.sparsity_report(model)["sparsity"]`` with the weight-weighted
+    target of the tfprune wrappers at the model's pruning step, and names the cause and
+    the fix (a data criterion that has not seen statistics at a mask update yet; a run
+    shorter than the schedule's first update).
+
+    Example:
+        >>> import tfprune
+        >>> from tfprune.compat import keras
+        >>> p = tfprune.prune(keras.Sequential([keras.Input((3,)), keras.layers.Dense(4)]),
+        ...                   sparsity=0.5)
+        >>> shortfall(p) is None  # before training nothing is due
+        True
+    """
+    ws = [w for w in pruner.wrapped_layers(model) if hasattr(w, "target_sparsity")]
+    step = pruner.global_step(model)
+    if not ws or step <= 0:
+        return None
+    sizes = [sum(int(np.prod(v.shape)) for v, _, _ in w.pruning_vars) for w in ws]
+    total = sum(sizes)
+    if ws[0].update == "external":
+        target = ws[0].target_sparsity(step)
+    else:
+        target = sum(w.target_sparsity(step) * n for w, n in zip(ws, sizes, strict=True)) / total
+    reached = pruner.sparsity_report(model)["sparsity"]
+    if target <= 0 or reached >= SHORTFALL * target:
+        return None
+    w = ws[0]
+    schedule, criterion = w.pruning_schedule, w.criterion
+    frequency = getattr(schedule, "frequency", None)
+    updates = dynamic.firing_steps(schedule, 0, step)
+    after = dynamic.firing_steps(schedule, step + 1, step + 100_000)[:1]
+    head = (f"Pruning reached sparsity {reached:.3g} but the schedule asks for {target:.3g} "
+            f"at step {step} (below {SHORTFALL:.0%} of it).")
+    if getattr(criterion, "needs_data", False):
+        seen = [u for u in updates if u > 0]
+        nxt = f"step {after[0]}" if after else "no later step"
+        if not seen:
+            return (f"{head} Cause: criterion {criterion.name!r} needs statistics, so the "
+                    f"mask update at step 0 is skipped (no statistics yet); the next update "
+                    f"comes at {nxt} (schedule frequency {frequency}) but the run had {step} "
+                    "steps. Fix: train for more steps, use a schedule with a smaller "
+                    "frequency (e.g. tfprune.schedules.AGP(..., frequency=10)), or prune at "
+                    "once with tfprune.one_shot(model, ..., data=...).")
+        return (f"{head} Cause: criterion {criterion.name!r} had no statistics at some mask "
+                f"updates (steps {seen[:5]}). Fix: train longer before the first update "
+                "(begin_step) or calibrate with tfprune.one_shot(..., data=...).")
+    if not updates:
+        return (f"{head} Cause: the schedule made no mask update in the {step} steps run; the "
+                f"first comes at step {after[0] if after else '?'}. Fix: train longer or use a "
+                "smaller begin_step/frequency.")
+    return (f"{head} Cause: the masks were last updated at step {updates[-1]}; the next "
+            f"update is at step {after[0] if after else '?'}. Fix: train until the "
+            "schedule's end_step, or use a smaller frequency.")
+
+
 class PruningCallback(keras.callbacks.Callback):
     """Drives pruning during ``fit``; puts sparsity into ``logs``.
 
@@ -150,6 +213,9 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_train_end(self, logs=None):
         pruner.apply_masks(self.model)
+        why = shortfall(self.model)
+        if why:
+            warnings.warn(why, stacklevel=2)
         if self._writer is not None:
             self._writer.flush()
 

@@ -11,6 +11,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.callbacks import dynamic as _dynamic
 from tfprune.compat import keras
+from tfprune.masking import pruner
 
 __all__ = ["RigL", "SET", "drop_and_grow"]
 
@@ -76,6 +77,11 @@ class RigL(keras.callbacks.Callback):
     forward pass uses the masked weight variable itself, so this gradient is dense: it is
     defined for the pruned entries too.
 
+    The step is the model's pruning step; the regrowth at a step depends only on the
+    step, the weights and ``data``, and the run's end step is kept in a variable attached
+    to the model, so ``BackupAndRestore`` (placed after this callback) resumes a killed run
+    exactly.
+
     Start from a sparse model: prune first (``tfprune.one_shot``, or a schedule such as
     ``OneShot`` / ``AGP`` that finishes before the first RigL update, or ``Manual`` with
     masks set beforehand). A schedule that recomputes masks after RigL has started is
@@ -95,6 +101,7 @@ class RigL(keras.callbacks.Callback):
     Example:
         >>> import numpy as np, tfprune
         >>> from tfprune.compat import keras
+from tfprune.masking import pruner
         >>> from tensorflow_model_optimization.python.core.sparsity.keras import prune
         >>> m = prune.prune_low_magnitude(keras.Sequential([keras.Input((4,)),
         ...     keras.layers.Dense(8)]), pruning_schedule=tfprune.schedules.OneShot(0.5))
@@ -144,44 +151,79 @@ class RigL(keras.callbacks.Callback):
         self._reset()
 
     def _reset(self):
-        self.history = []  # (step, regrown entries)
-        self._step, self._end, self._epoch_regrown = 0, 0, 0
-        self._wrappers, self._batches, self._loss_fn = [], None, None
-        self._rng = tf.random.Generator.from_seed(self.seed)
+        self.history = []  # (step, regrown entries) of this fit
+        self._epoch_regrown, self._before = 0, None
+        self._wrappers, self._loss_fn, self._state = [], None, None
+
+    def get_state(self) -> dict:
+        """The run state (``active``, ``end``) as arrays; the step is the model's."""
+        if self._state is None:
+            raise errors.ConfigError(f"{type(self).__name__}.get_state: no run yet.")
+        return _dynamic.state_dict(self._state)
+
+    def set_state(self, state: dict) -> None:
+        """Restore a state from :meth:`get_state` (after ``on_train_begin``)."""
+        if self._state is None:
+            raise errors.ConfigError(f"{type(self).__name__}.set_state: no run yet.")
+        _dynamic.load_state_dict(self._state, state, type(self).__name__)
+
+    @property
+    def _end(self) -> int:
+        return int(self._state.end.numpy())
 
     def on_train_begin(self, logs=None):
         self._reset()
         owner = type(self).__name__
         self._wrappers = _dynamic.wrappers_or_raise(self.model, owner)
-        self._step = _dynamic.start_steps(self.model)
+        step = _dynamic.start_steps(self.model)
         length = _dynamic.fit_length(self)
-        self._end = self.end_step if self.end_step is not None else \
-            self._step + int(0.75 * length)
-        first = (self._step // self.frequency + 1) * self.frequency
-        _dynamic.refuse_active_schedules(self._wrappers, first, self._step + length, owner)
+        first = (step // self.frequency + 1) * self.frequency
+        _dynamic.refuse_active_schedules(self._wrappers, first, step + length, owner)
         if self.grow == "gradient":
             self._loss_fn = self._resolve_loss()
-            self._batches = self._batch_iterator()
-        if _dynamic.overall_sparsity(self._wrappers) == 0.0:
+        self._state, _ = _dynamic.run_state(self.model, "rigl", {"active": 0, "end": 0})
+        if not int(self._state.active.numpy()):  # else: resuming (restored by a checkpoint)
+            end = self.end_step if self.end_step is not None else step + int(0.75 * length)
+            self._state.end.assign(end)
+            self._state.active.assign(1)
+        if _dynamic.overall_sparsity(self.model) == 0.0:
             log.warning("%s: the masks are dense, so there is nothing to swap; prune first "
                         "(tfprune.one_shot, or a OneShot/AGP schedule).", owner)
 
+    def on_train_batch_begin(self, batch, logs=None):
+        self._before = pruner.global_step(self.model)
+
     def on_train_batch_end(self, batch, logs=None):
-        self._step += 1
-        if self._step % self.frequency == 0 and self._step <= self._end:
-            self.update(self._step)
+        # the step is the model's pruning step (one counter); with steps_per_execution > 1
+        # several steps pass between two calls
+        step = pruner.global_step(self.model)
+        before = step - 1 if self._before is None else self._before
+        for due in range((before // self.frequency + 1) * self.frequency, step + 1,
+                         self.frequency):
+            if 0 < due <= self._end:
+                self.update(due)
+        self._before = step
 
     def on_epoch_end(self, epoch, logs=None):
         if logs is not None:
             logs["rigl_regrown"] = self._epoch_regrown
         self._epoch_regrown = 0
 
+    def on_train_end(self, logs=None):
+        if self._state is not None:
+            self._state.active.assign(0)
+
     def update(self, step: int) -> int:
-        """Drop and regrow once at ``step`` (callable from a custom loop). Returns regrown."""
-        fraction = self.drop_fraction / 2 * (1 + math.cos(math.pi * min(step, self._end)
-                                                          / max(self._end, 1)))
+        """Drop and regrow once at ``step`` (callable from a custom loop). Returns regrown.
+
+        Everything it uses is a function of ``step`` (the cosine fraction, the gradient
+        batch, the random scores), so a resumed run repeats the uninterrupted one.
+        """
+        end = self._end if self._state is not None else (self.end_step or step)
+        fraction = self.drop_fraction / 2 * (1 + math.cos(math.pi * min(step, end)
+                                                          / max(end, 1)))
         triples = _dynamic.triples(self._wrappers)
-        scores = self._grow_scores([w for _, w, _ in triples])
+        scores = self._grow_scores([w for _, w, _ in triples], step)
         regrown = 0
         for (_, weight, mask), score in zip(triples, scores, strict=True):
             new_mask, grown = drop_and_grow(weight, mask, score, fraction)
@@ -194,10 +236,11 @@ class RigL(keras.callbacks.Callback):
         return regrown
 
     # -- gradients ----------------------------------------------------------------------
-    def _grow_scores(self, weights):
+    def _grow_scores(self, weights, step: int):
         if self.grow == "random":
-            return [self._rng.uniform(tf.shape(w)) for w in weights]
-        x, y = next(self._batches)
+            return [tf.random.stateless_uniform(tf.shape(w), seed=[self.seed, step * 1009 + i])
+                    for i, w in enumerate(weights)]
+        x, y = self._batch(step // self.frequency - 1)
         with tf.GradientTape() as tape:
             y_pred = self.model(x, training=False)
             loss = tf.reduce_mean(self._loss_fn(y, y_pred))
@@ -215,16 +258,14 @@ class RigL(keras.callbacks.Callback):
                 "(compile with a single loss, or pass loss=fn(y_true, y_pred)).")
         return loss
 
-    def _batch_iterator(self):
+    def _batch(self, index: int):
+        """Gradient batch number ``index`` (cycling through ``data``)."""
         if isinstance(self.data, tf.data.Dataset):
-            while True:
-                yield from self.data
+            return next(iter(self.data.repeat().skip(max(index, 0)).take(1)))
         x, y = self.data
-        n, start = len(x), 0
-        while True:
-            idx = np.arange(start, start + self.batch_size) % n
-            start = (start + self.batch_size) % n
-            yield tf.gather(x, idx), tf.gather(y, idx)
+        n = len(x)
+        idx = (np.arange(self.batch_size) + max(index, 0) * self.batch_size) % n
+        return tf.gather(x, idx), tf.gather(y, idx)
 
 
 class SET(RigL):
