@@ -1,5 +1,9 @@
 """The ``tfprune`` command line (click).
 
+Exit codes: 0 success; 2 a usage or configuration error (bad option, recipe, model
+path, data shape, output folder), reported before any long work; 1 a runtime failure.
+TensorFlow's C++ log lines are hidden unless ``--verbose`` (:mod:`tfprune.app.logs`).
+
 Example:
     >>> from click.testing import CliRunner
     >>> CliRunner().invoke(main, ["--version"]).output.startswith("tfprune, version")
@@ -8,62 +12,288 @@ Example:
 
 from __future__ import annotations
 
-import logging
+import functools
+import json
 import os
+import sys
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # before TensorFlow loads: no C++ info logs
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: no C++ info logs
 
 import click  # noqa: E402
 
 import tfprune  # noqa: E402
+from tfprune.app import logs  # noqa: E402
 
 __all__ = ["main"]
 
-
-def _quiet_tensorflow() -> None:
-    logging.getLogger("tensorflow").setLevel(logging.ERROR)
-    logging.getLogger("absl").setLevel(logging.ERROR)
+_CTX = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def _handled(fn):
+    """Map tfprune's refusals to exit code 2 and anything else to exit code 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        from tfprune import errors
+
+        try:
+            return fn(*args, **kwargs)
+        except errors.TfpruneError as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+        except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
+            raise
+        except Exception as exc:  # noqa: BLE001  (the CLI's last line of defence)
+            if os.environ.get("TFPRUNE_DEBUG"):
+                raise
+            tail = logs.captured(3000).strip()
+            click.echo(f"tfprune: failed: {type(exc).__name__}: {exc}", err=True)
+            if tail:
+                click.echo("last TensorFlow log lines:\n" + tail[-1500:], err=True)
+            click.echo("(run with TFPRUNE_DEBUG=1 for the traceback)", err=True)
+            sys.exit(1)
+
+    return wrapper
+
+
+def _say(quiet):
+    return (lambda *a, **k: None) if quiet else click.echo
+
+
+@click.group(context_settings=_CTX)
 @click.version_option(tfprune.__version__, prog_name="tfprune")
-def main():
-    """tfprune: prune tf_keras models (criteria, schedules, surgery, edge export)."""
-    _quiet_tensorflow()
+@click.option("--verbose", is_flag=True, help="Show TensorFlow's own log lines.")
+def main(verbose):
+    """tfprune: prune tf_keras models, shrink them, export them to phones and microcontrollers.
+
+    \b
+    Start with:
+      tfprune demo --quick                 the demo CNN pruned both ways, in a minute
+      tfprune inspect MobileNetV2          what is prunable and why not
+      tfprune run configs/demo-structured-mcu.yaml
+    """
+    if not verbose:
+        logs.quiet(fd=True)
 
 
-@main.command()
+@main.command(context_settings=_CTX)
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, type=click.Path(),
+              help="Run folder (default: runs/<recipe name>). Replaced atomically when done.")
+@click.option("--quiet", is_flag=True, help="No progress bars or stage lines; the summary only.")
+@_handled
+def run(recipe, out, quiet):
+    """Run a recipe: train, prune, shrink, export, measure and report.
+
+    \b
+    Examples:
+      tfprune run configs/demo-unstructured.yaml
+      tfprune run configs/demo-structured-mcu.yaml --out runs/mcu
+      tfprune run my_recipe.yaml --quiet     (recipe: model: my_model.keras, data: {source: data.npz})
+
+    The recipe is validated (schema: tfprune.app.recipes) before any work; the folder gets
+    report.json, report.md, plots/*.png, the models (.keras) and every export.
+    """
+    from tfprune.app import pipeline, recipes
+
+    spec = recipes.load_recipe(recipe)
+    name = spec.get("name") or os.path.splitext(os.path.basename(recipe))[0]
+    out = out or os.path.join("runs", name)
+    report = pipeline.run_recipe(spec, out, quiet=quiet, say=_say(quiet))
+    click.echo(_table(report))
+    click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
+               f"({len(report['plots'])} plots, {report['seconds']:.0f} s)")
+
+
+def _table(report) -> str:
+    from tfprune.app.reports import METRICS, lookup
+
+    variants = report["variants"]
+    rows = [("", *variants)]
+    for key, label, fmt in METRICS:
+        vals = [lookup(v, key) for v in variants.values()]
+        if any(v is not None for v in vals):
+            rows.append((label, *("—" if v is None else fmt.format(v) for v in vals)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))) for r in rows)
+
+
+def _model_options(input_shape, classes):
+    opts = {}
+    if input_shape:
+        opts["input_shape"] = [int(s) for s in input_shape.split(",")]
+    if classes:
+        opts["classes"] = classes
+    return opts
+
+
+_MODEL_HELP = "MODEL: a .keras/.h5 file, a SavedModel folder, demo_cnn or a tf_keras.applications name."
+
+
+@main.command(context_settings=_CTX)
+@click.argument("model")
+@click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
+@click.option("--classes", default=None, type=click.IntRange(1), help="For built models.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_handled
+def inspect(model, input_shape, classes, as_json):
+    """Show params, MACs, prunable weights and channel groups of MODEL (and why not).
+
+    \b
+    Examples:
+      tfprune inspect MobileNetV2 --input-shape 96,96,3
+      tfprune inspect runs/mcu/pruned.keras --json
+    """
+    from tfprune.app import inspection, models
+
+    m = models.load_model(model, _model_options(input_shape, classes))
+    info = inspection.inspect_model(m)
+    click.echo(json.dumps(info, indent=2) if as_json else inspection.render(info))
+
+
+inspect.help += "\n\n" + _MODEL_HELP
+
+
+@main.command(context_settings=_CTX)
+@click.argument("model")
+@click.option("--out", required=True, type=click.Path(dir_okay=False),
+              help="The smaller model (.keras or .h5).")
+@click.option("--sparsity", default=None, type=float,
+              help="Fraction of each group's channels to remove, in [0, 1). Omitted: remove the "
+                   "channels that are already all-zero (a model masked by structured pruning).")
+@click.option("--criterion", default="l2", show_default=True, help="l1, l2, fpgm, bn_scale.")
+@click.option("--scope", default="layer", show_default=True, type=click.Choice(["layer", "global"]))
+@click.option("--round-to", default=1, show_default=True, type=click.IntRange(1),
+              help="Kept channel counts are multiples of this.")
+@click.option("--exclude", multiple=True, help="Layer whose channels are kept (repeatable).")
+@click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
+@click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@_handled
+def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite, input_shape,
+           quiet):
+    """Remove channels from MODEL and save the smaller model (no training).
+
+    \b
+    Examples:
+      tfprune shrink model.keras --sparsity 0.5 --out small.keras
+      tfprune shrink MobileNetV2 --input-shape 96,96,3 --sparsity 0.3 --round-to 8 --out s.keras
+      tfprune shrink masked.keras --out small.keras       (read the zero channels)
+
+    Fine-tune the result (or use `tfprune run` with prune.granularity: channel).
+    """
+    from tfprune.app import inspection, models
+
+    path = inspection.check_model_out(out, overwrite=overwrite, source=model)
+    m = models.load_model(model, _model_options(input_shape, None))
+    small, before, after, removed = inspection.shrink_model(
+        m, sparsity=sparsity, criterion=criterion, scope=scope, round_to=round_to,
+        exclude=list(exclude))
+    inspection.save_model_atomic(small, path)
+    if not quiet:
+        click.echo(f"removed {removed} channels: params {before['params']:,} -> "
+                   f"{after['params']:,}, MACs {before['macs']:,} -> {after['macs']:,}")
+        click.echo(f"wrote {path}")
+
+
+@main.command(context_settings=_CTX)
+@click.argument("model")
+@click.option("--format", "fmt", default="tflite", show_default=True,
+              type=click.Choice(["tflite", "micro"]))
+@click.option("--out", required=True, type=click.Path(),
+              help="tflite: the .tflite file; micro: a folder (model.tflite, .cc/.h, ops header).")
+@click.option("--quantize", default="float", show_default=True,
+              type=click.Choice(["float", "int8", "dynamic", "float16"]),
+              help="tflite only; micro is always full int8.")
+@click.option("--data", "data_source", default=None,
+              help="Representative data: mnist5k, digits, a .npz or an image folder. Needed for "
+                   "int8 and micro.")
+@click.option("--image-size", default=None, help="For an image folder: e.g. 96,96.")
+@click.option("--latency", "latency_runs", default=0, show_default=True, type=click.IntRange(0),
+              help="Also time LiteRT invokes (runs).")
+@click.option("--overwrite", is_flag=True, help="Replace existing files.")
+@click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@_handled
+def export(model, fmt, out, quantize, data_source, image_size, latency_runs, overwrite, quiet):
+    """Export MODEL to a verified .tflite file or a microcontroller build.
+
+    \b
+    Examples:
+      tfprune export runs/mcu/pruned.keras --out m.tflite --quantize int8 --data mnist5k
+      tfprune export runs/mcu/pruned.keras --format micro --data mnist5k --out mcu/
+      tfprune export m.tflite --format micro --out mcu/     (an int8 .tflite file)
+    """
+    from tfprune.app import inspection
+
+    rec = inspection.export_model(model, fmt=fmt, out=out, quantize=quantize,
+                                  data_source=data_source, image_size=image_size,
+                                  overwrite=overwrite, latency_runs=latency_runs)
+    if not quiet:
+        click.echo("\n".join(f"{k}: {v}" for k, v in rec.items()))
+
+
+@main.command(context_settings=_CTX)
+@click.argument("runs", nargs=-1, required=True, type=click.Path(exists=True, file_okay=False))
+@click.option("--out", default=None, type=click.Path(),
+              help="Write a combined report (report.md, report.json, plots) to this folder.")
+@_handled
+def report(runs, out):
+    """Show the results of one or more run folders side by side.
+
+    \b
+    Examples:
+      tfprune report runs/demo-structured-mcu
+      tfprune report runs/a runs/b --out runs/compare
+    """
+    from tfprune.app import inspection
+
+    combined = inspection.combine_reports(runs)
+    click.echo(_table(combined))
+    if out:
+        inspection.write_combined(combined, out)
+        click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
+
+
+@main.command(context_settings=_CTX)
 @click.option("--out", default="demo_out", show_default=True, type=click.Path(),
-              help="Folder for report.json, report.md and the .tflite files.")
+              help="Run folder (report.json, report.md, plots, .tflite files, micro builds).")
 @click.option("--sparsity", default=0.9, show_default=True, type=float,
-              help="Final sparsity of the pruned model, in (0, 1).")
+              help="Weight sparsity of the unstructured variant, in (0, 1).")
+@click.option("--channels", default=0.5, show_default=True, type=float,
+              help="Fraction of channels removed in the structured variant, in (0, 1).")
 @click.option("--quick", is_flag=True, help="Short budget (about a minute) for a smoke run.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
-@click.option("--seed", default=0, show_default=True, type=int, help="Data split and init seed.")
+@click.option("--quiet", is_flag=True, help="No progress bars or stage lines.")
+@click.option("--seed", default=0, show_default=True, type=click.IntRange(0, 2**32 - 1),
+              help="Data split and init seed.")
 @click.option("--scope", default="global", show_default=True,
               type=click.Choice(["global", "layer"]),
-              help="global: one magnitude ranking across layers; layer: each layer at the target.")
+              help="Unstructured variant: global: one magnitude ranking across layers; layer: "
+                   "each layer at the target.")
 @click.option("--config", "config", default=None, type=click.Path(),
-              help="YAML recipe overriding the budget (see configs/demo.yaml).")
-def demo(out, sparsity, quick, quiet, seed, scope, config):
-    """Train the demo CNN on MNIST-5k, prune it gradually, strip, export and report."""
-    from tfprune import errors
+              help="YAML budget overriding the defaults (see configs/demo.yaml).")
+@_handled
+def demo(out, sparsity, channels, quick, quiet, seed, scope, config):
+    """The demo CNN on MNIST-5k pruned both ways, exported and compared.
+
+    Weights (90% unstructured: a smaller compressed file) and channels (50% removed,
+    then shrink: fewer MACs, faster LiteRT, smaller microcontroller flash and arena);
+    each exported as float and int8 .tflite and a TFLM build.
+
+    \b
+    Examples:
+      tfprune demo --quick
+      tfprune demo --out demo_out --sparsity 0.95 --channels 0.6
+    """
     from tfprune.app.demo import run_demo
     from tfprune.app.recipes import load_demo_recipe
 
-    try:
-        recipe = load_demo_recipe(config) if config else None
-        report = run_demo(out, sparsity=sparsity, quick=quick, quiet=quiet, seed=seed,
-                          scope=scope, recipe=recipe)
-    except errors.ConfigError as exc:
-        raise click.UsageError(str(exc)) from None
-    d, p = report["dense"], report["pruned"]
-    click.echo(f"dense : accuracy {d['accuracy']:.2%}, non-zeros {d['nonzero_params']:,}, "
-               f".tflite {d['tflite_bytes']:,} B")
-    click.echo(f"pruned: accuracy {p['accuracy']:.2%}, non-zeros {p['nonzero_params']:,}, "
-               f".tflite {p['tflite_bytes']:,} B (sparsity {p['sparsity']:.1%})")
+    recipe = load_demo_recipe(config) if config else None
+    rep = run_demo(out, sparsity=sparsity, channels=channels, quick=quick, quiet=quiet,
+                   seed=seed, scope=scope, recipe=recipe, say=_say(quiet))
+    click.echo(_table(rep))
     click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
-               f"(and report.json), {report['seconds']:.0f} s")
+               f"(and report.json), {rep['seconds']:.0f} s")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -4,6 +4,8 @@
   seeded permutation into 4,000 training and 1,000 test images (28x28x1, [0, 1]).
 * :func:`digits`: scikit-learn's 1,797 8x8 digits (8x8x1, [0, 1]), seeded 80/20 split.
 * :func:`demo_cnn`: Conv32-Pool-Conv64-Pool-Flatten-Dense128-Dense10.
+* :func:`load_data`: a recipe's ``data`` section (built-in set, ``.npz`` or image folder);
+  :func:`check_input` compares it with the model's input before any work.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import numpy as np
 
 from tfprune.compat import keras
 
-__all__ = ["mnist5k", "digits", "demo_cnn"]
+__all__ = ["mnist5k", "digits", "demo_cnn", "load_data", "check_input", "BUILTIN"]
 
 
 def _split(x, y, n_train, seed):
@@ -78,3 +80,137 @@ def demo_cnn(input_shape=(28, 28, 1), num_classes: int = 10, seed: int | None = 
         L.Dense(128, activation="relu", kernel_initializer=init(2), name="fc1"),
         L.Dense(num_classes, activation="softmax", kernel_initializer=init(3), name="fc2"),
     ], name="demo_cnn")
+
+
+BUILTIN = {"mnist5k": mnist5k, "digits": digits}
+
+
+def _npz(path, test_fraction, seed):
+    from tfprune import errors
+
+    try:
+        with np.load(path, allow_pickle=False) as f:
+            arrays = {k: f[k] for k in f.files}
+    except (OSError, ValueError) as exc:
+        raise errors.ConfigError(f"data.source {path!r}: not a readable .npz ({exc}).") from None
+    if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
+        return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
+    if {"x", "y"} <= set(arrays):
+        x, y = arrays["x"], arrays["y"]
+        if len(x) != len(y):
+            raise errors.ConfigError(f"data.source {path!r}: x has {len(x)} rows, y {len(y)}.")
+        return _split(x, y, len(x) - max(1, int(round(test_fraction * len(x)))), seed)
+    raise errors.ConfigError(f"data.source {path!r} holds {sorted(arrays)}; it needs arrays "
+                             "x_train, y_train, x_test, y_test (or x, y split by test_fraction).")
+
+
+def _folder(path, image_size, test_fraction, seed, limit):
+    from tfprune import errors
+
+    if image_size is None:
+        raise errors.ConfigError(f"data.source {path!r} is an image folder: give "
+                                 "data.image_size: [height, width].")
+    try:
+        train, test = keras.utils.image_dataset_from_directory(
+            path, image_size=tuple(image_size), seed=seed, validation_split=test_fraction,
+            subset="both", label_mode="int", batch_size=256, verbose=False)
+    except ValueError as exc:
+        raise errors.ConfigError(f"data.source {path!r}: {exc}") from None
+
+    def arrays(ds):
+        xs, ys, n = [], [], 0
+        for xb, yb in ds:
+            xs.append(xb.numpy() / 255.0)
+            ys.append(yb.numpy())
+            n += len(xb)
+            if limit and n >= limit:
+                break
+        return np.concatenate(xs).astype("float32"), np.concatenate(ys).astype("int64")
+
+    return arrays(train), arrays(test)
+
+
+def _transform(x, spec):
+    import tensorflow as tf
+
+    if "scale" in spec:
+        x = x.astype("float32") * float(spec["scale"])
+    if x.ndim == 3:
+        x = x[..., None]
+    if "resize" in spec:
+        x = tf.image.resize(x, tuple(spec["resize"])).numpy()
+    if spec.get("rgb") and x.shape[-1] == 1:
+        x = np.repeat(x, 3, axis=-1)
+    return x.astype("float32") if x.dtype != np.float32 and x.dtype.kind == "f" else x
+
+
+def load_data(spec: dict, seed: int = 0):
+    """The recipe's ``data`` section as ``((x_train, y_train), (x_test, y_test))``.
+
+    ``source``: ``mnist5k``, ``digits``, a ``.npz`` file (``x_train``/``y_train``/``x_test``/
+    ``y_test``, or ``x``/``y`` split by ``test_fraction``) or an image folder (one sub-folder
+    per class, read with ``image_dataset_from_directory`` at ``image_size``, scaled to
+    [0, 1]). Optional: ``limit`` (training rows), ``scale``, ``resize`` ([h, w]), ``rgb``.
+
+    Raises:
+        ConfigError: unknown source, unreadable or malformed file.
+
+    Example:
+        >>> (x, y), _ = load_data({"source": "digits", "resize": [16, 16], "rgb": True})
+        >>> x.shape[1:]
+        (16, 16, 3)
+    """
+    import os
+
+    from tfprune import errors
+
+    source = spec["source"]
+    frac = float(spec.get("test_fraction", 0.2))
+    if source in BUILTIN:
+        (xtr, ytr), (xte, yte) = BUILTIN[source](seed)
+    elif source.endswith(".npz"):
+        if not os.path.isfile(source):
+            raise errors.ConfigError(f"data.source {source!r} does not exist.")
+        (xtr, ytr), (xte, yte) = _npz(source, frac, seed)
+    elif os.path.isdir(source):
+        (xtr, ytr), (xte, yte) = _folder(source, spec.get("image_size"), frac, seed,
+                                         spec.get("limit"))
+    else:
+        raise errors.ConfigError(
+            f"data.source {source!r} is neither a built-in set ({', '.join(BUILTIN)}), an "
+            ".npz file nor an existing image folder.")
+    if spec.get("limit"):
+        xtr, ytr = xtr[: spec["limit"]], ytr[: spec["limit"]]
+    return (_transform(xtr, spec), ytr), (_transform(xte, spec), yte)
+
+
+def check_input(model, x, y=None, source: str = "data") -> None:
+    """Refuse data that does not fit the model's input (both shapes named) or labels out
+    of range of the model's outputs.
+
+    Example:
+        >>> check_input(demo_cnn(), np.zeros((2, 8, 8, 1)))
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: data: samples have shape (8, 8, 1) but model 'demo_cnn' expects (28, 28, 1). Resize the data (data.resize / data.rgb in a recipe) or build the model for this shape (model_options.input_shape).
+    """
+    from tfprune import errors
+
+    want = tuple(model.inputs[0].shape[1:])
+    have = tuple(x.shape[1:])
+    fits = len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have))
+    if not fits:
+        shown = tuple(w for w in want)
+        raise errors.ConfigError(
+            f"{source}: samples have shape {have} but model {model.name!r} expects {shown}. "
+            "Resize the data (data.resize / data.rgb in a recipe) or build the model for this "
+            "shape (model_options.input_shape).")
+    if y is not None:
+        y = np.asarray(y)
+        classes = int(model.outputs[0].shape[-1])
+        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+            raise errors.ConfigError(f"{source}: labels must be integer class ids, one per "
+                                     f"sample; got shape {y.shape}, dtype {y.dtype}.")
+        if len(y) and (y.min() < 0 or y.max() >= classes):
+            raise errors.ConfigError(f"{source}: labels range over [{y.min()}, {y.max()}] but "
+                                     f"the model has {classes} outputs.")

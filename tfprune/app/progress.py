@@ -33,7 +33,7 @@ class TqdmProgress(keras.callbacks.Callback):
 
     def on_train_begin(self, logs=None):
         self._bar = tqdm(total=self.total, desc=self.desc, unit="step", disable=self.disable,
-                         leave=True, dynamic_ncols=True)
+                         leave=True, dynamic_ncols=True, mininterval=1.0)
 
     def on_train_batch_end(self, batch, logs=None):
         self._bar.update(1)

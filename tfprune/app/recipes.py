@@ -1,77 +1,289 @@
-"""YAML recipes, validated by a JSON schema (jsonschema) before any work.
+"""YAML recipes: one JSON schema for every recipe, validated before any work.
 
-Today one recipe kind exists: the demo's budget (``configs/demo.yaml``). Unknown keys
-and wrong types are refused with the key's name and the valid keys.
+A recipe is read with a size limit and a YAML loader that refuses more than
+:data:`MAX_ALIASES` aliases *while composing* (an alias bomb is refused before it is
+expanded), then every number is checked finite and the whole document is validated
+against :data:`SCHEMA` (jsonschema). Unknown keys are refused with the closest valid
+key; keys for capabilities that are not installed (``mlflow``) or not in this
+version (``sensitivity``, ``sweep``) are refused with the fix.
+
+``tfprune run`` uses the ``run`` recipe (``configs/*.yaml``); ``tfprune demo --config``
+uses the flat ``demo`` recipe (``configs/demo*.yaml`` budgets).
 
 Example:
+    >>> load_recipe_text("model: demo_cnn\\ndata: {source: digits}\\n")["model"]
+    'demo_cnn'
     >>> load_demo_recipe_text("sparsity: 0.8\\ndense_epochs: 2\\n")["sparsity"]
     0.8
 """
 
 from __future__ import annotations
 
+import difflib
+import importlib.util
+import math
+import os
+
 import jsonschema
 import yaml
 
 from tfprune import errors
 
-__all__ = ["DEMO_SCHEMA", "load_demo_recipe", "load_demo_recipe_text"]
+__all__ = ["SCHEMA", "DEMO_SCHEMA", "MAX_BYTES", "MAX_ALIASES", "load_recipe", "load_recipe_text",
+           "load_demo_recipe", "load_demo_recipe_text", "capabilities"]
 
-DEMO_SCHEMA = {
-    "type": "object",
-    "additionalProperties": False,
-    "properties": {
-        "sparsity": {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1},
-        "dense_epochs": {"type": "integer", "minimum": 1},
-        "finetune_epochs": {"type": "integer", "minimum": 1},
-        "train_samples": {"type": "integer", "minimum": 64, "maximum": 4000},
-        "batch_size": {"type": "integer", "minimum": 1},
-        "learning_rate": {"type": "number", "exclusiveMinimum": 0},
-        "frequency": {"type": "integer", "minimum": 1},
-        "ramp_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
-        "seed": {"type": "integer"},
+MAX_BYTES = 64 * 1024  # a recipe is a page of settings, not data
+MAX_ALIASES = 32
+
+_FRACTION = {"type": "number", "exclusiveMinimum": 0, "exclusiveMaximum": 1}
+_SPARSITY = {"type": "number", "minimum": 0, "exclusiveMaximum": 1}
+_POS_INT = {"type": "integer", "minimum": 1, "maximum": 1_000_000}
+_EPOCHS = {"type": "integer", "minimum": 0, "maximum": 10_000}
+_LR = {"type": "number", "exclusiveMinimum": 0, "maximum": 10}
+_SEED = {"type": "integer", "minimum": 0, "maximum": 2**32 - 1}
+_NAMES = {"type": "array", "items": {"type": "string"}}
+_SHAPE = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum": 4096},
+          "minItems": 1, "maxItems": 4}
+
+
+def _obj(props: dict, required=()) -> dict:
+    return {"type": "object", "additionalProperties": False, "properties": props,
+            "required": list(required)}
+
+
+DEMO = _obj({
+    "sparsity": _FRACTION,
+    "channels": _FRACTION,
+    "dense_epochs": {**_POS_INT, "maximum": 1000},
+    "finetune_epochs": {**_POS_INT, "maximum": 1000},
+    "train_samples": {"type": "integer", "minimum": 64, "maximum": 4000},
+    "batch_size": {**_POS_INT, "maximum": 4096},
+    "learning_rate": _LR,
+    "frequency": _POS_INT,
+    "ramp_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+    "seed": _SEED,
+    "scope": {"enum": ["layer", "global"]},
+})
+
+RUN = _obj({
+    "name": {"type": "string", "maxLength": 100},
+    "seed": _SEED,
+    "model": {"type": "string", "minLength": 1},
+    "model_options": _obj({
+        "input_shape": _SHAPE, "classes": _POS_INT,
+        "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 4}}),
+    "data": _obj({
+        "source": {"type": "string", "minLength": 1},
+        "test_fraction": _FRACTION,
+        "limit": {"type": "integer", "minimum": 10, "maximum": 10_000_000},
+        "image_size": {**_SHAPE, "minItems": 2, "maxItems": 2},
+        "resize": {**_SHAPE, "minItems": 2, "maxItems": 2},
+        "rgb": {"type": "boolean"},
+        "scale": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e6},
+    }, required=["source"]),
+    "train": _obj({
+        "epochs": _EPOCHS, "batch_size": {**_POS_INT, "maximum": 4096},
+        "learning_rate": _LR, "loss": {"type": "string"}}),
+    "prune": _obj({
+        "granularity": {"enum": ["unstructured", "channel", "n:m", "block"]},
+        "sparsity": _SPARSITY,
+        "criterion": {"type": "string"},
         "scope": {"enum": ["layer", "global"]},
-    },
-}
+        "exclude": _NAMES,
+        "epochs": _EPOCHS,
+        "learning_rate": _LR,
+        "batch_size": {**_POS_INT, "maximum": 4096},
+        "frequency": _POS_INT,
+        "ramp_fraction": {"type": "number", "exclusiveMinimum": 0, "maximum": 1},
+        "round_to": {**_POS_INT, "maximum": 1024},
+        "min_channels": {**_POS_INT, "maximum": 1_000_000},
+        "n_m": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
+        "block": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
+    }),
+    "export": _obj({
+        "tflite": {"type": "array", "items": {"enum": ["float", "int8", "dynamic", "float16"]},
+                   "uniqueItems": True},
+        "micro": {"type": "boolean"},
+        "latency_runs": {"type": "integer", "minimum": 0, "maximum": 100_000},
+    }),
+    "report": _obj({"plots": {"type": "boolean"}}),
+    "mlflow": _obj({"tracking_uri": {"type": "string"}, "experiment": {"type": "string"},
+                    "run_name": {"type": "string"}}),
+    "sensitivity": {"type": "object"},
+    "sweep": {"type": "object"},
+}, required=["model", "data"])
+
+SCHEMA = {"$schema": "https://json-schema.org/draft/2020-12/schema",
+          "$defs": {"run": RUN, "demo": DEMO}}
+DEMO_SCHEMA = DEMO  # kept name: the demo's flat budget
 
 
-def load_demo_recipe_text(text: str, source: str = "<text>") -> dict:
-    """Parse and validate a demo recipe given as YAML text.
+def capabilities() -> dict:
+    """Which optional recipe sections can run here: ``{key: None or the reason not}``.
+
+    Example:
+        >>> sorted(capabilities())
+        ['mlflow', 'sensitivity', 'sweep']
+    """
+    import tfprune.analysis as analysis
+
+    have = {
+        "mlflow": None if importlib.util.find_spec("mlflow") else
+        "needs the optional MLflow extra: pip install 'tfprune[mlflow]'",
+        "sensitivity": None if hasattr(analysis, "sensitivity") and hasattr(analysis, "allocate")
+        else "tfprune.analysis.sensitivity/allocate are not in this version of tfprune",
+        "sweep": None if importlib.util.find_spec("tfprune.tuning") else
+        "tfprune.tuning (PruningTuner) is not in this version of tfprune",
+    }
+    return have
+
+
+class _LimitedLoader(yaml.SafeLoader):
+    """SafeLoader that counts aliases while composing and refuses past MAX_ALIASES."""
+
+    aliases = 0
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            self.aliases += 1
+            if self.aliases > MAX_ALIASES:
+                raise errors.ConfigError(
+                    f"more than {MAX_ALIASES} YAML aliases (*name): refused before expanding "
+                    "them (a recipe with that many references is an alias bomb). Write the "
+                    "values out.")
+        return super().compose_node(parent, index)
+
+
+def _parse(text, source: str):
+    if isinstance(text, bytes):
+        text = text.decode("utf-8", errors="replace")
+    if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
+        raise errors.ConfigError(f"{source}: larger than {MAX_BYTES:,} bytes; a recipe is a "
+                                 "short list of settings (put data in files it names).")
+    loader = _LimitedLoader(text)
+    try:
+        data = loader.get_single_data()
+    except errors.ConfigError as exc:
+        raise errors.ConfigError(f"{source}: {exc}") from None
+    except yaml.YAMLError as exc:
+        raise errors.ConfigError(f"{source}: not valid YAML ({exc}).") from None
+    finally:
+        loader.dispose()
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise errors.ConfigError(f"{source}: a recipe is a mapping of keys to values.")
+    _check_finite(data, source, ())
+    return data
+
+
+def _check_finite(node, source, path):
+    if isinstance(node, dict):
+        for k, v in node.items():
+            if not isinstance(k, str):
+                raise errors.ConfigError(f"{source}: key {k!r} must be a string.")
+            _check_finite(v, source, path + (k,))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            _check_finite(v, source, path + (i,))
+    elif isinstance(node, float) and not math.isfinite(node):
+        key = ".".join(map(str, path))
+        raise errors.ConfigError(f"{source}: key {key!r}: {node!r} is not a finite number; "
+                                 "give a finite value in range.")
+
+
+def _first_problem(data, schema):
+    validator = jsonschema.Draft202012Validator(schema)
+    problems = sorted(validator.iter_errors(data), key=lambda e: (len(e.path), list(map(str, e.path))))
+    return problems[0] if problems else None
+
+
+def _explain(e, source: str) -> errors.ConfigError:
+    where = ".".join(str(p) for p in e.path)
+    if e.validator == "additionalProperties":
+        valid = sorted(e.schema.get("properties", {}))
+        extra = sorted(set(e.instance) - set(valid))[0]
+        close = difflib.get_close_matches(extra, valid, n=1, cutoff=0.5)
+        key = f"{where}.{extra}" if where else extra
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        return errors.ConfigError(f"{source}: {key!r} is not a known key.{hint} "
+                                  f"Valid keys{' in ' + repr(where) if where else ''}: "
+                                  f"{', '.join(valid)}.")
+    if e.validator == "required":
+        return errors.ConfigError(f"{source}: {e.message}{' in ' + repr(where) if where else ''}.")
+    return errors.ConfigError(f"{source}: key {where or '(top level)'!r}: {e.message}.")
+
+
+def _validate(data: dict, kind: str, source: str) -> dict:
+    e = _first_problem(data, SCHEMA["$defs"][kind])
+    if e is not None:
+        raise _explain(e, source)
+    return data
+
+
+def _check_capabilities(data: dict, source: str) -> None:
+    for key, why in capabilities().items():
+        if key in data and why:
+            raise errors.ConfigError(f"{source}: key {key!r} {why}. Remove the key or "
+                                     "install the capability.")
+
+
+def load_recipe_text(text, source: str = "<text>") -> dict:
+    """Parse and validate a ``tfprune run`` recipe given as YAML text.
 
     Raises:
-        ConfigError: YAML syntax errors, unknown keys, wrong types or ranges (naming the key).
+        ConfigError: too large, too many aliases, YAML syntax, non-finite numbers, unknown
+            keys (with the closest valid key), wrong types or ranges, a capability that is
+            not installed.
+
+    Example:
+        >>> load_recipe_text("model: demo_cnn\\ndata: {source: digits}\\nprun: {}")
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: <text>: 'prun' is not a known key. Did you mean 'prune'? \
+Valid keys: data, export, mlflow, model, model_options, name, prune, report, seed, \
+sensitivity, sweep, train.
+    """
+    data = _validate(_parse(text, source), "run", source)
+    _check_capabilities(data, source)
+    return data
+
+
+def _read(path: str, arg: str) -> bytes:
+    try:
+        if os.path.getsize(path) > MAX_BYTES:
+            raise errors.ConfigError(f"{arg} {path!r}: larger than {MAX_BYTES:,} bytes; a recipe "
+                                     "is a short list of settings.")
+        with open(path, "rb") as f:
+            return f.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise errors.ConfigError(f"{arg} {path!r}: cannot read it ({exc.strerror}).") from None
+
+
+def load_recipe(path: str) -> dict:
+    """Read and validate a ``tfprune run`` recipe file (see ``configs/``).
+
+    Example:
+        >>> load_recipe("/no/such.yaml")
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: recipe '/no/such.yaml': cannot read it (No such file or directory).
+    """
+    return load_recipe_text(_read(path, "recipe"), source=path)
+
+
+def load_demo_recipe_text(text, source: str = "<text>") -> dict:
+    """Parse and validate a demo recipe (the flat budget of ``tfprune demo --config``).
 
     Example:
         >>> load_demo_recipe_text("sparsty: 0.8")  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tfprune.errors.ConfigError: ...'sparsty' is not a known key...
+        tfprune.errors.ConfigError: <text>: 'sparsty' is not a known key. Did you mean 'sparsity'?...
     """
-    try:
-        data = yaml.safe_load(text) or {}
-    except yaml.YAMLError as exc:
-        raise errors.ConfigError(f"{source}: not valid YAML ({exc}).") from None
-    if not isinstance(data, dict):
-        raise errors.ConfigError(f"{source}: a recipe is a mapping of keys to values.")
-    validator = jsonschema.Draft202012Validator(DEMO_SCHEMA)
-    problems = sorted(validator.iter_errors(data), key=lambda e: list(e.path))
-    if problems:
-        e = problems[0]
-        valid = ", ".join(sorted(DEMO_SCHEMA["properties"]))
-        if e.validator == "additionalProperties":
-            extra = sorted(set(data) - set(DEMO_SCHEMA["properties"]))
-            raise errors.ConfigError(
-                f"{source}: {extra[0]!r} is not a known key. Valid keys: {valid}.")
-        key = ".".join(str(p) for p in e.path) or "(top level)"
-        raise errors.ConfigError(f"{source}: key {key!r}: {e.message}.")
-    return data
+    return _validate(_parse(text, source), "demo", source)
 
 
 def load_demo_recipe(path: str) -> dict:
     """Read and validate a demo recipe file (see ``configs/demo.yaml``)."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            text = f.read()
-    except OSError as exc:
-        raise errors.ConfigError(f"--config {path!r}: cannot read it ({exc.strerror}).") from None
-    return load_demo_recipe_text(text, source=path)
+    return load_demo_recipe_text(_read(path, "--config"), source=path)

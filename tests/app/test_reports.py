@@ -1,0 +1,98 @@
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from tfprune import errors
+from tfprune.app import plots, reports
+
+
+def _report():
+    layer = {"params": 10, "nonzero_params": 10}
+    return {"title": "t", "variants": {
+        "dense": {"accuracy": 0.9, "params": 10, "macs": 100, "layers": {"a": layer},
+                  "tflite": {"float": {"bytes": 1000, "latency_ms": 1.0}}},
+        "pruned": {"accuracy": 0.85, "params": 5, "macs": 50,
+                   "layers": {"a": {"params": 5, "nonzero_params": 5}},
+                   "tflite": {"float": {"bytes": 500, "latency_ms": 0.5}}}},
+        "sensitivity": {"a": [[0.0, 0.9], [0.5, 0.8]]},
+        "sweep": {"cost": "macs", "quality": "accuracy", "trials": [
+            {"macs": 1, "accuracy": 0.5}, {"macs": 2, "accuracy": 0.9}, {"macs": 3, "accuracy": 0.8}],
+            "pareto": [0, 1]}}
+
+
+def test_plots_are_pngs(tmp_path):
+    files = plots.all_plots(_report(), str(tmp_path))
+    assert files == ["plots/sparsity_per_layer.png", "plots/accuracy_vs_cost.png",
+                     "plots/sensitivity.png", "plots/pareto.png"]
+    for f in files:
+        assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_markdown_side_by_side():
+    md = reports.render_markdown(_report())
+    assert "| | dense | pruned |" in md
+    assert "| .tflite float32 bytes | 1,000 | 500 |" in md
+    assert "| a | 10 | 50.0% |" in md
+
+
+def test_run_folder_replaces_previous_run_only_when_complete(tmp_path):
+    out = tmp_path / "run"
+    with reports.RunFolder(out) as stage:
+        reports.write_report(stage, _report())
+    assert (out / "report.json").exists()
+    with pytest.raises(RuntimeError), reports.RunFolder(out) as stage:
+        (open(os.path.join(stage, "new.txt"), "w")).close()
+        raise RuntimeError("boom")
+    assert sorted(p.name for p in out.iterdir()) == ["report.json", "report.md"]
+    assert [p.name for p in tmp_path.iterdir()] == ["run"]
+
+
+def test_run_folder_refuses_file_and_foreign_folder(tmp_path):
+    f = tmp_path / "f"
+    f.write_text("keep")
+    with pytest.raises(errors.ConfigError, match="is an existing file"):
+        reports.RunFolder(f)
+    (tmp_path / "home").mkdir()
+    (tmp_path / "home" / "thesis.tex").write_text("keep")
+    with pytest.raises(errors.ConfigError, match="not a tfprune run"):
+        reports.RunFolder(tmp_path / "home")
+    with pytest.raises(errors.ConfigError, match="not writable"):
+        reports.RunFolder("/proc/run")
+    assert f.read_text() == "keep"
+
+
+_KILLED = """
+import os, sys, time
+from tfprune.app import reports
+with reports.RunFolder(sys.argv[1]) as stage:
+    open(os.path.join(stage, "report.json"), "w").write("{}")
+    open(os.path.join(stage, "half.tflite"), "w").write("x")
+    print("staged", flush=True)
+    time.sleep(600)
+"""
+
+
+def test_killed_run_leaves_previous_run_intact(tmp_path):
+    out = tmp_path / "run"
+    with reports.RunFolder(out) as stage:
+        reports.write_report(stage, _report())
+    before = sorted(p.name for p in out.iterdir())
+    p = subprocess.Popen([sys.executable, "-c", _KILLED, str(out)], stdout=subprocess.PIPE,
+                         text=True)
+    try:
+        assert p.stdout.readline().strip() == "staged"
+    finally:
+        p.send_signal(signal.SIGKILL)
+        p.wait()
+    assert sorted(p.name for p in out.iterdir()) == before  # never a mix of two runs
+    assert json.loads((out / "report.json").read_text())["title"] == "t"
+    # the next run cleans the dead run's staging folder
+    with reports.RunFolder(out) as stage:
+        reports.write_report(stage, _report())
+    assert sorted(x.name for x in tmp_path.iterdir()) == ["run"]
+    time.sleep(0)

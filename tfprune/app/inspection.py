@@ -1,0 +1,214 @@
+"""The work behind ``tfprune inspect``, ``shrink``, ``export`` and ``report``.
+
+Example:
+    >>> from tfprune.app.data import demo_cnn
+    >>> info = inspect_model(demo_cnn())
+    >>> info["macs"], [g["name"] for g in info["groups"] if g["prunable"]]
+    (2627328, ['conv1', 'conv2', 'fc1'])
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+
+from tfprune import analysis, errors, layers
+
+__all__ = ["inspect_model", "render", "shrink_model", "check_model_out", "save_model_atomic",
+           "export_model", "combine_reports", "write_combined"]
+
+
+def _weights_row(layer) -> dict:
+    names = layers.prunable_weight_names(layer)
+    if names:
+        return {"layer": layer.name, "type": type(layer).__name__, "prunable": names}
+    if layer.weights:
+        why = ("no rule for this layer type (tfprune.register(cls, [...weight names]))"
+               if names is None else "its weights are not pruned (biases, norms, embeddings)")
+        return {"layer": layer.name, "type": type(layer).__name__, "prunable": [], "why_not": why}
+    return None
+
+
+def _all(model):
+    for layer in model.layers:
+        if hasattr(layer, "layers") and layer.weights and layer is not model:
+            yield from _all(layer)
+        else:
+            yield layer
+
+
+def inspect_model(model) -> dict:
+    """Params, MACs, per-layer prunable weights and the channel groups (prunable or why not)."""
+    from tfprune import graph
+
+    s = analysis.summary(model, print_fn=None)
+    info = {"name": model.name, "input_shape": list(model.inputs[0].shape[1:]),
+            "params": s["params"], "nonzero_params": s["nonzero_params"], "macs": s["macs"],
+            "layers": [r for r in (_weights_row(x) for x in _all(model)) if r]}
+    try:
+        g = graph.build(model)
+        info["groups"] = [{"name": x.name, "channels": x.channels, "prunable": x.prunable,
+                           "layers": x.layers(), "why_not": list(x.pinned_by)} for x in g]
+        info["channel_pruning"] = None
+    except errors.TfpruneError as exc:
+        info["groups"] = []
+        info["channel_pruning"] = str(exc)
+    info["summary_table"] = s
+    return info
+
+
+def render(info: dict) -> str:
+    """The text shown by ``tfprune inspect``."""
+    out = [f"model {info['name']!r}: input {tuple(info['input_shape'])}, "
+           f"{info['params']:,} params ({info['nonzero_params']:,} non-zero), "
+           f"{info['macs']:,} MACs per sample", "", "Weights (unstructured, n:m, block pruning):"]
+    for r in info["layers"]:
+        what = ", ".join(r["prunable"]) if r["prunable"] else "not prunable: " + r["why_not"]
+        out.append(f"  {r['layer']:<28} {r['type']:<22} {what}")
+    out += ["", "Channel groups (structured pruning + shrink):"]
+    if info["channel_pruning"]:
+        out.append("  not available: " + info["channel_pruning"])
+    for g in info["groups"]:
+        state = "prunable" if g["prunable"] else "kept: " + "; ".join(g["why_not"])
+        out.append(f"  {g['name']:<28} {g['channels']:>5} channels  {state}  "
+                   f"({len(g['layers'])} layers)")
+    n = sum(g["prunable"] for g in info["groups"])
+    out.append(f"  {n} of {len(info['groups'])} groups prunable")
+    return "\n".join(out)
+
+
+def check_model_out(out, *, overwrite: bool, source: str) -> str:
+    """``--out`` for a model file: .keras/.h5, not the input, not a folder, writable."""
+    path = os.path.abspath(out)
+    if not path.endswith((".keras", ".h5")):
+        raise errors.ConfigError(f"--out {out!r}: give a .keras or .h5 file name.")
+    if os.path.isdir(path):
+        raise errors.ConfigError(f"--out {out!r} is a folder; give a .keras file name.")
+    if os.path.exists(source) and os.path.realpath(source) == os.path.realpath(path):
+        raise errors.ConfigError(f"--out {out!r} is the input model; write a new file.")
+    if os.path.exists(path) and not overwrite:
+        raise errors.ConfigError(f"--out {out!r} exists; pass --overwrite to replace it.")
+    folder = os.path.dirname(path)
+    if not os.path.isdir(folder) or not os.access(folder, os.W_OK):
+        raise errors.ConfigError(f"--out {out!r}: the folder {folder!r} does not exist or is "
+                                 "not writable.")
+    return path
+
+
+def save_model_atomic(model, path: str) -> None:
+    """Save next to ``path`` under a temporary name, then rename (never a half-written file)."""
+    folder, name = os.path.split(path)
+    tmp = tempfile.mkdtemp(prefix=".tfprune-", dir=folder)
+    try:
+        model.save(os.path.join(tmp, name))
+        os.replace(os.path.join(tmp, name), path)
+    finally:
+        import shutil
+
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def shrink_model(model, *, sparsity, criterion="l2", scope="layer", round_to=1, exclude=()):
+    """Plan (or read the zero channels when ``sparsity`` is None), mask and shrink.
+
+    Returns ``(small_model, summary_before, summary_after, channels_removed)``.
+    """
+    from tfprune import structured
+
+    before = analysis.summary(model, print_fn=None)
+    if sparsity is None:
+        small = structured.shrink(model)
+    else:
+        errors.check_sparsity(sparsity, "--sparsity")
+        p = structured.plan(model, sparsity=sparsity, criterion=criterion, scope=scope,
+                            round_to=round_to, exclude=list(exclude) or None)
+        small = structured.shrink(structured.apply_masks(model, p), p)
+    after = analysis.summary(small, print_fn=None)
+    removed = _channels(model) - _channels(small)
+    return small, before, after, removed
+
+
+def _channels(model) -> int:
+    from tfprune import graph
+
+    return sum(int(g.channels) for g in graph.build(model))
+
+
+def _representative(model, data_source, image_size):
+    if data_source is None:
+        return None
+    from tfprune.app import data as data_lib
+
+    spec = {"source": data_source}
+    if image_size:
+        spec["image_size"] = [int(s) for s in image_size.split(",")]
+    (x, _), _ = data_lib.load_data(spec)
+    if model is not None:
+        data_lib.check_input(model, x, source=f"--data {data_source!r}")
+    return x[:300]
+
+
+def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
+                 latency_runs) -> dict:
+    """``tfprune export``: checks the model and data, then exports and returns a summary."""
+    from tfprune import export
+    from tfprune.app import models
+
+    is_tflite = model.endswith(".tflite")
+    if is_tflite and not os.path.isfile(model):
+        raise errors.ConfigError(f"Model {model!r} does not exist.")
+    keras_model = None if is_tflite else models.load_model(model)
+    x = _representative(keras_model, data_source, image_size)
+    if fmt == "micro":
+        if x is None and not is_tflite:
+            raise errors.ConfigError("--format micro quantizes to int8: give --data (e.g. "
+                                     "--data mnist5k or --data my_data.npz).")
+        rec = export.micro(model if is_tflite else keras_model, out, representative_data=x,
+                           overwrite=overwrite)
+        return {"folder": rec.out_dir, "flash_bytes": rec.flash_bytes,
+                "arena_bytes": rec.arena_bytes, "ops": ", ".join(rec.ops),
+                "tflm_vs_litert_max_step_diff": rec.tflm_vs_litert.get("max_step_diff")}
+    if is_tflite:
+        raise errors.ConfigError(f"{model!r} is already a .tflite file; export --format micro "
+                                 "takes it, --format tflite needs a Keras model.")
+    q = None if quantize == "float" else quantize
+    if q == "int8" and x is None:
+        raise errors.ConfigError("--quantize int8 needs --data for calibration (e.g. --data "
+                                 "mnist5k).")
+    rec = export.tflite(keras_model, out, quantize=q, representative_data=x, overwrite=overwrite)
+    result = {"file": rec.path, "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
+              "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error")}
+    if latency_runs:
+        result["latency_ms"] = round(export.latency(rec.path, runs=latency_runs).median_ms, 4)
+    return result
+
+
+def combine_reports(folders) -> dict:
+    """One report whose variants are every run's variants, named ``<run>/<variant>``."""
+    variants, notes = {}, []
+    for folder in folders:
+        path = os.path.join(folder, "report.json")
+        try:
+            with open(path, encoding="utf-8") as f:
+                rep = json.load(f)
+        except (OSError, ValueError) as exc:
+            raise errors.ConfigError(f"{folder!r} is not a tfprune run folder (report.json: "
+                                     f"{exc}).") from None
+        if "variants" not in rep:
+            raise errors.ConfigError(f"{path!r} was written by an older tfprune (no "
+                                     "'variants'); re-run it.")
+        run = os.path.basename(os.path.normpath(folder))
+        for name, v in rep["variants"].items():
+            variants[name if len(folders) == 1 else f"{run}/{name}"] = v
+        notes.append(f"{run}: {rep.get('title', '')}")
+    return {"title": "tfprune report", "variants": variants, "notes": notes}
+
+
+def write_combined(report: dict, out) -> None:
+    """Write a combined report folder atomically (report.json, report.md, plots)."""
+    from tfprune.app import plots, reports
+
+    with reports.RunFolder(out) as stage:
+        report["plots"] = plots.all_plots(report, stage)
+        reports.write_report(stage, report)

@@ -1,0 +1,125 @@
+"""The user's model for the CLI: a saved file, a ``tf_keras.applications`` name or the
+demo CNN, loaded (or built offline, ``weights=None``) and checked before any work.
+
+Example:
+    >>> load_model("demo_cnn").name
+    'demo_cnn'
+    >>> load_model("MobileNetV2", {"input_shape": [32, 32, 3], "classes": 4, "alpha": 0.35}).output_shape
+    (None, 4)
+"""
+
+from __future__ import annotations
+
+import inspect
+import os
+
+from tfprune import compat, errors
+from tfprune.compat import keras
+
+__all__ = ["load_model", "application_names", "is_model_path"]
+
+_SUFFIXES = (".keras", ".h5", ".hdf5")
+
+
+def application_names() -> list:
+    """Names of the model builders in ``tf_keras.applications`` (``MobileNetV2``, ...).
+
+    Example:
+        >>> "ResNet50" in application_names()
+        True
+    """
+    return sorted(n for n in dir(keras.applications) if n[0].isupper()
+                  and callable(getattr(keras.applications, n)))
+
+
+def is_model_path(spec: str) -> bool:
+    """True if ``spec`` looks like a file path rather than a model name."""
+    return os.sep in spec or spec.endswith(_SUFFIXES) or os.path.exists(spec)
+
+
+def _application(name: str, options: dict):
+    build = getattr(keras.applications, name)
+    accepted = inspect.signature(build).parameters
+    kwargs = {"weights": None}
+    if "input_shape" in options:
+        kwargs["input_shape"] = tuple(options["input_shape"])
+    if "classes" in options:
+        kwargs["classes"] = int(options["classes"])
+    if "alpha" in options:
+        if "alpha" not in accepted:
+            raise errors.ConfigError(f"model_options.alpha: {name} has no width multiplier; "
+                                     "remove the key.")
+        kwargs["alpha"] = float(options["alpha"])
+    try:
+        return build(**kwargs)
+    except ValueError as exc:
+        raise errors.ConfigError(f"tf_keras.applications.{name}({kwargs}): {exc}") from None
+
+
+def _load_file(path: str):
+    if not os.path.exists(path):
+        raise errors.ConfigError(f"Model {path!r} does not exist. Give a .keras/.h5 file, a "
+                                 "SavedModel folder or a tf_keras.applications name.")
+    import tensorflow_model_optimization as tfmot
+
+    from tfprune.masking import api  # noqa: F401  (registers tfprune's wrapper classes)
+
+    try:
+        with tfmot.sparsity.keras.prune_scope():
+            model = keras.models.load_model(path, compile=False)
+    except Exception as exc:  # noqa: BLE001  (any loader failure means "not a model")
+        first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
+        raise errors.ConfigError(
+            f"Model {path!r} could not be loaded as a tf_keras model ({first}). Give a .keras/"
+            ".h5 file or a SavedModel folder saved by tf_keras; a model with custom layers "
+            "needs them registered (keras.saving.register_keras_serializable).") from None
+    if not isinstance(model, keras.Model):
+        raise errors.ConfigError(f"Model {path!r} loaded as {type(model).__name__}, not a Keras "
+                                 "model (a bare SavedModel from tf.saved_model.save?). Save it "
+                                 "with model.save('model.keras').")
+    compat.check_tf_keras_model(model)
+    return model
+
+
+def load_model(spec: str, options: dict | None = None):
+    """Load or build the model named by ``spec``.
+
+    Args:
+        spec: ``"demo_cnn"``, a ``tf_keras.applications`` name (built with
+            ``weights=None``: nothing downloads) or a .keras/.h5/SavedModel path.
+        options: ``input_shape``, ``classes``, ``alpha`` for built models.
+
+    Raises:
+        ConfigError: a missing path, a file that is not a model, an unknown name (with the
+            closest application name).
+
+    Example:
+        >>> load_model("MobileNetV3")
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: Unknown model 'MobileNetV3'. Did you mean 'MobileNetV2'? \
+Give a .keras/.h5 file, a SavedModel folder, 'demo_cnn' or a tf_keras.applications name.
+    """
+    options = dict(options or {})
+    if spec == "demo_cnn":
+        from tfprune.app.data import demo_cnn
+
+        shape = tuple(options.get("input_shape", (28, 28, 1)))
+        try:
+            return demo_cnn(shape, int(options.get("classes", 10)))
+        except ValueError:
+            raise errors.ConfigError(f"model_options.input_shape {list(shape)}: too small for "
+                                     "demo_cnn (two 3x3 convolutions and two 2x2 poolings need "
+                                     "at least 10x10).") from None
+    name = spec.split(".")[-1] if spec.startswith(("applications.", "tf_keras.applications.")) \
+        else spec
+    if not is_model_path(spec) and name in application_names():
+        return _application(name, options)
+    if is_model_path(spec):
+        return _load_file(spec)
+    import difflib
+
+    close = difflib.get_close_matches(spec, application_names() + ["demo_cnn"], n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise errors.ConfigError(f"Unknown model {spec!r}.{hint} Give a .keras/.h5 file, a "
+                             "SavedModel folder, 'demo_cnn' or a tf_keras.applications name.")

@@ -1,0 +1,299 @@
+"""``tfprune run``: the whole path on the user's model, from a validated recipe.
+
+load model + data (checked against each other) → dense training (optional) → prune
+(weights: ``prune`` + ``PruningCallback`` + ``strip``; channels: ``structured.plan`` +
+``apply_masks`` + ``shrink`` then fine-tune the smaller model) → measure every variant
+(accuracy, params, MACs, .tflite bytes, LiteRT latency, TFLM flash/arena) → report folder
+written atomically (report.json, report.md, plots/, the models and exports).
+
+Every check runs before training: the output folder, the model, the data shape, the
+labels, the loss, the pruning options.
+
+Example:
+    >>> job = prepare({"model": "demo_cnn", "data": {"source": "digits"}})
+    Traceback (most recent call last):
+    ...
+    tfprune.errors.ConfigError: data: samples have shape (8, 8, 1) but model 'demo_cnn' \
+expects (28, 28, 1). Resize the data (data.resize / data.rgb in a recipe) or build the model \
+for this shape (model_options.input_shape).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+
+import numpy as np
+
+from tfprune import analysis, errors, export
+from tfprune.app import data as data_lib
+from tfprune.app import models, plots, reports
+from tfprune.app.progress import TqdmProgress
+from tfprune.compat import keras
+
+__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", "DEFAULTS"]
+
+DEFAULTS = {
+    "train": {"epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
+              "loss": "sparse_categorical_crossentropy"},
+    "prune": {"granularity": "unstructured", "sparsity": 0.5, "scope": "layer", "epochs": 2,
+              "frequency": 25, "ramp_fraction": 0.75, "round_to": 1, "min_channels": 1},
+    "export": {"tflite": ["float", "int8"], "micro": False, "latency_runs": 50},
+}
+_QUANTIZE = {"float": None, "int8": "int8", "dynamic": "dynamic", "float16": "float16"}
+
+
+@dataclasses.dataclass
+class Job:
+    """Everything a run needs, loaded and checked."""
+
+    recipe: dict
+    model: object
+    train_data: tuple
+    test_data: tuple
+    train: dict
+    prune: dict
+    export: dict
+    seed: int
+
+
+def _section(recipe: dict, key: str, **override) -> dict:
+    return {**DEFAULTS[key], **override, **recipe.get(key, {})}
+
+
+def check_prune_options(model, spec: dict) -> None:
+    """Refuse bad pruning options on the untrained model (cheap), before any training."""
+    from tfprune import masking, structured
+    from tfprune.structured import plans
+
+    errors.check_sparsity(spec["sparsity"], "prune.sparsity")
+    if spec["granularity"] == "channel":
+        crit = spec.get("criterion", "l2")
+        plans.check_options(criterion=crit, granularity="filter", reduction="sum",
+                            scope=spec["scope"], round_to=spec["round_to"],
+                            min_channels=spec["min_channels"])
+        structured.plan(model, sparsity=spec["sparsity"], criterion=crit, scope=spec["scope"],
+                        round_to=spec["round_to"], min_channels=spec["min_channels"],
+                        exclude=spec.get("exclude"))
+    else:
+        masking.prune(model, sparsity=spec["sparsity"], scope=spec["scope"],
+                      criterion=spec.get("criterion", "magnitude"), exclude=spec.get("exclude"),
+                      **_granularity_args(spec))
+
+
+def _granularity_args(spec):
+    out = {"granularity": spec["granularity"]}
+    if "n_m" in spec:
+        out["n_m"] = tuple(spec["n_m"])
+    if "block" in spec:
+        out["block"] = tuple(spec["block"])
+    return out
+
+
+def _check_loss(name: str) -> None:
+    try:
+        keras.losses.get(name)
+    except ValueError:
+        raise errors.ConfigError(f"train.loss {name!r} is not a Keras loss (e.g. "
+                                 "'sparse_categorical_crossentropy').") from None
+
+
+def prepare(recipe: dict) -> Job:
+    """Load the model and data of a validated recipe and check them together (no training).
+
+    Raises:
+        ConfigError: model or data missing/unreadable, shapes or labels that do not fit,
+            a loss or pruning option that is wrong.
+    """
+    seed = int(recipe.get("seed", 0))
+    keras.utils.set_random_seed(seed)
+    model = models.load_model(recipe["model"], recipe.get("model_options"))
+    (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
+    data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)")
+    data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)")
+    epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]
+    train_cfg = _section(recipe, "train", epochs=epochs)
+    _check_loss(train_cfg["loss"])
+    prune_cfg = _section(recipe, "prune")
+    if prune_cfg["granularity"] == "n:m" and "sparsity" not in recipe.get("prune", {}):
+        n, m = prune_cfg.get("n_m", (2, 4))
+        prune_cfg["sparsity"] = 1 - n / m
+    check_prune_options(model, prune_cfg)
+    return Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
+               _section(recipe, "export"), seed)
+
+
+def _compile(model, lr, loss):
+    model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"])
+    return model
+
+
+def _fit(model, x, y, *, epochs, batch_size, desc, quiet, callbacks=()):
+    if epochs <= 0:
+        return {}
+    steps = int(np.ceil(len(x) / batch_size))
+    hist = model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
+                     callbacks=[*callbacks, TqdmProgress(epochs, steps, desc, quiet)])
+    return {k: [float(v) for v in vs] for k, vs in hist.history.items()}
+
+
+def train(job: Job, *, quiet=False, callbacks=()):
+    """Dense training (``train.epochs``; 0 keeps the loaded weights). Returns the history."""
+    t = job.train
+    _compile(job.model, t["learning_rate"], t["loss"])
+    return _fit(job.model, *job.train_data, epochs=t["epochs"], batch_size=t["batch_size"],
+                desc="dense training", quiet=quiet, callbacks=callbacks)
+
+
+def _prune_weights(model, spec, job, quiet, callbacks):
+    from tfprune import masking
+    from tfprune.callbacks import PruningCallback
+    from tfprune.core.schedules import AGP
+
+    x, y = job.train_data
+    batch = spec.get("batch_size", job.train["batch_size"])
+    steps = int(np.ceil(len(x) / batch))
+    end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * steps))
+    schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
+    pruned = masking.prune(model, schedule=schedule, scope=spec["scope"],
+                           criterion=spec.get("criterion", "magnitude"),
+                           exclude=spec.get("exclude"), **_granularity_args(spec))
+    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+                desc="pruning weights", quiet=quiet,
+                callbacks=[PruningCallback(per_layer=False), *callbacks])
+    return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
+
+
+def _prune_channels(model, spec, job, quiet, callbacks):
+    from tfprune import structured
+
+    p = structured.plan(model, sparsity=spec["sparsity"], criterion=spec.get("criterion", "l2"),
+                        scope=spec["scope"], round_to=spec["round_to"],
+                        min_channels=spec["min_channels"], exclude=spec.get("exclude"))
+    small = structured.shrink(structured.apply_masks(model, p), p)
+    _compile(small, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    hist = _fit(small, *job.train_data, epochs=spec["epochs"],
+                batch_size=spec.get("batch_size", job.train["batch_size"]),
+                desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
+    kept = {g: f"{len(k)}/{p.channels[g]}" for g, k in p.keep.items()}
+    return small, hist, {"channels_removed": p.removed, "channels_kept": kept}
+
+
+def prune_variant(model, spec: dict, job: Job, *, quiet=False, callbacks=()):
+    """Prune a copy of ``model`` as ``spec`` says; returns ``(plain_model, history, info)``."""
+    if spec["granularity"] == "channel":
+        return _prune_channels(model, spec, job, quiet, callbacks)
+    return _prune_weights(model, spec, job, quiet, callbacks)
+
+
+def _litert_accuracy(path, x, y, limit=500):
+    from ai_edge_litert.interpreter import Interpreter, OpResolverType
+
+    x, y = x[:limit], y[:limit]
+    for kwargs in ({}, {"experimental_op_resolver_type":
+                        OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}):
+        try:  # XNNPACK refuses some sparse int8 files (FACTS.md): then the builtin kernels
+            it = Interpreter(model_path=path, **kwargs)
+            d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
+            it.resize_tensor_input(d_in["index"], [len(x), *x.shape[1:]])
+            it.allocate_tensors()
+            break
+        except RuntimeError:
+            if kwargs:
+                raise
+    it.set_tensor(d_in["index"], x.astype(d_in["dtype"]))
+    it.invoke()
+    return float(np.mean(np.argmax(it.get_tensor(d_out["index"]), -1) == y))
+
+
+def _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte, runs):
+    path = os.path.join(stage, f"{tag}_{fmt}.tflite")
+    rec = export.tflite(model, path, quantize=_QUANTIZE[fmt], representative_data=x_cal,
+                        overwrite=True)
+    e = {"file": os.path.basename(path), "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
+         "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
+         "top1_vs_keras": rec.verification.get("top1_agreement")}
+    if runs:
+        e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
+    if int(model.outputs[0].shape[-1]) > 1:
+        e["accuracy"] = _litert_accuracy(path, xte, yte)
+    return e
+
+
+def _micro_entry(model, stage, tag, x_cal):
+    rec = export.micro(model, os.path.join(stage, f"micro_{tag}"), representative_data=x_cal,
+                       name=tag.replace("-", "_"), overwrite=True)
+    return {"folder": f"micro_{tag}", "flash_bytes": rec.flash_bytes,
+            "arena_bytes": rec.arena_bytes, "ops": list(rec.ops),
+            "top1_vs_keras": (rec.vs_keras or {}).get("top1_agreement"),
+            "max_step_diff_vs_litert": rec.tflm_vs_litert.get("max_step_diff")}
+
+
+def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
+    """Accuracy, size, MACs, per-layer counts and the exports of one variant."""
+    xte, yte = job.test_data
+    _compile(model, 1e-3, job.train["loss"])
+    _, acc = model.evaluate(xte, yte, verbose=0, batch_size=256)
+    s = analysis.summary(model, print_fn=None)
+    entry = {k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")}
+    entry["accuracy"] = float(acc)
+    entry["layers"] = {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],
+                                   "sparsity": round(r["sparsity"], 4)}
+                       for r in s["layers"] if r["params"]}
+    model.save(os.path.join(stage, f"{tag}.keras"))
+    x_cal = job.train_data[0][:200]
+    entry["tflite"] = {}
+    for fmt in job.export["tflite"]:
+        say(f"  export {tag}: {fmt} .tflite")
+        entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte,
+                                             job.export["latency_runs"])
+    if job.export["micro"]:
+        say(f"  export {tag}: microcontroller (TFLM)")
+        entry["micro"] = _micro_entry(model, stage, tag, x_cal)
+    return entry
+
+
+def finish(report: dict, stage: str, *, plots_on: bool = True) -> dict:
+    """Plots, report.json and report.md into the stage folder."""
+    report["plots"] = plots.all_plots(report, stage) if plots_on else []
+    reports.write_report(stage, report)
+    return report
+
+
+def run_recipe(recipe: dict, out: str, *, quiet: bool = False, say=print) -> dict:
+    """Run a validated ``tfprune run`` recipe; write the run folder ``out`` atomically.
+
+    Returns:
+        The report dict (also ``out/report.json``).
+    """
+    start = time.time()
+    folder = reports.RunFolder(out)  # checks --out before any work
+    job = prepare(recipe)
+    logger = _mlflow_logger(recipe)
+    with folder as stage, logger:
+        say(f"[1/3] dense model: {job.train['epochs']} epochs")
+        hist = {"dense": train(job, quiet=quiet, callbacks=logger.callbacks("dense"))}
+        variants = {"dense": measure(job.model, job, stage, "dense", say=say)}
+        spec = job.prune
+        say(f"[2/3] pruning: {spec['granularity']} at {spec['sparsity']:.0%}")
+        pruned, hist["pruned"], info = prune_variant(job.model, spec, job, quiet=quiet,
+                                                     callbacks=logger.callbacks("prune"))
+        say("[3/3] measuring and exporting the pruned model")
+        variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
+        variants["pruned"]["pruning"] = info
+        report = {"title": f"tfprune run: {recipe.get('name', recipe['model'])}",
+                  "recipe": recipe, "resolved": {"train": job.train, "prune": spec,
+                                                 "export": job.export},
+                  "variants": variants, "history": hist, "seconds": None}
+        report["seconds"] = round(time.time() - start, 1)
+        finish(report, stage, plots_on=recipe.get("report", {}).get("plots", True))
+        logger.log_report(report, stage)
+    return report
+
+
+def _mlflow_logger(recipe):
+    from tfprune.app import mlflow as mlflow_lib
+
+    return mlflow_lib.RunLogger(recipe.get("mlflow"), recipe)

@@ -1,0 +1,217 @@
+"""Run folders written atomically, and the report of a run (report.json + report.md).
+
+A run is written into a staging folder next to ``--out`` (``.<name>.partial-<pid>``) and
+renamed into place only when complete, so an interrupted run never leaves a folder mixing
+two runs: ``--out`` holds the previous complete run (or nothing) until the new one is done.
+An existing ``--out`` is replaced only if it is empty or a previous tfprune run (it holds
+``report.json``); any other folder is refused.
+
+Example:
+    >>> import tempfile, os
+    >>> out = os.path.join(tempfile.mkdtemp(), "run")
+    >>> with RunFolder(out) as stage:
+    ...     write_text(os.path.join(stage, "report.md"), "# hi")
+    >>> sorted(os.listdir(out))
+    ['report.md']
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import tempfile
+
+from tfprune import errors
+
+__all__ = ["RunFolder", "check_out", "write_text", "write_report", "render_markdown", "METRICS"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def check_out(out) -> str:
+    """Return ``out`` as an absolute path a run may be written to, or refuse before work.
+
+    Raises:
+        ConfigError: ``out`` is a file, a folder that is neither empty nor a tfprune run,
+            or its parent folder cannot be created or written.
+
+    Example:
+        >>> check_out("/proc/x")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: --out '/proc/x': the folder '/proc' is not writable ...
+    """
+    path = os.path.abspath(os.fspath(out))
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise errors.ConfigError(f"--out {out!r} is an existing file; give a folder path (it is "
+                                 "created if missing).")
+    if os.path.isdir(path) and os.listdir(path) and not os.path.exists(
+            os.path.join(path, "report.json")):
+        raise errors.ConfigError(f"--out {out!r} is a folder holding other files (not a tfprune "
+                                 "run); choose a new folder: a run replaces its --out folder.")
+    parent = os.path.dirname(path)
+    try:
+        os.makedirs(parent, exist_ok=True)
+    except OSError as exc:
+        raise errors.ConfigError(f"--out {out!r}: cannot create the folder {parent!r} "
+                                 f"({exc.strerror}). Choose a writable location.") from None
+    try:  # a real write: os.access() says yes to root on read-only file systems
+        probe = tempfile.mkdtemp(prefix=".tfprune-probe-", dir=parent)
+        os.rmdir(probe)
+    except OSError as exc:
+        raise errors.ConfigError(f"--out {out!r}: the folder {parent!r} is not writable "
+                                 f"({exc.strerror}); choose a writable location.") from None
+    return path
+
+
+class RunFolder:
+    """Context manager: a staging folder renamed to ``out`` when the block succeeds.
+
+    On an exception the staging folder is removed and ``out`` is untouched. Stale staging
+    folders of killed runs (their process is gone) are removed on entry.
+    """
+
+    def __init__(self, out):
+        self.out = check_out(out)
+        self.stage = None
+
+    def _clean_stale(self, parent, prefix):
+        for name in os.listdir(parent):
+            if name.startswith(prefix):
+                pid = name.rsplit("-", 1)[-1]
+                if pid.isdigit() and not _alive(int(pid)):
+                    shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
+
+    def __enter__(self) -> str:
+        parent, name = os.path.split(self.out)
+        prefix = f".{name}.partial-"
+        self._clean_stale(parent, prefix)
+        self.stage = os.path.join(parent, f"{prefix}{os.getpid()}")
+        shutil.rmtree(self.stage, ignore_errors=True)
+        os.makedirs(self.stage)
+        os.chmod(self.stage, 0o777 & ~_umask())
+        return self.stage
+
+    def __exit__(self, exc_type, exc, tb):
+        if exc_type is not None:
+            shutil.rmtree(self.stage, ignore_errors=True)
+            return False
+        old = None
+        if os.path.exists(self.out):
+            old = f"{self.stage}.old"
+            os.rename(self.out, old)
+        os.rename(self.stage, self.out)
+        if old:
+            shutil.rmtree(old, ignore_errors=True)
+        return False
+
+
+def write_text(path: str, text: str) -> None:
+    """Write a text file (mode from the umask, like any file the user creates)."""
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
+# (key, label, format) rows of the side-by-side table; missing values show as "—"
+METRICS = [
+    ("accuracy", "accuracy (test set)", "{:.2%}"),
+    ("params", "params", "{:,}"),
+    ("nonzero_params", "non-zero params", "{:,}"),
+    ("sparsity", "weight sparsity", "{:.1%}"),
+    ("macs", "MACs per sample", "{:,}"),
+    ("tflite.float.bytes", ".tflite float32 bytes", "{:,}"),
+    ("tflite.float.gzip_bytes", ".tflite float32 gzip bytes", "{:,}"),
+    ("tflite.int8.bytes", ".tflite int8 bytes", "{:,}"),
+    ("tflite.float.latency_ms", "LiteRT latency float32 (ms, 1 thread)", "{:.3f}"),
+    ("tflite.int8.latency_ms", "LiteRT latency int8 (ms, 1 thread)", "{:.3f}"),
+    ("tflite.int8.accuracy", "int8 accuracy (LiteRT)", "{:.2%}"),
+    ("micro.flash_bytes", "TFLM flash (model array bytes)", "{:,}"),
+    ("micro.arena_bytes", "TFLM arena bytes", "{:,}"),
+    ("micro.top1_vs_keras", "TFLM top-1 agreement with Keras", "{:.1%}"),
+]
+
+
+def lookup(entry: dict, key: str):
+    """``entry["a"]["b"]`` for ``key="a.b"``; None when absent.
+
+    Example:
+        >>> lookup({"a": {"b": 3}}, "a.b"), lookup({}, "a.b")
+        (3, None)
+    """
+    for part in key.split("."):
+        if not isinstance(entry, dict) or part not in entry:
+            return None
+        entry = entry[part]
+    return entry
+
+
+def _cell(value, fmt):
+    return "—" if value is None else fmt.format(value)
+
+
+def _layers_table(variants: dict) -> list:
+    names = list(variants)
+    base = variants[names[0]].get("layers", {})
+    rows = ["| layer | params (" + names[0] + ") | " + " | ".join(
+        f"{n} removed" for n in names[1:]) + " |", "|---|---:|" + "---:|" * (len(names) - 1)]
+    for layer, info in base.items():
+        cells = []
+        for n in names[1:]:
+            lv = variants[n].get("layers", {}).get(layer)
+            kept = lv["nonzero_params"] if lv else 0
+            cells.append(f"{1 - kept / info['params']:.1%}" if info["params"] else "—")
+        rows.append(f"| {layer} | {info['params']:,} | " + " | ".join(cells) + " |")
+    return rows
+
+
+def render_markdown(report: dict) -> str:
+    """report.md: the side-by-side table, per-layer removal, plots, notes.
+
+    Example:
+        >>> md = render_markdown({"title": "t", "variants": {"dense": {"accuracy": 0.9}}})
+        >>> "| accuracy (test set) | 90.00% |" in md
+        True
+    """
+    variants = report["variants"]
+    names = list(variants)
+    out = [f"# {report.get('title', 'tfprune report')}", ""]
+    if report.get("description"):
+        out += [report["description"], ""]
+    out += ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
+    for key, label, fmt in METRICS:
+        values = [lookup(variants[n], key) for n in names]
+        if any(v is not None for v in values):
+            out.append(f"| {label} | " + " | ".join(_cell(v, fmt) for v in values) + " |")
+    if len(names) > 1 and variants[names[0]].get("layers"):
+        out += ["", "## Weights removed per layer (vs " + names[0] + ")", ""]
+        out += _layers_table(variants)
+    if report.get("plots"):
+        out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in report["plots"]]
+    out += ["", "MACs: dense multiply-accumulates per sample (tfprune.analysis.summary's rule); "
+            "unstructured sparsity shrinks the compressed file, not the MACs or the latency; "
+            "removing channels (shrink) shrinks all of them. Latency: median LiteRT invoke, "
+            "batch 1, 1 thread, on the machine that wrote this report.", ""]
+    for note in report.get("notes", []):
+        out.append(f"- {note}")
+    return "\n".join(out) + "\n"
+
+
+def write_report(stage: str, report: dict) -> None:
+    """Write report.json and report.md into ``stage``."""
+    write_text(os.path.join(stage, "report.json"), json.dumps(report, indent=2, default=str))
+    write_text(os.path.join(stage, "report.md"), render_markdown(report))
