@@ -102,3 +102,14 @@ def test_unknown_compress_value_lists_valid_ones():
         check_option(True)
     with pytest.raises(errors.ExportError, match="not a readable"):
         prune_encode(b"\x00" * 64)
+
+
+def test_max_decoded_bytes_keeps_big_tensors_dense(dense_pruned):
+    _, full = prune_encode(dense_pruned, min_saving_bytes=0)
+    biggest = full["largest_decoded_bytes"]
+    _, capped = prune_encode(dense_pruned, min_saving_bytes=0, max_decoded_bytes=biggest - 1)
+    assert capped["encoded"] == full["encoded"] - 1
+    assert capped["largest_decoded_bytes"] < biggest
+    assert any("max_decoded_bytes" in why for why in capped["skipped"].values())
+    with pytest.raises(errors.ConfigError, match="max_decoded_bytes"):
+        prune_encode(dense_pruned, max_decoded_bytes=0)

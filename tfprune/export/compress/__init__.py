@@ -114,7 +114,7 @@ def _name(t) -> str:
 
 
 def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING,
-                 allow_uncompressed: bool = False) -> tuple:
+                 max_decoded_bytes: int | None = None, allow_uncompressed: bool = False) -> tuple:
     """Prune-encode every constant tensor of a .tflite model where it saves bytes.
 
     Each chosen tensor becomes a uint8 bitmask (1 bit per element) plus the packed values that
@@ -128,6 +128,9 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
             reader supports is encoded: int8/16/32/64, float32, bool).
         min_saving_bytes: a tensor is encoded only if it saves at least this many bytes after
             the estimated flatbuffer overhead (about 300 bytes per tensor and consumer).
+        max_decoded_bytes: leave tensors larger than this dense (None: no limit). A DECODE
+            output lives in the tensor arena (RAM) while its consumer runs, so the arena grows
+            by about the largest encoded tensor; this caps that growth.
         allow_uncompressed: if no tensor qualifies, return the input unchanged (with
             ``report["encoded"] == 0``) instead of raising.
 
@@ -158,6 +161,11 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
         raise errors.ExportError("prune_encode() takes the bytes of a .tflite file.")
     if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
         raise errors.ConfigError(f"`min_saving_bytes` must be an int, got {min_saving_bytes!r}.")
+    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not
+                                          isinstance(max_decoded_bytes, int)
+                                          or max_decoded_bytes < 1):
+        raise errors.ConfigError("`max_decoded_bytes` must be a positive int or None, got "
+                                 f"{max_decoded_bytes!r}.")
     try:
         model = model_editor.read(bytes(model_bytes))
     except Exception as e:  # the flatbuffer reader raises anything on garbage
@@ -184,6 +192,9 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
         # one DECODE per consumer, each with its own output tensor (name + quantization copy)
         per_consumer = 128 + len(_name(t)) + 12 * (channels if zps is not None else 0)
         saved = dense_b - enc_b - _OVERHEAD - 2 * len(_name(t)) - (consumers - 1) * per_consumer
+        if max_decoded_bytes is not None and dense_b > max_decoded_bytes:
+            skipped[_name(t)] = f"{dense_b} B decoded > max_decoded_bytes={max_decoded_bytes}"
+            continue
         if saved < min_saving_bytes:
             if zeros > 0:
                 skipped[_name(t)] = (f"{zeros:.0%} zeros saves {saved} B < min_saving_bytes="
@@ -199,7 +210,9 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
                      "encoded_bytes": int(enc.nbytes), "saved_bytes": int(saved)})
 
     report = {"dense_bytes": len(model_bytes), "encoded": len(rows), "tensors": rows,
-              "skipped": skipped, "min_saving_bytes": min_saving_bytes}
+              "skipped": skipped, "min_saving_bytes": min_saving_bytes,
+              "max_decoded_bytes": max_decoded_bytes,
+              "largest_decoded_bytes": max((r["dense_bytes"] for r in rows), default=0)}
     if not rows:
         if allow_uncompressed:
             report.update(compressed_bytes=len(model_bytes), ratio=1.0)

@@ -24,7 +24,7 @@ PAIR_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tflm_pa
 
 
 def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None = None,
-                 repeats: int = 50, timeout: float = 600.0) -> dict:
+                 repeats: int = 50, timeout: float = 600.0, keep_outputs: bool = False) -> dict:
     """Run both models on the same integer-coded ``inputs`` in TFLM (one child process).
 
     Args:
@@ -33,6 +33,7 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
             arrays, one per model input.
         arena: tensor arena bytes for both (default: 4x the dense model + 64 KiB).
         repeats: timed invokes per model, interleaved; the medians give ``overhead``.
+        keep_outputs: also return ``outputs_array``, the compressed model's first output [n, ...].
 
     Returns:
         ``{"ok", "bit_exact", "max_abs_diff", "outputs", "samples", "reported": {"dense",
@@ -46,7 +47,8 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
     arrays = list(inputs) if isinstance(inputs, (list, tuple)) else [inputs]
     arena = int(arena or 4 * len(dense) + 65536)
     with tempfile.TemporaryDirectory(prefix="tfprune-decode-") as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("dense", "compressed", "inputs.npz", "job")}
+        paths = {k: os.path.join(tmp, k)
+                 for k in ("dense", "compressed", "inputs.npz", "job", "outputs.npy")}
         for key, content in (("dense", dense), ("compressed", compressed)):
             with open(paths[key], "wb") as f:
                 f.write(content)
@@ -55,12 +57,16 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
         with open(paths["job"], "w") as f:
             json.dump({"dense": paths["dense"], "compressed": paths["compressed"],
                        "inputs": paths["inputs.npz"], "arena": arena,
-                       "repeats": int(repeats)}, f)
+                       "repeats": int(repeats),
+                       "outputs": paths["outputs.npy"] if keep_outputs else None}, f)
         try:
             proc = subprocess.run([sys.executable, PAIR_WORKER, paths["job"]],
                                   capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired as e:
             raise errors.ExportError(f"TFLM did not finish within {timeout:.0f} s.") from e
+        outputs = None
+        if keep_outputs and proc.returncode == 0 and os.path.exists(paths["outputs.npy"]):
+            outputs = np.load(paths["outputs.npy"])
     if proc.returncode != 0:
         what = f"exit code {proc.returncode}"
         if proc.returncode < 0:
@@ -72,11 +78,14 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
                 "log": (proc.stderr or "")[-3000:]}
     result = json.loads(proc.stdout.strip().splitlines()[-1])
     result["arena"] = arena
+    if keep_outputs:
+        result["outputs_array"] = outputs
     return result
 
 
 def for_micro(content: bytes, inputs, *, allow_uncompressed: bool = False,
-              min_saving_bytes: int | None = None, repeats: int = 50) -> tuple:
+              min_saving_bytes: int | None = None, max_decoded_bytes: int | None = None,
+              repeats: int = 50) -> tuple:
     """Prune-encode ``content`` and prove it in TFLM; what :func:`tfprune.export.micro` calls.
 
     Returns ``(bytes_to_write, report)``: the compressed model (or, with
@@ -93,7 +102,7 @@ def for_micro(content: bytes, inputs, *, allow_uncompressed: bool = False,
     from tfprune.export.compress import DEFAULT_MIN_SAVING, prune_encode
 
     small, report = prune_encode(
-        content, allow_uncompressed=allow_uncompressed,
+        content, allow_uncompressed=allow_uncompressed, max_decoded_bytes=max_decoded_bytes,
         min_saving_bytes=DEFAULT_MIN_SAVING if min_saving_bytes is None else min_saving_bytes)
     if report["encoded"] == 0:
         report.update(bit_exact=None, note="no tensor worth encoding; the dense model is kept")
