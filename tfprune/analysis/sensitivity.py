@@ -34,12 +34,11 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 
-__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches"]
+__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "group_scores"]
 
 GRANULARITIES = ("weight", "channel")
 METRICS = ("loss", "accuracy")
-CHANNEL_CRITERIA = {"magnitude": "l1", "l1": "l1", "l2": "l2", "fpgm": "fpgm",
-                    "bn_scale": "bn_scale"}
+CHANNEL_CRITERIA = {"magnitude": 1, "l1": 1, "l2": 2}
 MIN_SAMPLES = 8
 
 
@@ -309,23 +308,41 @@ def _apply_weight(unit, level):
         w.assign(w * tf.cast(masks_lib.topk_mask(s, level), w.dtype))
 
 
-def _channel_units(work, criterion):
-    from tfprune import graph as graph_lib
-    from tfprune.structured import plans, rebuild
-
-    name = criterion if isinstance(criterion, str) else None
-    if name not in CHANNEL_CRITERIA:
+def group_scores(graph, groups, criterion="magnitude") -> dict:
+    """Group index -> per-channel score: the L1 (``"magnitude"``, ``"l1"``) or L2 norm of
+    every producer slice (kernel filters, depthwise slices) holding the channel, summed
+    over the group's members. Used by sensitivity and ``Allocation.plan`` alike."""
+    if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
         raise errors.unknown_name("criterion for granularity='channel'", criterion,
                                   CHANNEL_CRITERIA)
+    p = CHANNEL_CRITERIA[criterion]
+    wanted = {grp.index: grp for grp in groups}
+    acc = {gi: np.zeros(grp.channels) for gi, grp in wanted.items()}
+    for u in graph.uses:
+        if u.role not in ("out", "dw"):
+            continue
+        w = np.moveaxis(getattr(u.layer, u.attr).numpy(), u.axis, -1)
+        w = np.abs(w.reshape(-1, w.shape[-1])) ** p
+        pos = w.sum(0)
+        gidx, ch = graph.atom_group[u.atoms], graph.atom_channel[u.atoms]
+        for gi in np.unique(gidx).tolist():
+            if gi in acc:
+                sel = gidx == gi
+                np.add.at(acc[gi], ch[sel], pos[sel])
+    return {gi: a ** (1.0 / p) for gi, a in acc.items()}
+
+
+def _channel_units(work, criterion):
+    from tfprune import graph as graph_lib
+    from tfprune.structured import rebuild
+
     g = graph_lib.build(work)
     groups = g.prunable()
-    scores = plans.score_groups(g, groups, criterion=CHANNEL_CRITERIA[name],
-                                granularity="filter", reduction="sum")
+    scores = group_scores(g, groups, criterion)
     var_of = {rebuild.weight_key(u): getattr(u.layer, u.attr) for u in g.uses}
     units = {}
     for grp in groups:
-        if grp.index in scores:
-            units[grp.name] = (grp.layers(), (g, grp, scores[grp.index], var_of), None)
+        units[grp.name] = (grp.layers(), (g, grp, scores[grp.index], var_of), None)
     return units
 
 
@@ -379,8 +396,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             summed filter norm of the group's members and zeroed everywhere they live).
         levels: increasing sparsities in (0, 1).
         criterion: ``"magnitude"`` (weight: ``|w|``; channel: L1 filter norm), a
-            weight-only criterion name (weight) or ``"l1"``/``"l2"``/``"fpgm"``/``"bn_scale"``
-            (channel).
+            weight-only criterion name (weight) or ``"l1"``/``"l2"`` (channel).
         metric: ``"loss"`` (the compiled loss; lower is better), ``"accuracy"`` or a
             callable ``(y_true, y_pred) -> scalar`` (lower is better unless it has an
             attribute ``higher_is_better = True``).

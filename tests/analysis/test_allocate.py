@@ -1,0 +1,126 @@
+import numpy as np
+import pytest
+
+from tfprune import errors, structured
+from tfprune.analysis.allocate import Costs, allocate
+from tfprune.analysis.sensitivity import SensitivityResult, sensitivity
+from tfprune.compat import keras
+from tfprune.graph.macs import count_macs
+
+L = keras.layers
+
+
+@pytest.fixture
+def cnn():
+    inp = keras.Input((8, 8, 3))
+    a = L.Conv2D(16, 3, padding="same", activation="relu", name="stem")(inp)
+    b = L.Conv2D(16, 3, padding="same", name="body")(a)
+    s = L.Add(name="add")([a, b])
+    d = L.DepthwiseConv2D(3, padding="same", name="dw")(s)
+    h = L.Conv2D(12, 1, activation="relu", name="mid")(d)
+    x = L.Flatten()(h)
+    out = L.Dense(3, activation="softmax", name="head")(x)
+    m = keras.Model(inp, out)
+    m.compile(loss="sparse_categorical_crossentropy")
+    return m
+
+
+def fake(model, granularity, curves, levels=(0.25, 0.5, 0.75, 0.9)):
+    return SensitivityResult(granularity, levels, "loss", False, 1.0, curves,
+                             {u: 1 for u in curves}, {u: [u] for u in curves}, "magnitude", 64,
+                             0.0, model=model)
+
+
+def test_channel_costs_are_exact_after_shrink(cnn):
+    c = Costs(cnn, "channel")
+    s = np.array([0.5, 0.25])[: len(c.units)]
+    a = allocate(fake(cnn, "channel", {u: [1.0] * 4 for u in c.units}), macs=0.6)
+    small = structured.shrink(cnn, a.plan(cnn))
+    assert a.predicted["macs"] == count_macs(small) <= 0.6 * count_macs(cnn)
+    assert a.predicted["params"] == small.count_params()
+    assert len(s) == 2  # groups: stem+body (tied by the add) and mid
+
+
+def test_sensitivity_method_spares_the_sensitive_unit(cnn):
+    units = Costs(cnn, "weight").units
+    curves = {u: [1.0, 1.0, 1.0, 1.0] for u in units}
+    curves["body"] = [1.5, 3.0, 5.0, 9.0]
+    a = allocate(fake(cnn, "weight", curves), sparsity=0.5)
+    assert a["body"] == 0.0
+    assert a.predicted["sparsity"] >= 0.5
+    assert a.predicted["metric_delta"] == pytest.approx(0.0)
+    # no unit beyond the highest measured level
+    assert max(a.values()) <= 0.9 + 0.005  # whole weights
+
+
+@pytest.mark.parametrize("method", ["uniform", "erk", "lamp"])
+@pytest.mark.parametrize("target", [{"sparsity": 0.7}, {"params": 0.4}, {"macs": 0.5}])
+def test_weight_methods_meet_the_target(cnn, method, target):
+    a = allocate(cnn, method=method, **target)
+    (name, value), = target.items()
+    if name == "sparsity":
+        assert a.predicted["sparsity"] >= value - 1e-9
+    else:
+        assert a.predicted[name] <= value * a.dense[name]
+    assert set(a) == {"stem", "body", "dw", "mid", "head"}
+
+
+def test_erk_densities_follow_sum_over_prod_of_shape(cnn):
+    a = allocate(cnn, sparsity=0.8, method="erk")
+    r_stem, r_mid = (3 + 3 + 3 + 16) / (3 * 3 * 3 * 16), (1 + 1 + 16 + 12) / (16 * 12)
+    assert (1 - a["mid"]) / (1 - a["stem"]) == pytest.approx(r_mid / r_stem, rel=0.05)
+
+
+def test_weight_scope_works_with_one_shot(cnn):
+    import tfprune
+
+    a = allocate(cnn, sparsity=0.6, method="lamp")
+    p = tfprune.strip(tfprune.one_shot(cnn, scope=dict(a)))
+    for name, s in a.items():
+        k = p.get_layer(name).weights[0].numpy()
+        assert (k == 0).mean() == pytest.approx(s, abs=0.02)
+
+
+@pytest.mark.parametrize("method", ["uniform", "erk", "lamp"])
+def test_channel_methods_on_a_model(cnn, method):
+    a = allocate(cnn, macs=0.5, method=method, granularity="channel")
+    small = structured.shrink(cnn, a.plan(cnn))
+    assert count_macs(small) == a.predicted["macs"] <= 0.5 * count_macs(cnn)
+
+
+def test_real_scan_then_allocate(cnn):
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 8, 8, 3), dtype=np.float32)
+    r = sensitivity(cnn, (x, np.arange(64) % 3), granularity="channel", progress=False)
+    a = allocate(r, params=0.5)
+    assert a.predicted["params"] <= 0.5 * cnn.count_params()
+    assert "Allocation (channel, sensitivity)" in str(a)
+    assert a.to_dict()["target"] == ["params", 0.5]
+
+
+def test_bad_targets(cnn):
+    with pytest.raises(errors.ConfigError, match="exactly one target"):
+        allocate(cnn, method="uniform")
+    with pytest.raises(errors.ConfigError, match="exactly one target"):
+        allocate(cnn, sparsity=0.5, macs=1000, method="uniform")
+    with pytest.raises(errors.ConfigError, match="TFLM"):
+        allocate(cnn, flash=10_000, method="uniform")
+    with pytest.raises(errors.ConfigError, match="not available yet"):
+        allocate(cnn, latency_ms=2.0, method="uniform", granularity="channel")
+    with pytest.raises(errors.ConfigError, match="channel granularity only"):
+        allocate(cnn, bytes=10_000, method="uniform")
+    with pytest.raises(errors.ConfigError, match="needs a sensitivity result"):
+        allocate(cnn, sparsity=0.5)
+    with pytest.raises(errors.ConfigError, match="method"):
+        allocate(cnn, sparsity=0.5, method="random")
+    with pytest.raises(errors.ConfigError, match="positive"):
+        allocate(cnn, macs=-3, method="uniform")
+
+
+def test_unreachable_target_names_closest_value(cnn):
+    c = Costs(cnn, "weight")
+    r = fake(cnn, "weight", {u: [1.0] * 4 for u in c.units})
+    with pytest.raises(errors.ConfigError, match=r"closest reachable value is sparsity=0\.9"):
+        allocate(r, sparsity=0.95)
+    with pytest.raises(errors.ConfigError, match=r"closest reachable value is macs=\d+"):
+        allocate(r, macs=10)
