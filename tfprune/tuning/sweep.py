@@ -152,6 +152,11 @@ def _make_oracle(oracle, objective, max_trials, options, available):
     return cls(max_trials=max_trials, **kw)
 
 
+def _describe_objective(obj) -> list:
+    pairs = getattr(obj, "name_to_direction", None) or {obj.name: obj.direction}
+    return sorted(f"{n}:{d}" for n, d in pairs.items())
+
+
 def _model_digest(model) -> str:
     h = hashlib.sha256(model.to_json().encode())
     for w in model.get_weights():

@@ -93,7 +93,7 @@ class PruningTuner(base_tuner.BaseTuner):
         fingerprint = {
             "model": sweep._model_digest(self.model),
             "space": json.dumps(probe.get_config(), sort_keys=True, default=str),
-            "objective": repr(oracle.objective), "oracle": type(oracle).__name__,
+            "objective": sweep._describe_objective(oracle.objective), "oracle": type(oracle).__name__,
             "loss": str(self.loss), "measures": self.measure_names,
         }
         worker = sweep._is_worker()

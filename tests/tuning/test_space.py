@@ -1,0 +1,88 @@
+import keras_tuner as kt
+import pytest
+
+from tfprune import errors
+from tfprune.tuning import space
+
+
+def test_dict_space_lists_become_choices_and_scalars_fixed():
+    hp = kt.HyperParameters()
+    fn = space.from_dict({"sparsity": [0.5, 0.8], "epochs": 2})
+    fn(hp)
+    kinds = {p.name: type(p).__name__ for p in hp.space}
+    assert kinds == {"sparsity": "Choice", "epochs": "Fixed"}
+
+
+def test_settings_fill_defaults():
+    s = space.settings_from(space.from_dict({"sparsity": 0.6}), kt.HyperParameters())
+    assert s == {**space.DEFAULTS, "sparsity": 0.6}
+
+
+def test_every_choice_is_checked_before_any_trial():
+    hp = kt.HyperParameters()
+    fn = space.from_dict({"sparsity": [0.5, 1.2]})
+    fn(hp)
+    with pytest.raises(errors.ConfigError, match=r"sparsity=1\.2"):
+        space.check_space(fn, hp)
+
+
+def test_unknown_granularity_names_the_closest():
+    hp = kt.HyperParameters()
+    fn = space.from_dict({"sparsity": 0.5, "granularity": ["weight", "chanel"]})
+    fn(hp)
+    with pytest.raises(errors.ConfigError, match="Did you mean 'channel'"):
+        space.check_space(fn, hp)
+
+
+def test_range_ends_are_checked():
+    def fn(hp):
+        hp.Float("sparsity", 0.5, 1.0)
+
+    hp = kt.HyperParameters()
+    fn(hp)
+    with pytest.raises(errors.ConfigError, match=r"sparsity=1\.0"):
+        space.check_space(fn, hp)
+
+
+def test_empty_space_refused():
+    with pytest.raises(errors.ConfigError, match="empty"):
+        space.check_space(lambda hp: None, kt.HyperParameters())
+
+
+def test_unknown_setting_refused():
+    with pytest.raises(errors.ConfigError, match="Unknown setting 'sparsty'"):
+        space.from_dict({"sparsty": [0.5]})
+
+
+def test_sparsity_and_mac_fraction_are_exclusive():
+    with pytest.raises(errors.ConfigError, match="exactly one of 'sparsity'"):
+        space.check_settings({"sparsity": 0.5, "mac_fraction": 0.5})
+    with pytest.raises(errors.ConfigError, match="exactly one of 'sparsity'"):
+        space.check_settings({"criterion": "magnitude"})
+
+
+def test_channel_needs_a_channel_criterion_and_one_shot():
+    with pytest.raises(errors.ConfigError, match="criterion"):
+        space.check_settings({"sparsity": 0.5, "granularity": "channel", "criterion": "taylor"})
+    with pytest.raises(errors.ConfigError, match="one_shot"):
+        space.check_settings({"sparsity": 0.5, "granularity": "channel", "schedule": "agp"})
+
+
+def test_default_space_is_valid_at_every_probe():
+    hp = kt.HyperParameters()
+    space.default_space(hp)
+    space.check_space(space.default_space, hp)  # no error
+    names = {p.name for p in hp.space}
+    assert {"sparsity", "granularity", "scope", "schedule", "epochs", "learning_rate"} <= names
+
+
+def test_hp_function_returning_a_dict():
+    def fn(hp):
+        level = hp.Int("level", 1, 3)
+        return {"sparsity": 0.3 * level - 0.25}
+
+    hp = kt.HyperParameters()
+    fn(hp)
+    space.check_space(fn, hp)
+    hp.values["level"] = 3
+    assert space.settings_from(fn, hp)["sparsity"] == pytest.approx(0.65)
