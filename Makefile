@@ -3,8 +3,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfprune-installed
 
-.PHONY: demo test lint bench clean-venv
+.PHONY: demo demo-quick test test-app lint bench bench-quick clean-venv
 
+# Reuse an existing .venv; create and install it only when missing.
 $(BIN)/python:
 	@command -v $(PY) >/dev/null 2>&1 || { echo "need $(PY) (set PY=python3.x)"; exit 1; }
 	$(PY) -m venv $(VENV)
@@ -14,14 +15,30 @@ $(STAMP): $(BIN)/python setup.cfg pyproject.toml
 	$(BIN)/python -m pip install --quiet -e ".[dev]"
 	@touch $(STAMP)
 
+# The demo CNN pruned both ways (weights vs channels + shrink), float/int8/TFLM exports.
 demo: $(STAMP)
 	$(BIN)/tfprune demo --out demo_out
+
+demo-quick: $(STAMP)
+	$(BIN)/tfprune demo --quick --out demo_out
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q --doctest-modules --nbval-lax tfprune tests notebooks
 
+test-app: $(STAMP)
+	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules --nbval-lax \
+		tfprune/app tests/app tests/test_readme.py notebooks
+
 lint: $(STAMP)
 	$(BIN)/ruff check tfprune tests bench
+
+# Benchmarks (never part of `make test`): runs bench/{structured,allocation,sweeps,compress}.py
+# when present, then regenerates BENCHMARKS.md with bench/report.py.
+bench: $(STAMP)
+	$(BIN)/python bench/run.py
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/run.py --quick
 
 clean-venv:
 	rm -rf $(VENV)
