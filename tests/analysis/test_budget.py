@@ -1,0 +1,95 @@
+import json
+
+import numpy as np
+import pytest
+
+from tfprune import errors
+from tfprune.analysis.budget import to_budget
+from tfprune.compat import keras
+from tfprune.graph.macs import count_macs
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def digits_model():
+    from tfprune.app.data import digits
+
+    keras.utils.set_random_seed(0)
+    (xtr, ytr), (xte, yte) = digits()
+    m = keras.Sequential([keras.Input((8, 8, 1)),
+                          L.Conv2D(16, 3, padding="same", activation="relu", name="c1"),
+                          L.Conv2D(24, 3, activation="relu", name="c2"), L.MaxPooling2D(),
+                          L.Flatten(), L.Dense(32, activation="relu", name="fc"),
+                          L.Dense(10, activation="softmax", name="out")])
+    m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    m.fit(xtr, ytr, epochs=4, batch_size=64, verbose=0)
+    return m, (xtr, ytr), (xte, yte)
+
+
+@pytest.mark.slow
+def test_macs_budget_met_and_reported(digits_model, tmp_path):
+    m, train, val = digits_model
+    before = [w.copy() for w in m.get_weights()]
+    r = to_budget(m, train, macs=0.35, fine_tune=1, validation_data=val, progress=False)
+    assert r.met and count_macs(r.model) == r.achieved <= 0.35 * count_macs(m)
+    assert r.rounds[0]["predicted"] == r.rounds[0]["measured"]  # the MAC model is exact
+    assert r.accuracy is not None and r.accuracy > 0.5
+    assert r.model.count_params() < m.count_params()
+    for a, b in zip(before, m.get_weights()):
+        np.testing.assert_array_equal(a, b)
+    paths = r.save(str(tmp_path / "rep"))
+    assert json.load(open(paths["json"]))["met"] is True
+    assert "MET" in open(paths["markdown"]).read()
+    assert open(paths["png"], "rb").read(4) == b"\x89PNG"
+
+
+def test_callable_fine_tune_is_used(digits_model):
+    m, train, _ = digits_model
+    seen = []
+
+    def ft(small):
+        seen.append(small.count_params())
+        return small
+
+    r = to_budget(m, train, macs=100_000, fine_tune=ft, progress=False)
+    assert seen and r.met and r.achieved <= 100_000
+
+
+@pytest.mark.slow
+def test_bytes_budget_measures_the_int8_file(digits_model):
+    m, train, val = digits_model
+    r = to_budget(m, train, bytes=0.5, fine_tune=0, validation_data=val, progress=False)
+    assert r.met == (r.achieved <= 0.5 * r.dense)
+    assert r.met
+
+
+def test_missed_budget_is_said(digits_model, monkeypatch):
+    from tfprune.analysis import budget
+
+    m, train, _ = digits_model
+    real = budget._measure
+    monkeypatch.setattr(budget, "_measure",
+                        lambda name, model, x: real(name, model, x) * (1 if model is m else 5))
+    with pytest.warns(UserWarning, match="NOT met"):
+        r = to_budget(m, train, macs=0.5, fine_tune=0, max_rounds=2, progress=False)
+    assert not r.met and len(r.rounds) <= 2
+    assert "NOT MET" in r.to_markdown()
+
+
+def test_bad_input_before_work(digits_model):
+    m, train, _ = digits_model
+    with pytest.raises(errors.ConfigError, match="exactly one budget"):
+        to_budget(m, train)
+    with pytest.raises(errors.ConfigError, match="exactly one budget"):
+        to_budget(m, train, macs=1000, bytes=1000)
+    with pytest.raises(errors.ConfigError, match="not available yet"):
+        to_budget(m, train, latency_ms=3.0)
+    with pytest.raises(errors.ConfigError, match="fine_tune"):
+        to_budget(m, train, macs=0.5, fine_tune=-1)
+    with pytest.raises(errors.ConfigError, match="max_rounds"):
+        to_budget(m, train, macs=0.5, max_rounds=0)
+    with pytest.raises(errors.ConfigError, match="compiled"):
+        to_budget(keras.models.clone_model(m), train, macs=0.5)
+    with pytest.raises(errors.ConfigError, match="unreachable"):
+        to_budget(m, train, macs=10, progress=False)

@@ -1,0 +1,261 @@
+"""Prune a model to a budget: sensitivity -> allocate -> shrink -> fine-tune -> measure.
+
+The end-to-end job "make it fit": :func:`to_budget` measures the channel sensitivity
+once, allocates per-group sparsities that meet the target, removes the channels
+(shrink, so the figure measured is the real one), fine-tunes, measures the real MACs
+or the real full-int8 .tflite size, and tightens the internal target and repeats when
+the measurement misses (at most ``max_rounds``). The result says whether the budget
+was met (``.met``) and writes a JSON + Markdown + PNG report.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(32, activation="relu"),
+    ...                       keras.layers.Dense(3, activation="softmax")])
+    >>> m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
+    >>> x, y = np.random.rand(64, 6).astype("float32"), np.arange(64) % 3
+    >>> r = to_budget(m, (x, y), macs=0.5, fine_tune=0, progress=False)
+    >>> r.met, r.achieved <= 0.5 * r.dense
+    (True, True)
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import io
+import json
+import math
+import os
+import tempfile
+
+import numpy as np
+
+from tfprune import errors
+from tfprune.compat import keras
+
+__all__ = ["to_budget", "BudgetResult", "BUDGET_TARGETS"]
+
+BUDGET_TARGETS = ("macs", "bytes", "flash", "latency_ms", "arena")
+
+
+@dataclasses.dataclass
+class BudgetResult:
+    """What :func:`to_budget` did.
+
+    Attributes:
+        model: the shrunk, fine-tuned model of the best round (the one that met the
+            budget, else the smallest one measured).
+        met: True if the measured figure is within the budget.
+        target: ``(name, value in the user's units, absolute value)``.
+        achieved: the measured figure of ``model`` (MACs, or bytes of the int8 .tflite).
+        dense: the same figure for the original model.
+        accuracy: the model's accuracy on ``validation_data`` (``None`` without metrics).
+        dense_accuracy: the original model's.
+        rounds: one dict per round (internal target, predicted, measured, accuracy).
+        allocation: the :class:`~tfprune.analysis.allocate.Allocation` of the best round.
+        sensitivity: the :class:`~tfprune.analysis.sensitivity.SensitivityResult`.
+    """
+
+    model: object
+    met: bool
+    target: tuple
+    achieved: float
+    dense: float
+    accuracy: float | None
+    dense_accuracy: float | None
+    rounds: list
+    allocation: object
+    sensitivity: object
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no model)."""
+        return {"met": self.met, "target": list(self.target), "achieved": self.achieved,
+                "dense": self.dense, "accuracy": self.accuracy,
+                "dense_accuracy": self.dense_accuracy, "rounds": self.rounds,
+                "allocation": self.allocation.to_dict() if self.allocation else None,
+                "sensitivity": self.sensitivity.to_dict() if self.sensitivity else None}
+
+    def to_markdown(self) -> str:
+        """A short Markdown report: verdict, figures and one row per round."""
+        name, value, goal = self.target
+        verdict = "MET" if self.met else "**NOT MET**"
+        acc = "n/a" if self.accuracy is None else f"{self.accuracy:.4f}"
+        dacc = "n/a" if self.dense_accuracy is None else f"{self.dense_accuracy:.4f}"
+        lines = [f"# to_budget: {name} <= {goal:,.0f} — {verdict}", "",
+                 f"- dense {name}: {self.dense:,.0f}; achieved: {self.achieved:,.0f} "
+                 f"({self.achieved / self.dense:.1%} of dense)",
+                 f"- accuracy: dense {dacc} -> {acc}", "",
+                 "| round | internal target | predicted | measured | accuracy | met |",
+                 "|---|---|---|---|---|---|"]
+        for r in self.rounds:
+            a = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
+            lines.append(f"| {r['round']} | {r['internal_target']:,.0f} | "
+                         f"{r['predicted']:,.0f} | {r['measured']:,.0f} | {a} | "
+                         f"{'yes' if r['met'] else 'no'} |")
+        return "\n".join(lines) + "\n"
+
+    def save(self, out_dir: str) -> dict:
+        """Write ``budget.json``, ``budget.md`` and ``sensitivity.png`` atomically; return paths."""
+        from tfprune.export._atomic import write_bytes
+
+        os.makedirs(out_dir, exist_ok=True)
+        paths = {"json": os.path.join(out_dir, "budget.json"),
+                 "markdown": os.path.join(out_dir, "budget.md"),
+                 "png": os.path.join(out_dir, "sensitivity.png")}
+        write_bytes(paths["json"], json.dumps(self.to_dict(), indent=1).encode())
+        write_bytes(paths["markdown"], self.to_markdown().encode())
+        self.sensitivity.plot(paths["png"])
+        return paths
+
+
+def _target(kw):
+    given = {k: v for k, v in kw.items() if v is not None}
+    if len(given) != 1:
+        raise errors.ConfigError(
+            f"to_budget() needs exactly one budget ({', '.join(BUDGET_TARGETS)}); got "
+            f"{sorted(given) or 'none'}.")
+    (name, value), = given.items()
+    if name in ("latency_ms", "arena"):
+        raise errors.ConfigError(
+            f"{name}= is not available yet in to_budget (no per-layer LiteRT/TFLM profile "
+            "yet). Use macs= (CPU latency follows MACs after channel removal), bytes= or "
+            "flash= (int8 model size).")
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
+            or not math.isfinite(value):
+        raise errors.ConfigError(f"{name} must be a positive number, got {name}={value!r}.")
+    return name, float(value)
+
+
+def _int8_bytes(model, x) -> int:
+    from tfprune import export
+
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "m.tflite")
+        export.tflite(model, path, quantize="int8", representative_data=x[:128])
+        return os.path.getsize(path)
+
+
+def _measure(name, model, x):
+    if name == "macs":
+        from tfprune.graph.macs import count_macs
+
+        return float(count_macs(model))
+    return float(_int8_bytes(model, x))
+
+
+def _compile_like(small, model):
+    opt = model.optimizer
+    opt = opt.__class__.from_config(opt.get_config()) if opt is not None else "adam"
+    metrics = [m for m in (getattr(model, "compiled_metrics", None) and
+                           model.compiled_metrics._user_metrics or [])]
+    small.compile(optimizer=opt, loss=model.loss, metrics=metrics or None)
+
+
+def _accuracy(model, val):
+    if not getattr(model, "compiled_metrics", None) or val is None:
+        return None
+    out = model.evaluate(*val, batch_size=64, verbose=0, return_dict=True)
+    for k, v in out.items():
+        if "acc" in k:
+            return float(v)
+    return None
+
+
+def _check_fine_tune(fine_tune):
+    if fine_tune is None or callable(fine_tune):
+        return
+    if isinstance(fine_tune, bool) or not isinstance(fine_tune, int) or fine_tune < 0:
+        raise errors.ConfigError(
+            f"fine_tune must be a number of epochs (int >= 0) or a callable model -> model, "
+            f"got {fine_tune!r}.")
+
+
+def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None, bytes=None,
+              fine_tune=1, validation_data=None, max_rounds: int = 3,
+              progress=None) -> BudgetResult:
+    """Channel-prune ``model`` until a measured budget holds (returns a new, smaller model).
+
+    Args:
+        model: a compiled tf_keras model (loss and optimizer; an ``accuracy`` metric
+            makes the report show accuracy). Not modified.
+        data: ``(x, y)`` arrays: the first 256 samples calibrate the sensitivity scan and
+            the int8 conversion; all of them fine-tune.
+        macs, bytes, flash: the budget, absolute or (when in (0, 1)) a fraction of the
+            dense figure. ``bytes``/``flash``: size of the full-int8 .tflite (the model
+            data a microcontroller keeps in flash), measured by converting.
+        latency_ms, arena: not available yet (refused).
+        fine_tune: epochs of ``model.fit`` on ``data`` after each shrink (0: none) or a
+            callable ``small_model -> model`` (compiled like the original).
+        validation_data: ``(x, y)`` for the reported accuracy.
+        max_rounds: at most this many allocate/shrink/fine-tune/measure rounds.
+        progress: show the sensitivity progress bar (default: on a terminal).
+
+    Returns:
+        A :class:`BudgetResult`; ``.met`` is False (with a warning) if no round met the
+        budget, and ``.model`` is then the smallest model measured.
+
+    Raises:
+        ConfigError: no or several budgets, a budget not available yet, an uncompiled
+            model, bad ``fine_tune`` or ``max_rounds``, an unreachable budget — before
+            the fine-tuning starts.
+    """
+    import warnings
+
+    from tfprune.analysis.allocate import allocate
+    from tfprune.analysis.sensitivity import sensitivity
+    from tfprune import structured
+
+    name, value = _target(dict(macs=macs, latency_ms=latency_ms, flash=flash, arena=arena,
+                               bytes=bytes))
+    _check_fine_tune(fine_tune)
+    if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
+        raise errors.ConfigError(f"max_rounds must be an int >= 1, got {max_rounds!r}.")
+    if not isinstance(model, keras.Model) or getattr(model, "loss", None) is None:
+        raise errors.ConfigError(
+            "to_budget() needs a compiled tf_keras model: model.compile(optimizer, loss, "
+            "metrics=['accuracy']) first (the loss drives the sensitivity scan and fine-tuning).")
+    if not (isinstance(data, tuple) and len(data) == 2):
+        raise errors.ConfigError("to_budget() takes data=(x, y) arrays.")
+    x, y = np.asarray(data[0]), np.asarray(data[1])
+    dense = _measure(name, model, x)
+    goal = value * dense if value < 1 else value
+    alloc_name = "flash" if name in ("flash", "bytes") else name
+    res = sensitivity(model, (x[:256], y[:256]), granularity="channel", progress=progress)
+    allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
+    internal, rounds, best = goal, [], None
+    if alloc_name == "flash":  # calibrate the int8 size estimate on the dense model
+        from tfprune.analysis.allocate import Costs
+
+        estimate = Costs(model, "channel").totals(np.ones(len(res.curves)))[2]
+        internal = goal - max(dense - estimate, 0.0)
+    dense_acc = _accuracy(model, validation_data)
+    for i in range(1, max_rounds + 1):
+        try:
+            alloc = allocate(res, **{alloc_name: internal})
+        except errors.ConfigError:
+            break
+        small = structured.shrink(model, alloc.plan(model))
+        _compile_like(small, model)
+        if callable(fine_tune):
+            small = fine_tune(small) or small
+        elif fine_tune:
+            small.fit(x, y, epochs=int(fine_tune), batch_size=64, verbose=0)
+        measured = _measure(name, small, x)
+        acc = _accuracy(small, validation_data)
+        met = measured <= goal
+        predicted = alloc.predicted["macs" if name == "macs" else "bytes"]
+        rounds.append({"round": i, "internal_target": internal, "predicted": predicted,
+                       "measured": measured, "accuracy": acc, "met": met})
+        if best is None or (met and not best[0]) or (met == best[0] and measured < best[1]):
+            best = (met, measured, small, acc, alloc)
+        if met:
+            break
+        internal -= (measured - goal) + 0.01 * goal  # tighten by the miss, a little more
+    met, measured, small, acc, alloc = best
+    if not met:
+        warnings.warn(
+            f"to_budget: {name} budget {goal:,.0f} NOT met after {len(rounds)} round(s); the "
+            f"smallest model measures {measured:,.0f}. Raise max_rounds or relax the budget.",
+            stacklevel=2)
+    return BudgetResult(small, met, (name, value, goal), measured, dense, acc, dense_acc,
+                        rounds, alloc, res)
