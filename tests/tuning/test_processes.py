@@ -79,16 +79,16 @@ def _free_port():
 @pytest.mark.slow
 def test_chief_and_two_workers_share_one_sweep(tmp_path):
     net = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
-    chief = _start(tmp_path, "dist", 4, KERASTUNER_TUNER_ID="chief", **net)
-    workers = [_start(tmp_path, "dist", 4, KERASTUNER_TUNER_ID=f"tuner{i}", **net) for i in (0, 1)]
+    chief = _start(tmp_path, "dist", 2, KERASTUNER_TUNER_ID="chief", **net)
+    workers = [_start(tmp_path, "dist", 2, KERASTUNER_TUNER_ID=f"tuner{i}", **net) for i in (0, 1)]
     for w in workers:
         _finish(w)
     _finish(chief, timeout=120)
     trials = _trials(tmp_path)
-    assert sorted(trials) == ["0", "1", "2", "3"]
+    assert sorted(trials) == ["0", "1"]
     assert all(t["status"] == "COMPLETED" for t in trials.values())
     runs = _runs(tmp_path)
-    assert sorted(tid for _, tid in runs) == ["0", "1", "2", "3"]  # each trial ran once
+    assert sorted(tid for _, tid in runs) == ["0", "1"]  # each trial ran once
     assert {tuner for tuner, _ in runs} == {"tuner0", "tuner1"}  # both workers worked
     by = {}
     for path in glob.glob(os.path.join(tmp_path, "sweep", "trial_*", "measures.json")):
