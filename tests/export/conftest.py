@@ -58,3 +58,46 @@ def mlp64():
     L = keras.layers
     return keras.Sequential([keras.Input((64,)), L.Dense(32, activation="relu", name="d1"),
                              L.Dense(10, name="d2")], name="mlp64")
+
+
+@pytest.fixture(scope="session")
+def text_model():
+    """Token ids (int32, vocabulary 50) -> Embedding(50, 8) -> average -> Dense(3)."""
+    keras.utils.set_random_seed(5)
+    L = keras.layers
+    inp = keras.Input((6,), dtype="int32", name="ids")
+    h = L.Embedding(50, 8, name="emb")(inp)
+    h = L.GlobalAveragePooling1D(name="avg")(h)
+    return keras.Model(inp, L.Dense(3, name="out")(h), name="text")
+
+
+@pytest.fixture(scope="session")
+def token_ids():
+    return np.random.default_rng(0).integers(0, 50, (48, 6)).astype("int32")
+
+
+@pytest.fixture(scope="session")
+def lstm_model():
+    """LSTM(4) over 5 steps of 3 features -> Dense(2)."""
+    keras.utils.set_random_seed(1)
+    L = keras.layers
+    inp = keras.Input((5, 3), name="seq")
+    return keras.Model(inp, L.Dense(2, name="head")(L.LSTM(4, name="lstm")(inp)),
+                       name="lstm_model")
+
+
+@pytest.fixture(scope="session")
+def two_io_model():
+    """Inputs a (4,) and b (3,), outputs o1 (2,) and o2 (3,): Dense layers and a concat."""
+    keras.utils.set_random_seed(2)
+    L = keras.layers
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = L.Concatenate(name="cat")([L.Dense(5, name="da")(a), L.Dense(5, name="db")(b)])
+    return keras.Model([a, b], [L.Dense(2, name="o1")(h), L.Dense(3, name="o2")(h)],
+                       name="two_io")
+
+
+@pytest.fixture(scope="session")
+def two_io_data():
+    rng = np.random.default_rng(0)
+    return [rng.random((40, 4)).astype("float32"), rng.random((40, 3)).astype("float32")]

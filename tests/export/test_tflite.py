@@ -7,7 +7,7 @@ import tensorflow as tf
 
 from tfprune import export
 from tfprune.compat import keras
-from tfprune.export import _inspect, _litert
+from tfprune.export import _inspect, _io, _litert
 
 pytestmark = pytest.mark.slow  # TFLite conversions: about a second each
 
@@ -15,7 +15,7 @@ pytestmark = pytest.mark.slow  # TFLite conversions: about a second each
 def _litert_outputs(path, x):
     with open(path, "rb") as f:
         it, _, _ = _litert.interpreter(f.read(), resolver=_litert.BUILTIN)
-    return _litert.run(it, x)[0]
+    return _litert.run(it, [x], _io.identity(1, 1))[0][0]
 
 
 def test_float_export_matches_keras_within_1e4_relative(tmp_path, digits_cnn):

@@ -2,7 +2,10 @@
 
 Public functions: :func:`tflite`, :func:`micro`, :func:`verify`, :func:`latency`.
 Pruning wrappers are stripped first; the model passed in is never modified. Every file is
-written atomically and only after all checks passed.
+written atomically, only after all checks passed, with the umask's permissions (or the
+replaced file's). Multi-input/multi-output models, token-id (Embedding) inputs and LSTM/GRU
+layers are supported; documented bounds: ``FLOAT_TOLERANCE`` (float file vs Keras, relative)
+and ``TFLM_STEP_TOLERANCE`` (TFLM vs LiteRT, int8 steps).
 
 Example:
     >>> from tfprune.compat import keras
@@ -14,12 +17,14 @@ Example:
 
 from __future__ import annotations
 
-from tfprune.export.micro_file import MicroRecord, micro
-from tfprune.export.tflite_file import ExportRecord, tflite
+from tfprune.export.micro_file import TFLM_STEP_TOLERANCE, MicroRecord, micro
+from tfprune.export.tflite_file import FLOAT_TOLERANCE, ExportRecord, tflite
 from tfprune.export.timing import Latency, latency
 from tfprune.export.verification import Verification, verify
 
 __all__ = [
+    "FLOAT_TOLERANCE",
+    "TFLM_STEP_TOLERANCE",
     "ExportRecord",
     "Latency",
     "MicroRecord",

@@ -10,7 +10,10 @@ from __future__ import annotations
 import dataclasses
 import re
 
-__all__ = ["MODE_NAMES", "SPARSITY_MODES", "Summary", "summarize", "layers_for_op"]
+__all__ = ["MODE_NAMES", "SPARSITY_MODES", "Summary", "TensorInfo", "summarize", "layers_for_op",
+           "check_content"]
+
+_IDENTIFIER = b"TFL3"  # flatbuffer file identifier of every .tflite model, bytes 4..8
 
 MODE_NAMES = {
     1001: "PTQ_FLOAT16",
@@ -36,6 +39,21 @@ class OpInfo:
 
 
 @dataclasses.dataclass(frozen=True)
+class TensorInfo:
+    """A graph input or output: its signature name (or tensor name), shape, dtype, quantised.
+
+    ``shape`` keeps -1 for dynamic dimensions; ``vocab`` is the number of rows of the
+    embedding table an integer input indexes (a GATHER reading it), else None.
+    """
+
+    name: str
+    shape: tuple
+    dtype: str
+    quantized: bool
+    vocab: int | None = None
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     """What a .tflite file holds. ``modes`` come from its conversion metadata."""
 
@@ -45,6 +63,8 @@ class Summary:
     sparse_tensors: tuple  # names of tensors stored in a sparse format
     input_dtype: str
     output_dtype: str
+    inputs: tuple = ()  # TensorInfo per graph input, in the file's order
+    outputs: tuple = ()  # TensorInfo per graph output, in the file's order
 
     @property
     def mode_names(self):
@@ -65,11 +85,65 @@ def _op_names():
 _TYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 9: "int8", 7: "int16"}
 
 
+def check_content(content, what: str = "the file") -> bytes:
+    """Return ``content`` as bytes if it looks like a .tflite flatbuffer, else raise ExportError.
+
+    Example:
+        >>> try:
+        ...     check_content(b"garbage", "x")
+        ... except ValueError as e:
+        ...     print(str(e)[:24])
+        x is not a .tflite model
+    """
+    from tfprune import errors
+
+    content = bytes(content)
+    if len(content) < 16 or content[4:8] != _IDENTIFIER:
+        raise errors.ExportError(
+            f"{what} is not a .tflite model ({len(content)} bytes without the 'TFL3' identifier "
+            "at bytes 4-8). Pass the bytes or path of a file written by tfprune.export.tflite / "
+            "micro or tf.lite.TFLiteConverter.")
+    return content
+
+
+def _tensor_infos(sub, positions, names):
+    infos = []
+    for pos in positions:
+        t = sub.tensors[pos]
+        shape = t.shapeSignature if t.shapeSignature is not None else t.shape
+        q = t.quantization
+        quantized = bool(q is not None and q.scale is not None and len(q.scale)
+                         and float(q.scale[0]) != 0.0)
+        infos.append(TensorInfo(names.get(int(pos)) or (t.name or b"").decode(),
+                                tuple(int(d) for d in (shape if shape is not None else [])),
+                                _TYPES.get(t.type, "other"), quantized))
+    return infos
+
+
+def _signature_names(model, side):
+    names = {}
+    for sig in model.signatureDefs or []:
+        if sig.subgraphIndex == 0:
+            for tmap in getattr(sig, side) or []:
+                names[int(tmap.tensorIndex)] = tmap.name.decode()
+    return names
+
+
+def _vocab(sub, codes, pos):
+    for op in sub.operators or []:
+        if codes[op.opcodeIndex] == "GATHER" and op.inputs is not None and len(op.inputs) > 1 \
+                and int(op.inputs[1]) == pos:
+            table = sub.tensors[op.inputs[0]].shape
+            return int(table[0]) if table is not None and len(table) else None
+    return None
+
+
 def summarize(content: bytes) -> Summary:
     """Parse ``content`` (the bytes of a .tflite file)."""
     from tensorflow.lite.python import schema_py_generated as fb
     from tensorflow.lite.python import util
 
+    content = check_content(content)
     model = fb.ModelT.InitFromObj(fb.Model.GetRootAsModel(bytearray(content), 0))
     names = _op_names()
     codes = []
@@ -94,10 +168,14 @@ def summarize(content: bytes) -> Summary:
     modes = ()
     if meta is not None and meta.options is not None and meta.options.modelOptimizationModes is not None:
         modes = tuple(int(m) for m in meta.options.modelOptimizationModes)
+    ins = _tensor_infos(sub, sub.inputs, _signature_names(model, "inputs"))
+    ins = [dataclasses.replace(t, vocab=_vocab(sub, codes, int(p)))
+           if t.dtype in ("int32", "int64") else t for t, p in zip(ins, sub.inputs, strict=True)]
+    outs = _tensor_infos(sub, sub.outputs, _signature_names(model, "outputs"))
     return Summary(
         ops=tuple(ops), graph=tuple(graph), modes=modes, sparse_tensors=sparse,
-        input_dtype=_TYPES.get(sub.tensors[sub.inputs[0]].type, "other"),
-        output_dtype=_TYPES.get(sub.tensors[sub.outputs[0]].type, "other"),
+        input_dtype=ins[0].dtype, output_dtype=outs[0].dtype, inputs=tuple(ins),
+        outputs=tuple(outs),
     )
 
 

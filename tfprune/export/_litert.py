@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["DEFAULT", "BUILTIN", "interpreter", "run", "quantize", "dequantize"]
+from tfprune import errors
+from tfprune.export import _inspect
+
+__all__ = ["DEFAULT", "BUILTIN", "interpreter", "run", "run_codes", "compare", "quantize",
+           "dequantize", "encode_inputs", "decode_outputs"]
 
 DEFAULT = "default"  # BUILTIN op resolver with the default (XNNPACK) delegate
 BUILTIN = "builtin_without_default_delegates"
@@ -29,22 +33,32 @@ def _make(content: bytes, resolver: str, threads: int):
     return it
 
 
-def interpreter(content: bytes, *, threads: int = 1, resolver: str = "auto"):
-    """Return ``(interpreter, resolver_used, reason)``; tries the default delegate first."""
-    if resolver in (DEFAULT, BUILTIN):
-        return _make(content, resolver, threads), resolver, None
+def interpreter(content: bytes, *, threads: int = 1, resolver: str = "auto",
+                what: str = "the model file"):
+    """Return ``(interpreter, resolver_used, reason)``; tries the default delegate first.
+
+    Raises ExportError for bytes that are not a .tflite model or that LiteRT cannot load.
+    """
+    content = _inspect.check_content(content, what)
     try:
-        it = _make(content, DEFAULT, threads)
-        _invoke_zeros(it)  # some delegate failures only show at the first invoke
-        return it, DEFAULT, None
+        if resolver in (DEFAULT, BUILTIN):
+            return _make(content, resolver, threads), resolver, None
+        try:
+            it = _make(content, DEFAULT, threads)
+            _invoke_zeros(it)  # some delegate failures only show at the first invoke
+            return it, DEFAULT, None
+        except (RuntimeError, ValueError) as e:
+            reason = (str(e).strip().splitlines() or [""])[0][:200]
+            return _make(content, BUILTIN, threads), BUILTIN, reason
     except (RuntimeError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0][:200]
-        return _make(content, BUILTIN, threads), BUILTIN, reason
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise errors.ExportError(f"LiteRT cannot load {what}: {first}. It may be truncated "
+                                 "or need ops LiteRT does not have.") from e
 
 
 def _invoke_zeros(it):
-    d = it.get_input_details()[0]
-    it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    for d in it.get_input_details():
+        it.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     it.invoke()
 
 
@@ -59,33 +73,66 @@ def dequantize(q, scale, zero_point):
     return (np.asarray(q, np.float32) - zero_point) * np.float32(scale)
 
 
-def run(it, x: np.ndarray) -> tuple:
-    """Run float inputs ``x [n, ...]`` one sample at a time.
+def encode(x, detail):
+    """Inputs in the file's input dtype: floats quantised to codes for a quantised integer
+    input; token ids (an integer input with scale 0) and floats passed through unchanged."""
+    scale, zero = detail["quantization"]
+    if np.issubdtype(detail["dtype"], np.integer) and scale != 0:
+        return quantize(x, scale, zero, detail["dtype"])
+    return np.asarray(x).astype(detail["dtype"], copy=False)
 
-    Returns ``(float_outputs [n, ...], raw_outputs [n, ...])``: raw is what the file's output
-    tensor holds (int8 codes for an int8 interface), float is it dequantized.
+
+def decode(raw, detail):
+    """Float values of one output array (dequantised if the file quantises it)."""
+    scale, zero = detail["quantization"]
+    if np.issubdtype(raw.dtype, np.integer) and scale != 0:
+        return dequantize(raw, scale, zero)
+    return np.asarray(raw, np.float32)
+
+
+def encode_inputs(it, xs, io) -> list:
+    """Keras-ordered inputs ``xs`` to a list of arrays in the file's input order and dtypes."""
+    return [encode(xs[k], d) for d, k in zip(it.get_input_details(), io.inputs, strict=True)]
+
+
+def decode_outputs(it, raws, io) -> list:
+    """File-ordered raw outputs to Keras-ordered float outputs."""
+    details = it.get_output_details()
+    return [decode(raws[p], details[p]) for p in io.outputs]
+
+
+def run_codes(it, codes) -> list:
+    """Run inputs already in the file's order and dtypes, one sample at a time.
+
+    Variable tensors (the state an LSTM keeps between invokes) are reset before each sample,
+    so every sample is an independent sequence, as in Keras. Returns the raw outputs, one
+    ``[n, ...]`` array per file output (file order).
     """
-    d_in = it.get_input_details()[0]
-    d_out = it.get_output_details()[0]
-    s_in, z_in = d_in["quantization"]
-    s_out, z_out = d_out["quantization"]
-    raws = []
-    for sample in x:
-        v = sample[None]
-        if np.issubdtype(d_in["dtype"], np.integer):
-            v = quantize(v, s_in, z_in, d_in["dtype"])
-        it.set_tensor(d_in["index"], v.astype(d_in["dtype"], copy=False))
+    d_in, d_out = it.get_input_details(), it.get_output_details()
+    raws = [[] for _ in d_out]
+    for s in range(len(codes[0])):
+        it.reset_all_variables()
+        for d, c in zip(d_in, codes, strict=True):
+            it.set_tensor(d["index"], c[s : s + 1])
         it.invoke()
-        raws.append(it.get_tensor(d_out["index"])[0].copy())
-    raw = np.stack(raws)
-    out = dequantize(raw, s_out, z_out) if np.issubdtype(raw.dtype, np.integer) else raw
-    return out.astype(np.float32), raw
+        for r, d in zip(raws, d_out, strict=True):
+            r.append(it.get_tensor(d["index"])[0].copy())
+    return [np.stack(r) for r in raws]
 
 
-def compare(reference: np.ndarray, out: np.ndarray) -> dict:
-    """Max abs error, relative error (to max |reference|) and top-1 agreement of two outputs."""
-    ref = reference.reshape(len(reference), -1)
-    got = out.reshape(len(out), -1)
+def run(it, xs, io) -> tuple:
+    """Run Keras-ordered inputs ``xs`` (one ``[n, ...]`` array per input).
+
+    Returns ``(float_outputs, raw_outputs)``: float is a Keras-ordered list of dequantized
+    outputs, raw the file-ordered list of what the output tensors hold.
+    """
+    raws = run_codes(it, encode_inputs(it, xs, io))
+    return decode_outputs(it, raws, io), raws
+
+
+def _compare_one(reference, out) -> dict:
+    ref = np.asarray(reference).reshape(len(reference), -1)
+    got = np.asarray(out).reshape(len(out), -1)
     err = float(np.max(np.abs(ref - got))) if ref.size else 0.0
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
     top1 = float(np.mean(ref.argmax(1) == got.argmax(1))) if ref.shape[1] > 1 else None
@@ -93,16 +140,21 @@ def compare(reference: np.ndarray, out: np.ndarray) -> dict:
             "top1_agreement": top1, "samples": int(len(ref))}
 
 
-def run_codes(it, codes: np.ndarray) -> tuple:
-    """Run inputs already in the file's input dtype; same return as :func:`run`."""
-    d_in = it.get_input_details()[0]
-    d_out = it.get_output_details()[0]
-    raws = []
-    for sample in codes:
-        it.set_tensor(d_in["index"], sample[None].astype(d_in["dtype"], copy=False))
-        it.invoke()
-        raws.append(it.get_tensor(d_out["index"])[0].copy())
-    raw = np.stack(raws)
-    s_out, z_out = d_out["quantization"]
-    out = dequantize(raw, s_out, z_out) if np.issubdtype(raw.dtype, np.integer) else raw
-    return out.astype(np.float32), raw
+def compare(reference, out, names=None) -> dict:
+    """Max abs error, relative error (to max |reference|) and top-1 agreement of outputs.
+
+    ``reference`` and ``out`` are arrays or lists of arrays (one per output). With several
+    outputs the top-level figures are the worst over outputs and ``outputs`` holds one dict
+    per output name.
+    """
+    refs = reference if isinstance(reference, (list, tuple)) else [reference]
+    outs = out if isinstance(out, (list, tuple)) else [out]
+    per = [_compare_one(r, o) for r, o in zip(refs, outs, strict=True)]
+    if len(per) == 1:
+        return per[0]
+    tops = [p["top1_agreement"] for p in per if p["top1_agreement"] is not None]
+    names = list(names) if names else [f"output_{j}" for j in range(len(per))]
+    return {"max_abs_error": max(p["max_abs_error"] for p in per),
+            "max_rel_error": max(p["max_rel_error"] for p in per),
+            "top1_agreement": min(tops) if tops else None, "samples": per[0]["samples"],
+            "outputs": dict(zip(names, per, strict=True))}

@@ -1,5 +1,8 @@
 """Parent side of the TFLM runs: one child process per job (see _tflm_worker.py).
 
+The job goes to the child on stdin and the result comes back on stdout, so a killed run
+leaves no temporary file or folder behind.
+
 Example:
     >>> os.path.basename(WORKER)
     '_tflm_worker.py'
@@ -7,12 +10,12 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import signal
 import subprocess
 import sys
-import tempfile
 
 import numpy as np
 
@@ -25,51 +28,65 @@ ALIGN = 16  # arena sizes are searched in steps of this many bytes
 WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tflm_worker.py")
 
 
-def run(content: bytes, inputs: np.ndarray, *, arena: int | None = None,
-        timeout: float = 600.0) -> dict:
-    """Run integer-coded ``inputs`` [n, ...] through TFLM in a child process.
+def _pack(content, inputs, arena, n_outputs) -> bytes:
+    arrays = {"model": np.frombuffer(content, np.uint8),
+              "meta": np.frombuffer(json.dumps({"arena": arena, "n_inputs": len(inputs),
+                                                "n_outputs": n_outputs}).encode(), np.uint8)}
+    for i, x in enumerate(inputs):
+        arrays[f"in{i}"] = np.ascontiguousarray(x)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    return buf.getvalue()
 
-    Returns the worker's dict: ``ok``; on success ``outputs`` (array), ``arena`` (bytes used),
-    ``reported`` (the allocator's total); on failure
-    ``error``, ``log`` (TFLM's messages), ``missing`` (op names TFLM has no kernel for) and
-    ``crashed`` (the process died, e.g. a segmentation fault with a tiny arena).
+
+def run(content: bytes, inputs, *, arena: int | None = None, n_outputs: int = 1,
+        timeout: float = 600.0) -> dict:
+    """Run integer-coded ``inputs`` through TFLM in a child process (no files: pipes only).
+
+    ``inputs`` is an array [n, ...] or a list of them, one per model input in the file's order.
+    Returns the worker's dict: ``ok``; on success ``outputs`` (a list of ``n_outputs`` arrays,
+    or one array for a single-output model), ``arena`` (bytes used), ``reported`` (the
+    allocator's total); on failure ``error``, ``log`` (TFLM's messages), ``missing`` (op names
+    TFLM has no kernel for) and ``crashed`` (the process died, e.g. a segmentation fault with
+    a tiny arena).
     """
-    with tempfile.TemporaryDirectory(prefix="tfprune-tflm-") as tmp:
-        paths = {k: os.path.join(tmp, k) for k in ("model", "inputs.npy", "outputs.npy", "job")}
-        with open(paths["model"], "wb") as f:
-            f.write(content)
-        np.save(paths["inputs.npy"], np.ascontiguousarray(inputs))
-        job = {"model": paths["model"], "inputs": paths["inputs.npy"],
-               "outputs": paths["outputs.npy"], "arena": arena}
-        with open(paths["job"], "w") as f:
-            json.dump(job, f)
-        try:
-            proc = subprocess.run([sys.executable, WORKER, paths["job"]], capture_output=True,
-                                  text=True, timeout=timeout)
-        except subprocess.TimeoutExpired as e:
-            raise errors.ExportError(f"TFLM did not finish within {timeout:.0f} s.") from e
-        if proc.returncode != 0:
-            what = f"exit code {proc.returncode}"
-            if proc.returncode < 0:
-                try:
-                    what = signal.Signals(-proc.returncode).name
-                except ValueError:
-                    pass
-            return {"ok": False, "crashed": True, "error": f"TFLM process died ({what})",
-                    "log": (proc.stderr or "")[-4000:], "missing": []}
-        result = json.loads(proc.stdout.strip().splitlines()[-1])
-        result["crashed"] = False
-        if result["ok"]:
-            result["outputs"] = np.load(paths["outputs.npy"])
-        return result
+    single = not isinstance(inputs, (list, tuple))
+    payload = _pack(content, [inputs] if single else list(inputs), arena, n_outputs)
+    try:
+        proc = subprocess.run([sys.executable, WORKER], input=payload, capture_output=True,
+                              timeout=timeout)
+    except subprocess.TimeoutExpired as e:
+        raise errors.ExportError(f"TFLM did not finish within {timeout:.0f} s.") from e
+    stderr = proc.stderr.decode(errors="replace")
+    if proc.returncode != 0 or not proc.stdout:
+        what = f"exit code {proc.returncode}"
+        if proc.returncode < 0:
+            try:
+                what = signal.Signals(-proc.returncode).name
+            except ValueError:
+                pass
+        return {"ok": False, "crashed": True, "error": f"TFLM process died ({what})",
+                "log": stderr[-4000:], "missing": []}
+    with np.load(io.BytesIO(proc.stdout), allow_pickle=False) as npz:
+        result = json.loads(bytes(npz["result"]).decode())
+        outputs = [npz[f"out{j}"] for j in range(n_outputs)] if result["ok"] else None
+    result["crashed"] = False
+    if outputs is not None:
+        result["outputs"] = outputs[0] if single and n_outputs == 1 else outputs
+    return result
 
 
 def _works(content, inputs, arena, expected) -> bool:
-    res = run(content, inputs, arena=arena)
-    return bool(res["ok"]) and np.array_equal(res["outputs"], expected)
+    many = isinstance(expected, (list, tuple))
+    res = run(content, inputs, arena=arena, n_outputs=len(expected) if many else 1)
+    if not res["ok"]:
+        return False
+    got = res["outputs"] if many else [res["outputs"]]
+    return all(np.array_equal(g, e) for g, e in zip(got, expected if many else [expected],
+                                                      strict=True))
 
 
-def smallest_arena(content: bytes, inputs: np.ndarray, expected: np.ndarray, *, start: int,
+def smallest_arena(content: bytes, inputs, expected, *, start: int,
                    ceiling: int) -> int | None:
     """Smallest arena (a multiple of ALIGN, >= ``start``) that runs ``inputs`` to ``expected``.
 

@@ -2,12 +2,13 @@
 
 TFLM can crash the process (segmentation fault) when the arena is far too small, so every
 TFLM run of tfprune happens here, in a separate Python process that imports only numpy and
-tflite_micro. Input: one JSON job file path. Output: one JSON line on stdout.
-
-Job keys: model (path), inputs (.npy path, integer codes [n, ...]), outputs (.npy path to
-write), arena (bytes or null for 10x the model + 16 KiB).
+tflite_micro. Input on stdin: an .npz with ``model`` (uint8 bytes), ``meta`` (JSON bytes:
+arena or null for 10x the model + 16 KiB, n_inputs, n_outputs) and ``in0``, ``in1``, ...
+(integer codes [n, ...] per input, in the file's order). Output on stdout: an .npz with
+``result`` (JSON bytes) and ``out0``, ``out1``, ... No file is written.
 """
 
+import io
 import json
 import os
 import re
@@ -39,40 +40,51 @@ def _captured(fn):
     return result, exc, text
 
 
-def _run(runtime, content, inputs, arena):
+def _run(runtime, content, inputs, arena, n_outputs):
     def go():
         it = runtime.Interpreter.from_bytes(content, arena_size=int(arena))
-        outs = []
-        for sample in inputs:
-            it.set_input(sample[None], 0)
+        outs = [[] for _ in range(n_outputs)]
+        for s in range(len(inputs[0])):
+            if s:
+                it.reset()  # variable tensors (LSTM state) start at zero for every sample
+            for i, x in enumerate(inputs):
+                it.set_input(x[s : s + 1], i)
             it.invoke()
-            outs.append(np.array(it.get_output(0))[0].copy())
-        return it, np.stack(outs)
+            for j in range(n_outputs):
+                outs[j].append(np.array(it.get_output(j))[0].copy())
+        return it, [np.stack(o) for o in outs]
 
     return _captured(go)
 
 
-def main(job_path):
+def main(job):
     from tflite_micro.python.tflite_micro import runtime
 
-    with open(job_path) as f:
-        job = json.load(f)
-    with open(job["model"], "rb") as f:
-        content = f.read()
-    inputs = np.load(job["inputs"])
-    arena = job.get("arena") or len(content) * 10 + 16384
-    res, exc, text = _run(runtime, content, inputs, arena)
+    content = job["model"].tobytes()
+    meta = json.loads(job["meta"].tobytes().decode())
+    inputs = [job[f"in{i}"] for i in range(meta["n_inputs"])]
+    arena = meta.get("arena") or len(content) * 10 + 16384
+    res, exc, text = _run(runtime, content, inputs, arena, meta["n_outputs"])
     if exc is not None:
         missing = re.findall(r"Didn't find op for builtin opcode '([A-Z0-9_]+)'", text)
         custom = re.findall(r"Didn't find op for custom opcode '([^']+)'", text)
-        return {"ok": False, "error": str(exc), "log": text[-4000:], "missing": missing + custom}
+        return {"ok": False, "error": str(exc), "log": text[-4000:],
+                "missing": missing + custom}, []
     it, outputs = res
-    np.save(job["outputs"], outputs)
     _, _, report = _captured(it.print_allocations)
     found = re.search(r"Arena allocation total (\d+) bytes", report)
     reported = int(found.group(1)) if found else None
-    return {"ok": True, "arena": arena, "reported": reported, "log": report[-4000:]}
+    return {"ok": True, "arena": arena, "reported": reported, "log": report[-4000:]}, outputs
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1])), flush=True)
+    out = os.fdopen(os.dup(1), "wb")  # the result channel; stray C-level prints go to stderr
+    os.dup2(2, 1)
+    with np.load(io.BytesIO(sys.stdin.buffer.read()), allow_pickle=False) as npz:
+        result, outputs = main({k: npz[k] for k in npz.files})
+    arrays = {f"out{j}": o for j, o in enumerate(outputs)}
+    arrays["result"] = np.frombuffer(json.dumps(result).encode(), np.uint8)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)
+    out.write(buf.getvalue())
+    out.flush()

@@ -20,15 +20,18 @@ import warnings
 import numpy as np
 
 from tfprune import errors
-from tfprune.export import _atomic, _inspect, _litert, _model
+from tfprune.export import _atomic, _data, _inspect, _io, _litert, _model
 
-__all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES"]
+__all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
 QUANTIZE_MODES = (None, "dynamic", "float16", "int8")
 SPARSE_MODES = ("auto", True, False)
 MIN_ZERO_FRACTION = 0.30  # the converter leaves tensors with fewer zeros dense (FACTS.md)
+# Largest relative disagreement (max |LiteRT - Keras| / max |Keras|) of a float file before
+# tflite() warns; quantised files ("dynamic", "int8") are not checked against a bound.
+FLOAT_TOLERANCE = {None: 1e-3, "float16": 1e-2}
 
 
 @dataclasses.dataclass
@@ -75,11 +78,74 @@ def _zero_fraction(plain) -> float:
     return best
 
 
-def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False) -> bytes:
-    """Convert a plain (stripped) tf_keras model to .tflite bytes."""
+def _error_text(e) -> str:
+    """The converter's message without its hundreds of location lines."""
+    lines = [ln.strip() for ln in str(e).splitlines()]
+    errs = [ln[ln.index("error:"):] for ln in lines if "error:" in ln and len(ln) < 2000]
+    errs = list(dict.fromkeys(errs))[:4] or [lines[0][:300] if lines else ""]
+    return "; ".join(errs)
+
+
+def _static_function(plain):
+    """A batch-1 concrete function of ``plain`` whose signature names inputs and outputs as
+    the Keras model does (RNNs convert only with a static batch size, FACTS.md)."""
     import tensorflow as tf
 
-    conv = tf.lite.TFLiteConverter.from_keras_model(plain)
+    specs = _data.input_specs(plain)
+    names = _model.output_names(plain)
+    signature = [tf.TensorSpec([1, *s.shape], tf.as_dtype(s.dtype), name=s.name)
+                 for s in specs]
+
+    @tf.function(input_signature=signature)
+    def serve(*xs):
+        out = plain(list(xs) if len(xs) > 1 else xs[0], training=False)
+        return dict(zip(names, out if isinstance(out, (list, tuple)) else [out], strict=True))
+
+    return serve.get_concrete_function()
+
+
+def _converter(plain, static):
+    import tensorflow as tf
+
+    if static:
+        return tf.lite.TFLiteConverter.from_concrete_functions([_static_function(plain)], plain)
+    return tf.lite.TFLiteConverter.from_keras_model(plain)
+
+
+def _calibration(plain, data):
+    names = [s.name for s in _data.input_specs(plain)]
+    n = len(data[0])
+    if len(data) == 1:
+        return lambda: ([data[0][i : i + 1]] for i in range(n))
+    return lambda: ({k: x[i : i + 1] for k, x in zip(names, data, strict=True)}
+                    for i in range(n))
+
+
+def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False,
+            static_batch=None) -> bytes:
+    """Convert a plain (stripped) tf_keras model to .tflite bytes.
+
+    ``data``: one array per model input (or one array). ``int8_io`` makes quantised
+    inputs/outputs int8; token-id inputs stay integer. ``static_batch`` (default: only for
+    models with RNN layers, or after the converter asks for it) converts a batch-1 function.
+    """
+    import numpy as np
+
+    if isinstance(data, np.ndarray):
+        data = [data]
+    static = _model.is_recurrent(plain) if static_batch is None else static_batch
+    try:
+        return _convert(plain, quantize, sparse, data, int8_io, static)
+    except errors.ExportError as e:
+        if static or static_batch is not None or "TensorList" not in str(e):
+            raise
+        return _convert(plain, quantize, sparse, data, int8_io, True)
+
+
+def _convert(plain, quantize, sparse, data, int8_io, static) -> bytes:
+    import tensorflow as tf
+
+    conv = _converter(plain, static)
     opts = [tf.lite.Optimize.DEFAULT] if quantize else []
     if sparse:
         opts.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
@@ -87,7 +153,7 @@ def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False) -> 
     if quantize == "float16":
         conv.target_spec.supported_types = [tf.float16]
     if quantize == "int8":
-        conv.representative_dataset = lambda: ([data[i : i + 1]] for i in range(len(data)))
+        conv.representative_dataset = _calibration(plain, data)
         conv.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
         if int8_io:
             conv.inference_input_type = tf.int8
@@ -97,7 +163,8 @@ def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False) -> 
         try:
             return conv.convert()
         except Exception as e:  # the converter raises many types; name the step
-            raise errors.ExportError(f"TFLite conversion failed ({type(e).__name__}): {e}") from e
+            raise errors.ExportError(f"TFLite conversion failed ({type(e).__name__}): "
+                                     f"{_error_text(e)}") from e
 
 
 def _check_options(quantize, sparse, representative_data):
@@ -115,6 +182,11 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
            overwrite=False) -> ExportRecord:
     """Strip pruning wrappers, convert to TFLite, write atomically and verify in LiteRT.
 
+    Works for multi-input/multi-output models (verified per output), token-id (integer)
+    inputs, which stay integer in the file, and RNN layers (LSTM/GRU convert through a batch-1
+    function: the file's batch size is 1). A float file that disagrees with Keras by more
+    than ``FLOAT_TOLERANCE`` (relative) gives a warning.
+
     Args:
         model: a tf_keras Sequential/Functional model (pruning wrappers allowed) or the path
             of a saved one (.keras, .h5, SavedModel). It is never modified.
@@ -124,9 +196,12 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
         sparse: "auto" encodes sparse tensors only if some kernel has >= 30% zeros and the
             sparse file is smaller than the dense one; True always asks the converter for
             sparse encoding; False never.
-        representative_data: array ``[n, *input_shape]``, ``(x, y)`` or tf.data.Dataset; up to
-            300 samples calibrate int8, the first 64 are used for verification (random inputs
-            in [0, 1) otherwise).
+        representative_data: array ``[n, *input_shape]``, ``(x, y)`` or tf.data.Dataset; for
+            a multi-input model a list/tuple of arrays in input order or a dict
+            ``{input_name: array}`` (or ``(that, y)``). Token-id inputs take integer ids, all
+            below the Embedding's ``input_dim``. Up to 300 samples calibrate int8, the first
+            64 are used for verification (otherwise random inputs in [0, 1), or random valid
+            ids for token-id inputs).
         overwrite: replace an existing file at ``path``.
 
     Returns:
@@ -149,25 +224,45 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
     path = _atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
     data = None
     if representative_data is not None:
-        data = _model.representative(keras_model, representative_data)
+        data = _data.representative(keras_model, representative_data)
     plain = _model.strip(keras_model)
-    content, used_sparse = _convert_best(plain, quantize, sparse, data)
+    with _atomic.scratch(path):
+        return _export(keras_model, plain, path, quantize, sparse, data)
+
+
+def _export(keras_model, plain, path, quantize, sparse, data) -> ExportRecord:
+    content, _ = _convert_best(plain, quantize, sparse, data)
     summary = _inspect.summarize(content)
     it, resolver, note = _litert.interpreter(content)
     if note:
         warnings.warn(f"LiteRT's default delegate refused {os.path.basename(path)} ({note}); it "
                       f"runs with the {resolver!r} op resolver.", stacklevel=2)
-    x = _model.sample_inputs(keras_model, data, n=64)
-    reference = plain.predict(x, verbose=0, batch_size=64)
-    out, _ = _litert.run(it, x)
+    xs = _data.sample_inputs(keras_model, data, n=64)
+    io = _io.match(summary, _data.input_specs(plain), _io.output_shapes(plain),
+                   _model.output_names(plain), model_name=plain.name, file_name="the file")
+    out, _ = _litert.run(it, xs, io)
+    verification = _litert.compare(_io.predict(plain, xs), out, io.output_names)
+    _warn_disagreement(verification, quantize, path)
     _atomic.write_bytes(path, content)
     log.info("wrote %s (%d bytes)", path, len(content))
     return ExportRecord(
         path=path, bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
         quantize=quantize, sparse=summary.is_sparse, modes=summary.modes,
         mode_names=summary.mode_names, ops=summary.ops, resolver=resolver, resolver_note=note,
-        verification=_litert.compare(reference, out),
+        verification=verification,
     )
+
+
+def _warn_disagreement(verification, quantize, path):
+    bound = FLOAT_TOLERANCE.get(quantize)
+    err = verification["max_rel_error"]
+    if bound is not None and err > bound:
+        warnings.warn(
+            f"{os.path.basename(path)} ({quantize or 'float32'}) disagrees with the Keras model "
+            f"by {err:.3g} relative (max |error| / max |Keras output|), above the documented "
+            f"tolerance {bound:g} (tfprune.export.FLOAT_TOLERANCE). Check record.verification;"
+            " recurrent layers (LSTM/GRU kernels) and custom layers are the usual cause.",
+            stacklevel=3)
 
 
 def _convert_best(plain, quantize, sparse, data):

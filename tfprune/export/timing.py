@@ -17,7 +17,7 @@ import time
 import numpy as np
 
 from tfprune import errors
-from tfprune.export import _litert
+from tfprune.export import _inspect, _litert
 
 __all__ = ["latency", "Latency"]
 
@@ -35,7 +35,8 @@ class Latency:
 
 
 def latency(file_or_bytes, *, threads: int = 1, runs: int = 200, warmup: int = 20) -> Latency:
-    """Median wall time of one LiteRT ``invoke()`` on a fixed random input (batch 1).
+    """Median wall time of one LiteRT ``invoke()`` on a fixed random input (batch 1;
+    token-id inputs get valid ids; every input of a multi-input model is filled).
 
     Uses LiteRT's default delegate when it accepts the model, otherwise the builtin resolver
     (reported in ``resolver``).
@@ -50,7 +51,8 @@ def latency(file_or_bytes, *, threads: int = 1, runs: int = 200, warmup: int = 2
 
     Raises:
         tfprune.errors.ConfigError: non-positive ``threads``/``runs`` or negative ``warmup``.
-        tfprune.errors.ExportError: a path that does not exist.
+        tfprune.errors.ExportError: a path that does not exist, or bytes that are not a
+            .tflite model (e.g. a truncated download).
 
     Example:
         >>> from tfprune.compat import keras
@@ -69,15 +71,18 @@ def latency(file_or_bytes, *, threads: int = 1, runs: int = 200, warmup: int = 2
             content = f.read()
     else:
         raise errors.ExportError(f"{file_or_bytes!r} is neither .tflite bytes nor a file path.")
+    summary = _inspect.summarize(content)  # refuses bytes that are not a .tflite model
     it, resolver, _ = _litert.interpreter(content, threads=threads)
-    d = it.get_input_details()[0]
     rng = np.random.default_rng(0)
-    if np.issubdtype(d["dtype"], np.integer):
-        info = np.iinfo(d["dtype"])
-        x = rng.integers(info.min, info.max + 1, d["shape"]).astype(d["dtype"])
-    else:
-        x = rng.random(d["shape"]).astype(d["dtype"])
-    it.set_tensor(d["index"], x)
+    for d, t in zip(it.get_input_details(), summary.inputs, strict=True):
+        if t.dtype in ("int32", "int64") and not t.quantized:  # token ids: valid ones
+            x = rng.integers(0, t.vocab or 1, d["shape"]).astype(d["dtype"])
+        elif np.issubdtype(d["dtype"], np.integer):
+            info = np.iinfo(d["dtype"])
+            x = rng.integers(info.min, info.max + 1, d["shape"]).astype(d["dtype"])
+        else:
+            x = rng.random(d["shape"]).astype(d["dtype"])
+        it.set_tensor(d["index"], x)
     for _ in range(warmup):
         it.invoke()
     times = np.empty(runs)

@@ -15,7 +15,7 @@ import os
 import numpy as np
 
 from tfprune import errors
-from tfprune.export import _inspect, _litert, _model, _tflm
+from tfprune.export import _data, _inspect, _io, _litert, _model, _tflm
 
 __all__ = ["verify", "Verification"]
 
@@ -26,19 +26,23 @@ _HEAD = ("| file | runtime | kind | max abs error | top-1 agreement | accuracy |
 @dataclasses.dataclass
 class Verification:
     """Rows of :func:`verify`, each a dict: name, runtime ("Keras", "LiteRT", "TFLM"), kind
-    (float32 / float16 / dynamic / int8, plus "+sparse"), max_abs_error and max_rel_error
+    (float32 / float16 / dynamic / int8, plus "+sparse"), output (the Keras output name for
+    a multi-output model, one row per output; else None), max_abs_error and max_rel_error
     against Keras (output units), top1_agreement with Keras, accuracy (with labels), note."""
 
     rows: list
 
     def to_markdown(self) -> str:
         """The rows as a markdown table."""
-        lines = [_HEAD]
+        many = any(r.get("output") for r in self.rows)
+        lines = [_HEAD.replace("| kind |", "| kind | output |").replace(
+            "|---|---|---|", "|---|---|---|---|", 1) if many else _HEAD]
         for r in self.rows:
             top1 = "-" if r["top1_agreement"] is None else f"{r['top1_agreement']:.3f}"
             acc = "-" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
             err = "-" if r["max_abs_error"] is None else f"{r['max_abs_error']:.3g}"
-            lines.append(f"| {r['name']} | {r['runtime']} | {r['kind']} | {err} | {top1} | "
+            kind = f"{r['kind']} | {r.get('output') or '-'}" if many else r["kind"]
+            lines.append(f"| {r['name']} | {r['runtime']} | {kind} | {err} | {top1} | "
                          f"{acc} | {r['note']} |".replace("|  |", "| |"))
         return "\n".join(lines)
 
@@ -60,50 +64,65 @@ def _kind(summary) -> str:
 
 def _read(f, i):
     if isinstance(f, (bytes, bytearray)):
-        return f"bytes[{i}]", bytes(f)
+        return f"bytes[{i}]", _inspect.check_content(f, f"files[{i}] (bytes)")
     if not isinstance(f, (str, os.PathLike)) or not os.path.isfile(f):
         raise errors.ExportError(f"files[{i}]={f!r} is neither .tflite bytes nor a file path.")
     with open(f, "rb") as fh:
-        return os.path.basename(os.fspath(f)), fh.read()
+        return os.path.basename(os.fspath(f)), _inspect.check_content(fh.read(), repr(
+            os.fspath(f)))
 
 
-def _row(name, runtime, kind, reference, out, labels, note=""):
+def _row(name, runtime, kind, reference, out, labels, note="", output=None):
+    """One table row; ``reference``/``out`` are one output's arrays (Keras, file)."""
     stats = _litert.compare(reference, out) if out is not None else {}
     acc = None
     if labels is not None and out is not None:
         acc = float(np.mean(out.reshape(len(out), -1).argmax(1) == labels))
-    return {"name": name, "runtime": runtime, "kind": kind,
+    return {"name": name, "runtime": runtime, "kind": kind, "output": output,
             "max_abs_error": stats.get("max_abs_error"),
             "max_rel_error": stats.get("max_rel_error"),
             "top1_agreement": stats.get("top1_agreement"), "accuracy": acc, "note": note}
 
 
-def _tflm_row(name, kind, content, it, x, reference, labels):
-    d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
-    if not np.issubdtype(d_in["dtype"], np.integer) or not np.issubdtype(d_out["dtype"],
-                                                                         np.integer):
-        return None
-    codes = _litert.quantize(x, *d_in["quantization"], d_in["dtype"])
-    res = _tflm.run(content, codes)
+def _rows(name, runtime, kind, refs, outs, labels, io, note=""):
+    """One row per Keras output (the output column names it when there are several)."""
+    many = len(refs) > 1
+    return [_row(name, runtime, kind, r, None if outs is None else outs[j],
+                 labels if not many else None, note, io.output_names[j] if many else None)
+            for j, r in enumerate(refs)]
+
+
+def _tflm_rows(name, kind, content, it, summary, xs, refs, labels, io):
+    if not all(t.dtype == "int8" or (t.dtype in ("int32", "int64") and not t.quantized)
+               for t in summary.inputs) or not all(t.dtype in ("int8", "int32")
+                                                   for t in summary.outputs):
+        return []
+    codes = _litert.encode_inputs(it, xs, io)
+    res = _tflm.run(content, codes, n_outputs=len(summary.outputs))
     if not res["ok"]:
         note = "missing op " + ", ".join(res["missing"]) if res["missing"] else res["error"]
-        return _row(name, "TFLM", kind, reference, None, labels, note=note)
-    out = _litert.dequantize(res["outputs"], *d_out["quantization"])
+        return _rows(name, "TFLM", kind, refs, None, labels, io, note=note)
+    outs = _litert.decode_outputs(it, res["outputs"], io)
     note = "sparse file: TFLM may miscompute" if "sparse" in kind else ""
-    return _row(name, "TFLM", kind, reference, out, labels, note=note)
+    return _rows(name, "TFLM", kind, refs, outs, labels, io, note=note)
 
 
 def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
     """Compare .tflite files with the Keras model on ``data`` in LiteRT and TFLM.
 
     Every file runs in LiteRT; a file with an integer input and output (a micro export) also
-    runs in the real TFLM interpreter (in a child process). Errors are in output units.
+    runs in the real TFLM interpreter (in a child process). Errors are in output units. Each
+    file's inputs and outputs are matched to the model's by name (else order) and a file that
+    does not fit the model (another model's export) is refused before anything runs. A
+    multi-output model gets one row per output.
 
     Args:
         model: the tf_keras reference model (pruning wrappers allowed) or its saved file.
         *files: .tflite paths or bytes.
-        data: inputs ``[n, *input_shape]``, ``(x, y)`` or a tf.data.Dataset; all are used.
-        labels: integer class labels for an accuracy column (taken from ``(x, y)`` data).
+        data: inputs ``[n, *input_shape]``, ``(x, y)`` or a tf.data.Dataset; for several
+            inputs a list/tuple/dict of arrays (or ``(that, y)``); all samples are used.
+        labels: integer class labels for an accuracy column (taken from ``(x, y)`` data;
+            single-output models only).
         tflm: also run integer-interface files in TFLM.
 
     Returns:
@@ -125,24 +144,35 @@ def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
     """
     keras_model, _ = _model.resolve(model)
     contents = [_read(f, i) for i, f in enumerate(files)]
-    if labels is None and isinstance(data, tuple) and len(data) == 2:
+    specs = _data.input_specs(keras_model)
+    if labels is None and isinstance(data, tuple) and len(data) == 2 and (
+            len(specs) == 1 or isinstance(data[0], (list, tuple, dict))):
         labels = data[1]
-    x = _model.representative(keras_model, data, limit=np.iinfo(np.int64).max, arg="data")
-    if labels is not None:
+    xs = _data.representative(keras_model, data, limit=np.iinfo(np.int64).max, arg="data")
+    if labels is not None and len(keras_model.outputs) == 1:
         labels = np.asarray(labels).reshape(-1)
-        if len(labels) != len(x):
-            raise errors.ExportError(f"`labels` has {len(labels)} entries for {len(x)} samples.")
+        if len(labels) != len(xs[0]):
+            raise errors.ExportError(f"`labels` has {len(labels)} entries for {len(xs[0])} "
+                                     "samples.")
+    else:
+        labels = None  # one accuracy column needs one output
     plain = _model.strip(keras_model)
-    reference = plain.predict(x, verbose=0, batch_size=256)
-    rows = [_row(keras_model.name, "Keras", "float32", reference, reference, labels)]
-    for name, content in contents:
-        kind = _kind(_inspect.summarize(content))
-        it, resolver, _ = _litert.interpreter(content)
-        out, _ = _litert.run(it, x)
+    refs = _io.predict(plain, xs)
+    names = _model.output_names(plain)
+    checked = []
+    for name, content in contents:  # every file is checked before anything runs
+        summary = _inspect.summarize(content)
+        io = _io.match(summary, specs, _io.output_shapes(plain), names,
+                       model_name=keras_model.name, file_name=name)
+        checked.append((name, content, summary, io))
+    rows = _rows(keras_model.name, "Keras", "float32", refs, refs, labels,
+                 _io.identity(len(specs), len(names), names))
+    for name, content, summary, io in checked:
+        kind = _kind(summary)
+        it, resolver, _ = _litert.interpreter(content, what=name)
+        outs, _ = _litert.run(it, xs, io)
         note = "" if resolver == _litert.DEFAULT else "builtin resolver (delegate refused)"
-        rows.append(_row(name, "LiteRT", kind, reference, out, labels, note=note))
+        rows.extend(_rows(name, "LiteRT", kind, refs, outs, labels, io, note=note))
         if tflm:
-            row = _tflm_row(name, kind, content, it, x, reference, labels)
-            if row is not None:
-                rows.append(row)
+            rows.extend(_tflm_rows(name, kind, content, it, summary, xs, refs, labels, io))
     return Verification(rows)

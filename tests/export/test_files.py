@@ -1,0 +1,173 @@
+"""Files: permissions, temporaries of killed runs, unwritable folders, unreadable inputs."""
+
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import numpy as np
+import pytest
+
+from tfprune import errors, export
+from tfprune.export import _atomic, tflite_file
+
+
+@pytest.fixture
+def no_conversion(monkeypatch):
+    def boom(*args, **kwargs):
+        raise AssertionError("conversion was attempted")
+
+    monkeypatch.setattr(tflite_file, "convert", boom)
+
+
+@pytest.fixture
+def umask():
+    def set_mask(mask):
+        return os.umask(mask)
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield set_mask
+    os.umask(old)
+
+
+@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
+def test_written_files_respect_the_umask(tmp_path, umask, mask, mode):
+    umask(mask)
+    _atomic.write_bytes(str(tmp_path / "f.bin"), b"x")
+    assert os.stat(tmp_path / "f.bin").st_mode & 0o777 == mode
+
+
+def test_overwrite_keeps_the_existing_files_mode(tmp_path, umask):
+    umask(0o022)
+    target = tmp_path / "f.bin"
+    for mode in (0o600, 0o644, 0o755):
+        target.write_bytes(b"old")
+        os.chmod(target, mode)
+        _atomic.write_bytes(str(target), b"new")
+        assert os.stat(target).st_mode & 0o777 == mode and target.read_bytes() == b"new"
+
+
+def test_exported_tflite_is_not_0600(tmp_path, umask, mlp64):
+    umask(0o022)
+    rec = export.tflite(mlp64, tmp_path / "m.tflite")
+    assert os.stat(rec.path).st_mode & 0o777 == 0o644
+    assert [p.name for p in tmp_path.iterdir()] == ["m.tflite"]  # no temporaries left
+
+
+def test_immutable_output_folder_is_refused_before_conversion(tmp_path, mlp64, no_conversion):
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    if subprocess.run(["chattr", "+i", str(folder)], capture_output=True).returncode != 0:
+        pytest.skip("chattr +i is not available here")
+    try:
+        with pytest.raises(errors.ExportError, match="no file can be created.*chattr -i"):
+            export.tflite(mlp64, folder / "m.tflite")
+        with pytest.raises(errors.ExportError, match="no file can be created"):
+            export.micro(mlp64, folder / "mcu", representative_data=np.zeros((4, 64), "float32"))
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)])
+    assert list(folder.iterdir()) == []
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write into a read-only folder")
+def test_read_only_output_folder_is_refused_before_conversion(tmp_path, mlp64, no_conversion):
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    os.chmod(folder, 0o555)
+    try:
+        with pytest.raises(errors.ExportError, match="read-only"):
+            export.tflite(mlp64, folder / "m.tflite")
+    finally:
+        os.chmod(folder, 0o755)
+
+
+def test_unwritable_pseudo_folder_is_refused(mlp64, no_conversion):
+    with pytest.raises(errors.ExportError, match="no file can be created"):
+        export.micro(mlp64, "/proc/self/tfprune-out",
+                     representative_data=np.zeros((4, 64), "float32"))
+
+
+def test_corrupt_keras_file_is_refused_clearly(tmp_path, no_conversion):
+    bad = tmp_path / "broken.keras"
+    bad.write_bytes(b"PK\x03\x04 not really a zip archive")
+    with pytest.raises(errors.ExportError, match="could not be loaded as a tf_keras model"):
+        export.tflite(str(bad), tmp_path / "m.tflite")
+
+
+def test_garbage_bytes_in_latency_and_verify_are_refused(tmp_path, mlp64):
+    with pytest.raises(errors.ExportError, match="not a .tflite model"):
+        export.latency(b"\x00" * 64)
+    junk = tmp_path / "junk.tflite"
+    junk.write_bytes(os.urandom(256))
+    with pytest.raises(errors.ExportError, match="not a .tflite model"):
+        export.latency(str(junk))
+    with pytest.raises(errors.ExportError, match="not a .tflite model"):
+        export.verify(mlp64, str(junk), data=np.zeros((2, 64), "float32"))
+
+
+def test_verify_refuses_a_file_of_another_model(tmp_path, mlp64, digits_cnn):
+    rec = export.tflite(digits_cnn, tmp_path / "cnn.tflite")
+    with pytest.raises(errors.ExportError, match=r"cnn.tflite does not fit model 'mlp64'.*"
+                                                 r"\(8, 8, 1\).*\(64\)"):
+        export.verify(mlp64, rec.path, data=np.zeros((2, 64), "float32"))
+
+
+def test_stale_temporaries_of_a_dead_process_are_removed(tmp_path):
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()
+    (tmp_path / f".tfprune-{dead}-abc").mkdir()
+    (tmp_path / f".tfprune-{dead}-xyz.tmp").write_bytes(b"x")
+    (tmp_path / f".tfprune-{os.getppid()}-live").mkdir()  # a running process: kept
+    (tmp_path / "user.txt").write_bytes(b"kept")
+    with _atomic.scratch(str(tmp_path / "out")) as scratch:
+        assert os.path.dirname(scratch) == str(tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tfprune-{os.getppid()}-live",
+                                                           "user.txt"]
+
+
+_KILLED = textwrap.dedent("""
+    import sys, numpy as np
+    from tfprune.compat import keras
+    from tfprune import export
+    m = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8), keras.layers.Dense(4)])
+    x = np.random.default_rng(0).random((64, 16)).astype("float32")
+    export.micro(m, sys.argv[1], representative_data=x)
+""")
+
+
+def _run_and_kill(tmp_path, sig):
+    work = tmp_path / "work"
+    work.mkdir()
+    tmpdir = tmp_path / "tmp"
+    tmpdir.mkdir()
+    env = dict(os.environ, TMPDIR=str(tmpdir))
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(work / "mcu")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 240
+    try:
+        while not any(p.name.startswith(".tfprune-") for p in work.iterdir()):
+            assert proc.poll() is None and time.time() < deadline, "micro() never started"
+            time.sleep(0.05)
+        time.sleep(1.0)  # inside conversion or TFLM
+        proc.send_signal(sig)
+        proc.wait(60)
+    finally:
+        proc.kill()
+    return work, tmpdir
+
+
+@pytest.mark.slow
+def test_terminated_micro_leaves_no_temporary_folder(tmp_path):
+    work, tmpdir = _run_and_kill(tmp_path, signal.SIGTERM)
+    assert list(work.iterdir()) == [] and list(tmpdir.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_leftovers_of_a_killed_micro_are_removed_by_the_next_export(tmp_path, mlp64):
+    work, tmpdir = _run_and_kill(tmp_path, signal.SIGKILL)
+    assert list(tmpdir.iterdir()) == []  # TF's own temporaries were in our scratch folder
+    export.tflite(mlp64, work / "m.tflite")
+    assert [p.name for p in work.iterdir()] == ["m.tflite"]
