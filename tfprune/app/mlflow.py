@@ -2,7 +2,9 @@
 per-epoch metrics (loss, accuracy, sparsity) and a run logger for params and artifacts.
 
 The recipe key ``mlflow: {tracking_uri, experiment, run_name}`` turns it on for
-``tfprune run``; the default store is the local folder ``./mlruns`` (``file:`` URI).
+``tfprune run``; the default store is the local folder ``./mlruns`` (``file:`` URI; MLflow
+3.x keeps that store in maintenance mode behind ``MLFLOW_ALLOW_FILE_STORE``, which is set
+for ``file:`` URIs; give ``tracking_uri: sqlite:///mlflow.db`` for a database store).
 Without MLflow installed the recipe key is refused before any work.
 
 Example:
@@ -90,6 +92,8 @@ class RunLogger:
             return self
         mlflow = self._mlflow
         uri = self.config.get("tracking_uri") or "file:" + os.path.abspath("mlruns")
+        if uri.startswith("file:"):  # MLflow >= 3.x keeps the file store behind an opt-in
+            os.environ.setdefault("MLFLOW_ALLOW_FILE_STORE", "true")
         mlflow.set_tracking_uri(uri)
         mlflow.set_experiment(self.config.get("experiment", "tfprune"))
         run = mlflow.start_run(run_name=self.config.get("run_name", self.recipe.get("name")))
