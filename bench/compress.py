@@ -7,8 +7,8 @@ magnitude AGP 0 -> s ending at 75% of the steps (frequency 25), strip. Each vari
 converted to full-int8 (int8 I/O), prune-encoded, and run in the real TFLM interpreter
 (tflite-micro Python runtime) on all 1,000 test digits next to its dense int8 file: outputs
 must be bit-identical; accuracy is the TFLM accuracy of the compressed file. Flash = .tflite
-bytes; arena = TFLM's allocation report; decode overhead = median invoke time ratio
-(compressed / dense int8 of the same variant) on this host. Writes bench/results/compress.json.
+bytes; arena = TFLM's allocation report; decode overhead = median over 300 rounds of the
+invoke time ratio (compressed / dense int8 of the same variant, run back to back) on this host. Writes bench/results/compress.json.
 
     .venv/bin/python bench/compress.py            # ~10 min on 2 shared cores
     .venv/bin/python bench/compress.py --quick    # 2 dense epochs, 1 fine-tune epoch
@@ -143,8 +143,9 @@ def main(argv=None):
                  "machine": f"{platform.machine()} {os.cpu_count()} cpus (shared), "
                             f"Python {sys.version.split()[0]}",
                  "arena": "TFLM allocation report (print_allocations), dense and compressed",
-                 "decode_overhead": f"median (and min) of {repeats} interleaved invokes each, "
-                                    "host x86 TFLM reference kernels",
+                 "decode_overhead": f"median over {repeats} rounds of the compressed/dense invoke "
+                                    "time ratio (back to back); _min: ratio of the fastest "
+                                    "invokes; host x86 TFLM reference kernels",
                  "minutes": round((time.time() - t0) / 60, 1)},
     }
     os.makedirs(os.path.dirname(args.out), exist_ok=True)

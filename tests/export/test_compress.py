@@ -113,3 +113,28 @@ def test_max_decoded_bytes_keeps_big_tensors_dense(dense_pruned):
     assert any("max_decoded_bytes" in why for why in capped["skipped"].values())
     with pytest.raises(errors.ConfigError, match="max_decoded_bytes"):
         prune_encode(dense_pruned, max_decoded_bytes=0)
+
+
+@pytest.mark.slow
+def test_micro_writes_the_verified_compressed_model(tmp_path, data):
+    import os
+
+    from tfprune.export import micro
+
+    model = _pruned_cnn(0.85)
+    rec = micro(model, tmp_path / "c", representative_data=data, compress="prune")
+    c = rec.compression
+    assert c["bit_exact"] is True and c["encoded"] >= 2 and c["samples"] > 0
+    content = open(rec.files["tflite"], "rb").read()
+    assert rec.flash_bytes == len(content) == c["compressed_bytes"] < 0.6 * c["dense_bytes"]
+    assert "TFLM_DECODE" in rec.ops
+    assert "r.AddDecode()" in open(rec.files["ops"]).read()
+    assert rec.arena_bytes >= c["dense_arena_bytes"]  # decoded weights live in the arena
+    assert c["decode_overhead"] > 0
+    # refusals come before any file is written
+    with pytest.raises(errors.ConfigError, match="Valid: None, 'prune'"):
+        micro(model, tmp_path / "z", representative_data=data, compress="zip")
+    with pytest.raises(errors.ExportError, match="no zeros"):
+        micro(_pruned_cnn(0.0), tmp_path / "n", representative_data=data, compress="prune")
+    assert not os.path.exists(tmp_path / "z") or not os.listdir(tmp_path / "z")
+    assert not os.path.exists(tmp_path / "n") or not os.listdir(tmp_path / "n")

@@ -18,7 +18,7 @@ import numpy as np
 
 from tfprune import errors
 
-__all__ = ["compare_tflm", "for_micro", "PAIR_WORKER"]
+__all__ = ["compare_tflm", "for_micro", "micro_step", "PAIR_WORKER"]
 
 PAIR_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "_tflm_pair.py")
 
@@ -83,10 +83,12 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
     return result
 
 
-def for_micro(content: bytes, inputs, *, allow_uncompressed: bool = False,
-              min_saving_bytes: int | None = None, max_decoded_bytes: int | None = None,
-              repeats: int = 50) -> tuple:
+def for_micro(content: bytes, inputs, *, encoded: tuple | None = None,
+              allow_uncompressed: bool = False, min_saving_bytes: int | None = None,
+              max_decoded_bytes: int | None = None, repeats: int = 50) -> tuple:
     """Prune-encode ``content`` and prove it in TFLM; what :func:`tfprune.export.micro` calls.
+
+    ``encoded``: ``prune_encode``'s result if already computed (then the options are unused).
 
     Returns ``(bytes_to_write, report)``: the compressed model (or, with
     ``allow_uncompressed`` and nothing worth encoding, the dense one) and the
@@ -101,9 +103,11 @@ def for_micro(content: bytes, inputs, *, allow_uncompressed: bool = False,
     """
     from tfprune.export.compress import DEFAULT_MIN_SAVING, prune_encode
 
-    small, report = prune_encode(
-        content, allow_uncompressed=allow_uncompressed, max_decoded_bytes=max_decoded_bytes,
-        min_saving_bytes=DEFAULT_MIN_SAVING if min_saving_bytes is None else min_saving_bytes)
+    if encoded is None:
+        encoded = prune_encode(
+            content, allow_uncompressed=allow_uncompressed, max_decoded_bytes=max_decoded_bytes,
+            min_saving_bytes=DEFAULT_MIN_SAVING if min_saving_bytes is None else min_saving_bytes)
+    small, report = encoded[0], dict(encoded[1])
     if report["encoded"] == 0:
         report.update(bit_exact=None, note="no tensor worth encoding; the dense model is kept")
         return small, report
@@ -119,3 +123,25 @@ def for_micro(content: bytes, inputs, *, allow_uncompressed: bool = False,
     report.update(bit_exact=True, samples=res["samples"], arena_reported=res["reported"],
                   invoke_seconds=res["seconds"], decode_overhead=res["overhead"])
     return small, report
+
+
+def micro_step(content: bytes, encoded: tuple, measured: dict) -> tuple:
+    """The ``compress="prune"`` step of :func:`tfprune.export.micro`, after the dense run.
+
+    ``encoded`` is ``prune_encode(content)`` (micro calls it before its long TFLM runs, so
+    its refusals come first); ``measured`` is micro's dense measurement (``codes``: the TFLM inputs, ``tflm_raw``: the
+    dense TFLM outputs, ``arena``, ``reported``). Encodes, proves the result bit-exact in
+    TFLM and bisects its arena. Returns ``(content, extra_ops, report, arena, reported)``
+    for the file to write; ``report`` adds ``dense_arena_bytes`` and ``dense_arena_reported``.
+    """
+    from tfprune.export import _tflm
+
+    small, report = for_micro(content, measured["codes"], encoded=encoded)
+    report.update(dense_arena_bytes=measured["arena"], dense_arena_reported=measured["reported"])
+    if not report["encoded"]:
+        return content, (), report, measured["arena"], measured["reported"]
+    reported = int(report["arena_reported"]["compressed"] or 0)
+    ceiling = max(4 * len(content) + 65536, 2 * reported)
+    arena = _tflm.smallest_arena(small, measured["codes"], measured["tflm_raw"], start=reported,
+                                 ceiling=ceiling)
+    return small, ("TFLM_DECODE",), report, arena, reported
