@@ -135,30 +135,106 @@ def _prod(xs):
     return int(np.prod([int(x) for x in xs])) if len(xs) else 1
 
 
-def layer_macs(layer, input_shape, output_shape) -> list[tuple[int, str | None]]:
-    """MACs of one layer as ``[(macs, kernel attribute name), ...]`` (see module doc).
+def layer_macs(layer, input_shape, output_shape, *,
+               strict: bool = False) -> list[tuple[int, str | None]] | None:
+    """MACs of one layer for one sample as ``[(macs, kernel attribute path), ...]``.
+
+    The one MAC rule of tfprune (multiply-accumulates of one forward pass; bias adds,
+    normalisation, activations, pooling, embeddings and element-wise layers count 0).
+    Spatial dimensions follow ``data_format`` (channels_first too):
+
+    * Dense: ``positions * in_features * units``;
+    * Conv1D/2D/3D: ``prod(out_spatial) * filters * prod(kernel_size) * in_channels / groups``;
+    * Conv*Transpose: ``prod(in_spatial) * prod(kernel_size) * in_channels * filters``;
+    * DepthwiseConv: ``prod(out_spatial) * in_channels * depth_multiplier * prod(kernel_size)``;
+    * SeparableConv: the depthwise part plus ``prod(out_spatial) * in_channels * dm * filters``;
+    * SimpleRNN/GRU/LSTM (gates g = 1/3/4): per timestep ``g * (input + units) * units``,
+      times the timesteps (``g * input * units`` on ``cell.kernel``, ``g * units * units``
+      on ``cell.recurrent_kernel``); Bidirectional: both directions;
+    * MultiHeadAttention (H heads, key dim Dk, value dim Dv, lengths Tq/Tk):
+      projections ``Tq*dq*H*Dk + Tk*dk*H*Dk + Tk*dv*H*Dv``, attention matmuls
+      ``Tq*Tk*H*(Dk + Dv)``, output ``Tq*H*Dv*d_out``.
+
+    Args:
+        layer, input_shape, output_shape: the layer and the shapes of one call.
+        strict: return ``None`` (instead of ``[]``) when no rule applies to a layer with
+            weights (a custom layer, an unknown sequence length): ``summary`` reports it
+            as "not counted", never as 0.
+
+    Returns:
+        The list (empty for a layer that costs 0 MACs by the rule), or ``None``.
 
     Example:
-        >>> d = keras.layers.Dense(4)
-        >>> layer_macs(d, (None, 3), (None, 4))
+        >>> layer_macs(keras.layers.Dense(4), (None, 3), (None, 4))
         [(12, 'kernel')]
+        >>> layer_macs(keras.layers.LSTM(2), (None, 5, 3), (None, 2))  # 4*(3+2)*2*5
+        [(120, 'cell.kernel'), (80, 'cell.recurrent_kernel')]
     """
-    cin = input_shape[-1] if input_shape else None
+    zero_cost = (L.BatchNormalization, L.LayerNormalization, L.Embedding, L.PReLU,
+                 L.Normalization, L.GroupNormalization)  # weights, but 0 MACs by the rule
+    unknown = None if strict else []
+    first = getattr(layer, "data_format", "channels_last") == "channels_first"
+    if input_shape and isinstance(input_shape[0], (tuple, list)):
+        input_shape = tuple(input_shape[0])  # several inputs: the first decides
+    if output_shape and isinstance(output_shape[0], (tuple, list)):
+        output_shape = tuple(output_shape[0])
+
+    def spatial(shape):
+        return shape[2:] if first else shape[1:-1]
+
+    def known(*dims):
+        return all(d is not None for d in dims)
+
+    cin = (input_shape[1] if first else input_shape[-1]) if input_shape else None
+    if isinstance(layer, L.Bidirectional):
+        parts = [layer_macs(d, input_shape, None, strict=True)
+                 for d in (layer.forward_layer, layer.backward_layer)]
+        if any(p is None for p in parts):
+            return unknown
+        return [(m, None) for part in parts for m, _ in part]
+    if isinstance(layer, (L.SimpleRNN, L.GRU, L.LSTM)):
+        gates = 4 if isinstance(layer, L.LSTM) else 3 if isinstance(layer, L.GRU) else 1
+        steps = input_shape[1] if input_shape and len(input_shape) == 3 else None
+        if not known(steps, cin):
+            return unknown
+        u = layer.units
+        return [(steps * gates * cin * u, "cell.kernel"),
+                (steps * gates * u * u, "cell.recurrent_kernel")]
+    if isinstance(layer, L.MultiHeadAttention):
+        shapes = [getattr(layer, f"_{k}_shape", None) for k in ("query", "key", "value")]
+        if any(s is None for s in shapes):
+            return unknown
+        (q, k, v) = (tuple(s.as_list()) for s in shapes)
+        tq, tk = _prod(q[1:-1]) if known(*q[1:]) else None, \
+            _prod(k[1:-1]) if known(*k[1:]) else None
+        if not known(tq, tk):
+            return unknown
+        h, dk = layer._num_heads, layer._key_dim
+        dv = layer._value_dim or dk
+        dout = layer._output_shape or q[-1]
+        dout = _prod(dout) if isinstance(dout, (tuple, list)) else int(dout)
+        return [(tq * q[-1] * h * dk, "_query_dense.kernel"),
+                (tk * k[-1] * h * dk, "_key_dense.kernel"),
+                (tk * v[-1] * h * dv, "_value_dense.kernel"),
+                (tq * tk * h * (dk + dv), None),
+                (tq * h * dv * dout, "_output_dense.kernel")]
     if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
-        spatial = _prod(output_shape[1:-1])
+        sp = _prod(spatial(output_shape))
         dm = layer.depth_multiplier
-        dw = spatial * cin * dm * _prod(layer.kernel_size)
-        return [(dw, "depthwise_kernel"), (spatial * cin * dm * layer.filters, "pointwise_kernel")]
+        dw = sp * cin * dm * _prod(layer.kernel_size)
+        return [(dw, "depthwise_kernel"), (sp * cin * dm * layer.filters, "pointwise_kernel")]
     if isinstance(layer, (L.DepthwiseConv1D, L.DepthwiseConv2D)):
-        return [(_prod(output_shape[1:-1]) * cin * layer.depth_multiplier
+        return [(_prod(spatial(output_shape)) * cin * layer.depth_multiplier
                  * _prod(layer.kernel_size), "depthwise_kernel")]
     if isinstance(layer, (L.Conv1DTranspose, L.Conv2DTranspose, L.Conv3DTranspose)):
-        return [(_prod(input_shape[1:-1]) * _prod(layer.kernel_size) * cin * layer.filters,
+        return [(_prod(spatial(input_shape)) * _prod(layer.kernel_size) * cin * layer.filters,
                  "kernel")]
     if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D)):
         groups = getattr(layer, "groups", 1) or 1
-        return [(_prod(output_shape[1:-1]) * layer.filters * _prod(layer.kernel_size)
+        return [(_prod(spatial(output_shape)) * layer.filters * _prod(layer.kernel_size)
                  * cin // groups, "kernel")]
     if isinstance(layer, L.Dense):
         return [(_prod(output_shape[1:-1]) * cin * layer.units, "kernel")]
-    return []
+    if not layer.weights or isinstance(layer, zero_cost):
+        return []
+    return unknown

@@ -76,3 +76,60 @@ def test_summary_weight_bytes_follow_dtype():
 def test_summary_dense_on_sequences_counts_positions(rows):
     m = keras.Sequential([keras.Input((rows, 5)), L.Dense(2, name="d")])
     assert macs_of(m)["d"] == rows * 5 * 2
+
+
+def test_summary_counts_recurrent_layers_by_the_documented_rule():
+    inp = keras.Input((7, 5))                       # 7 timesteps, 5 features
+    a = L.LSTM(4, return_sequences=True, name="lstm")(inp)
+    b = L.GRU(3, return_sequences=True, name="gru")(a)
+    c = L.SimpleRNN(2, name="rnn")(b)
+    m = keras.Model(inp, c)
+    macs = macs_of(m)
+    assert macs["lstm"] == 7 * 4 * (5 + 4) * 4      # timesteps * gates * (input + units) * units
+    assert macs["gru"] == 7 * 3 * (4 + 3) * 3
+    assert macs["rnn"] == 7 * 1 * (3 + 2) * 2
+
+
+def test_summary_counts_multi_head_attention_projections_and_matmuls():
+    q = keras.Input((6, 8))
+    v = keras.Input((5, 4))
+    out = L.MultiHeadAttention(num_heads=2, key_dim=3, name="mha")(q, v)
+    m = keras.Model([q, v], out)
+    h, dk, tq, tk = 2, 3, 6, 5
+    expected = (tq * 8 * h * dk + tk * 4 * h * dk + tk * 4 * h * dk   # q, k, v projections
+                + tq * tk * h * (dk + dk)                              # scores and context
+                + tq * h * dk * 8)                                     # output projection
+    assert macs_of(m)["mha"] == expected
+
+
+def test_summary_channels_first_convolution_uses_the_spatial_axes():
+    inp = keras.Input((4, 10, 10))
+    out = L.Conv2D(8, 3, data_format="channels_first", name="cf")(inp)   # 8 x 8 x 8
+    m = keras.Model(inp, out)
+    assert macs_of(m)["cf"] == 8 * 8 * 8 * 3 * 3 * 4
+
+
+class Scale(L.Layer):
+    def build(self, input_shape):
+        self.w = self.add_weight(name="w", shape=(input_shape[-1], input_shape[-1]))
+
+    def call(self, x):
+        return x @ self.w
+
+
+def test_custom_layer_with_weights_is_not_counted_never_a_silent_zero():
+    m = keras.Sequential([keras.Input((3,)), L.Dense(4, name="d"), Scale(name="custom")])
+    lines = []
+    s = tfprune.summary(m, print_fn=lines.append)
+    rows = {r["name"]: r for r in s["layers"]}
+    assert rows["custom"]["macs"] is None and not rows["custom"]["macs_counted"]
+    assert s["not_counted"] == ["custom"] and s["macs"] == 12
+    table = lines[0]
+    assert "not counted" in table.splitlines()[3]
+    assert "MACs exclude 1 layer(s) with no MAC rule (not counted): custom" in table
+
+
+def test_summary_refuses_a_print_fn_that_is_not_callable():
+    m = keras.Sequential([keras.Input((3,)), L.Dense(4)])
+    with pytest.raises(tfprune.errors.ConfigError, match="print_fn.*function"):
+        tfprune.summary(m, print_fn=3)

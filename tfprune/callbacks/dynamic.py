@@ -91,8 +91,11 @@ def magnitude_mask(weight, mask, sparsity: float) -> tf.Tensor:
 
     Example:
         >>> magnitude_mask(tf.constant([4., 3., 2., 1.]), tf.constant([0., 1., 1., 1.]),
-        ...                0.25).numpy()
+        ...                0.5).numpy()  # the pruned 4. stays pruned
         array([0., 1., 1., 0.], dtype=float32)
+        >>> magnitude_mask(tf.constant([4., 3., 2., 1.]), tf.constant([0., 1., 1., 1.]),
+        ...                0.0).numpy()  # a lower target never revives it
+        array([0., 1., 1., 1.], dtype=float32)
     """
     current = 1.0 - float(np.count_nonzero(np.asarray(mask))) / max(int(np.size(mask)), 1)
     sparsity = max(float(sparsity), current)

@@ -53,7 +53,6 @@ class LotteryTicket(keras.callbacks.Callback):
     Example:
         >>> import numpy as np, tfprune
         >>> from tfprune.compat import keras
-from tfprune.masking import pruner
         >>> from tensorflow_model_optimization.python.core.sparsity.keras import prune
         >>> m = prune.prune_low_magnitude(keras.Sequential([keras.Input((4,)),
         ...     keras.layers.Dense(10)]), pruning_schedule=tfprune.schedules.Manual())

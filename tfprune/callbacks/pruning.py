@@ -46,8 +46,7 @@ def _training_begin(model) -> None:
         pruner.set_step(model, 0)
         first = [w for w in ws if hasattr(w, "target_sparsity")]
         if first and bool(first[0].pruning_schedule(tf.constant(0, tf.int64))[0]):
-            scope = "global" if first[0].update == "external" else "layer"
-            pruner.update_masks(model, step=0, scope=scope)
+            pruner.update_masks(model, step=0)  # the scope is read from the wrappers
 
 
 def before_step(model) -> None:
@@ -86,7 +85,7 @@ def before_step(model) -> None:
     if external:
         should, _ = external[0].pruning_schedule(tf.constant(step + 1, tf.int64))
         if bool(should):
-            pruner.update_masks(model, step=step + 1, scope="global")
+            pruner.update_masks(model, step=step + 1)
 
 
 def shortfall(model) -> str | None:
@@ -201,7 +200,7 @@ class PruningCallback(keras.callbacks.Callback):
             before_step(self.model)
 
     def on_epoch_end(self, epoch, logs=None):
-        pruner.apply_masks(self.model)
+        pruner.assign_masked_weights(self.model)
         report = pruner.sparsity_report(self.model)
         if logs is not None:
             logs["sparsity"] = report["sparsity"]
@@ -212,7 +211,7 @@ class PruningCallback(keras.callbacks.Callback):
             self._write_tensorboard(epoch, report)
 
     def on_train_end(self, logs=None):
-        pruner.apply_masks(self.model)
+        pruner.assign_masked_weights(self.model)
         why = shortfall(self.model)
         if why:
             warnings.warn(why, stacklevel=2)

@@ -101,7 +101,6 @@ class RigL(keras.callbacks.Callback):
     Example:
         >>> import numpy as np, tfprune
         >>> from tfprune.compat import keras
-from tfprune.masking import pruner
         >>> from tensorflow_model_optimization.python.core.sparsity.keras import prune
         >>> m = prune.prune_low_magnitude(keras.Sequential([keras.Input((4,)),
         ...     keras.layers.Dense(8)]), pruning_schedule=tfprune.schedules.OneShot(0.5))
