@@ -50,6 +50,7 @@ def test_overwrite_keeps_the_existing_files_mode(tmp_path, umask):
         assert os.stat(target).st_mode & 0o777 == mode and target.read_bytes() == b"new"
 
 
+@pytest.mark.slow
 def test_exported_tflite_is_not_0600(tmp_path, umask, mlp64):
     umask(0o022)
     rec = export.tflite(mlp64, tmp_path / "m.tflite")
@@ -108,6 +109,7 @@ def test_garbage_bytes_in_latency_and_verify_are_refused(tmp_path, mlp64):
         export.verify(mlp64, str(junk), data=np.zeros((2, 64), "float32"))
 
 
+@pytest.mark.slow
 def test_verify_refuses_a_file_of_another_model(tmp_path, mlp64, digits_cnn):
     rec = export.tflite(digits_cnn, tmp_path / "cnn.tflite")
     with pytest.raises(errors.ExportError, match=r"cnn.tflite does not fit model 'mlp64'.*"
