@@ -138,3 +138,12 @@ def test_micro_writes_the_verified_compressed_model(tmp_path, data):
         micro(_pruned_cnn(0.0), tmp_path / "n", representative_data=data, compress="prune")
     assert not os.path.exists(tmp_path / "z") or not os.listdir(tmp_path / "z")
     assert not os.path.exists(tmp_path / "n") or not os.listdir(tmp_path / "n")
+
+
+def test_float32_weights_decode_bit_exact_too(data):
+    # the reader copies float32 as 32-bit patterns; only +0.0 is dropped
+    f32 = _tflite_bytes(_pruned_cnn(0.9))
+    small, report = prune_encode(f32)
+    assert {r["dtype"] for r in report["tensors"]} == {"float32"}
+    res = compare_tflm(f32, small, data[:6], repeats=2)
+    assert res["ok"] and res["bit_exact"], res
