@@ -31,12 +31,19 @@ def _model(criterion="taylor"):
     return tfprune.prune(m, schedule=late, criterion=criterion)
 
 
-def test_data_criterion_keeps_mask_until_statistics_exist():
+@pytest.mark.parametrize("scope,granularity", [("layer", "weight"), ("global", "weight"),
+                                               ("global", "channel")])
+def test_data_criterion_never_masks_before_statistics_exist(scope, granularity):
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, name="d1"), L.Dense(3, name="d2")])
+    p = tfprune.prune(m, sparsity=0.5, criterion="taylor", scope=scope, granularity=granularity)
+    tfprune.before_step(p)  # step 0: nothing recorded yet, in any scope
+    tfprune.masking.pruner.update_masks(p, step=0, scope=scope)
+    assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == 0.0
+
+
+def test_data_criterion_masks_once_statistics_exist():
     x, y = _data()
     m = keras.Sequential([keras.Input((6,)), L.Dense(8, name="d1")])
-    p = tfprune.prune(m, sparsity=0.5, criterion="taylor")
-    tfprune.training_begin(p)  # step 0: nothing recorded yet
-    assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == 0.0
     every = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
     p = tfprune.prune(m, schedule=every, criterion="taylor")
     p.compile("sgd", "mse")
@@ -99,7 +106,7 @@ def test_taylor_statistic_is_the_same_in_every_execution_mode(mode):
         p.fit(x, y, batch_size=16, epochs=1, shuffle=False, verbose=0,
               callbacks=[tfprune.PruningCallback()])
     else:
-        tfprune.training_begin(p)
+        tfprune.before_step(p)
 
         def step(xb, yb):
             with tf.GradientTape() as tape:

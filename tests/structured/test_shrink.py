@@ -228,12 +228,25 @@ def test_global_scope_prunes_weak_groups_more():
 
 def test_every_criterion_and_reduction_gives_a_plan():
     m = _randomize(residual())
-    for criterion in ("l1", "l2", "fpgm", "bn_scale"):
+    for criterion in ("l1", "l2", "fpgm", "bn_scale", "magnitude", "random"):
         for reduction in ("sum", "mean", "max"):
             p = S.plan(m, sparsity=0.5, criterion=criterion, reduction=reduction)
             assert len(p.keep["a"]) == 4
-    p = S.plan(m, sparsity=0.5, granularity="channel")
+    p = S.plan(m, sparsity=0.5, score_from="consumers")
     assert len(p.keep["a"]) == 4
+
+
+@pytest.mark.parametrize("criterion", ["taylor", "apoz", "mean_activation", "obd"])
+def test_data_criteria_plan_with_data_and_refuse_without(criterion):
+    m = _randomize(residual())
+    x = _x(m)
+    y = np.zeros((len(x), *m.output_shape[1:]), "float32")
+    with pytest.raises(errors.ConfigError, match=r"pass data=.*one_shot"):
+        S.plan(m, sparsity=0.5, criterion=criterion)
+    p = S.plan(m, sparsity=0.5, criterion=criterion, data=(x, y), loss="mse")
+    assert len(p.keep["a"]) == 4
+    masked = S.apply_masks(m, p)
+    assert _rel(masked(x).numpy(), S.shrink(masked)(x).numpy()) <= 1e-5
 
 
 def test_bn_scale_keeps_the_largest_gammas():
@@ -242,7 +255,7 @@ def test_bn_scale_keeps_the_largest_gammas():
     m.get_layer("a_bn").gamma.assign(gamma)
     p = S.plan(m, sparsity=0.5, criterion="bn_scale")
     assert p.keep["a"] == (0, 2, 4, 6)
-    with pytest.warns(UserWarning, match="no BatchNormalization"):
+    with pytest.warns(UserWarning, match="bn_scale.*l1 norm"):
         S.plan(sequence(), sparsity=0.5, criterion="bn_scale")
 
 
@@ -256,6 +269,10 @@ def test_bad_arguments_are_refused_before_work():
         S.plan(m, sparsity=0.5, reduction="median")
     with pytest.raises(errors.ConfigError, match="min_channels"):
         S.plan(m, sparsity=0.5, min_channels=0)
+    with pytest.raises(errors.ConfigError, match="Unknown option of plan 'granularty'"):
+        S.plan(m, sparsity=0.5, granularty="channel")
+    with pytest.raises(errors.ConfigError, match="'obs'.*supports granularity"):
+        S.plan(m, sparsity=0.5, criterion="obs")
 
 
 def test_bad_plans_are_refused():
@@ -279,6 +296,34 @@ def test_unstructured_zeros_are_refused_by_shrink():
             layer.kernel.assign(k)
     with pytest.raises(errors.ConfigError, match="only structured"):
         S.shrink(m)
+
+
+def test_per_kernel_filter_masks_are_refused_naming_the_group_and_the_fix():
+    m = _randomize(residual())
+    for name in ("a", "b"):  # whole filters zero, bias and BatchNormalization untouched
+        k = m.get_layer(name).kernel.numpy()
+        k[..., :4] = 0.0
+        m.get_layer(name).kernel.assign(k)
+    with pytest.raises(errors.ConfigError, match=r"not consistent.*'a'.*granularity='channel'"):
+        S.shrink(m)
+
+
+def test_shrink_reports_what_it_removed_and_warns_when_zeros_stay():
+    m = _randomize(residual())
+    p = S.plan(m, sparsity=0.5)
+    small = S.shrink(S.apply_masks(m, p))
+    rep = small.shrink_report
+    assert rep.plan == p and rep.removed["a"] == 4
+    assert rep.macs[1] < rep.macs[0] and rep.params[1] < rep.params[0]
+    assert "channels removed" in str(rep)
+    i = keras.Input((4,))
+    m = keras.Model(i, L.Dense(2, name="head")(L.Dense(256, name="g")(L.Dense(64, name="h")(i))))
+    masked = S.apply_masks(_randomize(m), S.Plan({"h": tuple(range(1, 64))}, {"h": 64}))
+    k = masked.get_layer("g").kernel.numpy()
+    k[::2] = 0.0  # many unstructured zeros that no channel explains
+    masked.get_layer("g").kernel.assign(k)
+    with pytest.warns(UserWarning, match="less than 1%.*granularity='channel'"):
+        S.shrink(masked)
 
 
 def test_macs_fall_as_computed_by_hand():

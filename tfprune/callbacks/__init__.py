@@ -4,14 +4,12 @@
 * :class:`AccuracyGuard`: dynamic, accuracy-guarded sparsity;
 * :class:`LotteryTicket`: iterative pruning with weight rewinding;
 * :class:`RigL` / :class:`SET`: prune-and-regrow at constant sparsity;
-* :class:`ChannelPruning`: gradual structured pruning of a plain model, ready for ``shrink``.
 """
 
 from tfprune.callbacks.pruning import PruningCallback, before_step
 from tfprune.callbacks.guard import AccuracyGuard  # noqa: I001
 from tfprune.callbacks.lottery import LotteryTicket
 from tfprune.callbacks.rigl import SET, RigL
-from tfprune.callbacks.channel import ChannelPruning
 
 __all__ = ["PruningCallback", "before_step", "AccuracyGuard", "LotteryTicket",
-           "RigL", "SET", "ChannelPruning"]
+           "RigL", "SET"]

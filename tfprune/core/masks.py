@@ -11,26 +11,77 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["kept_count", "topk_mask", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
+__all__ = ["kept_count", "topk_mask", "keep_top", "group_keep_masks", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
            "nm_mask", "block_mask",
            "channel_mask"]
 
 
-def kept_count(n, sparsity):
-    """Number of entries kept out of ``n`` at ``sparsity``: ``max(1, round(n * (1 - s)))``.
+def kept_count(n, sparsity, *, round_to: int = 1, minimum: int = 1):
+    """Units kept out of ``n`` at ``sparsity``: THE kept-count rule of tfprune.
 
-    Computed in float64 so that graph and Python agree. Works on tensors.
+    ``k = max(minimum, round(n * (1 - s)))``, then rounded UP to a multiple of
+    ``round_to``, at most ``n``. Computed in float64 so that graph and Python agree.
+    Works on tensors.
 
     Example:
         >>> int(kept_count(10, 0.25))
         8
         >>> int(kept_count(3, 0.99))
         1
+        >>> int(kept_count(16, 0.7, round_to=8))  # 16 - 11 = 5 -> 8
+        8
     """
     n64 = tf.cast(n, tf.float64)
     s64 = tf.cast(sparsity, tf.float64)
-    k = tf.math.maximum(tf.math.round(n64 * (1.0 - s64)), 1.0)
+    k = tf.math.maximum(tf.math.round(n64 * (1.0 - s64)), float(max(int(minimum), 1)))
+    if round_to > 1:
+        k = tf.math.ceil(k / float(round_to)) * float(round_to)
     return tf.cast(tf.math.minimum(k, n64), tf.int32)
+
+
+def keep_top(scores, k) -> tf.Tensor:
+    """0/1 float32 mask keeping the ``k`` largest entries of a 1-D ``scores`` (ties: lower
+    index wins).
+
+    Example:
+        >>> keep_top(tf.constant([1., 5., 3.]), 2).numpy()
+        array([0., 1., 1.], dtype=float32)
+    """
+    flat = tf.reshape(tf.cast(scores, tf.float32), [-1])
+    order = tf.argsort(flat, direction="DESCENDING", stable=True)[:k]
+    return tf.scatter_nd(order[:, None], tf.ones_like(order, tf.float32), tf.shape(flat))
+
+
+def group_keep_masks(scores_list, sparsity, *, scope: str = "layer", unit_sizes=None,
+                     round_to: int = 1, min_channels: int = 1) -> list:
+    """Keep masks for the channels of several dependency groups (one score per channel).
+
+    ``scope="layer"``: every group keeps ``kept_count(n, s)`` of its channels
+    (``sparsity`` a float, or one per group). ``scope="global"``: one ranking of all
+    channels (scores should be :func:`tfprune.core.criteria.grouping.normalize`-d) under
+    ONE budget of weights (``unit_sizes``: weights per channel of each group), as
+    :func:`global_topk_masks`; every group keeps at least ``min_channels``. Kept counts
+    are then rounded up to multiples of ``round_to``. ``-inf`` marks removed channels.
+
+    Example:
+        >>> a, b = group_keep_masks([tf.constant([1., 3.]), tf.constant([2., 4., 0.])], 0.5)
+        >>> a.numpy(), b.numpy()
+        (array([0., 1.], dtype=float32), array([1., 1., 0.], dtype=float32))
+        >>> [m.numpy().tolist() for m in group_keep_masks(
+        ...     [tf.constant([1., 3.]), tf.constant([2., 4., 0.])], 0.4, scope="global")]
+        [[0.0, 1.0], [1.0, 1.0, 0.0]]
+    """
+    if scope == "global":
+        first = global_topk_masks(scores_list, sparsity, min_per_tensor=min_channels,
+                                  unit_sizes=unit_sizes)
+        sizes = [int(tf.size(s)) for s in scores_list]
+        counts = [min(n, -(-int(tf.reduce_sum(m)) // round_to) * round_to)
+                  for n, m in zip(sizes, first, strict=True)]
+    else:
+        per = sparsity if isinstance(sparsity, (list, tuple)) else [sparsity] * len(scores_list)
+        counts = [int(kept_count(int(tf.size(s)), sp, round_to=round_to, minimum=min_channels))
+                  for s, sp in zip(scores_list, per, strict=True)]
+    return [keep_top(s, k) for s, k in zip(scores_list, counts, strict=True)]
 
 
 def topk_mask(scores: tf.Tensor, sparsity) -> tf.Tensor:

@@ -5,7 +5,10 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
@@ -15,9 +18,15 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 
 from tfprune.core import criteria as criteria_lib
 from tfprune import errors, layers
-from tfprune.masking import pruner
 from tfprune.compat import check_tf_keras_model, keras
-from tfprune.masking.wrapper import GRANULARITIES, PruningWrapper, _pair, check_layer
+from tfprune.masking import channels, pruner
+from tfprune.masking.wrapper import (
+    GRANULARITIES,
+    MISSING_CALLBACK_MSG,
+    PruningWrapper,
+    _pair,
+    check_layer,
+)
 
 __all__ = ["prune", "one_shot", "strip", "SCOPES"]
 
@@ -49,8 +58,13 @@ def _final_sparsity(schedule) -> float:
 
 def _check_layers(targets, crit, scope, granularity, n_m, block):
     """Refuse a criterion/granularity a target layer cannot take, before any work."""
+    if granularity == "head":
+        raise errors.ConfigError(
+            "granularity='head' (whole MultiHeadAttention heads) is not implemented yet; "
+            "use granularity='weight' on MultiHeadAttention, or 'channel' elsewhere.")
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    criteria_lib.check_granularity(crit, granularity)
     if granularity == "n:m" and scope == "global":
         raise errors.ConfigError("granularity='n:m' fixes the sparsity of every group (1 - N/M); "
                                  "it has no global ranking. Use scope='layer'.")
@@ -104,6 +118,7 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
     targets = {n: lyr for n, lyr in by_name.items() if layers.is_prunable(lyr) and n not in exclude}
     if is_dict:
         targets = {n: targets[n] for n in scope if n in targets}
+    _warn_unregistered(by_name.values(), exclude)
     if not targets:
         raise errors.NothingToPruneError(
             f"Model {model.name!r} has no prunable layer (Dense, Conv*, DepthwiseConv2D, "
@@ -119,6 +134,45 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
             raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
         scales = {n: float(scope[n]) / final for n in targets}
     return schedule, crit, scales
+
+
+def _warn_unregistered(all_layers, exclude) -> None:
+    """Custom layers holding a kernel that tfprune cannot prune: say so, naming the fix."""
+    for layer in all_layers:
+        if layer.name in exclude or layers.is_prunable(layer):
+            continue
+        kernels = [w for w in layer.trainable_weights if len(w.shape) >= 2]
+        if kernels and type(layer).__module__.split(".")[0] not in ("tf_keras", "keras"):
+            warnings.warn(
+                f"Layer {layer.name!r} ({type(layer).__name__}) holds a kernel "
+                f"({kernels[0].name}) but is not prunable, so it is left dense. Declare it with "
+                f"tfprune.register({type(layer).__name__}, weights=[...]) or implement "
+                "get_prunable_weights().", stacklevel=4)
+
+
+def _guard_training(model):
+    """Make ``fit``/``train_on_batch`` without PruningCallback raise MissingCallbackError."""
+    original = model.make_train_function
+
+    def make_train_function(force=False):
+        fn = original(force=force)
+        if getattr(fn, "_tfprune_guarded", False):
+            return fn
+
+        def guarded(iterator):
+            try:
+                return fn(iterator)
+            except tf.errors.InvalidArgumentError as exc:
+                if MISSING_CALLBACK_MSG[:40] in str(exc):
+                    raise errors.MissingCallbackError(MISSING_CALLBACK_MSG) from None
+                raise
+
+        guarded._tfprune_guarded = True
+        model.train_function = guarded
+        return guarded
+
+    model.make_train_function = make_train_function
+    return model
 
 
 # -- cloning --------------------------------------------------------------------------
@@ -149,11 +203,12 @@ def _transform(model, make_layer):
 
 
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None, granularity="unstructured", n_m=(2, 4), block=(4, 1)):
+          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1)):
     """Return a new model whose prunable layers are wrapped for pruning.
 
     Train it with ``callbacks=[tfprune.callbacks.PruningCallback()]``; then
-    :func:`strip` it. The model passed in (and its weights) are not changed.
+    :func:`strip` it (and :func:`tfprune.shrink` it, for ``"channel"``). The model passed
+    in (and its weights) are not changed.
 
     Args:
         model: a built Sequential or Functional tf_keras model (nested models allowed).
@@ -161,15 +216,20 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         schedule: a ``PruningSchedule`` (tfprune.schedules or TF-MOT) saying when and
             how much; exactly one of ``sparsity``/``schedule``.
         criterion: name (``tfprune.criteria.available()``) or Criterion instance.
-        scope: ``"layer"`` (every layer at the target), ``"global"`` (one ranking
-            across layers; the total meets the target) or ``{layer_name: sparsity}``
-            (only those layers, each at its own final sparsity; the schedule gives the
-            shape over time; ``sparsity``/``schedule`` may then be omitted).
-        exclude: layer names never pruned.
-        granularity: ``"unstructured"``, ``"n:m"`` (keep N of every M weights along the
-            input-channel axis; sparsity is ``1 - N/M`` once the schedule is > 0) or
-            ``"block"`` (whole ``block=(r, c)`` blocks of the kernel viewed as
-            ``[inputs, outputs]``; ``(4, 1)``/``(16, 1)`` are TFLite's native layouts).
+        scope: ``"layer"`` (every layer/group at the target), ``"global"`` (one ranking
+            across layers/groups; one budget of weights meets the target) or
+            ``{layer_name: sparsity}`` (only those layers or groups, each at its own
+            final sparsity; the schedule gives the shape over time).
+        exclude: layer names never pruned (``"channel"``: their output channels are kept).
+        granularity: the unit removed: ``"weight"``, ``"n:m"`` (keep N of every M weights
+            along the input-channel axis; sparsity is ``1 - N/M`` once the schedule is
+            > 0), ``"block"`` (``block=(r, c)`` blocks of the kernel viewed as
+            ``[inputs, outputs]``) or ``"channel"`` (whole channels of each dependency
+            group, zeroed in every member: producer kernel and bias, BatchNormalization
+            gamma/beta, depthwise slices, consumer input slices; ``tfprune.shrink`` after
+            ``strip`` removes them). Default: the criterion's first granularity
+            (``"weight"`` for magnitude, ``"channel"`` for l1/l2/fpgm/bn_scale and the
+            activation criteria).
         n_m: ``(N, M)`` for ``"n:m"``.
         block: ``(r, c)`` for ``"block"``.
 
@@ -177,7 +237,8 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         A new tf_keras model with :class:`tfprune.masking.wrapper.PruningWrapper` layers.
 
     Raises:
-        ConfigError, KerasVersionError, ModelTypeError, NothingToPruneError: before any work.
+        ConfigError, KerasVersionError, ModelTypeError, NothingToPruneError,
+        UnsupportedLayerError: before any work.
 
     Example:
         >>> import tfprune
@@ -187,11 +248,23 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
+    return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
+                  scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
+
+
+def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,
+           options=None):
+    crit = criteria_lib.get(criterion)
+    granularity = criteria_lib.resolve_granularity(granularity, crit)
     if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
         sparsity = 1.0 - n_m[0] / n_m[1]
-    schedule, crit, scales = _resolve(model, sparsity, schedule, criterion, scope, exclude)
+    schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude)
     by_name = {layer.name: layer for layer in _all_layers(model)}
     _check_layers({n: by_name[n] for n in scales}, crit, scope, granularity, n_m, block)
+    mode = "global" if scope == "global" else "layer"
+    if granularity == "channel":
+        return _guard_training(_wrap_channels(model, schedule, crit, scope, exclude, scales,
+                                              options or channels.ChannelOptions()))
     update = "external" if scope == "global" else "layer"
 
     def make_layer(layer):
@@ -199,14 +272,45 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         if layer.name in scales:
             return PruningWrapper(fresh, schedule, criterion=crit, update=update,
                                   sparsity_scale=scales[layer.name], granularity=granularity,
-                                  n_m=n_m, block=block)
+                                  n_m=n_m, block=block, scope=mode)
         return fresh
+
+    return _guard_training(_transform(model, make_layer))
+
+
+def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
+    """``granularity="channel"``: wrap every layer holding a channel of a prunable group."""
+    from tfprune import graph as graph_lib
+
+    g = graph_lib.build(model, exclude=exclude)
+    groups = g.prunable()
+    if isinstance(scope, dict):
+        groups = [x for x in groups if x.name in scope]
+    if not groups:
+        raise errors.NothingToPruneError(
+            f"Model {model.name!r} has no prunable channel group (every group is tied to a "
+            "model input/output or an excluded layer); print(tfprune.graph.build(model)) "
+            "shows why.")
+    maps = channels.channel_maps(g, groups)
+    roles = channels.scored_roles(crit, options)
+    mode = "global" if scope == "global" else "layer"
+
+    def make_layer(layer):
+        fresh = _fresh(layer)
+        entries = maps.get(id(layer))
+        if not entries:
+            return fresh
+        names = list(dict.fromkeys(e["weight"] for e in entries))
+        return PruningWrapper(fresh, schedule, criterion=crit, weights=names,
+                              update="external", sparsity_scale=scales.get(layer.name, 1.0),
+                              granularity="channel", channel_map=entries, scope=mode,
+                              scored=any(e["role"] in roles for e in entries))
 
     return _transform(model, make_layer)
 
 
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
-             data=None, loss=None, granularity="unstructured", n_m=(2, 4), block=(4, 1),
+             data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
              max_batches=None):
     """Prune once, with no training: a new wrapped model with masks applied.
 
@@ -226,12 +330,13 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
             ``x`` or ``(x, y)`` arrays (cut in batches of 64), a list of batches, or a
             ``tf.data.Dataset``.
         loss: loss for gradient criteria (default: the model's compiled loss).
-        granularity, n_m, block: as for :func:`prune`.
+        granularity, n_m, block: as for :func:`prune` (``"channel"``: the result strips
+            and shrinks to a smaller model).
         max_batches: use at most this many calibration batches.
 
     Raises:
         ConfigError: a data criterion without ``data``, a gradient criterion without
-            labels or loss, before any work.
+            labels or loss, NaN/inf in ``data``, before any work.
 
     Example:
         >>> import tfprune
@@ -241,32 +346,39 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         >>> round(float((p.layers[0].layer.kernel.numpy() == 0).mean()), 2)
         0.7
     """
+    return _one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
+                     data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
+                     max_batches=max_batches)
+
+
+def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
+              block, max_batches, options=None):
     crit = criteria_lib.get(criterion)
     if crit.needs_data and data is None:
         raise errors.ConfigError(
             f"criterion {crit.name!r} scores weights from data: pass data=(x batches) to "
             "one_shot, or choose a weight-only criterion such as 'magnitude'.")
-    if crit.needs_labels and loss is None:
-        loss = getattr(model, "loss", None)
-        if loss is None:
-            raise errors.ConfigError(
-                f"criterion {crit.name!r} needs gradients: pass loss=... (e.g. "
-                "'sparse_categorical_crossentropy') and data=(x, y), or compile the model.")
+    if data is not None:
+        pruner.check_finite(data)
+    loss = pruner.resolve_loss(model, loss, crit)
+    granularity = criteria_lib.resolve_granularity(granularity, crit)
     if granularity == "n:m" and sparsity is None and not isinstance(scope, dict):
         sparsity = 1.0 - n_m[0] / n_m[1]
-    pruned = prune(model, sparsity=sparsity, criterion=crit, scope=scope, exclude=exclude,
-                   granularity=granularity, n_m=n_m, block=block)
+    pruned = _prune(model, sparsity=sparsity, schedule=None, criterion=crit, scope=scope,
+                    exclude=exclude, granularity=granularity, n_m=n_m, block=block,
+                    options=options)
     mode = "global" if scope == "global" else "layer"
+    kw = {"channel_options": options}
     compensate = hasattr(crit, "compensate")
     if not crit.needs_data:
-        pruner.update_masks(pruned, step=0, scope=mode)
+        pruner.update_masks(pruned, step=0, scope=mode, **kw)
     elif compensate and getattr(crit, "sequential", False) and mode == "layer":
         for w in pruner.wrapped_layers(pruned):
             pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
             pruner.update_masks(pruned, step=0, scope=mode, compensate=True, layers=[w])
     else:
         pruner.gather(pruned, data, loss=loss, max_batches=max_batches)
-        pruner.update_masks(pruned, step=0, scope=mode, compensate=compensate)
+        pruner.update_masks(pruned, step=0, scope=mode, compensate=compensate, **kw)
     pruner.set_step(pruned, 0)
     return pruned
 

@@ -12,11 +12,14 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
-from tfprune.core import masks
+from tfprune import errors
 from tfprune.compat import keras
+from tfprune.core import masks
+from tfprune.masking import channels
 
-__all__ = ["wrapped_layers", "is_pruned", "update_masks", "apply_masks", "sparsity_report",
-           "global_step", "set_step", "observing", "gather", "batches"]
+__all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights",
+           "apply_masks", "sparsity_report", "global_step", "set_step", "observing", "gather",
+           "batches", "stats_ready", "model_scope", "check_finite"]
 
 
 def wrapped_layers(model) -> list:
@@ -56,36 +59,80 @@ def _is_tfprune(w) -> bool:
     return hasattr(w, "mask_for")
 
 
-def update_masks(model, step: int | None = None, *, scope: str = "layer",
+def stats_ready(wrappers) -> bool:
+    """False while a wrapper whose criterion needs data has recorded no statistics.
+
+    Example:
+        >>> stats_ready([])
+        True
+    """
+    for w in wrappers:
+        if _is_tfprune(w) and w.criterion.needs_data and getattr(w, "scored", True):
+            recorded = w._recorded()
+            if recorded is not None and float(recorded) <= 0:
+                return False
+    return True
+
+
+def model_scope(model) -> str:
+    """The scope the model was pruned with (``"layer"`` or ``"global"``), read from its
+    wrappers.
+
+    Example:
+        >>> model_scope(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        'layer'
+    """
+    for w in wrapped_layers(model):
+        if getattr(w, "scope", None):
+            return w.scope
+        if getattr(w, "update", "layer") == "external":
+            return "global"
+    return "layer"
+
+
+def update_masks(model, step: int | None = None, *, scope: str | None = None,
                  sparsity: float | None = None, compensate: bool = False,
-                 layers: list | None = None) -> None:
+                 layers: list | None = None, channel_options=None) -> None:
     """Recompute and assign every wrapper's masks, then zero the pruned weights.
+
+    A data criterion never builds a mask before it has statistics: while nothing is
+    recorded the masks are left as they are (any scope).
 
     Args:
         model: a pruned model.
         step: schedule step used for each layer's target (default: current step).
-        scope: ``"layer"`` (each layer at its own target) or ``"global"`` (one
-            ranking of all pruning units; the total meets ``sparsity``; every tensor
-            keeps at least one unit; per-channel scores are divided by their layer's
-            mean first so that layers compare).
+        scope: ``"layer"`` (each layer/group at its own target) or ``"global"`` (one
+            ranking of all pruning units under one budget of WEIGHTS; every tensor or
+            group keeps at least one unit; scores normalised per tensor/group first);
+            default: the scope the model was pruned with (``"channel"`` wrappers always
+            use that one).
         sparsity: overall target; default: the schedule's value at ``step``.
         compensate: after masking, let criteria with a ``compensate`` method (OBS)
             update the kept weights (one-shot).
         layers: only these wrappers (default: all).
+        channel_options: :class:`tfprune.masking.channels.ChannelOptions` for
+            ``granularity="channel"`` wrappers.
     """
     ws = [w for w in (layers or wrapped_layers(model)) if _is_tfprune(w)]
     if not ws:
         return
     if step is None:
         step = max(global_step(model), 0)
-    if scope == "global":
+    if scope is None:
+        scope = model_scope(model)
+    if not stats_ready(ws):
+        return  # data criterion with no statistics yet: keep the current masks
+    chan = [w for w in ws if w.granularity == "channel"]
+    ws = [w for w in ws if w.granularity != "channel"]
+    if chan:
+        # channel wrappers rank with the scope they were pruned with
+        channels.update(chan, step=step, scope=chan[0].scope, sparsity=sparsity,
+                        options=channel_options)
+    if ws and scope == "global":
         target = ws[0].target_sparsity(step) if sparsity is None else sparsity
         pairs = [(w, i) for w in ws for i in range(len(w.pruning_vars))]
         scores = [w.unit_scores(i) for w, i in pairs]
-        if any(getattr(w.criterion, "per_channel", False) for w, _ in pairs):
-            # channel scores of different layers live on different scales
-            scores = [masks.normalize_by_mean(s) for s in scores]
-        # the target is a fraction of WEIGHTS: a channel unit stands for many of them
+        # the target is a fraction of WEIGHTS: a block unit stands for several of them
         unit_sizes = [int(np.prod(w.pruning_vars[i][0].shape)) // max(int(tf.size(sc)), 1)
                       for (w, i), sc in zip(pairs, scores, strict=True)]
         # every tensor keeps at least one unit: a global cut never removes a whole layer
@@ -94,7 +141,7 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
             _, mask, thr = w.pruning_vars[i]
             mask.assign(tf.cast(w.expand(i, unit), mask.dtype))
             thr.assign(tf.cast(0.0, thr.dtype))
-    else:
+    elif ws:
         for w in ws:
             target = w.target_sparsity(step) if sparsity is None else sparsity
             for i, (_, mask, thr) in enumerate(w.pruning_vars):
@@ -107,7 +154,7 @@ def update_masks(model, step: int | None = None, *, scope: str = "layer",
                 weight, mask, _ = w.pruning_vars[0]
                 weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
                                                      w.statistics(0)))
-    apply_masks(model)
+    assign_masked_weights(model)
 
 
 @contextlib.contextmanager
@@ -148,6 +195,61 @@ def batches(data, batch_size: int = 64):
         yield from data
 
 
+def check_finite(data) -> None:
+    """Refuse calibration data holding NaN or inf, before any work.
+
+    Arrays, ``(x, y)`` pairs and lists of batches are checked whole; a
+    ``tf.data.Dataset`` is checked batch by batch in :func:`gather`, before each batch
+    is used.
+
+    Raises:
+        ConfigError: naming where the first non-finite value is.
+
+    Example:
+        >>> check_finite(np.array([[1.0, np.nan]]))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: calibration data holds 1 NaN/inf value(s) ...
+    """
+    if isinstance(data, tf.data.Dataset):
+        return
+    parts = data if isinstance(data, (tuple, list)) else [data]
+    for part in tf.nest.flatten(parts):
+        arr = np.asarray(part)
+        if arr.dtype.kind not in "fc":
+            continue
+        bad = ~np.isfinite(arr)
+        if bad.any():
+            first = tuple(int(i) for i in np.argwhere(bad)[0])
+            raise errors.ConfigError(
+                f"calibration data holds {int(bad.sum())} NaN/inf value(s) (first at index "
+                f"{first}); clean or drop those samples (np.isfinite) before pruning.")
+
+
+def resolve_loss(model, loss, criterion):
+    """The loss for gradient statistics: ``loss``, else the model's compiled loss.
+
+    The one loss resolution of tfprune (one_shot, plan, sensitivity).
+
+    Raises:
+        ConfigError: a gradient criterion and no loss anywhere.
+
+    Example:
+        >>> from tfprune.core import criteria
+        >>> resolve_loss(None, "mse", criteria.get("taylor"))
+        'mse'
+    """
+    if not getattr(criterion, "needs_labels", False):
+        return loss
+    if loss is None:
+        loss = getattr(model, "loss", None)
+    if loss is None:
+        raise errors.ConfigError(
+            f"criterion {criterion.name!r} needs gradients: pass loss=... (e.g. "
+            "'sparse_categorical_crossentropy') and data=(x, y), or compile the model.")
+    return loss
+
+
 def gather(model, data, *, loss=None, layers=None, max_batches: int | None = None) -> int:
     """Run calibration ``data`` through ``model`` so its wrappers record their statistics.
 
@@ -166,10 +268,10 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
         The number of batches used.
 
     Raises:
-        ConfigError: labels or loss missing for a gradient criterion, or no batch.
+        ConfigError: labels or loss missing for a gradient criterion, NaN/inf in
+            ``data``, or no batch.
     """
-    from tfprune import errors
-
+    check_finite(data)
     ws = [w for w in (layers or wrapped_layers(model)) if _is_tfprune(w)]
     grads = any(w.criterion.needs_labels for w in ws)
     loss_fn = keras.losses.get(loss) if grads else None
@@ -178,6 +280,8 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
         for batch in batches(data):
             if max_batches is not None and n >= max_batches:
                 break
+            if isinstance(data, tf.data.Dataset):
+                check_finite(tf.nest.map_structure(np.asarray, batch))
             if grads:
                 if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
                     raise errors.ConfigError(
@@ -196,11 +300,21 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
     return n
 
 
-def apply_masks(model) -> None:
-    """Assign ``weight * mask`` to every pruned weight (the function is unchanged)."""
+def assign_masked_weights(model) -> None:
+    """Assign ``weight * mask`` to every pruned weight, in place (the function is unchanged).
+
+    Example:
+        >>> assign_masked_weights(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+    """
     for w in wrapped_layers(model):
         for weight, mask, _ in w.pruning_vars:
             weight.assign(tf.cast(weight * mask, weight.dtype))
+
+
+def apply_masks(model) -> None:
+    """Deprecated name of :func:`assign_masked_weights` (in place; removed in 0.4).
+    :func:`tfprune.structured.apply_masks` is the other meaning: it returns a new model."""
+    assign_masked_weights(model)
 
 
 def sparsity_report(model) -> dict:

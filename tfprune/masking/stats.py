@@ -87,8 +87,8 @@ def activation_sums(names, output) -> dict:
 
     ``act_zero``: count of entries ``<= 0`` (zeros after a ReLU); ``act_mean``: sum of
     ``|a|``; both with ``count`` = entries per channel. ``act_rank``: sum over samples
-    of the rank of each channel's 2-D feature map (needs rank-4 output), with
-    ``samples``.
+    of the rank of each channel's 2-D feature map (rank-4 output; for a vector or 1-D
+    sequence the rank is 1 unless the channel is all zero), with ``samples``.
 
     Example:
         >>> s = activation_sums({"act_zero", "act_mean"}, tf.constant([[0., 2.], [1., 0.]]))
@@ -105,8 +105,12 @@ def activation_sums(names, output) -> dict:
     if "act_mean" in names:
         out["act_mean"] = tf.reduce_sum(tf.abs(flat), axis=0)
     if "act_rank" in names:
-        maps = tf.transpose(a, [0, 3, 1, 2])  # [B, C, H, W]
-        ranks = tf.cast(tf.linalg.matrix_rank(maps), tf.float32)
+        if a.shape.rank == 4:
+            maps = tf.transpose(a, [0, 3, 1, 2])  # [B, C, H, W]
+            ranks = tf.cast(tf.linalg.matrix_rank(maps), tf.float32)
+        else:  # a vector (or a 1-D sequence) per channel: rank 1 unless all zero
+            nonzero = tf.reshape(tf.abs(a) > 0, [tf.shape(a)[0], -1, channels])
+            ranks = tf.cast(tf.reduce_any(nonzero, axis=1), tf.float32)
         out["act_rank"] = tf.reduce_sum(ranks, axis=0)
     return out
 

@@ -13,9 +13,11 @@ It is a registered subclass of TF-MOT's wrapper, so TF-MOT's ``strip_pruning``,
 * it gathers the statistics its criterion ``needs`` (gradient tap, activation and
   input statistics, see :mod:`tfprune.masking.stats`) in training calls, and in any call
   while :func:`tfprune.masking.pruner.observing` is active (one-shot calibration);
-* ``granularity`` is ``"unstructured"``, ``"n:m"`` (``n_m=(2, 4)``, groups along the
-  input-channel axis) or ``"block"`` (``block=(4, 1)``); per-channel criteria
-  (``criterion.per_channel``) remove whole output channels/units.
+* ``granularity`` is ``"weight"``, ``"n:m"`` (``n_m=(2, 4)``, groups along the
+  input-channel axis), ``"block"`` (``block=(4, 1)``) or ``"channel"``: then the
+  wrapper holds every weight of its layer that carries channels of a dependency group
+  (kernel, bias, depthwise kernel, BatchNormalization gamma/beta) with the group map
+  ``channel_map``, and the pruner sets one mask per group on all its members.
 
 Users normally do not construct it: :func:`tfprune.prune` does.
 """
@@ -23,6 +25,7 @@ Users normally do not construct it: :func:`tfprune.prune` does.
 from __future__ import annotations
 
 import inspect
+import weakref
 import zlib
 
 import numpy as np
@@ -38,13 +41,14 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune.core import criteria as criteria_lib
 from tfprune import errors, layers
 from tfprune.core import masks
+from tfprune.core.criteria import grouping
 from tfprune.masking import stats as stats_lib
 from tfprune.compat import keras
 
 __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
 
 UPDATE_MODES = ("layer", "external")
-GRANULARITIES = ("unstructured", "n:m", "block")
+GRANULARITIES = ("weight", "n:m", "block", "channel")
 
 MISSING_CALLBACK_MSG = (
     "This model was pruned with tfprune but is being trained without its callback: add "
@@ -98,17 +102,8 @@ def _channel_axis(layer) -> int | None:
     return None
 
 
-def _following_bn(layer):
-    """The BatchNormalization layer consuming ``layer``'s output, or None."""
-    for node in getattr(layer, "_outbound_nodes", []):
-        nxt = node.outbound_layer
-        if isinstance(nxt, keras.layers.BatchNormalization):
-            return nxt
-    return None
-
-
-def check_layer(layer, criterion, granularity="unstructured", n_m=(2, 4), block=(4, 1),
-                weights=None, check_bn=True) -> None:
+def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1),
+                weights=None) -> None:
     """Refuse, before any work, a criterion/granularity that cannot prune ``layer``.
 
     Args:
@@ -116,8 +111,6 @@ def check_layer(layer, criterion, granularity="unstructured", n_m=(2, 4), block=
         criterion: a Criterion instance.
         granularity, n_m, block: as for :class:`PruningWrapper`.
         weights: prunable weight names (default: tfprune's table).
-        check_bn: check that a BatchNormalization follows ``layer`` (needs the layer's
-            model graph) when the criterion reads one.
 
     Raises:
         ConfigError, UnsupportedLayerError: naming the layer and the fix.
@@ -133,33 +126,17 @@ def check_layer(layer, criterion, granularity="unstructured", n_m=(2, 4), block=
     """
     name = f"Layer {layer.name!r} ({type(layer).__name__})"
     fix = f"exclude it with exclude=[{layer.name!r}]"
+    criteria_lib.check_granularity(criterion, granularity)
+    if granularity == "channel":
+        return  # the dependency graph decides what a channel is (tfprune.graph.build)
     names = layers.prunable_weight_names(layer) if weights is None else list(weights)
-    per_channel = getattr(criterion, "per_channel", False)
     needs = set(getattr(criterion, "needs", ()))
-    if per_channel or needs & stats_lib.ACT_STATS:
-        if _channel_axis(layer) is None:
-            raise errors.UnsupportedLayerError(
-                f"{name}: criterion {criterion.name!r} scores output channels and needs the "
-                "layer's output observed per channel; it works on Dense and Conv layers. "
-                f"Choose a weight criterion for it, or {fix}.")
-        if per_channel and granularity != "unstructured":
-            raise errors.ConfigError(
-                f"criterion {criterion.name!r} removes whole channels; it cannot be combined "
-                f"with granularity={granularity!r}.")
-    if "act_rank" in needs and not isinstance(layer, keras.layers.Conv2D):
-        raise errors.UnsupportedLayerError(
-            f"{name}: criterion {criterion.name!r} needs 2-D feature maps (rank-4 output, "
-            f"Conv2D); {fix}.")
     if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
             isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
             and _channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
         raise errors.UnsupportedLayerError(
             f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D and Conv2D "
             f"(groups=1); {fix}.")
-    if "bn_gamma" in needs and check_bn and _following_bn(layer) is None:
-        raise errors.ConfigError(
-            f"{name}: criterion {criterion.name!r} reads the |gamma| of the BatchNormalization "
-            f"that follows the layer, and none follows it. Use 'l1'/'l2', or {fix}.")
     if not layer.built or not names:
         return
     for var in layers.prunable_weights(layer, names):
@@ -208,13 +185,22 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         criterion: a criterion name or :class:`tfprune.criteria.Criterion`.
         weights: attribute names of the weights to prune (default: tfprune's table).
         update: ``"layer"`` (mask recomputed in the training step when the schedule
-            says so) or ``"external"`` (masks set by the model-level pruner).
+            says so) or ``"external"`` (masks set by the model-level pruner; always so
+            for ``"channel"``).
         sparsity_scale: multiplies the schedule's sparsity (per-layer targets).
-        granularity: ``"unstructured"``, ``"n:m"`` or ``"block"``.
+        granularity: ``"weight"``, ``"n:m"``, ``"block"`` or ``"channel"``
+            (``"unstructured"``: deprecated alias of ``"weight"``).
         n_m: ``(N, M)`` for ``"n:m"``: keep N of every M along the input-channel axis
             (sparsity is ``1 - N/M`` whatever the schedule says, once it is > 0).
         block: ``(r, c)`` for ``"block"``: rows along the input axis, columns along
             the output axis of the kernel viewed as ``[inputs, outputs]``.
+        channel_map: ``"channel"`` only: one dict per (weight, group) pair, ``{"weight":
+            attribute, "axis": int, "group": name, "channels": n, "role": role,
+            "positions": [group channel per position, -1 elsewhere]}`` (made by
+            :func:`tfprune.prune` from :func:`tfprune.graph.build`).
+        scope: ``"layer"`` or ``"global"``: how the pruner ranks this wrapper's units.
+        scored: gather the criterion's statistics here (``"channel"``: False for
+            wrappers that only hold members that are not scored, e.g. consumers).
 
     Example:
         >>> w = PruningWrapper(keras.layers.Dense(4), criterion="magnitude")
@@ -227,8 +213,8 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
 
     def __init__(self, layer, pruning_schedule=None, criterion="magnitude", weights=None,
                  update="layer", sparsity_scale=1.0, block_size=(1, 1),
-                 block_pooling_type="AVG", granularity="unstructured", n_m=(2, 4),
-                 block=(4, 1), **kwargs):
+                 block_pooling_type="AVG", granularity="weight", n_m=(2, 4),
+                 block=(4, 1), channel_map=None, scope="layer", scored=True, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
         names = layers.prunable_weight_names(layer) if weights is None else list(weights)
@@ -241,8 +227,13 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
                 "weights=[...]).")
         if update not in UPDATE_MODES:
             raise errors.unknown_name("update mode", update, UPDATE_MODES)
+        granularity = criteria_lib.resolve_granularity(granularity)
         if granularity not in GRANULARITIES:
             raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+        if scope not in ("layer", "global"):
+            raise errors.unknown_name("scope", scope, ("layer", "global"))
+        if granularity == "channel":
+            update = "external"  # one mask per dependency group: the pruner sets it
         if tuple(block_size) != (1, 1):
             raise errors.ConfigError("PruningWrapper: TF-MOT's block_size is not used; pass "
                                      "granularity='block', block=(r, c) instead.")
@@ -253,8 +244,11 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         self.granularity = granularity
         self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
         self.criterion = criteria_lib.get(criterion)
-        check_layer(layer, self.criterion, granularity, self.n_m, self.block, names,
-                    check_bn=False)
+        check_layer(layer, self.criterion, granularity, self.n_m, self.block, names)
+        self.channel_map = [dict(e, positions=[int(p) for p in e["positions"]])
+                            for e in (channel_map or [])]
+        self.scope = scope
+        self.scored = bool(scored)
         self.prunable_weight_names = names
         self.update = update
         self.sparsity_scale = float(sparsity_scale)
@@ -281,7 +275,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         keras.layers.Wrapper.build(self, input_shape)
         _materialize(self.layer)
         check_layer(self.layer, self.criterion, self.granularity, self.n_m, self.block,
-                    self.prunable_weight_names, check_bn=False)
+                    self.prunable_weight_names)
         self.prunable_weights = layers.prunable_weights(self.layer, self.prunable_weight_names)
         triples = []
         for i, weight in enumerate(self.prunable_weights):
@@ -305,7 +299,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
             block_size=self.block_size, block_pooling_type=self.block_pooling_type)
 
     def _build_stats(self, input_shape):
-        needs = set(self.criterion.needs)
+        needs = set(self.criterion.needs) if self.scored else set()
         grad = sorted(needs & stats_lib.GRAD_STATS)
         self._grad_names = grad
         self._grad_vars = [{n: self._stat_weight(f"stat_{n}_{i}", w.shape) for n in grad}
@@ -315,7 +309,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         self._act_names = act
         self._act_vars = {}
         if act:
-            channels = self.prunable_weights[0].shape[_channel_axis(self.layer)]
+            channels = int(self.layer.compute_output_shape(input_shape)[-1])
             self._act_vars = {n: self._stat_weight(f"stat_{n}", [channels]) for n in act}
             self._act_vars["count"] = self._stat_weight("stat_act_count", [])
             self._act_vars["samples"] = self._stat_weight("stat_act_samples", [])
@@ -338,8 +332,6 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
 
     # -- call: TF-MOT's step/mask/weight updates, then the tapped inner call -----------
     def call(self, inputs, *args, training=None, **kwargs):
-        if not (args or self._grad_names or self._act_vars or self._input_vars):
-            return super().call(inputs, training=training, **kwargs)
         if training is None:
             training = keras.backend.learning_phase()
         self._tfmot_updates(training)
@@ -373,13 +365,22 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
             with tf.control_dependencies([self.pruning_step.assign_add(1)]):
                 return tf.no_op("update")
 
+        # A shared layer (called several times in one training step) advances its step
+        # once per traced step: only its first call in a graph increments.
+        graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
+        seen = getattr(self, "_step_graph", None)
+        first_call = graph is None or seen is None or seen() is not graph
+        if graph is not None:
+            self._step_graph = weakref.ref(graph)
+
         def add_update():
             with tf.control_dependencies([tf.debugging.assert_greater_equal(
                     self.pruning_step, np.int64(1), message=self._PRUNE_CALLBACK_ERROR_MSG)]):
                 with tf.control_dependencies([self.pruning_obj.conditional_mask_update()]):
                     return tf.no_op("update")
 
-        self.add_update(tfmot_utils.smart_cond(training, increment_step, tf.no_op))
+        if first_call:
+            self.add_update(tfmot_utils.smart_cond(training, increment_step, tf.no_op))
         self.add_update(tfmot_utils.smart_cond(training, add_update, tf.no_op))
         self.add_update(self.pruning_obj.weight_mask_op())
 
@@ -413,6 +414,8 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
         """
         out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
+        if not self.scored:
+            return out
         if self._grad_names:
             steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
             for name, var in self._grad_vars[index].items():
@@ -427,45 +430,44 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
         if self._input_vars and index == 0:
             rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
             out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
-        if "bn_gamma" in self.criterion.needs:
-            bn = _following_bn(self)
-            if bn is None:
-                raise errors.ConfigError(
-                    f"criterion {self.criterion.name!r} needs the BatchNormalization after "
-                    f"layer {self.layer.name!r}; none follows it in this model.")
-            out["bn_gamma"] = tf.convert_to_tensor(bn.gamma)
         return out
 
-    def scores(self, index: int) -> tf.Tensor:
+    def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
         """Criterion scores of prunable weight ``index``: the weight's shape, or one per
-        output channel for per-channel criteria.
+        channel for per-channel criteria (``axis``: the channel axis for FPGM).
 
         Raises:
             ConfigError: the criterion returned another shape (both shapes are named).
         """
         weight = self.pruning_vars[index][0]
-        scores = self.criterion.score(tf.convert_to_tensor(weight), self.statistics(index))
+        stats = self.statistics(index)
+        if axis is not None:
+            stats["axis"] = axis
+        scores = self.criterion.score(tf.convert_to_tensor(weight), stats)
         scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+        ok = scores.shape.as_list() == weight.shape.as_list()
         if getattr(self.criterion, "per_channel", False):
-            expected = [weight.shape[_channel_axis(self.layer)]]
-        else:
-            expected = weight.shape.as_list()
-        if scores.shape.as_list() != list(expected):
+            ok = scores.shape.rank == 1
+        if not ok:
             raise errors.ConfigError(
                 f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
                 f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
-                f"{self.layer.name!r}; expected {list(expected)}.")
+                f"{self.layer.name!r}; expected {weight.shape.as_list()}"
+                + (" or one per channel." if self.criterion.per_channel else "."))
         return scores
 
+    def position_scores(self, index: int, axis: int) -> tf.Tensor:
+        """Scores per position along ``axis`` of prunable weight ``index`` (channel
+        granularity): per-weight scores summed over the other axes, see
+        :func:`tfprune.core.criteria.grouping.slice_scores`."""
+        size = int(self.pruning_vars[index][0].shape[axis])
+        return grouping.slice_scores(self.scores(index, axis), axis, size=size)
+
     def unit_scores(self, index: int) -> tf.Tensor:
-        """Scores per pruning unit (element, block or channel); pruned units score -inf."""
+        """Scores per pruning unit (element or block); pruned units score -inf."""
         scores = self.scores(index)
         alive = self.pruning_vars[index][1] > 0
-        if getattr(self.criterion, "per_channel", False):
-            axis = _channel_axis(self.layer) % alive.shape.rank
-            others = [a for a in range(alive.shape.rank) if a != axis]
-            alive = tf.reduce_any(alive, axis=others)
-        elif self.granularity == "block":
+        if self.granularity == "block":
             alive = masks.block_mask(tf.cast(alive, tf.float32), 0.0, self.block) > 0
             return self._block_pool(tf.where(alive, scores, -np.inf))
         return tf.where(alive, scores, -np.inf)
@@ -480,19 +482,11 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
     def expand(self, index: int, unit_mask) -> tf.Tensor:
         """A per-unit 0/1 mask expanded to the weight's shape."""
         shape = self.pruning_vars[index][0].shape.as_list()
-        if getattr(self.criterion, "per_channel", False):
-            return tf.broadcast_to(tf.reshape(unit_mask, self._channel_view(shape)), shape)
         if self.granularity == "block":
             r, c = self.block
             full = tf.tile(unit_mask[:, None, :, None], [1, r, 1, c])
             return tf.reshape(full, shape)
         return tf.reshape(unit_mask, shape)
-
-    def _channel_view(self, shape):
-        view = [1] * len(shape)
-        axis = _channel_axis(self.layer) % len(shape)
-        view[axis] = shape[axis]
-        return view
 
     def _recorded(self):
         """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
@@ -516,7 +510,7 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
 
     def _new_mask(self, index: int, sparsity):
         weight = self.pruning_vars[index][0]
-        if self.granularity == "n:m" and not getattr(self.criterion, "per_channel", False):
+        if self.granularity == "n:m":
             scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)
             nm = masks.nm_mask(scores, *self.n_m)
             mask = tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
@@ -527,9 +521,6 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
     def _threshold(self, index, mask):
         weight = self.pruning_vars[index][0]
         scores = self.scores(index)
-        if scores.shape.rank != weight.shape.rank:
-            scores = tf.broadcast_to(tf.reshape(scores, self._channel_view(weight.shape)),
-                                     weight.shape)
         kept = tf.where(mask > 0, scores, np.inf)
         return tf.cast(tf.reduce_min(kept), weight.dtype)
 
@@ -549,12 +540,17 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
             "granularity": self.granularity,
             "n_m": list(self.n_m),
             "block": list(self.block),
+            "channel_map": [dict(e) for e in self.channel_map],
+            "scope": self.scope,
+            "scored": self.scored,
         })
         return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        if config.get("granularity") == "unstructured":  # saved before 0.3
+            config["granularity"] = "weight"
         sched = config.pop("pruning_schedule")
         custom = {"ConstantSparsity": tfmot_schedules.ConstantSparsity,
                   "PolynomialDecay": tfmot_schedules.PolynomialDecay}

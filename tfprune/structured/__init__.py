@@ -1,6 +1,8 @@
 """Structured pruning that physically shrinks a model.
 
-``plan`` picks the channels to keep per dependency group, ``apply_masks`` zeroes
+The main path is ``tfprune.prune(model, granularity="channel")`` -> fit ->
+``tfprune.strip`` -> :func:`shrink`. Without training: ``plan`` picks the channels to
+keep per dependency group (the same criteria and code), ``apply_masks`` zeroes
 the others everywhere they live (same architecture), ``shrink`` removes them
 (smaller layers, same names, same outputs as the masked model), and
 ``drop_blocks`` removes whole residual blocks. All return new models; the model
@@ -18,19 +20,23 @@ Example:
 
 from __future__ import annotations
 
+import warnings
+
+import numpy as np
+
 from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
 from tfprune.structured.blocks import DropReport, drop_blocks, find_blocks
 from tfprune.graph.macs import count_macs
-from tfprune.structured.plans import Plan
+from tfprune.structured.plans import Plan, ShrinkReport
 
 __all__ = [
     "Plan",
+    "ShrinkReport",
     "plan",
     "apply_masks",
-    "one_shot_channels",
     "shrink",
     "drop_blocks",
     "find_blocks",
@@ -44,44 +50,44 @@ def plan(
     *,
     sparsity: float,
     criterion="l2",
-    granularity: str = "filter",
-    reduction: str = "sum",
-    round_to: int = 1,
-    min_channels: int = 1,
-    exclude=None,
     scope: str = "layer",
+    exclude=None,
+    data=None,
+    loss=None,
+    **options,
 ) -> Plan:
     """Choose the output channels to keep in every prunable dependency group.
 
-    Each group's channels are scored by ``criterion`` on its members' weights
-    (``granularity="filter"``: producer kernels, the slices a channel's filter
-    occupies; ``"channel"``: consumer kernels, the input slices it feeds;
-    ``criterion="bn_scale"``: |gamma| of the BatchNormalization layers), combined
-    over members by ``reduction``. Then ``keep = max(n - round(n * sparsity),
-    min_channels)`` rounded up to a multiple of ``round_to`` (at most ``n``); with
-    ``scope="global"`` scores are divided by their group mean and the lowest
-    ``sparsity`` fraction of all channels is removed. Groups tied to a model
-    input or output, or to an excluded layer, keep all channels.
+    The same path as ``tfprune.one_shot(..., granularity="channel")``: every criterion
+    of the registry with a channel form (``tfprune.criteria.available()``; gradient and
+    activation criteria need ``data=``, gradient ones labels and ``loss=``) scores the
+    group members per weight, the scores are reduced over each channel's slices and
+    combined over members (:mod:`tfprune.core.criteria.grouping`), and
+    ``kept_count(n, sparsity)`` channels are kept per group (``scope="layer"``) or one
+    ranking under one budget of weights decides (``scope="global"``). Groups tied to
+    a model input or output, or to an excluded layer, keep all channels.
 
     Args:
-        model: a built Functional or Sequential tf_keras model.
-        sparsity: fraction of channels to remove, in [0, 1).
-        criterion: ``"l1"``, ``"l2"``, ``"fpgm"``, ``"bn_scale"`` or a callable
-            ``kernel -> [out_channels]`` (output axis last).
-        granularity: ``"filter"`` or ``"channel"``.
-        reduction: ``"sum"``, ``"mean"`` or ``"max"`` over group members.
-        round_to: kept channel counts are multiples of this (SIMD/MCU kernels).
-        min_channels: never keep fewer channels in a group.
-        exclude: layer names whose output channels are kept (see
-            :func:`tfprune.graph.build`).
-        scope: ``"layer"`` (same sparsity in every group) or ``"global"``.
+        model: a built Functional or Sequential tf_keras model (not modified).
+        sparsity: fraction of each group's channels to remove, in [0, 1)
+            (``scope="global"``: fraction of the groups' weights).
+        criterion: a criterion name or instance supporting ``granularity="channel"``.
+        scope: ``"layer"`` or ``"global"``.
+        exclude: layer names whose output channels are kept.
+        data, loss: calibration data (and loss, for gradient criteria) as for
+            :func:`tfprune.one_shot`.
+        **options: ``reduction`` (``"sum"``, ``"mean"``, ``"max"`` over members),
+            ``score_from`` (``"producers"`` or ``"consumers"``), ``round_to`` (kept
+            counts are multiples of it), ``min_channels``; see
+            :class:`tfprune.masking.channels.ChannelOptions`.
 
     Returns:
         A :class:`Plan` with one entry per prunable group.
 
     Raises:
-        ConfigError: an argument is out of range or unknown; ``round_to`` is
-            larger than a prunable group.
+        ConfigError: an argument is out of range or unknown; a data criterion without
+            ``data`` (or use ``tfprune.one_shot(..., granularity="channel", data=...)``);
+            ``round_to`` is larger than a prunable group.
         UnsupportedLayerError: a layer has no channel rule.
 
     Example:
@@ -91,34 +97,44 @@ def plan(
         >>> len(plan(m, sparsity=0.3, round_to=8).keep["h"])  # 16 - 5 = 11 -> 16
         16
     """
+    from tfprune.core import criteria
+    from tfprune.masking import api, channels, pruner
+
     errors.check_sparsity(sparsity)
-    plan_lib.check_options(
-        criterion=criterion,
-        granularity=granularity,
-        reduction=reduction,
-        scope=scope,
-        round_to=round_to,
-        min_channels=min_channels,
-    )
+    unknown = set(options) - _PLAN_OPTIONS
+    if unknown:
+        raise errors.unknown_name("option of plan", sorted(unknown)[0], _PLAN_OPTIONS)
+    plan_lib.check_options(criterion=criterion, scope=scope, **options)
+    options.pop("granularity", None)
+    crit = criteria.get(criterion)
+    if crit.needs_data and data is None:
+        raise errors.ConfigError(
+            f"criterion {crit.name!r} scores channels from data: pass data=(x, y) (and "
+            "loss=... for gradient criteria) to plan, or use tfprune.one_shot(model, s, "
+            f"criterion={crit.name!r}, granularity='channel', data=...).")
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
+    opts = channels.ChannelOptions(**{k: v for k, v in options.items()})
     if sparsity > 0:
-        plan_lib.check_round_to(groups, round_to)
-    kept = plan_lib.select(
-        g,
-        sparsity=sparsity,
-        criterion=criterion,
-        granularity=granularity,
-        reduction=reduction,
-        round_to=round_to,
-        min_channels=min_channels,
-        scope=scope,
-    )
-    by_index = {x.index: x for x in groups}
-    return Plan(
-        {by_index[i].name: tuple(int(c) for c in k) for i, k in kept.items()},
-        {by_index[i].name: by_index[i].channels for i in kept},
-    )
+        plan_lib.check_round_to(groups, opts.round_to)
+    if not groups:
+        return Plan({}, {})
+    if crit.needs_data:  # statistics need wrappers: the one_shot path
+        pruned = api._one_shot(model, sparsity, criterion=crit, scope=scope, exclude=exclude,
+                               data=data, loss=loss, granularity="channel", n_m=(2, 4),
+                               block=(4, 1), max_batches=None, options=opts)
+        keep = channels.keep_state(pruner.wrapped_layers(pruned))
+    else:  # the same group code on the plain layers, no cloning
+        members = channels.groups_of(channels.plain_members(g, groups, crit, opts))
+        scores = channels.group_scores(members, crit, opts)
+        keep = channels.select(members, scores, step=0, scope=scope, sparsity=sparsity,
+                               options=opts)
+    sizes = {x.name: x.channels for x in groups}
+    return Plan({n: tuple(int(c) for c in np.flatnonzero(keep[n])) for n in sizes if n in keep},
+                {n: sizes[n] for n in sizes if n in keep})
+
+
+_PLAN_OPTIONS = {"reduction", "score_from", "round_to", "min_channels", "granularity"}
 
 
 def apply_masks(model, plan: Plan):
@@ -142,77 +158,67 @@ def apply_masks(model, plan: Plan):
     return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="mask")
 
 
-def one_shot_channels(model, sparsity: float, **plan_kwargs) -> tuple:
-    """Structured one-shot pruning: ``plan`` then ``apply_masks``, no training.
-
-    Args:
-        model: a built Functional or Sequential tf_keras model (not modified).
-        sparsity: fraction of each group's channels to remove, in [0, 1).
-        **plan_kwargs: the keyword options of :func:`plan` (``criterion``,
-            ``granularity``, ``reduction``, ``round_to``, ``min_channels``,
-            ``exclude``, ``scope``).
-
-    Returns:
-        ``(masked_model, plan)``: a copy of ``model`` with the removed channels zeroed
-        everywhere they live, and the :class:`Plan`; ``shrink(masked_model)`` gives
-        the smaller model with the same outputs.
-
-    Raises:
-        ConfigError: an unknown option or a bad value (as :func:`plan`).
-
-    Example:
-        >>> from tfprune.compat import keras
-        >>> m = keras.Sequential([keras.layers.Dense(8, input_shape=(4,), name="h"),
-        ...                       keras.layers.Dense(2, name="out")])
-        >>> masked, p = one_shot_channels(m, 0.25, criterion="l1")
-        >>> len(p.keep["h"]), shrink(masked).get_layer("h").units
-        (6, 6)
-    """
-    unknown = set(plan_kwargs) - _PLAN_OPTIONS
-    if unknown:
-        raise errors.unknown_name("option of one_shot_channels", sorted(unknown)[0], _PLAN_OPTIONS)
-    p = plan(model, sparsity=sparsity, **plan_kwargs)
-    return apply_masks(model, p), p
-
-
-_PLAN_OPTIONS = {
-    "criterion",
-    "granularity",
-    "reduction",
-    "round_to",
-    "min_channels",
-    "exclude",
-    "scope",
-}
-
-
 def shrink(model, plan: Plan | None = None):
     """Build a smaller model without the removed channels (layer names kept).
 
     With ``plan=None`` the plan is read from the model: a channel goes when all its
-    producer weights (kernel slices, bias) and BatchNormalization gamma/beta are
-    zero, as :func:`apply_masks` leaves them. Layer configs are edited
-    (filters/units/target_shape/projection_dim) and weights sliced; the result
-    equals the masked model's outputs to float32 round-off.
+    producer weights (kernel slices, bias) and BatchNormalization gamma/beta are zero,
+    as ``tfprune.strip`` leaves a model pruned with ``granularity="channel"`` (and
+    :func:`apply_masks` leaves it). Layer configs are edited
+    (filters/units/target_shape/projection_dim) and weights sliced; the result equals
+    the masked model's outputs to float32 round-off.
+
+    Never silent: the result carries ``small.shrink_report``
+    (:class:`tfprune.structured.plans.ShrinkReport`: channels removed per group, MACs
+    and parameters before/after), and a shrink that removes less than 1% of the weights
+    the zeros suggest warns.
 
     Raises:
-        ConfigError: the plan does not fit the model, or the model carries
-            unstructured zeros but no zero channel (only structured masks shrink).
+        ConfigError: the plan does not fit the model; the masks are not group-consistent
+            (whole filters zero while their bias or BatchNormalization is not: per-kernel
+            masks such as TF-MOT's), naming the groups and the fix; or the model carries
+            unstructured zeros but no zero channel.
+        UnsupportedLayerError: the model still has pruning wrappers (strip it first) or
+            a layer has no channel rule.
 
     Example:
         >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(3,), name="h"),
         ...                       keras.layers.Dense(2, name="out")])
-        >>> shrink(m, Plan({"h": (0, 3)}, {"h": 4})).get_layer("h").units
-        2
+        >>> small = shrink(m, Plan({"h": (0, 3)}, {"h": 4}))
+        >>> small.get_layer("h").units, small.shrink_report.removed
+        (2, {'h': 2})
     """
     g = graph_lib.build(model)
+    derived, zeros, total, bad = plan_lib.derive(g)
     if plan is None:
-        plan, zero_frac = plan_lib.derive(g)
-        if not plan.keep and zero_frac > 0.1:
+        plan = derived
+        if bad:
+            names = sorted(bad)
             raise errors.ConfigError(
-                f"{zero_frac:.0%} of the producer weights are zero but no whole channel is: "
-                "only structured (channel) masks shrink a model. Prune with structured "
-                "masks (tfprune.structured.plans + apply_masks) or pass an explicit plan."
-            )
-    return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="slice")
+                f"Masks are not consistent within dependency groups {names[:5]}: whole "
+                f"filters are zero (e.g. channels {bad[names[0]][:5]} of {names[0]!r}) while "
+                "their bias or BatchNormalization gamma/beta is not, so removing them would "
+                "change the outputs. Per-kernel masks (TF-MOT's prune_low_magnitude, or "
+                "granularity='weight') do this. Prune with tfprune.prune(model, ..., "
+                "granularity='channel') (every member of a group is masked), or pass an "
+                "explicit plan: tfprune.structured.plan + apply_masks.")
+        if not plan.keep and total and zeros / total > 0.1:
+            raise errors.ConfigError(
+                f"{zeros / total:.0%} of the producer weights are zero but no whole channel "
+                "is: only structured (channel) masks shrink a model. Prune with "
+                "tfprune.prune(model, ..., granularity='channel'), or pass an explicit plan "
+                "(tfprune.structured.plan + apply_masks).")
+    keep = plan_lib.keep_masks(g, plan)
+    small = rebuild_lib.rebuild(g, keep, mode="slice")
+    removed = plan_lib.removed_weights(g, keep)
+    small.shrink_report = plan_lib.ShrinkReport(
+        plan=plan, macs=(count_macs(model), count_macs(small)),
+        params=(int(model.count_params()), int(small.count_params())),
+        zero_weights=int(zeros), removed_weights=int(removed))
+    if zeros and removed < 0.01 * zeros:
+        warnings.warn(
+            f"shrink removed {removed:,} producer weights, less than 1% of the {zeros:,} "
+            "zeros in them: the zeros are not whole channels. Use "
+            "tfprune.prune(..., granularity='channel') to remove channels.", stacklevel=2)
+    return small

@@ -1,34 +1,15 @@
-"""Plans: which channels of each dependency group to keep, chosen by a criterion or read
-from the zeros of a masked model."""
+"""Plans: which channels of each dependency group to keep, read from the zeros of a masked
+model or chosen by :func:`tfprune.structured.plan` (through the one criterion path)."""
 
 from __future__ import annotations
 
 import dataclasses
-import math
-import numbers
-import warnings
 
 import numpy as np
 
 from tfprune import errors
-from tfprune.core.criteria import channel_scores
 
-__all__ = [
-    "Plan",
-    "keep_masks",
-    "score_groups",
-    "choose",
-    "select",
-    "check_options",
-    "check_round_to",
-    "derive",
-    "ROLES",
-    "REDUCTIONS",
-]
-
-ROLES = {"filter": ("out", "dw"), "channel": ("in",)}
-REDUCTIONS = ("sum", "mean", "max")
-SCOPES = ("layer", "global")
+__all__ = ["Plan", "ShrinkReport", "keep_masks", "check_round_to", "derive", "removed_weights"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,106 +97,6 @@ def _weight(use, cache):
     return cache[key]
 
 
-def _use_scores(graph, use, g, fn, cache):
-    w = _weight(use, cache)
-    s = np.asarray(fn(w), dtype=np.float64).reshape(-1)
-    sel = graph.atom_group[use.atoms] == g.index
-    acc = np.zeros(g.channels)
-    cov = np.zeros(g.channels)
-    ch = graph.atom_channel[use.atoms][sel]
-    np.add.at(acc, ch, s[sel])
-    np.add.at(cov, ch, 1.0)
-    return acc, cov > 0
-
-
-def score_groups(graph, groups, *, criterion, granularity, reduction) -> dict:
-    """Group index -> per-channel score, aggregating members by ``reduction``.
-
-    A member's score for channel ``c`` is the criterion of its weight slice(s)
-    holding ``c`` (summed over positions when ``c`` occupies several, e.g. after
-    Flatten). Members are combined by sum, mean (over members holding ``c``) or max.
-    """
-    fn = channel_scores.get(criterion)
-    roles = ("affine",) if criterion == "bn_scale" else ROLES[granularity]
-    out, fallback, cache = {}, [], {}
-    uses_of = _by_group(graph, roles)
-    filters_of = _by_group(graph, ROLES["filter"]) if criterion == "bn_scale" else {}
-    for g in groups:
-        uses = [u for u in uses_of.get(g.index, []) if u.attr != "beta"]
-        f = fn
-        if not uses and criterion == "bn_scale":
-            fallback.append(g.name)
-            f = channel_scores.l1
-            uses = filters_of.get(g.index, [])
-        parts = [_use_scores(graph, u, g, f, cache) for u in uses]
-        if not parts:
-            continue
-        acc = np.stack([p[0] for p in parts])
-        cov = np.stack([p[1] for p in parts])
-        if reduction == "sum":
-            out[g.index] = acc.sum(0)
-        elif reduction == "max":
-            out[g.index] = acc.max(0)
-        else:
-            out[g.index] = acc.sum(0) / np.maximum(cov.sum(0), 1)
-    if fallback:
-        warnings.warn(
-            f"criterion='bn_scale': {len(fallback)} groups have no BatchNormalization "
-            f"(e.g. {fallback[0]!r}); they are scored by the l1 norm of their filters.",
-            stacklevel=3,
-        )
-    return out
-
-
-def _check_choice(arg, value, valid):
-    if value not in valid:
-        raise errors.unknown_name(arg, value, valid)
-
-
-def _n_keep(n, sparsity, round_to, min_channels):
-    k = max(n - int(round(n * sparsity)), min_channels, 1)
-    if round_to > 1:
-        k = int(math.ceil(k / round_to) * round_to)
-    return min(k, n)
-
-
-def choose(graph, scores: dict, *, sparsity, round_to, min_channels, scope) -> dict:
-    """Group index -> kept channel indices from per-channel scores."""
-    counts = {}
-    if scope == "global" and scores:
-        names = list(scores)
-        flat = np.concatenate([scores[g] / (scores[g].mean() or 1.0) for g in names])
-        order = np.argsort(flat, kind="stable")[: int(round(flat.size * sparsity))]
-        pruned = np.zeros(flat.size, bool)
-        pruned[order] = True
-        start = 0
-        for g in names:
-            n = len(scores[g])
-            frac = pruned[start : start + n].mean()
-            counts[g] = _n_keep(n, float(frac), round_to, min_channels)
-            start += n
-    else:
-        counts = {g: _n_keep(len(s), sparsity, round_to, min_channels) for g, s in scores.items()}
-    return {g: np.sort(np.argsort(-scores[g], kind="stable")[:k]) for g, k in counts.items()}
-
-
-def check_options(*, criterion, granularity, reduction, scope, round_to, min_channels) -> None:
-    """Validate the options shared by ``structured.plan`` and ``ChannelPruning``.
-
-    Raises:
-        ConfigError: an unknown name (the valid ones are listed) or a count < 1.
-
-    """
-    if not callable(criterion):
-        _check_choice("criterion", criterion, channel_scores.SCORES)
-    _check_choice("granularity", granularity, ROLES)
-    _check_choice("reduction", reduction, REDUCTIONS)
-    _check_choice("scope", scope, SCOPES)
-    for arg, v in (("round_to", round_to), ("min_channels", min_channels)):
-        if isinstance(v, bool) or not isinstance(v, numbers.Integral) or v < 1:
-            raise errors.ConfigError(f"{arg} must be an integer >= 1, got {v!r}.")
-
-
 def check_round_to(groups, round_to: int) -> None:
     """Refuse a ``round_to`` larger than a prunable group."""
     small = [x.name for x in groups if x.channels < round_to]
@@ -227,54 +108,63 @@ def check_round_to(groups, round_to: int) -> None:
         )
 
 
-def select(
-    graph,
-    *,
-    sparsity,
-    criterion,
-    granularity,
-    reduction,
-    round_to,
-    min_channels,
-    scope,
-    previous=None,
-) -> dict:
-    """Group index -> kept channel indices of every prunable group (score, then choose).
+@dataclasses.dataclass(frozen=True)
+class ShrinkReport:
+    """What :func:`tfprune.shrink` removed (``small.shrink_report``).
 
-    ``previous`` (group index -> bool keep array) makes the choice nested: channels
-    it removed score lowest (0, or below every other score if some are negative) and
-    stay removed, so a channel once pruned is never brought back.
+    Attributes:
+        plan: the :class:`Plan` applied (kept channels per group).
+        macs: ``(before, after)`` multiply-accumulates per sample.
+        params: ``(before, after)`` parameter counts.
+        zero_weights: exact zeros in the producer kernels before shrinking.
+        removed_weights: producer-kernel weights removed with their channels.
     """
-    groups = graph.prunable()
-    scores = score_groups(
-        graph, groups, criterion=criterion, granularity=granularity, reduction=reduction
-    )
-    previous = previous or {}
-    for gi, s in scores.items():
-        old = previous.get(gi)
-        if old is not None and not old.all():
-            floor = 0.0 if s[old].min() >= 0 else s[old].min() - 1.0
-            s[~old] = np.minimum(s[~old], floor)
-    kept = choose(
-        graph,
-        scores,
-        sparsity=sparsity,
-        round_to=round_to,
-        min_channels=min_channels,
-        scope=scope,
-    )
-    for gi, k in kept.items():
-        if gi in previous:
-            nested = k[previous[gi][k]]
-            kept[gi] = nested if nested.size else k
-    return kept
+
+    plan: Plan
+    macs: tuple
+    params: tuple
+    zero_weights: int
+    removed_weights: int
+
+    @property
+    def removed(self) -> dict:
+        """Group name -> number of channels removed (groups that lost any)."""
+        return {g: self.plan.channels[g] - len(k) for g, k in self.plan.keep.items()
+                if len(k) < self.plan.channels[g]}
+
+    def __str__(self) -> str:
+        rows = [f"shrink: {self.plan.removed} channels removed in {len(self.removed)} groups; "
+                f"MACs {self.macs[0]:,} -> {self.macs[1]:,}; params {self.params[0]:,} -> "
+                f"{self.params[1]:,}"]
+        rows += [f"  {g}: {self.plan.channels[g] - n}/{self.plan.channels[g]} kept"
+                 for g, n in self.removed.items()]
+        return "\n".join(rows)
+
+
+def removed_weights(graph, keep: dict) -> int:
+    """Producer-kernel weights that slicing with ``keep`` removes."""
+    cache, total = {}, 0
+    for u in graph.uses:
+        if u.role != "out":
+            continue
+        k = graph.keep_positions(u.atoms, keep)
+        w = _weight(u, cache)
+        total += int((~k).sum()) * (w.size // max(w.shape[-1], 1))
+    return total
 
 
 def derive(graph) -> tuple:
     """Read a plan from a masked model: channel c of a group is removed when every
     producer weight (kernel slice, bias) and BatchNormalization gamma/beta holding it
-    is exactly zero. Returns ``(Plan, fraction of exact zeros in producer kernels)``."""
-    keep, channels, zeros, total, cache = {}, {}, 0, 0, {}
+    is exactly zero.
+
+    Returns:
+        ``(Plan, zero_weights, total_weights, inconsistent)``: the counts are over the
+        producer kernels; ``inconsistent`` maps group names to channels whose producer
+        kernel slices are all zero while a bias or BatchNormalization gamma/beta of
+        the channel is not (per-kernel masks: the channel cannot be removed exactly).
+    """
+    keep, channels, zeros, total, cache, bad = {}, {}, 0, 0, {}, {}
     for u in graph.uses:
         if u.role == "out":
             w = _weight(u, cache)
@@ -283,6 +173,7 @@ def derive(graph) -> tuple:
     uses_of = _by_group(graph, ("out", "bias", "affine"))
     for g in graph.prunable():
         zero = np.ones(g.channels, bool)
+        kernel_zero = np.ones(g.channels, bool)
         seen = np.zeros(g.channels, bool)
         for u in uses_of.get(g.index, []):
             sel = graph.atom_group[u.atoms] == g.index
@@ -295,10 +186,52 @@ def derive(graph) -> tuple:
             zero &= ~covered | (cmax == 0)
             if u.role == "out":
                 seen |= covered
+                kernel_zero &= ~covered | (cmax == 0)
         zero &= seen
+        partial = kernel_zero & seen & ~zero
+        if partial.any():
+            bad[g.name] = np.flatnonzero(partial).tolist()
         if zero.any():
             if zero.all():
                 zero[0] = False  # a group keeps at least one channel
             keep[g.name] = tuple(np.flatnonzero(~zero).tolist())
             channels[g.name] = g.channels
-    return Plan(keep, channels), zeros / max(total, 1)
+    return Plan(keep, channels), zeros, total, bad
+
+
+_OLD_ROLES = {"filter": "producers", "channel": "consumers"}
+
+
+def check_options(*, criterion, reduction="sum", scope="layer", round_to=1, min_channels=1,
+                  score_from="producers", granularity=None) -> None:
+    """Validate the options of :func:`tfprune.structured.plan` before any work.
+
+    ``granularity="filter"``/``"channel"`` is the deprecated spelling of
+    ``score_from="producers"``/``"consumers"`` (removed in 0.4).
+
+    Raises:
+        ConfigError: an unknown name (the valid ones are listed), a criterion that has no
+            channel form, or a count < 1.
+
+    Example:
+        >>> check_options(criterion="taylor", scope="global", round_to=4)
+    """
+    from tfprune.core import criteria
+    from tfprune.masking import channels
+
+    if granularity is not None:
+        if granularity not in _OLD_ROLES:
+            raise errors.unknown_name("granularity (deprecated: use score_from)", granularity,
+                                      _OLD_ROLES)
+        score_from = _OLD_ROLES[granularity]
+    if callable(criterion) and not isinstance(criterion, criteria.Criterion):
+        raise errors.ConfigError(
+            "plan(criterion=<function>) is no longer supported: write a "
+            "tfprune.criteria.Criterion (score(weight, stats) -> per-weight scores) and "
+            "register it with tfprune.criteria.register_criterion; it then works at every "
+            "granularity.")
+    criteria.check_granularity(criteria.get(criterion), "channel")
+    if scope not in ("layer", "global"):
+        raise errors.unknown_name("scope", scope, ("layer", "global"))
+    channels.ChannelOptions(reduction=reduction, score_from=score_from, round_to=round_to,
+                            min_channels=min_channels)

@@ -7,13 +7,14 @@ import tensorflow_model_optimization as tfmot
 
 import tfprune
 from tfprune import errors
-from tfprune.core import criteria
 from tfprune.compat import keras
+from tfprune.core import criteria, masks
+from tfprune.masking import channels
 
 L = keras.layers
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 EVERY_STEP = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
-CHANNEL = {"l1", "l2", "fpgm", "apoz", "mean_activation", "hrank", "bn_scale"}
+PER_CHANNEL = {"fpgm", "apoz", "mean_activation", "hrank"}
 
 
 def _cnn(bn=False):
@@ -33,11 +34,18 @@ def _data(n=32):
 
 
 def _exclude(name):
-    if name == "hrank":
-        return ["fc", "head"]
-    if name == "bn_scale":
-        return ["fc", "head"]
     return None
+
+
+def _check_target(model, granularity):
+    """Weight granularity: half of the weights; channel: half of every group's channels."""
+    ws = tfprune.masking.pruner.wrapped_layers(model)
+    if granularity != "channel":
+        assert tfprune.masking.pruner.sparsity_report(model)["sparsity"] == pytest.approx(
+            0.5, abs=0.02)
+        return
+    for name, keep in channels.keep_state(ws).items():
+        assert keep.sum() == int(masks.kept_count(len(keep), 0.5)), name
 
 
 @pytest.mark.parametrize("name", criteria.available())
@@ -56,12 +64,16 @@ def test_criterion_scores_have_documented_shape_after_fit(name):
     model.compile("adam", LOSS)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
     for w in tfprune.masking.pruner.wrapped_layers(model):
+        if not w.scored:
+            continue
         scores = w.scores(0)
         kernel = w.pruning_vars[0][0]
-        expected = [kernel.shape[-1]] if name in CHANNEL else kernel.shape.as_list()
-        assert scores.shape.as_list() == expected
+        if name in PER_CHANNEL:
+            assert scores.shape.rank == 1
+        else:
+            assert scores.shape.as_list() == kernel.shape.as_list()
         assert np.all(np.isfinite(scores.numpy()))
-    assert tfprune.masking.pruner.sparsity_report(model)["sparsity"] == pytest.approx(0.5, abs=0.02)
+    _check_target(model, criteria.get(name).granularities[0])
 
 
 def _taylor_stats_by_hand(model, x, y, steps):
@@ -112,26 +124,30 @@ def test_obd_scores_half_w_squared_times_mean_squared_gradient():
 def test_apoz_counts_zeros_after_relu_per_channel():
     x, y = _data(16)
     m = _cnn()
-    p = tfprune.one_shot(m, 0.5, criterion="apoz", data=x, exclude=["fc", "head"])
+    p = tfprune.one_shot(m, 0.5, criterion="apoz", data=x, exclude=["fc"])
     act = keras.Model(m.input, m.get_layer("conv").output)(x).numpy()
     zero_frac = (act <= 0).reshape(-1, 4).mean(axis=0)
     w = tfprune.masking.pruner.wrapped_layers(p)[0]
     np.testing.assert_allclose(w.statistics(0)["act_zero"].numpy(), zero_frac, rtol=1e-6)
     kept = w.pruning_vars[0][1].numpy().reshape(-1, 4).max(axis=0)
     assert set(np.argsort(zero_frac, kind="stable")[:2]) == set(np.flatnonzero(kept))
+    assert not w.pruning_vars[1][1].numpy()[kept == 0].any()  # the bias goes with them
 
 
 def test_bn_scale_removes_the_channels_with_smallest_gamma():
     m = _cnn(bn=True)
     m.get_layer("bn").gamma.assign([0.1, 2.0, -3.0, 0.2])
-    p = tfprune.one_shot(m, 0.5, criterion="bn_scale", exclude=["fc", "head"])
+    p = tfprune.one_shot(m, 0.5, criterion="bn_scale", exclude=["fc"])
     kept = tfprune.masking.pruner.wrapped_layers(p)[0].pruning_vars[0][1].numpy().reshape(-1, 4)
     np.testing.assert_array_equal(kept.max(axis=0), [0, 1, 1, 0])
+    bn = p.get_layer("prune_bn")
+    np.testing.assert_array_equal(bn.pruning_vars[0][1].numpy(), [0, 1, 1, 0])  # gamma too
 
 
 def test_l1_and_fpgm_match_hand_formulas():
     k = tf.constant([[1.0, -2.0, 0.0], [3.0, 0.0, 0.0]])
-    np.testing.assert_allclose(criteria.L1().score(k, {}).numpy(), [4.0, 2.0, 0.0])
+    per_channel = criteria.grouping.slice_scores(criteria.L1().score(k, {}), axis=-1)
+    np.testing.assert_allclose(per_channel.numpy(), [4.0, 2.0, 0.0])
     d01, d02, d12 = np.sqrt(9 + 9), np.sqrt(1 + 9), 2.0
     np.testing.assert_allclose(criteria.FPGM().score(k, {}).numpy(),
                                [d01 + d02, d01 + d12, d02 + d12], rtol=1e-4)
@@ -139,7 +155,7 @@ def test_l1_and_fpgm_match_hand_formulas():
 
 def test_channel_criteria_use_axis_minus_two_for_conv_transpose():
     k = tf.reshape(tf.range(12, dtype=tf.float32), [1, 1, 3, 4])  # [h, w, out, in]
-    got = criteria.L1().score(k, {"axis": -2}).numpy()
+    got = criteria.grouping.slice_scores(criteria.L1().score(k, {}), axis=-2).numpy()
     np.testing.assert_allclose(got, np.abs(k.numpy()).sum(axis=(0, 1, 3)))
 
 
@@ -183,16 +199,17 @@ def test_custom_criterion_with_wrong_shape_names_both_shapes():
         tfprune.one_shot(_cnn(), 0.5, criterion=Bad())
 
 
-def test_bn_scale_without_following_batchnorm_is_refused():
-    with pytest.raises(errors.ConfigError, match="BatchNormalization"):
-        tfprune.prune(_cnn(), sparsity=0.5, criterion="bn_scale", exclude=["fc", "head"])
+def test_bn_scale_without_batchnorm_falls_back_to_l1_with_a_warning():
+    with pytest.warns(UserWarning, match="bn_scale.*l1 norm"):
+        tfprune.one_shot(_cnn(), 0.5, criterion="bn_scale")
 
 
-def test_activation_criterion_on_unobserved_layer_is_refused():
-    m = keras.Sequential([keras.Input((4,), dtype="int32"), L.Embedding(10, 4, name="emb"),
-                          L.Flatten(), L.Dense(2)])
-    with pytest.raises(errors.UnsupportedLayerError, match="'emb'.*per channel"):
-        tfprune.prune(m, sparsity=0.5, criterion="apoz")
+@pytest.mark.parametrize("name", ["apoz", "fpgm", "bn_scale", "hrank"])
+def test_channel_only_criterion_at_weight_granularity_names_what_it_supports(name):
+    with pytest.raises(errors.ConfigError, match=rf"{name!r}.*supports granularity in \['channel'\]"):
+        tfprune.prune(_cnn(), sparsity=0.5, criterion=name, granularity="weight")
+    with pytest.raises(errors.ConfigError, match="'obs'.*supports granularity"):
+        tfprune.prune(_cnn(), sparsity=0.5, criterion="obs", granularity="channel")
 
 
 def test_data_criterion_without_data_is_refused_before_work():

@@ -1,4 +1,9 @@
-"""Importance criteria: ``Criterion.score(weight, stats) -> scores``.
+"""Importance criteria: ``Criterion.score(weight, stats) -> scores``; one registry.
+
+Every criterion scores weights per element (activation criteria and FPGM: per channel
+by nature) and declares the granularities it supports; at ``granularity="channel"`` the
+scores of a dependency group's members are reduced and normalised in
+:mod:`tfprune.core.criteria.grouping`.
 
 A criterion is a small registered object. It declares the statistics it needs in
 ``needs`` (a frozenset of names from ``STAT_NAMES``); the wrapper gathers them and
@@ -11,15 +16,19 @@ Example:
 """
 
 from tfprune.core.criteria.activation import APoZ, HRank, MeanActivation
+from tfprune.core.criteria import grouping
 from tfprune.core.criteria.base import (
     DATA_STATS,
+    GRANULARITIES,
     STAT_NAMES,
     Criterion,
     Magnitude,
     Random,
     available,
+    check_granularity,
     get,
     register_criterion,
+    resolve_granularity,
     serialize,
 )
 from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
@@ -30,6 +39,7 @@ __all__ = [
     "APoZ",
     "BNScale",
     "DATA_STATS",
+    "GRANULARITIES",
     "FPGM",
     "HRank",
     "L1",
@@ -45,6 +55,9 @@ __all__ = [
     "Magnitude",
     "Random",
     "available",
+    "check_granularity",
+    "grouping",
+    "resolve_granularity",
     "get",
     "register_criterion",
     "serialize",

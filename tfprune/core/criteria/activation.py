@@ -1,4 +1,4 @@
-"""Activation criteria: one score per output channel/unit of Dense and Conv layers.
+"""Activation criteria: one score per output channel/unit (channel granularity only).
 
 The wrapper records channel statistics of the layer's output (channels last) in
 training calls or from calibration data (``one_shot(data=...)``). Entries ``<= 0``
@@ -30,6 +30,7 @@ class APoZ(Criterion):
 
     needs = frozenset({"act_zero"})
     per_channel = True
+    granularities = ("channel",)
 
     def score(self, weight, stats):
         return 1.0 - tf.convert_to_tensor(stats["act_zero"], tf.float32)
@@ -50,6 +51,7 @@ class MeanActivation(Criterion):
 
     needs = frozenset({"act_mean"})
     per_channel = True
+    granularities = ("channel",)
 
     def score(self, weight, stats):
         return tf.convert_to_tensor(stats["act_mean"], tf.float32)
@@ -59,8 +61,10 @@ class MeanActivation(Criterion):
 class HRank(Criterion):
     """HRank: mean rank of each channel's ``H x W`` feature map; shape ``[channels]``.
 
-    Conv2D only (2-D feature maps). The rank is computed by SVD per sample and
-    channel, which is costly inside ``fit``: prefer ``one_shot(data=...)``.
+    Any producer whose output is a feature map (rank 4) or a vector (a vector's
+    "rank" is 1 where the unit is non-zero, 0 where it is zero). The rank is computed
+    by SVD per sample and channel, which is costly inside ``fit``: prefer
+    ``one_shot(data=...)``.
 
     References:
         Lin et al. HRank: Filter Pruning using High-Rank Feature Map. CVPR 2020.
@@ -72,6 +76,7 @@ class HRank(Criterion):
 
     needs = frozenset({"act_rank"})
     per_channel = True
+    granularities = ("channel",)
 
     def score(self, weight, stats):
         return tf.convert_to_tensor(stats["act_rank"], tf.float32)

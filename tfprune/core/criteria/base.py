@@ -9,8 +9,12 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["STAT_NAMES", "DATA_STATS", "Criterion", "Magnitude", "Random", "get", "available",
-           "register_criterion", "serialize"]
+__all__ = ["STAT_NAMES", "DATA_STATS", "GRANULARITIES", "Criterion", "Magnitude", "Random",
+           "get", "available", "register_criterion", "serialize", "resolve_granularity",
+           "check_granularity"]
+
+#: The one meaning of ``granularity`` in tfprune: the unit a mask removes.
+GRANULARITIES = ("weight", "n:m", "block", "channel", "head")
 
 #: Statistics a criterion may declare in ``needs``; the wrapper/pruner gathers them
 #: (see :mod:`tfprune.masking.stats`). Gradient: ``grad`` (mean g), ``grad_sq`` (mean g^2),
@@ -62,7 +66,15 @@ class Criterion:
 
     name = "criterion"
     needs: frozenset = frozenset()
-    per_channel = False  # True: score() returns one score per output channel
+    #: True: ``score()`` returns one score per output channel of the layer (activation
+    #: criteria, FPGM), not one per weight.
+    per_channel = False
+    #: The granularities this criterion supports; the first is its default.
+    granularities: tuple = ("weight", "n:m", "block", "channel")
+    #: At ``granularity="channel"``: the group members whose weights are scored
+    #: (``out``: producer kernels, ``dw``: depthwise kernels, ``in``: consumer kernels,
+    #: ``affine``: BatchNormalization gamma).
+    score_roles: tuple = ("out", "dw")
 
     @property
     def needs_data(self) -> bool:
@@ -142,6 +154,46 @@ class Random(Criterion):
 
     def get_config(self):
         return {"seed": self.seed}
+
+
+def resolve_granularity(granularity, criterion=None) -> str:
+    """The granularity name to use: ``None`` gives the criterion's default.
+
+    ``"unstructured"`` is a deprecated alias of ``"weight"`` (removed in 0.4).
+
+    Example:
+        >>> resolve_granularity(None, get("apoz")), resolve_granularity("weight")
+        ('channel', 'weight')
+    """
+    if granularity is None:
+        return get(criterion).granularities[0] if criterion is not None else "weight"
+    if granularity == "unstructured":
+        import warnings
+
+        warnings.warn("granularity='unstructured' is deprecated; use granularity='weight' "
+                      "(the alias goes in tfprune 0.4).", DeprecationWarning, stacklevel=3)
+        return "weight"
+    if granularity not in GRANULARITIES:
+        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    return granularity
+
+
+def check_granularity(criterion, granularity: str) -> None:
+    """Refuse a criterion at a granularity it does not support, naming those it does.
+
+    Example:
+        >>> check_granularity(get("apoz"), "weight")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: criterion 'apoz' scores whole channels ...
+    """
+    crit = get(criterion)
+    if granularity not in crit.granularities:
+        what = ("scores whole channels (one score per output channel)" if crit.per_channel
+                else f"does not support granularity={granularity!r}")
+        raise errors.ConfigError(
+            f"criterion {crit.name!r} {what}; it supports granularity in "
+            f"{list(crit.granularities)}. Pass one of those, or choose another criterion.")
 
 
 def available() -> list[str]:

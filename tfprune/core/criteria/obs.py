@@ -107,6 +107,7 @@ class OBS(Criterion):
     """
 
     needs = frozenset({"hessian"})
+    granularities = ("weight", "n:m", "block")
 
     def __init__(self, damp: float = 0.1, sequential: bool = True, normalize: bool = True):
         if isinstance(damp, bool) or not isinstance(damp, (int, float)) or damp < 0:

@@ -1,0 +1,250 @@
+"""Channel granularity: dependency-group maps for the wrappers, group scores, group masks.
+
+``prune(granularity="channel")`` builds the dependency graph of the plain model
+(:func:`tfprune.graph.build`) and gives every layer holding a channel of a prunable
+group a wrapper whose ``channel_map`` says which positions of which of its weights
+carry which group channel. The pruner (:func:`update`) then scores each group from
+its members (reduction and normalisation in :mod:`tfprune.core.criteria.grouping`),
+chooses the kept channels (:func:`tfprune.core.masks.group_keep_masks`) and assigns
+the masks of EVERY member (producer kernel and bias, BatchNormalization gamma/beta,
+depthwise slices, consumer input slices), so the masked model equals the shrunk one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import warnings
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors, layers
+from tfprune.core import masks
+from tfprune.core.criteria import grouping
+
+__all__ = ["ChannelOptions", "channel_maps", "scored_roles", "plain_members", "groups_of",
+           "group_scores", "select", "assign", "keep_state", "update"]
+
+#: roles of the members whose weights are masked; ``stat`` (moving statistics) is not
+MASKED_ROLES = ("out", "bias", "in", "dw", "affine", "scale")
+SCORE_FROM = {"producers": None, "consumers": ("in",)}
+
+
+@dataclasses.dataclass(frozen=True)
+class ChannelOptions:
+    """Options of the channel choice (``structured.plan`` exposes them).
+
+    Attributes:
+        reduction: ``"sum"``, ``"mean"`` or ``"max"`` over a group's scored members.
+        score_from: ``"producers"`` (the criterion's ``score_roles``, by default
+            producer and depthwise kernels) or ``"consumers"`` (consumer input slices).
+        round_to: kept channel counts are multiples of this.
+        min_channels: never keep fewer channels in a group.
+    """
+
+    reduction: str = "sum"
+    score_from: str = "producers"
+    round_to: int = 1
+    min_channels: int = 1
+
+    def __post_init__(self):
+        if self.reduction not in grouping.REDUCTIONS:
+            raise errors.unknown_name("reduction", self.reduction, grouping.REDUCTIONS)
+        if self.score_from not in SCORE_FROM:
+            raise errors.unknown_name("score_from", self.score_from, SCORE_FROM)
+        for arg in ("round_to", "min_channels"):
+            v = getattr(self, arg)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise errors.ConfigError(f"{arg} must be an integer >= 1, got {v!r}.")
+
+
+def channel_maps(graph, groups) -> dict:
+    """``id(layer) -> [channel_map entries]`` for every layer holding a channel of
+    ``groups`` (see :class:`tfprune.masking.wrapper.PruningWrapper`)."""
+    wanted = {g.index: g for g in groups}
+    out = {}
+    for u in graph.uses:
+        if u.role not in MASKED_ROLES:
+            continue
+        gids = graph.atom_group[u.atoms]
+        for gi in np.unique(gids).tolist():
+            if gi not in wanted:
+                continue
+            pos = np.where(gids == gi, graph.atom_channel[u.atoms], -1)
+            out.setdefault(id(u.layer), []).append({
+                "weight": u.attr, "axis": int(u.axis), "group": wanted[gi].name,
+                "channels": int(wanted[gi].channels), "role": u.role,
+                "positions": [int(p) for p in pos]})
+    return out
+
+
+def scored_roles(crit, options) -> set:
+    """Roles of the members whose weights ``crit`` scores (``options.score_from``)."""
+    roles = set(SCORE_FROM[options.score_from] or crit.score_roles)
+    return roles & {"out", "dw"} if crit.per_channel else roles
+
+
+class _Plain:
+    """A plain layer seen as a wrapper (weights, all-ones masks, criterion scores), so that
+    a plan on a plain model runs the same group code as the pruner, without cloning."""
+
+    def __init__(self, layer, entries, crit, scored):
+        from tfprune.masking.wrapper import _weight_key
+
+        self.layer, self.channel_map, self.criterion, self.scored = layer, entries, crit, scored
+        self.prunable_weight_names = list(dict.fromkeys(e["weight"] for e in entries))
+        ws = layers.prunable_weights(layer, self.prunable_weight_names)
+        self.pruning_vars = [(w, tf.ones(w.shape), None) for w in ws]
+        self._keys = [_weight_key(layer.name, i) for i in range(len(ws))]
+
+    def position_scores(self, index, axis):
+        weight = tf.convert_to_tensor(self.pruning_vars[index][0])
+        s = self.criterion.score(weight, {"key": self._keys[index], "axis": axis})
+        return grouping.slice_scores(s, axis, size=int(weight.shape[axis]))
+
+
+def plain_members(graph, groups, crit, options) -> list:
+    """Wrapper-like views of the plain layers holding ``groups`` (weight-only criteria)."""
+    maps = channel_maps(graph, groups)
+    roles = scored_roles(crit, options)
+    by_id = {id(u.layer): u.layer for u in graph.uses}
+    return [_Plain(by_id[i], entries, crit, any(e["role"] in roles for e in entries))
+            for i, entries in maps.items()]
+
+
+@dataclasses.dataclass
+class _Member:
+    wrapper: object
+    index: int
+    entry: dict
+
+
+def groups_of(wrappers) -> dict:
+    """Group name -> (channels, [members]) from the wrappers' channel maps."""
+    out = {}
+    for w in wrappers:
+        for e in getattr(w, "channel_map", ()):
+            idx = w.prunable_weight_names.index(e["weight"])
+            n, members = out.setdefault(e["group"], (e["channels"], []))
+            members.append(_Member(w, idx, e))
+    return out
+
+
+def _scored(members, crit, options):
+    roles = SCORE_FROM[options.score_from] or crit.score_roles
+    chosen = [m for m in members if m.entry["role"] in roles and m.wrapper.scored
+              and not (m.entry["role"] == "affine" and m.entry["weight"] != "gamma")]
+    if crit.per_channel:  # activation criteria and FPGM: the producers' outputs
+        chosen = [m for m in chosen if m.entry["role"] in ("out", "dw")]
+    return chosen
+
+
+def group_scores(groups, crit, options) -> dict:
+    """Group name -> one score per channel (``-inf`` for removed channels)."""
+    out, fallback = {}, []
+    for name, (n, members) in groups.items():
+        chosen = _scored(members, crit, options)
+        if not chosen:
+            fallback.append(name)
+            chosen = [m for m in members if m.entry["role"] in ("out", "dw")]
+            if not chosen:
+                continue
+            parts = [grouping.to_channels(grouping.slice_scores(
+                tf.abs(m.wrapper.pruning_vars[m.index][0]), m.entry["axis"]),
+                m.entry["positions"], n) for m in chosen]
+        else:
+            parts = [grouping.to_channels(m.wrapper.position_scores(m.index, m.entry["axis"]),
+                                          m.entry["positions"], n) for m in chosen]
+        scores = grouping.reduce_members(parts, options.reduction)
+        alive = _alive(members, n)
+        out[name] = tf.where(alive, scores, -np.inf)
+    if fallback:
+        warnings.warn(
+            f"criterion {crit.name!r} has no member to score in {len(fallback)} group(s) "
+            f"(e.g. {fallback[0]!r}); they are scored by the l1 norm of their filters.",
+            stacklevel=4)
+    return out
+
+
+def _alive(members, n):
+    m = members[0]
+    mask = m.wrapper.pruning_vars[m.index][1].numpy()
+    return grouping.channel_alive(mask, m.entry["positions"], m.entry["axis"], n)
+
+
+def _unit_size(members, n):
+    total = 0
+    for m in members:
+        shape = m.wrapper.pruning_vars[m.index][0].shape.as_list()
+        axis = m.entry["axis"] % len(shape)
+        per_pos = int(np.prod(shape)) // max(shape[axis], 1)
+        total += per_pos * int(np.sum(np.asarray(m.entry["positions"]) >= 0))
+    return max(total // max(n, 1), 1)
+
+
+def _owner(name, members):
+    for m in members:
+        if m.wrapper.layer.name == name.rsplit("/", 1)[-1]:
+            return m.wrapper
+    return next((m.wrapper for m in members if m.entry["role"] in ("out", "dw")),
+                members[0].wrapper)
+
+
+def select(groups, scores, *, step, scope, sparsity, options) -> dict:
+    """Group name -> bool keep flags per channel (one kept-count rule, one budget)."""
+    names = [g for g in groups if g in scores]
+    if not names:
+        return {}
+    if scope == "global":
+        target = sparsity
+        if target is None:
+            target = _owner(names[0], groups[names[0]][1]).target_sparsity(step)
+        sizes = [_unit_size(groups[g][1], groups[g][0]) for g in names]
+        keeps = masks.group_keep_masks([grouping.normalize(scores[g]) for g in names], target,
+                                       scope="global", unit_sizes=sizes,
+                                       round_to=options.round_to,
+                                       min_channels=options.min_channels)
+    else:
+        per = [sparsity if sparsity is not None else
+               _owner(g, groups[g][1]).target_sparsity(step) for g in names]
+        keeps = masks.group_keep_masks([scores[g] for g in names], per, scope="layer",
+                                       round_to=options.round_to,
+                                       min_channels=options.min_channels)
+    return {g: k.numpy() > 0 for g, k in zip(names, keeps, strict=True)}
+
+
+def assign(wrappers, keep: dict) -> None:
+    """Assign every member wrapper's masks from the groups' keep flags."""
+    for w in wrappers:
+        if not getattr(w, "channel_map", None):
+            continue
+        full = [np.ones(v[0].shape.as_list(), np.float32) for v in w.pruning_vars]
+        for e in w.channel_map:
+            if e["group"] not in keep:
+                continue
+            i = w.prunable_weight_names.index(e["weight"])
+            full[i] = full[i] * grouping.member_mask(keep[e["group"]], e["positions"],
+                                                     full[i].shape, e["axis"])
+        for (_, mask, thr), m in zip(w.pruning_vars, full, strict=True):
+            mask.assign(tf.cast(m, mask.dtype))
+            thr.assign(tf.cast(0.0, thr.dtype))
+
+
+def keep_state(wrappers) -> dict:
+    """Group name -> bool flags of the channels the masks keep now."""
+    return {name: _alive(members, n) for name, (n, members) in groups_of(wrappers).items()}
+
+
+def update(wrappers, *, step, scope, sparsity=None, options=None) -> dict:
+    """Score, choose and assign the group masks of channel-granularity ``wrappers``.
+
+    Returns:
+        Group name -> bool keep flags.
+    """
+    options = options or ChannelOptions()
+    groups = groups_of(wrappers)
+    crit = wrappers[0].criterion
+    scores = group_scores(groups, crit, options)
+    keep = select(groups, scores, step=step, scope=scope, sparsity=sparsity, options=options)
+    assign(wrappers, keep)
+    return keep
