@@ -135,3 +135,19 @@ def test_nothing_prunable(data):
     with pytest.raises(errors.NothingToPruneError, match="channel"):
         sensitivity(d, (np.ones((16, 4), "float32"), np.ones((16, 2), "float32")),
                     granularity="channel")
+
+
+def test_channel_loss_delta_ranks_a_dead_channel_last():
+    from tfprune.analysis.allocate import allocate
+    from tfprune.analysis.sensitivity import channel_loss_delta
+
+    m = keras.Sequential([keras.Input((4,)), L.Dense(4, activation="relu", name="h"),
+                          L.Dense(3, activation="softmax", name="out")])
+    m.compile(loss="sparse_categorical_crossentropy")
+    k = m.get_layer("out").kernel
+    k.assign(np.concatenate([np.zeros((1, 3)), np.ones((3, 3)) * [1, -1, 0.5]]).astype("f"))
+    x = np.random.default_rng(0).random((64, 4), dtype=np.float32) + 0.5
+    d = channel_loss_delta(m, (x, np.arange(64) % 3), progress=False)
+    assert d["h"][0] == 0.0 and np.abs(d["h"][1:]).max() > 0
+    a = allocate(m, sparsity=0.25, method="uniform", granularity="channel")
+    assert 0 not in a.plan(m, scores={"h": np.abs(d["h"])}).keep["h"]

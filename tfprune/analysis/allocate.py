@@ -74,11 +74,15 @@ class Allocation(collections.abc.Mapping):
                 "method": self.method, "target": list(self.target),
                 "predicted": dict(self.predicted), "dense": dict(self.dense)}
 
-    def plan(self, model, *, criterion: str = "magnitude"):
+    def plan(self, model, *, criterion: str = "magnitude", scores: dict | None = None):
         """A ``structured.Plan`` keeping each group's best channels (channel granularity).
 
         Channels are ranked as in :func:`tfprune.analysis.sensitivity` (summed filter
-        norms of the group's members), so the plan removes what was measured.
+        norms of the group's members, ``criterion`` ``"magnitude"``/``"l1"``/``"l2"``), so
+        the plan removes what was measured — or by ``scores`` (group name -> per-channel
+        score, larger = keep), e.g. from
+        :func:`~tfprune.analysis.sensitivity.channel_loss_delta` (the measured
+        ``"sensitivity"`` criterion).
         """
         if self.granularity != "channel":
             raise errors.ConfigError(
@@ -91,7 +95,11 @@ class Allocation(collections.abc.Mapping):
 
         g = graph_lib.build(model)
         groups = [x for x in g.prunable() if x.name in self.scope]
-        scores = group_scores(g, groups, criterion)
+        if scores is None:
+            scores = group_scores(g, groups, criterion)
+        else:
+            scores = {grp.index: np.asarray(scores[grp.name], float) for grp in groups
+                      if grp.name in scores}
         keep, channels = {}, {}
         for grp in groups:
             k = int(masks_lib.kept_count(grp.channels, self.scope[grp.name]))

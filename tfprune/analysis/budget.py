@@ -186,7 +186,8 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
         latency_ms, arena: not available yet (refused).
         fine_tune: epochs of ``model.fit`` on ``data`` after each shrink (0: none) or a
             callable ``small_model -> model`` (compiled like the original).
-        validation_data: ``(x, y)`` for the reported accuracy.
+        validation_data: ``(x, y)`` for the reported accuracy (default: the first 1024
+            samples of ``data``, i.e. training accuracy).
         max_rounds: at most this many allocate/shrink/fine-tune/measure rounds.
         progress: show the sensitivity progress bar (default: on a terminal).
 
@@ -228,7 +229,8 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
 
         estimate = Costs(model, "channel").totals(np.ones(len(res.curves)))[2]
         internal = goal - max(dense - estimate, 0.0)
-    dense_acc = _accuracy(model, validation_data)
+    val = validation_data if validation_data is not None else (x[:1024], y[:1024])
+    dense_acc = _accuracy(model, val)
     for i in range(1, max_rounds + 1):
         try:
             alloc = allocate(res, **{alloc_name: internal})
@@ -241,7 +243,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
         elif fine_tune:
             small.fit(x, y, epochs=int(fine_tune), batch_size=64, verbose=0)
         measured = _measure(name, small, x)
-        acc = _accuracy(small, validation_data)
+        acc = _accuracy(small, val)
         met = measured <= goal
         predicted = alloc.predicted["macs" if name == "macs" else "bytes"]
         rounds.append({"round": i, "internal_target": internal, "predicted": predicted,
