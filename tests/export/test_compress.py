@@ -140,6 +140,7 @@ def test_micro_writes_the_verified_compressed_model(tmp_path, data):
     assert not os.path.exists(tmp_path / "n") or not os.listdir(tmp_path / "n")
 
 
+@pytest.mark.slow
 def test_float32_weights_decode_bit_exact_too(data):
     # the reader copies float32 as 32-bit patterns; only +0.0 is dropped
     f32 = _tflite_bytes(_pruned_cnn(0.9))
