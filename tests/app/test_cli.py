@@ -181,3 +181,27 @@ export: {{tflite: [float, int8], micro: true, latency_runs: 5}}
     for f in ["report.md", "pruned.keras", "pruned_int8.tflite", "micro_pruned", *rep["plots"]]:
         assert (out / f).exists(), f
     assert "TFLM flash" in r.stdout
+
+
+def test_sensitivity_verb(tiny, tmp_path):
+    d, model = tiny
+    out = tmp_path / "sens"
+    r = _invoke("sensitivity", model, "--data", d / "data.npz", "--levels", "0.5,0.9",
+                "--samples", 12, "--out", out)
+    assert r.exit_code == 0, r.output
+    assert "c1" in r.output
+    rep = json.loads((out / "report.json").read_text())
+    assert set(rep["sensitivity"]) >= {"c1", "c2"} and len(rep["sensitivity"]["c1"]) == 3
+    assert (out / "plots" / "sensitivity.png").exists()
+    r = _invoke("sensitivity", model, "--data", "mnist5k")
+    assert r.exit_code == 2 and "expects (8, 8, 1)" in _flat(r.output)
+    assert _invoke("sensitivity", model, "--data", d / "data.npz", "--levels", "x").exit_code == 2
+
+
+def test_sweep_verb_needs_a_sweep_section(tiny, tmp_path):
+    d, model = tiny
+    r = _invoke("sweep", _recipe(tmp_path, f"model: {model}\ndata: {{source: {d / 'data.npz'}}}\n"))
+    assert r.exit_code == 2 and "no 'sweep:' section" in r.output
+    bad = f"model: {model}\ndata: {{source: {d / 'data.npz'}}}\nsweep: {{space: {{sparsty: [0.5]}}}}\n"
+    r = _invoke("sweep", _recipe(tmp_path, bad), "--out", tmp_path / "o")
+    assert r.exit_code == 2 and "sparsty" in r.output and not (tmp_path / "o").exists()

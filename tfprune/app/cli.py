@@ -256,6 +256,64 @@ def report(runs, out):
 
 
 @main.command(context_settings=_CTX)
+@click.argument("recipe", type=click.Path(dir_okay=False))
+@click.option("--out", default=None, type=click.Path(), help="Run folder (default: runs/<name>).")
+@click.option("--quiet", is_flag=True, help="No progress bars or stage lines.")
+@click.pass_context
+@_handled
+def sweep(ctx, recipe, out, quiet):
+    """Run a recipe with a `sweep:` section (tfprune.tuning.PruningTuner trials, Pareto set).
+
+    \b
+    Examples:
+      tfprune sweep configs/sweep.yaml
+      tfprune sweep configs/sweep.yaml --out runs/sweep --quiet
+    """
+    from tfprune import errors
+    from tfprune.app import recipes
+
+    if "sweep" not in recipes.load_recipe(recipe):
+        raise errors.ConfigError(f"{recipe}: no 'sweep:' section (see configs/sweep.yaml); use "
+                                 "`tfprune run` for other recipes.")
+    ctx.invoke(run, recipe=recipe, out=out, quiet=quiet)
+
+
+@main.command(context_settings=_CTX)
+@click.argument("model")
+@click.option("--data", "data_source", required=True,
+              help="Labelled data: mnist5k, digits, a .npz (x, y) or an image folder.")
+@click.option("--granularity", default="weight", show_default=True,
+              type=click.Choice(["weight", "channel"]))
+@click.option("--levels", default="0.25,0.5,0.75,0.9", show_default=True,
+              help="Sparsities to try, comma-separated, each in (0, 1).")
+@click.option("--metric", default="accuracy", show_default=True,
+              type=click.Choice(["accuracy", "loss"]))
+@click.option("--samples", default=256, show_default=True, type=click.IntRange(8),
+              help="Test samples evaluated per point.")
+@click.option("--out", default=None, type=click.Path(),
+              help="Also write report.json, report.md and plots/sensitivity.png here.")
+@click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
+@_handled
+def sensitivity(model, data_source, granularity, levels, metric, samples, out, input_shape):
+    """Measure the metric with each layer (or channel group) of MODEL pruned alone.
+
+    \b
+    Examples:
+      tfprune sensitivity runs/demo-unstructured/dense.keras --data mnist5k
+      tfprune sensitivity model.keras --data data.npz --granularity channel --out sens/
+    """
+    from tfprune.app import inspection, models
+
+    m = models.load_model(model, _model_options(input_shape, None))
+    res, rep = inspection.sensitivity_report(m, data_source, granularity=granularity,
+                                             levels=levels, metric=metric, samples=samples,
+                                             out=out)
+    click.echo(res.table())
+    if out:
+        click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
+
+
+@main.command(context_settings=_CTX)
 @click.option("--out", default="demo_out", show_default=True, type=click.Path(),
               help="Run folder (report.json, report.md, plots, .tflite files, micro builds).")
 @click.option("--sparsity", default=0.9, show_default=True, type=float,

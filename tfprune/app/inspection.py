@@ -3,8 +3,8 @@
 Example:
     >>> from tfprune.app.data import demo_cnn
     >>> info = inspect_model(demo_cnn())
-    >>> info["macs"], [g["name"] for g in info["groups"] if g["prunable"]]
-    (2627328, ['conv1', 'conv2', 'fc1'])
+    >>> info["macs"] > 2_000_000, [g["name"] for g in info["groups"] if g["prunable"]]
+    (True, ['conv1', 'conv2', 'fc1'])
 """
 
 from __future__ import annotations
@@ -212,3 +212,36 @@ def write_combined(report: dict, out) -> None:
     with reports.RunFolder(out) as stage:
         report["plots"] = plots.all_plots(report, stage)
         reports.write_report(stage, report)
+
+
+def sensitivity_report(model, data_source, *, granularity, levels, metric, samples, out=None):
+    """``tfprune sensitivity``: checks, scan, optional report folder. Returns ``(result, report)``."""
+    from tfprune import analysis
+    from tfprune.app import data as data_lib
+    from tfprune.app import plots, reports
+
+    try:
+        lv = tuple(float(v) for v in levels.split(","))
+    except ValueError:
+        raise errors.ConfigError(f"--levels {levels!r}: comma-separated numbers in (0, 1), "
+                                 "e.g. 0.25,0.5,0.75.") from None
+    folder = reports.RunFolder(out) if out else None  # checked before the scan
+    _, (x, y) = data_lib.load_data({"source": data_source})
+    data_lib.check_input(model, x, y, source=f"--data {data_source!r}")
+    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    res = analysis.sensitivity(model, (x[:samples], y[:samples]), granularity=granularity,
+                               levels=lv, metric=metric, progress=False)
+    curves = {u: [[0.0, res.baseline]] + [[float(a), float(b)] for a, b in zip(res.levels, c)]
+              for u, c in res.curves.items()}
+    report = {"title": f"tfprune sensitivity: {model.name}", "variants": {},
+              "sensitivity": curves, "sensitivity_metric": res.metric,
+              "result": res.to_dict()}
+    if folder:
+        with folder as stage:
+            report["plots"] = plots.sensitivity_curves(report, stage)
+            reports.write_text(os.path.join(stage, "report.json"),
+                               json.dumps(report, indent=2, default=str))
+            reports.write_text(os.path.join(stage, "report.md"),
+                               f"# {report['title']}\n\n```\n{res.table()}\n```\n\n"
+                               + "".join(f"![{p}]({p})\n" for p in report["plots"]))
+    return res, report

@@ -13,8 +13,8 @@ Example:
     >>> job = prepare({"model": "demo_cnn", "data": {"source": "digits"}})
     Traceback (most recent call last):
     ...
-    tfprune.errors.ConfigError: data: samples have shape (8, 8, 1) but model 'demo_cnn' \
-expects (28, 28, 1). Resize the data (data.resize / data.rgb in a recipe) or build the model \
+    tfprune.errors.ConfigError: data 'digits' (train): samples have shape (8, 8, 1) but model \
+'demo_cnn' expects (28, 28, 1). Resize the data (data.resize / data.rgb in a recipe) or build the model \
 for this shape (model_options.input_shape).
 """
 
@@ -65,14 +65,10 @@ def _section(recipe: dict, key: str, **override) -> dict:
 def check_prune_options(model, spec: dict) -> None:
     """Refuse bad pruning options on the untrained model (cheap), before any training."""
     from tfprune import masking, structured
-    from tfprune.structured import plans
 
     errors.check_sparsity(spec["sparsity"], "prune.sparsity")
     if spec["granularity"] == "channel":
         crit = spec.get("criterion", "l2")
-        plans.check_options(criterion=crit, granularity="filter", reduction="sum",
-                            scope=spec["scope"], round_to=spec["round_to"],
-                            min_channels=spec["min_channels"])
         structured.plan(model, sparsity=spec["sparsity"], criterion=crit, scope=spec["scope"],
                         round_to=spec["round_to"], min_channels=spec["min_channels"],
                         exclude=spec.get("exclude"))
@@ -120,8 +116,90 @@ def prepare(recipe: dict) -> Job:
         n, m = prune_cfg.get("n_m", (2, 4))
         prune_cfg["sparsity"] = 1 - n / m
     check_prune_options(model, prune_cfg)
-    return Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
-               _section(recipe, "export"), seed)
+    if "allocate" in recipe:
+        _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
+    job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
+              _section(recipe, "export"), seed)
+    if "sweep" in recipe:  # the tuner checks its space and options before any trial
+        import shutil
+        import tempfile
+
+        probe = tempfile.mkdtemp(prefix="tfprune-sweep-check-")
+        try:
+            _sweep_tuner(job, probe)
+        finally:
+            shutil.rmtree(probe, ignore_errors=True)
+    return job
+
+
+def _unit_granularity(prune_cfg) -> str:
+    if prune_cfg["granularity"] == "channel":
+        return "channel"
+    if prune_cfg["granularity"] != "unstructured":
+        raise errors.ConfigError("allocate: works with prune.granularity 'unstructured' or "
+                                 f"'channel', not {prune_cfg['granularity']!r}.")
+    return "weight"
+
+
+def _allocate(model, recipe, prune_cfg, result):
+    """Per-unit sparsities for the recipe's target (``result`` None: a uniform dry run)."""
+    from tfprune import analysis
+
+    target = {k: v for k, v in recipe["allocate"].items() if k != "method"}
+    if len(target) != 1:
+        raise errors.ConfigError(f"allocate: give exactly one target of sparsity, params, "
+                                 f"macs, bytes, flash; got {sorted(target) or 'none'}.")
+    if result is None:
+        return analysis.allocate(model, method="uniform",
+                                 granularity=_unit_granularity(prune_cfg), **target)
+    return analysis.allocate(result, method=recipe["allocate"].get("method", "sensitivity"),
+                             **target)
+
+
+def sensitivity_scan(job: Job, *, quiet=False):
+    """The recipe's sensitivity scan on the trained model; ``(result, curves_for_report)``."""
+    from tfprune import analysis
+
+    cfg = job.recipe.get("sensitivity", {})
+    n = cfg.get("samples", 256)
+    x, y = job.test_data
+    kwargs = {"levels": tuple(cfg.get("levels", (0.25, 0.5, 0.75, 0.9))),
+              "metric": cfg.get("metric", "accuracy"), "progress": not quiet}
+    if "criterion" in cfg:
+        kwargs["criterion"] = cfg["criterion"]
+    res = analysis.sensitivity(job.model, (x[:n], y[:n]),
+                               granularity=_unit_granularity(job.prune), **kwargs)
+    curves = {u: [[0.0, res.baseline]] + [[float(lv), float(v)] for lv, v in zip(res.levels, c)]
+              for u, c in res.curves.items()}
+    return res, curves
+
+
+def _sweep_tuner(job: Job, directory: str):
+    from tfprune import tuning
+
+    cfg = job.recipe["sweep"]
+    options = tuning.SweepOptions(loss=job.train["loss"], batch_size=job.train["batch_size"],
+                                  seed=job.seed, tensorboard=False,
+                                  measure=tuple(cfg.get("measure", ())))
+    return tuning.PruningTuner(job.model, cfg.get("space"), oracle=cfg.get("oracle", "random"),
+                               objective=cfg.get("objective", "val_accuracy"),
+                               max_trials=cfg.get("max_trials", 6), directory=directory,
+                               project_name="sweep", overwrite=True, options=options)
+
+
+def sweep(job: Job, stage: str, *, say=print) -> dict:
+    """The recipe's sweep (:class:`tfprune.tuning.PruningTuner`) on the trained model; the
+    trials and Pareto set for the report (``report["sweep"]``)."""
+    cfg = job.recipe["sweep"]
+    tuner = _sweep_tuner(job, stage)
+    tuner.search(*job.train_data, validation_data=job.test_data)
+    quality, cost = cfg.get("quality", "val_accuracy"), cfg.get("cost", "macs")
+    rows = [dict(r) for r in tuner.results()]
+    front = tuner.pareto(quality, cost)
+    ids = [r.get("trial_id") for r in front]
+    say(f"  {len(rows)} trials, {len(front)} on the Pareto front ({quality} vs {cost})")
+    return {"quality": quality, "cost": cost, "trials": rows,
+            "pareto": [i for i, r in enumerate(rows) if r.get("trial_id") in ids]}
 
 
 def _compile(model, lr, loss):
@@ -146,7 +224,7 @@ def train(job: Job, *, quiet=False, callbacks=()):
                 desc="dense training", quiet=quiet, callbacks=callbacks)
 
 
-def _prune_weights(model, spec, job, quiet, callbacks):
+def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     from tfprune import masking
     from tfprune.callbacks import PruningCallback
     from tfprune.core.schedules import AGP
@@ -155,8 +233,10 @@ def _prune_weights(model, spec, job, quiet, callbacks):
     batch = spec.get("batch_size", job.train["batch_size"])
     steps = int(np.ceil(len(x) / batch))
     end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * steps))
-    schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
-    pruned = masking.prune(model, schedule=schedule, scope=spec["scope"],
+    scope = spec["scope"] if allocation is None else dict(allocation.scope)
+    final = spec["sparsity"] if allocation is None else max(scope.values())
+    schedule = AGP(final, begin_step=0, end_step=end, frequency=spec["frequency"])
+    pruned = masking.prune(model, schedule=schedule, scope=scope,
                            criterion=spec.get("criterion", "magnitude"),
                            exclude=spec.get("exclude"), **_granularity_args(spec))
     _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
@@ -166,10 +246,10 @@ def _prune_weights(model, spec, job, quiet, callbacks):
     return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
 
 
-def _prune_channels(model, spec, job, quiet, callbacks):
+def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
     from tfprune import structured
 
-    p = structured.plan(model, sparsity=spec["sparsity"], criterion=spec.get("criterion", "l2"),
+    p = allocation.plan(model) if allocation is not None else structured.plan(model, sparsity=spec["sparsity"], criterion=spec.get("criterion", "l2"),
                         scope=spec["scope"], round_to=spec["round_to"],
                         min_channels=spec["min_channels"], exclude=spec.get("exclude"))
     small = structured.shrink(structured.apply_masks(model, p), p)
@@ -181,11 +261,11 @@ def _prune_channels(model, spec, job, quiet, callbacks):
     return small, hist, {"channels_removed": p.removed, "channels_kept": kept}
 
 
-def prune_variant(model, spec: dict, job: Job, *, quiet=False, callbacks=()):
-    """Prune a copy of ``model`` as ``spec`` says; returns ``(plain_model, history, info)``."""
-    if spec["granularity"] == "channel":
-        return _prune_channels(model, spec, job, quiet, callbacks)
-    return _prune_weights(model, spec, job, quiet, callbacks)
+def prune_variant(model, spec: dict, job: Job, *, quiet=False, callbacks=(), allocation=None):
+    """Prune a copy of ``model`` as ``spec`` (or an ``allocate`` result) says; returns
+    ``(plain_model, history, info)``."""
+    fn = _prune_channels if spec["granularity"] == "channel" else _prune_weights
+    return fn(model, spec, job, quiet, callbacks, allocation)
 
 
 def _litert_accuracy(path, x, y, limit=500):
@@ -277,20 +357,48 @@ def run_recipe(recipe: dict, out: str, *, quiet: bool = False, say=print) -> dic
         hist = {"dense": train(job, quiet=quiet, callbacks=logger.callbacks("dense"))}
         variants = {"dense": measure(job.model, job, stage, "dense", say=say)}
         spec = job.prune
-        say(f"[2/3] pruning: {spec['granularity']} at {spec['sparsity']:.0%}")
+        extra, alloc = _analyse(job, stage, quiet=quiet, say=say)
+        if "sweep" in recipe and "prune" not in recipe:
+            return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
+        how = "allocated" if alloc is not None else f"{spec['sparsity']:.0%}"
+        say(f"[2/3] pruning: {spec['granularity']} at {how}")
         pruned, hist["pruned"], info = prune_variant(job.model, spec, job, quiet=quiet,
-                                                     callbacks=logger.callbacks("prune"))
+                                                     callbacks=logger.callbacks("prune"),
+                                                     allocation=alloc)
         say("[3/3] measuring and exporting the pruned model")
         variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
         variants["pruned"]["pruning"] = info
-        report = {"title": f"tfprune run: {recipe.get('name', recipe['model'])}",
-                  "recipe": recipe, "resolved": {"train": job.train, "prune": spec,
-                                                 "export": job.export},
-                  "variants": variants, "history": hist, "seconds": None}
-        report["seconds"] = round(time.time() - start, 1)
-        finish(report, stage, plots_on=recipe.get("report", {}).get("plots", True))
-        logger.log_report(report, stage)
+        return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
+
+
+def _finish_run(recipe, job, variants, hist, extra, stage, start, logger):
+    report = {"title": f"tfprune run: {recipe.get('name', recipe['model'])}",
+              "recipe": recipe, "resolved": {"train": job.train, "prune": job.prune,
+                                             "export": job.export},
+              "variants": variants, "history": hist, "seconds": None, **extra}
+    report["seconds"] = round(time.time() - start, 1)
+    finish(report, stage, plots_on=recipe.get("report", {}).get("plots", True))
+    logger.log_report(report, stage)
     return report
+
+
+def _analyse(job, stage, *, quiet, say):
+    """Sweep, sensitivity scan and allocation when the recipe asks: ``(report_extra, alloc)``."""
+    recipe, extra, alloc = job.recipe, {}, None
+    if "sweep" in recipe:
+        say("[2/3] sweep (tfprune.tuning.PruningTuner)")
+        extra["sweep"] = sweep(job, stage, say=say)
+    if "sensitivity" in recipe or "allocate" in recipe:
+        say(f"[2/3] sensitivity scan ({_unit_granularity(job.prune)} units)")
+        res, extra["sensitivity"] = sensitivity_scan(job, quiet=quiet)
+        extra["sensitivity_metric"] = res.metric
+        if "allocate" in recipe:
+            alloc = _allocate(job.model, recipe, job.prune, res)
+            extra["allocation"] = alloc.to_dict()
+            say(f"  allocated {alloc.target[0]} <= {alloc.target[1]:,}: predicted "
+                + ", ".join(f"{k} {v:,.4g}" for k, v in alloc.predicted.items()
+                            if v is not None))
+    return extra, alloc
 
 
 def _mlflow_logger(recipe):

@@ -46,9 +46,9 @@ _SHAPE = {"type": "array", "items": {"type": "integer", "minimum": 1, "maximum":
           "minItems": 1, "maxItems": 4}
 
 
-def _obj(props: dict, required=()) -> dict:
+def _obj(props: dict, required=(), min_props=0) -> dict:
     return {"type": "object", "additionalProperties": False, "properties": props,
-            "required": list(required)}
+            "required": list(required), "minProperties": min_props}
 
 
 DEMO = _obj({
@@ -109,8 +109,28 @@ RUN = _obj({
     "report": _obj({"plots": {"type": "boolean"}}),
     "mlflow": _obj({"tracking_uri": {"type": "string"}, "experiment": {"type": "string"},
                     "run_name": {"type": "string"}}),
-    "sensitivity": {"type": "object"},
-    "sweep": {"type": "object"},
+    "sensitivity": _obj({
+        "levels": {"type": "array", "items": _FRACTION, "minItems": 1, "maxItems": 20},
+        "metric": {"enum": ["loss", "accuracy"]},
+        "samples": {"type": "integer", "minimum": 8, "maximum": 100_000},
+        "criterion": {"type": "string"}}),
+    "allocate": _obj({
+        "sparsity": _FRACTION,
+        "params": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e12},
+        "macs": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e15},
+        "bytes": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e12},
+        "flash": {"type": "number", "exclusiveMinimum": 0, "maximum": 1e12},
+        "method": {"enum": ["sensitivity", "uniform", "erk", "lamp"]},
+    }, min_props=1),
+    "sweep": _obj({
+        "space": {"type": "object"},
+        "oracle": {"enum": ["random", "bayesian", "hyperband", "grid"]},
+        "max_trials": {"type": "integer", "minimum": 1, "maximum": 10_000},
+        "objective": {"type": "string"},
+        "quality": {"type": "string"},
+        "cost": {"type": "string"},
+        "measure": {"type": "array", "items": {"enum": ["tflite_bytes", "latency_ms"]}},
+    }),
 }, required=["model", "data"])
 
 SCHEMA = {"$schema": "https://json-schema.org/draft/2020-12/schema",
@@ -130,7 +150,8 @@ def capabilities() -> dict:
     have = {
         "mlflow": None if importlib.util.find_spec("mlflow") else
         "needs the optional MLflow extra: pip install 'tfprune[mlflow]'",
-        "sensitivity": None if hasattr(analysis, "sensitivity") and hasattr(analysis, "allocate")
+        "sensitivity": None if callable(getattr(analysis, "sensitivity", None))
+        and callable(getattr(analysis, "allocate", None))
         else "tfprune.analysis.sensitivity/allocate are not in this version of tfprune",
         "sweep": None if importlib.util.find_spec("tfprune.tuning") else
         "tfprune.tuning (PruningTuner) is not in this version of tfprune",
@@ -222,7 +243,9 @@ def _validate(data: dict, kind: str, source: str) -> dict:
 
 
 def _check_capabilities(data: dict, source: str) -> None:
-    for key, why in capabilities().items():
+    caps = capabilities()
+    caps["allocate"] = caps.get("sensitivity")
+    for key, why in caps.items():
         if key in data and why:
             raise errors.ConfigError(f"{source}: key {key!r} {why}. Remove the key or "
                                      "install the capability.")
@@ -241,8 +264,8 @@ def load_recipe_text(text, source: str = "<text>") -> dict:
         Traceback (most recent call last):
         ...
         tfprune.errors.ConfigError: <text>: 'prun' is not a known key. Did you mean 'prune'? \
-Valid keys: data, export, mlflow, model, model_options, name, prune, report, seed, \
-sensitivity, sweep, train.
+Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, report, \
+seed, sensitivity, sweep, train.
     """
     data = _validate(_parse(text, source), "run", source)
     _check_capabilities(data, source)

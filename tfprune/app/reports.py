@@ -200,6 +200,26 @@ def render_markdown(report: dict) -> str:
     if len(names) > 1 and variants[names[0]].get("layers"):
         out += ["", "## Weights removed per layer (vs " + names[0] + ")", ""]
         out += _layers_table(variants)
+    alloc = report.get("allocation")
+    if alloc:
+        name, value = alloc["target"]
+        out += ["", f"## Allocation ({alloc['method']}, {alloc['granularity']} units, "
+                f"target {name} <= {value:,.4g})", "", "| unit | sparsity |", "|---|---:|"]
+        out += [f"| {u} | {s:.1%} |" for u, s in alloc["scope"].items()]
+        out += ["", "predicted: " + ", ".join(f"{k} {v:,.4g}" for k, v in
+                                             alloc["predicted"].items() if v is not None)]
+    sweep = report.get("sweep")
+    if sweep and sweep.get("trials"):
+        cols = [c for c in ("trial_id", "granularity", "sparsity", "criterion", sweep["quality"],
+                            sweep["cost"]) if any(c in t for t in sweep["trials"])]
+        out += ["", f"## Sweep: {len(sweep['trials'])} trials (* = Pareto set, "
+                f"{sweep['quality']} vs {sweep['cost']})", "",
+                "| | " + " | ".join(cols) + " |", "|---|" + "---|" * len(cols)]
+        for i, t in enumerate(sweep["trials"]):
+            cells = [f"{t.get(c):.4g}" if isinstance(t.get(c), float) else str(t.get(c, ""))
+                     for c in cols]
+            out.append(f"| {'*' if i in sweep.get('pareto', []) else ''} | "
+                       + " | ".join(cells) + " |")
     if report.get("plots"):
         out += ["", "## Plots", ""] + [f"![{p}]({p})" for p in report["plots"]]
     out += ["", "MACs: dense multiply-accumulates per sample (tfprune.analysis.summary's rule); "
