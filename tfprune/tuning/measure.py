@@ -71,7 +71,7 @@ def measure(plain, *, validation_data, loss, metrics=(), batch_size=32, optional
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
         >>> out = measure(m, validation_data=(np.ones((4, 4)), np.zeros((4, 2))), loss="mse")
         >>> out["params"], out["macs"]
-        (10, 8)
+        (10.0, 8.0)
     """
     xv, yv = validation_data
     plain.compile(loss=loss, metrics=list(metrics))
