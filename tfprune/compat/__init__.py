@@ -5,8 +5,13 @@ TF-MOT 0.8.1 works only with tf_keras (Keras 2). Importing tfprune sets
 also means tf_keras for the rest of the process -- provided nothing has touched
 ``tf.keras`` yet (TensorFlow resolves it lazily, once). This is the only
 side effect tfprune has at import. Whatever the import order, tfprune itself
-always uses ``tf_keras`` explicitly, and a Keras 3 model passed to it is
-refused with an explanation (see :func:`check_tf_keras_model`).
+always uses ``tf_keras`` explicitly.
+
+Keras 3 models (TensorFlow backend, Sequential or Functional) are translated: public
+entry points decorated with :func:`keras3_io` accept them (or a Keras 3 ``.keras`` path),
+work on a tf_keras copy and return Keras 3 wherever a plain model is returned
+(:func:`to_tf_keras`, :func:`to_keras3`, :func:`load_model`). What cannot be translated is
+refused before any work.
 
 Example:
     >>> from tfprune.compat import keras
@@ -25,12 +30,13 @@ import tf_keras as keras  # noqa: E402
 
 from tfprune import errors  # noqa: E402
 
-__all__ = ["keras", "is_keras3_object", "check_tf_keras_model"]
+__all__ = ["keras", "is_keras3_object", "check_tf_keras_model", "to_tf_keras", "to_keras3",
+           "load_model", "keras3_io", "is_from_keras3", "register_counterpart"]
 
 _KERAS3_HINT = (
-    "tfprune (like TF-MOT) works on tf_keras models. Build the model with "
-    "`import tf_keras as keras` (pip package tf-keras), or import tfprune before "
-    "tensorflow so that tf.keras means tf_keras (TF_USE_LEGACY_KERAS=1)."
+    "This internal step works on tf_keras models. Public tfprune functions translate Keras 3 "
+    "models themselves; here, translate it first with tfprune.compat.to_tf_keras(model), or "
+    "build it with `import tf_keras as keras` (pip package tf-keras)."
 )
 
 
@@ -76,3 +82,8 @@ def check_tf_keras_model(model, arg: str = "model") -> None:
             f"`{arg}` is not built yet. Give the first layer an input_shape or call "
             f"{arg}.build(input_shape) before pruning."
         )
+
+
+from tfprune.compat._io import is_from_keras3, keras3_io, load_model  # noqa: E402
+from tfprune.compat._reverse import to_keras3  # noqa: E402
+from tfprune.compat._translate import register_counterpart, to_tf_keras  # noqa: E402

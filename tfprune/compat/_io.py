@@ -1,0 +1,176 @@
+"""Keras 3 in, Keras 3 out: the ``keras3_io`` decorator, ``load_model`` and the origin flag.
+
+A Keras 3 model (or a Keras 3 ``.keras`` file) given to a decorated public function is
+translated to tf_keras first; a plain model the function returns goes back to Keras 3. A
+wrapped (pruned, not yet stripped) model stays tf_keras -- it is for training -- and remembers
+that it came from Keras 3, so that ``strip`` of it returns Keras 3.
+
+Example:
+    >>> import keras as keras3
+    >>> @keras3_io(returns="model")
+    ... def identity(model):
+    ...     return model
+    >>> m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2, name="d")])
+    >>> type(identity(m3)).__module__.startswith("keras.")
+    True
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import zipfile
+
+from tfprune import errors
+from tfprune.compat import _reverse, _translate
+
+__all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
+
+_FLAG = "_tfprune_from_keras3"
+_RETURNS = ("model", "record", None)
+
+
+def is_from_keras3(model) -> bool:
+    """True if the tf_keras ``model`` was translated from a Keras 3 model by tfprune.
+
+    Example:
+        >>> import tf_keras
+        >>> is_from_keras3(tf_keras.Sequential([tf_keras.Input((2,)), tf_keras.layers.Dense(1)]))
+        False
+    """
+    return bool(getattr(model, _FLAG, False))
+
+
+def mark_from_keras3(model):
+    """Flag the tf_keras ``model`` as coming from Keras 3 (``strip`` then returns Keras 3)."""
+    object.__setattr__(model, _FLAG, True)
+    return model
+
+
+def _is_keras3(obj) -> bool:
+    from tfprune import compat
+
+    return compat.is_keras3_object(obj)
+
+
+def is_keras3_file(path) -> bool:
+    """True if ``path`` is a ``.keras`` archive written by Keras 3 (not tf_keras)."""
+    path = os.fspath(path)
+    if not zipfile.is_zipfile(path):
+        return False
+    with zipfile.ZipFile(path) as z:
+        try:
+            meta = json.loads(z.read("metadata.json"))
+        except KeyError:
+            return False
+    return str(meta.get("keras_version", "")).split(".")[0] == "3"
+
+
+def load_model(path):
+    """Load a model file as tf_keras: ``(model, from_keras3)``.
+
+    Accepts a Keras 3 ``.keras`` file (translated to tf_keras) and tf_keras ``.keras``, ``.h5``
+    or SavedModel files (tfprune's and TF-MOT's wrapper classes known). The file is only read.
+
+    Args:
+        path: a file or SavedModel directory.
+
+    Returns:
+        ``(tf_keras_model, from_keras3)``; ``from_keras3`` is True for a Keras 3 file.
+
+    Raises:
+        ConfigError: the path does not exist.
+
+    Example:
+        >>> import os, tempfile, keras as keras3
+        >>> p = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)]).save(p)
+        >>> m, from_keras3 = load_model(p)
+        >>> type(m).__module__.split(".")[0], from_keras3
+        ('tf_keras', True)
+    """
+    path = os.fspath(path)
+    if not os.path.exists(path):
+        raise errors.ConfigError(f"Model file {path!r} does not exist.")
+    if is_keras3_file(path):
+        import keras
+
+        model = keras.saving.load_model(path, compile=False)
+        return mark_from_keras3(_translate.to_tf_keras(model)), True
+    import tensorflow_model_optimization as tfmot
+    import tf_keras
+
+    from tfprune import masking  # noqa: F401  (registers tfprune's wrapper classes)
+
+    with tfmot.sparsity.keras.prune_scope():
+        model = tf_keras.models.load_model(path, compile=False)
+    return model, False
+
+
+def _is_wrapped(model) -> bool:
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    wrapper = pruning_wrapper.PruneLowMagnitude
+    return any(isinstance(layer, wrapper) for layer in _translate._walk(model))
+
+
+def _inbound(model):
+    """``(tf_keras_model_or_original, from_keras3)`` for the first argument of an entry point."""
+    if isinstance(model, (str, os.PathLike)) and os.path.exists(model) and is_keras3_file(model):
+        return load_model(model)
+    if _is_keras3(model):
+        return mark_from_keras3(_translate.to_tf_keras(model)), True
+    return model, is_from_keras3(model)
+
+
+def _outbound(result):
+    import tf_keras
+
+    if not isinstance(result, tf_keras.Model):
+        return result
+    if _is_wrapped(result):
+        return mark_from_keras3(result)
+    return _reverse.to_keras3(result)
+
+
+def keras3_io(returns: str | None = None):
+    """Decorate a public function taking a model first so that it accepts Keras 3 models.
+
+    The first argument (positional, or ``model=``) may be a Keras 3 Sequential/Functional
+    model or the path of a Keras 3 ``.keras`` file: it is checked (refused before any work
+    if it cannot be translated), translated to tf_keras and passed on. With
+    ``returns="model"`` a returned tf_keras model goes back to Keras 3 when the input came
+    from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`).
+    ``"record"`` and ``None`` leave the result alone.
+
+    Example:
+        >>> @keras3_io()
+        ... def n_layers(model):
+        ...     return len(model.layers)
+        >>> import keras as keras3
+        >>> n_layers(keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)]))
+        1
+    """
+    if returns not in _RETURNS:
+        raise errors.unknown_name("returns", returns, [r for r in _RETURNS if r])
+
+    def decorate(fn):
+        @functools.wraps(fn)
+        def wrapper(*args, **kwargs):
+            if args:
+                first, from3 = _inbound(args[0])
+                args = (first, *args[1:])
+            elif "model" in kwargs:
+                kwargs["model"], from3 = _inbound(kwargs["model"])
+            else:
+                from3 = False
+            result = fn(*args, **kwargs)
+            if returns == "model" and from3:
+                return _outbound(result)
+            return result
+
+        wrapper.__tfprune_keras3_io__ = returns
+        return wrapper
+
+    return decorate

@@ -1,0 +1,193 @@
+"""tf_keras -> Keras 3: plain (stripped or shrunk) tf_keras models back to Keras 3.
+
+Example:
+    >>> import tf_keras
+    >>> m = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2, name="d")])
+    >>> [layer.name for layer in to_keras3(m).layers]
+    ['d']
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import inspect
+
+import tf_keras
+
+from tfprune import errors
+from tfprune.compat._translate import (
+    _COUNTERPARTS,
+    _KERAS3_CLASSES,
+    _copy_weights,
+    _is_model,
+    _register_applications,
+    _shift_nodes,
+    _walk,
+)
+
+__all__ = ["to_keras3"]
+
+
+def _keras3_class(layer):
+    if not _COUNTERPARTS:
+        _register_applications()
+    import keras
+
+    for key, klass in _COUNTERPARTS.items():
+        if type(layer) is klass:
+            return _KERAS3_CLASSES[key]
+    klass = getattr(keras.layers, type(layer).__name__, None)
+    if klass is None or type(layer) is not getattr(tf_keras.layers, type(layer).__name__, None):
+        raise errors.UnsupportedLayerError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) has no Keras 3 counterpart; "
+            "strip pruning wrappers first (tfprune.strip) and use built-in layers.")
+    return klass
+
+
+def _value_to_keras3(key, value):
+    if key == "axis" and isinstance(value, list) and len(value) == 1:
+        return value[0]  # BatchNormalization axis=[3] -> 3
+    return value
+
+
+_DROPPABLE_3 = {"query_shape": None, "key_shape": None, "value_shape": None,
+                "softmax_robust_masking": (False,), "groups": (1,), "dynamic": (False,),
+                "time_major": (False,), "implementation": (1, 2), "ragged": (False,),
+                "zero_output_for_mask": None}
+
+
+@functools.cache
+def _accepted_3(klass) -> frozenset:
+    import keras
+
+    names = {"name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape",
+             "batch_size", "input_dim", "activity_regularizer"}
+    for k in klass.__mro__:
+        if "__init__" in k.__dict__:
+            names.update(p for p in inspect.signature(k.__dict__["__init__"]).parameters
+                         if p not in ("self", "args", "kwargs"))
+        if k is keras.layers.Layer:
+            break
+    return frozenset(names)
+
+
+def _layer_config_to_keras3(klass, layer_name, config):
+    out = {}
+    for key, value in config.items():
+        if key in _accepted_3(klass):
+            out[key] = _value_to_keras3(key, value)
+            continue
+        allowed = _DROPPABLE_3.get(key, ())
+        if allowed is None or value in allowed:
+            continue
+        raise errors.UnsupportedLayerError(
+            f"Layer {layer_name!r} ({klass.__name__}) uses the tf_keras option {key}={value!r},"
+            f" which Keras 3's {klass.__name__} does not have; it cannot go back to Keras 3.")
+    return out
+
+
+def _tensor_3(history):
+    return {"class_name": "__keras_tensor__",
+            "config": {"shape": [None], "dtype": "float32", "keras_history": list(history)}}
+
+
+def _node_to_keras3(node, names):
+    """tf_keras node ``[[name, node, tensor, kwargs], ...]`` -> Keras 3 ``{args, kwargs}``."""
+    def is_ref(v):
+        return (isinstance(v, (list, tuple)) and len(v) == 3 and isinstance(v[0], str)
+                and v[0] in names and isinstance(v[1], int) and isinstance(v[2], int))
+
+    def kw(v):
+        if is_ref(v):
+            return _tensor_3(v)
+        if isinstance(v, dict):
+            return {k: kw(x) for k, x in v.items()}
+        if isinstance(v, (list, tuple)):
+            return [kw(x) for x in v]
+        return v
+
+    tensors = [_tensor_3(e[:3]) for e in node]
+    kwargs = node[0][3] if node and len(node[0]) == 4 else {}
+    return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": kw(kwargs)}
+
+
+def _model_config_to_keras3(model, config):
+    from tf_keras.src.engine import functional
+
+    by_name = {layer.name: layer for layer in model.layers}
+    names = set(by_name)
+    skip = {layer.name for layer in model.layers if _is_model(layer)
+            and functional._should_skip_first_node(layer)}
+    if skip:
+        config = _shift_nodes(config, skip, -1)
+    out = copy.deepcopy({k: v for k, v in config.items() if k != "layers"})
+    out["layers"] = []
+    for entry in config["layers"]:
+        name = entry["config"].get("name") or entry.get("name")
+        layer = by_name.get(name)
+        new = {k: v for k, v in entry.items() if k != "build_config"}
+        if entry["class_name"] == "InputLayer":
+            cfg = dict(entry["config"])
+            cfg["batch_shape"] = cfg.pop("batch_input_shape")
+            new.update(class_name="InputLayer", module="keras.layers", config=cfg)
+        elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
+            new.update(module="keras", class_name="Functional" if entry["class_name"] !=
+                       "Sequential" else "Sequential",
+                       config=_model_config_to_keras3(layer, layer.get_config()))
+            if entry["class_name"] != "Sequential":
+                new["module"] = "keras.src.models.functional"
+        else:
+            klass = _keras3_class(layer)
+            cfg = _layer_config_to_keras3(klass, name, entry["config"])
+            new.update(class_name=klass.__name__, module=klass.__module__,
+                       config=cfg, registered_name=None)
+            if klass.__module__.startswith("keras.src.layers"):
+                new["module"] = "keras.layers"
+        if new.get("inbound_nodes"):
+            new["inbound_nodes"] = [_node_to_keras3(n, names) for n in new["inbound_nodes"]]
+        out["layers"].append(new)
+    for key in ("input_layers", "output_layers"):
+        if key in out and len(out[key]) == 1 and isinstance(out[key][0], list):
+            out[key] = out[key][0]  # single tensor: Keras 3 expects it unnested
+    return out
+
+
+def to_keras3(model):
+    """A Keras 3 copy of the plain tf_keras Sequential or Functional ``model``.
+
+    Layer names, weights (zeros included) and outputs are kept. Wrapped (pruned, unstripped)
+    models are refused: strip them first.
+
+    Example:
+        >>> import numpy as np
+        >>> m = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2)])
+        >>> x = np.ones((1, 3), "float32")
+        >>> bool(np.allclose(to_keras3(m)(x), m(x)))
+        True
+    """
+    import keras
+
+    if not isinstance(model, tf_keras.Model) or not (
+            isinstance(model, tf_keras.Sequential) or getattr(model, "_is_graph_network", False)):
+        raise errors.ModelTypeError(
+            f"to_keras3 needs a Sequential or Functional tf_keras model, got "
+            f"{type(model).__name__}.")
+    for layer in _walk(model):
+        if not (hasattr(layer, "layers") and hasattr(layer, "inputs")):
+            _keras3_class(layer)
+    config = _model_config_to_keras3(model, model.get_config())
+    custom = {k.__name__: k for k in _keras3_customs()}
+    with keras.saving.custom_object_scope(custom):
+        if isinstance(model, tf_keras.Sequential):
+            new = keras.Sequential.from_config(config)
+        else:
+            new = keras.Model.from_config(config)
+    _copy_weights(model, new, model.name)
+    return new
+
+
+def _keras3_customs():
+    if not _COUNTERPARTS:
+        _register_applications()
+    return list(_KERAS3_CLASSES.values())

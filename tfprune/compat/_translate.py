@@ -1,0 +1,409 @@
+"""Keras 3 -> tf_keras model translation: configs rewritten, weights copied layer by layer.
+
+Keras 3 and tf_keras describe the same layers with slightly different configs (dtype policies,
+``batch_shape``, serialized-object envelopes, the functional node format). This module rewrites
+one into the other, builds the model in the other Keras and copies the weights layer by layer
+(matched by layer name, nested models included).
+
+Example:
+    >>> import keras as keras3
+    >>> m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2, name="d")])
+    >>> m2 = to_tf_keras(m3)
+    >>> type(m2).__module__.split(".")[0], [l.name for l in m2.layers]
+    ('tf_keras', ['d'])
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+
+import numpy as np
+import tf_keras
+
+from tfprune import errors
+
+__all__ = ["to_tf_keras", "register_counterpart", "check_translatable", "max_relative_error"]
+
+# Layer config keys tf_keras' base Layer accepts through **kwargs.
+_BASE_KWARGS = {"input_dim", "input_shape", "batch_input_shape", "batch_size", "weights",
+                "activity_regularizer", "autocast", "implementation", "name", "trainable",
+                "dtype", "dynamic", "zero_output_for_mask"}
+# Keras 3 keys that tf_keras lacks, dropped when they hold the value that means "off".
+_DROPPABLE = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha": (None,),
+              "rms_scaling": (False,), "synchronized": (False,), "optional": (False,),
+              "seed": (None,), "use_gate": (False,), "sliding_window": (None,),
+              "flash_attention": (None, False), "use_cudnn": ("auto", True, False),
+              "sparse": (False,), "ragged": (False,), "return_attention_scores": (False,),
+              "module": None, "registered_name": None, "build_config": None,
+              "compile_config": None, "tf_keras_version": None}
+
+# Counterparts of classes that are not plain layers: (keras3 module, class name) -> tf_keras class.
+_COUNTERPARTS: dict = {}
+_KERAS3_CLASSES: dict = {}  # same keys -> the Keras 3 class
+
+
+def register_counterpart(keras3_class, tf_keras_class) -> None:
+    """Declare ``tf_keras_class`` as the translation of the Keras 3 layer ``keras3_class``.
+
+    Both must take the same config and hold the same weights in the same order.
+
+    Example:
+        >>> import keras as keras3
+        >>> register_counterpart(keras3.layers.Dense, tf_keras.layers.Dense)
+    """
+    key = (keras3_class.__module__, keras3_class.__name__)
+    _COUNTERPARTS[key] = tf_keras_class
+    _KERAS3_CLASSES[key] = keras3_class
+
+
+def _register_applications():
+    from keras.src.applications import convnext as c3
+    from tf_keras.src.applications import convnext as c2
+
+    register_counterpart(c3.LayerScale, c2.LayerScale)
+    register_counterpart(c3.StochasticDepth, c2.StochasticDepth)
+
+
+def _counterpart(layer):
+    """The tf_keras class for a Keras 3 layer object, or None."""
+    if not _COUNTERPARTS:
+        _register_applications()
+    klass = type(layer)
+    found = _COUNTERPARTS.get((klass.__module__, klass.__name__))
+    if found is not None:
+        return found
+    import keras
+
+    public = getattr(keras.layers, klass.__name__, None)
+    if public is klass or klass.__name__ in ("Functional", "Sequential"):
+        return getattr(tf_keras.layers, klass.__name__, None) or getattr(
+            tf_keras.models, klass.__name__, None) or _tf_keras_model_class(klass.__name__)
+    return None
+
+
+def _tf_keras_model_class(name):
+    from tf_keras.src.engine import functional
+
+    return functional.Functional if name == "Functional" else None
+
+
+# ---------------------------------------------------------------- checks (before any work)
+def _walk(model):
+    """Yield every layer of ``model``, nested models included (each once)."""
+    seen = set()
+    stack = list(model.layers)
+    while stack:
+        layer = stack.pop(0)
+        if id(layer) in seen:
+            continue
+        seen.add(id(layer))
+        yield layer
+        if hasattr(layer, "layers") and hasattr(layer, "inputs"):
+            stack.extend(layer.layers)
+
+
+def _check_model_kind(model, what):
+    import keras
+    from keras.src.models.functional import Functional
+
+    if type(model) not in (Functional, keras.Sequential, keras.Model):
+        raise errors.ModelTypeError(
+            f"{what} {model.name!r} is a subclassed Keras 3 model ({type(model).__name__}); "
+            "tfprune translates only Sequential and Functional models, because it rebuilds "
+            "the layer graph. Rebuild it with keras.Sequential([...]) or "
+            "keras.Model(inputs, outputs).")
+    if not model.built or (isinstance(model, keras.Sequential) and not model.inputs):
+        raise errors.ModelTypeError(
+            f"{what} {model.name!r} is not built. Start it with keras.Input(shape) or call "
+            "model.build(input_shape) first.")
+
+
+def check_translatable(model) -> None:
+    """Raise unless the Keras 3 ``model`` can be translated to tf_keras (cheap, no copies).
+
+    Refuses a non-TensorFlow backend, subclassed or unbuilt models, functional graphs with
+    bare ops (``keras.ops.*`` / ``x + y`` on symbolic tensors) and layers with no tf_keras
+    counterpart.
+
+    Example:
+        >>> import keras as keras3
+        >>> check_translatable(keras3.Sequential([keras3.Input((2,)), keras3.layers.Dense(1)]))
+    """
+    import keras
+
+    backend = keras.backend.backend()
+    if backend != "tensorflow":
+        raise errors.KerasVersionError(
+            f"Keras 3 runs on the {backend!r} backend; tfprune translates only TensorFlow-"
+            "backend models. Set KERAS_BACKEND=tensorflow before importing keras, rebuild the "
+            "model and load its weights (model.save_weights / load_weights).")
+    _check_model_kind(model, "Model")
+    for layer in _walk(model):
+        if isinstance(layer, keras.Model):
+            _check_model_kind(layer, "Nested model")
+        elif _counterpart(layer) is None:
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer.name!r} ({type(layer).__module__}.{type(layer).__name__}) has "
+                "no tf_keras counterpart, so the Keras 3 model cannot be translated. Use "
+                "built-in keras.layers, or write the same layer for tf_keras and declare it "
+                "with tfprune.compat.register_counterpart(Keras3Class, TfKerasClass).")
+    for model_like in [model, *[x for x in _walk(model) if isinstance(x, keras.Model)]]:
+        inner = getattr(model_like, "_functional", None) or model_like
+        for op in getattr(inner, "operations", []):
+            if not isinstance(op, keras.layers.Layer) and type(op).__name__ not in _OPS:
+                raise errors.UnsupportedLayerError(
+                    f"Operation {op.name!r} ({type(op).__module__}.{type(op).__name__}) in "
+                    f"{model_like.name!r} is a bare Keras 3 op, not a layer; tf_keras has no "
+                    "counterpart (translated ops: x + y, x - y, x * y, x * c, x + c, x - c). "
+                    "Use the layer "
+                    "form (keras.layers.Add, Multiply, Reshape, ...) or a Lambda-free custom "
+                    "layer registered with tfprune.compat.register_counterpart.")
+
+
+# ---------------------------------------------------------------- Keras 3 -> tf_keras config
+@functools.cache
+def _accepted(klass) -> frozenset:
+    names = set(_BASE_KWARGS)
+    for k in klass.__mro__:
+        if "__init__" in k.__dict__:
+            names.update(p for p in inspect.signature(k.__dict__["__init__"]).parameters
+                         if p not in ("self", "args", "kwargs"))
+        if k is tf_keras.layers.Layer:
+            break
+    return frozenset(names)
+
+
+def _value_to_tf_keras(value):
+    """Serialized Keras 3 values (dtype policies, object envelopes) in tf_keras form."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "DTypePolicy" or value.get("class_name") == "FloatDTypePolicy":
+            return value["config"]["name"]
+        if value.get("class_name") == "__keras_tensor__":
+            return list(value["config"]["keras_history"])
+        if "class_name" in value and "config" in value:
+            cfg = {k: _value_to_tf_keras(v) for k, v in (value["config"] or {}).items()
+                   if not (k in ("input_axes", "output_axes") and v is None)}
+            return {"class_name": value["class_name"], "config": cfg}
+        return {k: _value_to_tf_keras(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_value_to_tf_keras(v) for v in value]
+    return value
+
+
+def _layer_config_to_tf_keras(klass, layer_name, config):
+    out = {}
+    accepted = _accepted(klass)
+    for key, value in config.items():
+        if key == "batch_shape":
+            key = "batch_input_shape"
+        if key in accepted:
+            out[key] = _value_to_tf_keras(value)
+            continue
+        allowed = _DROPPABLE.get(key, ())
+        if allowed is None or value in allowed or (key == "lora_alpha" and
+                                                   config.get("lora_rank") is None):
+            continue
+        raise errors.UnsupportedLayerError(
+            f"Layer {layer_name!r} ({klass.__name__}) uses the Keras 3 option {key}={value!r}, "
+            f"which tf_keras' {klass.__name__} does not have. Rebuild the layer without it.")
+    return out
+
+
+def _node_to_tf_keras(node, call_arg_names):
+    if isinstance(node, list):  # already the legacy format
+        return node
+    args = node.get("args", [])
+    kwargs = {k: _value_to_tf_keras(v) for k, v in node.get("kwargs", {}).items()}
+    for name, value in zip(call_arg_names[1:], args[1:], strict=False):
+        kwargs[name] = _value_to_tf_keras(value)
+
+    def first(t):
+        if isinstance(t, dict) and t.get("class_name") == "__keras_tensor__":
+            return [*t["config"]["keras_history"], kwargs]
+        if isinstance(t, list):
+            return [first(x) for x in t]
+        if isinstance(t, dict):
+            return {k: first(v) for k, v in t.items()}
+        return ["_CONSTANT_VALUE", -1, t, kwargs]
+
+    data = first(args[0]) if args else []
+    if data and isinstance(data[0], str):
+        data = [data]
+    return data
+
+
+def _shift_nodes(value, names, delta):
+    """Shift node indices of references ``[name, node, tensor(, kwargs)]`` to models in ``names``.
+
+    tf_keras counts a nested model's own construction as its node 0; Keras 3 does not.
+    """
+    if isinstance(value, dict):
+        return {k: _shift_nodes(v, names, delta) for k, v in value.items()}
+    if not isinstance(value, list):
+        return value
+    if (len(value) in (3, 4) and isinstance(value[0], str) and value[0] in names
+            and isinstance(value[1], int) and isinstance(value[2], int)):
+        return [value[0], value[1] + delta, *[_shift_nodes(v, names, delta) for v in value[2:]]]
+    return [_shift_nodes(v, names, delta) for v in value]
+
+
+def _io_list(value):
+    if value and isinstance(value[0], str):
+        return [value]
+    return value
+
+
+_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
+
+
+def _op_to_tf_keras(entry, name):
+    """A bare Keras 3 binary op (x + y, x * c, ...) as the tf_keras layer that computes it."""
+    op = entry["class_name"]
+    out = []
+    for node in entry["inbound_nodes"]:
+        args = node["args"]
+        tensors = [a for a in args if isinstance(a, dict) and
+                   a.get("class_name") == "__keras_tensor__"]
+        consts = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
+        if len(args) != 2 or node.get("kwargs") or len(tensors) + len(consts) != 2 or (
+                len(consts) == 1 and op == "Subtract" and args[0] is consts[0]):
+            raise errors.UnsupportedLayerError(
+                f"Operation {name!r} ({op}) has arguments tfprune cannot translate "
+                "(two tensors, or a tensor and a number, are supported). Use the layer form.")
+        hist = [[*t["config"]["keras_history"], {}] for t in tensors]
+        if len(tensors) == 2:
+            layer = {"class_name": _OPS[op], "config": {"name": name, "dtype": "float32"}}
+        else:
+            c = float(consts[0])
+            scale, offset = (c, 0.0) if op == "Multiply" else (1.0, -c if op == "Subtract" else c)
+            layer = {"class_name": "Rescaling", "config": {"name": name, "scale": scale,
+                                                           "offset": offset}}
+        out.append(hist)
+    return {**layer, "name": name, "inbound_nodes": out}
+
+
+def _model_config_to_tf_keras(model, config):
+    """Translate the config of the Keras 3 ``model`` (Functional or Sequential)."""
+    by_name = {layer.name: layer for layer in model.layers}
+    out = {"name": config["name"], "layers": []}
+    if "trainable" in config:
+        out["trainable"] = config["trainable"]
+    for entry in config["layers"]:
+        cfg = entry["config"]
+        name = cfg.get("name") or entry.get("name")
+        layer = by_name.get(name)
+        if entry.get("module", "").startswith("keras.src.ops") and entry["class_name"] in _OPS:
+            out["layers"].append(_op_to_tf_keras(entry, name))
+            continue
+        if entry["class_name"] == "InputLayer":
+            new = {"class_name": "InputLayer", "config": _layer_config_to_tf_keras(
+                tf_keras.layers.InputLayer, name, cfg)}
+        elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
+            inner = _model_config_to_tf_keras(layer, layer.get_config())
+            new = {"class_name": "Sequential" if entry["class_name"] == "Sequential"
+                   else "Functional", "config": inner}
+        else:
+            klass = _counterpart(layer)
+            new = {"class_name": klass.__name__,
+                   "config": _layer_config_to_tf_keras(klass, name, cfg)}
+            if issubclass(klass, tf_keras.layers.MultiHeadAttention):
+                shapes = (entry.get("build_config") or {}).get("shapes_dict", {})
+                for key in ("query_shape", "key_shape", "value_shape"):
+                    new["config"][key] = shapes.get(key)
+        if "inbound_nodes" in entry:
+            names = _call_arg_names(new["class_name"], _counterpart(layer) if layer else None)
+            new["name"] = name
+            new["inbound_nodes"] = [_node_to_tf_keras(n, names) for n in entry["inbound_nodes"]]
+        out["layers"].append(new)
+    for key in ("input_layers", "output_layers"):
+        if key in config:
+            out[key] = _io_list(config[key])
+    nested = {layer.name for layer in model.layers if _is_model(layer)}
+    if nested:
+        for key in ("layers", "input_layers", "output_layers"):
+            if key in out:
+                out[key] = [e if not isinstance(e, dict) else
+                            {**e, "inbound_nodes": _shift_nodes(e.get("inbound_nodes", []),
+                                                                nested, 1)}
+                            for e in out[key]] if key == "layers" else _shift_nodes(
+                                out[key], nested, 1)
+    return out
+
+
+def _is_model(layer):
+    return hasattr(layer, "layers") and hasattr(layer, "inputs")
+
+
+def _call_arg_names(class_name, klass):
+    if klass is None or class_name in ("Functional", "Sequential", "InputLayer"):
+        return ["inputs"]
+    params = list(inspect.signature(klass.call).parameters)
+    return [p for p in params if p != "self"]
+
+
+def _custom_objects():
+    if not _COUNTERPARTS:
+        _register_applications()
+    return {k.__name__: k for k in _COUNTERPARTS.values()}
+
+
+def _copy_weights(src, dst, src_name):
+    """Copy weights layer by layer (matched by name; nested models walked)."""
+    dst_layers = {layer.name: layer for layer in dst.layers}
+    for layer in src.layers:
+        target = dst_layers[layer.name]
+        if hasattr(layer, "layers") and hasattr(layer, "inputs"):
+            _copy_weights(layer, target, src_name)
+            continue
+        values = layer.get_weights()
+        shapes = [tuple(w.shape) for w in target.weights]
+        if [v.shape for v in values] != shapes:
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) of {src_name!r} holds weights "
+                f"of shapes {[v.shape for v in values]}, but its translation expects {shapes}; "
+                "the layer cannot be translated.")
+        if values:
+            target.set_weights(values)
+            if hasattr(target, "finalize_state"):  # Normalization: mean/variance from weights
+                target.finalize_state()
+
+
+def to_tf_keras(model):
+    """A tf_keras copy of the Keras 3 Sequential or Functional ``model`` (same names, weights).
+
+    Args:
+        model: a built Keras 3 ``Sequential`` or Functional model (TensorFlow backend).
+
+    Returns:
+        A new tf_keras model whose outputs equal ``model``'s (float rounding only).
+
+    Raises:
+        KerasVersionError: a non-TensorFlow backend.
+        ModelTypeError: a subclassed or unbuilt model.
+        UnsupportedLayerError: a layer or option with no tf_keras counterpart.
+
+    Example:
+        >>> import keras as keras3, numpy as np
+        >>> m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)])
+        >>> x = np.ones((1, 3), "float32")
+        >>> bool(np.allclose(to_tf_keras(m3)(x), m3(x)))
+        True
+    """
+    import keras
+
+    check_translatable(model)
+    config = _model_config_to_tf_keras(model, model.get_config())
+    custom = _custom_objects()
+    if isinstance(model, keras.Sequential):
+        new = tf_keras.Sequential.from_config(config, custom_objects=custom)
+    else:
+        new = tf_keras.Model.from_config(config, custom_objects=custom)
+    _copy_weights(model, new, model.name)
+    return new
+
+
+def max_relative_error(a, b) -> float:
+    """max |a - b| / max(max |b|, 1e-12) (0.0 for equal arrays)."""
+    a, b = np.asarray(a, "float64"), np.asarray(b, "float64")
+    return float(np.max(np.abs(a - b)) / max(float(np.max(np.abs(b))), 1e-12))
