@@ -87,8 +87,31 @@ def test_build_and_shrink_raise_only_tfprune_errors_and_keep_outputs(arch):
         event(f"refused: {type(e).__name__}: {str(e)[:60]}")
         return  # a clear refusal is allowed
     event(f"shrunk: {model.count_params()} -> {small.count_params()} params")
-    np.testing.assert_allclose(small(x, training=False).numpy(),
-                               masked(x, training=False).numpy(), rtol=1e-4, atol=1e-4)
+    expected = masked(x, training=False).numpy()
+    scale = max(1.0, float(np.abs(expected).max()))  # random weights: outputs up to ~1e3
+    np.testing.assert_allclose(small(x, training=False).numpy(), expected, rtol=1e-4,
+                               atol=1e-5 * scale)
     assert small.count_params() <= model.count_params()
     # shrink never modifies the user's model
     assert model.count_params() == _model(ops, seed).count_params()
+
+
+def test_concatenation_segments_print_their_group_channels():
+    m = _model([("concat", 6), ("residual", 2), ("conv", 2)], 592)
+    text = str(graph.build(m)["stem"])
+    assert "produces channels (kernel output axis, bias) as group channels 4..9 of 10" in text
+    assert "stem [Conv2D]       produces channels (kernel output axis, bias) as group " \
+           "channels 0..3 of 10" in text
+
+
+@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
+    "core-A structured: a concatenation group keeps 2 of 10 channels, both in the 'stem' "
+    "segment, so the rebuild gives Conv2D 'branch0' filters=0 and Keras raises TypeError; "
+    "keep >= 1 channel per producer segment or refuse with a tfprune error"))
+def test_shrink_never_leaves_a_concatenated_producer_with_zero_filters():
+    m = _model([("concat", 6), ("residual", 2), ("conv", 2)], 592)
+    plan = structured.plan(m, sparsity=0.75, criterion="l2")
+    try:
+        structured.shrink(m, plan)
+    except errors.TfpruneError:
+        pass  # a clear refusal is acceptable too

@@ -66,6 +66,11 @@ class Member:
         pos = np.flatnonzero(self.positions >= 0)
         if len(pos) == len(self.positions) == n and np.array_equal(self.positions, np.arange(n)):
             return ""
+        chans = self.positions[pos]
+        if len(pos) == len(self.positions) and len(pos) < n and np.array_equal(
+                chans, np.arange(chans[0], chans[0] + len(chans))):
+            # the layer's whole axis is one segment of the group (a concatenation input)
+            return f" as group channels {chans[0]}..{chans[-1]} of {n}"
         if len(pos) == n and pos[-1] - pos[0] == n - 1:
             return f" at positions {pos[0]}..{pos[-1]} of {len(self.positions)}"
         per = len(pos) / max(n, 1)
@@ -107,15 +112,13 @@ class Group:
         rows = {}
         for m in self.members:  # one line per layer: everything it does with the channels
             label = f"{m.path} [{m.class_name}]"
-            hows, where = rows.setdefault(label, ([], []))
-            if m.how not in hows:
-                hows.append(m.how)
-            w = m.where(self.channels)
-            if w and w not in where:
-                where.append(w)
+            hows = rows.setdefault(label, [])
+            how = m.how + m.where(self.channels)  # each role with its own positions
+            if how not in hows:
+                hows.append(how)
         width = max((len(k) for k in rows), default=0) + 1
-        for label, (hows, where) in rows.items():
-            lines.append(f"  {label:<{width}} {'; '.join(hows)}{''.join(where)}")
+        for label, hows in rows.items():
+            lines.append(f"  {label:<{width}} {'; '.join(hows)}")
         return "\n".join(lines)
 
 
