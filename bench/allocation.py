@@ -167,6 +167,8 @@ def main():
         results[job]["wall_seconds"] = round(time.perf_counter() - t, 1)
         print(job, json.dumps({k: v for k, v in results[job].items() if k != "rows"}),
               flush=True)
+        if os.path.exists(OUT):  # another job may have written meanwhile: keep its rows
+            results = {**json.load(open(OUT)), job: results[job]}
         with open(OUT + ".tmp", "w") as f:
             json.dump(results, f, indent=1)
         os.replace(OUT + ".tmp", OUT)
