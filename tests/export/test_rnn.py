@@ -5,7 +5,7 @@ import warnings
 import numpy as np
 import pytest
 
-from tfprune import export
+from tfprune import errors, export
 from tfprune.compat import keras
 from tfprune.export import _model, tflite_file
 
@@ -51,3 +51,13 @@ def test_lstm_micro_runs_in_tflm(tmp_path, lstm_model, seq_data):
     assert "AddUnidirectionalSequenceLSTM" in open(rec.files["ops"]).read()
     assert rec.tflm_vs_litert["max_step_diff"] <= export.TFLM_STEP_TOLERANCE
     assert rec.vs_keras["max_rel_error"] < 0.1 and rec.arena_bytes > 0
+
+
+def test_int8_of_a_gru_is_refused_before_the_calibrator_crashes(tmp_path, seq_data):
+    keras.utils.set_random_seed(1)
+    inp = keras.Input((5, 3))
+    gru = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GRU(4, name="gru")(inp)))
+    with pytest.raises(errors.ExportError,
+                       match=r"'gru' \(GRU\).*segmentation fault.*quantize=None"):
+        export.micro(gru, tmp_path / "mcu", representative_data=seq_data)
+    assert list(tmp_path.iterdir()) == []

@@ -14,7 +14,7 @@ import os
 from tfprune import compat, errors
 from tfprune.compat import keras
 
-__all__ = ["resolve", "strip", "is_recurrent", "output_names"]
+__all__ = ["resolve", "strip", "is_recurrent", "output_names", "check_int8_recurrent"]
 
 
 def resolve(model):
@@ -85,3 +85,19 @@ def output_names(model) -> list:
     if len(names) != len(model.outputs):
         names = [t.name.split("/")[0].split(":")[0] for t in model.outputs]
     return names
+
+
+def check_int8_recurrent(model) -> None:
+    """Refuse full-int8 conversion of RNN layers other than LSTM, before the converter runs.
+
+    An LSTM converts to one fused UNIDIRECTIONAL_SEQUENCE_LSTM op; GRU, SimpleRNN and other
+    RNN cells convert to a WHILE loop, and TF 2.21's int8 calibrator crashes the Python process
+    on it (segmentation fault, checked with GRU(4)). Float, float16 and dynamic files work.
+    """
+    for layer in _layers(model):
+        if isinstance(layer, keras.layers.RNN) and not isinstance(layer, keras.layers.LSTM):
+            raise errors.ExportError(
+                f"Layer {layer.name!r} ({type(layer).__name__}) cannot be quantised to full "
+                "int8: it converts to a WHILE loop on which TensorFlow's int8 calibrator "
+                "crashes the process (segmentation fault, TF 2.21). Use an LSTM layer for "
+                "int8/micro, or export it with quantize=None, 'float16' or 'dynamic'.")

@@ -133,6 +133,8 @@ def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False,
 
     if isinstance(data, np.ndarray):
         data = [data]
+    if quantize == "int8":
+        _model.check_int8_recurrent(plain)
     static = _model.is_recurrent(plain) if static_batch is None else static_batch
     try:
         return _convert(plain, quantize, sparse, data, int8_io, static)
