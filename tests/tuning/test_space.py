@@ -61,11 +61,12 @@ def test_sparsity_and_mac_fraction_are_exclusive():
         space.check_settings({"criterion": "magnitude"})
 
 
-def test_channel_needs_a_channel_criterion_and_one_shot():
-    with pytest.raises(errors.ConfigError, match="criterion"):
-        space.check_settings({"sparsity": 0.5, "granularity": "channel", "criterion": "taylor"})
-    with pytest.raises(errors.ConfigError, match="one_shot"):
-        space.check_settings({"sparsity": 0.5, "granularity": "channel", "schedule": "agp"})
+def test_criterion_must_support_the_granularity():
+    with pytest.raises(errors.ConfigError, match="'obs' does not work at granularity 'channel'"):
+        space.check_settings({"sparsity": 0.5, "granularity": "channel", "criterion": "obs"})
+    s = space.check_settings({"sparsity": 0.5, "granularity": "channel", "schedule": "agp",
+                              "criterion": "taylor"})
+    assert s["criterion"] == "taylor"
 
 
 def test_default_space_is_valid_at_every_probe():

@@ -16,6 +16,8 @@ from tfprune.tuning import trial as trial_lib
 
 LOSS = "sparse_categorical_crossentropy"
 SPACE = {"sparsity": [0.5, 0.75], "granularity": ["weight", "channel"], "epochs": 1}
+AGP_CHANNEL = {"sparsity": 0.5, "granularity": "channel", "schedule": "agp", "criterion": "l2",
+               "epochs": 1}
 
 
 def _model():
@@ -243,3 +245,12 @@ def test_measures_json_holds_settings_and_measures(swept):
     assert record["tuner_id"] == "tuner0"
     assert set(record["measures"]) == set(swept.measure_names)
     assert record["settings"]["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_channel_agp_trial_shrinks(trained, data):
+    x, y, val = data
+    settings = tuning.space.check_settings(AGP_CHANNEL)
+    plain, info = trial_lib.run(trained, settings, x=x[:128], y=y[:128], loss=LOSS, batch_size=16)
+    assert plain.get_layer("h").units == 8
+    assert info["pruned_fraction"] == 0.5

@@ -20,7 +20,7 @@ import numbers
 from tfprune import errors
 from tfprune.core import criteria as criteria_lib
 
-__all__ = ["DEFAULTS", "GRANULARITIES", "SCHEDULES", "CHANNEL_CRITERIA", "default_space",
+__all__ = ["DEFAULTS", "GRANULARITIES", "SCHEDULES", "default_space",
            "from_dict", "settings_from", "check_space"]
 
 #: Every setting a trial understands, with its value when the space does not set it.
@@ -37,15 +37,12 @@ DEFAULTS = {
 GRANULARITIES = ("weight", "channel")
 SCHEDULES = ("one_shot", "agp")
 SCOPES = ("layer", "global")
-#: Channel criteria of :func:`tfprune.structured.plan`; "magnitude" means "l2" (filter norm).
-CHANNEL_CRITERIA = ("l1", "l2", "fpgm", "bn_scale", "magnitude")
 
 
 def default_space(hp):
     """The built-in space: sparsity, granularity, scope, schedule, epochs, learning rate.
 
-    Weight granularity may use the AGP schedule; channel granularity prunes once then
-    fine-tunes (the schedule is only declared for ``granularity="weight"``).
+    Magnitude criterion (|w| per weight; per channel, the group's summed scores).
 
     Example:
         >>> import keras_tuner as kt
@@ -54,11 +51,9 @@ def default_space(hp):
         ['criterion', 'epochs', 'granularity']
     """
     hp.Float("sparsity", 0.3, 0.9, step=0.1)
-    granularity = hp.Choice("granularity", list(GRANULARITIES))
+    hp.Choice("granularity", list(GRANULARITIES))
     hp.Choice("scope", list(SCOPES))
-    with hp.conditional_scope("granularity", ["weight"]):
-        if granularity == "weight":
-            hp.Choice("schedule", list(SCHEDULES))
+    hp.Choice("schedule", list(SCHEDULES))
     hp.Int("epochs", 1, 3)
     hp.Choice("learning_rate", [1e-3, 3e-4])
 
@@ -123,16 +118,12 @@ def check_settings(s: dict) -> dict:
     _check_choice("granularity", s["granularity"], GRANULARITIES)
     _check_choice("scope", s["scope"], SCOPES)
     _check_choice("schedule", s["schedule"], SCHEDULES)
-    if s["granularity"] == "channel":
-        _check_choice("criterion (channel granularity)", s["criterion"], CHANNEL_CRITERIA)
-        if s["schedule"] != "one_shot":
-            raise errors.ConfigError(
-                "granularity='channel' runs with schedule='one_shot' (channels chosen once, then "
-                "fine-tuned with the removed channels held at zero); got schedule="
-                f"{s['schedule']!r}. Declare 'schedule' only for granularity='weight' "
-                "(hp.conditional_scope) or fix it to 'one_shot'.")
-    else:
-        criteria_lib.get(s["criterion"])  # raises the registry's own error for unknown names
+    crit = criteria_lib.get(s["criterion"])  # the registry's own error for unknown names
+    if s["granularity"] not in crit.granularities:
+        raise errors.ConfigError(
+            f"criterion {s['criterion']!r} does not work at granularity {s['granularity']!r} "
+            f"(it supports {list(crit.granularities)}). Use hp.conditional_scope to pair "
+            "criteria with granularities, or choose another criterion.")
     _check_number("epochs", s["epochs"], 0, 10_000, integer=True)
     if s["schedule"] == "agp" and s["epochs"] < 1:
         raise errors.ConfigError("schedule='agp' ramps the sparsity during fine-tuning: it needs "

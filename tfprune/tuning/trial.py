@@ -1,4 +1,4 @@
-"""One trial of a sweep: prune, fine-tune, strip (and shrink for channels).
+"""One trial of a sweep: prune, fine-tune with PruningCallback, strip (and shrink for channels).
 
 :func:`run` is the path of DESIGN.md with one setting per stop; it never modifies the
 model it is given and returns the plain (stripped or shrunk) model.
@@ -30,50 +30,21 @@ from tfprune.callbacks.pruning import PruningCallback
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules
-from tfprune.graph import build as build_graph
 from tfprune.graph.macs import count_macs
 from tfprune.masking import api as masking_api
-from tfprune.masking.wrapper import GRANULARITIES as _MASK_GRANULARITIES
-from tfprune.structured import plans as plan_lib
-from tfprune.structured import rebuild as rebuild_lib
 
 __all__ = ["run", "sparsity_for_macs", "AGP_END", "CALIBRATION_SAMPLES"]
 
-_WEIGHT = "weight" if "weight" in _MASK_GRANULARITIES else "unstructured"
 AGP_END = 0.75  # the AGP ramp ends at 75% of the fine-tune steps (FACTS.md reference schedule)
 CALIBRATION_SAMPLES = 256
 
 
-class _HoldChannels(keras.callbacks.Callback):
-    """Re-zero the channels a plan removed after every training step (nothing regrows)."""
-
-    def __init__(self, plan):
-        super().__init__()
-        self.plan = plan
-        self._pairs = []
-
-    def on_train_begin(self, logs=None):
-        g = build_graph(self.model)
-        masks = rebuild_lib.weight_masks(g, plan_lib.keep_masks(g, self.plan))
-        variables = {rebuild_lib.weight_key(u): getattr(u.layer, u.attr) for u in g.uses}
-        self._pairs = [(variables[k], m.astype(variables[k].dtype.name)) for k, m in masks.items()]
-
-    def on_train_batch_end(self, batch, logs=None):
-        for var, mask in self._pairs:
-            var.assign(var * mask)
-
-
-def _channel_criterion(name):
-    return "l2" if name == "magnitude" else name
-
-
 def _cost_at(model, s, settings):
-    if settings["granularity"] == "channel":
-        p = structured.plan(model, sparsity=s, criterion=_channel_criterion(settings["criterion"]),
-                            scope=settings["scope"])
-        return count_macs(structured.shrink(structured.apply_masks(model, p), p))
+    g = settings["granularity"]
     pruned = masking_api.one_shot(model, s, criterion="magnitude", scope=settings["scope"],
-                                  granularity=_WEIGHT)
+                                  granularity=g)
+    if g == "channel":
+        return count_macs(structured.shrink(masking_api.strip(pruned)))
     return summary(pruned, print_fn=None)["sparse_macs"]
 
 
@@ -81,8 +52,9 @@ def sparsity_for_macs(model, fraction: float, settings: dict, *, iters: int = 10
     """Smallest sparsity whose one-shot result keeps at most ``fraction`` of the dense MACs.
 
     Channel granularity counts the MACs of the shrunk model; weight granularity counts
-    sparse MACs (MACs scaled by kernel density) after magnitude pruning. Bisection over
-    [0, 0.99].
+    sparse MACs (MACs scaled by kernel density). Both after one-shot magnitude pruning
+    (the trial's criterion may pick other units, never a different count). Bisection
+    over [0, 0.99].
 
     Raises:
         ConfigError: the target is below what 99% sparsity reaches (the closest is named).
@@ -124,9 +96,9 @@ def _compile(model, settings, loss, metrics):
                   metrics=list(metrics))
 
 
-def _weight_path(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir, verbose):
+def _prune_and_fit(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir, verbose):
     crit = criteria_lib.get(settings["criterion"])
-    kwargs = {"criterion": crit, "scope": settings["scope"], "granularity": _WEIGHT}
+    kwargs = {"criterion": crit, "scope": settings["scope"], "granularity": settings["granularity"]}
     if settings["schedule"] == "one_shot":
         data = _calibration(x, y) if crit.needs_data else None
         pruned = masking_api.one_shot(model, s, data=data, loss=loss, **kwargs)
@@ -139,18 +111,8 @@ def _weight_path(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir
     if settings["epochs"] > 0:
         pruned.fit(x, y, batch_size=batch_size, epochs=settings["epochs"], verbose=verbose,
                    callbacks=[PruningCallback(log_dir=log_dir)])
-    return masking_api.strip(pruned)
-
-
-def _channel_path(model, settings, s, x, y, *, loss, metrics, batch_size, verbose):
-    plan = structured.plan(model, sparsity=s, criterion=_channel_criterion(settings["criterion"]),
-                           scope=settings["scope"])
-    masked = structured.apply_masks(model, plan)
-    _compile(masked, settings, loss, metrics)
-    if settings["epochs"] > 0:
-        masked.fit(x, y, batch_size=batch_size, epochs=settings["epochs"], verbose=verbose,
-                   callbacks=[_HoldChannels(plan)])
-    return structured.shrink(masked, plan)
+    plain = masking_api.strip(pruned)
+    return structured.shrink(plain) if settings["granularity"] == "channel" else plain
 
 
 def run(model, settings: dict, *, x, y, loss, metrics=(), batch_size: int = 32,
@@ -164,10 +126,7 @@ def run(model, settings: dict, *, x, y, loss, metrics=(), batch_size: int = 32,
     s = settings["sparsity"]
     if s is None:
         s = sparsity_for_macs(model, settings["mac_fraction"], settings)
-    common = {"loss": loss, "metrics": metrics, "batch_size": batch_size, "verbose": verbose}
-    if settings["granularity"] == "channel":
-        plain = _channel_path(model, settings, s, x, y, **common)
-    else:
-        plain = _weight_path(model, settings, s, x, y, log_dir=log_dir, **common)
+    plain = _prune_and_fit(model, settings, s, x, y, loss=loss, metrics=metrics,
+                           batch_size=batch_size, log_dir=log_dir, verbose=verbose)
     return plain, {"pruned_fraction": float(np.round(s, 6)),
                    "fine_tune_seconds": time.perf_counter() - t0}
