@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import threading
 import zipfile
 
 from tfprune import errors
@@ -29,6 +30,7 @@ __all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
 
 _FLAG = "_tfprune_from_keras3"
 _RETURNS = ("model", "record", None)
+_DEPTH = threading.local()  # only the outermost decorated call translates
 
 
 def is_from_keras3(model) -> bool:
@@ -158,19 +160,29 @@ def keras3_io(returns: str | None = None):
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
-            if args:
-                first, from3 = _inbound(args[0])
-                args = (first, *args[1:])
-            elif "model" in kwargs:
-                kwargs["model"], from3 = _inbound(kwargs["model"])
-            else:
-                from3 = False
-            result = fn(*args, **kwargs)
-            if returns == "model" and from3:
-                return _outbound(result)
-            return result
+            if getattr(_DEPTH, "n", 0):
+                return fn(*args, **kwargs)
+            _DEPTH.n = 1
+            try:
+                return _call(fn, returns, args, kwargs)
+            finally:
+                _DEPTH.n = 0
 
         wrapper.__tfprune_keras3_io__ = returns
         return wrapper
 
     return decorate
+
+
+def _call(fn, returns, args, kwargs):
+    if args:
+        first, from3 = _inbound(args[0])
+        args = (first, *args[1:])
+    elif "model" in kwargs:
+        kwargs["model"], from3 = _inbound(kwargs["model"])
+    else:
+        from3 = False
+    result = fn(*args, **kwargs)
+    if returns == "model" and from3:
+        return _outbound(result)
+    return result
