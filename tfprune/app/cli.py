@@ -116,7 +116,7 @@ def _table(report) -> str:
             rows.append((label, *("—" if v is None else fmt.format(v) for v in vals)))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths))) for r in rows)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows)
 
 
 def _model_options(input_shape, classes):

@@ -198,7 +198,7 @@ def check_input(model, x, y=None, source: str = "data") -> None:
 
     want = tuple(model.inputs[0].shape[1:])
     have = tuple(x.shape[1:])
-    fits = len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have))
+    fits = len(want) == len(have) and all(w is None or w == h for w, h in zip(want, have, strict=True))
     if not fits:
         shown = tuple(w for w in want)
         raise errors.ConfigError(

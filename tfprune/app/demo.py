@@ -67,9 +67,11 @@ def _specs(cfg, sparsity, channels, scope):
     common = {"epochs": cfg.finetune_epochs, "frequency": cfg.frequency,
               "ramp_fraction": cfg.ramp_fraction, "learning_rate": cfg.learning_rate,
               "round_to": 1, "min_channels": 1}
-    return {"weights": {**common, "granularity": "unstructured", "sparsity": sparsity,
+    return {"weights": {**common, "granularity": "weight", "sparsity": sparsity,
+                        "schedule": "agp",
                         "scope": scope},
             "channels": {**common, "granularity": "channel", "sparsity": channels,
+                         "schedule": "agp",
                          "scope": "layer", "criterion": "l2"}}
 
 

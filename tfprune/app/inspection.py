@@ -231,7 +231,7 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     res = analysis.sensitivity(model, (x[:samples], y[:samples]), granularity=granularity,
                                levels=lv, metric=metric, progress=False)
-    curves = {u: [[0.0, res.baseline]] + [[float(a), float(b)] for a, b in zip(res.levels, c)]
+    curves = {u: [[0.0, res.baseline]] + [[float(a), float(b)] for a, b in zip(res.levels, c, strict=True)]
               for u, c in res.curves.items()}
     report = {"title": f"tfprune sensitivity: {model.name}", "variants": {},
               "sensitivity": curves, "sensitivity_metric": res.metric,

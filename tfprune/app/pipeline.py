@@ -37,7 +37,7 @@ __all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", 
 DEFAULTS = {
     "train": {"epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
               "loss": "sparse_categorical_crossentropy"},
-    "prune": {"granularity": "unstructured", "sparsity": 0.5, "scope": "layer", "epochs": 2,
+    "prune": {"granularity": "weight", "schedule": "agp", "sparsity": 0.5, "scope": "layer", "epochs": 2,
               "frequency": 25, "ramp_fraction": 0.75, "round_to": 1, "min_channels": 1},
     "export": {"tflite": ["float", "int8"], "micro": False, "latency_runs": 50},
 }
@@ -112,6 +112,8 @@ def prepare(recipe: dict) -> Job:
     train_cfg = _section(recipe, "train", epochs=epochs)
     _check_loss(train_cfg["loss"])
     prune_cfg = _section(recipe, "prune")
+    if prune_cfg["granularity"] == "unstructured":  # the older name of "weight"
+        prune_cfg["granularity"] = "weight"
     if prune_cfg["granularity"] == "n:m" and "sparsity" not in recipe.get("prune", {}):
         n, m = prune_cfg.get("n_m", (2, 4))
         prune_cfg["sparsity"] = 1 - n / m
@@ -135,8 +137,8 @@ def prepare(recipe: dict) -> Job:
 def _unit_granularity(prune_cfg) -> str:
     if prune_cfg["granularity"] == "channel":
         return "channel"
-    if prune_cfg["granularity"] != "unstructured":
-        raise errors.ConfigError("allocate: works with prune.granularity 'unstructured' or "
+    if prune_cfg["granularity"] != "weight":
+        raise errors.ConfigError("allocate: works with prune.granularity 'weight' or "
                                  f"'channel', not {prune_cfg['granularity']!r}.")
     return "weight"
 
@@ -169,7 +171,7 @@ def sensitivity_scan(job: Job, *, quiet=False):
         kwargs["criterion"] = cfg["criterion"]
     res = analysis.sensitivity(job.model, (x[:n], y[:n]),
                                granularity=_unit_granularity(job.prune), **kwargs)
-    curves = {u: [[0.0, res.baseline]] + [[float(lv), float(v)] for lv, v in zip(res.levels, c)]
+    curves = {u: [[0.0, res.baseline]] + [[float(lv), float(v)] for lv, v in zip(res.levels, c, strict=True)]
               for u, c in res.curves.items()}
     return res, curves
 
@@ -246,8 +248,39 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
 
 
+def _one_shot_plan(spec, allocation) -> bool:
+    """Channels chosen once then fine-tuned (an allocation, round_to/min_channels, or asked)."""
+    return (allocation is not None or spec["schedule"] == "one_shot" or spec["round_to"] != 1
+            or spec["min_channels"] != 1)
+
+
+def _prune_channels_gradual(model, spec, job, quiet, callbacks):
+    from tfprune import graph, masking, structured
+    from tfprune.callbacks import PruningCallback
+    from tfprune.core.schedules import AGP
+
+    x, y = job.train_data
+    batch = spec.get("batch_size", job.train["batch_size"])
+    end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * np.ceil(len(x) / batch)))
+    schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
+    pruned = masking.prune(model, schedule=schedule, granularity="channel", scope=spec["scope"],
+                           criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
+    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+                desc="pruning channels", quiet=quiet,
+                callbacks=[PruningCallback(per_layer=False), *callbacks])
+    plain = masking.strip(pruned)
+    small = structured.shrink(plain)
+    before = sum(g.channels for g in graph.build(plain))
+    after = sum(g.channels for g in graph.build(small))
+    return small, hist, {"schedule": schedule.get_config(), "channels_removed": before - after}
+
+
 def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
     from tfprune import structured
+
+    if not _one_shot_plan(spec, allocation):
+        return _prune_channels_gradual(model, spec, job, quiet, callbacks)
 
     p = allocation.plan(model) if allocation is not None else structured.plan(model, sparsity=spec["sparsity"], criterion=spec.get("criterion", "l2"),
                         scope=spec["scope"], round_to=spec["round_to"],

@@ -72,7 +72,7 @@ def accuracy_vs_cost(report: dict, folder: str) -> list:
     if not present or all(v.get("accuracy") is None for v in variants.values()):
         return []
     fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3.2), squeeze=False)
-    for ax, (key, label) in zip(axes[0], present):
+    for ax, (key, label) in zip(axes[0], present, strict=True):
         for name, v in variants.items():
             x, y = lookup(v, key), v.get("accuracy")
             if x is not None and y is not None:
@@ -80,6 +80,8 @@ def accuracy_vs_cost(report: dict, folder: str) -> list:
                 ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
         ax.set_ylabel("accuracy")
+        ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
+        ax.margins(0.2)
     fig.suptitle("Accuracy vs cost")
     return [_save(fig, folder, "accuracy_vs_cost.png")]
 

@@ -85,7 +85,8 @@ RUN = _obj({
         "epochs": _EPOCHS, "batch_size": {**_POS_INT, "maximum": 4096},
         "learning_rate": _LR, "loss": {"type": "string"}}),
     "prune": _obj({
-        "granularity": {"enum": ["unstructured", "channel", "n:m", "block"]},
+        "granularity": {"enum": ["weight", "unstructured", "channel", "n:m", "block"]},
+        "schedule": {"enum": ["agp", "one_shot"]},
         "sparsity": _SPARSITY,
         "criterion": {"type": "string"},
         "scope": {"enum": ["layer", "global"]},
