@@ -1,7 +1,8 @@
 """Property-based fuzzing of graph.build + structured.plan/apply_masks/shrink.
 
-Random small Functional tf_keras models (chains, residual adds, concatenations, depthwise
-and separable convolutions, BatchNormalization, dense heads): building the dependency
+Random small Functional tf_keras models (chains, residual adds, concatenations, gates
+(Multiply), depthwise/separable/transposed convolutions, BatchNormalization,
+LayerNormalization, PReLU, pooling, upsampling, Flatten/Dense heads): building the dependency
 graph and shrinking never raises anything but a ``tfprune.errors`` class, and whenever
 shrink succeeds the shrunk model computes what the masked model computes.
 """
@@ -17,7 +18,8 @@ from tfprune import errors, graph, structured
 from tfprune.compat import keras
 
 L = keras.layers
-OPS = ("conv", "bn", "depthwise", "separable", "residual", "concat", "relu", "pool", "dense")
+OPS = ("conv", "bn", "depthwise", "separable", "residual", "concat", "relu", "pool", "dense",
+       "transpose", "multiply", "flatten", "maxpool", "layernorm", "prelu", "upsample")
 
 
 def _model(ops, seed):
@@ -26,7 +28,7 @@ def _model(ops, seed):
     x = L.Conv2D(4, 3, padding="same", name="stem")(inp)
     flat = False
     for i, (op, width) in enumerate(ops):
-        if flat and op not in ("dense", "relu", "bn"):
+        if flat and op not in ("dense", "relu", "bn", "layernorm"):
             continue
         if op == "conv":
             x = L.Conv2D(width, 3, padding="same", name=f"conv{i}")(x)
@@ -44,6 +46,22 @@ def _model(ops, seed):
             x = L.Concatenate(name=f"cat{i}")([x, y])
         elif op == "relu":
             x = L.ReLU(name=f"relu{i}")(x)
+        elif op == "transpose":
+            x = L.Conv2DTranspose(width, 3, padding="same", name=f"tconv{i}")(x)
+        elif op == "multiply":
+            y = L.Conv2D(x.shape[-1], 1, activation="sigmoid", name=f"gate{i}")(x)
+            x = L.Multiply(name=f"mul{i}")([x, y])
+        elif op == "flatten":
+            x = L.Flatten(name=f"flat{i}")(x)
+            flat = True
+        elif op == "maxpool":
+            x = L.MaxPooling2D(2, padding="same", name=f"mp{i}")(x)
+        elif op == "layernorm":
+            x = L.LayerNormalization(name=f"ln{i}")(x)
+        elif op == "prelu":
+            x = L.PReLU(shared_axes=[1, 2], name=f"prelu{i}")(x)
+        elif op == "upsample":
+            x = L.UpSampling2D(name=f"up{i}")(x)
         elif op == "pool":
             x = L.GlobalAveragePooling2D(name=f"gap{i}")(x)
             flat = True
