@@ -36,7 +36,7 @@ def test_macs_budget_met_and_reported(digits_model, tmp_path):
     assert r.rounds[0]["predicted"] == r.rounds[0]["measured"]  # the MAC model is exact
     assert r.accuracy is not None and r.accuracy > 0.5
     assert r.model.count_params() < m.count_params()
-    for a, b in zip(before, m.get_weights()):
+    for a, b in zip(before, m.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     paths = r.save(str(tmp_path / "rep"))
     assert json.load(open(paths["json"]))["met"] is True

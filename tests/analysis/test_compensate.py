@@ -24,7 +24,7 @@ def test_refit_restores_outputs_and_shrinks_exactly():
     out = comp.predict(x, verbose=0)
     assert np.mean((out - ref) ** 2) < 0.5 * np.mean((plain - ref) ** 2)
     np.testing.assert_allclose(structured.shrink(comp).predict(x, verbose=0), out, atol=1e-4)
-    for a, b in zip(before, m.get_weights()):
+    for a, b in zip(before, m.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
 
 

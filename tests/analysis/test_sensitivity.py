@@ -35,7 +35,7 @@ def test_weight_scan_restores_weights_and_keeps_user_model(resnet_like, data):
     before = [w.copy() for w in resnet_like.get_weights()]
     r = sensitivity(resnet_like, data, levels=(0.5, 0.9), progress=False)
     assert set(r.curves) == {"stem", "body", "mid", "head"}
-    for a, b in zip(before, resnet_like.get_weights()):
+    for a, b in zip(before, resnet_like.get_weights(), strict=True):
         np.testing.assert_array_equal(a, b)
     # the baseline equals the model's own loss
     ev = resnet_like.evaluate(*data, batch_size=64, verbose=0)

@@ -26,7 +26,7 @@ import numbers
 import numpy as np
 
 from tfprune import errors, layers
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 
 __all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
 
@@ -89,8 +89,8 @@ class Allocation(collections.abc.Mapping):
                 "Allocation.plan() needs a channel allocation; for weight granularity pass "
                 "the allocation as prune(scope=allocation.scope) or one_shot(scope=...).")
         from tfprune import graph as graph_lib
-        from tfprune.core import masks as masks_lib
         from tfprune.analysis.sensitivity import group_scores
+        from tfprune.core import masks as masks_lib
         from tfprune.structured import Plan
 
         g = graph_lib.build(model)
@@ -164,6 +164,7 @@ class Costs:
         self.terms, self.units, self.size = [], [], []
         self.fixed = np.zeros(len(RESOURCES))
         self.groups = {}
+        self._consts = {}  # term index -> constant part of each factor (pinned positions)
         macs = _macs_by_var(model)
         nlayers = sum(1 for la in _all_layers(model) if la.weights)
         self.fixed[2] = _BYTES_FIXED + _BYTES_PER_LAYER * nlayers
@@ -244,7 +245,6 @@ class Costs:
                     factors.append((idx, frac[in_unit], const))
                 if factors:
                     self.terms.append((base, [(i, f) for i, f, _ in factors]))
-                    self._consts = getattr(self, "_consts", {})
                     self._consts[len(self.terms) - 1] = [c for _, _, c in factors]
                 else:
                     self.fixed += base
@@ -252,7 +252,7 @@ class Costs:
 
     def _term(self, t, k):
         base, factors = self.terms[t]
-        consts = getattr(self, "_consts", {}).get(t)
+        consts = self._consts.get(t)
         val = 1.0
         for j, (idx, w) in enumerate(factors):
             val *= float(w @ k[idx]) + (consts[j] if consts else 0.0)
@@ -454,6 +454,7 @@ def _target(kw, granularity):
     return name, float(value)
 
 
+@keras3_io()
 def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=None,
              latency_ms=None, flash=None, arena=None, method: str = "sensitivity",
              granularity: str | None = None) -> Allocation:
@@ -555,7 +556,8 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     s = 1.0 - k  # the sparsity actually applied (whole units)
     predicted = costs.report(k)
     if curves is not None:
-        predicted["metric_delta"] = float(sum(np.interp(si, *c) for si, c in zip(s, curves)))
-    scope = {u: float(round(si, 6)) for u, si in zip(costs.units, s)}
+        predicted["metric_delta"] = float(sum(np.interp(si, *c) for si, c in
+                                              zip(s, curves, strict=True)))
+    scope = {u: float(round(si, 6)) for u, si in zip(costs.units, s, strict=True)}
     return Allocation(scope, gran, method, (name, value), predicted,
                       costs.report(np.ones(len(costs.units))))

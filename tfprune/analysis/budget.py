@@ -22,7 +22,6 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import io
 import json
 import math
 import os
@@ -31,7 +30,7 @@ import tempfile
 import numpy as np
 
 from tfprune import errors
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 
 __all__ = ["to_budget", "BudgetResult", "BUDGET_TARGETS"]
 
@@ -170,6 +169,7 @@ def _check_fine_tune(fine_tune):
             f"got {fine_tune!r}.")
 
 
+@keras3_io(returns="record")
 def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None, bytes=None,
               fine_tune=1, validation_data=None, max_rounds: int = 3,
               progress=None) -> BudgetResult:
@@ -202,9 +202,9 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     """
     import warnings
 
+    from tfprune import structured
     from tfprune.analysis.allocate import allocate
     from tfprune.analysis.sensitivity import sensitivity
-    from tfprune import structured
 
     name, value = _target(dict(macs=macs, latency_ms=latency_ms, flash=flash, arena=arena,
                                bytes=bytes))

@@ -96,7 +96,7 @@ def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000,
                 todo.append(u.path)
     order = [la.name for la in model.layers if la.name in todo]
     rng = np.random.default_rng(seed)
-    originals = dict(zip(order, _inputs_of(model, order, x)))
+    originals = dict(zip(order, _inputs_of(model, order, x), strict=True))
     for name in order:
         layer, new = model.get_layer(name), masked.get_layer(name)
         kernel = layer.kernel.numpy()

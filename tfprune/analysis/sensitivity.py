@@ -30,7 +30,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import errors, layers
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 
@@ -171,7 +171,7 @@ def check_levels(levels) -> tuple:
     bad = [s for s in out if not 0.0 < s < 1.0]
     if bad:
         raise errors.ConfigError(f"levels must be in (0, 1) (fractions removed), got {bad}.")
-    if any(b <= a for a, b in zip(out, out[1:])):
+    if any(b <= a for a, b in zip(out, out[1:], strict=False)):
         raise errors.ConfigError(f"levels must be strictly increasing, got {list(out)}.")
     return out
 
@@ -305,7 +305,7 @@ def _weight_units(work, criterion):
 
 def _apply_weight(unit, level):
     _, ws, scores = unit
-    for w, s in zip(ws, scores):
+    for w, s in zip(ws, scores, strict=True):
         w.assign(w * tf.cast(masks_lib.topk_mask(s, level), w.dtype))
 
 
@@ -383,6 +383,7 @@ def _progress(progress):
     return bool(progress)
 
 
+@keras3_io()
 def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 0.75, 0.9),
                 criterion="magnitude", metric="loss", max_batches=None,
                 progress=None) -> SensitivityResult:
