@@ -18,7 +18,7 @@ import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import errors
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 from tfprune.layers import layer_macs
 
 __all__ = ["summary"]
@@ -105,6 +105,7 @@ def _format(rows, totals) -> str:
     return "\n".join(lines)
 
 
+@keras3_io()
 def summary(model, *, print_fn=print) -> dict:
     """Params, non-zero params, MACs and weight bytes of a (possibly pruned) model.
 

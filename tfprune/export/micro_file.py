@@ -19,6 +19,7 @@ import warnings
 import numpy as np
 
 from tfprune import errors
+from tfprune.compat import keras3_io
 from tfprune.export import _atomic, _data, _inspect, _io, _litert, _model, _tflm
 from tfprune.export import compress as _compress
 from tfprune.export import tflite_file as _tflite
@@ -171,6 +172,7 @@ def _check_micro_file(summary):
             "convert it that way.")
 
 
+@keras3_io(returns="record")
 def micro(model, out_dir, *, representative_data=None, name: str = "model",
           overwrite: bool = False, compress=None,
           allow_uncompressed: bool = False) -> MicroRecord:

@@ -20,6 +20,7 @@ import warnings
 import numpy as np
 
 from tfprune import errors
+from tfprune.compat import keras3_io
 from tfprune.export import _atomic, _data, _inspect, _io, _litert, _model
 
 __all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
@@ -180,6 +181,7 @@ def _check_options(quantize, sparse, representative_data):
             "an array [n, *input_shape] or a tf.data.Dataset) to calibrate activations.")
 
 
+@keras3_io(returns="record")
 def tflite(model, path, *, quantize=None, sparse="auto", representative_data=None,
            overwrite=False) -> ExportRecord:
     """Strip pruning wrappers, convert to TFLite, write atomically and verify in LiteRT.

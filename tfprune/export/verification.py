@@ -15,6 +15,7 @@ import os
 import numpy as np
 
 from tfprune import errors
+from tfprune.compat import keras3_io
 from tfprune.export import _data, _inspect, _io, _litert, _model, _tflm
 
 __all__ = ["verify", "Verification"]
@@ -107,6 +108,7 @@ def _tflm_rows(name, kind, content, it, summary, xs, refs, labels, io):
     return _rows(name, "TFLM", kind, refs, outs, labels, io, note=note)
 
 
+@keras3_io(returns="record")
 def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
     """Compare .tflite files with the Keras model on ``data`` in LiteRT and TFLM.
 

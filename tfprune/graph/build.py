@@ -14,7 +14,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import compat, errors
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 from tfprune.graph import group as group_lib
 from tfprune.graph import rules as rules_lib
 
@@ -214,6 +214,7 @@ def _walk(model, in_atoms, ctx, prefix, done):
     return [known[_key(t)] for t in model.outputs]
 
 
+@keras3_io()
 def build(model, *, exclude=None) -> group_lib.DependencyGraph:
     """Build the channel dependency graph of a Functional or Sequential tf_keras model.
 

@@ -18,7 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 
 from tfprune.core import criteria as criteria_lib
 from tfprune import errors, layers
-from tfprune.compat import check_tf_keras_model, keras
+from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.masking import channels, pruner
 from tfprune.masking.wrapper import (
     GRANULARITIES,
@@ -202,6 +202,7 @@ def _transform(model, make_layer):
     return new
 
 
+@keras3_io(returns="model")
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
           exclude=None, granularity=None, n_m=(2, 4), block=(4, 1)):
     """Return a new model whose prunable layers are wrapped for pruning.
@@ -309,6 +310,7 @@ def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
     return _transform(model, make_layer)
 
 
+@keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
              data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
              max_batches=None):
@@ -383,6 +385,7 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     return pruned
 
 
+@keras3_io(returns="model")
 def strip(model):
     """Return a new plain model: wrappers removed, masks applied (pruned weights are 0).
 

@@ -26,6 +26,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune import graph as graph_lib
+from tfprune.compat import keras3_io
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
 from tfprune.structured.blocks import DropReport, drop_blocks, find_blocks
@@ -45,6 +46,7 @@ __all__ = [
 ]
 
 
+@keras3_io()
 def plan(
     model,
     *,
@@ -137,6 +139,7 @@ def plan(
 _PLAN_OPTIONS = {"reduction", "score_from", "round_to", "min_channels", "granularity"}
 
 
+@keras3_io(returns="model")
 def apply_masks(model, plan: Plan):
     """Return a copy of ``model`` with the channels the plan removes zeroed everywhere.
 
@@ -158,6 +161,7 @@ def apply_masks(model, plan: Plan):
     return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="mask")
 
 
+@keras3_io(returns="model")
 def shrink(model, plan: Plan | None = None):
     """Build a smaller model without the removed channels (layer names kept).
 
