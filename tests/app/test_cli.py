@@ -205,3 +205,18 @@ def test_sweep_verb_needs_a_sweep_section(tiny, tmp_path):
     bad = f"model: {model}\ndata: {{source: {d / 'data.npz'}}}\nsweep: {{space: {{sparsty: [0.5]}}}}\n"
     r = _invoke("sweep", _recipe(tmp_path, bad), "--out", tmp_path / "o")
     assert r.exit_code == 2 and "sparsty" in r.output and not (tmp_path / "o").exists()
+
+
+def test_keras3_file_is_accepted(tmp_path):
+    import keras as keras3
+
+    from tfprune import compat
+    from tfprune.app import models
+
+    path = tmp_path / "k3.keras"
+    keras3.Sequential([keras3.Input((8, 8, 1)), keras3.layers.Conv2D(4, 3, name="c"),
+                       keras3.layers.Flatten(), keras3.layers.Dense(3, name="d")]).save(path)
+    m = models.load_model(str(path))
+    assert isinstance(m, keras.Model) and compat.is_from_keras3(m)
+    r = _invoke("inspect", path)
+    assert r.exit_code == 0 and "c " in r.output

@@ -60,13 +60,10 @@ def _load_file(path: str):
     if not os.path.exists(path):
         raise errors.ConfigError(f"Model {path!r} does not exist. Give a .keras/.h5 file, a "
                                  "SavedModel folder or a tf_keras.applications name.")
-    import tensorflow_model_optimization as tfmot
-
-    from tfprune.masking import api  # noqa: F401  (registers tfprune's wrapper classes)
-
-    try:
-        with tfmot.sparsity.keras.prune_scope():
-            model = keras.models.load_model(path, compile=False)
+    try:  # tf_keras files, or a Keras 3 .keras file translated to tf_keras
+        model, _ = compat.load_model(path)
+    except errors.TfpruneError:
+        raise
     except Exception as exc:  # noqa: BLE001  (any loader failure means "not a model")
         first = str(exc).strip().splitlines()[0][:300] if str(exc).strip() else type(exc).__name__
         raise errors.ConfigError(
@@ -82,11 +79,13 @@ def _load_file(path: str):
 
 
 def load_model(spec: str, options: dict | None = None):
-    """Load or build the model named by ``spec``.
+    """Load or build the model named by ``spec`` (always a tf_keras model; a Keras 3
+    ``.keras`` file is translated, see :func:`tfprune.compat.load_model`).
 
     Args:
         spec: ``"demo_cnn"``, a ``tf_keras.applications`` name (built with
-            ``weights=None``: nothing downloads) or a .keras/.h5/SavedModel path.
+            ``weights=None``: nothing downloads) or a .keras/.h5/SavedModel path (tf_keras or
+            Keras 3).
         options: ``input_shape``, ``classes``, ``alpha`` for built models.
 
     Raises:

@@ -56,6 +56,7 @@ class Job:
     prune: dict
     export: dict
     seed: int
+    keras3: bool = False  # the user's file was Keras 3: models are saved back as Keras 3
 
 
 def _section(recipe: dict, key: str, **override) -> dict:
@@ -120,8 +121,10 @@ def prepare(recipe: dict) -> Job:
     check_prune_options(model, prune_cfg)
     if "allocate" in recipe:
         _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
+    from tfprune import compat
+
     job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
-              _section(recipe, "export"), seed)
+              _section(recipe, "export"), seed, keras3=compat.is_from_keras3(model))
     if "sweep" in recipe:  # the tuner checks its space and options before any trial
         import shutil
         import tempfile
@@ -344,6 +347,15 @@ def _micro_entry(model, stage, tag, x_cal):
             "max_step_diff_vs_litert": rec.tflm_vs_litert.get("max_step_diff")}
 
 
+def _save(model, path, keras3: bool) -> None:
+    """Keras 3 in, Keras 3 out: a model loaded from a Keras 3 file is saved as Keras 3."""
+    if keras3:
+        from tfprune import compat
+
+        model = compat.to_keras3(model)
+    model.save(path)
+
+
 def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     """Accuracy, size, MACs, per-layer counts and the exports of one variant."""
     xte, yte = job.test_data
@@ -355,7 +367,7 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     entry["layers"] = {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],
                                    "sparsity": round(r["sparsity"], 4)}
                        for r in s["layers"] if r["params"]}
-    model.save(os.path.join(stage, f"{tag}.keras"))
+    _save(model, os.path.join(stage, f"{tag}.keras"), job.keras3)
     x_cal = job.train_data[0][:200]
     entry["tflite"] = {}
     for fmt in job.export["tflite"]:
