@@ -388,7 +388,7 @@ def _grid(costs, u, cap, levels):
     if costs.granularity == "channel":
         lo = max(1, int(round(n * (1.0 - cap))))
         return np.array([(n - c) / n for c in range(n, lo - 1, -1)])
-    return np.unique(np.concatenate([np.arange(0.0, cap, 0.025), [cap], levels]))
+    return np.unique(np.concatenate([np.arange(0.0, cap, 0.005), [cap], levels]))
 
 
 def _greedy(costs, curves, value, col, cap, levels):
