@@ -47,3 +47,38 @@ def test_tensorflow_imported_first_but_tf_keras_untouched_still_becomes_tf_keras
     r = run("import tensorflow as tf\nimport tfprune\nprint(type(tf.keras.layers.Dense(1)).__module__)")
     assert r.returncode == 0, r.stderr[-1500:]
     assert r.stdout.strip().startswith("tf_keras")
+
+
+def test_load_model_reads_tf_keras_and_keras3_files(tmp_path):
+    import keras as keras3
+    import numpy as np
+
+    x = np.ones((2, 3), "float32")
+    m2 = compat.keras.Sequential([compat.keras.Input((3,)), compat.keras.layers.Dense(2)])
+    m2.save(str(tmp_path / "a.h5"))
+    loaded, from3 = compat.load_model(tmp_path / "a.h5")
+    assert not from3 and np.allclose(loaded(x), m2(x))
+    m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)])
+    m3.save(str(tmp_path / "b.keras"))
+    loaded, from3 = compat.load_model(str(tmp_path / "b.keras"))
+    assert from3 and compat.is_from_keras3(loaded) and np.allclose(loaded(x), m3(x))
+    with pytest.raises(errors.ConfigError, match="does not exist"):
+        compat.load_model(tmp_path / "missing.keras")
+
+
+def test_keras3_io_options_and_keyword_model():
+    import keras as keras3
+
+    with pytest.raises(errors.ConfigError, match="Unknown returns 'plain'"):
+        compat.keras3_io(returns="plain")
+
+    @compat.keras3_io(returns="model")
+    def same(model, *, scale=1):
+        assert not compat.is_keras3_object(model)
+        return model
+
+    m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2, name="d")])
+    out = same(model=m3)
+    assert compat.is_keras3_object(out) and out is not m3 and out.layers[0].name == "d"
+    plain = compat.keras.Sequential([compat.keras.Input((3,)), compat.keras.layers.Dense(2)])
+    assert same(plain) is plain  # tf_keras in, tf_keras out, untouched
