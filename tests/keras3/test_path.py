@@ -34,6 +34,7 @@ def _kernel_zeros(model, name):
     return float((k == 0).mean())
 
 
+@pytest.mark.slow  # ~10 s alone, 40 s on the shared machine (tracing the wrapped fit)
 def test_prune_fit_strip_gives_keras3_with_zeros(digits):
     x, y = digits
     L = keras3.layers
