@@ -4,6 +4,11 @@ import tfprune
 
 SNAPSHOT = [
     "__version__",
+    "allocate",
+    "load_model",
+    "sensitivity",
+    "to_budget",
+    "tuning",
     "PruningCallback",
     "PruningWrapper",
     "analysis",

@@ -19,16 +19,26 @@ from tfprune import errors, core  # noqa: E402
 from tfprune.core import criteria, masks, schedules  # noqa: E402
 from tfprune import layers, graph, masking, structured, callbacks, analysis, export  # noqa: E402
 # isort: on
-from tfprune.analysis import summary  # noqa: E402
+from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
+from tfprune.compat import load_model  # noqa: E402
 from tfprune.callbacks import PruningCallback, before_step  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
 
+
+def __getattr__(name):
+    """``tfprune.tuning`` is imported on first use (keras-tuner imports Keras 3: slow)."""
+    if name == "tuning":
+        import importlib
+
+        return importlib.import_module("tfprune.tuning")
+    raise AttributeError(f"module 'tfprune' has no attribute {name!r}")
+
+
 __all__ = [
     "__version__",
-    "PruningCallback",
-    "PruningWrapper",
+    "allocate",
     "analysis",
     "before_step",
     "callbacks",
@@ -40,14 +50,20 @@ __all__ = [
     "export",
     "graph",
     "layers",
+    "load_model",
     "masking",
     "masks",
     "one_shot",
     "prune",
+    "PruningCallback",
+    "PruningWrapper",
     "register",
     "schedules",
+    "sensitivity",
     "shrink",
-    "structured",
     "strip",
+    "structured",
     "summary",
+    "to_budget",
+    "tuning",
 ]
