@@ -11,6 +11,8 @@ SNAPSHOT = [
     "tuning",
     "PruningCallback",
     "PruningWrapper",
+    "quiet",
+    "logs",
     "analysis",
     "before_step",
     "callbacks",

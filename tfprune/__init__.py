@@ -1,7 +1,9 @@
 """tfprune: pruning for Keras models, built on TF-MOT.
 
 Importing tfprune sets ``TF_USE_LEGACY_KERAS=1`` (unless already set)
-(see :mod:`tfprune.compat`); that is its only side effect.
+(see :mod:`tfprune.compat`); that is its only side effect. (When the process is the
+``tfprune`` command-line program, TensorFlow's C++ start-up lines are also hidden, unless
+``--verbose``; in Python, :func:`tfprune.quiet` is the one switch for that.)
 
 Example:
     >>> import tfprune
@@ -14,6 +16,14 @@ Example:
 __version__ = "0.2.0"
 
 # isort: off
+import os as _os  # noqa: E402
+import sys as _sys  # noqa: E402
+
+from tfprune import logs  # noqa: E402  (stdlib only; must run before TensorFlow loads)
+
+if _sys.argv and _os.path.basename(_sys.argv[0]) == "tfprune" and "--verbose" not in _sys.argv:
+    logs.quiet()  # the CLI program: TensorFlow's C++ start-up lines stay in a private log
+quiet = logs.quiet
 from tfprune import compat  # noqa: E402  (first: the one documented Keras-compat step)
 from tfprune import errors, core  # noqa: E402
 from tfprune.core import criteria, masks, schedules  # noqa: E402
@@ -57,6 +67,8 @@ __all__ = [
     "prune",
     "PruningCallback",
     "PruningWrapper",
+    "logs",
+    "quiet",
     "register",
     "schedules",
     "sensitivity",

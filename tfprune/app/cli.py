@@ -2,7 +2,7 @@
 
 Exit codes: 0 success; 2 a usage or configuration error (bad option, recipe, model
 path, data shape, output folder), reported before any long work; 1 a runtime failure.
-TensorFlow's C++ log lines are hidden unless ``--verbose`` (:mod:`tfprune.app.logs`).
+TensorFlow's C++ log lines are hidden unless ``--verbose`` (:mod:`tfprune.logs`).
 
 Example:
     >>> from click.testing import CliRunner
@@ -22,7 +22,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 import click  # noqa: E402
 
 import tfprune  # noqa: E402
-from tfprune.app import logs  # noqa: E402
+from tfprune import logs  # noqa: E402
 
 __all__ = ["main"]
 

@@ -7,7 +7,7 @@ reaches. :func:`quiet` points descriptor 2 at a private log file and keeps Pytho
 ``sys.stderr`` (warnings, progress bars, error messages) on the terminal. The CLI calls
 it for every verb unless ``--verbose``; Python users call it once:
 
-    >>> from tfprune.app import logs
+    >>> from tfprune import logs
     >>> logs.quiet(fd=False)     # Python loggers only (fd=True also hides C++ lines)
     >>> logs.quiet(False)        # back to TensorFlow's defaults
 
