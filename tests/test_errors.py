@@ -114,8 +114,8 @@ def _readme_section() -> str | None:
 def test_readme_table_matches_the_tests():
     section = _readme_section()
     assert section is not None, (
-        f"README.md lacks the section {TITLE!r}: paste /tmp/coord/readme_coreB.md "
-        "(or `python tests/test_errors.py`) into it.")
+        f"README.md lacks the section {TITLE!r}: render it "
+        "with `python tests/test_errors.py` and paste it in.")
     assert section == render_table(), "README table drifted: re-render with " \
                                       "`python tests/test_errors.py`."
 

@@ -8,6 +8,7 @@ import keras_tuner as kt
 import numpy as np
 import pytest
 
+import tfprune
 from tfprune import errors, tuning
 from tfprune.app.data import digits
 from tfprune.compat import keras
@@ -187,12 +188,21 @@ def test_bad_spaces_refused_before_any_trial(trained, tmp_path):
     assert not glob.glob(str(tmp_path / "*" / "trial_*"))
 
 
-def test_keras3_model_refused(tmp_path):
+def test_keras3_model_is_translated_and_a_subclassed_one_refused(tmp_path):
     import keras as keras3
 
-    m = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2)])
-    with pytest.raises(errors.KerasVersionError, match="Keras 3.*tf_keras"):
-        _tuner(m, tmp_path)
+    m = keras3.Sequential([keras3.Input((4,)), keras3.layers.Dense(2, name="h")])
+    t = _tuner(m, tmp_path / "a")
+    assert not tfprune.compat.is_keras3_object(t.model)
+    np.testing.assert_allclose(t.model.get_layer("h").get_weights()[0],
+                               m.get_layer("h").get_weights()[0])
+
+    class Net(keras3.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(errors.ModelTypeError, match="subclassed"):
+        _tuner(Net(), tmp_path / "b")
 
 
 def test_build_function_accepted(tmp_path):

@@ -74,18 +74,12 @@ def _write_json(path, obj) -> None:
 
 
 def _resolve_model(model):
-    if compat.is_keras3_object(model):
-        fix = ("convert it first: `model = tfprune.compat.to_tf_keras(model)`"
-               if hasattr(compat, "to_tf_keras") else
-               "rebuild it with tf_keras (`import tf_keras as keras`); tfprune cannot translate "
-               "Keras 3 models yet")
-        raise errors.KerasVersionError(
-            f"PruningTuner got a Keras 3 model ({type(model).__name__}); sweeps prune tf_keras "
-            f"models (TF-MOT and keras-tuner's Tuner both refuse the mix): {fix}.")
-    if callable(model) and not isinstance(model, keras.Model):
+    """The tf_keras model a sweep prunes: a Keras 3 model is translated (subclassed ones and
+    layers without a tf_keras twin are refused by the translator, naming them)."""
+    if callable(model) and not isinstance(model, keras.Model) and not compat.is_keras3_object(model):
         model = model()
-        if compat.is_keras3_object(model):
-            return _resolve_model(model)
+    if compat.is_keras3_object(model):
+        model = compat.to_tf_keras(model)
     compat.check_tf_keras_model(model)
     return model
 
