@@ -217,12 +217,13 @@ def test_subclassed_model_is_refused_with_what_is_supported():
         tfprune.prune(net, sparsity=0.5)
 
 
-def test_keras3_model_is_refused_with_how_to_use_tf_keras():
+def test_keras3_model_is_translated_not_refused():
+    # since compat.keras3_io (k3): a Keras 3 model is translated to tf_keras first
     import keras as keras3
 
     m = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)])
-    with pytest.raises(errors.KerasVersionError, match="Keras 3.*import tf_keras as keras"):
-        tfprune.prune(m, sparsity=0.5)
+    p = tfprune.prune(m, sparsity=0.5)
+    assert [type(x).__name__ for x in p.layers] == ["PruningWrapper"]
 
 
 def test_unbuilt_model_is_refused():

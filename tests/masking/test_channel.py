@@ -174,10 +174,10 @@ def test_unregistered_custom_layer_with_a_kernel_is_named_with_the_fix():
 def test_nan_calibration_data_is_refused_before_work():
     x = np.random.RandomState(0).uniform(size=(8, 8, 8, 1)).astype("float32")
     x[3, 2, 2, 0] = np.nan
-    with pytest.raises(errors.ConfigError, match=r"NaN/inf.*\(3, 2, 2, 0\)"):
+    with pytest.raises(errors.DataError, match=r"NaN/inf.*\(3, 2, 2, 0\)"):
         tfprune.one_shot(cnn(), 0.5, criterion="apoz", data=x)
     ds = tf.data.Dataset.from_tensor_slices(x).batch(4)
-    with pytest.raises(errors.ConfigError, match="NaN/inf"):
+    with pytest.raises(errors.DataError, match="NaN/inf"):
         tfprune.one_shot(cnn(), 0.5, criterion="apoz", data=ds)
 
 

@@ -99,17 +99,13 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
             f"`schedule` must be a PruningSchedule (tfprune.schedules or TF-MOT), got "
             f"{type(schedule).__name__}.")
     crit = criteria_lib.get(criterion)
-    exclude = set(exclude or ())
+    exclude = set(errors.check_layer_names("exclude", exclude, model))
     by_name = {layer.name: layer for layer in _all_layers(model)}
-    unknown = sorted(n for n in exclude if n not in by_name)
-    if unknown:
-        raise errors.ConfigError(f"`exclude` names layers not in the model: {unknown}.")
     if is_dict:
         if not scope:
             raise errors.ConfigError("`scope` dict is empty: give {layer_name: sparsity}.")
+        errors.check_layer_names("scope", list(scope), model)
         for name, value in scope.items():
-            if name not in by_name:
-                raise errors.unknown_name("layer name in scope", name, by_name)
             if not layers.is_prunable(by_name[name]):
                 raise errors.ConfigError(
                     f"scope names layer {name!r} ({type(by_name[name]).__name__}), which has no "
@@ -239,7 +235,7 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
 
     Raises:
         ConfigError, KerasVersionError, ModelTypeError, NothingToPruneError,
-        UnsupportedLayerError: before any work.
+        UnsupportedLayerError, AlreadyPrunedError: before any work.
 
     Example:
         >>> import tfprune
@@ -255,6 +251,10 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
 
 def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,
            options=None):
+    check_tf_keras_model(model)
+    errors.check_not_pruned(model)
+    exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
+    n_m = errors.check_pair(n_m, "n_m")  # before 1 - N/M: a bad pair is blamed on n_m
     crit = criteria_lib.get(criterion)
     granularity = criteria_lib.resolve_granularity(granularity, crit)
     if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
@@ -338,7 +338,10 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
 
     Raises:
         ConfigError: a data criterion without ``data``, a gradient criterion without
-            labels or loss, NaN/inf in ``data``, before any work.
+            labels or loss, an unknown loss, before any work.
+        DataError: ``data`` does not fit the model (sample shape, strings, NaN/inf,
+            unscaled integer images) or labels do not fit it, before any work.
+        AlreadyPrunedError: ``model`` already holds pruning wrappers.
 
     Example:
         >>> import tfprune
@@ -355,14 +358,19 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
 
 def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
               block, max_batches, options=None):
+    check_tf_keras_model(model)
+    errors.check_not_pruned(model)
     crit = criteria_lib.get(criterion)
     if crit.needs_data and data is None:
         raise errors.ConfigError(
             f"criterion {crit.name!r} scores weights from data: pass data=(x batches) to "
             "one_shot, or choose a weight-only criterion such as 'magnitude'.")
     if data is not None:
-        pruner.check_finite(data)
+        pruner.check_data(model, data)
     loss = pruner.resolve_loss(model, loss, crit)
+    if data is not None and getattr(crit, "needs_labels", False):
+        pruner.check_labels(model, data, loss)
+    n_m = errors.check_pair(n_m, "n_m")
     granularity = criteria_lib.resolve_granularity(granularity, crit)
     if granularity == "n:m" and sparsity is None and not isinstance(scope, dict):
         sparsity = 1.0 - n_m[0] / n_m[1]

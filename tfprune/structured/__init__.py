@@ -103,6 +103,7 @@ def plan(
     from tfprune.masking import api, channels, pruner
 
     errors.check_sparsity(sparsity)
+    errors.check_not_pruned(model)
     unknown = set(options) - _PLAN_OPTIONS
     if unknown:
         raise errors.unknown_name("option of plan", sorted(unknown)[0], _PLAN_OPTIONS)
@@ -114,6 +115,11 @@ def plan(
             f"criterion {crit.name!r} scores channels from data: pass data=(x, y) (and "
             "loss=... for gradient criteria) to plan, or use tfprune.one_shot(model, s, "
             f"criterion={crit.name!r}, granularity='channel', data=...).")
+    exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
+    if data is not None:
+        pruner.check_data(model, data)  # shape, strings, NaN/inf, unscaled uint8
+        if getattr(crit, "needs_labels", False):
+            pruner.check_labels(model, data, pruner.resolve_loss(model, loss, crit))
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
     opts = channels.ChannelOptions(**{k: v for k, v in options.items()})
