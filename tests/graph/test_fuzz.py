@@ -122,10 +122,6 @@ def test_concatenation_segments_print_their_group_channels():
            "channels 0..3 of 10" in text
 
 
-@pytest.mark.xfail(strict=True, raises=TypeError, reason=(
-    "core-A structured: a concatenation group keeps 2 of 10 channels, both in the 'stem' "
-    "segment, so the rebuild gives Conv2D 'branch0' filters=0 and Keras raises TypeError; "
-    "keep >= 1 channel per producer segment or refuse with a tfprune error"))
 def test_shrink_never_leaves_a_concatenated_producer_with_zero_filters():
     m = _model([("concat", 6), ("residual", 2), ("conv", 2)], 592)
     plan = structured.plan(m, sparsity=0.75, criterion="l2")

@@ -8,6 +8,7 @@ from hypothesis import strategies as st
 from tfprune import errors, graph
 from tfprune import structured as S
 from tfprune.compat import keras
+from tfprune.core import masks
 
 L = keras.layers
 
@@ -409,3 +410,30 @@ def test_shrunk_model_saves_loads_and_converts_to_tflite(tmp_path):
     interp.set_tensor(inp["index"], x)
     interp.invoke()
     assert _rel(small(x).numpy(), interp.get_tensor(out["index"])) < 1e-4
+
+
+def _stem_concat():
+    i = keras.Input((6, 6, 3))
+    stem = L.Conv2D(4, 3, padding="same", name="stem")(i)
+    branch = L.Conv2D(6, 1, name="branch")(stem)
+    x = L.Concatenate(name="cat")([stem, branch])
+    x = L.Add(name="add")([x, L.Conv2D(10, 1, name="res")(x)])
+    return keras.Model(i, L.Conv2D(2, 3, padding="same", name="out")(x), name="stem_concat")
+
+
+@pytest.mark.parametrize("scope", ["layer", "global"])
+def test_concatenation_keeps_a_channel_of_every_producer(scope):
+    # 'stem' (channels 0..3) and 'branch' (4..9) share one group through Concatenate/Add;
+    # strong stem filters once took all kept channels and shrink built branch with 0 filters
+    m = _randomize(_stem_concat())
+    w = m.get_layer("stem").get_weights()
+    m.get_layer("stem").set_weights([w[0] * 100, w[1]])
+    p = S.plan(m, sparsity=0.75, criterion="l2", scope=scope)
+    kept = np.array(p.keep["stem"])
+    assert (kept < 4).any() and (kept >= 4).any()
+    if scope == "layer":
+        assert len(kept) == masks.kept_count(10, 0.75)  # the same count as without the rule
+    small = S.shrink(m, p)
+    assert small.get_layer("branch").filters >= 1
+    x = _x(m)
+    assert _rel(small(x), S.apply_masks(m, p)(x)) < 1e-5

@@ -210,7 +210,48 @@ def select(groups, scores, *, step, scope, sparsity, options) -> dict:
         keeps = masks.group_keep_masks([scores[g] for g in names], per, scope="layer",
                                        round_to=options.round_to,
                                        min_channels=options.min_channels)
-    return {g: k.numpy() > 0 for g, k in zip(names, keeps, strict=True)}
+    return {g: _keep_each_producer(k.numpy() > 0, np.asarray(scores[g]),
+                                   _segments(groups[g][1]))
+            for g, k in zip(names, keeps, strict=True)}
+
+
+def _segments(members) -> list:
+    """The group channels each producer layer creates (role ``out``): one array per
+    layer. A concatenation group has one segment per concatenated producer."""
+    segs = {}
+    for m in members:
+        if m.entry["role"] != "out":
+            continue
+        pos = np.asarray(m.entry["positions"])
+        segs.setdefault(m.wrapper.layer.name, set()).update(pos[pos >= 0].tolist())
+    return [np.array(sorted(s), dtype=int) for s in segs.values() if s]
+
+
+def _keep_each_producer(keep, scores, segments):
+    """Keep >= 1 channel in every producer's segment, or shrink would rebuild a producer
+    of a concatenation with 0 filters. The best channel of an emptied segment replaces
+    the weakest kept channel whose segments all keep another one (the kept count is
+    unchanged); only if there is none is a channel added.
+
+    Example:
+        >>> _keep_each_producer(np.array([True, True, False, False]),
+        ...                     np.array([4.0, 3.0, 2.0, 1.0]),
+        ...                     [np.array([0, 1]), np.array([2, 3])]).tolist()
+        [True, False, True, False]
+    """
+    if len(segments) < 2:
+        return keep
+    keep = keep.copy()
+    for seg in segments:
+        if keep[seg].any():
+            continue
+        best = int(seg[np.argmax(scores[seg])])
+        donors = [int(c) for c in np.flatnonzero(keep)
+                  if all(keep[o].sum() > 1 for o in segments if c in o)]
+        if donors:
+            keep[min(donors, key=lambda c: scores[c])] = False
+        keep[best] = True
+    return keep
 
 
 def assign(wrappers, keep: dict) -> None:
