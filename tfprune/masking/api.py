@@ -5,145 +5,27 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_schedule as tfmot_schedules,
-)
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_wrapper,
 )
 
-from tfprune.core import criteria as criteria_lib
-from tfprune import errors, layers
+from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
+from tfprune.core import criteria as criteria_lib
 from tfprune.masking import channels, pruner
-from tfprune.masking.wrapper import (
-    GRANULARITIES,
-    MISSING_CALLBACK_MSG,
-    PruningWrapper,
-    _pair,
-    check_layer,
+from tfprune.masking.validate import (  # noqa: F401  (SCOPES: public)
+    DEFAULT_FREQUENCY,
+    SCOPES,
+    _all_layers,
+    _check_layers,
+    _resolve,
 )
+from tfprune.masking.wrapper import MISSING_CALLBACK_MSG, PruningWrapper
 
 __all__ = ["prune", "one_shot", "strip", "SCOPES"]
 
-SCOPES = ("layer", "global")
-DEFAULT_FREQUENCY = 100
-
-
-# -- validation ---------------------------------------------------------------------
-def _check_sparsity(value, arg="sparsity"):
-    return errors.check_sparsity(value, arg)
-
-
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
-def _final_sparsity(schedule) -> float:
-    for attr in ("final_sparsity", "target_sparsity", "sparsity"):
-        if hasattr(schedule, attr):
-            return float(getattr(schedule, attr))
-    raise errors.ConfigError(
-        f"scope={{...}} with schedule {type(schedule).__name__} needs its final sparsity: give the "
-        "schedule a `final_sparsity` attribute, or pass `sparsity=` instead.")
-
-
-def _check_layers(targets, crit, scope, granularity, n_m, block):
-    """Refuse a criterion/granularity a target layer cannot take, before any work."""
-    if granularity == "head":
-        raise errors.ConfigError(
-            "granularity='head' (whole MultiHeadAttention heads) is not implemented yet; "
-            "use granularity='weight' on MultiHeadAttention, or 'channel' elsewhere.")
-    if granularity not in GRANULARITIES:
-        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
-    criteria_lib.check_granularity(crit, granularity)
-    if granularity == "n:m" and scope == "global":
-        raise errors.ConfigError("granularity='n:m' fixes the sparsity of every group (1 - N/M); "
-                                 "it has no global ranking. Use scope='layer'.")
-    n_m, block = _pair(n_m, "n_m"), _pair(block, "block")
-    if n_m[0] >= n_m[1]:
-        raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
-    for layer in targets.values():
-        check_layer(layer, crit, granularity, n_m, block)
-
-
-def _resolve(model, sparsity, schedule, criterion, scope, exclude):
-    """Validate everything before any work; return (schedule, criterion, plan)."""
-    check_tf_keras_model(model)
-    if isinstance(scope, str) and scope not in SCOPES:
-        raise errors.unknown_name("scope", scope, SCOPES + ("{layer_name: sparsity}",))
-    if not isinstance(scope, (str, dict)):
-        raise errors.ConfigError(
-            f"`scope` must be 'layer', 'global' or a dict {{layer_name: sparsity}}, got {scope!r}.")
-    is_dict = isinstance(scope, dict)
-    if sparsity is not None and schedule is not None:
-        raise errors.ConfigError(
-            "Pass either `sparsity=` (a constant target) or `schedule=` (a PruningSchedule), "
-            "not both.")
-    if sparsity is None and schedule is None and not is_dict:
-        raise errors.ConfigError(
-            "Pass `sparsity=` (e.g. 0.8) or `schedule=` (e.g. tfprune.schedules.AGP(...)); "
-            "neither was given.")
-    if sparsity is not None:
-        _check_sparsity(sparsity)
-    if schedule is not None and not isinstance(schedule, tfmot_schedules.PruningSchedule):
-        raise errors.ConfigError(
-            f"`schedule` must be a PruningSchedule (tfprune.schedules or TF-MOT), got "
-            f"{type(schedule).__name__}.")
-    crit = criteria_lib.get(criterion)
-    exclude = set(errors.check_layer_names("exclude", exclude, model))
-    by_name = {layer.name: layer for layer in _all_layers(model)}
-    if is_dict:
-        if not scope:
-            raise errors.ConfigError("`scope` dict is empty: give {layer_name: sparsity}.")
-        errors.check_layer_names("scope", list(scope), model)
-        for name, value in scope.items():
-            if not layers.is_prunable(by_name[name]):
-                raise errors.ConfigError(
-                    f"scope names layer {name!r} ({type(by_name[name]).__name__}), which has no "
-                    "prunable weights. Remove it from the dict.")
-            _check_sparsity(value, f"scope[{name!r}]")
-    targets = {n: lyr for n, lyr in by_name.items() if layers.is_prunable(lyr) and n not in exclude}
-    if is_dict:
-        targets = {n: targets[n] for n in scope if n in targets}
-    _warn_unregistered(by_name.values(), exclude)
-    if not targets:
-        raise errors.NothingToPruneError(
-            f"Model {model.name!r} has no prunable layer (Dense, Conv*, DepthwiseConv2D, "
-            "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
-    if schedule is None:
-        base = sparsity if sparsity is not None else max(scope.values())
-        schedule = tfmot_schedules.ConstantSparsity(float(base), begin_step=0,
-                                                    frequency=DEFAULT_FREQUENCY)
-    scales = {n: 1.0 for n in targets}
-    if is_dict:
-        final = _final_sparsity(schedule)
-        if final <= 0:
-            raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
-        scales = {n: float(scope[n]) / final for n in targets}
-    return schedule, crit, scales
-
-
-def _warn_unregistered(all_layers, exclude) -> None:
-    """Custom layers holding a kernel that tfprune cannot prune: say so, naming the fix."""
-    for layer in all_layers:
-        if layer.name in exclude or layers.is_prunable(layer):
-            continue
-        kernels = [w for w in layer.trainable_weights if len(w.shape) >= 2]
-        if kernels and type(layer).__module__.split(".")[0] not in ("tf_keras", "keras"):
-            warnings.warn(
-                f"Layer {layer.name!r} ({type(layer).__name__}) holds a kernel "
-                f"({kernels[0].name}) but is not prunable, so it is left dense. Declare it with "
-                f"tfprune.register({type(layer).__name__}, weights=[...]) or implement "
-                "get_prunable_weights().", stacklevel=4)
 
 
 def _guard_training(model):

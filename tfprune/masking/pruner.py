@@ -16,6 +16,7 @@ from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core import masks
 from tfprune.masking import channels
+from tfprune.masking.validate import check_data, check_finite, check_labels
 
 __all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights",
            "apply_masks", "sparsity_report", "global_step", "set_step", "observing", "gather",
@@ -194,126 +195,6 @@ def batches(data, batch_size: int = 64):
             yield data[0][i:i + batch_size], data[1][i:i + batch_size]
     else:
         yield from data
-
-
-def check_finite(data) -> None:
-    """Refuse calibration data holding NaN or inf, before any work.
-
-    Arrays, ``(x, y)`` pairs and lists of batches are checked whole; a
-    ``tf.data.Dataset`` is checked batch by batch in :func:`gather`, before each batch
-    is used.
-
-    Raises:
-        DataError: naming where the first non-finite value is.
-
-    Example:
-        >>> check_finite(np.array([[1.0, np.nan]]))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.DataError: calibration data holds 1 NaN/inf value(s) ...
-    """
-    if isinstance(data, tf.data.Dataset):
-        return
-    parts = data if isinstance(data, (tuple, list)) else [data]
-    for part in tf.nest.flatten(parts):
-        arr = np.asarray(part)
-        if arr.dtype.kind not in "fc":
-            continue
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise errors.DataError(
-                f"calibration data holds {int(bad.sum())} NaN/inf value(s) (first at index "
-                f"{first}); clean or drop those samples (np.isfinite) before pruning.")
-
-
-def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, tf.Tensor))
-
-
-def check_data(model, data) -> None:
-    """Check calibration ``data`` against ``model`` before any work
-    (:func:`tfprune.errors.check_calibration_data`: sample shape, strings, NaN/inf,
-    unscaled integer images for a float input).
-
-    Arrays, ``(x, y)`` pairs, lists of batches (``x`` or ``(x, y)``) and
-    ``tf.data.Dataset`` (its spec; values batch by batch in :func:`gather`) are
-    checked; a model with several inputs only gets the NaN/inf check. A model holding
-    an ``Embedding`` takes integer token ids, so integer data is not called unscaled.
-
-    Raises:
-        DataError: naming the problem and the fix.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
-        >>> check_data(m, np.zeros((2, 3), "float32"))
-        >>> check_data(m, np.full((2, 3), 200, "uint8"))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.DataError: `data` is uint8 with values up to 200, ...
-    """
-    if len(getattr(model, "inputs", None) or []) != 1:
-        check_finite(data)
-        return
-    tokens = any(isinstance(lyr, keras.layers.Embedding) for lyr in _layers(model))
-
-    def one(x):
-        if tokens and _is_array(x) and np.asarray(x).dtype.kind in "iu":
-            x = np.asarray(x).astype("float32")  # token ids: only shape is checked
-        errors.check_calibration_data(model, x)
-
-    if isinstance(data, tf.data.Dataset):
-        errors.check_calibration_data(model, data)
-    elif _is_array(data):
-        one(data)
-    elif isinstance(data, tuple) and len(data) == 2 and all(_is_array(d) for d in data):
-        one(data[0])
-    elif isinstance(data, (list, tuple)):
-        for b in data:
-            x = b[0] if isinstance(b, (tuple, list)) and b else b
-            if _is_array(x):
-                one(x)
-    else:
-        check_finite(data)
-
-
-def _layers(model):
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
-        if isinstance(inner, keras.Model):
-            yield from _layers(inner)
-        else:
-            yield inner
-
-
-def _loss_name(loss) -> str:
-    if isinstance(loss, str):
-        return loss
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
-
-
-def check_labels(model, data, loss) -> None:
-    """For ``data=(x, y)`` arrays and a classification loss, check the labels against the
-    model (:func:`tfprune.errors.check_labels`): one per sample, class ids for a
-    ``sparse_*`` loss, one-hot rows for ``categorical_crossentropy``, ids in range.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-        >>> check_labels(m, (np.zeros((2, 2)), np.array([0, 3])), "sparse_categorical_crossentropy")
-        ... # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.DataError: labels hold class 3, ...
-    """
-    if not (isinstance(data, tuple) and len(data) == 2 and all(_is_array(d) for d in data)):
-        return
-    name = _loss_name(loss)
-    if "crossentropy" not in name and "hinge" not in name:
-        errors.check_labels(np.zeros(len(data[1]), "int64"), model, n_samples=len(data[0]))
-        return
-    sparse = True if name.startswith("sparse_") else (
-        False if name == "categorical_crossentropy" else None)
-    errors.check_labels(np.asarray(data[1]), model, sparse=sparse, n_samples=len(data[0]))
 
 
 def resolve_loss(model, loss, criterion):

@@ -38,17 +38,21 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
 
-from tfprune.core import criteria as criteria_lib
 from tfprune import errors, layers
-from tfprune.core import masks
-from tfprune.core.criteria import grouping
-from tfprune.masking import stats as stats_lib
 from tfprune.compat import keras
+from tfprune.core import criteria as criteria_lib
+from tfprune.masking import stats as stats_lib
+from tfprune.masking._scores import ScoringMixin
+from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
+    GRANULARITIES,
+    UPDATE_MODES,
+    _channel_axis,
+    _pair,
+    check_layer,
+)
 
 __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
 
-UPDATE_MODES = ("layer", "external")
-GRANULARITIES = ("weight", "n:m", "block", "channel")
 
 MISSING_CALLBACK_MSG = (
     "This model was pruned with tfprune but is being trained without its callback: add "
@@ -79,87 +83,6 @@ class _CriterionPruning(pruning_impl.Pruning):
         return w.mask_for(idx, sparsity)
 
 
-def _pair(value, arg):
-    try:
-        a, b = (int(v) for v in value)
-    except (TypeError, ValueError):
-        raise errors.ConfigError(
-            f"`{arg}` must be a pair of ints such as (2, 4), got {value!r}.") from None
-    if a < 1 or b < 1 or [a, b] != [v for v in value]:
-        raise errors.ConfigError(f"`{arg}` must be a pair of positive ints, got {value!r}.")
-    return a, b
-
-
-def _channel_axis(layer) -> int | None:
-    """Axis of the output channels in the layer's kernel (None: not channel-prunable)."""
-    L = keras.layers
-    if isinstance(layer, (L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)):
-        return None
-    if isinstance(layer, (L.Conv2DTranspose, L.Conv3DTranspose, L.Conv1DTranspose)):
-        return -2
-    if isinstance(layer, (L.Conv1D, L.Conv2D, L.Conv3D, L.Dense)):
-        return -1
-    return None
-
-
-def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1),
-                weights=None) -> None:
-    """Refuse, before any work, a criterion/granularity that cannot prune ``layer``.
-
-    Args:
-        layer: a built tf_keras layer.
-        criterion: a Criterion instance.
-        granularity, n_m, block: as for :class:`PruningWrapper`.
-        weights: prunable weight names (default: tfprune's table).
-
-    Raises:
-        ConfigError, UnsupportedLayerError: naming the layer and the fix.
-
-    Example:
-        >>> from tfprune.core import criteria
-        >>> d = keras.layers.Dense(4, name="fc"); d.build((None, 6))
-        >>> try:
-        ...     check_layer(d, criteria.get("magnitude"), "n:m", n_m=(2, 4))
-        ... except errors.ConfigError as e:
-        ...     print(str(e)[:59])
-        Layer 'fc' (Dense): n:m with M=4 needs input-channel axis 0
-    """
-    name = f"Layer {layer.name!r} ({type(layer).__name__})"
-    fix = f"exclude it with exclude=[{layer.name!r}]"
-    criteria_lib.check_granularity(criterion, granularity)
-    if granularity == "channel":
-        return  # the dependency graph decides what a channel is (tfprune.graph.build)
-    names = layers.prunable_weight_names(layer) if weights is None else list(weights)
-    needs = set(getattr(criterion, "needs", ()))
-    if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
-            isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
-            and _channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
-        raise errors.UnsupportedLayerError(
-            f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D and Conv2D "
-            f"(groups=1); {fix}.")
-    if not layer.built or not names:
-        return
-    for var in layers.prunable_weights(layer, names):
-        shape = var.shape.as_list()
-        if granularity == "n:m":
-            n, m = n_m
-            if n >= m:
-                raise errors.ConfigError(f"n:m needs N < M, got n_m={tuple(n_m)}.")
-            axis = 0 if len(shape) == 1 else len(shape) - 2
-            if shape[axis] % m:
-                raise errors.ConfigError(
-                    f"{name}: n:m with M={m} needs input-channel axis {axis} of weight "
-                    f"{var.name} (shape {shape}) divisible by {m}; {fix}.")
-        if granularity == "block":
-            r, c = block
-            rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 0
-            if len(shape) < 2 or rows % r or shape[-1] % c:
-                raise errors.ConfigError(
-                    f"{name}: block {tuple(block)} does not tile weight {var.name} (shape "
-                    f"{shape}, viewed as {rows}x{shape[-1]}); choose a block that divides it, "
-                    f"or {fix}.")
-
-
 def _materialize(layer) -> None:
     """Create the variables of layers that build their sublayers lazily (MultiHeadAttention)."""
     if not isinstance(layer, keras.layers.MultiHeadAttention):
@@ -176,7 +99,7 @@ def _materialize(layer) -> None:
 
 
 @keras.utils.register_keras_serializable(package="tfprune")
-class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
+class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
     """Wraps one layer; owns mask/threshold/step/statistic variables; applies the mask.
 
     Args:
@@ -405,124 +328,6 @@ class PruningWrapper(pruning_wrapper.PruneLowMagnitude):
             x = stats_lib.patches(self.layer, tf.nest.flatten(inputs)[0])
             self._input_vars["hessian"].assign_add(tf.matmul(x, x, transpose_a=True))
             self._input_vars["rows"].assign_add(tf.cast(tf.shape(x)[0], tf.float32))
-
-    # -- mask math (pure functions from tfprune.core.masks) ------------------------------
-    def statistics(self, index: int = 0) -> dict:
-        """The statistics handed to the criterion for prunable weight ``index``.
-
-        Gradient statistics are means over the recorded steps, activation statistics
-        means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
-        """
-        out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
-        if not self.scored:
-            return out
-        if self._grad_names:
-            steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
-            for name, var in self._grad_vars[index].items():
-                out[name] = tf.convert_to_tensor(var) / steps
-            out["steps"] = tf.convert_to_tensor(self._grad_steps)
-        if self._act_vars:
-            count = tf.maximum(tf.convert_to_tensor(self._act_vars["count"]), 1.0)
-            samples = tf.maximum(tf.convert_to_tensor(self._act_vars["samples"]), 1.0)
-            for name in self._act_names:
-                denom = samples if name == "act_rank" else count
-                out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
-        if self._input_vars and index == 0:
-            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
-            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
-        return out
-
-    def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
-        """Criterion scores of prunable weight ``index``: the weight's shape, or one per
-        channel for per-channel criteria (``axis``: the channel axis for FPGM).
-
-        Raises:
-            ConfigError: the criterion returned another shape (both shapes are named).
-        """
-        weight = self.pruning_vars[index][0]
-        stats = self.statistics(index)
-        if axis is not None:
-            stats["axis"] = axis
-        scores = self.criterion.score(tf.convert_to_tensor(weight), stats)
-        scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
-        ok = scores.shape.as_list() == weight.shape.as_list()
-        if getattr(self.criterion, "per_channel", False):
-            ok = scores.shape.rank == 1
-        if not ok:
-            raise errors.ConfigError(
-                f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
-                f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
-                f"{self.layer.name!r}; expected {weight.shape.as_list()}"
-                + (" or one per channel." if self.criterion.per_channel else "."))
-        return scores
-
-    def position_scores(self, index: int, axis: int) -> tf.Tensor:
-        """Scores per position along ``axis`` of prunable weight ``index`` (channel
-        granularity): per-weight scores summed over the other axes, see
-        :func:`tfprune.core.criteria.grouping.slice_scores`."""
-        size = int(self.pruning_vars[index][0].shape[axis])
-        return grouping.slice_scores(self.scores(index, axis), axis, size=size)
-
-    def unit_scores(self, index: int) -> tf.Tensor:
-        """Scores per pruning unit (element or block); pruned units score -inf."""
-        scores = self.scores(index)
-        alive = self.pruning_vars[index][1] > 0
-        if self.granularity == "block":
-            alive = masks.block_mask(tf.cast(alive, tf.float32), 0.0, self.block) > 0
-            return self._block_pool(tf.where(alive, scores, -np.inf))
-        return tf.where(alive, scores, -np.inf)
-
-    def _block_pool(self, scores):
-        r, c = self.block
-        shape = scores.shape.as_list()
-        rows = int(np.prod(shape[:-1]))
-        mat = tf.reshape(scores, [rows // r, r, shape[-1] // c, c])
-        return tf.reduce_mean(mat, axis=[1, 3])
-
-    def expand(self, index: int, unit_mask) -> tf.Tensor:
-        """A per-unit 0/1 mask expanded to the weight's shape."""
-        shape = self.pruning_vars[index][0].shape.as_list()
-        if self.granularity == "block":
-            r, c = self.block
-            full = tf.tile(unit_mask[:, None, :, None], [1, r, 1, c])
-            return tf.reshape(full, shape)
-        return tf.reshape(unit_mask, shape)
-
-    def _recorded(self):
-        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
-        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
-            if var is not None:
-                return tf.convert_to_tensor(var)
-        return None
-
-    def mask_for(self, index: int, sparsity):
-        """(threshold, mask) for prunable weight ``index`` at ``sparsity``.
-
-        A data-driven criterion with nothing recorded yet keeps the current mask (no
-        arbitrary mask from all-zero statistics at step 0).
-        """
-        recorded = self._recorded()
-        if recorded is None:
-            return self._new_mask(index, sparsity)
-        _, mask_var, thr_var = self.pruning_vars[index]
-        return tf.cond(recorded > 0, lambda: self._new_mask(index, sparsity),
-                       lambda: (tf.identity(thr_var), tf.identity(mask_var)))
-
-    def _new_mask(self, index: int, sparsity):
-        weight = self.pruning_vars[index][0]
-        if self.granularity == "n:m":
-            scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)
-            nm = masks.nm_mask(scores, *self.n_m)
-            mask = tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
-        else:
-            mask = self.expand(index, masks.topk_mask(self.unit_scores(index), sparsity))
-        return self._threshold(index, mask), tf.cast(mask, weight.dtype)
-
-    def _threshold(self, index, mask):
-        weight = self.pruning_vars[index][0]
-        scores = self.scores(index)
-        kept = tf.where(mask > 0, scores, np.inf)
-        return tf.cast(tf.reduce_min(kept), weight.dtype)
 
     def target_sparsity(self, step) -> float:
         """The sparsity this layer aims for at ``step`` (schedule × sparsity_scale)."""

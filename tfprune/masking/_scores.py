@@ -1,0 +1,138 @@
+"""Criterion scores and masks of a :class:`tfprune.masking.wrapper.PruningWrapper`
+(a mixin; the mask math itself is in :mod:`tfprune.core.masks`). Moved out of
+``wrapper``; no behaviour change."""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.core import masks
+from tfprune.core.criteria import grouping
+from tfprune.masking.validate import _channel_axis
+
+__all__ = ["ScoringMixin"]
+
+
+class ScoringMixin:
+    """Statistics, scores and masks of the wrapper's prunable weights (needs the
+    wrapper's ``pruning_vars``, ``criterion``, ``granularity``, statistic variables)."""
+
+    # -- mask math (pure functions from tfprune.core.masks) ------------------------------
+    def statistics(self, index: int = 0) -> dict:
+        """The statistics handed to the criterion for prunable weight ``index``.
+
+        Gradient statistics are means over the recorded steps, activation statistics
+        means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
+        """
+        out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
+        if not self.scored:
+            return out
+        if self._grad_names:
+            steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
+            for name, var in self._grad_vars[index].items():
+                out[name] = tf.convert_to_tensor(var) / steps
+            out["steps"] = tf.convert_to_tensor(self._grad_steps)
+        if self._act_vars:
+            count = tf.maximum(tf.convert_to_tensor(self._act_vars["count"]), 1.0)
+            samples = tf.maximum(tf.convert_to_tensor(self._act_vars["samples"]), 1.0)
+            for name in self._act_names:
+                denom = samples if name == "act_rank" else count
+                out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
+        if self._input_vars and index == 0:
+            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
+            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
+        return out
+
+    def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
+        """Criterion scores of prunable weight ``index``: the weight's shape, or one per
+        channel for per-channel criteria (``axis``: the channel axis for FPGM).
+
+        Raises:
+            ConfigError: the criterion returned another shape (both shapes are named).
+        """
+        weight = self.pruning_vars[index][0]
+        stats = self.statistics(index)
+        if axis is not None:
+            stats["axis"] = axis
+        scores = self.criterion.score(tf.convert_to_tensor(weight), stats)
+        scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
+        ok = scores.shape.as_list() == weight.shape.as_list()
+        if getattr(self.criterion, "per_channel", False):
+            ok = scores.shape.rank == 1
+        if not ok:
+            raise errors.ConfigError(
+                f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
+                f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
+                f"{self.layer.name!r}; expected {weight.shape.as_list()}"
+                + (" or one per channel." if self.criterion.per_channel else "."))
+        return scores
+
+    def position_scores(self, index: int, axis: int) -> tf.Tensor:
+        """Scores per position along ``axis`` of prunable weight ``index`` (channel
+        granularity): per-weight scores summed over the other axes, see
+        :func:`tfprune.core.criteria.grouping.slice_scores`."""
+        size = int(self.pruning_vars[index][0].shape[axis])
+        return grouping.slice_scores(self.scores(index, axis), axis, size=size)
+
+    def unit_scores(self, index: int) -> tf.Tensor:
+        """Scores per pruning unit (element or block); pruned units score -inf."""
+        scores = self.scores(index)
+        alive = self.pruning_vars[index][1] > 0
+        if self.granularity == "block":
+            alive = masks.block_mask(tf.cast(alive, tf.float32), 0.0, self.block) > 0
+            return self._block_pool(tf.where(alive, scores, -np.inf))
+        return tf.where(alive, scores, -np.inf)
+
+    def _block_pool(self, scores):
+        r, c = self.block
+        shape = scores.shape.as_list()
+        rows = int(np.prod(shape[:-1]))
+        mat = tf.reshape(scores, [rows // r, r, shape[-1] // c, c])
+        return tf.reduce_mean(mat, axis=[1, 3])
+
+    def expand(self, index: int, unit_mask) -> tf.Tensor:
+        """A per-unit 0/1 mask expanded to the weight's shape."""
+        shape = self.pruning_vars[index][0].shape.as_list()
+        if self.granularity == "block":
+            r, c = self.block
+            full = tf.tile(unit_mask[:, None, :, None], [1, r, 1, c])
+            return tf.reshape(full, shape)
+        return tf.reshape(unit_mask, shape)
+
+    def _recorded(self):
+        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
+        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
+            if var is not None:
+                return tf.convert_to_tensor(var)
+        return None
+
+    def mask_for(self, index: int, sparsity):
+        """(threshold, mask) for prunable weight ``index`` at ``sparsity``.
+
+        A data-driven criterion with nothing recorded yet keeps the current mask (no
+        arbitrary mask from all-zero statistics at step 0).
+        """
+        recorded = self._recorded()
+        if recorded is None:
+            return self._new_mask(index, sparsity)
+        _, mask_var, thr_var = self.pruning_vars[index]
+        return tf.cond(recorded > 0, lambda: self._new_mask(index, sparsity),
+                       lambda: (tf.identity(thr_var), tf.identity(mask_var)))
+
+    def _new_mask(self, index: int, sparsity):
+        weight = self.pruning_vars[index][0]
+        if self.granularity == "n:m":
+            scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)
+            nm = masks.nm_mask(scores, *self.n_m)
+            mask = tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
+        else:
+            mask = self.expand(index, masks.topk_mask(self.unit_scores(index), sparsity))
+        return self._threshold(index, mask), tf.cast(mask, weight.dtype)
+
+    def _threshold(self, index, mask):
+        weight = self.pruning_vars[index][0]
+        scores = self.scores(index)
+        kept = tf.where(mask > 0, scores, np.inf)
+        return tf.cast(tf.reduce_min(kept), weight.dtype)
