@@ -105,8 +105,10 @@ def test_bad_targets(cnn):
         allocate(cnn, sparsity=0.5, macs=1000, method="uniform")
     with pytest.raises(errors.ConfigError, match="TFLM"):
         allocate(cnn, flash=10_000, method="uniform")
-    with pytest.raises(errors.ConfigError, match="not available yet"):
-        allocate(cnn, latency_ms=2.0, method="uniform", granularity="channel")
+    with pytest.raises(errors.ConfigError, match="latency_ms= is modelled for channel"):
+        allocate(cnn, latency_ms=2.0, method="uniform")
+    with pytest.raises(errors.ConfigError, match="TFLM"):
+        allocate(cnn, arena=10_000, method="uniform")
     with pytest.raises(errors.ConfigError, match="channel granularity only"):
         allocate(cnn, bytes=10_000, method="uniform")
     with pytest.raises(errors.ConfigError, match="needs a sensitivity result"):
@@ -124,3 +126,51 @@ def test_unreachable_target_names_closest_value(cnn):
         allocate(r, sparsity=0.95)
     with pytest.raises(errors.ConfigError, match=r"closest reachable value is macs=\d+"):
         allocate(r, macs=10)
+
+
+@pytest.mark.slow
+def test_latency_profile_is_measured_once_and_fitted(cnn):
+    from tfprune.analysis import profiles
+
+    p = profiles.latency_profile(cnn)
+    assert len(p.points) == 3 and p.a_ms >= 0 and p.b_ms_per_mac >= 0
+    assert [q[0] for q in p.points][0] == count_macs(cnn) > p.points[2][0]
+    assert all(q[1] > 0 for q in p.points)
+    assert profiles.latency_profile(cnn) is p  # cached per model
+
+
+def test_latency_target_met_and_unreachable_refused(cnn):
+    from tfprune.analysis import profiles
+
+    # a known profile (real latencies of a toy model are noise): 0.05 ms + 1 ms per M MACs
+    profiles._CACHE[cnn] = {"latency": profiles.LatencyProfile(0.05, 1e-6, [])}
+    dense_ms = 0.05 + 1e-6 * count_macs(cnn)
+    r = fake(cnn, "channel", {u: [1.0] * 4 for u in Costs(cnn, "channel").units})
+    for res, kw in ((r, {}), (cnn, {"method": "uniform", "granularity": "channel"})):
+        a = allocate(res, latency_ms=0.05 + 0.5e-6 * count_macs(cnn), **kw)
+        assert a.predicted["latency_ms"] <= 0.05 + 0.5e-6 * count_macs(cnn) < dense_ms
+        assert a.dense["latency_ms"] == pytest.approx(dense_ms)
+        small = structured.shrink(cnn, a.plan(cnn))
+        assert a.predicted["latency_ms"] == pytest.approx(0.05 + 1e-6 * count_macs(small))
+    with pytest.raises(errors.ConfigError,
+                       match=r"latency_ms=0.051 is unreachable.*closest reachable value is "
+                             r"latency_ms=0\.05\d+ \(dense: 0\.2\d+\)"):
+        allocate(r, latency_ms=0.051)
+
+
+@pytest.mark.slow
+def test_arena_target_met_and_close_to_a_real_export(cnn):
+    from tfprune.analysis import profiles
+
+    r = fake(cnn, "channel", {u: [1.0] * 4 for u in Costs(cnn, "channel").units})
+    a = allocate(r, arena=0.75)
+    dense = profiles.arena_profile(cnn, Costs(cnn, "channel").index).dense_measured
+    assert a.dense["arena"] == dense  # calibrated on one real micro() export
+    assert a.predicted["arena"] <= 0.75 * dense
+    small = structured.shrink(cnn, a.plan(cnn))
+    real = profiles.micro_arena(small)
+    assert real == pytest.approx(a.predicted["arena"], rel=0.15)
+    u = allocate(cnn, arena=0.75, method="uniform", granularity="channel")
+    assert u.predicted["arena"] <= 0.75 * dense
+    with pytest.raises(errors.ConfigError, match=r"closest reachable value is arena=\d+"):
+        allocate(r, arena=100)

@@ -83,8 +83,8 @@ def test_bad_input_before_work(digits_model):
         to_budget(m, train)
     with pytest.raises(errors.ConfigError, match="exactly one budget"):
         to_budget(m, train, macs=1000, bytes=1000)
-    with pytest.raises(errors.ConfigError, match="not available yet"):
-        to_budget(m, train, latency_ms=3.0)
+    with pytest.raises(errors.ConfigError, match="positive"):
+        to_budget(m, train, latency_ms=-3.0)
     with pytest.raises(errors.ConfigError, match="fine_tune"):
         to_budget(m, train, macs=0.5, fine_tune=-1)
     with pytest.raises(errors.ConfigError, match="max_rounds"):
@@ -93,3 +93,13 @@ def test_bad_input_before_work(digits_model):
         to_budget(keras.models.clone_model(m), train, macs=0.5)
     with pytest.raises(errors.ConfigError, match="unreachable"):
         to_budget(m, train, macs=10, progress=False)
+
+
+@pytest.mark.slow
+def test_arena_budget_measures_a_real_tflm_export(digits_model):
+    m, train, val = digits_model
+    r = to_budget(m, train, arena=0.75, fine_tune=0, validation_data=val, progress=False)
+    assert r.met and r.achieved <= 0.75 * r.dense
+    first = r.rounds[0]
+    assert first["measured"] == pytest.approx(first["predicted"], rel=0.15)
+    assert "arena" in r.to_markdown()

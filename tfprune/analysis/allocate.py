@@ -372,11 +372,12 @@ def _family(method, model, costs, cap):
     return lamp
 
 
-def _bisect(family, costs, value, col):
+def _bisect(family, costs, value, col, fn=None):
     lo, hi = 0.0, 1.0
     for _ in range(40):
         mid = 0.5 * (lo + hi)
-        if costs.totals(costs.kept(family(mid)))[col] <= value:
+        k = costs.kept(family(mid))
+        if (fn(k) if fn is not None else costs.totals(k)[col]) <= value:
             hi = mid
         else:
             lo = mid
@@ -391,18 +392,31 @@ def _grid(costs, u, cap, levels):
     return np.unique(np.concatenate([np.arange(0.0, cap, 0.005), [cap], levels]))
 
 
-def _greedy(costs, curves, value, col, cap, levels):
-    """Take the cheapest (least degradation per resource saved) step until the target holds."""
+def _greedy(costs, curves, value, col, cap, levels, fn=None):
+    """Take the cheapest (least degradation per resource saved) step until the target holds.
+
+    ``fn``: ``(total, surrogate)`` functions of the kept fractions for a non-additive
+    resource (the arena: a max over ops); every candidate is then re-evaluated each step.
+    """
     k = np.ones(len(costs.units))
     grids = [_grid(costs, u, cap, levels) for u in range(len(costs.units))]
     pos = [0] * len(grids)
-    total = costs.totals(k)[col]
+    total = fn[0](k) if fn else costs.totals(k)[col]
+
+    def saved(u, new):
+        if not fn:
+            return -costs.delta(k, u, new)[col]
+        before = fn[1](k)
+        old, k[u] = k[u], new
+        after = fn[1](k)
+        k[u] = old
+        return before - after
 
     def candidate(u):
         g = grids[u]
         for j in range(pos[u] + 1, len(g)):
             new = costs.kept_one(u, g[j])
-            dr = -costs.delta(k, u, new)[col]
+            dr = saved(u, new)
             if dr > 0:
                 dc = np.interp(g[j], *curves[u]) - np.interp(g[pos[u]], *curves[u])
                 return (max(dc, 0.0) / dr, -dr, j)
@@ -418,8 +432,8 @@ def _greedy(costs, curves, value, col, cap, levels):
         (_, _, j), u = min(live)
         pos[u] = j
         k[u] = costs.kept_one(u, grids[u][j])
-        total = costs.totals(k)[col]
-        for v in neighbours[u] | {u}:
+        total = fn[0](k) if fn else costs.totals(k)[col]
+        for v in (range(len(grids)) if fn else neighbours[u] | {u}):
             cand[v] = candidate(v)
     return np.array([grids[u][pos[u]] for u in range(len(grids))])
 
@@ -442,10 +456,11 @@ def _target(kw, granularity):
             f"{name}= is a microcontroller target: TFLM runs dense int8 weights only (it "
             "cannot use sparse weights), so weight sparsity does not change it. Use "
             "granularity='channel' (sensitivity(..., granularity='channel')).")
-    if name in ("latency_ms", "arena"):
+    if name == "latency_ms" and granularity == "weight":
         raise errors.ConfigError(
-            f"{name}= is not available yet (it needs a per-layer LiteRT/TFLM profile). Use "
-            "macs= (CPU latency follows MACs after channel pruning), bytes= or flash=.")
+            "latency_ms= is modelled for channel granularity only: LiteRT runs weight-sparse "
+            "layers with dense kernels, so weight sparsity does not change latency. Use "
+            "granularity='channel' (sensitivity(..., granularity='channel')).")
     if name == "bytes" and granularity == "weight":
         raise errors.ConfigError(
             "bytes= is modelled for channel granularity only (dense int8 .tflite); the size "
@@ -476,7 +491,12 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         params, macs, bytes, flash: upper bounds, absolute, or a fraction of the dense
             figure when in (0, 1). ``bytes``/``flash`` (channel only): dense full-int8
             .tflite size estimate (TFLM flash of the model data).
-        latency_ms, arena: not available yet (refused).
+        latency_ms: (channel only) LiteRT 1-thread latency in ms (always absolute),
+            predicted as ``a + b * MACs`` from the dense model and two uniformly shrunk
+            copies, measured once per model (:mod:`tfprune.analysis.profiles`).
+        arena: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
+            the dense arena when in (0, 1)): the peak of live int8 activations plus
+            per-channel data, calibrated with one real ``export.micro`` of the dense model.
         method: ``"sensitivity"``, ``"erk"``, ``"lamp"`` or ``"uniform"``.
         granularity: only with a model: ``"weight"`` or ``"channel"``.
 
@@ -527,21 +547,38 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     if not costs.units:
         raise errors.NothingToPruneError(f"Model {model.name!r} has nothing prunable at "
                                          f"granularity={gran!r}.")
-    col = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3}[name]
+    col = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3, "latency_ms": 1,
+           "arena": 4}[name]
     dense = costs.totals(np.ones(len(costs.units)))
-    if name == "sparsity":
+    fn = lat = None
+    if name == "latency_ms":
+        from tfprune.analysis.profiles import latency_profile
+
+        lat = latency_profile(model)
+        goal = lat.macs_for(value)
+    elif name == "arena":
+        from tfprune.analysis.profiles import arena_profile
+
+        arena = arena_profile(model, costs.index)
+        fn = (arena.predict, arena.surrogate)
+        dense = np.append(dense, arena.predict(np.ones(len(costs.units))))
+        goal = value * dense[col] if value < 1 else value
+    elif name == "sparsity":
         goal = (1.0 - value) * dense[3]
     else:
         goal = value * dense[col] if value < 1 else value
     cap = max(result.levels) if method == "sensitivity" else 0.99
     curves = _curves(result, costs) if result is not None else None
     family = _family(method, model, costs, cap) if method != "sensitivity" else None
-    least = (costs.totals(costs.kept(np.full(len(costs.units), cap))) if family is None
-             else costs.totals(costs.kept(family(1.0))))[col]
+    k_least = costs.kept(np.full(len(costs.units), cap) if family is None else family(1.0))
+    least = fn[0](k_least) if fn else costs.totals(k_least)[col]
     if goal < least - 1e-9:
         closest_txt = (f"{1.0 - least / dense[3]:.4f}" if name == "sparsity"
+                       else f"{lat.predict(least):.4g}" if lat is not None
                        else str(int(math.ceil(least))))
-        dense_txt = "" if name == "sparsity" else f" (dense: {int(round(dense[col])):,})"
+        dense_txt = ("" if name == "sparsity" else
+                     f" (dense: {lat.predict(dense[1]):.4g})" if lat is not None
+                     else f" (dense: {int(round(dense[col])):,})")
         why = (f"beyond the highest measured level ({cap}) of every unit"
                if method == "sensitivity" else f"with {method} up to sparsity {cap}")
         raise errors.ConfigError(
@@ -549,15 +586,20 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             f"{name}={closest_txt}{dense_txt}. "
             "Relax the target" + (" or measure higher levels." if family is None else "."))
     if family is None:
-        s = _greedy(costs, curves, goal, col, cap, np.array(result.levels))
+        s = _greedy(costs, curves, goal, col, cap, np.array(result.levels), fn)
     else:
-        s = _bisect(family, costs, goal, col)
+        s = _bisect(family, costs, goal, col, fn[0] if fn else None)
     k = costs.kept(s)
     s = 1.0 - k  # the sparsity actually applied (whole units)
-    predicted = costs.report(k)
+    predicted, dense_rep = costs.report(k), costs.report(np.ones(len(costs.units)))
+    if lat is not None:
+        predicted["latency_ms"] = lat.predict(predicted["macs"])
+        dense_rep["latency_ms"] = lat.predict(dense_rep["macs"])
+    if fn is not None:
+        predicted["arena"] = int(round(fn[0](k)))
+        dense_rep["arena"] = int(round(dense[4]))
     if curves is not None:
         predicted["metric_delta"] = float(sum(np.interp(si, *c) for si, c in
                                               zip(s, curves, strict=True)))
     scope = {u: float(round(si, 6)) for u, si in zip(costs.units, s, strict=True)}
-    return Allocation(scope, gran, method, (name, value), predicted,
-                      costs.report(np.ones(len(costs.units))))
+    return Allocation(scope, gran, method, (name, value), predicted, dense_rep)

@@ -46,7 +46,8 @@ class BudgetResult:
             budget, else the smallest one measured).
         met: True if the measured figure is within the budget.
         target: ``(name, value in the user's units, absolute value)``.
-        achieved: the measured figure of ``model`` (MACs, or bytes of the int8 .tflite).
+        achieved: the measured figure of ``model`` (MACs, bytes of the int8 .tflite,
+            LiteRT ms or TFLM arena bytes).
         dense: the same figure for the original model.
         accuracy: the model's accuracy on ``validation_data`` (``None`` without metrics).
         dense_accuracy: the original model's.
@@ -80,16 +81,17 @@ class BudgetResult:
         verdict = "MET" if self.met else "**NOT MET**"
         acc = "n/a" if self.accuracy is None else f"{self.accuracy:.4f}"
         dacc = "n/a" if self.dense_accuracy is None else f"{self.dense_accuracy:.4f}"
-        lines = [f"# to_budget: {name} <= {goal:,.0f} — {verdict}", "",
-                 f"- dense {name}: {self.dense:,.0f}; achieved: {self.achieved:,.0f} "
+        lines = [f"# to_budget: {name} <= {_fmt(name, goal)} — {verdict}", "",
+                 f"- dense {name}: {_fmt(name, self.dense)}; achieved: "
+                 f"{_fmt(name, self.achieved)} "
                  f"({self.achieved / self.dense:.1%} of dense)",
                  f"- accuracy: dense {dacc} -> {acc}", "",
                  "| round | internal target | predicted | measured | accuracy | met |",
                  "|---|---|---|---|---|---|"]
         for r in self.rounds:
             a = "n/a" if r["accuracy"] is None else f"{r['accuracy']:.4f}"
-            lines.append(f"| {r['round']} | {r['internal_target']:,.0f} | "
-                         f"{r['predicted']:,.0f} | {r['measured']:,.0f} | {a} | "
+            lines.append(f"| {r['round']} | {_fmt(name, r['internal_target'])} | "
+                         f"{_fmt(name, r['predicted'])} | {_fmt(name, r['measured'])} | {a} | "
                          f"{'yes' if r['met'] else 'no'} |")
         return "\n".join(lines) + "\n"
 
@@ -114,11 +116,6 @@ def _target(kw):
             f"to_budget() needs exactly one budget ({', '.join(BUDGET_TARGETS)}); got "
             f"{sorted(given) or 'none'}.")
     (name, value), = given.items()
-    if name in ("latency_ms", "arena"):
-        raise errors.ConfigError(
-            f"{name}= is not available yet in to_budget (no per-layer LiteRT/TFLM profile "
-            "yet). Use macs= (CPU latency follows MACs after channel removal), bytes= or "
-            "flash= (int8 model size).")
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
             or not math.isfinite(value):
         raise errors.ConfigError(f"{name} must be a positive number, got {name}={value!r}.")
@@ -139,7 +136,19 @@ def _measure(name, model, x):
         from tfprune.graph.macs import count_macs
 
         return float(count_macs(model))
+    if name == "latency_ms":
+        from tfprune.analysis.profiles import float_latency_ms
+
+        return float(float_latency_ms(model))
+    if name == "arena":
+        from tfprune.analysis.profiles import micro_arena
+
+        return float(micro_arena(model))
     return float(_int8_bytes(model, x))
+
+
+def _fmt(name, v) -> str:
+    return f"{v:.3f}" if name == "latency_ms" else f"{v:,.0f}"
 
 
 def _compile_like(small, model):
@@ -180,10 +189,12 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
             makes the report show accuracy). Not modified.
         data: ``(x, y)`` arrays: the first 256 samples calibrate the sensitivity scan and
             the int8 conversion; all of them fine-tune.
-        macs, bytes, flash: the budget, absolute or (when in (0, 1)) a fraction of the
-            dense figure. ``bytes``/``flash``: size of the full-int8 .tflite (the model
-            data a microcontroller keeps in flash), measured by converting.
-        latency_ms, arena: not available yet (refused).
+        macs, bytes, flash, arena: the budget, absolute or (when in (0, 1)) a fraction
+            of the dense figure. ``bytes``/``flash``: size of the full-int8 .tflite (the
+            model data a microcontroller keeps in flash), measured by converting.
+            ``arena``: TFLM tensor arena bytes, measured by a real ``export.micro``.
+        latency_ms: LiteRT 1-thread median latency (ms, always absolute) of the float
+            .tflite, measured with ``export.latency`` (noisy on a loaded machine).
         fine_tune: epochs of ``model.fit`` on ``data`` after each shrink (0: none) or a
             callable ``small_model -> model`` (compiled like the original).
         validation_data: ``(x, y)`` for the reported accuracy (default: the first 1024
@@ -196,7 +207,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
         budget, and ``.model`` is then the smallest model measured.
 
     Raises:
-        ConfigError: no or several budgets, a budget not available yet, an uncompiled
+        ConfigError: no or several budgets, an uncompiled
             model, bad ``fine_tune`` or ``max_rounds``, an unreachable budget — before
             the fine-tuning starts.
     """
@@ -219,7 +230,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
         raise errors.ConfigError("to_budget() takes data=(x, y) arrays.")
     x, y = np.asarray(data[0]), np.asarray(data[1])
     dense = _measure(name, model, x)
-    goal = value * dense if value < 1 else value
+    goal = value * dense if value < 1 and name != "latency_ms" else value
     alloc_name = "flash" if name in ("flash", "bytes") else name
     res = sensitivity(model, (x[:256], y[:256]), granularity="channel", progress=progress)
     allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
@@ -245,7 +256,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
         measured = _measure(name, small, x)
         acc = _accuracy(small, val)
         met = measured <= goal
-        predicted = alloc.predicted["macs" if name == "macs" else "bytes"]
+        predicted = alloc.predicted["bytes" if alloc_name == "flash" else name]
         rounds.append({"round": i, "internal_target": internal, "predicted": predicted,
                        "measured": measured, "accuracy": acc, "met": met})
         if best is None or (met and not best[0]) or (met == best[0] and measured < best[1]):
