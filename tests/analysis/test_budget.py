@@ -103,3 +103,18 @@ def test_arena_budget_measures_a_real_tflm_export(digits_model):
     first = r.rounds[0]
     assert first["measured"] == pytest.approx(first["predicted"], rel=0.15)
     assert "arena" in r.to_markdown()
+
+
+@pytest.mark.slow
+def test_latency_budget_measures_litert(digits_model):
+    from tfprune.analysis import profiles
+
+    m, train, _ = digits_model
+    prof = profiles.latency_profile(m)
+    goal = prof.predict(0.7 * count_macs(m))
+    r = to_budget(m, train, latency_ms=goal, fine_tune=0, max_rounds=1, progress=False)
+    assert r.target == ("latency_ms", goal, goal)  # milliseconds are never a fraction
+    assert r.rounds[0]["measured"] > 0 and r.dense > 0
+    assert r.rounds[0]["predicted"] <= goal
+    assert r.met == (r.achieved <= goal)  # a toy model's latency is noise: no claim it is met
+    assert "latency_ms <=" in r.to_markdown()

@@ -47,7 +47,7 @@ class Allocation(collections.abc.Mapping):
         method: how it was chosen.
         target: ``(name, value)`` in the user's units.
         predicted: ``params``, ``macs``, ``bytes`` (int8 estimate, channel only),
-            ``sparsity`` and, with a sensitivity result, ``metric_delta`` (sum of the
+            ``sparsity``, ``latency_ms``/``arena`` for those targets and, with a sensitivity result, ``metric_delta`` (sum of the
             measured per-unit degradations).
         dense: the same figures for the unpruned model.
     """

@@ -214,8 +214,10 @@ def micro_arena(model, n: int = 8) -> int:
     the arena depends on shapes, not values)."""
     from tfprune import export
 
-    shape = tuple(int(d or 1) for d in model.inputs[0].shape[1:])
-    x = np.random.default_rng(0).random((n,) + shape, dtype=np.float32)
+    rng = np.random.default_rng(0)
+    xs = [rng.random((n,) + tuple(int(d or 1) for d in t.shape[1:]), dtype=np.float32)
+          for t in model.inputs]
+    x = xs[0] if len(xs) == 1 else xs
     with tempfile.TemporaryDirectory() as d:
         return int(export.micro(model, os.path.join(d, "m"), representative_data=x).arena_bytes)
 
