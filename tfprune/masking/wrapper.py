@@ -25,6 +25,7 @@ Users normally do not construct it: :func:`tfprune.prune` does.
 from __future__ import annotations
 
 import inspect
+import threading
 import weakref
 import zlib
 
@@ -53,6 +54,9 @@ from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
 
 __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
 
+
+#: graph -> {(wrapper id, thread id)} that already advanced the step in that graph.
+_STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 MISSING_CALLBACK_MSG = (
     "This model was pruned with tfprune but is being trained without its callback: add "
@@ -289,12 +293,16 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
                 return tf.no_op("update")
 
         # A shared layer (called several times in one training step) advances its step
-        # once per traced step: only its first call in a graph increments.
+        # once per traced step: only its first call in a graph increments. Under
+        # MirroredStrategy every replica traces the step in the same graph, each in its own
+        # thread, and each replica must increment its copy: the key is (layer, thread).
         graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        seen = getattr(self, "_step_graph", None)
-        first_call = graph is None or seen is None or seen() is not graph
+        first_call = True
         if graph is not None:
-            self._step_graph = weakref.ref(graph)
+            seen = _STEPPED.setdefault(graph, set())
+            key = (id(self), threading.get_ident())
+            first_call = key not in seen
+            seen.add(key)
 
         def add_update():
             with tf.control_dependencies([tf.debugging.assert_greater_equal(
