@@ -72,7 +72,7 @@ def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
     small, report = prune_encode(dense_pruned, min_saving_bytes=0)
     names = {r["name"] for r in report["tensors"]}
     assert any("fc" in n for n in names) and any("conv2" in n for n in names), report
-    assert "sequential/conv/Conv2D" in report["skipped"]  # 144 B: overhead exceeds the saving
+    assert any(name.endswith("/conv/Conv2D") for name in report["skipped"]), report["skipped"]  # 144 B: overhead exceeds the saving
     assert len(small) < 0.6 * len(dense_pruned)
     assert report["compressed_bytes"] == len(small)
     codes = np.random.default_rng(2).integers(-128, 128, (12, 8, 8, 1)).astype(np.int8)

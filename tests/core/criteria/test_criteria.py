@@ -239,6 +239,10 @@ def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
                           exclude=_exclude(name))
     model.compile("adam", LOSS)
     model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
+    # at the (constant) target already: 0.5 of the weights, or of each group's channels
+    # (then the report, a fraction of every masked weight, counts consumers' slices too)
+    reached = tfprune.masking.pruner.sparsity_report(model)["sparsity"]
+    assert reached >= 0.49
     path = str(tmp_path / "m.keras")
     model.save(path)
     again = keras.models.load_model(path)
@@ -249,4 +253,4 @@ def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
     np.testing.assert_allclose(w1.scores(0).numpy(), w2.scores(0).numpy(), rtol=1e-5)
     again.compile("adam", LOSS)
     again.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
-    assert tfprune.masking.pruner.sparsity_report(again)["sparsity"] == pytest.approx(0.5, abs=0.02)
+    assert tfprune.masking.pruner.sparsity_report(again)["sparsity"] == pytest.approx(reached, abs=0.02)
