@@ -238,3 +238,18 @@ def test_training_without_callback_names_the_callback(mlp, xy):
     p.compile("adam", keras.losses.SparseCategoricalCrossentropy(True))
     with pytest.raises(Exception, match=r"tfprune\.callbacks\.PruningCallback"):
         p.fit(x, y, epochs=1, verbose=0)
+
+
+def test_pruned_h5_with_a_registered_custom_layer_reloads(tmp_path):
+    @keras.utils.register_keras_serializable(package="tfprune_tests")
+    class RegisteredDense(keras.layers.Dense):
+        pass
+
+    m = keras.Sequential([keras.Input((4,)), RegisteredDense(6, name="md"),
+                          keras.layers.Dense(2)])
+    p = tfprune.prune(m, sparsity=0.5)
+    p.save(tmp_path / "p.h5")
+    again = keras.models.load_model(tmp_path / "p.h5")
+    assert type(again.layers[0].layer).__name__ == "RegisteredDense"
+    x = np.ones((2, 4), "float32")
+    np.testing.assert_allclose(again(x).numpy(), p(x).numpy(), rtol=1e-6)

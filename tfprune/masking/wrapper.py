@@ -370,5 +370,10 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         config["pruning_schedule"] = keras.utils.deserialize_keras_object(
             sched, module_objects=vars(tfmot_schedules), custom_objects=custom)
         config["criterion"] = criteria_lib.get(config.pop("criterion", "magnitude"))
-        config["layer"] = keras.layers.deserialize(config.pop("layer"))
+        layer = config.pop("layer")
+        # .h5 files deserialise by class_name only: resolve a registered custom layer
+        # ("package>Name") so pruned models of registered custom layers reload.
+        found = keras.utils.get_registered_object(layer.get("registered_name") or "")
+        custom = {layer["class_name"]: found} if found is not None else None
+        config["layer"] = keras.layers.deserialize(layer, custom_objects=custom)
         return cls(**config)
