@@ -162,10 +162,11 @@ def bench_mnist(invokes: int, seed: int = 0) -> dict:
 def bench_mnist_gradual(runs: int, seed: int = 0) -> dict:
     """Demo CNN on MNIST-5k: 8 dense epochs, 4 epochs of ChannelPruning (AGP to 50% of
     channels over the first 3, then 1 at 50%), shrink; accuracy, MACs, LiteRT speedup."""
+    from tfprune.callbacks.channel import ChannelPruning
+
     from tfprune import export
     from tfprune.app import data
     from tfprune.core import schedules
-    from tfprune.callbacks.channel import ChannelPruning
 
     keras.utils.set_random_seed(seed)
     (xtr, ytr), (xte, yte) = data.mnist5k(seed)

@@ -9,9 +9,9 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune
 
 from tfprune import errors
 from tfprune.callbacks import guard
-from tfprune.masking import pruner
-from tfprune.core import schedules
 from tfprune.compat import keras
+from tfprune.core import schedules
+from tfprune.masking import pruner
 
 
 @pytest.fixture(scope="module")

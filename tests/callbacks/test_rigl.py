@@ -12,8 +12,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras import prune, prun
 import tfprune
 from tfprune import errors
 from tfprune.callbacks import rigl
-from tfprune.core import schedules
 from tfprune.compat import keras
+from tfprune.core import schedules
 
 X = np.random.RandomState(0).rand(80, 12).astype("float32")
 Y = np.random.RandomState(1).randint(0, 4, size=80)

@@ -16,8 +16,8 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 )
 
 from tfprune import errors
-from tfprune.core import schedules
 from tfprune.compat import keras
+from tfprune.core import schedules
 
 ALL = [
     schedules.Constant(0.4, begin_step=2, frequency=5),

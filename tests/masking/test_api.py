@@ -7,8 +7,8 @@ from tensorflow_model_optimization.sparsity import keras as tfmot
 
 import tfprune
 from tfprune import errors
-from tfprune.masking import pruner
 from tfprune.compat import keras
+from tfprune.masking import pruner
 from tfprune.masking.wrapper import PruningWrapper
 
 

@@ -11,8 +11,8 @@ import tensorflow as tf
 import tensorflow_model_optimization as tfmot
 
 import tfprune
-from tfprune.masking import stats
 from tfprune.compat import keras
+from tfprune.masking import stats
 
 L = keras.layers
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

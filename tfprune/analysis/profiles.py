@@ -42,7 +42,7 @@ from tfprune.compat import keras
 
 __all__ = ["LatencyProfile", "ArenaProfile", "latency_profile", "arena_profile"]
 
-_CACHE: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_CACHE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 _ALIAS = (keras.layers.Dropout, keras.layers.SpatialDropout1D, keras.layers.SpatialDropout2D,
           keras.layers.BatchNormalization, keras.layers.Activation, keras.layers.ReLU,
           keras.layers.GaussianNoise)
@@ -124,7 +124,7 @@ class ArenaProfile:
     floor: float = 0.0
 
     @classmethod
-    def build(cls, model, unit_index: dict, const: float = 0.0) -> "ArenaProfile":
+    def build(cls, model, unit_index: dict, const: float = 0.0) -> ArenaProfile:
         """Read the tensors of ``model``; ``unit_index``: group name -> unit index."""
         from tfprune import graph as graph_lib
 
@@ -231,10 +231,8 @@ def arena_profile(model, unit_index: dict) -> ArenaProfile:
     dense = micro_arena(model)
     prof.const = float(dense) - prof.raw(np.ones(len(unit_index)))
     prof.dense_measured = float(dense)
-    from tfprune import structured
+    from tfprune import errors, structured
     from tfprune.analysis.allocate import Allocation
-
-    from tfprune import errors
 
     for s in (0.9, 0.75):  # TFLM may abort on single-channel tensors: take the next one
         a = Allocation({u: s for u in unit_index}, "channel", "uniform", ("sparsity", s),

@@ -53,7 +53,10 @@ def _macs(outer, inner, values):
     in_shape, out_shape = _shapes(outer)
     if in_shape is None:
         return (0, 0) if not inner.weights else (None, None)
-    to_tuple = (lambda x: tuple(tuple(s) for s in x) if isinstance(x, list) else tuple(x))
+
+    def to_tuple(x):
+        return tuple(tuple(s) for s in x) if isinstance(x, list) else tuple(x)
+
     parts = layer_macs(inner, to_tuple(in_shape), to_tuple(out_shape), strict=True)
     if parts is None:
         return None, None

@@ -6,9 +6,9 @@
 * :class:`RigL` / :class:`SET`: prune-and-regrow at constant sparsity;
 """
 
-from tfprune.callbacks.pruning import PruningCallback, before_step
 from tfprune.callbacks.guard import AccuracyGuard  # noqa: I001
 from tfprune.callbacks.lottery import LotteryTicket
+from tfprune.callbacks.pruning import PruningCallback, before_step
 from tfprune.callbacks.rigl import SET, RigL
 
 __all__ = ["PruningCallback", "before_step", "AccuracyGuard", "LotteryTicket",

@@ -14,8 +14,8 @@ import tensorflow as tf
 
 from tfprune import errors
 from tfprune.callbacks import dynamic
-from tfprune.masking import pruner
 from tfprune.compat import keras
+from tfprune.masking import pruner
 
 __all__ = ["PruningCallback", "before_step", "shortfall"]
 

@@ -27,10 +27,10 @@ import numpy as np
 from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.compat import keras3_io
+from tfprune.graph.macs import count_macs
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
 from tfprune.structured.blocks import DropReport, drop_blocks, find_blocks
-from tfprune.graph.macs import count_macs
 from tfprune.structured.plans import Plan, ShrinkReport
 
 __all__ = [

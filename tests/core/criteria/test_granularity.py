@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 import tfprune
 from tfprune import errors
-from tfprune.core import masks
 from tfprune.compat import keras
+from tfprune.core import masks
 
 L = keras.layers
 

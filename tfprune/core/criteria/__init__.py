@@ -15,8 +15,8 @@ Example:
     array([3., 1.], dtype=float32)
 """
 
-from tfprune.core.criteria.activation import APoZ, HRank, MeanActivation
 from tfprune.core.criteria import grouping
+from tfprune.core.criteria.activation import APoZ, HRank, MeanActivation
 from tfprune.core.criteria.base import (
     DATA_STATS,
     GRANULARITIES,
