@@ -4,6 +4,8 @@
   seeded permutation into 4,000 training and 1,000 test images (28x28x1, [0, 1]).
 * :func:`digits`: scikit-learn's 1,797 8x8 digits (8x8x1, [0, 1]), seeded 80/20 split.
 * :func:`demo_cnn`: Conv32-Pool-Conv64-Pool-Flatten-Dense128-Dense10.
+* :func:`ds_cnn`: the DS-CNN keyword-spotting network of Zhang et al. 2017 ("Hello Edge"),
+  sized for MNIST-5k images (the benchmark's second network).
 * :func:`load_data`: a recipe's ``data`` section (built-in set, ``.npz`` or image folder);
   :func:`check_input` compares it with the model's input before any work.
 """
@@ -14,7 +16,7 @@ import numpy as np
 
 from tfprune.compat import keras
 
-__all__ = ["mnist5k", "digits", "demo_cnn", "load_data", "check_input", "BUILTIN"]
+__all__ = ["mnist5k", "digits", "demo_cnn", "ds_cnn", "load_data", "check_input", "BUILTIN"]
 
 
 def _split(x, y, n_train, seed):
@@ -80,6 +82,51 @@ def demo_cnn(input_shape=(28, 28, 1), num_classes: int = 10, seed: int | None = 
         L.Dense(128, activation="relu", kernel_initializer=init(2), name="fc1"),
         L.Dense(num_classes, activation="softmax", kernel_initializer=init(3), name="fc2"),
     ], name="demo_cnn")
+
+
+def ds_cnn(input_shape=(28, 28, 1), num_classes: int = 10, filters: int = 64,
+           blocks: int = 4, seed: int | None = 0):
+    """DS-CNN (Zhang et al. 2017, "Hello Edge: Keyword Spotting on Microcontrollers").
+
+    The paper's small DS-CNN: a 10x4 convolution (stride 2) with ``filters`` channels, then
+    ``blocks`` depthwise-separable blocks (3x3 depthwise, 1x1 pointwise, each followed by
+    BatchNormalization and ReLU), global average pooling and a softmax classifier. The
+    paper runs it on 49x10 MFCC maps; here it takes any image (MNIST-5k by default), so it
+    is downloaded from nowhere. Its depthwise/pointwise groups are what channel pruning and
+    TFLM budgets act on.
+
+    Args:
+        input_shape: input shape (H, W, C).
+        num_classes: output units.
+        filters: channels of every block (64 in the paper's small model).
+        blocks: depthwise-separable blocks (4 in the paper).
+        seed: seeds the initialisers (``None`` for random).
+
+    Example:
+        >>> ds_cnn().count_params()
+        24202
+    """
+    k = 0
+
+    def init():
+        nonlocal k
+        k += 1
+        return keras.initializers.GlorotUniform(None if seed is None else seed + k)
+
+    L = keras.layers
+    x = i = keras.Input(input_shape)
+    x = L.Conv2D(filters, (10, 4), strides=2, padding="same", use_bias=False,
+                 kernel_initializer=init(), name="conv0")(x)
+    x = L.ReLU(name="conv0_relu")(L.BatchNormalization(name="conv0_bn")(x))
+    for b in range(1, blocks + 1):
+        x = L.DepthwiseConv2D(3, padding="same", use_bias=False,
+                              depthwise_initializer=init(), name=f"dw{b}")(x)
+        x = L.ReLU(name=f"dw{b}_relu")(L.BatchNormalization(name=f"dw{b}_bn")(x))
+        x = L.Conv2D(filters, 1, use_bias=False, kernel_initializer=init(), name=f"pw{b}")(x)
+        x = L.ReLU(name=f"pw{b}_relu")(L.BatchNormalization(name=f"pw{b}_bn")(x))
+    x = L.GlobalAveragePooling2D(name="pool")(x)
+    o = L.Dense(num_classes, activation="softmax", kernel_initializer=init(), name="fc")(x)
+    return keras.Model(i, o, name="ds_cnn")
 
 
 BUILTIN = {"mnist5k": mnist5k, "digits": digits}
