@@ -23,18 +23,9 @@ import shutil
 import tempfile
 
 from tfprune import errors
+from tfprune.export._atomic import pid_alive
 
 __all__ = ["RunFolder", "check_out", "write_text", "write_report", "render_markdown", "METRICS"]
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _umask() -> int:
@@ -94,7 +85,7 @@ class RunFolder:
         for name in os.listdir(parent):
             if name.startswith(prefix):
                 pid = name.rsplit("-", 1)[-1]
-                if pid.isdigit() and not _alive(int(pid)):
+                if pid.isdigit() and not pid_alive(int(pid)):
                     shutil.rmtree(os.path.join(parent, name), ignore_errors=True)
 
     def __enter__(self) -> str:

@@ -27,7 +27,7 @@ import threading
 from tfprune import errors
 
 __all__ = ["write_bytes", "check_output_file", "check_output_dir", "same_file", "scratch",
-           "default_mode"]
+           "default_mode", "pid_alive"]
 
 _UMASK_LOCK = threading.Lock()
 _PREFIX = ".tfprune-"  # temporary names: .tfprune-<pid>-<random>.tmp and .tfprune-<pid>-<random>
@@ -75,7 +75,13 @@ def write_bytes(path: str, data: bytes) -> None:
         raise
 
 
-def _alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """True if a process with id ``pid`` exists (``os.kill(pid, 0)``; no signal is sent).
+
+    Example:
+        >>> pid_alive(os.getpid())
+        True
+    """
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -96,7 +102,7 @@ def clean_stale(folder: str) -> list:
         if not name.startswith(_PREFIX):
             continue
         pid = name[len(_PREFIX):].split("-", 1)[0]
-        if not pid.isdigit() or int(pid) == os.getpid() or _alive(int(pid)):
+        if not pid.isdigit() or int(pid) == os.getpid() or pid_alive(int(pid)):
             continue
         path = os.path.join(folder, name)
         try:
