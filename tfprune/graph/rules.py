@@ -17,7 +17,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["register_rule", "passthrough", "pin", "apply", "RULES"]
+__all__ = ["register_rule", "passthrough", "pin", "apply", "attention", "embedding", "RULES"]
 
 L = keras.layers
 RULES: dict = {}
@@ -84,16 +84,8 @@ def passthrough(layer, inputs, ctx):
 
 def pin(layer, inputs, ctx):
     """Layer that mixes channels: its input and output channels are kept."""
-    reason = f"{ctx.path!r} ({type(layer).__name__}) mixes channels"
-    for a in inputs:
-        ctx.pin(a, reason)
-        ctx.note(a, "mixes channels (input kept)")
-    outs = []
-    for i, t in enumerate(tf.nest.flatten(ctx.node.outputs)):
-        n = t.shape[-1] if t.shape.rank else 1
-        outs.append(ctx.new(int(n or 1), key=f"pin{i}", pinned=reason))
-        ctx.note(outs[-1], "creates channels (kept)")
-    return outs
+    return _keep(layer, inputs, ctx, f"{ctx.path!r} ({type(layer).__name__}) mixes channels",
+                 "mixes channels (input kept)")
 
 
 def _check_last(layer, ctx):
@@ -293,6 +285,32 @@ def layer_scale(layer, inputs, ctx):
     return passthrough(layer, inputs, ctx)
 
 
+def _keep(layer, inputs, ctx, reason, how_in):
+    """Keep the input and output channels of ``layer`` (``reason`` shows in the groups)."""
+    for a in inputs:
+        ctx.pin(a, reason)
+        ctx.note(a, how_in)
+    outs = []
+    for i, t in enumerate(tf.nest.flatten(ctx.node.outputs)):
+        n = t.shape[-1] if t.shape.rank else 1
+        outs.append(ctx.new(int(n or 1), key=f"pin{i}", pinned=reason))
+        ctx.note(outs[-1], "creates channels (kept)")
+    return outs
+
+
+def attention(layer, inputs, ctx):
+    """MultiHeadAttention: input and output channels are kept; its HEADS are pruned
+    inside the layer (``granularity="head"``; ``shrink`` lowers ``num_heads``)."""
+    return _keep(layer, inputs, ctx, f"{ctx.path!r} (MultiHeadAttention) keeps its width",
+                 "feeds attention (kept)")
+
+
+def embedding(layer, inputs, ctx):
+    """Embedding: token ids in (no channels); its ``output_dim`` channels are kept."""
+    return _keep(layer, inputs, ctx, f"{ctx.path!r} (Embedding) keeps output_dim",
+                 "token ids")
+
+
 ELEMENTWISE_OPS = {
     "__operators__.add",
     "__operators__.sub",
@@ -382,6 +400,8 @@ _DEFAULTS = {
     L.Concatenate: concatenate,
     L.Rescaling: rescaling,
     L.Normalization: pin,
+    L.MultiHeadAttention: attention,
+    L.Embedding: embedding,
 }
 for _cls in (
     L.ReLU,

@@ -23,6 +23,9 @@ __all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights
            "batches", "stats_ready", "model_scope", "check_finite", "check_data",
            "check_labels"]
 
+#: granularities whose masks are chosen per group by :func:`channels.update`
+GROUPED = ("channel", "head")
+
 
 def wrapped_layers(model) -> list:
     """Every pruning wrapper in ``model`` (TF-MOT's and tfprune's), nested models included.
@@ -106,8 +109,8 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         scope: ``"layer"`` (each layer/group at its own target) or ``"global"`` (one
             ranking of all pruning units under one budget of WEIGHTS; every tensor or
             group keeps at least one unit; scores normalised per tensor/group first);
-            default: the scope the model was pruned with (``"channel"`` wrappers always
-            use that one).
+            default: the scope the model was pruned with (``"channel"`` and ``"head"``
+            wrappers always use that one).
         sparsity: overall target; default: the schedule's value at ``step``.
         compensate: after masking, let criteria with a ``compensate`` method (OBS)
             update the kept weights (one-shot).
@@ -124,10 +127,11 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         scope = model_scope(model)
     if not stats_ready(ws):
         return  # data criterion with no statistics yet: keep the current masks
-    chan = [w for w in ws if w.granularity == "channel"]
-    ws = [w for w in ws if w.granularity != "channel"]
+    chan = [w for w in ws if w.granularity in GROUPED]
+    ws = [w for w in ws if w.granularity not in GROUPED]
     if chan:
-        # channel wrappers rank with the scope they were pruned with
+        # channel/head wrappers rank with the scope they were pruned with; a head is a
+        # channel of its layer's head group (masking.heads), so one code path serves both
         channels.update(chan, step=step, scope=chan[0].scope, sparsity=sparsity,
                         options=channel_options)
     if ws and scope == "global":

@@ -23,7 +23,7 @@ __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_fini
 SCOPES = ("layer", "global")
 DEFAULT_FREQUENCY = 100
 UPDATE_MODES = ("layer", "external")
-GRANULARITIES = ("weight", "n:m", "block", "channel")
+GRANULARITIES = ("weight", "n:m", "block", "channel", "head")
 
 
 def _pair(value, arg):
@@ -74,8 +74,8 @@ def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1)
     name = f"Layer {layer.name!r} ({type(layer).__name__})"
     fix = f"exclude it with exclude=[{layer.name!r}]"
     criteria_lib.check_granularity(criterion, granularity)
-    if granularity == "channel":
-        return  # the dependency graph decides what a channel is (tfprune.graph.build)
+    if granularity in ("channel", "head"):
+        return  # the dependency graph (channel) or the layer's heads (head) decide the units
     names = layers.prunable_weight_names(layer) if weights is None else list(weights)
     needs = set(getattr(criterion, "needs", ()))
     if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
@@ -130,13 +130,13 @@ def _final_sparsity(schedule) -> float:
 
 def _check_layers(targets, crit, scope, granularity, n_m, block):
     """Refuse a criterion/granularity a target layer cannot take, before any work."""
-    if granularity == "head":
-        raise errors.ConfigError(
-            "granularity='head' (whole MultiHeadAttention heads) is not implemented yet; "
-            "use granularity='weight' on MultiHeadAttention, or 'channel' elsewhere.")
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
     criteria_lib.check_granularity(crit, granularity)
+    if granularity == "head":  # MultiHeadAttention layers only (masking.heads)
+        from tfprune.masking import heads
+
+        heads.check_targets(targets, scope)
     if granularity == "n:m" and scope == "global":
         raise errors.ConfigError("granularity='n:m' fixes the sparsity of every group (1 - N/M); "
                                  "it has no global ranking. Use scope='layer'.")

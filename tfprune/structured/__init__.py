@@ -28,6 +28,7 @@ from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.compat import keras3_io
 from tfprune.graph.macs import count_macs
+from tfprune.structured import heads as heads_lib
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
 from tfprune.structured.blocks import DropReport, drop_blocks, find_blocks
@@ -164,7 +165,10 @@ def apply_masks(model, plan: Plan):
         True
     """
     g = graph_lib.build(model)
-    return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, plan), mode="mask")
+    attn = heads_lib.attention_layers(rebuild_lib.layers_by_path(model))
+    chan_plan, head_plan = heads_lib.split(plan, attn)
+    heads = heads_lib.keep_arrays(attn, head_plan.keep, head_plan.channels)
+    return rebuild_lib.rebuild(g, plan_lib.keep_masks(g, chan_plan), mode="mask", heads=heads)
 
 
 @keras3_io(returns="model")
@@ -178,6 +182,12 @@ def shrink(model, plan: Plan | None = None):
     (filters/units/target_shape/projection_dim) and weights sliced; the result equals
     the masked model's outputs to float32 round-off.
 
+    Attention heads: a ``MultiHeadAttention`` head goes when all its slices (query/key/value
+    kernels and biases, output-projection kernel) are zero, as ``tfprune.strip`` leaves a
+    model pruned with ``granularity="head"``; ``num_heads`` is lowered and the weights
+    sliced (group ``"<layer>/heads"`` in the plan and the report). Channels and heads can
+    be removed together.
+
     Never silent: the result carries ``small.shrink_report``
     (:class:`tfprune.structured.plans.ShrinkReport`: channels removed per group, MACs
     and parameters before/after), and a shrink that removes less than 1% of the weights
@@ -187,7 +197,8 @@ def shrink(model, plan: Plan | None = None):
         ConfigError: the plan does not fit the model; the masks are not group-consistent
             (whole filters zero while their bias or BatchNormalization is not: per-kernel
             masks such as TF-MOT's), naming the groups and the fix; or the model carries
-            unstructured zeros but no zero channel.
+            unstructured zeros but no zero channel; or attention heads are zero in some
+            slices only (per-weight masks), naming the layers and the fix.
         UnsupportedLayerError: the model still has pruning wrappers (strip it first) or
             a layer has no channel rule.
 
@@ -200,9 +211,13 @@ def shrink(model, plan: Plan | None = None):
         (2, {'h': 2})
     """
     g = graph_lib.build(model)
+    attn = heads_lib.attention_layers(rebuild_lib.layers_by_path(model))
     derived, zeros, total, bad = plan_lib.derive(g)
+    h_keep, h_count, h_zeros, h_total, h_bad = heads_lib.derive(attn)
+    zeros, total = zeros + h_zeros, total + h_total
+    how = "granularity='channel'" + (" or 'head'" if attn else "")
     if plan is None:
-        plan = derived
+        plan = plan_lib.Plan({**derived.keep, **h_keep}, {**derived.channels, **h_count})
         if bad:
             names = sorted(bad)
             raise errors.ConfigError(
@@ -213,15 +228,26 @@ def shrink(model, plan: Plan | None = None):
                 "granularity='weight') do this. Prune with tfprune.prune(model, ..., "
                 "granularity='channel') (every member of a group is masked), or pass an "
                 "explicit plan: tfprune.structured.plan + apply_masks.")
+        if h_bad:
+            names = sorted(h_bad)
+            raise errors.ConfigError(
+                f"Attention heads are not masked whole in {names[:5]}: heads "
+                f"{h_bad[names[0]][:5]} of {names[0]!r} have a kernel slice that is all zero "
+                "while other weights of the head are not, so they are not removed heads. "
+                "Per-weight masks (granularity='weight') do this. Prune with "
+                "tfprune.prune(model, ..., granularity='head') (every slice of a head is "
+                "masked), or pass an explicit plan {'<layer>/heads': kept heads}.")
         if not plan.keep and total and zeros / total > 0.1:
             raise errors.ConfigError(
                 f"{zeros / total:.0%} of the producer weights are zero but no whole channel "
-                "is: only structured (channel) masks shrink a model. Prune with "
-                "tfprune.prune(model, ..., granularity='channel'), or pass an explicit plan "
+                f"{'or head ' if attn else ''}is: only structured masks shrink a model. Prune "
+                f"with tfprune.prune(model, ..., {how}), or pass an explicit plan "
                 "(tfprune.structured.plan + apply_masks).")
-    keep = plan_lib.keep_masks(g, plan)
-    small = rebuild_lib.rebuild(g, keep, mode="slice")
-    removed = plan_lib.removed_weights(g, keep)
+    chan_plan, head_plan = heads_lib.split(plan, attn)
+    keep = plan_lib.keep_masks(g, chan_plan)
+    head_keep = heads_lib.keep_arrays(attn, head_plan.keep, head_plan.channels)
+    small = rebuild_lib.rebuild(g, keep, mode="slice", heads=head_keep)
+    removed = plan_lib.removed_weights(g, keep) + heads_lib.removed_weights(attn, head_keep)
     small.shrink_report = plan_lib.ShrinkReport(
         plan=plan, macs=(count_macs(model), count_macs(small)),
         params=(int(model.count_params()), int(small.count_params())),
@@ -229,6 +255,6 @@ def shrink(model, plan: Plan | None = None):
     if zeros and removed < 0.01 * zeros:
         warnings.warn(
             f"shrink removed {removed:,} producer weights, less than 1% of the {zeros:,} "
-            "zeros in them: the zeros are not whole channels. Use "
-            "tfprune.prune(..., granularity='channel') to remove channels.", stacklevel=2)
+            f"zeros in them: the zeros are not whole channels{' or heads' if attn else ''}. "
+            f"Use tfprune.prune(..., {how}) to remove them.", stacklevel=2)
     return small

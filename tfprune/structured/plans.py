@@ -113,7 +113,8 @@ class ShrinkReport:
     """What :func:`tfprune.shrink` removed (``small.shrink_report``).
 
     Attributes:
-        plan: the :class:`Plan` applied (kept channels per group).
+        plan: the :class:`Plan` applied (kept channels per group; kept heads per
+            ``"<layer>/heads"`` group of a MultiHeadAttention).
         macs: ``(before, after)`` multiply-accumulates per sample.
         params: ``(before, after)`` parameter counts.
         zero_weights: exact zeros in the producer kernels before shrinking.
@@ -133,11 +134,16 @@ class ShrinkReport:
                 if len(k) < self.plan.channels[g]}
 
     def __str__(self) -> str:
-        rows = [f"shrink: {self.plan.removed} channels removed in {len(self.removed)} groups; "
-                f"MACs {self.macs[0]:,} -> {self.macs[1]:,}; params {self.params[0]:,} -> "
-                f"{self.params[1]:,}"]
+        removed = self.removed
+        heads = {g: n for g, n in removed.items() if g.endswith("/heads")}
+        chans = sum(removed.values()) - sum(heads.values())
+        what = f"{chans} channels removed in {len(removed) - len(heads)} groups"
+        if heads:
+            what += f", {sum(heads.values())} heads in {len(heads)} attention layers"
+        rows = [f"shrink: {what}; MACs {self.macs[0]:,} -> {self.macs[1]:,}; params "
+                f"{self.params[0]:,} -> {self.params[1]:,}"]
         rows += [f"  {g}: {self.plan.channels[g] - n}/{self.plan.channels[g]} kept"
-                 for g, n in self.removed.items()]
+                 for g, n in removed.items()]
         return "\n".join(rows)
 
 

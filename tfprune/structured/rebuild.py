@@ -149,7 +149,7 @@ def weight_masks(graph, keep: dict) -> dict:
     return out
 
 
-def rebuild(graph, keep: dict, *, mode: str):
+def rebuild(graph, keep: dict, *, mode: str, heads: dict | None = None):
     """A new model from ``graph.model`` with the channels where ``keep`` is False removed.
 
     Args:
@@ -157,11 +157,19 @@ def rebuild(graph, keep: dict, *, mode: str):
         keep: group index -> bool array over the group's channels.
         mode: ``"mask"`` zeroes the channels' weights (same architecture, masks from
             :func:`weight_masks`); ``"slice"`` removes them (smaller layers, same names).
+        heads: MultiHeadAttention layer path -> bool array over its heads: heads removed
+            (``num_heads`` lowered) or zeroed the same way
+            (:mod:`tfprune.structured.heads`).
     """
+    from tfprune.structured import heads as heads_lib
+
+    heads = heads or {}
     model = graph.model
     config = copy.deepcopy(model.get_config())
     if mode == "slice":
         _edit_config(config, graph, keep)
+        for path, flags in heads.items():
+            config_entry(config, path)["num_heads"] = int(np.sum(flags))
     new = type(model).from_config(config, custom_objects=custom_objects(model))
     masks = weight_masks(graph, keep) if mode == "mask" else {}
     by_path = {}
@@ -173,6 +181,8 @@ def rebuild(graph, keep: dict, *, mode: str):
         return next(j for j, w in enumerate(layer.weights) if w is var)
 
     def transform(path, layer, ws):
+        if path in heads:
+            ws = heads_lib.apply(layer, ws, heads[path], mode)
         if mode == "mask":
             for attr in dict.fromkeys(u.attr for u in by_path.get(path, [])):
                 m = masks.get(f"{path}/{attr}")

@@ -70,7 +70,7 @@ class Criterion:
     #: criteria, FPGM), not one per weight.
     per_channel = False
     #: The granularities this criterion supports; the first is its default.
-    granularities: tuple = ("weight", "n:m", "block", "channel")
+    granularities: tuple = ("weight", "n:m", "block", "channel", "head")
     #: At ``granularity="channel"``: the group members whose weights are scored
     #: (``out``: producer kernels, ``dw``: depthwise kernels, ``in``: consumer kernels,
     #: ``affine``: BatchNormalization gamma).

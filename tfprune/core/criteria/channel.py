@@ -15,7 +15,7 @@ from tfprune.core.criteria.base import Criterion, register_criterion
 
 __all__ = ["L1", "L2", "FPGM", "BNScale", "fpgm"]
 
-_FILTER = ("channel", "weight", "n:m", "block")
+_FILTER = ("channel", "weight", "n:m", "block", "head")
 
 
 def _channels_last(weight, axis):
