@@ -33,6 +33,7 @@ from tfprune import errors, layers
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
+from tfprune.masking import probe
 
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "group_scores",
            "channel_loss_delta"]
@@ -40,7 +41,7 @@ __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches"
 GRANULARITIES = ("weight", "channel")
 METRICS = ("loss", "accuracy")
 CHANNEL_CRITERIA = {"magnitude": 1, "l1": 1, "l2": 2}
-MIN_SAMPLES = 8
+MIN_SAMPLES = probe.MIN_SAMPLES
 
 
 @dataclasses.dataclass
@@ -58,7 +59,7 @@ class SensitivityResult:
         members: unit name -> layer names the unit touches.
         criterion: criterion used to choose what is removed at each level.
         samples: number of samples evaluated.
-        seconds: wall time of the scan (evaluations only).
+        seconds: wall time of the scan (working copy, one trace, every evaluation).
         model: the model analysed (not serialised; needed by ``allocate``).
     """
 
@@ -177,37 +178,13 @@ def check_levels(levels) -> tuple:
 
 
 def cached_batches(data, *, batch_size: int = 64, max_batches=None) -> list:
-    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset.
+    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset
+    (:func:`tfprune.masking.probe.cache`).
 
     Raises:
         ConfigError: no labels, or fewer than 8 samples (says how many were given).
     """
-    if (isinstance(data, tuple) and len(data) == 2
-            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
-        x, y = np.asarray(data[0]), np.asarray(data[1])
-        if len(x) != len(y):
-            raise errors.ConfigError(f"data: x has {len(x)} samples, y has {len(y)}.")
-        it = ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
-    elif isinstance(data, (np.ndarray, tf.Tensor)):
-        raise errors.ConfigError(
-            "data must give labels: pass (x, y), batches of (x, y) or a tf.data.Dataset of "
-            "(x, y) pairs (the metric compares predictions with labels).")
-    else:
-        it = iter(data)
-    out = []
-    for b in it:
-        if max_batches is not None and len(out) >= max_batches:
-            break
-        if not (isinstance(b, (tuple, list)) and len(b) >= 2):
-            raise errors.ConfigError(
-                "data must give (x, y) batches; got a batch that is not an (x, y) pair.")
-        out.append((np.asarray(b[0]), np.asarray(b[1])))
-    n = sum(len(b[0]) for b in out)
-    if n < MIN_SAMPLES:
-        raise errors.ConfigError(
-            f"data gave {len(out)} batch(es) with {n} samples; sensitivity needs at least 1 "
-            f"batch and {MIN_SAMPLES} samples (256 or more give stable curves).")
-    return out
+    return probe.cache(data, batch_size=batch_size, max_batches=max_batches)
 
 
 def _metric_fn(model, metric, y_sample, out_shape):
@@ -254,25 +231,9 @@ def _metric_fn(model, metric, y_sample, out_shape):
 
 
 def evaluator(model, batches, fn):
-    """A tf.function ``() -> metric`` over the cached batches (traced once, reads variables)."""
-    bs = len(batches[0][0])
-    full = [b for b in batches if len(b[0]) == bs]
-    rest = [b for b in batches if len(b[0]) != bs]
-    X = tf.constant(np.stack([b[0] for b in full]))
-    Y = tf.constant(np.stack([b[1] for b in full]))
-    rest = [(tf.constant(x), tf.constant(y)) for x, y in rest]
-    n = float(sum(len(b[0]) for b in batches))
-
-    @tf.function(autograph=True)
-    def run():
-        total = tf.constant(0.0, tf.float32)
-        for i in tf.range(tf.shape(X)[0]):
-            total += fn(Y[i], model(X[i], training=False)) * float(bs)
-        for x, y in rest:
-            total += fn(y, model(x, training=False)) * float(len(x))
-        return total / n
-
-    return run
+    """A tf.function ``() -> metric`` over the cached batches, traced once
+    (:func:`tfprune.masking.probe.compile_metric`)."""
+    return probe.compile_metric(model, batches, fn)
 
 
 # -- units: what is zeroed per unit and level --------------------------------------------
@@ -331,44 +292,6 @@ def group_scores(graph, groups, criterion="magnitude") -> dict:
                 sel = gidx == gi
                 np.add.at(acc[gi], ch[sel], pos[sel])
     return {gi: a ** (1.0 / p) for gi, a in acc.items()}
-
-
-def _channel_units(work, criterion):
-    from tfprune import graph as graph_lib
-    from tfprune.structured import rebuild
-
-    g = graph_lib.build(work)
-    groups = g.prunable()
-    scores = group_scores(g, groups, criterion)
-    var_of = {rebuild.weight_key(u): getattr(u.layer, u.attr) for u in g.uses}
-    units = {}
-    for grp in groups:
-        units[grp.name] = (grp.layers(), (g, grp, scores[grp.index], var_of), None)
-    return units
-
-
-def _apply_channel(unit, level):
-    from tfprune.structured import rebuild
-
-    g, grp, score, var_of = unit[1]
-    k = int(masks_lib.kept_count(grp.channels, level))
-    keep = np.zeros(grp.channels, bool)
-    keep[np.argsort(-score, kind="stable")[:k]] = True
-    for key, m in rebuild.weight_masks(g, {grp.index: keep}).items():
-        if not m.all():
-            v = var_of[key]
-            v.assign(v * tf.constant(m, v.dtype))
-
-
-def _variables(unit, granularity):
-    if granularity == "weight":
-        return list(unit[1])
-    g, grp, _, var_of = unit[1]
-    from tfprune.structured import rebuild
-
-    keep = np.ones(grp.channels, bool)
-    keep[0] = False
-    return [var_of[k] for k in rebuild.weight_masks(g, {grp.index: keep})]
 
 
 def _working_copy(model):
@@ -432,44 +355,79 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         raise errors.ConfigError("sensitivity() supports models with exactly one output.")
     batches = cached_batches(data, max_batches=max_batches)
     fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
-    work = _working_copy(model)
-    if granularity == "weight":
-        units, apply = _weight_units(work, criterion), _apply_weight
-    else:
-        units, apply = _channel_units(work, criterion), _apply_channel
-    if not units:
-        raise errors.NothingToPruneError(
-            f"Model {model.name!r} has nothing prunable at granularity={granularity!r} "
-            + ("(no Dense/Conv-like layer)." if granularity == "weight" else
-               "(every dependency group is tied to an input/output or pinned)."))
-    run = evaluator(work, batches, fn)
-    start = time.perf_counter()
-    baseline = float(run())
     from tqdm.auto import tqdm
 
+    if granularity == "weight":
+        scan = _weight_scan(model, batches, fn, criterion, levels)
+    else:
+        scan = _channel_scan(model, batches, fn, higher, criterion, levels)
+    start = time.perf_counter()
+    baseline, total, points = next(scan)
     curves, sizes, members = {}, {}, {}
-    bar = tqdm(total=len(units) * len(levels), desc=f"sensitivity ({granularity})",
+    bar = tqdm(total=total * len(levels), desc=f"sensitivity ({granularity})",
                disable=not _progress(progress), leave=False)
     try:
-        for uname, unit in units.items():
-            saved = [(v, v.numpy()) for v in _variables(unit, granularity)]
-            vals = []
-            for s in levels:
-                apply(unit, s)
-                vals.append(float(run()))
-                for v, orig in saved:
-                    v.assign(orig)
-                bar.update(1)
-            curves[uname] = vals
-            members[uname] = list(unit[0])
-            sizes[uname] = (int(sum(int(np.prod(w.shape)) for w in unit[1]))
-                            if granularity == "weight" else int(unit[1][1].channels))
+        for uname, unit_members, size, value in points:
+            curves.setdefault(uname, []).append(value)
+            members[uname], sizes[uname] = unit_members, size
+            bar.update(1)
     finally:
         bar.close()
     crit_name = criterion if isinstance(criterion, str) else getattr(criterion, "name", "custom")
     return SensitivityResult(granularity, levels, name, higher, baseline, curves, sizes,
                              members, str(crit_name), sum(len(b[0]) for b in batches),
                              time.perf_counter() - start, model=model)
+
+
+def _nothing(model, granularity):
+    return errors.NothingToPruneError(
+        f"Model {model.name!r} has nothing prunable at granularity={granularity!r} "
+        + ("(no Dense/Conv-like layer)." if granularity == "weight" else
+           "(every dependency group is tied to an input/output or pinned)."))
+
+
+def _weight_scan(model, batches, fn, criterion, levels):
+    """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point."""
+    work = _working_copy(model)
+    units = _weight_units(work, criterion)
+    if not units:
+        raise _nothing(model, "weight")
+    run = evaluator(work, batches, fn)
+    yield float(run()), len(units), _weight_points(units, run, levels)
+
+
+def _weight_points(units, run, levels):
+    for uname, unit in units.items():
+        saved = [(v, v.numpy()) for v in unit[1]]
+        size = int(sum(int(np.prod(w.shape)) for w in unit[1]))
+        for s in levels:
+            _apply_weight(unit, s)
+            value = float(run())
+            for v, orig in saved:
+                v.assign(orig)
+            yield uname, list(unit[0]), size, value
+
+
+def _channel_scan(model, batches, fn, higher, criterion, levels):
+    """Channel granularity on a :class:`tfprune.masking.probe.ChannelProbe`: each group's
+    channels ranked by ``criterion`` (summed filter norms), the weakest removed."""
+    if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
+        raise errors.unknown_name("criterion for granularity='channel'", criterion,
+                                  CHANNEL_CRITERIA)
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher)
+    if not p.groups:
+        raise _nothing(model, "channel")
+    scores = group_scores(p.graph, list(p.groups.values()), criterion)
+    yield p.base, len(p.groups), _channel_points(p, scores, levels)
+
+
+def _channel_points(p, scores, levels):
+    for name, grp in p.groups.items():
+        order = np.argsort(-scores[grp.index], kind="stable")
+        for s in levels:
+            keep = np.zeros(grp.channels, bool)
+            keep[order[:int(masks_lib.kept_count(grp.channels, s))]] = True
+            yield name, grp.layers(), int(grp.channels), p.measure(name, keep)
 
 
 def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress=None) -> dict:
@@ -495,38 +453,16 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         >>> channel_loss_delta(m, (x, y), progress=False)["h"].shape
         (5,)
     """
-    from tfprune.structured import rebuild
+    from tqdm.auto import tqdm
 
     batches = cached_batches(data, max_batches=max_batches)
     fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
-    work = _working_copy(model)
-    units = _channel_units(work, "magnitude")
-    if not units:
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher)
+    if not p.groups:
         raise errors.NothingToPruneError(f"Model {model.name!r} has no prunable channel group.")
-    run = evaluator(work, batches, fn)
-    base = float(run())
-    from tqdm.auto import tqdm
-
-    out = {}
-    bar = tqdm(total=sum(u[1][1].channels for u in units.values()), leave=False,
+    bar = tqdm(total=sum(g.channels for g in p.groups.values()), leave=False,
                desc="channel sensitivity", disable=not _progress(progress))
     try:
-        for name, unit in units.items():
-            g, grp, _, var_of = unit[1]
-            saved = [(v, v.numpy()) for v in _variables(unit, "channel")]
-            delta = np.zeros(grp.channels)
-            for c in range(grp.channels):
-                keep = np.ones(grp.channels, bool)
-                keep[c] = False
-                for key, m in rebuild.weight_masks(g, {grp.index: keep}).items():
-                    if not m.all():
-                        var_of[key].assign(var_of[key] * tf.constant(m, var_of[key].dtype))
-                v = float(run())
-                delta[c] = (base - v) if higher else (v - base)
-                for var, orig in saved:
-                    var.assign(orig)
-                bar.update(1)
-            out[name] = delta
+        return {name: p.deltas(name, on_point=lambda: bar.update(1)) for name in p.groups}
     finally:
         bar.close()
-    return out

@@ -29,6 +29,8 @@ class ScoringMixin:
         out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
         if not self.scored:
             return out
+        # statistics measured on the whole model (criterion "sensitivity": loss_delta)
+        out.update((getattr(self, "_measured", None) or {}).get(index, {}))
         if self._grad_names:
             steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
             for name, var in self._grad_vars[index].items():

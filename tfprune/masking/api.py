@@ -14,7 +14,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
-from tfprune.masking import channels, pruner
+from tfprune.masking import channels, heads, pruner
 from tfprune.masking.validate import (  # noqa: F401  (SCOPES: public)
     DEFAULT_FREQUENCY,
     SCOPES,
@@ -127,8 +127,25 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
+    _refuse_measured(criterion, granularity)
     return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
                   scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
+
+
+def _refuse_measured(criterion, granularity):
+    """A measured criterion (``"sensitivity"``) chooses masks from a model-level
+    measurement on calibration data, which ``prune`` (trained with a schedule) has not."""
+    crit = criteria_lib.get(criterion)
+    if not getattr(crit, "measured", False):
+        return
+    if criteria_lib.resolve_granularity(granularity, crit) not in crit.granularities:
+        return  # _prune refuses it, naming the granularities the criterion supports
+    raise errors.ConfigError(
+        f"criterion {crit.name!r} measures the loss with each channel removed on calibration "
+        "data when the masks are chosen; prune() has no data. Use tfprune.one_shot(model, "
+        f"sparsity, criterion={crit.name!r}, granularity='channel', data=(x, y)) (fine-tune "
+        "the result with PruningCallback: the masks are kept) or "
+        f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, data=(x, y)).")
 
 
 def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,
@@ -148,6 +165,9 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
     if granularity == "channel":
         return _guard_training(_wrap_channels(model, schedule, crit, scope, exclude, scales,
                                               options or channels.ChannelOptions()))
+    if granularity == "head":
+        return _guard_training(_transform(model, heads.layer_maker(
+            model, schedule, crit, scope, exclude, scales)))
     update = "external" if scope == "global" else "layer"
 
     def make_layer(layer):
@@ -244,8 +264,9 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     errors.check_not_pruned(model)
     crit = criteria_lib.get(criterion)
     if crit.needs_data and data is None:
+        what = "data=(x, y) (inputs and labels)" if crit.needs_labels else "data=(x batches)"
         raise errors.ConfigError(
-            f"criterion {crit.name!r} scores weights from data: pass data=(x batches) to "
+            f"criterion {crit.name!r} scores weights from data: pass {what} to "
             "one_shot, or choose a weight-only criterion such as 'magnitude'.")
     if data is not None:
         pruner.check_data(model, data)
@@ -262,7 +283,11 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     mode = "global" if scope == "global" else "layer"
     kw = {"channel_options": options}
     compensate = hasattr(crit, "compensate")
-    if not crit.needs_data:
+    if getattr(crit, "measured", False):  # "sensitivity": measured on the whole model
+        measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
+                            max_batches=max_batches, max_samples=crit.max_samples)
+        pruner.update_masks(pruned, step=0, scope=mode, **kw)
+    elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
     elif compensate and getattr(crit, "sequential", False) and mode == "layer":
         for w in pruner.wrapped_layers(pruned):
@@ -273,6 +298,37 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
         pruner.update_masks(pruned, step=0, scope=mode, compensate=compensate, **kw)
     pruner.set_step(pruned, 0)
     return pruned
+
+
+def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=None,
+                        max_samples=None) -> dict:
+    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel wrappers
+    on a working copy of ``model`` and hand it to the wrappers (criterion "sensitivity").
+
+    Returns:
+        group name -> per-channel loss increase when that channel alone is removed.
+    """
+    from tfprune.masking import probe
+
+    batches = probe.cache(data, max_batches=max_batches, max_samples=max_samples)
+    p = probe.ChannelProbe(model, batches, probe.loss_metric(loss), exclude=exclude)
+    ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
+    wanted = [g for g in channels.groups_of(ws) if g in p.groups]
+    deltas = {g: p.deltas(g) for g in wanted}
+    for w in ws:
+        per = {}
+        for e in w.channel_map:
+            if e["role"] not in ("out", "dw") or e["group"] not in deltas:
+                continue
+            i = w.prunable_weight_names.index(e["weight"])
+            shape = w.pruning_vars[i][0].shape.as_list()
+            axis = e["axis"] % len(shape)
+            vec = per.setdefault(i, {}).setdefault(axis, np.zeros(shape[axis], np.float32))
+            pos = np.asarray(e["positions"])
+            vec[pos >= 0] = deltas[e["group"]][pos[pos >= 0]]
+        # a plain attribute, not tracked by Keras (not a weight; not saved)
+        object.__setattr__(w, "_measured", {i: {"loss_delta": d} for i, d in per.items()})
+    return deltas
 
 
 @keras3_io(returns="model")

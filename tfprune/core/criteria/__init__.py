@@ -34,6 +34,7 @@ from tfprune.core.criteria.base import (
 from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
 from tfprune.core.criteria.gradient import OBD, SNIP, Movement, Taylor
 from tfprune.core.criteria.obs import OBS
+from tfprune.core.criteria.sensitivity import Sensitivity
 
 __all__ = [
     "APoZ",
@@ -49,6 +50,7 @@ __all__ = [
     "OBD",
     "OBS",
     "SNIP",
+    "Sensitivity",
     "STAT_NAMES",
     "Taylor",
     "Criterion",

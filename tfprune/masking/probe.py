@@ -1,0 +1,226 @@
+"""Measure a metric with channels of dependency groups removed, in place, fast.
+
+The one measuring tool behind ``criterion="sensitivity"`` (the loss change of removing
+one channel of a group) and :func:`tfprune.sensitivity` (a group at several levels).
+A :class:`ChannelProbe` holds a plain working copy of the model, the variables where
+every group's channels live (producer kernel and bias, depthwise slices,
+normalization scale/offset, consumer input slices: the same members a channel mask
+zeroes, from :mod:`tfprune.graph`) and ONE compiled evaluation over the cached
+calibration batches. A measurement point is a handful of variable assigns plus that
+evaluation; the original values are restored afterwards. Nothing is retraced and no
+Python walk of the model happens per point.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"),
+    ...                       keras.layers.Dense(2, name="out")])
+    >>> x, y = np.random.rand(16, 4).astype("float32"), np.arange(16) % 2
+    >>> fn = loss_metric(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    >>> p = ChannelProbe(m, cache((x, y)), fn)
+    >>> p.deltas("h").shape
+    (3,)
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.compat import keras
+from tfprune.core.criteria import grouping
+
+__all__ = ["cache", "compile_metric", "loss_metric", "ChannelProbe", "MIN_SAMPLES"]
+
+MIN_SAMPLES = 8
+
+
+def _batches_of(data, batch_size):
+    if (isinstance(data, tuple) and len(data) == 2
+            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
+        x, y = np.asarray(data[0]), np.asarray(data[1])
+        if len(x) != len(y):
+            raise errors.ConfigError(f"data: x has {len(x)} samples, y has {len(y)}.")
+        return ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        raise errors.ConfigError(
+            "data must give labels: pass (x, y), batches of (x, y) or a tf.data.Dataset of "
+            "(x, y) pairs (the metric compares predictions with labels).")
+    return iter(data)
+
+
+def cache(data, *, batch_size: int = 64, max_batches=None, max_samples=None) -> list:
+    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset.
+
+    Args:
+        data: ``(x, y)`` arrays (cut in batches of ``batch_size``), a list of ``(x, y)``
+            batches or a ``tf.data.Dataset`` of them.
+        max_batches: use at most this many batches.
+        max_samples: stop once this many samples are cached (the last batch is cut).
+
+    Raises:
+        ConfigError: no labels, or fewer than 8 samples (says how many batches and
+            samples were given).
+
+    Example:
+        >>> [len(b[0]) for b in cache((np.zeros((10, 2)), np.zeros(10)), batch_size=4)]
+        [4, 4, 2]
+    """
+    out, n = [], 0
+    for b in _batches_of(data, batch_size):
+        if (max_batches is not None and len(out) >= max_batches) or (
+                max_samples is not None and n >= max_samples):
+            break
+        if not (isinstance(b, (tuple, list)) and len(b) >= 2):
+            raise errors.ConfigError(
+                "data must give (x, y) batches; got a batch that is not an (x, y) pair.")
+        x, y = np.asarray(b[0]), np.asarray(b[1])
+        if max_samples is not None and n + len(x) > max_samples:
+            x, y = x[:max_samples - n], y[:max_samples - n]
+        out.append((x, y))
+        n += len(x)
+    if n < MIN_SAMPLES:
+        raise errors.ConfigError(
+            f"data gave {len(out)} batch(es) with {n} samples; measuring needs at least 1 "
+            f"batch and {MIN_SAMPLES} samples (256 or more give stable results).")
+    return out
+
+
+def compile_metric(model, batches, fn, *, batch_size: int = 32):
+    """A tf.function ``() -> mean metric`` over ``batches``, traced once.
+
+    The batches are concatenated and re-cut into chunks of ``batch_size`` held as
+    constants (MobileNetV2(alpha=0.35, 96x96) on 256 samples, 2-core CPU: 0.57 CPU-s
+    per evaluation in chunks of 32, 0.71 in chunks of 16, 0.73 in chunks of 64); it reads
+    the model's variables, so assigning weights changes its result without retracing.
+    ``fn(y, y_pred)`` returns the batch mean; the result is the sample-weighted mean.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> run = compile_metric(m, [(np.ones((3, 2)), np.zeros(3))],
+        ...                      lambda y, p: tf.reduce_mean(p * 0.0))
+        >>> float(run())
+        0.0
+    """
+    x = np.concatenate([b[0] for b in batches])
+    y = np.concatenate([b[1] for b in batches])
+    chunks = [(tf.constant(x[i:i + batch_size]), tf.constant(y[i:i + batch_size]))
+              for i in range(0, len(x), batch_size)]
+    n = float(len(x))
+
+    @tf.function
+    def run():
+        total = tf.constant(0.0, tf.float32)
+        for cx, cy in chunks:  # a Python loop: unrolled once at trace time
+            value = tf.cast(fn(cy, model(cx, training=False)), tf.float32)
+            total += value * float(cx.shape[0])
+        return total / n
+
+    return run
+
+
+def loss_metric(loss):
+    """``fn(y, y_pred) -> batch-mean loss`` for a loss name, Keras loss or callable.
+
+    Example:
+        >>> float(loss_metric("mse")(tf.zeros([2, 1]), tf.ones([2, 1])))
+        1.0
+    """
+    loss_fn = errors.check_loss(loss)
+
+    def fn(y, p):
+        return tf.reduce_mean(tf.cast(loss_fn(y, p), tf.float32))
+
+    return fn
+
+
+class ChannelProbe:
+    """Remove channels of dependency groups in place on a working copy and measure.
+
+    Args:
+        model: a built tf_keras model (not modified: a working copy is made).
+        batches: cached ``(x, y)`` batches (:func:`cache`).
+        metric: ``fn(y, y_pred) -> batch-mean scalar`` (e.g. :func:`loss_metric`).
+        exclude: layer names whose output channels are kept (their groups are not
+            measured).
+        higher_is_better: True for accuracy-like metrics (a delta is then ``base - v``).
+
+    Attributes:
+        graph: the dependency graph of the working copy.
+        groups: group name -> :class:`tfprune.graph.group.Group` (the prunable ones).
+        base: the metric of the unpruned model.
+    """
+
+    def __init__(self, model, batches, metric, *, exclude=None, higher_is_better=False):
+        from tfprune import graph as graph_lib
+
+        self.work = keras.models.clone_model(model)
+        self.work.set_weights(model.get_weights())
+        self.higher_is_better = bool(higher_is_better)
+        self.graph = graph_lib.build(self.work, exclude=exclude)
+        self.groups = {g.name: g for g in self.graph.prunable()}
+        self._members = self._index_members()
+        self.run = compile_metric(self.work, batches, metric)
+        self.samples = int(sum(len(b[0]) for b in batches))
+        self.base = float(self.run())
+
+    def _index_members(self) -> dict:
+        """group name -> [(variable, axis, positions, original value)]: where it lives."""
+        g = self.graph
+        by_index = {grp.index: grp.name for grp in self.groups.values()}
+        out = {name: {} for name in self.groups}
+        for u in g.uses:
+            if u.role == "stat":
+                continue
+            gids = g.atom_group[u.atoms]
+            for gi in np.unique(gids).tolist():
+                if gi not in by_index:
+                    continue
+                var = getattr(u.layer, u.attr)
+                pos = np.where(gids == gi, g.atom_channel[u.atoms], -1)
+                out[by_index[gi]].setdefault(id(var), (var, []))[1].append((u.axis, pos))
+        return {name: [(var, uses, var.numpy()) for var, uses in d.values()]
+                for name, d in out.items()}
+
+    def set_keep(self, group: str, keep) -> None:
+        """Zero the channels of ``group`` where ``keep`` is False (others as original)."""
+        for var, uses, orig in self._members[group]:
+            m = np.ones(orig.shape, np.float32)
+            for axis, pos in uses:
+                m = m * grouping.member_mask(keep, pos, orig.shape, axis)
+            var.assign((orig * m).astype(orig.dtype))
+
+    def restore(self, group: str) -> None:
+        """Put back the original weights of ``group``'s members."""
+        for var, _, orig in self._members[group]:
+            var.assign(orig)
+
+    def measure(self, group: str, keep) -> float:
+        """The metric with ``group``'s channels outside ``keep`` removed (then restored)."""
+        try:
+            self.set_keep(group, keep)
+            return float(self.run())
+        finally:
+            self.restore(group)
+
+    def delta(self, value: float) -> float:
+        """How much worse than the base ``value`` is (positive = worse)."""
+        return (self.base - value) if self.higher_is_better else (value - self.base)
+
+    def deltas(self, group: str, on_point=None) -> np.ndarray:
+        """Per-channel damage of removing each channel of ``group`` alone (float64).
+
+        ``n`` evaluations for a group of ``n`` channels; ``on_point()`` is called after
+        each (a progress bar).
+        """
+        n = self.groups[group].channels
+        out = np.zeros(n)
+        keep = np.ones(n, bool)
+        for c in range(n):
+            keep[c] = False
+            out[c] = self.delta(self.measure(group, keep))
+            keep[c] = True
+            if on_point is not None:
+                on_point()
+        return out
