@@ -44,6 +44,7 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.masking import stats as stats_lib
 from tfprune.masking._scores import ScoringMixin
+from tfprune.masking._train_guard import MISSING_CALLBACK_MSG, install
 from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
     GRANULARITIES,
     UPDATE_MODES,
@@ -58,11 +59,8 @@ __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
 #: graph -> {(wrapper id, thread id)} that already advanced the step in that graph.
 _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-MISSING_CALLBACK_MSG = (
-    "This model was pruned with tfprune but is being trained without its callback: add "
-    "callbacks=[tfprune.callbacks.PruningCallback()] to model.fit (in a custom training loop, "
-    "call tfprune.before_step(model) before every step)."
-)
+# fit without PruningCallback -> MissingCallbackError, for reloaded models too
+install()
 
 
 def _weight_key(layer_name: str, index: int) -> int:
