@@ -32,3 +32,43 @@ def test_too_little_data():
     m = keras.Sequential([keras.Input((4,)), L.Dense(4, name="h"), L.Dense(2, name="o")])
     with pytest.raises(errors.ConfigError, match="3 calibration samples"):
         compensate(m, structured.Plan({"h": (0, 1)}, {"h": 4}), np.ones((3, 4), "float32"))
+
+
+def _cnn():
+    keras.utils.set_random_seed(0)
+    return keras.Sequential([keras.Input((6, 6, 2)),
+                             L.Conv2D(12, 3, padding="same", activation="relu", name="c1"),
+                             L.Conv2D(8, 3, activation="relu", name="c2"), L.Flatten(),
+                             L.Dense(10, activation="relu", name="fc"), L.Dense(3, name="out")])
+
+
+@pytest.mark.slow
+def test_one_shot_compensate_lowers_the_loss_and_shrinks_exactly():
+    import tfprune
+
+    m = _cnn()
+    x = np.random.default_rng(0).random((256, 6, 6, 2), dtype=np.float32)
+    ref = m.predict(x, verbose=0)
+    y = ref.argmax(-1)
+    loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    kw = {"criterion": "l1", "granularity": "channel", "data": (x, y)}
+    plain = tfprune.one_shot(m, 0.5, **kw)
+    comp = tfprune.one_shot(m, 0.5, compensate=True, **kw)
+    out = comp.predict(x, verbose=0)
+    assert float(loss(y, out)) < float(loss(y, plain.predict(x, verbose=0)))
+    assert np.mean((out - ref) ** 2) < 0.5 * np.mean((plain.predict(x, verbose=0) - ref) ** 2)
+    small = tfprune.shrink(tfprune.strip(comp))
+    assert small.count_params() < m.count_params()
+    np.testing.assert_allclose(small.predict(x, verbose=0), out, atol=1e-4)
+
+
+def test_one_shot_compensate_refusals():
+    import tfprune
+
+    m, x = _cnn(), np.zeros((32, 6, 6, 2), "float32")
+    with pytest.raises(errors.ConfigError, match="pass data="):
+        tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", compensate=True)
+    with pytest.raises(errors.ConfigError, match="granularity='channel'.*'weight'"):
+        tfprune.one_shot(m, 0.5, data=x, compensate=True)
+    with pytest.raises(errors.ConfigError, match="True or False"):
+        tfprune.one_shot(m, 0.5, criterion="l1", data=x, compensate="yes")

@@ -215,7 +215,7 @@ def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
 @keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
              data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
-             max_batches=None):
+             max_batches=None, compensate=False):
     """Prune once, with no training: a new wrapped model with masks applied.
 
     The result keeps its masks if you fine-tune it with ``PruningCallback`` (the
@@ -237,10 +237,17 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         granularity, n_m, block: as for :func:`prune` (``"channel"``: the result strips
             and shrinks to a smaller model).
         max_batches: use at most this many calibration batches.
+        compensate: ``granularity="channel"`` only, needs ``data``: after the channels
+            are chosen, re-fit every layer that consumes a pruned group by least squares
+            on the calibration inputs, layer after layer, so that its pre-activation output
+            matches the original model's (:func:`tfprune.masking.refit.compensate`;
+            what OBS does for single weights, applied to whole channels). The result
+            keeps more accuracy without fine-tuning and still strips and shrinks exactly.
 
     Raises:
         ConfigError: a data criterion without ``data``, a gradient criterion without
-            labels or loss, an unknown loss, before any work.
+            labels or loss, an unknown loss, ``compensate=True`` without ``data`` or at
+            another granularity than ``"channel"``, before any work.
         DataError: ``data`` does not fit the model (sample shape, strings, NaN/inf,
             unscaled integer images) or labels do not fit it, before any work.
         AlreadyPrunedError: ``model`` already holds pruning wrappers.
@@ -253,9 +260,45 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         >>> round(float((p.layers[0].layer.kernel.numpy() == 0).mean()), 2)
         0.7
     """
-    return _one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
-                     data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
-                     max_batches=max_batches)
+    if compensate not in (True, False):
+        raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
+    if compensate:
+        g = criteria_lib.resolve_granularity(granularity, criteria_lib.get(criterion))
+        if g != "channel":
+            raise errors.ConfigError(
+                f"compensate=True re-fits the consumers of removed channels: it needs "
+                f"granularity='channel', got granularity={g!r} (criterion 'obs' updates the "
+                "kept weights at weight granularity by itself).")
+        if data is None:
+            raise errors.ConfigError(
+                "compensate=True re-fits layers on calibration inputs: pass data=x (or (x, y), "
+                "batches, a tf.data.Dataset; 256+ samples).")
+    pruned = _one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
+                       data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
+                       max_batches=max_batches)
+    if compensate:
+        _refit(model, pruned, data, max_batches)
+    return pruned
+
+
+def _refit(model, pruned, data, max_batches):
+    """Least-squares refit of the consumers of the groups ``pruned``'s masks removed."""
+    from tfprune.masking import refit
+    from tfprune.structured import Plan
+
+    keep = channels.keep_state(pruner.wrapped_layers(pruned))
+    plan = Plan({g: tuple(int(c) for c in np.flatnonzero(k)) for g, k in keep.items()},
+                {g: len(k) for g, k in keep.items()})
+    names = []
+    fitted = refit.compensate(model, plan, refit.inputs_array(data, max_batches),
+                              refitted=names)
+    inner = {_inner(la).name: _inner(la) for la in _all_layers(pruned)}
+    for name in names:
+        src, dst = fitted.get_layer(name), inner[name]
+        dst.kernel.assign(src.kernel)
+        if getattr(dst, "use_bias", False):
+            dst.bias.assign(src.bias)
+    pruner.assign_masked_weights(pruned)
 
 
 def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
@@ -282,20 +325,20 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
                     options=options)
     mode = "global" if scope == "global" else "layer"
     kw = {"channel_options": options}
-    compensate = hasattr(crit, "compensate")
+    obs_update = hasattr(crit, "compensate")  # OBS updates the kept weights itself
     if getattr(crit, "measured", False):  # "sensitivity": measured on the whole model
         measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
                             max_batches=max_batches, max_samples=crit.max_samples)
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
-    elif compensate and getattr(crit, "sequential", False) and mode == "layer":
+    elif obs_update and getattr(crit, "sequential", False) and mode == "layer":
         for w in pruner.wrapped_layers(pruned):
             pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
             pruner.update_masks(pruned, step=0, scope=mode, compensate=True, layers=[w])
     else:
         pruner.gather(pruned, data, loss=loss, max_batches=max_batches)
-        pruner.update_masks(pruned, step=0, scope=mode, compensate=compensate, **kw)
+        pruner.update_masks(pruned, step=0, scope=mode, compensate=obs_update, **kw)
     pruner.set_step(pruned, 0)
     return pruned
 

@@ -1,0 +1,151 @@
+"""Least-squares refit of the layers that consume removed channels (no fine-tuning).
+
+After a channel plan zeroes some channels, each consumer (Dense, or Conv2D without
+groups/dilation) of a pruned group is re-fitted layer after layer, in graph order, so
+that its pre-activation output on calibration data matches the original model's:
+
+    W', b' = argmin || X_masked[:, kept] W' + b' - (X W + b) ||^2 + damp * ||W'||^2
+
+where ``X`` is the layer's input in the original model and ``X_masked`` its input in the
+compensated model so far (errors of earlier layers are corrected too). This is what OBS
+does for single weights, applied to whole channels. ``one_shot(..., granularity="channel",
+data=..., compensate=True)`` runs it on the masks it chose; ``tfprune.analysis.compensate``
+is the same function for a ``structured.Plan``.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> from tfprune.structured import Plan
+    >>> m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="h"),
+    ...                       keras.layers.Dense(2, name="out")])
+    >>> x = np.random.rand(256, 6).astype("float32")
+    >>> c = compensate(m, Plan({"h": (0, 1, 2, 3, 4)}, {"h": 8}), x)
+    >>> bool((c.get_layer("h").kernel.numpy()[:, 5:] == 0).all())
+    True
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.compat import keras
+
+__all__ = ["compensate", "inputs_array"]
+
+
+def _inputs_of(model, layer_names, x):
+    sub = keras.Model(model.inputs, [model.get_layer(n).input for n in layer_names])
+    out = sub.predict(x, batch_size=256, verbose=0)
+    return out if isinstance(out, list) else [out]
+
+
+def _rows(layer, x):
+    """Regressor rows: inputs (Dense) or image patches (Conv2D)."""
+    if isinstance(layer, keras.layers.Conv2D):
+        kh, kw = layer.kernel_size
+        p = tf.image.extract_patches(x, sizes=[1, kh, kw, 1],
+                                     strides=[1, *layer.strides, 1], rates=[1, 1, 1, 1],
+                                     padding=layer.padding.upper()).numpy()
+        x = p.reshape(-1, p.shape[-1])
+    else:
+        x = x.reshape(-1, x.shape[-1])
+    return x
+
+
+def _fits(layer):
+    if isinstance(layer, keras.layers.Dense):
+        return True
+    return (type(layer) is keras.layers.Conv2D and layer.groups == 1
+            and tuple(layer.dilation_rate) == (1, 1) and layer.data_format == "channels_last")
+
+
+def inputs_array(data, max_batches=None) -> np.ndarray:
+    """Calibration inputs as one array: ``x``, ``(x, y)``, a list of batches or a Dataset.
+
+    Example:
+        >>> inputs_array([(np.ones((2, 3)), np.zeros(2)), np.ones((1, 3))]).shape
+        (3, 3)
+    """
+    if (isinstance(data, tuple) and len(data) == 2
+            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
+        data = data[0]  # (x, y) arrays, as everywhere in tfprune
+    if isinstance(data, (np.ndarray, tf.Tensor)):
+        return np.asarray(data)
+    parts = []
+    for i, b in enumerate(data):
+        if max_batches is not None and i >= max_batches:
+            break
+        parts.append(np.asarray(b[0] if isinstance(b, (tuple, list)) else b))
+    if not parts:
+        raise errors.ConfigError("`data` gave no batch: pass calibration inputs x.")
+    return np.concatenate(parts)
+
+
+def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000, seed: int = 0,
+               refitted: list | None = None):
+    """Apply ``plan`` (zeroing channels) and refit the consumers by least squares.
+
+    Args:
+        model: a built tf_keras Functional/Sequential model (not modified).
+        plan: a :class:`tfprune.structured.Plan` (e.g. ``allocation.plan(model)``).
+        data: calibration inputs ``x`` (an array; ``(x, y)`` is accepted, ``y`` unused).
+        damp: ridge term, relative to the mean diagonal of ``A^T A``.
+        max_rows: regression rows sampled per layer (patches for convolutions).
+        seed: sampling seed.
+        refitted: if a list, the names of the refitted layers are appended to it.
+
+    Returns:
+        A new model: ``structured.apply_masks(model, plan)`` with the refitted consumer
+        kernels and biases (removed channels stay exactly zero, so ``shrink`` works).
+
+    Raises:
+        ConfigError: fewer than 16 calibration samples.
+    """
+    from tfprune import graph as graph_lib
+    from tfprune import structured
+    from tfprune.structured import plans, rebuild
+
+    x = inputs_array(data)
+    if len(x) < 16:
+        raise errors.ConfigError(
+            f"compensate() got {len(x)} calibration samples; give at least 16 (256+ is better).")
+    masked = structured.apply_masks(model, plan)
+    g = graph_lib.build(model)
+    keep = plans.keep_masks(g, plan)
+    masks = rebuild.weight_masks(g, keep)
+    todo = []
+    for u in g.uses:
+        if u.role == "in" and _fits(u.layer) and u.attr == "kernel" and u.path not in todo:
+            if not g.keep_positions(u.atoms, keep).all():
+                todo.append(u.path)
+    order = [la.name for la in model.layers if la.name in todo]
+    if refitted is not None:
+        refitted.extend(order)
+    rng = np.random.default_rng(seed)
+    originals = dict(zip(order, _inputs_of(model, order, x), strict=True))
+    for name in order:
+        layer, new = model.get_layer(name), masked.get_layer(name)
+        kernel = layer.kernel.numpy()
+        w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
+        b = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(w.shape[1])
+        xo = _rows(layer, originals[name])
+        xm = _rows(layer, _inputs_of(masked, [name], x)[0])
+        idx = rng.choice(len(xo), min(max_rows, len(xo)), replace=False)
+        xo, xm = xo[idx].astype(np.float64), xm[idx].astype(np.float64)
+        target = xo @ w + b
+        kmask = masks.get(f"{name}/kernel", np.ones_like(kernel)) * np.ones_like(kernel)
+        kept_in = kmask.reshape(-1, kernel.shape[-1]).any(1)
+        a = np.concatenate([xm[:, kept_in], np.ones((len(xm), 1))], 1)
+        ata = a.T @ a
+        ata[np.diag_indices_from(ata)] += damp * float(np.mean(np.diag(ata))) + 1e-12
+        sol = np.linalg.solve(ata, a.T @ target)
+        w_new = np.zeros_like(w)
+        w_new[kept_in] = sol[:-1]
+        k_new = (w_new.reshape(kernel.shape) * kmask).astype(np.float32)
+        new.kernel.assign(k_new)
+        if layer.use_bias:
+            bmask = masks.get(f"{name}/bias", np.ones_like(b)).reshape(-1)
+            new.bias.assign((sol[-1] * bmask).astype(np.float32))
+    return masked
