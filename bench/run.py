@@ -1,52 +1,205 @@
-"""Run the benchmark scripts that exist, then regenerate BENCHMARKS.md (bench/report.py).
+"""The tfprune benchmark suite: one command, one JSON, then BENCHMARKS.md and plots.
 
 usage:
-    python bench/run.py            # full budgets (make bench)
-    python bench/run.py --quick    # each script's --quick budget (make bench-quick)
-    python bench/run.py --only structured allocation
+    python bench/run.py              # make bench: full grid (see FULL), ~50 min on 2 cores
+    python bench/run.py --quick      # make bench-quick: every stage, small grid, < 10 min
+    python bench/run.py --nets demo_cnn --seeds 0 --weight-ratios 4 --channel-ratios 2
 
-Scripts (each optional, run in this order when present): bench/structured.py,
-bench/allocation.py, bench/sweeps.py, bench/compress.py. A script that fails is reported
-and the others still run; the exit code is 1 if any failed. Never part of ``make test``.
+For every (seed, network): the dense network is pre-trained once (cached on disk per
+(network, seed, epochs)), measured, then every method starts from those weights with the
+same fine-tuning budget: weight methods at compression ratios r (a fraction 1 - 1/r of the
+prunable weights removed), channel methods at MAC ratios r (MACs kept 1/r; shrunk). Each
+cell records accuracy, params, non-zeros, MACs; for the ``--export-seeds`` it also records
+the float .tflite bytes and LiteRT 1-thread latency and the int8 TFLM export, dense and
+DECODE prune-compressed (flash, arena). Results go to ``<out>/suite.json`` after every cell
+(atomically); a rerun with the same settings resumes where it stopped (``--fresh`` to
+restart). ``--budget-min`` stops starting new cells after that many minutes; the rest are
+listed as not run. Finally bench/report.py writes BENCHMARKS.md and the plots.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import json
+import os
+import platform
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SCRIPTS = ["structured", "allocation", "sweeps", "compress"]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+BENCH = Path(__file__).resolve().parent
+ROOT = BENCH.parent
+sys.path.insert(0, str(BENCH))
+
+FULL = {"nets": ["demo_cnn", "ds_cnn"], "seeds": [0, 1, 2],
+        "weight_ratios": [2, 4, 8, 16, 32], "channel_ratios": [2, 3, 4],
+        "weight_methods": ["tfmot", "random", "magnitude_global", "taylor_global",
+                           "sensitivity"],
+        "channel_methods": ["random", "l2", "taylor", "sensitivity"],
+        "dense_epochs": 6, "epochs": 2, "batch": 128, "export_seeds": [0]}
+QUICK = dict(FULL, nets=["demo_cnn"], seeds=[0], weight_ratios=[4, 16], channel_ratios=[2],
+             weight_methods=["tfmot", "magnitude_global", "taylor_global"],
+             channel_methods=["l2", "sensitivity"], dense_epochs=2, epochs=1)
+EXTRAS = ["shrink", "allocation", "compress", "sweeps"]
+
+
+def _parse(argv):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--quick", action="store_true", help="the small grid (make bench-quick)")
+    ap.add_argument("--out", default=None, help="results folder (default bench/results, "
+                    "bench/results/quick with --quick)")
+    ap.add_argument("--report", default=None, help="markdown file to write (default "
+                    "BENCHMARKS.md, <out>/BENCHMARKS.md with --quick)")
+    ap.add_argument("--cache", default="/tmp/tfprune-bench-cache",
+                    help="dense checkpoints, one per (network, seed, epochs)")
+    ap.add_argument("--fresh", action="store_true", help="ignore earlier partial results")
+    ap.add_argument("--budget-min", type=float, default=None,
+                    help="start no new cell after this many minutes")
+    ap.add_argument("--extras", nargs="*", choices=EXTRAS, default=[],
+                    help="also run these older scripts (their JSON feeds extra sections)")
+    for key, typ in (("nets", str), ("seeds", int), ("weight_ratios", int),
+                     ("channel_ratios", int), ("weight_methods", str),
+                     ("channel_methods", str), ("export_seeds", int)):
+        ap.add_argument("--" + key.replace("_", "-"), nargs="*", type=typ, default=None)
+    for key in ("dense_epochs", "epochs", "batch"):
+        ap.add_argument("--" + key.replace("_", "-"), type=int, default=None)
+    args = ap.parse_args(argv)
+    config = dict(QUICK if args.quick else FULL)
+    for key in config:
+        if getattr(args, key) is not None:
+            config[key] = getattr(args, key)
+    out = Path(args.out or (BENCH / "results" / ("quick" if args.quick else "")))
+    report = Path(args.report or (out / "BENCHMARKS.md" if args.quick else ROOT / "BENCHMARKS.md"))
+    return args, config, out, report
+
+
+def _fingerprint(config):
+    return hashlib.sha1(json.dumps(config, sort_keys=True).encode()).hexdigest()[:12]
+
+
+def _write(path: Path, result):
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(result, indent=1))
+    os.replace(tmp, path)
+
+
+def _cells(config):
+    """(seed, net, kind, method, ratio) in run order: seed-major, so an interrupted run
+    still has every network at the first seed."""
+    for seed in config["seeds"]:
+        for net in config["nets"]:
+            yield seed, net, "dense", "dense", 1
+            for r in config["weight_ratios"]:
+                for m in config["weight_methods"]:
+                    yield seed, net, "weight", m, r
+            for r in config["channel_ratios"]:
+                for m in config["channel_methods"]:
+                    yield seed, net, "channel", m, r
+
+
+def _key(cell):
+    return "/".join(str(c) for c in cell)
+
+
+def run(config, out: Path, cache: str, fresh: bool, budget_min):
+    from suite import measure, methods, nets
+
+    path = out / "suite.json"
+    fp = _fingerprint(config)
+    old = json.loads(path.read_text()) if path.exists() and not fresh else {}
+    done = {c["key"]: c for c in old.get("cells", [])
+            if old.get("fingerprint") == fp and c.get("status") == "ok"}
+    if done:
+        print(f"resuming: {len(done)} cells already in {path}", flush=True)
+    t_start = time.time()
+    result = {
+        "fingerprint": fp, "config": config, "complete": False,
+        "command": "python bench/run.py " + " ".join(sys.argv[1:]),
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform(),
+                    "python": platform.python_version(),
+                    "load_average_start": list(os.getloadavg())},
+        "started": time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime()),
+        "networks": {n: nets.DESCRIPTION[n] for n in config["nets"]},
+        "methods": {"weight": {m: methods.WEIGHT[m][0] for m in config["weight_methods"]},
+                    "channel": {m: methods.CHANNEL[m][0] for m in config["channel_methods"]}},
+        "dense": {}, "cells": [],
+    }
+    train, (xte, yte) = nets.load_data()
+    calib = train[0][:200]
+    state = {}  # (net, seed) -> (dense model, Context)
+    skipped = []
+    for cell in _cells(config):
+        seed, net, kind, method, ratio = key_t = cell
+        key = _key(key_t)
+        if key in done:
+            result["cells"].append(done[key])
+            continue
+        minutes = (time.time() - t_start) / 60
+        if budget_min is not None and minutes > budget_min:
+            skipped.append(key)
+            continue
+        if (net, seed) not in state:
+            state.clear()
+            model, info = nets.dense(net, seed, config["dense_epochs"], config["batch"],
+                                     train, cache)
+            result["dense"][f"{net}/{seed}"] = {k: v for k, v in info.items() if k != "path"}
+            state[(net, seed)] = (model, methods.Context(model, (train[0][:512], train[1][:512])))
+        dense, ctx = state[(net, seed)]
+        t0 = time.perf_counter()
+        row = {"key": key, "net": net, "seed": seed, "kind": kind, "method": method,
+               "ratio": ratio, "status": "ok"}
+        try:
+            if kind == "dense":
+                model, info = dense, {}
+            else:
+                fn = methods.weight if kind == "weight" else methods.channel
+                model, info = fn(method, dense, ratio, train, epochs=config["epochs"],
+                                 batch=config["batch"], seed=seed, context=ctx)
+            row["train_seconds"] = round(time.perf_counter() - t0, 1)
+            row["accuracy"] = measure.accuracy(model, xte, yte)
+            row.update(measure.counts(model))
+            if seed in config["export_seeds"]:
+                row.update(measure.exports(model, calib))
+            row.update(info)
+            row["sensitivity_seconds"] = dict(ctx.seconds)
+        except Exception as e:  # a failed cell is recorded, the suite goes on
+            row.update(status="failed", error=f"{type(e).__name__}: {e}"[:500])
+        row["seconds"] = round(time.perf_counter() - t0, 1)
+        row["load_average"] = round(os.getloadavg()[0], 2)
+        result["cells"].append(row)
+        print(json.dumps({k: v for k, v in row.items() if k != "allocation"}), flush=True)
+        result["minutes"] = round((time.time() - t_start) / 60, 1)
+        _write(path, result)
+    result["not_run"] = skipped
+    result["complete"] = not skipped and all(c["status"] == "ok" for c in result["cells"])
+    result["minutes"] = round((time.time() - t_start) / 60, 1)
+    result["machine"]["load_average_end"] = list(os.getloadavg())
+    result["finished"] = time.strftime("%Y-%m-%d %H:%M:%S UTC", time.gmtime())
+    _write(path, result)
+    return result
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--quick", action="store_true", help="pass --quick to every script")
-    ap.add_argument("--only", nargs="*", choices=SCRIPTS, default=None)
-    args = ap.parse_args(argv)
-    failed = []
-    for name in args.only or SCRIPTS:
-        path = ROOT / "bench" / f"{name}.py"
-        if not path.exists():
-            print(f"bench/{name}.py: not present, skipped", flush=True)
-            continue
-        cmd = [sys.executable, str(path)] + (["--quick"] if args.quick else [])
-        print(f"$ {' '.join(cmd[1:])}", flush=True)
-        start = time.time()
-        rc = subprocess.call(cmd, cwd=ROOT)
-        print(f"bench/{name}.py: exit {rc}, {time.time() - start:.0f} s", flush=True)
-        if rc:
+    args, config, out, report = _parse(argv)
+    t0 = time.time()
+    result = run(config, out, args.cache, args.fresh, args.budget_min)
+    failed = [c["key"] for c in result["cells"] if c["status"] != "ok"]
+    for name in args.extras:
+        cmd = [sys.executable, str(BENCH / f"{name}.py")] + (["--quick"] if args.quick else [])
+        print("$", " ".join(cmd[1:]), flush=True)
+        if subprocess.call(cmd, cwd=ROOT):
             failed.append(name)
-    rc = subprocess.call([sys.executable, str(ROOT / "bench" / "report.py")], cwd=ROOT)
-    if rc:
-        failed.append("report")
-    print("BENCHMARKS.md regenerated" if not rc else "bench/report.py failed", flush=True)
+    rc = subprocess.call([sys.executable, str(BENCH / "report.py"), "--results", str(out),
+                          "--out", str(report)], cwd=ROOT)
+    print(f"suite: {len(result['cells'])} cells, {len(failed)} failed, "
+          f"{len(result['not_run'])} not run, {(time.time() - t0) / 60:.1f} min", flush=True)
     if failed:
-        print(f"failed: {', '.join(failed)}", file=sys.stderr)
-    return 1 if failed else 0
+        print("failed: " + ", ".join(failed), file=sys.stderr)
+    return 1 if failed or rc else 0
 
 
 if __name__ == "__main__":

@@ -1,0 +1,156 @@
+"""Extra BENCHMARKS.md sections from the scripts the suite does not replace.
+
+``bench/shrink.py`` (channel shrink on 14 tf_keras.applications architectures),
+``bench/allocation.py`` (sensitivity scan time, allocation methods, to_budget),
+``bench/compress.py`` (channel shrink + unstructured + TFLM DECODE on the demo CNN) and
+``bench/sweeps.py``; each JSON is read when present in the results folder.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+
+def pct(x):
+    return "–" if x is None else f"{100 * x:.1f}"
+
+
+def _load(results: Path, name):
+    path = results / f"{name}.json"
+    return json.loads(path.read_text()) if path.exists() else None
+
+
+def demo_section(d):
+    if not d:
+        return []
+    rows = ["## The demo (`tfprune demo`)", "",
+            f"Command: `{d.get('command', 'tfprune demo')}`, {d['seconds']:.0f} s.", "",
+            "| | dense | pruned |", "|---|---:|---:|"]
+    for key, label in [("accuracy", "accuracy %"), ("nonzero_params", "non-zero params"),
+                       ("macs", "MACs"), ("tflite_bytes", ".tflite bytes (float)"),
+                       ("tflite_gzip_bytes", ".tflite gzip bytes")]:
+        a, b = d["dense"][key], d["pruned"][key]
+        fmt = pct if key == "accuracy" else (lambda v: f"{v:,}")
+        rows.append(f"| {label} | {fmt(a)} | {fmt(b)} |")
+    return rows + [""]
+
+
+def shrink_section(d):
+    if not d:
+        return []
+    rows = ["## Structured pruning and shrink (`bench/shrink.py`)", "",
+            f"Command: `{d['command']}`. One-shot {d['sparsity']:.0%} of channels by "
+            f"{d['criterion']}; {d['passed']}/{d['total']} architectures shrink with parity.", "",
+            "| architecture | MACs before → after (M) | params before → after (M) | parity rel. err | LiteRT speedup |",
+            "|---|---|---|---:|---:|"]
+    for a in d["architectures"]:
+        if not a.get("ok"):
+            rows.append(f"| {a['arch']} | failed: {a.get('error', '?')} | | | |")
+            continue
+        rows.append(f"| {a['arch']} | {a['macs_before'] / 1e6:.1f} → {a['macs_after'] / 1e6:.1f} | "
+                    f"{a['params_before'] / 1e6:.2f} → {a['params_after'] / 1e6:.2f} | "
+                    f"{a['parity_rel_err']:.1e} | {a['speedup']:.2f}x |")
+    speed = [a["speedup"] for a in d["architectures"] if a.get("ok")]
+    if speed:
+        rows += ["", f"Median speedup {statistics.median(speed):.2f}x."]
+    for key in ("mnist", "mnist_gradual"):
+        m = d.get(key)
+        if not m:
+            continue
+        acc = m.get("accuracy_finetuned", m.get("accuracy_shrunk"))
+        rows += ["", f"**{m['model']}**: accuracy {pct(m['accuracy_dense'])}% → {pct(acc)}%, "
+                 f"MACs {m['macs_before']:,} → {m['macs_after']:,}, LiteRT "
+                 f"{m['latency_ms_dense']:.4f} → {m['latency_ms_shrunk']:.4f} ms "
+                 f"(**{m['speedup']:.2f}x**)."]
+    return rows + [""]
+
+
+def allocation_section(d):
+    if not d:
+        return []
+    rows = ["## Sensitivity, allocation and budgets (`bench/allocation.py`)", ""]
+    s = d.get("scan")
+    if s:
+        rows += [f"Sensitivity scan, {s['model']}, channel granularity, {s['groups']} groups x 4 "
+                 f"levels ({s['evaluations']} evaluations) on 256 samples: {s['seconds_total']:.0f} s "
+                 f"wall ({s['cpu_seconds']:.0f} CPU-s; 1-min load average "
+                 f"{s['load_average_1min'][0]:.1f} on {s['cpus']} shared cores). Target: < 60 s.", ""]
+    for key, unit in (("channel", "macs_kept"), ("weight", "sparsity")):
+        part = d.get(key)
+        if not part:
+            continue
+        methods = list(dict.fromkeys(r["method"] for r in part["rows"]))
+        points = list(dict.fromkeys(r[unit] for r in part["rows"]))
+        title = ("MACs kept (channel granularity, 2 fine-tune epochs)" if key == "channel" else
+                 "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback)")
+        rows += [f"Accuracy % by allocation method, {title}; dense "
+                 f"{pct(part['dense_accuracy'])}%:", "",
+                 "| " + unit + " | " + " | ".join(methods) + " |",
+                 "|---|" + "---:|" * len(methods)]
+        for pt in points:
+            cells = []
+            for m in methods:
+                r = next((r for r in part["rows"] if r[unit] == pt and r["method"] == m), None)
+                cells.append("" if r is None else pct(r["accuracy"]))
+            rows.append(f"| {pt:.0%} | " + " | ".join(cells) + " |")
+        rows.append("")
+    b = d.get("budget")
+    if b:
+        rows += [f"`to_budget` (demo CNN, MACs target): achieved {b['achieved']:,.0f} of "
+                 f"{b['rounds'][-1]['internal_target']:,.0f} (dense {b['dense']:,.0f}), met: "
+                 f"{b['met']}, {len(b['rounds'])} round(s), accuracy {pct(b['accuracy'])}% "
+                 f"(dense {pct(b['dense_accuracy'])}%).", ""]
+    c = d.get("compensate")
+    if c:
+        rows += ["One-shot channel pruning without fine-tuning, least-squares refit of the "
+                 f"consumers (`tfprune.analysis.compensate`); dense {pct(c['dense_accuracy'])}%:", "",
+                 "| channels removed | allocation | uncompensated % | compensated % |",
+                 "|---:|---|---:|---:|"]
+        for r in c["rows"]:
+            rows.append(f"| {r['channels_removed']:.0%} | {r['method']} | "
+                        f"{pct(r['uncompensated'])} | {pct(r['compensated'])} |")
+        rows.append("")
+    return rows
+
+
+def compress_section(d):
+    if not d:
+        return []
+    t = d["target"]
+    rows = ["## Microcontroller flash with TFLM DECODE prune encoding (`bench/compress.py`)", "",
+            f"Command: `{d['meta']['command']}`. Demo CNN on MNIST-5k; accuracy measured in the "
+            "TFLite Micro interpreter on the 1,000 test digits; compressed files bit-exact "
+            "against their uncompressed int8 twin in TFLM.", "",
+            "| variant | TFLM accuracy % | flash bytes | vs dense int8 | encoded tensors |",
+            "|---|---:|---:|---:|---:|"]
+    for v in d["variants"]:
+        rows.append(f"| {v['variant']} | {pct(v['tflm_accuracy'])} | {v['compressed_bytes']:,} | "
+                    f"{v['compressed_bytes'] / t['dense_int8_bytes']:.3f} | {v['encoded_tensors']} |")
+    m = d.get("micro_channels50+unstructured90")
+    if m:
+        rows += ["", f"Through `export.micro(compress=\"prune\")`: flash {m['flash_bytes']:,} B, "
+                 f"arena {m['arena_bytes']:,} B (bisected; the dense channels-only model needs "
+                 f"{m['dense_arena_bytes']:,} B: decoded weights live in the arena), host decode "
+                 f"overhead {m['decode_overhead']:.2f}x invoke time."]
+    return rows + [""]
+
+
+def sweeps_section(d):
+    if not d:
+        return []
+    import json as _json
+    return ["## Sweeps (`bench/sweeps.py`)", "", "```json",
+            _json.dumps({k: v for k, v in d.items() if k not in ("trials", "rows")}, indent=1)[:3000],
+            "```", ""]
+
+
+def sections(results: Path) -> list:
+    """The extra sections whose JSON exists in ``results``."""
+    out = []
+    for name, fn in (("demo", demo_section), ("shrink", shrink_section),
+                     ("allocation", allocation_section), ("compress", compress_section),
+                     ("sweeps", sweeps_section)):
+        out += fn(_load(results, name))
+    return out
