@@ -1,9 +1,9 @@
 """Conformance: every registered criterion at every granularity on small layer types.
 
 A supported combination prunes to the target (weight/block: half the weights of every
-kernel; n:m: 2 of every 4; channel: half the channels of every group, and the shrunk model
-equals the masked one); an unsupported one is refused naming the granularities the
-criterion supports.
+kernel; n:m: 2 of every 4; channel: half the channels of every group, head: half the heads
+of a MultiHeadAttention, and the shrunk model equals the masked one); an unsupported one is
+refused naming the granularities the criterion supports.
 """
 
 import numpy as np
@@ -38,6 +38,13 @@ def dw_bn():
     x = L.DepthwiseConv2D(3, name="dw")(x)
     x = L.ReLU()(L.BatchNormalization(name="bn")(x))
     return keras.Model(i, L.Dense(4, name="out")(L.GlobalAveragePooling2D()(x)))
+
+
+def attention():
+    i = keras.Input((8,), dtype="int32")
+    x = L.Embedding(50, 16, name="emb")(i)
+    x = L.MultiHeadAttention(num_heads=4, key_dim=4, name="mha")(x, x)
+    return keras.Model(i, L.Dense(4, name="out")(L.GlobalAveragePooling1D()(x)))
 
 
 def _data(model):
@@ -79,6 +86,25 @@ def test_every_criterion_at_every_granularity(build, name):
                 _check(model, name, granularity)
         else:
             _check(model, name, granularity)
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_criterion_at_head_granularity(name):
+    model = attention()
+    if "head" not in criteria.get(name).granularities:
+        with pytest.raises(errors.ConfigError, match=rf"{name!r}.*supports granularity"):
+            tfprune.prune(model, sparsity=0.5, criterion=name, granularity="head")
+        return
+    rng = np.random.default_rng(0)
+    x, y = rng.integers(0, 50, (16, 8)).astype("int32"), rng.integers(0, 4, 16)
+    p = tfprune.one_shot(model, 0.5, criterion=name, granularity="head", data=(x, y),
+                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert {g: int(k.sum()) for g, k in channels.keep_state(pruner.wrapped_layers(p)).items()} \
+        == {"mha/heads": 2}
+    small = tfprune.shrink(tfprune.strip(p))
+    assert small.get_layer("mha").get_config()["num_heads"] == 2
+    ref = p(x).numpy()
+    assert np.abs(ref - small(x).numpy()).max() <= 1e-5 * max(np.abs(ref).max(), 1.0)
 
 
 def test_builtin_list_covers_the_registry():

@@ -181,12 +181,12 @@ def test_nan_calibration_data_is_refused_before_work():
         tfprune.one_shot(cnn(), 0.5, criterion="apoz", data=ds)
 
 
-def test_unstructured_alias_warns_and_head_is_not_there_yet():
+def test_unstructured_alias_warns_and_head_needs_attention():
     m = keras.Sequential([keras.Input((4,)), L.Dense(4), L.Dense(2)])
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         p = tfprune.prune(m, sparsity=0.5, granularity="unstructured")
     assert pruner.wrapped_layers(p)[0].granularity == "weight"
     assert any("granularity='weight'" in str(w.message) for w in caught)
-    with pytest.raises(errors.ConfigError, match="head.*not implemented"):
-        tfprune.prune(m, sparsity=0.5, granularity="head")
+    with pytest.raises(errors.NothingToPruneError, match="MultiHeadAttention.*'channel'"):
+        tfprune.prune(m, sparsity=0.5, granularity="head")  # tests/masking/test_heads.py

@@ -104,14 +104,21 @@ def check_targets(targets: dict, scope) -> None:
 
 def layer_maker(model, schedule, crit, scope, exclude, scales):
     """``make_layer(layer)`` for :func:`tfprune.masking.api._transform`: a fresh copy of
-    every layer; the MultiHeadAttention layers in ``scales`` wrapped with their head map.
+    every layer; the MultiHeadAttention layers in ``scales`` wrapped with their head map
+    (``update="external"``: the pruner sets one mask per head on all its slices).
 
     Args:
-        model: the plain model (validated by the caller).
+        model: the plain model (validated by the caller; its layers are what
+            ``make_layer`` receives).
         schedule, crit: the schedule and Criterion of ``prune``.
-        scope: ``"layer"``, ``"global"`` or a dict (read from the wrappers' scales).
+        scope: ``"layer"``, ``"global"`` or a dict (its targets are in ``scales``).
         exclude: excluded layer names (already left out of ``scales``).
-        scales: layer name -> sparsity scale (per-layer targets of a dict scope).
+        scales: layer name -> sparsity scale, for the layers to prune.
+
+    Example:
+        >>> make = layer_maker(None, None, "l1", "layer", None, {"att": 1.0})
+        >>> type(make(keras.layers.MultiHeadAttention(2, 4, name="att"))).__name__
+        'PruningWrapper'
     """
     from tfprune.masking.wrapper import PruningWrapper
 

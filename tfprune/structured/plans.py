@@ -137,10 +137,11 @@ class ShrinkReport:
         removed = self.removed
         heads = {g: n for g, n in removed.items() if g.endswith("/heads")}
         chans = sum(removed.values()) - sum(heads.values())
-        what = f"{chans} channels removed in {len(removed) - len(heads)} groups"
+        what = [f"{chans} channels removed in {len(removed) - len(heads)} groups"]
         if heads:
-            what += f", {sum(heads.values())} heads in {len(heads)} attention layers"
-        rows = [f"shrink: {what}; MACs {self.macs[0]:,} -> {self.macs[1]:,}; params "
+            what = what[:1] if chans else []
+            what.append(f"{sum(heads.values())} heads removed in {len(heads)} attention layers")
+        rows = [f"shrink: {', '.join(what)}; MACs {self.macs[0]:,} -> {self.macs[1]:,}; params "
                 f"{self.params[0]:,} -> {self.params[1]:,}"]
         rows += [f"  {g}: {self.plan.channels[g] - n}/{self.plan.channels[g]} kept"
                  for g, n in removed.items()]
