@@ -21,7 +21,8 @@ import numpy as np
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["register", "prunable_weight_names", "prunable_weights", "is_prunable", "layer_macs"]
+__all__ = ["register", "prunable_weight_names", "prunable_weights", "is_prunable", "layer_macs",
+           "leaf_layers"]
 
 L = keras.layers
 
@@ -129,6 +130,26 @@ def prunable_weights(layer, names) -> list:
 
 
 L = keras.layers
+
+
+def leaf_layers(model):
+    """Every layer of ``model`` that is not itself a model, nested models walked in order.
+
+    The one layer walker: a transfer-learning nest (a base model used as a layer) yields the
+    base model's layers, not the base model.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> base = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d1")])
+        >>> outer = keras.Sequential([base, keras.layers.Dense(1, name="d2")])
+        >>> [layer.name for layer in leaf_layers(outer)]
+        ['d1', 'd2']
+    """
+    for layer in model.layers:
+        if isinstance(layer, keras.Model):
+            yield from leaf_layers(layer)
+        else:
+            yield layer
 
 
 def _prod(xs):
