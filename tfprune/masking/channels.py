@@ -8,6 +8,10 @@ its members (reduction and normalisation in :mod:`tfprune.core.criteria.grouping
 chooses the kept channels (:func:`tfprune.core.masks.group_keep_masks`) and assigns
 the masks of EVERY member (producer kernel and bias, BatchNormalization gamma/beta,
 depthwise slices, consumer input slices), so the masked model equals the shrunk one.
+
+``granularity="head"`` uses the same functions: :mod:`tfprune.masking.heads` gives each
+MultiHeadAttention wrapper a ``channel_map`` whose one group (``"<layer>/heads"``) has one
+"channel" per head, living in the query/key/value kernels and biases and the output kernel.
 """
 
 from __future__ import annotations

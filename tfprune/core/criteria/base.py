@@ -69,7 +69,9 @@ class Criterion:
     #: True: ``score()`` returns one score per output channel of the layer (activation
     #: criteria, FPGM), not one per weight.
     per_channel = False
-    #: The granularities this criterion supports; the first is its default.
+    #: The granularities this criterion supports; the first is its default. ``"head"``
+    #: (MultiHeadAttention heads) sums per-weight scores over a head's kernel slices, so
+    #: per-weight criteria support it; per-channel ones (activations, FPGM) cannot see heads.
     granularities: tuple = ("weight", "n:m", "block", "channel", "head")
     #: At ``granularity="channel"``: the group members whose weights are scored
     #: (``out``: producer kernels, ``dw``: depthwise kernels, ``in``: consumer kernels,
