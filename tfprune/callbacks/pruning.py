@@ -81,11 +81,19 @@ def before_step(model) -> None:
         _training_begin(model)
         ws = pruner.wrapped_layers(model)
         step = 0
+    _begin_step(ws)
     external = [w for w in ws if getattr(w, "update", "layer") == "external"]
     if external:
         should, _ = external[0].pruning_schedule(tf.constant(step + 1, tf.int64))
         if bool(should):
             pruner.update_masks(model, step=step + 1)
+
+
+def _begin_step(wrappers) -> None:
+    """A step starts: eager training calls of a shared wrapper advance its step once."""
+    for w in wrappers:
+        if hasattr(w, "begin_step"):
+            w.begin_step()
 
 
 def shortfall(model) -> str | None:
@@ -198,6 +206,8 @@ class PruningCallback(keras.callbacks.Callback):
         # it after on_train_begin is honoured.
         if self._global:
             before_step(self.model)
+        else:
+            _begin_step(self._wrappers)
 
     def on_epoch_end(self, epoch, logs=None):
         pruner.assign_masked_weights(self.model)
@@ -211,6 +221,9 @@ class PruningCallback(keras.callbacks.Callback):
             self._write_tensorboard(epoch, report)
 
     def on_train_end(self, logs=None):
+        for w in self._wrappers:
+            if hasattr(w, "end_steps"):
+                w.end_steps()
         pruner.assign_masked_weights(self.model)
         why = shortfall(self.model)
         if why:

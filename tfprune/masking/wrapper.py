@@ -63,6 +63,11 @@ _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 install()
 
 
+def _is_true(training) -> bool:
+    value = tf.get_static_value(training) if tf.is_tensor(training) else training
+    return bool(value)
+
+
 def _weight_key(layer_name: str, index: int) -> int:
     return zlib.crc32(f"{layer_name}/{index}".encode()) & 0x7FFFFFFF
 
@@ -183,6 +188,7 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         self.pruning_obj = None
         self.pruning_vars = []
         self._observe = False
+        self._eager_step_open = None  # None: every eager training call increments
         kwargs.setdefault("name", f"prune_{layer.name}")
         keras.layers.Wrapper.__init__(self, layer, **kwargs)
         self._track_trackable(layer, name="layer")
@@ -294,6 +300,9 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         # once per traced step: only its first call in a graph increments. Under
         # MirroredStrategy every replica traces the step in the same graph, each in its own
         # thread, and each replica must increment its copy: the key is (layer, thread).
+        # Eagerly (run_eagerly=True, eager custom loops) there is no graph: begin_step(),
+        # called before every step by PruningCallback/before_step, lets only the first
+        # training call of the step increment.
         graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
         first_call = True
         if graph is not None:
@@ -301,6 +310,9 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
             key = (id(self), threading.get_ident())
             first_call = key not in seen
             seen.add(key)
+        elif self._eager_step_open is not None and _is_true(training):
+            first_call = self._eager_step_open
+            self._eager_step_open = False
 
         def add_update():
             with tf.control_dependencies([tf.debugging.assert_greater_equal(
@@ -312,6 +324,18 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
             self.add_update(tfmot_utils.smart_cond(training, increment_step, tf.no_op))
         self.add_update(tfmot_utils.smart_cond(training, add_update, tf.no_op))
         self.add_update(self.pruning_obj.weight_mask_op())
+
+    def begin_step(self) -> None:
+        """A training step starts: in eager calls only its first training call advances the step.
+
+        ``PruningCallback`` and :func:`tfprune.before_step` call it before every step, so a
+        layer called several times in one eager step (shared) advances once, as in a graph.
+        """
+        self._eager_step_open = True
+
+    def end_steps(self) -> None:
+        """Training ended: every eager training call advances the step again."""
+        self._eager_step_open = None
 
     def _on_gradients(self, grads):
         ctx = tf.distribute.get_replica_context()
