@@ -103,10 +103,14 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         granularity: the unit removed: ``"weight"``, ``"n:m"`` (keep N of every M weights
             along the input-channel axis; sparsity is ``1 - N/M`` once the schedule is
             > 0), ``"block"`` (``block=(r, c)`` blocks of the kernel viewed as
-            ``[inputs, outputs]``) or ``"channel"`` (whole channels of each dependency
+            ``[inputs, outputs]``), ``"channel"`` (whole channels of each dependency
             group, zeroed in every member: producer kernel and bias, BatchNormalization
             gamma/beta, depthwise slices, consumer input slices; ``tfprune.shrink`` after
-            ``strip`` removes them). Default: the criterion's first granularity
+            ``strip`` removes them) or ``"head"`` (whole heads of every
+            MultiHeadAttention: query/key/value kernel and bias slices and the
+            output-projection slice of a head; other layers are left dense;
+            ``tfprune.shrink`` after ``strip`` lowers ``num_heads``). Default: the
+            criterion's first granularity
             (``"weight"`` for magnitude, ``"channel"`` for l1/l2/fpgm/bn_scale and the
             activation criteria).
         n_m: ``(N, M)`` for ``"n:m"``.
@@ -277,28 +281,10 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
                        data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
                        max_batches=max_batches)
     if compensate:
-        _refit(model, pruned, data, max_batches)
+        from tfprune.masking import refit
+
+        refit.refit_pruned(model, pruned, data, max_batches)
     return pruned
-
-
-def _refit(model, pruned, data, max_batches):
-    """Least-squares refit of the consumers of the groups ``pruned``'s masks removed."""
-    from tfprune.masking import refit
-    from tfprune.structured import Plan
-
-    keep = channels.keep_state(pruner.wrapped_layers(pruned))
-    plan = Plan({g: tuple(int(c) for c in np.flatnonzero(k)) for g, k in keep.items()},
-                {g: len(k) for g, k in keep.items()})
-    names = []
-    fitted = refit.compensate(model, plan, refit.inputs_array(data, max_batches),
-                              refitted=names)
-    inner = {_inner(la).name: _inner(la) for la in _all_layers(pruned)}
-    for name in names:
-        src, dst = fitted.get_layer(name), inner[name]
-        dst.kernel.assign(src.kernel)
-        if getattr(dst, "use_bias", False):
-            dst.bias.assign(src.bias)
-    pruner.assign_masked_weights(pruned)
 
 
 def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
@@ -327,8 +313,10 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     kw = {"channel_options": options}
     obs_update = hasattr(crit, "compensate")  # OBS updates the kept weights itself
     if getattr(crit, "measured", False):  # "sensitivity": measured on the whole model
-        measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
-                            max_batches=max_batches, max_samples=crit.max_samples)
+        from tfprune.masking import probe
+
+        probe.measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
+                                  max_batches=max_batches, max_samples=crit.max_samples)
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
@@ -341,37 +329,6 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
         pruner.update_masks(pruned, step=0, scope=mode, compensate=obs_update, **kw)
     pruner.set_step(pruned, 0)
     return pruned
-
-
-def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=None,
-                        max_samples=None) -> dict:
-    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel wrappers
-    on a working copy of ``model`` and hand it to the wrappers (criterion "sensitivity").
-
-    Returns:
-        group name -> per-channel loss increase when that channel alone is removed.
-    """
-    from tfprune.masking import probe
-
-    batches = probe.cache(data, max_batches=max_batches, max_samples=max_samples)
-    p = probe.ChannelProbe(model, batches, probe.loss_metric(loss), exclude=exclude)
-    ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
-    wanted = [g for g in channels.groups_of(ws) if g in p.groups]
-    deltas = {g: p.deltas(g) for g in wanted}
-    for w in ws:
-        per = {}
-        for e in w.channel_map:
-            if e["role"] not in ("out", "dw") or e["group"] not in deltas:
-                continue
-            i = w.prunable_weight_names.index(e["weight"])
-            shape = w.pruning_vars[i][0].shape.as_list()
-            axis = e["axis"] % len(shape)
-            vec = per.setdefault(i, {}).setdefault(axis, np.zeros(shape[axis], np.float32))
-            pos = np.asarray(e["positions"])
-            vec[pos >= 0] = deltas[e["group"]][pos[pos >= 0]]
-        # a plain attribute, not tracked by Keras (not a weight; not saved)
-        object.__setattr__(w, "_measured", {i: {"loss_delta": d} for i, d in per.items()})
-    return deltas
 
 
 @keras3_io(returns="model")

@@ -31,7 +31,8 @@ from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
 
-__all__ = ["cache", "compile_metric", "loss_metric", "ChannelProbe", "MIN_SAMPLES"]
+__all__ = ["cache", "compile_metric", "loss_metric", "ChannelProbe", "MIN_SAMPLES",
+           "measure_loss_deltas"]
 
 MIN_SAMPLES = 8
 
@@ -288,3 +289,34 @@ def _suffix_runs(model, graph, groups, batches, metric, cuts) -> dict:
             by_cut[c] = compile_metric(keras.Model(t, model.outputs), [(xc, y)], metric)
         runs[name] = by_cut[c]
     return runs
+
+
+def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=None,
+                        max_samples=None) -> dict:
+    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel wrappers
+    on a working copy of ``model`` and hand it to the wrappers (criterion "sensitivity").
+
+    Returns:
+        group name -> per-channel loss increase when that channel alone is removed.
+    """
+    from tfprune.masking import channels, pruner
+
+    batches = cache(data, max_batches=max_batches, max_samples=max_samples)
+    p = ChannelProbe(model, batches, loss_metric(loss), exclude=exclude)
+    ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
+    wanted = [g for g in channels.groups_of(ws) if g in p.groups]
+    deltas = {g: p.deltas(g) for g in wanted}
+    for w in ws:
+        per = {}
+        for e in w.channel_map:
+            if e["role"] not in ("out", "dw") or e["group"] not in deltas:
+                continue
+            i = w.prunable_weight_names.index(e["weight"])
+            shape = w.pruning_vars[i][0].shape.as_list()
+            axis = e["axis"] % len(shape)
+            vec = per.setdefault(i, {}).setdefault(axis, np.zeros(shape[axis], np.float32))
+            pos = np.asarray(e["positions"])
+            vec[pos >= 0] = deltas[e["group"]][pos[pos >= 0]]
+        # a plain attribute, not tracked by Keras (not a weight; not saved)
+        object.__setattr__(w, "_measured", {i: {"loss_delta": d} for i, d in per.items()})
+    return deltas

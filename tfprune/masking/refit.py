@@ -32,7 +32,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["compensate", "inputs_array"]
+__all__ = ["compensate", "inputs_array", "refit_pruned"]
 
 
 def _inputs_of(model, layer_names, x):
@@ -149,3 +149,34 @@ def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000,
             bmask = masks.get(f"{name}/bias", np.ones_like(b)).reshape(-1)
             new.bias.assign((sol[-1] * bmask).astype(np.float32))
     return masked
+
+
+def refit_pruned(model, pruned, data, max_batches=None) -> list:
+    """Refit, in the channel-pruned wrapped model ``pruned`` (from ``model``), the consumers
+    of the channels its masks remove (``one_shot(..., compensate=True)``).
+
+    Returns:
+        The names of the refitted layers.
+    """
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+
+    from tfprune.masking import channels, pruner
+    from tfprune.masking.validate import _all_layers
+    from tfprune.structured import Plan
+
+    keep = channels.keep_state(pruner.wrapped_layers(pruned))
+    plan = Plan({g: tuple(int(c) for c in np.flatnonzero(k)) for g, k in keep.items()},
+                {g: len(k) for g, k in keep.items()})
+    names = []
+    fitted = compensate(model, plan, inputs_array(data, max_batches), refitted=names)
+    inner = {}
+    for la in _all_layers(pruned):
+        la = la.layer if isinstance(la, pruning_wrapper.PruneLowMagnitude) else la
+        inner[la.name] = la
+    for name in names:
+        src, dst = fitted.get_layer(name), inner[name]
+        dst.kernel.assign(src.kernel)
+        if getattr(dst, "use_bias", False):
+            dst.bias.assign(src.bias)
+    pruner.assign_masked_weights(pruned)
+    return names
