@@ -1,94 +1,18 @@
-"""Run state of AccuracyGuard, LotteryTicket, RigL and SET survives interruption and reload.
+"""Run state of AccuracyGuard and LotteryTicket survives a Keras reload and a second fit.
 
-A run interrupted after an epoch and resumed with ``BackupAndRestore`` (fresh model and
-fresh callback, as after a crash) ends exactly where the uninterrupted run ends.
+(Interrupted-and-resumed runs: test_state_resume.py.)
 """
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
 import tfprune
-from tfprune.callbacks import guard, lottery, rigl
+from tfprune.callbacks import guard, lottery
 from tfprune.compat import keras
 from tfprune.masking import pruner
 
-RNG = np.random.default_rng(0)
-X = RNG.normal(size=(64, 6)).astype("float32")
-Y = ((X[:, 0] > 0).astype("int64") + (X[:, 1] > 0)).astype("int64")
-
-
-class Interrupt(keras.callbacks.Callback):
-    def __init__(self, epoch):
-        super().__init__()
-        self.epoch = epoch
-
-    def on_epoch_end(self, epoch, logs=None):
-        if epoch == self.epoch:
-            raise KeyboardInterrupt("simulated crash")
-
-
-def _model(schedule):
-    keras.utils.set_random_seed(0)
-    base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, activation="relu"),
-                             keras.layers.Dense(3)])
-    p = tfprune.prune(base, schedule=schedule)
-    p.compile(keras.optimizers.Adam(0.01),
-              keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-              metrics=["accuracy"])
-    return p
-
-
-CASES = {
-    "guard": (tfprune.schedules.Manual, lambda: guard.AccuracyGuard(
-        "loss", sparsities=[0.5, 0.75, 0.9], tolerance=10.0, epochs_per_level=1,
-        stop_training=False)),
-    "lottery": (tfprune.schedules.Manual, lambda: lottery.LotteryTicket(rate=0.5, rounds=3)),
-    "rigl": (lambda: tfprune.schedules.OneShot(0.6), lambda: rigl.RigL(
-        (X, Y), frequency=3, drop_fraction=0.5, batch_size=16)),
-    "set": (lambda: tfprune.schedules.OneShot(0.6), lambda: rigl.SET(frequency=3,
-                                                                     drop_fraction=0.5)),
-}
-
-
-def _state(model, cb):
-    masks = [m.numpy() for w in pruner.wrapped_layers(model) for _, m, _ in w.pruning_vars]
-    extra = {"guard": lambda: (cb.chosen_sparsity, cb.history),
-             "lottery": lambda: (cb.round, cb.sparsity)}
-    return masks, model.get_weights(), pruner.global_step(model), extra
-
-
-def _fit(model, cb, more=()):
-    return model.fit(X, Y, batch_size=16, epochs=6, shuffle=False, verbose=0,
-                     callbacks=[tfprune.PruningCallback(), cb, *more])
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("kind", sorted(CASES))
-def test_interrupted_and_resumed_run_equals_uninterrupted_run(kind, tmp_path):
-    schedule, make = CASES[kind]
-    full, cb_full = _model(schedule()), make()
-    _fit(full, cb_full)
-    backup = keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))
-    crashed, cb_crashed = _model(schedule()), make()
-    with pytest.raises(KeyboardInterrupt):
-        _fit(crashed, cb_crashed, [backup, Interrupt(2)])
-    resumed, cb_resumed = _model(schedule()), make()  # a new process would start like this
-    hist = _fit(resumed, cb_resumed, [keras.callbacks.BackupAndRestore(str(tmp_path / "backup"))])
-    assert len(hist.history["loss"]) == 3  # epochs 4..6 only: the run did resume
-    a, b = _state(full, cb_full), _state(resumed, cb_resumed)
-    assert a[2] == b[2] == 24
-    for ma, mb in zip(a[0], b[0], strict=True):
-        np.testing.assert_array_equal(ma, mb)
-    for wa, wb in zip(a[1], b[1], strict=True):
-        np.testing.assert_allclose(wa, wb, atol=1e-5)
-    if kind in a[3]:
-        assert a[3][kind]() == b[3][kind]()
-    if kind == "lottery":
-        assert cb_resumed.round == 3 and cb_resumed.sparsity == 0.875
-    if kind == "guard":
-        assert cb_resumed.chosen_sparsity == 0.9
+from ._state_runs import X, Y, _model
 
 
 def test_lottery_after_keras_reload_never_unprunes(tmp_path):
