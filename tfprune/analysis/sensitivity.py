@@ -5,6 +5,9 @@ group (``granularity="channel"``: a channel is zeroed everywhere it lives, so a
 coupled layer is never measured alone), each level of ``levels`` is applied in place
 on ONE working copy of the model, the metric is measured on cached batches by one
 compiled function, and the weights are restored. The user's model is not touched.
+At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
+``criterion="sensitivity"``): on models of 30+ layers a group lying after a single-tensor cut
+point is evaluated from the cut, on activations computed once (same values, less work).
 
 Example:
     >>> import numpy as np
