@@ -130,46 +130,54 @@ def test_stale_temporaries_of_a_dead_process_are_removed(tmp_path):
                                                            "user.txt"]
 
 
+# One process, two exports (TensorFlow starts once): the first is stopped by SIGTERM (the
+# process survives it: SystemExit is caught), the test checks what it left, then the second
+# is killed by SIGKILL.
 _KILLED = textwrap.dedent("""
     import sys, numpy as np
     from tfprune.compat import keras
     from tfprune import export
     m = keras.Sequential([keras.Input((16,)), keras.layers.Dense(8), keras.layers.Dense(4)])
     x = np.random.default_rng(0).random((64, 16)).astype("float32")
-    export.micro(m, sys.argv[1], representative_data=x)
+    try:
+        export.micro(m, sys.argv[1], representative_data=x)
+    except SystemExit:
+        print("terminated", flush=True)
+    sys.stdin.readline()  # the test has looked at what the terminated export left
+    export.micro(m, sys.argv[2], representative_data=x)
 """)
 
 
-def _run_and_kill(tmp_path, sig):
-    work = tmp_path / "work"
-    work.mkdir()
-    tmpdir = tmp_path / "tmp"
-    tmpdir.mkdir()
+def _signal_inside_micro(proc, work, sig, deadline):
+    while not work.exists() or not any(p.name.startswith(".tfprune-") for p in work.iterdir()):
+        assert proc.poll() is None and time.time() < deadline, "micro() never started"
+        time.sleep(0.05)
+    time.sleep(1.0)  # inside conversion or TFLM
+    proc.send_signal(sig)
+
+
+@pytest.mark.slow
+def test_terminated_or_killed_micro_leaves_nothing_behind(tmp_path, mlp64):
+    term, kill, tmpdir = tmp_path / "term", tmp_path / "kill", tmp_path / "tmp"
+    for d in (term, kill, tmpdir):
+        d.mkdir()
     env = dict(os.environ, TMPDIR=str(tmpdir))
-    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(work / "mcu")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 240
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED, str(term / "mcu"), str(kill / "mcu")],
+                            env=env, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)
     try:
-        while not any(p.name.startswith(".tfprune-") for p in work.iterdir()):
-            assert proc.poll() is None and time.time() < deadline, "micro() never started"
-            time.sleep(0.05)
-        time.sleep(1.0)  # inside conversion or TFLM
-        proc.send_signal(sig)
+        _signal_inside_micro(proc, term, signal.SIGTERM, time.time() + 240)
+        assert proc.stdout.readline().strip() == "terminated"  # SIGTERM ended micro() cleanly
+        # a terminated export removes its temporaries at once
+        assert list(term.iterdir()) == [] and list(tmpdir.iterdir()) == []
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        _signal_inside_micro(proc, kill, signal.SIGKILL, time.time() + 240)
         proc.wait(60)
     finally:
         proc.kill()
-    return work, tmpdir
-
-
-@pytest.mark.slow
-def test_terminated_micro_leaves_no_temporary_folder(tmp_path):
-    work, tmpdir = _run_and_kill(tmp_path, signal.SIGTERM)
-    assert list(work.iterdir()) == [] and list(tmpdir.iterdir()) == []
-
-
-@pytest.mark.slow
-def test_leftovers_of_a_killed_micro_are_removed_by_the_next_export(tmp_path, mlp64):
-    work, tmpdir = _run_and_kill(tmp_path, signal.SIGKILL)
+    assert proc.returncode == -signal.SIGKILL
     assert list(tmpdir.iterdir()) == []  # TF's own temporaries were in our scratch folder
-    export.tflite(mlp64, work / "m.tflite")
-    assert [p.name for p in work.iterdir()] == ["m.tflite"]
+    assert any(p.name.startswith(".tfprune-") for p in kill.iterdir())  # the killed one's
+    export.tflite(mlp64, kill / "m.tflite")  # the next export removes them
+    assert [p.name for p in kill.iterdir()] == ["m.tflite"]
