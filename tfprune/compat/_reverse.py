@@ -54,14 +54,16 @@ def _value_to_keras3(key, value):
 _DROPPABLE_3 = {"query_shape": None, "key_shape": None, "value_shape": None,
                 "softmax_robust_masking": (False,), "groups": (1,), "dynamic": (False,),
                 "time_major": (False,), "implementation": (1, 2), "ragged": (False,),
-                "zero_output_for_mask": None}
+                "zero_output_for_mask": None, "input_length": None,
+                # the model's InputLayer carries the shape (tf_keras Embedding repeats it)
+                "batch_input_shape": None}
 
 
 @functools.cache
 def _accepted_3(klass) -> frozenset:
     import keras
 
-    names = {"name", "trainable", "dtype", "autocast", "input_shape", "batch_input_shape",
+    names = {"name", "trainable", "dtype", "autocast", "input_shape",
              "batch_size", "input_dim", "activity_regularizer"}
     for k in klass.__mro__:
         if "__init__" in k.__dict__:
