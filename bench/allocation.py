@@ -1,21 +1,28 @@
-"""Allocation benchmark (issue 11), reduced version.
+"""Allocation benchmark (issue 11).
 
 * ``scan``: time of the full channel sensitivity scan of
-  MobileNetV2(alpha=0.35, 96x96, weights=None) at 4 levels on 256 samples (+ load average).
-* ``channel``: demo CNN on MNIST-5k (8 dense epochs), then at 50 % and 75 % fewer MACs:
-  allocate(method=sensitivity|uniform|erk|lamp) -> shrink -> same fine-tuning budget
-  (``--epochs``, default 2) -> test accuracy.
+  MobileNetV2(alpha=0.35, 96x96, weights=None) at 4 levels on 256 samples (+ load average,
+  CPU seconds).
+* ``channel``: the demo CNN and DS-CNN (Zhang et al. 2017, ``tfprune.app.data.ds_cnn``) on
+  MNIST-5k (8 dense epochs each), then at 50 % and 75 % fewer MACs:
+  allocate(method=sensitivity|uniform|erk|lamp) or ``global`` (one L1 ranking of the
+  channels of all groups, ``structured.plan(scope="global")``, its sparsity bisected to
+  the same MACs) -> shrink -> the same fine-tuning budget (``--epochs``, default 2) ->
+  test accuracy.
 * ``budget``: to_budget(demo CNN, macs=0.25, fine_tune=--epochs) on MNIST-5k; report in
   bench/results/allocation_budget/.
 * ``compensate``: 50 % of the channels of every group (uniform / lamp), no fine-tuning,
   with and without the least-squares refit of the consumers.
-* ``weight`` (``--weight``): 95 % / 98 % weight sparsity, one_shot(scope=allocation) then
-  fine-tuning with PruningCallback (masks kept), 4 epochs.
+* ``weight`` (``--weight``): demo CNN at ``--sparsities`` (default 95/98/99 %) weight
+  sparsity: one_shot(scope=allocation) (``global``: one_shot(scope="global"), one magnitude
+  ranking of all weights) then fine-tuning with PruningCallback (masks kept), 4 epochs.
+  Rows of sparsities not re-run are kept from the previous file.
 
-Not done here: the DS-CNN network of the issue, the global-ranking baseline.
+Not done here: DS-CNN weight rows.
 
 Usage:
-    .venv/bin/python bench/allocation.py [--only scan|channel|weight|budget|compensate] [--epochs 2]
+    .venv/bin/python bench/allocation.py [--only scan|channel|weight|budget|compensate]
+        [--epochs 2] [--nets demo,ds_cnn] [--sparsities 0.95,0.98,0.99]
 Writes bench/results/allocation.json.
 """
 
@@ -36,8 +43,9 @@ from tfprune import structured  # noqa: E402
 from tfprune.analysis import allocate, sensitivity  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 from tfprune.graph.macs import count_macs  # noqa: E402
+from tfprune.masking import pruner  # noqa: E402
 
-METHODS = ("sensitivity", "uniform", "erk", "lamp")
+METHODS = ("sensitivity", "uniform", "erk", "lamp", "global")
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "allocation.json")
 
 
@@ -58,12 +66,12 @@ def scan():
             "cpus": os.cpu_count()}
 
 
-def _data():
-    from tfprune.app.data import demo_cnn, mnist5k
+def _data(net="demo"):
+    from tfprune.app.data import demo_cnn, ds_cnn, mnist5k
 
     (xtr, ytr), (xte, yte) = mnist5k()
     keras.utils.set_random_seed(0)
-    m = demo_cnn()
+    m = demo_cnn() if net == "demo" else ds_cnn()
     m.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
               metrics=["accuracy"])
     m.fit(xtr, ytr, epochs=8, batch_size=64, verbose=0)
@@ -74,48 +82,84 @@ def _acc(m, val):
     return float(m.evaluate(*val, batch_size=256, verbose=0)[1])
 
 
-def channel(epochs):
-    m, (xtr, ytr), val = _data()
-    out = {"dense_accuracy": _acc(m, val), "dense_macs": count_macs(m), "rows": []}
+def _global_plan(m, frac):
+    """structured.plan(scope="global") at the sparsity whose shrunk MACs meet ``frac``."""
+    target = frac * count_macs(m)
+    lo, hi = 0.0, 0.99
+    best = None
+    for _ in range(14):
+        mid = (lo + hi) / 2
+        p = structured.plan(m, sparsity=mid, criterion="l1", scope="global")
+        if count_macs(structured.shrink(m, p)) <= target:
+            best, hi = p, mid
+        else:
+            lo = mid
+    return best
+
+
+def _channel_rows(net, epochs):
+    m, (xtr, ytr), val = _data(net)
+    head = {"dense_accuracy": _acc(m, val), "dense_macs": count_macs(m)}
     r = sensitivity(m, (xtr[:512], ytr[:512]), granularity="channel", progress=False)
-    out["scan_seconds"] = round(r.seconds, 1)
+    head["scan_seconds"] = round(r.seconds, 1)
+    rows = []
     for frac in (0.5, 0.25):
         for method in METHODS:
-            src = r if method == "sensitivity" else m
-            kw = {} if method == "sensitivity" else {"granularity": "channel"}
-            a = allocate(src, macs=frac, method=method, **kw)
-            small = structured.shrink(m, a.plan(m))
+            if method == "global":
+                plan, scope = _global_plan(m, frac), None
+            else:
+                src = r if method == "sensitivity" else m
+                kw = {} if method == "sensitivity" else {"granularity": "channel"}
+                a = allocate(src, macs=frac, method=method, **kw)
+                plan, scope = a.plan(m), {k: round(v, 3) for k, v in a.items()}
+            small = structured.shrink(m, plan)
             keras.utils.set_random_seed(0)
             small.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                           metrics=["accuracy"])
             one_shot_acc = _acc(small, val)
             small.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0)
-            row = {"macs_kept": frac, "method": method, "macs": count_macs(small),
+            row = {"net": net, "macs_kept": frac, "method": method, "macs": count_macs(small),
                    "one_shot_accuracy": one_shot_acc, "accuracy": _acc(small, val),
-                   "scope": {k: round(v, 3) for k, v in a.items()}}
+                   "scope": scope}
             print(json.dumps({k: v for k, v in row.items() if k != "scope"}), flush=True)
-            out["rows"].append(row)
+            rows.append(row)
+    return head, rows
+
+
+def channel(epochs, nets=("demo", "ds_cnn")):
+    out = {"epochs": epochs, "nets": {}, "rows": []}
+    for net in nets:
+        head, rows = _channel_rows(net, epochs)
+        out["nets"][net] = head
+        out["rows"] += rows
+        if net == "demo":  # the keys of the single-network version of this file
+            out.update(head)
     return out
 
 
-def weight(epochs):
+def weight(epochs, sparsities=(0.95, 0.98, 0.99), previous=None):
     m, (xtr, ytr), val = _data()
     r = sensitivity(m, (xtr[:512], ytr[:512]), levels=(0.5, 0.75, 0.9, 0.95, 0.98, 0.99),
                     progress=False)
-    out = {"dense_accuracy": _acc(m, val), "rows": []}
-    for s in (0.95, 0.98):
+    kept = [row for row in (previous or {}).get("rows", []) if row["sparsity"] not in sparsities]
+    out = {"dense_accuracy": _acc(m, val), "epochs": epochs, "rows": kept}
+    for s in sparsities:
         for method in METHODS:
-            src = r if method == "sensitivity" else m
-            a = allocate(src, sparsity=s, method=method)
-            p = tfprune.one_shot(m, scope=dict(a))
+            if method == "global":
+                p, predicted = tfprune.one_shot(m, s, scope="global"), s
+            else:
+                src = r if method == "sensitivity" else m
+                a = allocate(src, sparsity=s, method=method)
+                p, predicted = tfprune.one_shot(m, scope=dict(a)), a.predicted["sparsity"]
             p.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
             p.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0,
                   callbacks=[tfprune.PruningCallback()])
             plain = tfprune.strip(p)
             plain.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
-            row = {"sparsity": s, "method": method, "accuracy": _acc(plain, val),
-                   "predicted_sparsity": a.predicted["sparsity"]}
+            row = {"net": "demo", "sparsity": s, "method": method, "accuracy": _acc(plain, val),
+                   "predicted_sparsity": predicted,
+                   "achieved_sparsity": pruner.sparsity_report(p)["sparsity"]}
             print(json.dumps(row), flush=True)
             out["rows"].append(row)
     return out
@@ -156,15 +200,21 @@ def main():
                                              "compensate"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--weight", action="store_true", help="also run the weight rows")
+    ap.add_argument("--nets", default="demo,ds_cnn", help="networks of the channel rows")
+    ap.add_argument("--sparsities", default="0.95,0.98,0.99", help="weight rows")
     args = ap.parse_args()
+    nets = tuple(n for n in args.nets.split(",") if n)
+    sparsities = tuple(float(v) for v in args.sparsities.split(",") if v)
     results = json.load(open(OUT)) if os.path.exists(OUT) else {}
     todo = [args.only] if args.only else ["scan", "channel"] + (["weight"] if args.weight else [])
     for job in todo:
-        t = time.perf_counter()
-        jobs = {"scan": scan, "channel": lambda: channel(args.epochs),
-                "weight": lambda: weight(4), "budget": lambda: budget(args.epochs), "compensate": compensated}
+        t, previous = time.perf_counter(), results.get("weight")
+        jobs = {"scan": scan, "channel": lambda: channel(args.epochs, nets),
+                "weight": lambda prev=previous: weight(4, sparsities, prev),
+                "budget": lambda: budget(args.epochs), "compensate": compensated}
         results[job] = jobs[job]()
         results[job]["wall_seconds"] = round(time.perf_counter() - t, 1)
+        results[job]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
         print(job, json.dumps({k: v for k, v in results[job].items() if k != "rows"}),
               flush=True)
         if os.path.exists(OUT):  # another job may have written meanwhile: keep its rows
