@@ -114,8 +114,12 @@ def suite_section(d, agg, pngs, md_dir):
     if failed:
         out += ["Failed cells:", ""] + [f"- `{c['key']}`: {c['error']}" for c in failed] + [""]
     if d.get("not_run"):
-        out += [f"Not run (time budget): {', '.join(d['not_run'][:40])}"
-                + (" …" if len(d["not_run"]) > 40 else ""), ""]
+        per = {}
+        for key in d["not_run"]:
+            seed, net = key.split("/")[:2]
+            per[f"{net} seed {seed}"] = per.get(f"{net} seed {seed}", 0) + 1
+        out += [f"Not run (time budget; `make bench` again resumes): {len(d['not_run'])} cells ("
+                + ", ".join(f"{k}: {v}" for k, v in per.items()) + ").", ""]
     secs = [c["seconds"] for c in d["cells"] if c.get("status") == "ok" and c["kind"] != "dense"]
     if secs:
         cpu = [c["cpu_seconds"] for c in d["cells"] if "cpu_seconds" in c and c["kind"] != "dense"]

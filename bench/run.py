@@ -87,18 +87,34 @@ def _write(path: Path, result):
     os.replace(tmp, path)
 
 
+def _spread(levels):
+    """Middle level first, then the ends, then the rest: a run stopped early still has
+    each method at a few operating points across the range."""
+    levels = sorted(levels)
+    if len(levels) < 3:
+        return levels
+    first = [levels[len(levels) // 2], levels[0], levels[-1]]
+    return first + [x for x in levels if x not in first]
+
+
 def _cells(config):
-    """(seed, net, kind, method, ratio) in run order: seed-major, so an interrupted run
-    still has every network at the first seed."""
+    """(seed, net, kind, method, ratio) in run order: seed-major (an interrupted run has
+    every network at the first seed), and within one (seed, network) the dense model, then
+    weight and channel levels interleaved in _spread order."""
     for seed in config["seeds"]:
         for net in config["nets"]:
             yield seed, net, "dense", "dense", 1
-            for r in config["weight_ratios"]:
-                for m in config["weight_methods"]:
-                    yield seed, net, "weight", m, r
-            for r in config["channel_ratios"]:
-                for m in config["channel_methods"]:
-                    yield seed, net, "channel", m, r
+            w = [("weight", r, config["weight_methods"]) for r in _spread(config["weight_ratios"])]
+            c = [("channel", r, config["channel_methods"])
+                 for r in _spread(config["channel_ratios"])]
+            blocks = []
+            while w or c:
+                blocks += [w.pop(0)] if w else []
+                blocks += [w.pop(0)] if w else []
+                blocks += [c.pop(0)] if c else []
+            for kind, r, names in blocks:
+                for m in names:
+                    yield seed, net, kind, m, r
 
 
 def _cpu():

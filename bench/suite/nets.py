@@ -64,7 +64,7 @@ def dense(net: str, seed: int, epochs: int, batch: int, train, cache_dir: str):
     training took.
     """
     key = hashlib.sha1(f"{net}-{seed}-{epochs}-{batch}-{len(train[0])}".encode()).hexdigest()[:10]
-    path = os.path.join(cache_dir, f"{net}-s{seed}-e{epochs}-{key}.weights.h5")
+    path = os.path.join(cache_dir, f"{net}-s{seed}-e{epochs}-{key}-weights.h5")  # legacy h5
     model = build(net, seed)
     if os.path.exists(path):
         model.load_weights(path)
