@@ -16,6 +16,7 @@ import inspect
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat._activations import ACTIVATION_KEYS, to_keras3_activation
 from tfprune.compat._translate import (
     _COUNTERPARTS,
     _KERAS3_CLASSES,
@@ -46,6 +47,8 @@ def _keras3_class(layer):
 
 
 def _value_to_keras3(key, value):
+    if key in ACTIVATION_KEYS:
+        return to_keras3_activation(value)
     if key == "axis" and isinstance(value, list) and len(value) == 1:
         return value[0]  # BatchNormalization axis=[3] -> 3
     return value
@@ -78,6 +81,12 @@ def _layer_config_to_keras3(klass, layer_name, config):
     out = {}
     for key, value in config.items():
         if key in _accepted_3(klass):
+            if key in ACTIVATION_KEYS and value == "hard_sigmoid":
+                raise errors.UnsupportedLayerError(
+                    f"Layer {layer_name!r} ({klass.__name__}) uses tf_keras' hard_sigmoid "
+                    "(clip(0.2*x + 0.5)); Keras 3's hard_sigmoid is relu6(x + 3) / 6, so the "
+                    "model would compute other outputs in Keras 3. Keep the tf_keras model, or "
+                    "rebuild the layer with an activation both Keras versions share.")
             out[key] = _value_to_keras3(key, value)
             continue
         allowed = _DROPPABLE_3.get(key, ())

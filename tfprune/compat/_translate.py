@@ -22,6 +22,7 @@ import numpy as np
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat._activations import ACTIVATION_KEYS, to_tf_keras_activation
 
 __all__ = ["to_tf_keras", "register_counterpart", "check_translatable", "max_relative_error"]
 
@@ -198,7 +199,8 @@ def _layer_config_to_tf_keras(klass, layer_name, config):
         if key == "batch_shape":
             key = "batch_input_shape"
         if key in accepted:
-            out[key] = _value_to_tf_keras(value)
+            out[key] = (to_tf_keras_activation(value) if key in ACTIVATION_KEYS
+                        else _value_to_tf_keras(value))
             continue
         allowed = _DROPPABLE.get(key, ())
         if allowed is None or value in allowed or (key == "lora_alpha" and

@@ -1,0 +1,47 @@
+"""New-user scenarios that once broke: each test is the smallest model showing the problem."""
+
+import keras
+import numpy as np
+import pytest
+
+import tfprune
+from tfprune import errors
+from tfprune.compat import to_keras3, to_tf_keras
+
+
+def _k3_activations_model():
+    L = keras.layers
+    i = keras.Input((6,))
+    h = L.Dense(8, activation="hard_sigmoid", name="d1")(i)
+    h = L.Activation("hard_silu", name="act")(h)
+    h = L.Dense(8, activation="celu", name="d2")(h)
+    h = L.Reshape((2, 4))(h)
+    return keras.Model(i, L.LSTM(3, recurrent_activation="hard_sigmoid", name="lstm")(h))
+
+
+def test_keras3_only_activations_translate_with_keras3_outputs(tmp_path):
+    # hard_silu (Keras 3 MobileNetV3) was a raw tf_keras "Unknown activation" TypeError;
+    # hard_sigmoid translated silently to tf_keras' different clip(0.2x + 0.5).
+    m = _k3_activations_model()
+    x = np.random.default_rng(0).normal(0, 3, (8, 6)).astype("float32")
+    want = np.asarray(m(x))
+    t = to_tf_keras(m)
+    np.testing.assert_allclose(np.asarray(t(x)), want, atol=1e-6)
+    back = to_keras3(t)
+    assert back.get_layer("d1").get_config()["activation"] == "hard_sigmoid"
+    assert back.get_layer("act").get_config()["activation"] == "hard_silu"
+    np.testing.assert_allclose(np.asarray(back(x)), want, atol=1e-6)
+    t.save(tmp_path / "t.keras")
+    np.testing.assert_allclose(np.asarray(tfprune.compat.load_model(tmp_path / "t.keras")[0](x)),
+                               want, atol=1e-6)
+    small = tfprune.strip(tfprune.prune(m, sparsity=0.5))
+    assert isinstance(small, keras.Model)
+    assert small.get_layer("act").get_config()["activation"] == "hard_silu"
+
+
+def test_tf_keras_hard_sigmoid_to_keras3_is_refused():
+    import tf_keras
+
+    m = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2, "hard_sigmoid")])
+    with pytest.raises(errors.UnsupportedLayerError, match="hard_sigmoid"):
+        to_keras3(m)
