@@ -31,10 +31,27 @@ from tfprune import layers, graph, masking, structured, callbacks, analysis, exp
 # isort: on
 from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
 from tfprune.callbacks import PruningCallback, before_step  # noqa: E402
-from tfprune.compat import load_model  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
+
+
+def load_model(path):
+    """The model saved at ``path`` as a model tfprune takes.
+
+    A Keras 3 ``.keras`` file comes back as a tf_keras copy marked as from Keras 3, so
+    ``strip``/``shrink`` return Keras 3 again; tf_keras ``.keras``/``.h5``/SavedModel files load
+    as they are (pruned ones included). :func:`tfprune.compat.load_model` also says whether
+    the file was Keras 3.
+
+    Example:
+        >>> import os, tempfile, keras as keras3
+        >>> path = os.path.join(tempfile.mkdtemp(), "m.keras")
+        >>> keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2)]).save(path)
+        >>> load_model(path).output_shape
+        (None, 2)
+    """
+    return compat.load_model(path)[0]
 
 
 def __getattr__(name):
