@@ -293,8 +293,13 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
 
         def increment_step():
-            with tf.control_dependencies([self.pruning_step.assign_add(1)]):
-                return tf.no_op("update")
+            # checked before the increment: a step without the callback leaves the step
+            # at -1, so every later attempt without it fails too (not only the first)
+            started = tf.debugging.assert_non_negative(
+                self.pruning_step, message=self._PRUNE_CALLBACK_ERROR_MSG)
+            with tf.control_dependencies([started]):
+                with tf.control_dependencies([self.pruning_step.assign_add(1)]):
+                    return tf.no_op("update")
 
         # A shared layer (called several times in one training step) advances its step
         # once per traced step: only its first call in a graph increments. Under
