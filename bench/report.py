@@ -67,7 +67,7 @@ def _num(v, fmt="{:,.0f}"):
 
 def suite_section(d, agg, pngs, md_dir):
     cfg, m = d["config"], d["machine"]
-    seeds = len(cfg["seeds"])
+    seeds = max((r["n"] for r in agg), default=1)  # n is shown where a row has fewer
     la = m.get("load_average_start", [0])[0]
     le = m.get("load_average_end", [None])[0]
     loads = [c["load_average"] for c in d["cells"] if "load_average" in c]
@@ -92,10 +92,13 @@ def suite_section(d, agg, pngs, md_dir):
            "1 − 1/r of the prunable weights (the table shows the achieved params / non-zeros, "
            "biases and BatchNormalization included); channel pruning at MAC ratio r keeps 1/r "
            "of the MACs (tfprune.allocate, uniform or sensitivity) and is shrunk. Accuracy: "
-           f"mean ± std over seeds {cfg['seeds']}. Sizes and latency: seed(s) "
+           f"mean ± std over the seeds run (planned {cfg['seeds']}; n is shown where a row "
+           "has fewer than the others). Sizes and latency: seed(s) "
            f"{cfg['export_seeds']}: float .tflite (sparse-encoded where LiteRT does it), "
            "LiteRT 1-thread median latency, int8 TFLM flash dense and DECODE prune-compressed "
-           "(bit-exact against the dense int8 file in the TFLM interpreter), TFLM arena.", ""]
+           "(bit-exact against the dense int8 file in the TFLM interpreter), TFLM arena of the "
+           "file as deployed (for a compressed file the DECODE outputs, i.e. the expanded "
+           "weights, live in the arena: flash is traded for arena).", ""]
     for net, desc in d["networks"].items():
         rows = [r for r in agg if r["net"] == net]
         dense = next((r for r in rows if r["kind"] == "dense"), None)
