@@ -45,3 +45,15 @@ def test_tf_keras_hard_sigmoid_to_keras3_is_refused():
     m = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2, "hard_sigmoid")])
     with pytest.raises(errors.UnsupportedLayerError, match="hard_sigmoid"):
         to_keras3(m)
+
+
+def test_model_file_paths_are_loaded_or_named_missing(tmp_path):
+    # a missing path was "`model` must be a tf_keras.Model, got str"; a tf_keras file path too
+    import tf_keras
+
+    with pytest.raises(errors.ConfigError, match="missing.keras' does not exist"):
+        tfprune.prune(str(tmp_path / "missing.keras"), sparsity=0.5)
+    m = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(8, name="d")])
+    m.save(tmp_path / "m.keras")
+    pruned = tfprune.one_shot(str(tmp_path / "m.keras"), 0.5)
+    assert float(np.mean(tfprune.strip(pruned).get_layer("d").kernel.numpy() == 0)) == 0.5

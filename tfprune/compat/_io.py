@@ -30,6 +30,7 @@ __all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
 
 _FLAG = "_tfprune_from_keras3"
 _RETURNS = ("model", "record", None)
+_MODEL_FILES = (".keras", ".h5", ".hdf5")
 _DEPTH = threading.local()  # only the outermost decorated call translates
 
 
@@ -94,7 +95,8 @@ def load_model(path):
     """
     path = os.fspath(path)
     if not os.path.exists(path):
-        raise errors.ConfigError(f"Model file {path!r} does not exist.")
+        raise errors.ConfigError(f"Model file {path!r} does not exist. Pass a model object "
+                                 "or the path of a saved .keras/.h5 file or SavedModel.")
     if is_keras3_file(path):
         import keras
 
@@ -121,6 +123,8 @@ def _inbound(model):
     """``(tf_keras_model_or_original, from_keras3)`` for the first argument of an entry point."""
     if isinstance(model, (str, os.PathLike)) and os.path.exists(model) and is_keras3_file(model):
         return load_model(model)
+    if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
+        return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
     if _is_keras3(model):
         return mark_from_keras3(_translate.to_tf_keras(model)), True
     return model, is_from_keras3(model)
