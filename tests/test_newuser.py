@@ -57,3 +57,13 @@ def test_model_file_paths_are_loaded_or_named_missing(tmp_path):
     m.save(tmp_path / "m.keras")
     pruned = tfprune.one_shot(str(tmp_path / "m.keras"), 0.5)
     assert float(np.mean(tfprune.strip(pruned).get_layer("d").kernel.numpy() == 0)) == 0.5
+
+
+def test_keras3_shrink_keeps_its_report():
+    # shrink of a Keras 3 model returned Keras 3 without small.shrink_report (AttributeError)
+    inp = keras.Input((8, 8, 3))
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(inp)
+    model = keras.Model(inp, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling2D()(h)))
+    small = tfprune.shrink(tfprune.strip(tfprune.one_shot(model, 0.5, granularity="channel")))
+    assert isinstance(small, keras.Model) and small.get_layer("conv").filters == 4
+    assert "4/8 kept" in str(small.shrink_report)

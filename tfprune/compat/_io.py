@@ -31,6 +31,7 @@ __all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
 _FLAG = "_tfprune_from_keras3"
 _RETURNS = ("model", "record", None)
 _MODEL_FILES = (".keras", ".h5", ".hdf5")
+_CARRIED = ("shrink_report",)  # attributes of a returned model kept on its Keras 3 copy
 _DEPTH = threading.local()  # only the outermost decorated call translates
 
 
@@ -137,7 +138,11 @@ def _outbound(result):
         return result
     if _is_wrapped(result):
         return mark_from_keras3(result)
-    return _reverse.to_keras3(result)
+    out = _reverse.to_keras3(result)
+    for name in _CARRIED:  # what tfprune attached to the tf_keras result (shrink's report)
+        if hasattr(result, name):
+            object.__setattr__(out, name, getattr(result, name))
+    return out
 
 
 def keras3_io(returns: str | None = None):
