@@ -67,3 +67,26 @@ def test_keras3_shrink_keeps_its_report():
     small = tfprune.shrink(tfprune.strip(tfprune.one_shot(model, 0.5, granularity="channel")))
     assert isinstance(small, keras.Model) and small.get_layer("conv").filters == 4
     assert "4/8 kept" in str(small.shrink_report)
+
+
+def test_channel_pruning_around_recurrent_layers():
+    # LSTM / Bidirectional had no graph rule: granularity="channel" refused the whole model
+    # (suggesting passthrough, which would be wrong for a layer that mixes channels)
+    from tfprune.compat import keras as K
+
+    L = K.layers
+    i = K.Input((6,), dtype="int32")
+    h = L.Embedding(20, 8)(i)
+    h = L.Bidirectional(L.LSTM(4, return_sequences=True), name="bi")(h)
+    h = L.Conv1D(12, 3, activation="relu", name="c1")(h)
+    h = L.GRU(5, return_sequences=True, name="gru")(h)
+    h = L.Conv1D(6, 1, name="c2")(h)
+    model = K.Model(i, L.Dense(3, name="out")(L.GlobalAveragePooling1D()(h)))
+    ids = np.random.default_rng(0).integers(0, 20, (16, 6)).astype("int32")
+    masked = tfprune.strip(tfprune.one_shot(model, 0.5, granularity="channel"))
+    small = tfprune.shrink(masked)
+    assert small.get_layer("c1").filters == 12  # feeds the GRU: kept
+    assert small.get_layer("c2").filters == 3
+    assert small.get_layer("gru").units == 5 and small.get_layer("bi").forward_layer.units == 4
+    np.testing.assert_allclose(small.predict(ids, verbose=0), masked.predict(ids, verbose=0),
+                               atol=1e-5)

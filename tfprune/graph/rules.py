@@ -56,7 +56,8 @@ def _refuse(layer, ctx):
         f"Cannot tell how layer {ctx.path!r} ({name}) maps channels, so no channel can be "
         f"removed through it.{hint} Add {ctx.path!r} to exclude=[...] to keep its input and "
         f"output channels, or register a rule: tfprune.graph.register_rule({name}, "
-        "tfprune.graph.passthrough) for an element-wise layer (or your own rule)."
+        "tfprune.graph.pin) if it mixes channels (they are then kept), "
+        "tfprune.graph.passthrough only if it is element-wise (or your own rule)."
     )
 
 
@@ -444,6 +445,15 @@ for _cls in (
     _DEFAULTS[_cls] = spatial
 for _cls in (L.Add, L.Subtract, L.Multiply, L.Average, L.Maximum, L.Minimum):
     _DEFAULTS[_cls] = merge
+# Layers that mix channels (recurrent layers and their wrappers included: LSTM/GRU/SimpleRNN/
+# ConvLSTM derive from RNN): their input and output channels are kept; others are pruned.
+for _name in ("RNN", "Bidirectional", "TimeDistributed", "Attention", "AdditiveAttention",
+              "GroupNormalization", "UnitNormalization", "Masking", "Dot"):
+    if hasattr(L, _name):
+        _DEFAULTS[getattr(L, _name)] = pin
+for _name in ("RepeatVector", "Identity"):  # the last axis passes through unchanged
+    if hasattr(L, _name):
+        _DEFAULTS[getattr(L, _name)] = passthrough
 try:
     from tf_keras.src.applications.convnext import LayerScale
     from tf_keras.src.layers.core.tf_op_layer import TFOpLambda
