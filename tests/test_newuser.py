@@ -69,6 +69,7 @@ def test_keras3_shrink_keeps_its_report():
     assert "4/8 kept" in str(small.shrink_report)
 
 
+@pytest.mark.slow  # 41 s at load 4.6 on 2 cores (RNN tracing)
 def test_channel_pruning_around_recurrent_layers():
     # LSTM / Bidirectional had no graph rule: granularity="channel" refused the whole model
     # (suggesting passthrough, which would be wrong for a layer that mixes channels)
