@@ -72,3 +72,27 @@ def test_one_shot_compensate_refusals():
         tfprune.one_shot(m, 0.5, data=x, compensate=True)
     with pytest.raises(errors.ConfigError, match="True or False"):
         tfprune.one_shot(m, 0.5, criterion="l1", data=x, compensate="yes")
+
+
+def test_one_shot_compensate_re_estimates_batchnorm_statistics():
+    """Removing channels shifts what later BatchNormalizations see: compensate re-estimates
+    their moving statistics on the calibration data (a DS-CNN fell to chance without it)."""
+    import tfprune
+    from tfprune.masking.refit import recalibrate_bn
+
+    L = keras.layers
+    i = keras.Input((8, 8, 3))
+    h = L.BatchNormalization(name="bn1")(L.Conv2D(8, 3, padding="same", name="c1")(i))
+    h = L.BatchNormalization(name="bn2")(L.Conv2D(6, 3, padding="same", name="c2")(L.ReLU()(h)))
+    m = keras.Model(i, L.Dense(3, name="out")(L.GlobalAveragePooling2D()(h)))
+    x = np.random.default_rng(0).random((64, 8, 8, 3)).astype("float32")
+    recalibrate_bn(m, x)  # dense statistics, as after training
+    before = m.get_layer("bn2").moving_mean.numpy().copy()
+    pruned = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=x,
+                              compensate=True)
+    small = tfprune.shrink(tfprune.strip(pruned))
+    np.testing.assert_array_equal(m.get_layer("bn2").moving_mean.numpy(), before)  # not modified
+    bn2 = small.get_layer("bn2")
+    seen = keras.Model(small.inputs, bn2.input).predict(x, verbose=0).reshape(-1, bn2.input.shape[-1])
+    np.testing.assert_allclose(bn2.moving_mean.numpy(), seen.mean(0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(bn2.moving_variance.numpy(), seen.var(0), rtol=1e-3, atol=1e-5)

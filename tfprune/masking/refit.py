@@ -32,7 +32,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["compensate", "inputs_array", "refit_pruned"]
+__all__ = ["compensate", "inputs_array", "recalibrate_bn", "refit_pruned"]
 
 
 def _inputs_of(model, layer_names, x):
@@ -83,8 +83,43 @@ def inputs_array(data, max_batches=None) -> np.ndarray:
     return np.concatenate(parts)
 
 
+def recalibrate_bn(model, x) -> list:
+    """Re-estimate the moving mean/variance of ``model``'s BatchNormalization layers on ``x``.
+
+    Removing channels changes what every later BatchNormalization sees; its moving
+    statistics, measured on the dense model, no longer match, and a network can fall to
+    chance accuracy with nothing else wrong. Each top-level BatchNormalization (graph order,
+    channels-last) gets the mean and variance of its input on ``x`` (its input as computed
+    with the BatchNormalizations before it already re-estimated). ``model`` is changed in
+    place; nested models' layers are left as they are.
+
+    Returns:
+        The names of the re-estimated layers.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.BatchNormalization(name="bn")])
+        >>> recalibrate_bn(m, np.full((32, 4), 3.0, "float32"))
+        ['bn']
+        >>> float(m.get_layer("bn").moving_mean.numpy()[0])
+        3.0
+    """
+    done = []
+    for layer in model.layers:
+        if not isinstance(layer, keras.layers.BatchNormalization):
+            continue
+        axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+        if len(axis) != 1 or axis[0] not in (-1, len(layer.input.shape) - 1):
+            continue
+        a = _inputs_of(model, [layer.name], x)[0].astype(np.float64)
+        a = a.reshape(-1, a.shape[-1])
+        layer.moving_mean.assign(a.mean(0).astype(np.float32))
+        layer.moving_variance.assign(a.var(0).astype(np.float32))
+        done.append(layer.name)
+    return done
+
+
 def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000, seed: int = 0,
-               refitted: list | None = None):
+               refitted: list | None = None, bn: bool = True):
     """Apply ``plan`` (zeroing channels) and refit the consumers by least squares.
 
     Args:
@@ -94,11 +129,15 @@ def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000,
         damp: ridge term, relative to the mean diagonal of ``A^T A``.
         max_rows: regression rows sampled per layer (patches for convolutions).
         seed: sampling seed.
-        refitted: if a list, the names of the refitted layers are appended to it.
+        refitted: if a list, the names of the refitted layers are appended to it (and of
+            the BatchNormalization layers whose statistics were re-estimated).
+        bn: after the refit, re-estimate the BatchNormalization moving statistics on
+            ``data`` (:func:`recalibrate_bn`).
 
     Returns:
         A new model: ``structured.apply_masks(model, plan)`` with the refitted consumer
-        kernels and biases (removed channels stay exactly zero, so ``shrink`` works).
+        kernels and biases (removed channels stay exactly zero, so ``shrink`` works) and
+        re-estimated BatchNormalization statistics.
 
     Raises:
         ConfigError: fewer than 16 calibration samples.
@@ -148,6 +187,10 @@ def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000,
         if layer.use_bias:
             bmask = masks.get(f"{name}/bias", np.ones_like(b)).reshape(-1)
             new.bias.assign((sol[-1] * bmask).astype(np.float32))
+    if bn:
+        recalibrated = recalibrate_bn(masked, x)
+        if refitted is not None:
+            refitted.extend(recalibrated)
     return masked
 
 
@@ -160,8 +203,8 @@ def refit_pruned(model, pruned, data, max_batches=None) -> list:
     """
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
+    from tfprune.layers import leaf_layers
     from tfprune.masking import channels, pruner
-    from tfprune.masking.validate import _all_layers
     from tfprune.structured import Plan
 
     keep = channels.keep_state(pruner.wrapped_layers(pruned))
@@ -170,11 +213,15 @@ def refit_pruned(model, pruned, data, max_batches=None) -> list:
     names = []
     fitted = compensate(model, plan, inputs_array(data, max_batches), refitted=names)
     inner = {}
-    for la in _all_layers(pruned):
+    for la in leaf_layers(pruned):
         la = la.layer if isinstance(la, pruning_wrapper.PruneLowMagnitude) else la
         inner[la.name] = la
     for name in names:
         src, dst = fitted.get_layer(name), inner[name]
+        if isinstance(src, keras.layers.BatchNormalization):
+            dst.moving_mean.assign(src.moving_mean)
+            dst.moving_variance.assign(src.moving_variance)
+            continue
         dst.kernel.assign(src.kernel)
         if getattr(dst, "use_bias", False):
             dst.bias.assign(src.bias)
