@@ -4,7 +4,9 @@ The wrapper's training step asserts ``pruning_step >= 1`` with ``MISSING_CALLBAC
 TensorFlow reports a failed graph assertion as ``tf.errors.InvalidArgumentError``. The guard
 turns that one error into :class:`tfprune.errors.MissingCallbackError` around the model's
 train function. It sits on tf_keras' ``Model.make_train_function`` (the class, installed once
-when tfprune is imported) and wraps only models that hold a pruning wrapper, so a model
+per process when the first ``PruningWrapper`` is made — by ``prune``/``one_shot`` or by loading
+a pruned file — never by ``import tfprune`` alone) and wraps only models that hold a pruning
+wrapper, so a model
 reloaded with ``keras.models.load_model`` or ``tfprune.load_model`` (``.keras``, ``.h5``)
 gets it as well: a guard set on one model object is not saved with the model.
 

@@ -59,9 +59,6 @@ __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
 #: graph -> {(wrapper id, thread id)} that already advanced the step in that graph.
 _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
-# fit without PruningCallback -> MissingCallbackError, for reloaded models too
-install()
-
 
 def _is_true(training) -> bool:
     value = tf.get_static_value(training) if tf.is_tensor(training) else training
@@ -147,6 +144,9 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
                  block=(4, 1), channel_map=None, scope="layer", scored=True, **kwargs):
         if not isinstance(layer, keras.layers.Layer):
             raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
+        # fit without PruningCallback -> MissingCallbackError, reloaded models too: installed
+        # when the first wrapper is made (pruned or loaded), not when tfprune is imported
+        install()
         names = layers.prunable_weight_names(layer) if weights is None else list(weights)
         if names is None:
             raise errors.UnsupportedLayerError(
