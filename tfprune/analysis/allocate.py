@@ -120,14 +120,6 @@ class Allocation(collections.abc.Mapping):
 
 
 # -- the cost model ----------------------------------------------------------------------
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
 def _macs_by_var(model) -> dict:
     """id(variable) -> MACs of one sample attributed to it (summed over calls)."""
     out = collections.Counter()
@@ -166,7 +158,7 @@ class Costs:
         self.groups = {}
         self._consts = {}  # term index -> constant part of each factor (pinned positions)
         macs = _macs_by_var(model)
-        nlayers = sum(1 for la in _all_layers(model) if la.weights)
+        nlayers = sum(1 for la in layers.leaf_layers(model) if la.weights)
         self.fixed[2] = _BYTES_FIXED + _BYTES_PER_LAYER * nlayers
         if granularity == "weight":
             self._weight(model, macs)
@@ -187,7 +179,7 @@ class Costs:
 
     def _weight(self, model, macs):
         seen = set()
-        for layer in _all_layers(model):
+        for layer in layers.leaf_layers(model):
             names = layers.prunable_weight_names(layer)
             ws = layers.prunable_weights(layer, names) if names is not None and layer.weights \
                 else []
@@ -223,7 +215,7 @@ class Costs:
         for u in g.uses:
             axes.setdefault(id(getattr(u.layer, u.attr)), {}).setdefault(u.axis, u)
         seen = set()
-        for layer in _all_layers(model):
+        for layer in layers.leaf_layers(model):
             for w in layer.weights:
                 if id(w) in seen:
                     continue
@@ -309,7 +301,7 @@ def _curves(result, costs):
 
 def _erk_ratio(model, costs):
     """RigL's Erdős–Rényi-Kernel ratio ``sum(shape) / prod(shape)`` per unit."""
-    by_name = {la.name: la for la in _all_layers(model)}
+    by_name = {la.name: la for la in layers.leaf_layers(model)}
     out = []
     for u in costs.units:
         layer = by_name.get(u)
@@ -325,7 +317,7 @@ def _erk_ratio(model, costs):
 def _lamp_scores(model, costs):
     """LAMP scores per unit: ``w_i^2 / sum_{j >= i} w_j^2`` within the unit (sorted)."""
     if costs.granularity == "weight":
-        by_name = {la.name: la for la in _all_layers(model)}
+        by_name = {la.name: la for la in layers.leaf_layers(model)}
         raw = []
         for u in costs.units:
             la = by_name[u]

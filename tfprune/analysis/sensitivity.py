@@ -240,14 +240,6 @@ def evaluator(model, batches, fn):
 
 
 # -- units: what is zeroed per unit and level --------------------------------------------
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
 def _weight_units(work, criterion):
     """name -> (list of variables, list of masks-per-level builder)."""
     crit = criteria_lib.get(criterion)
@@ -256,7 +248,7 @@ def _weight_units(work, criterion):
             f"sensitivity(granularity='weight') supports weight-only criteria such as "
             f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
     units = {}
-    for layer in _all_layers(work):
+    for layer in layers.leaf_layers(work):
         names = layers.prunable_weight_names(layer)
         if names is None or not layer.weights:
             continue

@@ -6,7 +6,6 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 from __future__ import annotations
 
 import numpy as np
-import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_wrapper,
 )
@@ -14,43 +13,17 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
+from tfprune.layers import leaf_layers
 from tfprune.masking import channels, heads, pruner
 from tfprune.masking.validate import (  # noqa: F401  (SCOPES: public)
     DEFAULT_FREQUENCY,
     SCOPES,
-    _all_layers,
     _check_layers,
     _resolve,
 )
-from tfprune.masking.wrapper import MISSING_CALLBACK_MSG, PruningWrapper
+from tfprune.masking.wrapper import PruningWrapper
 
 __all__ = ["prune", "one_shot", "strip", "SCOPES"]
-
-
-
-def _guard_training(model):
-    """Make ``fit``/``train_on_batch`` without PruningCallback raise MissingCallbackError."""
-    original = model.make_train_function
-
-    def make_train_function(force=False):
-        fn = original(force=force)
-        if getattr(fn, "_tfprune_guarded", False):
-            return fn
-
-        def guarded(iterator):
-            try:
-                return fn(iterator)
-            except tf.errors.InvalidArgumentError as exc:
-                if MISSING_CALLBACK_MSG[:40] in str(exc):
-                    raise errors.MissingCallbackError(MISSING_CALLBACK_MSG) from None
-                raise
-
-        guarded._tfprune_guarded = True
-        model.train_function = guarded
-        return guarded
-
-    model.make_train_function = make_train_function
-    return model
 
 
 # -- cloning --------------------------------------------------------------------------
@@ -163,15 +136,15 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
     if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
         sparsity = 1.0 - n_m[0] / n_m[1]
     schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude)
-    by_name = {layer.name: layer for layer in _all_layers(model)}
+    by_name = {layer.name: layer for layer in leaf_layers(model)}
     _check_layers({n: by_name[n] for n in scales}, crit, scope, granularity, n_m, block)
     mode = "global" if scope == "global" else "layer"
     if granularity == "channel":
-        return _guard_training(_wrap_channels(model, schedule, crit, scope, exclude, scales,
-                                              options or channels.ChannelOptions()))
+        return _wrap_channels(model, schedule, crit, scope, exclude, scales,
+                              options or channels.ChannelOptions())
     if granularity == "head":
-        return _guard_training(_transform(model, heads.layer_maker(
-            model, schedule, crit, scope, exclude, scales)))
+        return _transform(model, heads.layer_maker(model, schedule, crit, scope, exclude,
+                                                   scales))
     update = "external" if scope == "global" else "layer"
 
     def make_layer(layer):
@@ -182,7 +155,7 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
                                   n_m=n_m, block=block, scope=mode)
         return fresh
 
-    return _guard_training(_transform(model, make_layer))
+    return _transform(model, make_layer)
 
 
 def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
@@ -358,7 +331,7 @@ def strip(model):
         return _fresh(_inner(layer))
 
     plain = _transform(model, make_layer)
-    for layer in _all_layers(plain):
+    for layer in leaf_layers(plain):
         if layer.name not in masked:
             continue
         src_vars = masked[layer.name + "/vars"]

@@ -111,14 +111,6 @@ def _check_sparsity(value, arg="sparsity"):
     return errors.check_sparsity(value, arg)
 
 
-def _all_layers(model):
-    for layer in model.layers:
-        if isinstance(layer, keras.Model):
-            yield from _all_layers(layer)
-        else:
-            yield layer
-
-
 def _final_sparsity(schedule) -> float:
     for attr in ("final_sparsity", "target_sparsity", "sparsity"):
         if hasattr(schedule, attr):
@@ -172,7 +164,7 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
             f"{type(schedule).__name__}.")
     crit = criteria_lib.get(criterion)
     exclude = set(errors.check_layer_names("exclude", exclude, model))
-    by_name = {layer.name: layer for layer in _all_layers(model)}
+    by_name = {layer.name: layer for layer in layers.leaf_layers(model)}
     if is_dict:
         if not scope:
             raise errors.ConfigError("`scope` dict is empty: give {layer_name: sparsity}.")
