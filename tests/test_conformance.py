@@ -17,7 +17,7 @@ from tfprune.masking import channels, pruner
 
 L = keras.layers
 BUILTIN = ["magnitude", "random", "l1", "l2", "fpgm", "bn_scale", "taylor", "obd", "snip",
-           "movement", "apoz", "mean_activation", "hrank", "obs"]
+           "movement", "apoz", "mean_activation", "hrank", "obs", "sensitivity"]
 GRANULARITIES = ["weight", "n:m", "block", "channel"]
 
 
