@@ -112,6 +112,8 @@ def test_bad_data_metric_and_granularity(resnet_like, data):
     x, y = data
     with pytest.raises(errors.ConfigError, match="0 batch"):
         sensitivity(resnet_like, [])
+    with pytest.raises(errors.ConfigError, match=r"data=\(x, y\).*got None"):
+        sensitivity(resnet_like, None)
     with pytest.raises(errors.ConfigError, match="1 batch.* 4 samples"):
         sensitivity(resnet_like, (x[:4], y[:4]))
     with pytest.raises(errors.ConfigError, match="labels"):

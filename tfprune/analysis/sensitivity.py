@@ -341,6 +341,10 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         ('accuracy', ['d'])
     """
     levels = check_levels(levels)
+    if data is None:
+        raise errors.ConfigError(
+            "sensitivity() measures the metric on data: pass data=(x, y) arrays (or batches "
+            "of (x, y), or a tf.data.Dataset of them); got None.")
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
     if not isinstance(model, keras.Model):
