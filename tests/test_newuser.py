@@ -91,3 +91,19 @@ def test_channel_pruning_around_recurrent_layers():
     assert small.get_layer("gru").units == 5 and small.get_layer("bi").forward_layer.units == 4
     np.testing.assert_allclose(small.predict(ids, verbose=0), masked.predict(ids, verbose=0),
                                atol=1e-5)
+
+
+def test_hidden_softmax_units_are_kept():
+    # Dense(activation="softmax") mixes its units: removing one changes the others' outputs
+    from tfprune.compat import keras as K
+
+    i = K.Input((6,))
+    h = K.layers.Dense(8, activation="relu", name="a")(i)
+    h = K.layers.Dense(8, activation="softmax", name="sm")(h)
+    model = K.Model(i, K.layers.Dense(3, name="out")(h))
+    x = np.random.default_rng(0).normal(size=(16, 6)).astype("float32")
+    masked = tfprune.strip(tfprune.one_shot(model, 0.5, granularity="channel"))
+    small = tfprune.shrink(masked)
+    assert small.get_layer("sm").units == 8 and small.get_layer("a").units == 4
+    np.testing.assert_allclose(small.predict(x, verbose=0), masked.predict(x, verbose=0),
+                               atol=1e-5)

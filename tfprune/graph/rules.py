@@ -116,6 +116,8 @@ def conv(layer, inputs, ctx):
     ctx.weight("kernel", -1, out, "out", "produces channels (kernel output axis, bias)")
     ctx.weight("bias", 0, out, "bias", "produces channels (kernel output axis, bias)")
     ctx.config("filters" if hasattr(layer, "filters") else "units", out)
+    if _mixes(layer):  # e.g. Dense(activation="softmax"): a removed unit changes the others
+        ctx.pin(out, f"{ctx.path!r} applies {layer.activation.__name__} across its channels")
     return [out]
 
 
@@ -189,10 +191,19 @@ def prelu(layer, inputs, ctx):
     return passthrough(layer, inputs, ctx)
 
 
+# Activations that mix channels (a removed channel changes the others); keras3_* are Keras 3's
+# functions in translated models (tfprune.compat).
+_MIXING = ("softmax", "log_softmax", "keras3_glu", "keras3_sparsemax")
+
+
+def _mixes(layer):
+    fn = getattr(layer, "activation", None)
+    return getattr(fn, "__name__", str(fn)) in _MIXING
+
+
 def activation(layer, inputs, ctx):
     """Activation: element-wise, except softmax-like functions over channels."""
-    fn = getattr(layer.activation, "__name__", str(layer.activation))
-    if fn in ("softmax", "log_softmax"):
+    if _mixes(layer):
         return pin(layer, inputs, ctx)
     return passthrough(layer, inputs, ctx)
 
