@@ -120,10 +120,12 @@ def _is_wrapped(model) -> bool:
     return any(isinstance(layer, wrapper) for layer in _translate._walk(model))
 
 
-def _inbound(model):
+def _inbound(model, own_paths=False):
     """``(tf_keras_model_or_original, from_keras3)`` for the first argument of an entry point."""
     if isinstance(model, (str, os.PathLike)) and os.path.exists(model) and is_keras3_file(model):
         return load_model(model)
+    if own_paths and isinstance(model, (str, os.PathLike)):
+        return model, False  # the function loads (and checks) tf_keras files itself
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
         return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
     if _is_keras3(model):
@@ -145,7 +147,7 @@ def _outbound(result):
     return out
 
 
-def keras3_io(returns: str | None = None):
+def keras3_io(returns: str | None = None, own_paths: bool = False):
     """Decorate a public function taking a model first so that it accepts Keras 3 models.
 
     The first argument (positional, or ``model=``) may be a Keras 3 Sequential/Functional
@@ -153,7 +155,8 @@ def keras3_io(returns: str | None = None):
     if it cannot be translated), translated to tf_keras and passed on. With
     ``returns="model"`` a returned tf_keras model goes back to Keras 3 when the input came
     from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`).
-    ``"record"`` and ``None`` leave the result alone.
+    ``"record"`` and ``None`` leave the result alone. A tf_keras file path is loaded too,
+    unless ``own_paths=True`` (the function loads and checks such paths itself: the exports).
 
     Example:
         >>> @keras3_io()
@@ -173,7 +176,7 @@ def keras3_io(returns: str | None = None):
                 return fn(*args, **kwargs)
             _DEPTH.n = 1
             try:
-                return _call(fn, returns, args, kwargs)
+                return _call(fn, returns, args, kwargs, own_paths)
             finally:
                 _DEPTH.n = 0
 
@@ -183,12 +186,12 @@ def keras3_io(returns: str | None = None):
     return decorate
 
 
-def _call(fn, returns, args, kwargs):
+def _call(fn, returns, args, kwargs, own_paths=False):
     if args:
-        first, from3 = _inbound(args[0])
+        first, from3 = _inbound(args[0], own_paths)
         args = (first, *args[1:])
     elif "model" in kwargs:
-        kwargs["model"], from3 = _inbound(kwargs["model"])
+        kwargs["model"], from3 = _inbound(kwargs["model"], own_paths)
     else:
         from3 = False
     result = fn(*args, **kwargs)

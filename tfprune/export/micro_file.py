@@ -172,7 +172,7 @@ def _check_micro_file(summary):
             "convert it that way.")
 
 
-@keras3_io(returns="record")
+@keras3_io(returns="record", own_paths=True)
 def micro(model, out_dir, *, representative_data=None, name: str = "model",
           overwrite: bool = False, compress=None,
           allow_uncompressed: bool = False) -> MicroRecord:

@@ -181,7 +181,7 @@ def _check_options(quantize, sparse, representative_data):
             "an array [n, *input_shape] or a tf.data.Dataset) to calibrate activations.")
 
 
-@keras3_io(returns="record")
+@keras3_io(returns="record", own_paths=True)
 def tflite(model, path, *, quantize=None, sparse="auto", representative_data=None,
            overwrite=False) -> ExportRecord:
     """Strip pruning wrappers, convert to TFLite, write atomically and verify in LiteRT.

@@ -108,7 +108,7 @@ def _tflm_rows(name, kind, content, it, summary, xs, refs, labels, io):
     return _rows(name, "TFLM", kind, refs, outs, labels, io, note=note)
 
 
-@keras3_io(returns="record")
+@keras3_io(returns="record", own_paths=True)
 def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
     """Compare .tflite files with the Keras model on ``data`` in LiteRT and TFLM.
 
