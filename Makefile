@@ -23,7 +23,7 @@ demo-quick: $(STAMP)
 	$(BIN)/tfprune demo --quick --out demo_out
 
 test: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile --doctest-modules --nbval-lax tfprune tests notebooks
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile --doctest-modules --nbval-lax tfprune tests notebooks
 
 test-app: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules --nbval-lax \

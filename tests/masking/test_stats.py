@@ -131,16 +131,30 @@ def test_statistics_are_not_gathered_in_inference_calls():
     assert float(w._act_vars["count"].numpy()) == 0.0
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("criterion", ["taylor", "obd", "movement", "apoz"])
-def test_statistics_equal_with_and_without_mirrored_strategy(criterion):
+MIRRORED_CRITERIA = ["taylor", "obd", "movement", "apoz"]
+
+
+@pytest.fixture(scope="module")
+def mirrored_runs():
+    """One subprocess (2 logical CPUs must exist before TensorFlow starts) for every criterion."""
     script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "mirrored_stats.py")
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    run = subprocess.run([sys.executable, script, criterion], capture_output=True, text=True,
-                         env=env, timeout=300)
-    line = next((ln for ln in run.stdout.splitlines() if ln.startswith("RESULT")), None)
-    assert line is not None, run.stderr[-3000:]
-    out = json.loads(line[len("RESULT"):])
+    run = subprocess.run([sys.executable, script, *MIRRORED_CRITERIA], capture_output=True,
+                         text=True, env=env, timeout=600)
+    found = {}
+    for ln in run.stdout.splitlines():
+        if ln.startswith("RESULT "):
+            _, crit, payload = ln.split(" ", 2)
+            found[crit] = json.loads(payload)
+    return found, run.stderr[-3000:]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("criterion", MIRRORED_CRITERIA)
+def test_statistics_equal_with_and_without_mirrored_strategy(criterion, mirrored_runs):
+    found, stderr = mirrored_runs
+    assert criterion in found, stderr
+    out = found[criterion]
     assert out["single"].keys() == out["mirrored"].keys()
     assert len(out["single"]) > 1
     for name, value in out["single"].items():
