@@ -94,10 +94,14 @@ class Context:
             self._chan.union(x, y)
             self._grp.union(x, y)
 
-    def pin(self, atoms: np.ndarray, reason: str) -> None:
-        """Forbid removing these channels; ``reason`` is shown when the group prints."""
+    def pin(self, atoms: np.ndarray, reason: str, first: bool = False) -> None:
+        """Forbid removing these channels; ``reason`` is shown when the group prints (the
+        first reason given, unless ``first``: then this one, e.g. "model output")."""
         for a in np.asarray(atoms).tolist():
-            self._pins.setdefault(a, reason)
+            if first:
+                self._pins[a] = reason
+            else:
+                self._pins.setdefault(a, reason)
 
     # --- records -----------------------------------------------------------
     def weight(self, attr: str, axis: int, atoms: np.ndarray, role: str, how: str = "") -> None:
@@ -259,5 +263,5 @@ def build(model, *, exclude=None) -> group_lib.DependencyGraph:
         if e not in ctx.seen:
             raise errors.unknown_name("layer in exclude", e, ctx.seen)
     for t, atoms in zip(model.outputs, outs, strict=True):
-        ctx.pin(atoms, f"model output {t._keras_history[0].name!r}")
+        ctx.pin(atoms, f"model output {t._keras_history[0].name!r}", first=True)
     return ctx.finish(model)
