@@ -58,13 +58,30 @@ def test_criterion_config_round_trips(name):
 
 # "sensitivity" is measured on calibration data when masks are chosen: prune() refuses it
 # (tests/core/criteria/test_sensitivity_criterion.py covers one_shot/plan)
+_FITTED = {}
+
+
+def _fitted(name):
+    """prune(criterion=name) fit one epoch at a constant 0.5, built once per module.
+
+    The after-fit and the save/load tests only read this model (the save/load test fits the
+    copy it loads), so one fit serves both.
+    """
+    if name not in _FITTED:
+        keras.utils.set_random_seed(1234)
+        x, y = _data()
+        model = tfprune.prune(_cnn(bn=name == "bn_scale"), schedule=EVERY_STEP, criterion=name,
+                              exclude=_exclude(name))
+        model.compile("adam", LOSS)
+        model.fit(x, y, batch_size=16, epochs=1, verbose=0,
+                  callbacks=[tfprune.PruningCallback()])
+        _FITTED[name] = model
+    return _FITTED[name]
+
+
 @pytest.mark.parametrize("name", sorted(set(criteria.available()) - {"abs_cubed", "sensitivity"}))
 def test_criterion_scores_have_documented_shape_after_fit(name):
-    x, y = _data()
-    model = tfprune.prune(_cnn(bn=name == "bn_scale"), schedule=EVERY_STEP, criterion=name,
-                          exclude=_exclude(name))
-    model.compile("adam", LOSS)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
+    model = _fitted(name)
     for w in tfprune.masking.pruner.wrapped_layers(model):
         if not w.scored:
             continue
@@ -237,10 +254,7 @@ def test_obs_config_is_validated():
                                   "obs", "random"])
 def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
     x, y = _data()
-    model = tfprune.prune(_cnn(bn=name == "bn_scale"), schedule=EVERY_STEP, criterion=name,
-                          exclude=_exclude(name))
-    model.compile("adam", LOSS)
-    model.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
+    model = _fitted(name)
     # at the (constant) target already: 0.5 of the weights, or of each group's channels
     # (then the report, a fraction of every masked weight, counts consumers' slices too)
     reached = tfprune.masking.pruner.sparsity_report(model)["sparsity"]
