@@ -77,7 +77,10 @@ def suite_section(d, agg, pngs, md_dir):
     out = ["## The benchmark suite (`make bench`: `bench/run.py`)", "",
            f"Command: `{d['command'].strip()}` ({d.get('minutes', '?')} min, {status}; started "
            f"{d.get('started', '?')}). Machine: {m['cpus']} cores, {m['platform']}, Python "
-           f"{m['python']}; shared with other jobs: 1-min load average {la:.1f} at the start"
+           f"{m['python']}"
+           + (f"; {m['workers']} worker processes ({m.get('threads_per_worker')} TensorFlow "
+              "thread(s) each), one (network, seed) group each" if m.get("workers") else "")
+           + f"; shared with other jobs: 1-min load average {la:.1f} at the start"
            + (f", {le:.1f} at the end" if le is not None else "")
            + (f", median {statistics.median(loads):.1f} over the cells" if loads else "")
            + (f"; CPU time (user + sys, with children) {d['cpu_minutes']} min"
