@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -193,51 +194,64 @@ X = np.random.RandomState(0).rand(80, 20).astype("float32")
 Y = np.random.RandomState(1).rand(80, 10 * len(ALL)).astype("float32")
 
 
-def test_masks_follow_every_schedule_inside_tfmot_prune_low_magnitude():
+@pytest.fixture(scope="module")
+def first_epoch(tmp_path_factory):
+    """One _pruned(ALL) model after one epoch (step 10), saved as .keras, .h5 and SavedModel.
+
+    Everything the reload tests compare with (masks, predictions, files) is taken here, at
+    step 10, so the masks test may train the same model on (one trace of its train function
+    serves all tests of this file).
+    """
+    keras.utils.set_random_seed(1234)  # module fixtures run before the per-test seed
     model, log = _pruned(ALL), _MaskLog()
-    model.fit(X, Y, batch_size=8, epochs=2, verbose=0,
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0,
               callbacks=[pruning_callbacks.UpdatePruningStep(), log])
-    assert [r[0] for r in log.rows] == list(range(1, 21))
-    for step, sparsities in log.rows:
+    folder = tmp_path_factory.mktemp("schedules")
+    paths = {ext: str(folder / f"m{ext}") for ext in (".keras", ".h5", "")}
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", "You are saving your model as an HDF5")
+        for path in paths.values():
+            model.save(path)
+    return {"model": model, "rows": log.rows, "paths": paths,
+            "masks": [w.pruning_vars[0][1].numpy() for w in _wrappers(model)],
+            "predictions": model.predict(X, verbose=0)}
+
+
+def test_masks_follow_every_schedule_inside_tfmot_prune_low_magnitude(first_epoch):
+    # steps 1-10 were logged by the fixture's fit; the same model trains on to step 20
+    model, log = first_epoch["model"], _MaskLog()
+    model.fit(X, Y, batch_size=8, epochs=1, verbose=0,
+              callbacks=[pruning_callbacks.UpdatePruningStep(), log])
+    rows = first_epoch["rows"] + log.rows
+    assert [r[0] for r in rows] == list(range(1, 21))
+    for step, sparsities in rows:
         for schedule, got in zip(ALL, sparsities, strict=True):
             want = _expected_sparsity(schedule, step, 200)
             assert got == pytest.approx(want, abs=1e-6), (schedule, step)
-    assert [round(s, 6) for s in log.rows[-1][1]] == [0.4, 0.4, 0.6, 0.6, 0.7, 0.75, 0.8, 0.7,
-                                                      0.5, 0.0]
+    assert [round(s, 6) for s in rows[-1][1]] == [0.4, 0.4, 0.6, 0.6, 0.7, 0.75, 0.8, 0.7,
+                                                  0.5, 0.0]
 
 
-@pytest.mark.filterwarnings("ignore:You are saving your model as an HDF5")
-def test_tfmot_wrapped_model_round_trips_with_every_schedule_in_keras_and_h5(tmp_path):
-    model = _pruned(ALL)
-    model.fit(X, Y, batch_size=8, epochs=1, verbose=0,
-              callbacks=[pruning_callbacks.UpdatePruningStep()])
-    for ext in (".keras", ".h5"):
-        _check_reload(model, str(tmp_path / f"m{ext}"))
-
-
-def _check_reload(model, path):
-    model.save(path)
+@pytest.mark.parametrize("ext", [".keras", ".h5"])
+def test_tfmot_wrapped_model_round_trips_with_every_schedule_in_keras_and_h5(first_epoch, ext):
     with prune.prune_scope():
-        loaded = keras.models.load_model(path)
-    for schedule, old, new in zip(ALL, _wrappers(model), _wrappers(loaded), strict=True):
+        loaded = keras.models.load_model(first_epoch["paths"][ext])
+    for schedule, old_mask, new in zip(ALL, first_epoch["masks"], _wrappers(loaded),
+                                       strict=True):
         assert type(new.pruning_schedule) is type(schedule)
         assert new.pruning_schedule == schedule
         assert int(new.pruning_step.numpy()) == 10
-        np.testing.assert_array_equal(new.pruning_vars[0][1].numpy(),
-                                      old.pruning_vars[0][1].numpy())
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), model.predict(X, verbose=0),
+        np.testing.assert_array_equal(new.pruning_vars[0][1].numpy(), old_mask)
+    np.testing.assert_allclose(loaded.predict(X, verbose=0), first_epoch["predictions"],
                                atol=1e-6)
 
 
 @pytest.mark.slow
-def test_tfmot_wrapped_model_resumes_training_after_savedmodel_round_trip(tmp_path):
-    model = _pruned(ALL)
-    cb = [pruning_callbacks.UpdatePruningStep()]
-    model.fit(X, Y, batch_size=8, epochs=1, verbose=0, callbacks=cb)
-    model.save(str(tmp_path / "sm"))
+def test_tfmot_wrapped_model_resumes_training_after_savedmodel_round_trip(first_epoch):
     with prune.prune_scope():
-        loaded = keras.models.load_model(str(tmp_path / "sm"))
-    loaded.fit(X, Y, batch_size=8, epochs=1, verbose=0, callbacks=cb)
+        loaded = keras.models.load_model(first_epoch["paths"][""])
+    loaded.fit(X, Y, batch_size=8, epochs=1, verbose=0,
+               callbacks=[pruning_callbacks.UpdatePruningStep()])
     for schedule, w in zip(ALL, _wrappers(loaded), strict=True):
         assert w.pruning_schedule == schedule
         sparsity = 1 - w.pruning_vars[0][1].numpy().mean()
