@@ -2,7 +2,8 @@
 
 ``bench/shrink.py`` (channel shrink on 14 tf_keras.applications architectures),
 ``bench/allocation.py`` (sensitivity scan time, allocation methods, to_budget),
-``bench/compress.py`` (channel shrink + unstructured + TFLM DECODE on the demo CNN) and
+``bench/compress.py`` (channel shrink + unstructured + TFLM DECODE on the demo CNN),
+``bench/structured.py`` (every channel criterion on the demo CNN, issue 10) and
 ``bench/sweeps.py``; each JSON is read when present in the results folder.
 """
 
@@ -146,11 +147,87 @@ def sweeps_section(d):
             "```", ""]
 
 
+def structured_section(d):
+    """bench/structured.py: every channel criterion on the demo CNN, gradual and one-shot."""
+    if not d:
+        return []
+    cfg, m, t = d["config"], d["machine"], d["targets"]
+    dense, half = d["dense"], d["half_width"]
+    lat = d.get("latency", {})
+    rows = ["## Channel pruning, every criterion (`bench/structured.py`)", "",
+            f"Command: `{d['command']}` ({d['seconds'] / 60:.0f} min, started {d['started']}). "
+            f"Machine: {m['cpus']} cores, shared: 1-min load average "
+            f"{m['load_average_start'][0]:.1f} at the start, {m['load_average_end'][0]:.1f} at "
+            "the end; timings are noisy, compare within the run.", "",
+            f"Demo CNN on MNIST-5k, {cfg['dense_epochs']} dense epochs (accuracy "
+            f"{pct(dense['accuracy'])} %, {dense['macs']:,} MACs, widths {dense['widths']}); "
+            f"{cfg['sparsity']:.0%} of the channels of every prunable group at "
+            "`granularity=\"channel\"`, then `strip` → `shrink`. Gradual: `prune(schedule=AGP)` "
+            f"+ {cfg['finetune_epochs']} epochs with `PruningCallback`; one-shot: "
+            f"`one_shot(data=({cfg['calibration_samples']} samples))` + "
+            f"{cfg['finetune_epochs']} epochs with `PruningCallback`. Limit: the same network "
+            f"built at half width, trained from scratch for {half['epochs']} epochs: accuracy "
+            f"{pct(half['accuracy'])} %, {half['macs']:,} MACs, LiteRT "
+            f"{lat.get('half_width', {}).get('median_ms', 0):.4f} ms (dense "
+            f"{lat.get('dense', {}).get('median_ms', 0):.4f} ms). Epoch cost: steady epoch "
+            "(first skipped) of the pruning fit / plain `fit` of the dense network, plain "
+            "epochs sampled between the runs; wall time, and in brackets process CPU time "
+            "(less sensitive to the other jobs on the machine). Latency: `tf.lite.Interpreter(num_threads=1)`, "
+            f"batch 1, median of {cfg['latency_rounds']} interleaved rounds x "
+            f"{cfg['latency_runs_per_round']} invokes per model.", "",
+            "| criterion | mode | accuracy % | MACs after shrink | params | widths | "
+            "epoch × plain, wall (CPU) | LiteRT ms | × half width |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
+    for r in d["rows"]:
+        if r["status"] != "ok":
+            rows.append(f"| {r['criterion']} | {r['mode']} | failed: "
+                        f"{r['error'].splitlines()[0][:160]} | | | | | | |")
+            continue
+        er, lv, ec = r.get("epoch_ratio"), r.get("latency_vs_half_width"), r.get("epoch_cpu_ratio")
+        rows.append(f"| {r['criterion']} | {r['mode']} | {pct(r['accuracy'])} | {r['macs']:,} | "
+                    f"{r['params']:,} | {'/'.join(map(str, r['widths']))} | "
+                    f"{'–' if er is None else f'{er:.2f}'}"
+                    f"{'' if ec is None else f' ({ec:.2f})'} | "
+                    f"{r.get('latency_ms', 0):.4f} | {'–' if lv is None else f'{lv:.3f}'} |")
+    lt, et, ba = t["latency_vs_half_width"], t["epoch_ratio"], t["best_accuracy"]
+
+    def yes(ok):
+        return "**met**" if ok else "**not met**"
+
+    def num(v, fmt):
+        return "–" if v is None else fmt.format(v)
+
+    n_lat = sum("latency_vs_half_width" in r for r in d["rows"])
+    rows += ["", "Targets (issue 10):", "",
+             f"- LiteRT latency within {lt['target'] - 1:.0%} of the half-width limit: median "
+             f"{num(lt['median'], '{:.3f}')}×, worst {num(lt['max'], '{:.3f}')}× over {n_lat} "
+             f"shrunk models: {yes(lt['met_all'])} for every one (median {yes(lt['met_median'])}).",
+             f"- Epoch cost ≤ {et['target']}× plain fit: median {num(et['median'], '{:.2f}')}× "
+             f"(CPU {num(et.get('cpu_median'), '{:.2f}')}×), worst {num(et['max'], '{:.2f}')}× "
+             f"(CPU {num(et.get('cpu_max'), '{:.2f}')}×): {yes(et['met_all'])} for every run "
+             f"(median {yes(et['met_median'])})."
+             + (" In adjacent one-epoch pairs (median of "
+                f"{d['epoch_cost'][0]['pairs']} pairs, wall / CPU): " + ", ".join(
+                    f"{k} {v:.2f}× / {et['paired_cpu'][k]:.2f}×" for k, v in et["paired"].items())
+                + f": {yes(et['paired_met_all'])} for every one." if et.get("paired") else ""),
+             f"- Best criterion ≥ dense accuracy: {ba['run']} {pct(ba['best'])} % vs dense "
+             f"{pct(ba['target'])} %: {yes(ba['met'])}."]
+    warned = {}
+    for r in d["rows"]:
+        for w in r.get("warnings", []):
+            warned.setdefault(w, []).append(f"{r['criterion']}/{r['mode']}")
+    for w, runs in warned.items():
+        rows += ["", f"Warning in {', '.join(runs)}: {w}"]
+    if d.get("left_out"):
+        rows += ["", "Not run (no channel granularity): " + "; ".join(
+            f"{k}: {v}" for k, v in d["left_out"].items()) + "."]
+    return rows + [""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
     out = []
     for name, fn in (("demo", demo_section), ("shrink", shrink_section),
                      ("allocation", allocation_section), ("compress", compress_section),
-                     ("sweeps", sweeps_section)):
+                     ("structured", structured_section), ("sweeps", sweeps_section)):
         out += fn(_load(results, name))
     return out
