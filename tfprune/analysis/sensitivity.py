@@ -6,8 +6,9 @@ coupled layer is never measured alone), each level of ``levels`` is applied in p
 on ONE working copy of the model, the metric is measured on cached batches by one
 compiled function, and the weights are restored. The user's model is not touched.
 At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
-``criterion="sensitivity"``): on models of 30+ layers a group lying after a single-tensor cut
-point is evaluated from the cut, on activations computed once (same values, less work).
+``criterion="sensitivity"``): a group lying after a single-tensor cut point may be evaluated from the
+cut, on activations computed once (same values, less work; :mod:`tfprune.masking.cutpoints`
+chooses the cuts that minimise the predicted scan time).
 
 Example:
     >>> import numpy as np
@@ -413,7 +414,7 @@ def _channel_scan(model, batches, fn, higher, criterion, levels):
     if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
         raise errors.unknown_name("criterion for granularity='channel'", criterion,
                                   CHANNEL_CRITERIA)
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher)
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels))
     if not p.groups:
         raise _nothing(model, "channel")
     scores = group_scores(p.graph, list(p.groups.values()), criterion)
@@ -456,7 +457,7 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
 
     batches = cached_batches(data, max_batches=max_batches)
     fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher)
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels")
     if not p.groups:
         raise errors.NothingToPruneError(f"Model {model.name!r} has no prunable channel group.")
     bar = tqdm(total=sum(g.channels for g in p.groups.values()), leave=False,
