@@ -1,0 +1,199 @@
+"""The cost model of :func:`~tfprune.analysis.allocate.allocate`: parameters, MACs, int8
+bytes and density as exact functions of the kept fraction of every unit.
+
+Channel costs are multilinear: a convolution between two pruned groups keeps
+``k_in * k_out`` of itself.
+
+Example:
+    >>> from tfprune.compat import keras
+    >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"),
+    ...                       keras.layers.Dense(4, name="out")])
+    >>> c = Costs(m, "channel")
+    >>> c.units, c.report(np.array([0.5]))["params"]  # h keeps 8 of 16 units
+    (['h'], 108)
+"""
+
+from __future__ import annotations
+
+import collections
+
+import numpy as np
+
+from tfprune import layers
+from tfprune.compat import keras
+
+__all__ = ["Costs", "RESOURCES"]
+
+RESOURCES = ("params", "macs", "bytes", "density")
+_KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
+_BYTES_FIXED, _BYTES_PER_LAYER = 2000, 250  # flatbuffer overhead estimate (int8, dense)
+
+
+def _macs_by_var(model) -> dict:
+    """id(variable) -> MACs of one sample attributed to it (summed over calls)."""
+    out = collections.Counter()
+    for depth in model._nodes_by_depth:
+        for node in model._nodes_by_depth[depth]:
+            layer = node.layer
+            if isinstance(layer, keras.Model):
+                out.update(_macs_by_var(layer))
+                continue
+            ins, outs = node.keras_inputs, node.outputs
+            outs = outs if isinstance(outs, (list, tuple)) else [outs]
+            if not ins or not outs:
+                continue
+            for macs, attr in layers.layer_macs(layer, tuple(ins[0].shape),
+                                                tuple(outs[0].shape)):
+                var = getattr(layer, attr, None) if attr else None
+                if var is not None:
+                    out[id(var)] += int(macs)
+    return out
+
+
+class Costs:
+    """Parameters, MACs, int8 bytes and density as functions of per-unit kept fractions.
+
+    ``total(k)`` with ``k`` an array of kept fractions (one per unit, 1 = dense) returns
+    ``{"params", "macs", "bytes", "density"}``. Each weight contributes
+    ``base * prod_axes(sum_p w_p * k[unit_p])``: exact for parameters and MACs (bytes
+    are an estimate of a dense full-int8 .tflite: 1 byte per kernel entry, 4 per bias,
+    plus a fixed overhead).
+    """
+
+    def __init__(self, model, granularity: str):
+        self.granularity = granularity
+        self.terms, self.units, self.size = [], [], []
+        self.fixed = np.zeros(len(RESOURCES))
+        self.groups = {}
+        self._consts = {}  # term index -> constant part of each factor (pinned positions)
+        macs = _macs_by_var(model)
+        nlayers = sum(1 for la in layers.leaf_layers(model) if la.weights)
+        self.fixed[2] = _BYTES_FIXED + _BYTES_PER_LAYER * nlayers
+        if granularity == "weight":
+            self._weight(model, macs)
+        else:
+            self._channel(model, macs)
+        self.of_unit = [[] for _ in self.units]
+        for t, (_, factors) in enumerate(self.terms):
+            for idx, _w in factors:
+                for u in set(idx.tolist()):
+                    self.of_unit[u].append(t)
+        self.index = {u: i for i, u in enumerate(self.units)}
+
+    @staticmethod
+    def _bytes(attr, size):
+        if attr.split("/")[-1] in _KERNELS:
+            return size
+        return 4 * size if attr.split("/")[-1] == "bias" else 0
+
+    def _weight(self, model, macs):
+        seen = set()
+        for layer in layers.leaf_layers(model):
+            names = layers.prunable_weight_names(layer)
+            ws = layers.prunable_weights(layer, names) if names is not None and layer.weights \
+                else []
+            if ws:
+                u = len(self.units)
+                self.units.append(layer.name)
+                n = sum(int(np.prod(w.shape)) for w in ws)
+                self.size.append(n)
+                m = sum(macs.get(id(w), 0) for w in ws)
+                self.terms.append((np.array([n, m, 0, n], float),
+                                   [(np.array([u]), np.array([1.0]))]))
+                seen.update(id(w) for w in ws)
+            for w in layer.weights:
+                if id(w) not in seen:
+                    seen.add(id(w))
+                    self.fixed[0] += int(np.prod(w.shape))
+                    self.fixed[1] += macs.get(id(w), 0)
+        self.fixed[2] = np.nan  # sparse .tflite size is not modelled
+
+    def _channel(self, model, macs):
+        from tfprune import graph as graph_lib
+
+        g = graph_lib.build(model)
+        unit_of = {}
+        for grp in g.prunable():
+            unit_of[grp.index] = len(self.units)
+            self.units.append(grp.name)
+            self.size.append(grp.channels)
+            self.groups[grp.name] = grp
+            self.terms.append((np.array([0, 0, 0, grp.channels], float),
+                               [(np.array([unit_of[grp.index]]), np.array([1.0]))]))
+        axes = {}
+        for u in g.uses:
+            axes.setdefault(id(getattr(u.layer, u.attr)), {}).setdefault(u.axis, u)
+        seen = set()
+        for layer in layers.leaf_layers(model):
+            for w in layer.weights:
+                if id(w) in seen:
+                    continue
+                seen.add(id(w))
+                size = int(np.prod(w.shape))
+                base = np.array([size, macs.get(id(w), 0), self._bytes(w.name.split(":")[0],
+                                                                      size), 0], float)
+                factors = []
+                for use in axes.get(id(w), {}).values():
+                    grp_idx = g.atom_group[use.atoms]
+                    gids, counts = np.unique(grp_idx, return_counts=True)
+                    frac = counts / len(grp_idx)
+                    in_unit = np.array([gi in unit_of for gi in gids.tolist()])
+                    if not in_unit.any():
+                        continue
+                    # positions of unprunable groups keep 1: fold them into a constant
+                    const = float(frac[~in_unit].sum())
+                    idx = np.array([unit_of[gi] for gi in gids[in_unit].tolist()])
+                    factors.append((idx, frac[in_unit], const))
+                if factors:
+                    self.terms.append((base, [(i, f) for i, f, _ in factors]))
+                    self._consts[len(self.terms) - 1] = [c for _, _, c in factors]
+                else:
+                    self.fixed += base
+        self.dense_units = float(sum(self.size))
+
+    def _term(self, t, k):
+        base, factors = self.terms[t]
+        consts = self._consts.get(t)
+        val = 1.0
+        for j, (idx, w) in enumerate(factors):
+            val *= float(w @ k[idx]) + (consts[j] if consts else 0.0)
+        return base * val
+
+    def totals(self, k) -> np.ndarray:
+        """Resource vector (params, macs, bytes, kept units) for kept fractions ``k``."""
+        out = self.fixed.copy()
+        for t in range(len(self.terms)):
+            out += self._term(t, k)
+        return out
+
+    def delta(self, k, u, new) -> np.ndarray:
+        """Change of :meth:`totals` when unit ``u`` goes to kept fraction ``new``."""
+        old = k[u]
+        before = sum((self._term(t, k) for t in self.of_unit[u]), np.zeros(len(RESOURCES)))
+        k[u] = new
+        after = sum((self._term(t, k) for t in self.of_unit[u]), np.zeros(len(RESOURCES)))
+        k[u] = old
+        return after - before
+
+    def kept(self, sparsities) -> np.ndarray:
+        """Kept fractions after rounding to whole units (``kept_count``)."""
+        n = np.asarray(self.size, float)
+        s = np.asarray(sparsities, float)
+        return np.minimum(np.maximum(np.round(n * (1.0 - s)), 1.0), n) / n
+
+    def kept_one(self, u, sparsity) -> float:
+        """Kept fraction of unit ``u`` at ``sparsity`` (whole units)."""
+        n = self.size[u]
+        return min(max(round(n * (1.0 - sparsity)), 1), n) / n
+
+    def report(self, k) -> dict:
+        """Totals as a dict in the user's units."""
+        t = self.totals(k)
+        units = float(sum(self.size))
+        out = {"params": int(round(t[0])), "macs": int(round(t[1])),
+               "sparsity": float(1.0 - t[3] / units)}
+        if self.granularity == "channel":
+            out["bytes"] = int(round(t[2]))
+        return out
+
+
