@@ -16,10 +16,29 @@ def compiled(model):
     return model
 
 
-def test_history_holds_overall_and_per_layer_sparsity(mlp, xy):
-    x, y = xy
+@pytest.fixture(scope="module")
+def logged_fit(tmp_path_factory):
+    """One AGP fit logged every way at once: History, CSVLogger after the PruningCallback,
+    the callback's own TensorBoard events and TF-MOT's PruningSummaries (one trace serves
+    the four tests below)."""
+    keras.utils.set_random_seed(1234)
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, size=64)
+    L = keras.layers
+    mlp = keras.Sequential([keras.Input((6,)), L.Dense(16, activation="relu", name="d1"),
+                            L.Dense(16, activation="relu", name="d2"), L.Dense(3, name="d3")],
+                           name="mlp")
+    folder = tmp_path_factory.mktemp("logs")
     p = compiled(tfprune.prune(mlp, schedule=tfprune.schedules.AGP(0.8, end_step=12, frequency=4)))
-    h = p.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])
+    h = p.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[
+        tfprune.PruningCallback(log_dir=str(folder / "tb")),
+        keras.callbacks.CSVLogger(str(folder / "log.csv")),
+        tfmot.PruningSummaries(log_dir=str(folder / "tfmot"))])
+    return h, folder
+
+
+def test_history_holds_overall_and_per_layer_sparsity(logged_fit):
+    h, _ = logged_fit
     s = h.history["sparsity"]
     assert len(s) == 3 and s[0] < s[-1]
     assert s[-1] == pytest.approx(0.8, abs=0.01)
@@ -38,34 +57,24 @@ def test_one_callback_instance_serves_two_fits(mlp, xy):
     assert hb.history["sparsity"][0] == pytest.approx(0.25, abs=0.01)
 
 
-def test_csv_logger_after_pruning_callback_records_sparsity(mlp, xy, tmp_path):
-    x, y = xy
-    p = compiled(tfprune.prune(mlp, sparsity=0.5))
-    csv = tmp_path / "log.csv"
-    p.fit(x, y, epochs=2, verbose=0,
-          callbacks=[tfprune.PruningCallback(), keras.callbacks.CSVLogger(str(csv))])
-    header = csv.read_text().splitlines()[0].split(",")
+def test_csv_logger_after_pruning_callback_records_sparsity(logged_fit):
+    _, folder = logged_fit
+    header = (folder / "log.csv").read_text().splitlines()[0].split(",")
     assert "sparsity" in header and "sparsity/d2" in header
 
 
-def test_tensorboard_event_file_holds_per_layer_sparsity(mlp, xy, tmp_path):
-    x, y = xy
-    p = compiled(tfprune.prune(mlp, schedule=tfprune.schedules.AGP(0.6, end_step=8, frequency=2)))
-    p.fit(x, y, epochs=2, batch_size=16, verbose=0,
-          callbacks=[tfprune.PruningCallback(log_dir=str(tmp_path))])
+def test_tensorboard_event_file_holds_per_layer_sparsity(logged_fit):
+    _, folder = logged_fit
     tags = set()
-    for path in glob.glob(os.path.join(tmp_path, "events.out.tfevents.*")):
+    for path in glob.glob(os.path.join(folder / "tb", "events.out.tfevents.*")):
         for event in tf.compat.v1.train.summary_iterator(path):
             tags.update(v.tag for v in event.summary.value)
     assert {"sparsity", "sparsity/d1", "sparsity/d3", "mask_changes/d1"} <= tags
 
 
-def test_tfmot_pruning_summaries_accepts_tfprune_wrappers(mlp, xy, tmp_path):
-    x, y = xy
-    p = compiled(tfprune.prune(mlp, sparsity=0.5))
-    p.fit(x, y, epochs=1, verbose=0, callbacks=[
-        tfprune.PruningCallback(), tfmot.PruningSummaries(log_dir=str(tmp_path))])
-    assert glob.glob(os.path.join(tmp_path, "metrics", "events.out.tfevents.*"))
+def test_tfmot_pruning_summaries_accepts_tfprune_wrappers(logged_fit):
+    _, folder = logged_fit
+    assert glob.glob(os.path.join(folder / "tfmot", "metrics", "events.out.tfevents.*"))
 
 
 def test_custom_training_loop_with_before_step(mlp, xy):
