@@ -179,7 +179,8 @@ def structured_section(d):
             "epoch × plain, wall (CPU) | LiteRT ms | × half width |", "|---|---|---:|---:|---:|---|---:|---:|---:|"]
     for r in d["rows"]:
         if r["status"] != "ok":
-            rows.append(f"| {r['criterion']} | {r['mode']} | failed: "
+            what = "refused" if r["status"] == "refused" else "failed"
+            rows.append(f"| {r['criterion']} | {r['mode']} | {what}: "
                         f"{r['error'].splitlines()[0][:160]} | | | | | | |")
             continue
         er, lv, ec = r.get("epoch_ratio"), r.get("latency_vs_half_width"), r.get("epoch_cpu_ratio")
