@@ -2,7 +2,7 @@
 
 * ``scan``: time of the full channel sensitivity scan of
   MobileNetV2(alpha=0.35, 96x96, weights=None) at 4 levels on 256 samples (+ load average,
-  CPU seconds).
+  CPU seconds), without and with the per-point BatchNormalization re-estimate.
 * ``channel``: the demo CNN and DS-CNN (Zhang et al. 2017, ``tfprune.app.data.ds_cnn``) on
   MNIST-5k (8 dense epochs each), then at 50 % and 75 % fewer MACs:
   allocate(method=sensitivity|uniform|erk|lamp) or ``global`` (one L1 ranking of the
@@ -11,6 +11,10 @@
   test accuracy.
 * ``budget``: to_budget(demo CNN, macs=0.25, fine_tune=--epochs) on MNIST-5k; report in
   bench/results/allocation_budget/.
+* ``latency`` (``--only latency``): the per-group LiteRT latency profile
+  (``allocate(latency_ms=)``) of the demo CNN, DS-CNN and MobileNetV2(alpha=0.35, 96x96)
+  against the one-slope ``a + b * MACs`` fit: predicted vs measured 1-thread latency of
+  10 shrunk copies each (uniform/erk/lamp at 50 % and 25 % MACs, 4 random allocations).
 * ``compensate``: 50 % of the channels of every group (uniform / lamp), no fine-tuning,
   with and without the least-squares refit of the consumers.
 * ``weight`` (``--weight``): demo CNN at ``--sparsities`` (default 95/98/99 %) weight
@@ -23,6 +27,7 @@ Not done here: DS-CNN weight rows.
 Usage:
     .venv/bin/python bench/allocation.py [--only scan|channel|weight|budget|compensate]
         [--epochs 2] [--nets demo,ds_cnn] [--sparsities 0.95,0.98,0.99]
+        [--latency-nets demo,ds_cnn,mobilenet]
 Writes bench/results/allocation.json.
 """
 
@@ -40,7 +45,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tfprune  # noqa: E402
 from tfprune import structured  # noqa: E402
-from tfprune.analysis import allocate, sensitivity  # noqa: E402
+from tfprune.analysis import Allocation, allocate, sensitivity  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 from tfprune.graph.macs import count_macs  # noqa: E402
 from tfprune.masking import pruner  # noqa: E402
@@ -50,20 +55,27 @@ OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results", "alloc
 
 
 def scan():
+    """The scan with BatchNormalization re-estimated per point (the default for a model with
+    BatchNormalization) and without; CPU seconds of the process (all TensorFlow threads)."""
     m = keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3), weights=None,
                                        classes=10)
     m.compile(loss="sparse_categorical_crossentropy")
     rng = np.random.default_rng(0)
     x, y = rng.random((256, 96, 96, 3), dtype=np.float32), rng.integers(0, 10, 256)
-    load0 = os.getloadavg()[0]
-    t, cpu = time.perf_counter(), time.process_time()
-    r = sensitivity(m, (x, y), granularity="channel", progress=False)
-    total, cpu = time.perf_counter() - t, time.process_time() - cpu
-    return {"model": "MobileNetV2(alpha=0.35, 96x96)", "groups": len(r.curves),
-            "evaluations": len(r.curves) * 4 + 1, "seconds_total": round(total, 1),
-            "seconds_evaluating": round(r.seconds, 1), "cpu_seconds": round(cpu, 1),
-            "load_average_1min": [round(load0, 2), round(os.getloadavg()[0], 2)],
-            "cpus": os.cpu_count()}
+    out = {"model": "MobileNetV2(alpha=0.35, 96x96)", "cpus": os.cpu_count(), "runs": []}
+    for recal in (False, True):
+        load0 = os.getloadavg()[0]
+        t, cpu = time.perf_counter(), time.process_time()
+        r = sensitivity(m, (x, y), granularity="channel", progress=False, recalibrate_bn=recal)
+        total, cpu = time.perf_counter() - t, time.process_time() - cpu
+        out["runs"].append({"recalibrate_bn": recal, "groups": len(r.curves),
+                            "evaluations": len(r.curves) * 4 + 1,
+                            "seconds_total": round(total, 1), "cpu_seconds": round(cpu, 1),
+                            "load_average_1min": [round(load0, 2),
+                                                  round(os.getloadavg()[0], 2)]})
+        print(json.dumps(out["runs"][-1]), flush=True)
+    out.update({k: v for k, v in out["runs"][0].items() if k != "recalibrate_bn"})
+    return out
 
 
 def _data(net="demo"):
@@ -102,6 +114,7 @@ def _channel_rows(net, epochs):
     head = {"dense_accuracy": _acc(m, val), "dense_macs": count_macs(m)}
     r = sensitivity(m, (xtr[:512], ytr[:512]), granularity="channel", progress=False)
     head["scan_seconds"] = round(r.seconds, 1)
+    head["recalibrate_bn"] = r.recalibrate_bn
     rows = []
     for frac in (0.5, 0.25):
         for method in METHODS:
@@ -126,8 +139,13 @@ def _channel_rows(net, epochs):
     return head, rows
 
 
-def channel(epochs, nets=("demo", "ds_cnn")):
-    out = {"epochs": epochs, "nets": {}, "rows": []}
+def channel(epochs, nets=("demo", "ds_cnn"), previous=None):
+    """Rows of the networks not re-run are kept from the previous file."""
+    prev = previous or {}
+    out = {"epochs": epochs, "nets": {k: v for k, v in prev.get("nets", {}).items()
+                                      if k not in nets},
+           "rows": [r for r in prev.get("rows", []) if r.get("net") not in nets]}
+    out.update({k: v for k, v in prev.items() if k not in ("nets", "rows", "epochs")})
     for net in nets:
         head, rows = _channel_rows(net, epochs)
         out["nets"][net] = head
@@ -178,6 +196,63 @@ def budget(epochs):
                               "dense_accuracy", "rounds")}
 
 
+def _latency_net(net):
+    from tfprune.app.data import demo_cnn, ds_cnn
+
+    keras.utils.set_random_seed(0)
+    if net == "mobilenet":
+        return keras.applications.MobileNetV2(alpha=0.35, input_shape=(96, 96, 3),
+                                              weights=None, classes=10)
+    return demo_cnn() if net == "demo" else ds_cnn()
+
+
+def latency(nets=("demo", "ds_cnn", "mobilenet")):
+    """Per-group latency profile vs the one-slope a + b*MACs fit: predicted vs measured
+    LiteRT 1-thread latency of shrunk models the profile never saw."""
+    from tfprune.analysis import profiles
+    from tfprune.analysis.costs import Costs
+
+    out = {"rows": [], "nets": {}}
+    for net in nets:
+        m = _latency_net(net)
+        t, cpu = time.perf_counter(), time.process_time()
+        prof = profiles.latency_profile(m)
+        costs = Costs(m, "channel")
+        prof.apply(costs)
+        out["nets"][net] = {"profile_seconds": round(time.perf_counter() - t, 1),
+                            "profile_cpu_seconds": round(time.process_time() - cpu, 1),
+                            "measurements": len(prof.points), "a_ms": prof.a_groups_ms,
+                            "one_slope_a_ms": prof.a_ms, "dense_ms": prof.points[0][1]}
+        rng = np.random.default_rng(0)
+        allocs = [(f"{meth}@{frac}", allocate(m, macs=frac, method=meth, granularity="channel"))
+                  for frac in (0.5, 0.25) for meth in ("uniform", "erk", "lamp")]
+        for j in range(4):
+            s = {u: float(v) for u, v in zip(costs.units, rng.uniform(0, 0.8, len(costs.units)),
+                                             strict=True)}
+            allocs.append((f"random{j}", Allocation(s, "channel", "uniform",
+                                                 ("sparsity", 0.0), {}, {})))
+        errs = {"groups": [], "one_slope": []}
+        for name, a in allocs:
+            k = costs.kept([a[u] for u in costs.units])
+            small = structured.shrink(m, a.plan(m))
+            measured = profiles.float_latency_ms(small, runs=200)
+            pg, p1 = float(costs.totals(k)[4]), prof.predict(count_macs(small))
+            row = {"net": net, "allocation": name, "macs": count_macs(small),
+                   "measured_ms": round(measured, 4), "per_group_ms": round(pg, 4),
+                   "one_slope_ms": round(p1, 4)}
+            errs["groups"].append(abs(pg - measured) / measured)
+            errs["one_slope"].append(abs(p1 - measured) / measured)
+            print(json.dumps(row), flush=True)
+            out["rows"].append(row)
+        out["nets"][net].update({
+            "mean_abs_error_per_group": round(float(np.mean(errs["groups"])), 4),
+            "mean_abs_error_one_slope": round(float(np.mean(errs["one_slope"])), 4),
+            "max_abs_error_per_group": round(float(np.max(errs["groups"])), 4),
+            "max_abs_error_one_slope": round(float(np.max(errs["one_slope"])), 4)})
+        print(net, json.dumps(out["nets"][net]), flush=True)
+    return out
+
+
 def compensated():
     from tfprune.analysis.compensate import compensate
 
@@ -199,11 +274,13 @@ def compensated():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--only", choices=("scan", "channel", "weight", "budget",
-                                             "compensate"))
+                                             "compensate", "latency"))
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--weight", action="store_true", help="also run the weight rows")
     ap.add_argument("--nets", default="demo,ds_cnn", help="networks of the channel rows")
     ap.add_argument("--sparsities", default="0.95,0.98,0.99", help="weight rows")
+    ap.add_argument("--latency-nets", default="demo,ds_cnn,mobilenet",
+                    help="networks of the latency-profile validation")
     args = ap.parse_args()
     nets = tuple(n for n in args.nets.split(",") if n)
     sparsities = tuple(float(v) for v in args.sparsities.split(",") if v)
@@ -211,9 +288,12 @@ def main():
     todo = [args.only] if args.only else ["scan", "channel"] + (["weight"] if args.weight else [])
     for job in todo:
         t, previous = time.perf_counter(), results.get("weight")
-        jobs = {"scan": scan, "channel": lambda: channel(args.epochs, nets),
+        prev_channel = results.get("channel")
+        jobs = {"scan": scan,
+                "channel": lambda prev=prev_channel: channel(args.epochs, nets, prev),
                 "weight": lambda prev=previous: weight(4, sparsities, prev),
-                "budget": lambda: budget(args.epochs), "compensate": compensated}
+                "budget": lambda: budget(args.epochs), "compensate": compensated,
+                "latency": lambda: latency(tuple(n for n in args.latency_nets.split(",") if n))}
         results[job] = jobs[job]()
         results[job]["wall_seconds"] = round(time.perf_counter() - t, 1)
         results[job]["load_average_1min_end"] = round(os.getloadavg()[0], 2)

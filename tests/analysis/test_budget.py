@@ -110,7 +110,7 @@ def test_latency_budget_measures_litert(digits_model):
     from tfprune.analysis import profiles
 
     m, train, _ = digits_model
-    prof = profiles.latency_profile(m)
+    prof = profiles.latency_profile(m, runs=30)  # measured once; to_budget reuses it
     goal = prof.predict(0.7 * count_macs(m))
     r = to_budget(m, train, latency_ms=goal, fine_tune=0, max_rounds=1, progress=False)
     assert r.target == ("latency_ms", goal, goal)  # milliseconds are never a fraction

@@ -153,3 +153,44 @@ def test_channel_loss_delta_ranks_a_dead_channel_last():
     assert d["h"][0] == 0.0 and np.abs(d["h"][1:]).max() > 0
     a = allocate(m, sparsity=0.25, method="uniform", granularity="channel")
     assert 0 not in a.plan(m, scores={"h": np.abs(d["h"])}).keep["h"]
+
+
+def _bn_net():
+    keras.utils.set_random_seed(0)
+    inp = keras.Input((8, 8, 3))
+    a = L.ReLU()(L.BatchNormalization(name="bn1")(L.Conv2D(8, 3, padding="same", name="c1")(inp)))
+    b = L.ReLU()(L.BatchNormalization(name="bn2")(L.Conv2D(6, 3, padding="same", name="c2")(a)))
+    m = keras.Model(inp, L.Dense(2, activation="softmax", name="head")(
+        L.GlobalAveragePooling2D()(b)))
+    m.compile(loss="sparse_categorical_crossentropy")
+    for bn in ("bn1", "bn2"):  # moving statistics far from the batch statistics
+        layer = m.get_layer(bn)
+        layer.moving_mean.assign(layer.moving_mean + 0.3)
+        layer.moving_variance.assign(layer.moving_variance * 2.0)
+    return m
+
+
+def test_recalibrated_bn_point_is_a_mask_then_recalibrate_bn(data):
+    data = (data[0][:64], data[1][:64])  # one chunk of 64: statistics over all of it
+    from tfprune import structured
+    from tfprune.masking import refit
+
+    m = _bn_net()
+    before = [w.copy() for w in m.get_weights()]
+    r = sensitivity(m, data, granularity="channel", levels=(0.5,), progress=False)
+    assert r.recalibrate_bn  # "auto": the model has BatchNormalization
+    stale = sensitivity(m, data, granularity="channel", levels=(0.5,), progress=False,
+                        recalibrate_bn=False)
+    assert not stale.recalibrate_bn
+    full = structured.apply_masks(m, structured.Plan({}, {}))
+    refit.recalibrate_bn(full, data[0])
+    full.compile(loss="sparse_categorical_crossentropy")
+    assert r.baseline == pytest.approx(full.evaluate(*data, batch_size=64, verbose=0), rel=1e-4)
+    keep = structured.plan(m, sparsity=0.5, criterion="l1").keep["c1"]
+    masked = structured.apply_masks(m, structured.Plan({"c1": keep}, {"c1": 8}))
+    refit.recalibrate_bn(masked, data[0])  # re-estimated on the data, then evaluated
+    masked.compile(loss="sparse_categorical_crossentropy")
+    want = masked.evaluate(*data, batch_size=64, verbose=0)
+    assert r.curves["c1"][0] == pytest.approx(want, rel=1e-4)
+    assert stale.curves["c1"][0] != pytest.approx(want, rel=1e-2)  # stale statistics differ
+    assert all((a == b).all() for a, b in zip(before, m.get_weights(), strict=True))

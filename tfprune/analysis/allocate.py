@@ -172,8 +172,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             figure when in (0, 1). ``bytes``/``flash`` (channel only): dense full-int8
             .tflite size estimate (TFLM flash of the model data).
         latency_ms: (channel only) LiteRT 1-thread latency in ms (always absolute),
-            predicted as ``a + b * MACs`` from the dense model and two uniformly shrunk
-            copies, measured once per model (:mod:`tfprune.analysis.profiles`).
+            predicted from a per-group latency profile measured once per model: ``a`` plus
+            ms per MAC of the group owning the MACs, fitted on the dense model, one copy per
+            group with that group halved and two uniform shrinks
+            (:mod:`tfprune.analysis.profiles`).
         arena: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
             the dense arena when in (0, 1)): the peak of live int8 activations plus
             per-channel data, calibrated with one real ``export.micro`` of the dense model.
@@ -227,15 +229,17 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     if not costs.units:
         raise errors.NothingToPruneError(f"Model {model.name!r} has nothing prunable at "
                                          f"granularity={gran!r}.")
-    col = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3, "latency_ms": 1,
-           "arena": 4}[name]
-    dense = costs.totals(np.ones(len(costs.units)))
+    col = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3, "latency_ms": 4,
+           "arena": 5}[name]
     fn = lat = None
     if name == "latency_ms":
         from tfprune.analysis.profiles import latency_profile
 
         lat = latency_profile(model)
-        goal = lat.macs_for(value)
+        lat.apply(costs)
+    dense = costs.totals(np.ones(len(costs.units)))
+    if name == "latency_ms":
+        goal = value
     elif name == "arena":
         from tfprune.analysis.profiles import arena_profile
 
@@ -254,10 +258,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     least = fn[0](k_least) if fn else costs.totals(k_least)[col]
     if goal < least - 1e-9:
         closest_txt = (f"{1.0 - least / dense[3]:.4f}" if name == "sparsity"
-                       else f"{lat.predict(least):.4g}" if lat is not None
+                       else f"{least:.4g}" if lat is not None
                        else str(int(math.ceil(least))))
         dense_txt = ("" if name == "sparsity" else
-                     f" (dense: {lat.predict(dense[1]):.4g})" if lat is not None
+                     f" (dense: {dense[4]:.4g})" if lat is not None
                      else f" (dense: {int(round(dense[col])):,})")
         why = (f"beyond the highest measured level ({cap}) of every unit"
                if method == "sensitivity" else f"with {method} up to sparsity {cap}")
@@ -273,11 +277,11 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     s = 1.0 - k  # the sparsity actually applied (whole units)
     predicted, dense_rep = costs.report(k), costs.report(np.ones(len(costs.units)))
     if lat is not None:
-        predicted["latency_ms"] = lat.predict(predicted["macs"])
-        dense_rep["latency_ms"] = lat.predict(dense_rep["macs"])
+        predicted["latency_ms"] = float(costs.totals(k)[4])
+        dense_rep["latency_ms"] = float(dense[4])
     if fn is not None:
         predicted["arena"] = int(round(fn[0](k)))
-        dense_rep["arena"] = int(round(dense[4]))
+        dense_rep["arena"] = int(round(dense[5]))
     if curves is not None:
         predicted["metric_delta"] = float(sum(np.interp(si, *c) for si, c in
                                               zip(s, curves, strict=True)))

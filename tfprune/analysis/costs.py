@@ -24,7 +24,7 @@ from tfprune.compat import keras
 
 __all__ = ["Costs", "RESOURCES"]
 
-RESOURCES = ("params", "macs", "bytes", "density")
+RESOURCES = ("params", "macs", "bytes", "density", "latency_ms")
 _KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
 _BYTES_FIXED, _BYTES_PER_LAYER = 2000, 250  # flatbuffer overhead estimate (int8, dense)
 
@@ -63,6 +63,7 @@ class Costs:
     def __init__(self, model, granularity: str):
         self.granularity = granularity
         self.terms, self.units, self.size = [], [], []
+        self.owner = []  # per term: the unit whose output channels it computes (-1: none)
         self.fixed = np.zeros(len(RESOURCES))
         self.groups = {}
         self._consts = {}  # term index -> constant part of each factor (pinned positions)
@@ -98,8 +99,9 @@ class Costs:
                 n = sum(int(np.prod(w.shape)) for w in ws)
                 self.size.append(n)
                 m = sum(macs.get(id(w), 0) for w in ws)
-                self.terms.append((np.array([n, m, 0, n], float),
+                self.terms.append((np.array([n, m, 0, n, 0], float),
                                    [(np.array([u]), np.array([1.0]))]))
+                self.owner.append(u)
                 seen.update(id(w) for w in ws)
             for w in layer.weights:
                 if id(w) not in seen:
@@ -118,8 +120,9 @@ class Costs:
             self.units.append(grp.name)
             self.size.append(grp.channels)
             self.groups[grp.name] = grp
-            self.terms.append((np.array([0, 0, 0, grp.channels], float),
+            self.terms.append((np.array([0, 0, 0, grp.channels, 0], float),
                                [(np.array([unit_of[grp.index]]), np.array([1.0]))]))
+            self.owner.append(unit_of[grp.index])
         axes = {}
         for u in g.uses:
             axes.setdefault(id(getattr(u.layer, u.attr)), {}).setdefault(u.axis, u)
@@ -131,8 +134,8 @@ class Costs:
                 seen.add(id(w))
                 size = int(np.prod(w.shape))
                 base = np.array([size, macs.get(id(w), 0), self._bytes(w.name.split(":")[0],
-                                                                      size), 0], float)
-                factors = []
+                                                                      size), 0, 0], float)
+                factors, owner = [], -1
                 for use in axes.get(id(w), {}).values():
                     grp_idx = g.atom_group[use.atoms]
                     gids, counts = np.unique(grp_idx, return_counts=True)
@@ -143,9 +146,12 @@ class Costs:
                     # positions of unprunable groups keep 1: fold them into a constant
                     const = float(frac[~in_unit].sum())
                     idx = np.array([unit_of[gi] for gi in gids[in_unit].tolist()])
+                    if use.role in ("out", "dw") and len(idx) == 1:
+                        owner = int(idx[0])  # the group whose channels this weight makes
                     factors.append((idx, frac[in_unit], const))
                 if factors:
                     self.terms.append((base, [(i, f) for i, f, _ in factors]))
+                    self.owner.append(owner)
                     self._consts[len(self.terms) - 1] = [c for _, _, c in factors]
                 else:
                     self.fixed += base
@@ -185,6 +191,41 @@ class Costs:
         """Kept fraction of unit ``u`` at ``sparsity`` (whole units)."""
         n = self.size[u]
         return min(max(round(n * (1.0 - sparsity)), 1), n) / n
+
+    def macs_by_owner(self, k) -> np.ndarray:
+        """MACs at kept fractions ``k`` per owning unit, plus a last entry for the MACs no
+        unit owns (layers whose output channels are not pruned, fixed layers).
+
+        Example:
+            >>> from tfprune.compat import keras
+            >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"),
+            ...                       keras.layers.Dense(4, name="out")])
+            >>> Costs(m, "channel").macs_by_owner(np.array([0.5])).tolist()  # h, out's
+            [64.0, 32.0]
+        """
+        out = np.zeros(len(self.units) + 1)
+        out[-1] = self.fixed[1]
+        for t, o in enumerate(self.owner):
+            out[o] += self._term(t, k)[1]  # o = -1: the last entry
+        return out
+
+    def set_latency(self, a_ms: float, slopes, other: float) -> None:
+        """Fill the ``latency_ms`` resource: ``a_ms`` plus, for every MAC, the ms per MAC of
+        the unit that owns it (``slopes[unit]``; ``other`` for MACs no unit owns).
+
+        Example:
+            >>> from tfprune.compat import keras
+            >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"),
+            ...                       keras.layers.Dense(4, name="out")])
+            >>> c = Costs(m, "channel")
+            >>> c.set_latency(0.1, [0.001], 0.01)
+            >>> round(float(c.totals(np.array([1.0]))[4]), 3)  # 0.1 + 128*0.001 + 64*0.01
+            0.868
+        """
+        slopes = np.asarray(slopes, float)
+        for t, o in enumerate(self.owner):
+            self.terms[t][0][4] = self.terms[t][0][1] * (slopes[o] if o >= 0 else other)
+        self.fixed[4] = float(a_ms) + float(other) * self.fixed[1]
 
     def report(self, k) -> dict:
         """Totals as a dict in the user's units."""

@@ -2,13 +2,17 @@
 
 Two models, each measured once per model object (cached weakly by model):
 
-* :class:`LatencyProfile` (``latency_ms=``): LiteRT 1-thread median latency of the float
-  .tflite, measured on the dense model and on two uniformly channel-shrunk copies (keep
-  0.75 and 0.5 of every prunable group), fitted by non-negative least squares as
-  ``latency_ms ≈ a + b * MACs``. After channel pruning every remaining op is a smaller
-  dense op, so latency follows MACs; ``a`` is the per-invoke and per-op overhead.
-  (A per-layer ``b_l`` cannot be identified from uniform shrinks, where all layers'
-  MACs move together, so one slope is fitted.)
+* :class:`LatencyProfile` (``latency_ms=``): a per-group LiteRT 1-thread latency profile,
+  measured once: the median latency of the float .tflite of the dense model, of one copy
+  per group (or per bucket of consecutive groups when there are more than 24) with only
+  that group at half its channels, and of two uniform shrinks (keep 0.75 and 0.5). The
+  latency is modelled as ``a + sum over MACs of the ms per MAC of the group that owns
+  them`` (a convolution's MACs belong to the group of its output channels; MACs of
+  layers whose outputs are never pruned share one more slope), fitted by non-negative
+  least squares with a weak pull of every slope towards the one ``a + b * MACs`` slope of
+  all the points (single-group points move little and are noisy). ``a`` is the
+  per-invoke and per-op overhead, which removing channels does not change. (LiteRT's
+  Python interpreter exposes no per-op profiler, hence the per-group shrinks.)
 * :class:`ArenaProfile` (``arena=``): TFLM int8 tensor arena predicted as
   ``max(peak + chan + c, floor)``: ``peak`` = max over ops of the int8 bytes of the
   tensors live at that op (TFLM's "head"; a tensor lives from its producer to its last
@@ -52,21 +56,51 @@ _CONV = (keras.layers.Conv1D, keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
 
 @dataclasses.dataclass
 class LatencyProfile:
-    """``latency_ms ≈ a_ms + b_ms_per_mac * MACs`` fitted on ``points`` ``(MACs, ms)``."""
+    """LiteRT 1-thread latency as ``a_ms`` plus ms per MAC of each owning group.
+
+    Attributes:
+        a_ms, b_ms_per_mac: the one-slope fit ``a + b * MACs`` of all the points.
+        points: ``(MACs, ms)`` per measured model (dense first).
+        slopes: group name -> ms per MAC of the MACs it owns (None: ``b_ms_per_mac``).
+        other: ms per MAC of the MACs no group owns (None: ``b_ms_per_mac``).
+        a_groups_ms: the constant of the per-group fit (None: ``a_ms``).
+    """
 
     a_ms: float
     b_ms_per_mac: float
     points: list
+    slopes: dict | None = None
+    other: float | None = None
+    a_groups_ms: float | None = None
 
     def predict(self, macs) -> float:
-        """Predicted LiteRT 1-thread latency (ms) at ``macs``."""
+        """Predicted latency (ms) at ``macs`` with the one-slope fit."""
         return float(self.a_ms + self.b_ms_per_mac * float(macs))
 
     def macs_for(self, ms) -> float:
-        """The MACs at which the predicted latency equals ``ms`` (inf with a zero slope)."""
+        """The MACs at which the one-slope prediction equals ``ms`` (inf with a zero slope)."""
         if self.b_ms_per_mac <= 0:
             return float("inf") if ms >= self.a_ms else -1.0
         return (float(ms) - self.a_ms) / self.b_ms_per_mac
+
+    def apply(self, costs) -> None:
+        """Fill ``costs``' ``latency_ms`` resource from the per-group fit
+        (:meth:`tfprune.analysis.costs.Costs.set_latency`).
+
+        Example:
+            >>> from tfprune.analysis.costs import Costs
+            >>> from tfprune.compat import keras
+            >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"),
+            ...                       keras.layers.Dense(4, name="out")])
+            >>> c = Costs(m, "channel")
+            >>> LatencyProfile(0.1, 0.001, [], {"h": 0.002}, 0.0).apply(c)
+            >>> round(float(c.totals(np.ones(1))[4]), 3)  # 0.1 + 128 MACs * 0.002
+            0.356
+        """
+        b = self.b_ms_per_mac
+        slopes = [b if self.slopes is None else self.slopes.get(u, b) for u in costs.units]
+        costs.set_latency(self.a_ms if self.a_groups_ms is None else self.a_groups_ms, slopes,
+                          b if self.other is None else self.other)
 
 
 def _fit(points):
@@ -79,6 +113,30 @@ def _fit(points):
     return LatencyProfile(float(a), float(b / scale), [list(map(float, p)) for p in points])
 
 
+def fit_groups(features, ms, prior_ms_per_mac: float, ridge: float = 1e-3):
+    """``(a, slopes)``: non-negative least squares of ``ms ≈ a + features @ slopes``
+    (``features``: MACs per bucket, one row per measured model), every slope pulled towards
+    ``prior_ms_per_mac`` with weight ``ridge`` (in units of the dense model's total MACs).
+
+    Example:
+        >>> f = np.array([[100.0, 50], [50, 50], [100, 25], [50, 25]])
+        >>> a, s = fit_groups(f, 1.0 + f @ [0.01, 0.02], 0.015, ridge=0.0)
+        >>> round(a, 3), np.round(s, 4).tolist()
+        (1.0, [0.01, 0.02])
+    """
+    from scipy.optimize import nnls
+
+    f = np.asarray(features, float)
+    y = np.asarray(ms, float)
+    scale = max(float(f[0].sum()), 1.0)
+    x = np.hstack([np.ones((len(f), 1)), f / scale])
+    nb = f.shape[1]
+    reg = np.hstack([np.zeros((nb, 1)), np.sqrt(ridge) * np.eye(nb)])
+    target = np.full(nb, np.sqrt(ridge) * prior_ms_per_mac * scale)
+    theta, _ = nnls(np.vstack([x, reg]), np.concatenate([y, target]))
+    return float(theta[0]), theta[1:] / scale
+
+
 def float_latency_ms(model, runs: int = 100) -> float:
     """Median LiteRT 1-thread invoke time of ``model``'s float .tflite (ms)."""
     from tfprune import export
@@ -87,21 +145,54 @@ def float_latency_ms(model, runs: int = 100) -> float:
                           warmup=10).median_ms
 
 
-def latency_profile(model) -> LatencyProfile:
-    """Measure (once per model) and fit the latency model (see the module docstring)."""
+MAX_BUCKETS = 24
+
+
+def latency_profile(model, *, runs: int = 100) -> LatencyProfile:
+    """Measure (once per model) and fit the per-group latency model (module docstring).
+
+    ``len(units) + 3`` LiteRT measurements (at most ``MAX_BUCKETS + 3``).
+    """
     hit = _CACHE.get(model, {}).get("latency")
     if hit is not None:
         return hit
     from tfprune import structured
-    from tfprune.analysis.allocate import allocate
-    from tfprune.graph.macs import count_macs
+    from tfprune.analysis.allocate import Allocation
+    from tfprune.analysis.costs import Costs
 
-    points = [(count_macs(model), float_latency_ms(model))]
-    for s in (0.25, 0.5):
-        a = allocate(model, sparsity=s, method="uniform", granularity="channel")
-        small = structured.shrink(model, a.plan(model))
-        points.append((count_macs(small), float_latency_ms(small)))
+    costs = Costs(model, "channel")
+    units = list(costs.units)
+    nb = min(len(units), MAX_BUCKETS)
+    buckets = [list(b) for b in np.array_split(np.arange(len(units)), nb)] if units else []
+    owners = np.full(len(units) + 1, nb)  # unit -> bucket; the last entry: "other"
+    for j, b in enumerate(buckets):
+        owners[b] = j
+    designs = [np.zeros(len(units))]  # sparsity per unit; the dense model first
+    for b in buckets:
+        s = np.zeros(len(units))
+        s[b] = 0.5
+        designs.append(s)
+    designs += [np.full(len(units), 0.25), np.full(len(units), 0.5)]
+    feats, ms, points = [], [], []
+    for s in designs:
+        k = costs.kept(s)
+        by_owner = costs.macs_by_owner(k)
+        f = np.zeros(nb + 1)
+        np.add.at(f, owners, by_owner)
+        if s.any():
+            a = Allocation({u: float(v) for u, v in zip(units, s, strict=True)}, "channel",
+                           "uniform", ("sparsity", 0.0), {}, {})
+            small = structured.shrink(model, a.plan(model))
+        else:
+            small = model
+        t = float_latency_ms(small, runs=runs)
+        feats.append(f)
+        ms.append(t)
+        points.append((float(by_owner.sum()), t))
     prof = _fit(points)
+    a, slopes = fit_groups(feats, ms, prof.b_ms_per_mac)
+    prof.slopes = {u: float(slopes[owners[i]]) for i, u in enumerate(units)}
+    prof.other, prof.a_groups_ms = float(slopes[nb]), a
     _CACHE.setdefault(model, {})["latency"] = prof
     return prof
 

@@ -64,6 +64,7 @@ class SensitivityResult:
         criterion: criterion used to choose what is removed at each level.
         samples: number of samples evaluated.
         seconds: wall time of the scan (working copy, one trace, every evaluation).
+        recalibrate_bn: whether BatchNormalization statistics were re-estimated per point.
         model: the model analysed (not serialised; needed by ``allocate``).
     """
 
@@ -78,6 +79,7 @@ class SensitivityResult:
     criterion: str
     samples: int
     seconds: float
+    recalibrate_bn: bool = False
     model: object = dataclasses.field(default=None, repr=False, compare=False)
 
     def degradation(self, unit: str) -> np.ndarray:
@@ -305,7 +307,7 @@ def _progress(progress):
 @keras3_io()
 def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 0.75, 0.9),
                 criterion="magnitude", metric="loss", max_batches=None,
-                progress=None) -> SensitivityResult:
+                progress=None, recalibrate_bn="auto") -> SensitivityResult:
     """Measure the metric with each layer (or dependency group) pruned alone at each level.
 
     Args:
@@ -323,6 +325,12 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             attribute ``higher_is_better = True``).
         max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
+        recalibrate_bn: channel granularity: measure each point as if the
+            BatchNormalization statistics were re-estimated after the removal
+            (:class:`tfprune.masking.probe.ChannelProbe`); ``"auto"``: when the model has
+            BatchNormalization. A removal otherwise also shifts every later
+            BatchNormalization's input against statistics of the dense model, damage that
+            fine-tuning or a re-estimate removes and that hides which groups matter.
 
     Returns:
         A :class:`SensitivityResult`.
@@ -360,7 +368,9 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     if granularity == "weight":
         scan = _weight_scan(model, batches, fn, criterion, levels)
     else:
-        scan = _channel_scan(model, batches, fn, higher, criterion, levels)
+        if recalibrate_bn == "auto":
+            recalibrate_bn = probe.has_batch_norm(model)
+        scan = _channel_scan(model, batches, fn, higher, criterion, levels, bool(recalibrate_bn))
     start = time.perf_counter()
     baseline, total, points = next(scan)
     curves, sizes, members = {}, {}, {}
@@ -376,7 +386,9 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     crit_name = criterion if isinstance(criterion, str) else getattr(criterion, "name", "custom")
     return SensitivityResult(granularity, levels, name, higher, baseline, curves, sizes,
                              members, str(crit_name), sum(len(b[0]) for b in batches),
-                             time.perf_counter() - start, model=model)
+                             time.perf_counter() - start,
+                             recalibrate_bn=granularity == "channel" and bool(recalibrate_bn),
+                             model=model)
 
 
 def _nothing(model, granularity):
@@ -408,13 +420,14 @@ def _weight_points(units, run, levels):
             yield uname, list(unit[0]), size, value
 
 
-def _channel_scan(model, batches, fn, higher, criterion, levels):
+def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
     """Channel granularity on a :class:`tfprune.masking.probe.ChannelProbe`: each group's
     channels ranked by ``criterion`` (summed filter norms), the weakest removed."""
     if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
         raise errors.unknown_name("criterion for granularity='channel'", criterion,
                                   CHANNEL_CRITERIA)
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels))
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
+                           recalibrate_bn=recalibrate_bn)
     if not p.groups:
         raise _nothing(model, "channel")
     scores = group_scores(p.graph, list(p.groups.values()), criterion)

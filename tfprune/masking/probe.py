@@ -33,8 +33,9 @@ from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
 
-__all__ = ["cache", "compile_metric", "loss_metric", "ChannelProbe", "MIN_SAMPLES",
-           "measure_loss_deltas"]
+__all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe",
+           "MIN_SAMPLES", "measure_loss_deltas", "BatchStatsNormalization", "working_copy",
+           "has_batch_norm"]
 
 MIN_SAMPLES = 8
 
@@ -113,9 +114,7 @@ def compile_metric(model, batches, fn, *, batch_size: int = 32):
     x = np.concatenate([b[0] for b in batches])
     y = np.concatenate([b[1] for b in batches])
     n = len(x)
-    bs = next((s for s in range(batch_size, batch_size // 2, -1) if n % s == 0), None) or next(
-        (s for s in range(batch_size + 1, batch_size * 3 // 2 + 1) if n % s == 0), batch_size)
-    bs = min(bs, n)
+    bs = chunk_size(n, batch_size)
     k, rest = n // bs, n % bs
     xs = tf.constant(x[:k * bs].reshape((k, bs) + x.shape[1:]))
     ys = tf.constant(y[:k * bs].reshape((k, bs) + y.shape[1:]))
@@ -134,6 +133,81 @@ def compile_metric(model, batches, fn, *, batch_size: int = 32):
         return total / float(n)
 
     return run
+
+
+def chunk_size(n: int, batch_size: int) -> int:
+    """The chunk size :func:`compile_metric` uses for ``n`` samples: a size in
+    (``batch_size/2``, ``1.5*batch_size``] dividing ``n`` when there is one (one trace).
+
+    Example:
+        >>> chunk_size(256, 32), chunk_size(300, 32), chunk_size(10, 32)
+        (32, 30, 10)
+    """
+    bs = next((s for s in range(batch_size, batch_size // 2, -1) if n % s == 0), None) or next(
+        (s for s in range(batch_size + 1, batch_size * 3 // 2 + 1) if n % s == 0), batch_size)
+    return max(1, min(bs, n))
+
+
+class BatchStatsNormalization(keras.layers.BatchNormalization):
+    """A BatchNormalization that normalises with the mean and variance of the batch it is
+    given, never its moving statistics, and updates nothing: evaluating a model with
+    channels removed through it is evaluating it after
+    :func:`tfprune.masking.refit.recalibrate_bn` on that batch (all at once).
+
+    Example:
+        >>> bn = BatchStatsNormalization()
+        >>> y = bn(np.array([[1.0], [3.0]], "float32"))
+        >>> np.round(y.numpy().ravel(), 2).tolist()
+        [-1.0, 1.0]
+    """
+
+    def call(self, inputs, training=None):
+        if len(inputs.shape) == 4 and inputs.dtype == tf.float32:  # one fused kernel
+            ones = tf.ones([inputs.shape[-1]], inputs.dtype)
+            y, _, _ = tf.compat.v1.nn.fused_batch_norm(
+                inputs, self.gamma if self.scale else ones,
+                self.beta if self.center else tf.zeros_like(ones), epsilon=self.epsilon,
+                is_training=True)
+            return y
+        mean, var = tf.nn.moments(inputs, list(range(len(inputs.shape) - 1)))
+        return tf.nn.batch_normalization(inputs, mean, var, self.beta if self.center else None,
+                                         self.gamma if self.scale else None, self.epsilon)
+
+
+def _channels_last_bn(layer) -> bool:
+    if type(layer) is not keras.layers.BatchNormalization:
+        return False
+    axis = layer.axis if isinstance(layer.axis, (list, tuple)) else [layer.axis]
+    try:
+        rank = len(layer.input.shape)
+    except (AttributeError, RuntimeError, ValueError):
+        rank = None
+    return (len(axis) == 1 and (axis[0] == -1 or (rank is not None and axis[0] == rank - 1)))
+
+
+def working_copy(model, *, batch_stats: bool = False):
+    """A clone of ``model`` with its weights; with ``batch_stats`` every channels-last
+    BatchNormalization becomes a :class:`BatchStatsNormalization`.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.BatchNormalization()])
+        >>> type(working_copy(m, batch_stats=True).layers[0]).__name__
+        'BatchStatsNormalization'
+    """
+    def clone(layer):
+        if batch_stats and _channels_last_bn(layer):
+            return BatchStatsNormalization.from_config(layer.get_config())
+        return layer.__class__.from_config(layer.get_config())
+
+    work = keras.models.clone_model(model, clone_function=clone if batch_stats else None)
+    work.set_weights(model.get_weights())
+    return work
+
+
+def has_batch_norm(model) -> bool:
+    """True when ``model`` (or a nested model) has a BatchNormalization layer."""
+    return any(isinstance(la, keras.layers.BatchNormalization) or
+               (isinstance(la, keras.Model) and has_batch_norm(la)) for la in model.layers)
 
 
 def loss_metric(loss):
@@ -169,6 +243,15 @@ class ChannelProbe:
             an int ``n``: at most ``n`` cuts; 0: always evaluate the whole model.
         points: evaluations expected per group, for ``"auto"``: an int, a dict group ->
             int, or ``"channels"`` (one per channel: :meth:`deltas`).
+        recalibrate_bn: measure as if the BatchNormalization statistics were re-estimated
+            after each removal (:func:`tfprune.masking.refit.recalibrate_bn`): every
+            channels-last BatchNormalization of the working copy normalises with the
+            statistics of its input over chunks of about 64 samples
+            (:class:`BatchStatsNormalization`), the baseline included. Without it, a
+            removal also shifts what every later BatchNormalization sees, against moving
+            statistics measured on the dense model, and that damage (which a cheap
+            re-estimate or any fine-tuning removes) can swamp the differences between
+            groups.
 
     Attributes:
         graph: the dependency graph of the working copy.
@@ -179,18 +262,19 @@ class ChannelProbe:
     """
 
     def __init__(self, model, batches, metric, *, exclude=None, higher_is_better=False,
-                 cuts="auto", points=4):
+                 cuts="auto", points=4, recalibrate_bn: bool = False):
         from tfprune import graph as graph_lib
         from tfprune.masking import cutpoints
 
-        self.work = keras.models.clone_model(model)
-        self.work.set_weights(model.get_weights())
+        self.recalibrate_bn = bool(recalibrate_bn)
+        self.work = working_copy(model, batch_stats=self.recalibrate_bn)
+        self._bs = 64 if self.recalibrate_bn else 32
         self.higher_is_better = bool(higher_is_better)
         self.graph = graph_lib.build(self.work, exclude=exclude)
         self.groups = {g.name: g for g in self.graph.prunable()}
         self._members = self._index_members()
         self._batches, self._metric = batches, metric
-        self.run = compile_metric(self.work, batches, metric)
+        self.run = compile_metric(self.work, batches, metric, batch_size=self._bs)
         self.samples = int(sum(len(b[0]) for b in batches))
         t0 = time.process_time()
         self.base = float(self.run())  # trace, compile and one evaluation
@@ -246,13 +330,15 @@ class ChannelProbe:
         x = np.concatenate([b[0] for b in self._batches])
         y = np.concatenate([b[1] for b in self._batches])
         parts = [[] for _ in cuts]
-        for i in range(0, len(x), 64):  # eager calls: no predict() trace
-            out = head(x[i:i + 64], training=False)
+        bs = chunk_size(len(x), self._bs)  # the chunks of self.run (batch statistics)
+        for i in range(0, len(x), bs):  # eager calls: no predict() trace
+            out = head(x[i:i + bs], training=False)
             for k, t in enumerate(out if isinstance(out, (list, tuple)) else [out]):
                 parts[k].append(t.numpy())
         for c, p in zip(cuts, parts, strict=True):
             tail = keras.Model(ls[c].output, self.work.outputs)
-            self._runs[c] = compile_metric(tail, [(np.concatenate(p), y)], self._metric)
+            self._runs[c] = compile_metric(tail, [(np.concatenate(p), y)], self._metric,
+                                           batch_size=self._bs)
 
     def set_keep(self, group: str, keep) -> None:
         """Zero the channels of ``group`` where ``keep`` is False (others as original)."""
