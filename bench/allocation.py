@@ -206,13 +206,16 @@ def _latency_net(net):
     return demo_cnn() if net == "demo" else ds_cnn()
 
 
-def latency(nets=("demo", "ds_cnn", "mobilenet")):
+def latency(nets=("demo", "ds_cnn", "mobilenet"), previous=None):
     """Per-group latency profile vs the one-slope a + b*MACs fit: predicted vs measured
-    LiteRT 1-thread latency of shrunk models the profile never saw."""
+    LiteRT 1-thread latency of shrunk models the profile never saw (rows of networks not
+    re-run are kept from the previous file)."""
     from tfprune.analysis import profiles
     from tfprune.analysis.costs import Costs
 
-    out = {"rows": [], "nets": {}}
+    prev = previous or {}
+    out = {"rows": [r for r in prev.get("rows", []) if r.get("net") not in nets],
+           "nets": {k: v for k, v in prev.get("nets", {}).items() if k not in nets}}
     for net in nets:
         m = _latency_net(net)
         t, cpu = time.perf_counter(), time.process_time()
@@ -288,12 +291,13 @@ def main():
     todo = [args.only] if args.only else ["scan", "channel"] + (["weight"] if args.weight else [])
     for job in todo:
         t, previous = time.perf_counter(), results.get("weight")
-        prev_channel = results.get("channel")
+        prev_channel, prev_latency = results.get("channel"), results.get("latency")
         jobs = {"scan": scan,
                 "channel": lambda prev=prev_channel: channel(args.epochs, nets, prev),
                 "weight": lambda prev=previous: weight(4, sparsities, prev),
                 "budget": lambda: budget(args.epochs), "compensate": compensated,
-                "latency": lambda: latency(tuple(n for n in args.latency_nets.split(",") if n))}
+                "latency": lambda prev=prev_latency: latency(
+                    tuple(n for n in args.latency_nets.split(",") if n), prev)}
         results[job] = jobs[job]()
         results[job]["wall_seconds"] = round(time.perf_counter() - t, 1)
         results[job]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
