@@ -219,7 +219,7 @@ def latency(nets=("demo", "ds_cnn", "mobilenet"), previous=None):
     for net in nets:
         m = _latency_net(net)
         t, cpu = time.perf_counter(), time.process_time()
-        prof = profiles.latency_profile(m)
+        prof = profiles.latency_profile(m, per_group=True)
         costs = Costs(m, "channel")
         prof.apply(costs)
         out["nets"][net] = {"profile_seconds": round(time.perf_counter() - t, 1),

@@ -132,7 +132,7 @@ def test_unreachable_target_names_closest_value(cnn):
 def test_latency_profile_is_measured_once_and_fitted(cnn):
     from tfprune.analysis import profiles
 
-    p = profiles.latency_profile(cnn, runs=30)
+    p = profiles.latency_profile(cnn, runs=30, per_group=True)
     units = Costs(cnn, "channel").units
     # dense, one copy per group with that group halved, two uniform shrinks
     assert len(p.points) == len(units) + 3 and p.a_ms >= 0 and p.b_ms_per_mac >= 0
@@ -140,7 +140,8 @@ def test_latency_profile_is_measured_once_and_fitted(cnn):
     assert all(p.points[0][0] > q[0] for q in p.points[1:])  # every shrink removes MACs
     assert all(q[1] > 0 for q in p.points)
     assert set(p.slopes) == set(units) and min(p.slopes.values()) >= 0 <= p.other
-    assert profiles.latency_profile(cnn) is p  # cached per model
+    assert profiles.latency_profile(cnn, per_group=True) is p  # cached per model
+    assert profiles.model_cache(cnn)["latency_groups"] is p  # allocate(latency_ms=) uses it
 
 
 def test_latency_target_met_and_unreachable_refused(cnn):

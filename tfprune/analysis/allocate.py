@@ -172,9 +172,9 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             figure when in (0, 1). ``bytes``/``flash`` (channel only): dense full-int8
             .tflite size estimate (TFLM flash of the model data).
         latency_ms: (channel only) LiteRT 1-thread latency in ms (always absolute),
-            predicted from a per-group latency profile measured once per model: ``a`` plus
-            ms per MAC of the group owning the MACs, fitted on the dense model, one copy per
-            group with that group halved and two uniform shrinks
+            predicted from a LiteRT profile measured once per model: ``a + b * MACs`` from the
+            dense model and two uniform shrinks, or, once ``profiles.latency_profile(model,
+            per_group=True)`` has run, ``a`` plus ms per MAC of the group owning the MACs
             (:mod:`tfprune.analysis.profiles`).
         arena: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
             the dense arena when in (0, 1)): the peak of live int8 activations plus
@@ -234,8 +234,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     fn = lat = None
     if name == "latency_ms":
         from tfprune.analysis.profiles import latency_profile
+        from tfprune.analysis.profiles import model_cache as profiles_cache
 
-        lat = latency_profile(model)
+        cached = profiles_cache(model)
+        lat = cached.get("latency_groups") or latency_profile(model)  # per-group if measured
         lat.apply(costs)
     dense = costs.totals(np.ones(len(costs.units)))
     if name == "latency_ms":

@@ -2,8 +2,10 @@
 
 Two models, each measured once per model object (cached weakly by model):
 
-* :class:`LatencyProfile` (``latency_ms=``): a per-group LiteRT 1-thread latency profile,
-  measured once: the median latency of the float .tflite of the dense model, of one copy
+* :class:`LatencyProfile` (``latency_ms=``): by default ``a + b * MACs`` fitted on the dense
+  model and two uniform shrinks (keep 0.75 and 0.5). With ``latency_profile(model,
+  per_group=True)`` (cached; ``allocate`` then uses it), a per-group LiteRT 1-thread latency
+  profile, measured once: the median latency of the float .tflite of the dense model, of one copy
   per group (or per bucket of consecutive groups when there are more than 24) with only
   that group at half its channels, and of two uniform shrinks (keep 0.75 and 0.5). The
   latency is modelled as ``a + sum over MACs of the ms per MAC of the group that owns
@@ -148,12 +150,30 @@ def float_latency_ms(model, runs: int = 100) -> float:
 MAX_BUCKETS = 24
 
 
-def latency_profile(model, *, runs: int = 100) -> LatencyProfile:
-    """Measure (once per model) and fit the per-group latency model (module docstring).
+def model_cache(model) -> dict:
+    """The profiles measured for ``model`` so far (``"latency"``, ``"latency_groups"``,
+    ``"arena"``), never measuring anything.
 
-    ``len(units) + 3`` LiteRT measurements (at most ``MAX_BUCKETS + 3``).
+    Example:
+        >>> from tfprune.compat import keras
+        >>> model_cache(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        {}
     """
-    hit = _CACHE.get(model, {}).get("latency")
+    return dict(_CACHE.get(model, {}))
+
+
+def latency_profile(model, *, runs: int = 100, per_group: bool = False) -> LatencyProfile:
+    """Measure (once per model) and fit the latency model (module docstring).
+
+    Default: the one-slope ``a + b * MACs`` fit on 3 LiteRT measurements (dense, uniform keep
+    0.75 and 0.5). ``per_group=True``: also one copy per group (bucket) with that group
+    halved, ``len(units) + 3`` measurements (at most ``MAX_BUCKETS + 3``), and the per-group
+    slopes. Measured on MobileNetV2(alpha=0.35, 96x96) on a shared 2-core machine
+    (bench/allocation.py --only latency) the per-group fit predicted unseen shrunk copies
+    worse (mean error 25 % vs 13 %) and its 27 measurements took 14 min, so it is opt-in.
+    """
+    key = "latency_groups" if per_group else "latency"
+    hit = _CACHE.get(model, {}).get(key)
     if hit is not None:
         return hit
     from tfprune import structured
@@ -168,7 +188,7 @@ def latency_profile(model, *, runs: int = 100) -> LatencyProfile:
     for j, b in enumerate(buckets):
         owners[b] = j
     designs = [np.zeros(len(units))]  # sparsity per unit; the dense model first
-    for b in buckets:
+    for b in buckets if per_group else []:
         s = np.zeros(len(units))
         s[b] = 0.5
         designs.append(s)
@@ -190,10 +210,11 @@ def latency_profile(model, *, runs: int = 100) -> LatencyProfile:
         ms.append(t)
         points.append((float(by_owner.sum()), t))
     prof = _fit(points)
-    a, slopes = fit_groups(feats, ms, prof.b_ms_per_mac)
-    prof.slopes = {u: float(slopes[owners[i]]) for i, u in enumerate(units)}
-    prof.other, prof.a_groups_ms = float(slopes[nb]), a
-    _CACHE.setdefault(model, {})["latency"] = prof
+    if per_group:
+        a, slopes = fit_groups(feats, ms, prof.b_ms_per_mac)
+        prof.slopes = {u: float(slopes[owners[i]]) for i, u in enumerate(units)}
+        prof.other, prof.a_groups_ms = float(slopes[nb]), a
+    _CACHE.setdefault(model, {})[key] = prof
     return prof
 
 
