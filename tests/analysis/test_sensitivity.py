@@ -121,7 +121,9 @@ def test_bad_data_metric_and_granularity(resnet_like, data):
     with pytest.raises(errors.ConfigError, match="metric"):
         sensitivity(resnet_like, data, metric="auc")
     with pytest.raises(errors.ConfigError, match="granularity"):
-        sensitivity(resnet_like, data, granularity="head")
+        sensitivity(resnet_like, data, granularity="block")
+    with pytest.raises(errors.NothingToPruneError, match="MultiHeadAttention"):
+        sensitivity(resnet_like, data, granularity="head")  # no attention layer
     plain = keras.models.clone_model(resnet_like)
     with pytest.raises(errors.ConfigError, match="compile"):
         sensitivity(plain, data)

@@ -1,9 +1,12 @@
-"""Allocate per-layer (weight) or per-group (channel) sparsities that meet one target.
+"""Allocate per-layer (weight), per-group (channel) or per-attention-layer (head) sparsities
+that meet one target.
 
 ``allocate(result_or_model, <one target>, method=...)`` returns an :class:`Allocation`: a
 mapping ``{layer_or_group: sparsity}`` usable as ``prune(scope=...)``/``one_shot(scope=...)``
-(weight granularity) or turned into a ``structured.Plan`` with :meth:`Allocation.plan`
-(channel granularity), plus the predicted totals. Costs come from
+(weight granularity; head granularity with ``granularity="head"``: the keys are
+MultiHeadAttention layer names, the values the fraction of their heads removed) or turned
+into a ``structured.Plan`` with :meth:`Allocation.plan` (channel and head granularity),
+plus the predicted totals. Costs come from
 :class:`tfprune.analysis.costs.Costs` (exact parameters and MACs as functions of the kept
 fraction of every unit); the methods live in :mod:`tfprune.analysis.methods`.
 
@@ -34,6 +37,8 @@ __all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
 
 TARGETS = ("sparsity", "params", "macs", "bytes", "latency_ms", "flash", "arena")
 METHODS = ("sensitivity", "erk", "lamp", "uniform")
+#: the targets a head allocation supports (the others are refused with this list)
+HEAD_TARGETS = ("sparsity", "params", "macs")
 
 
 @dataclasses.dataclass
@@ -42,7 +47,7 @@ class Allocation(collections.abc.Mapping):
 
     Attributes:
         scope: unit (layer or group name) -> sparsity in [0, 1).
-        granularity: ``"weight"`` or ``"channel"``.
+        granularity: ``"weight"``, ``"channel"`` or ``"head"``.
         method: how it was chosen.
         target: ``(name, value)`` in the user's units.
         predicted: ``params``, ``macs``, ``bytes`` (int8 estimate, channel only),
@@ -74,15 +79,29 @@ class Allocation(collections.abc.Mapping):
                 "predicted": dict(self.predicted), "dense": dict(self.dense)}
 
     def plan(self, model, *, criterion: str = "magnitude", scores: dict | None = None):
-        """A ``structured.Plan`` keeping each group's best channels (channel granularity).
+        """A ``structured.Plan`` keeping each group's best channels (channel granularity)
+        or each attention layer's best heads (head granularity: groups
+        ``"<layer path>/heads"``).
 
         Channels are ranked as in :func:`tfprune.analysis.sensitivity` (summed filter
-        norms of the group's members, ``criterion`` ``"magnitude"``/``"l1"``/``"l2"``), so
-        the plan removes what was measured — or by ``scores`` (group name -> per-channel
-        score, larger = keep), e.g. from
-        :func:`~tfprune.analysis.sensitivity.channel_loss_delta` (the measured
-        ``"sensitivity"`` criterion).
+        norms of the group's members, ``criterion`` ``"magnitude"``/``"l1"``/``"l2"``;
+        heads: ``criterion`` summed over the head's kernel slices), so the plan removes
+        what was measured — or by ``scores`` (group name -> per-channel score, larger =
+        keep), e.g. from :func:`~tfprune.analysis.sensitivity.channel_loss_delta` (the
+        measured ``"sensitivity"`` criterion; ``granularity="head"`` for heads).
+
+        Example:
+            >>> from tfprune.compat import keras
+            >>> i = keras.Input((6, 8))
+            >>> a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+            >>> m = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
+            >>> alloc = allocate(m, sparsity=0.5, method="uniform", granularity="head")
+            >>> p = alloc.plan(m)
+            >>> list(p.keep), len(p.keep["att/heads"]), p.channels
+            (['att/heads'], 2, {'att/heads': 4})
         """
+        if self.granularity == "head":
+            return self._head_plan(model, criterion, scores)
         if self.granularity != "channel":
             raise errors.ConfigError(
                 "Allocation.plan() needs a channel allocation; for weight granularity pass "
@@ -108,6 +127,28 @@ class Allocation(collections.abc.Mapping):
                 channels[grp.name] = grp.channels
         return Plan(keep, channels)
 
+    def _head_plan(self, model, criterion, scores):
+        from tfprune.analysis.heads import head_scores
+        from tfprune.core import masks as masks_lib
+        from tfprune.structured import Plan, rebuild
+        from tfprune.structured import heads as heads_lib
+
+        attn = heads_lib.attention_layers(rebuild.layers_by_path(model))
+        found = {lyr.name: (path, lyr) for path, lyr in attn.items() if lyr.name in self.scope}
+        if scores is None:
+            scores = head_scores([lyr for _, lyr in found.values()], criterion)
+        keep, count = {}, {}
+        for name, (path, layer) in found.items():
+            n = int(layer.get_config()["num_heads"])
+            k = int(masks_lib.kept_count(n, self.scope[name]))
+            s = scores.get(name, scores.get(name + heads_lib.SUFFIX))
+            if k < n and s is not None:
+                group = path + heads_lib.SUFFIX
+                keep[group] = tuple(sorted(np.argsort(-np.asarray(s, float),
+                                                      kind="stable")[:k].tolist()))
+                count[group] = n
+        return Plan(keep, count)
+
     def __str__(self) -> str:
         name, value = self.target
         p, d = self.predicted, self.dense
@@ -131,6 +172,12 @@ def _target(kw, granularity):
         raise errors.ConfigError(f"{name} must be a positive number, got {name}={value!r}.")
     if name == "sparsity":
         errors.check_sparsity(value)
+    if granularity == "head" and name not in HEAD_TARGETS:
+        raise errors.ConfigError(
+            f"{name}= is not modelled for granularity='head' (heads of MultiHeadAttention): "
+            f"a head allocation takes {', '.join(t + '=' for t in HEAD_TARGETS)} (params and "
+            "MACs count every query/key/value/output slice of a head). For "
+            f"{name}= allocate channels (sensitivity(..., granularity='channel')).")
     if name in ("flash", "arena") and granularity == "weight":
         raise errors.ConfigError(
             f"{name}= is a microcontroller target: TFLM runs dense int8 weights only (it "
@@ -167,7 +214,8 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     Args:
         result_or_model: a :class:`~tfprune.analysis.sensitivity.SensitivityResult`
             (granularity from it) or a model (``granularity`` then defaults to weight).
-        sparsity: fraction of units removed (weights, or channels of prunable groups).
+        sparsity: fraction of units removed (weights, channels of prunable groups, or
+            heads of the MultiHeadAttention layers).
         params, macs, bytes, flash: upper bounds, absolute, or a fraction of the dense
             figure when in (0, 1). ``bytes``/``flash`` (channel only): dense full-int8
             .tflite size estimate (TFLM flash of the model data).
@@ -180,7 +228,14 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             the dense arena when in (0, 1)): the peak of live int8 activations plus
             per-channel data, calibrated with one real ``export.micro`` of the dense model.
         method: ``"sensitivity"``, ``"erk"``, ``"lamp"`` or ``"uniform"``.
-        granularity: only with a model: ``"weight"`` or ``"channel"``.
+        granularity: only with a model: ``"weight"``, ``"channel"`` or ``"head"``.
+            ``"head"`` (from a model or a ``sensitivity(..., granularity="head")``
+            result): the units are MultiHeadAttention layers, the sparsity the fraction
+            of their heads removed; the targets are ``sparsity``, ``params`` and ``macs``
+            (a head's parameters and MACs: its query/key/value/output slices and its
+            attention matmuls); pass the result as ``one_shot(model, scope=allocation,
+            granularity="head")`` or ``structured.apply_masks(model,
+            allocation.plan(model))``.
 
     Returns:
         An :class:`Allocation` (a mapping unit -> sparsity with ``.predicted``).
@@ -201,6 +256,14 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         >>> a = allocate(m, params=0.5, method="erk")
         >>> a.predicted["params"] <= 0.5 * m.count_params()
         True
+
+        Heads of a MultiHeadAttention (a dict for ``one_shot(..., granularity="head")``):
+
+        >>> i = keras.Input((6, 8))
+        >>> att = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+        >>> t = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(att)))
+        >>> dict(allocate(t, macs=0.6, method="uniform", granularity="head"))
+        {'att': 0.5}
     """
     from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult
 
@@ -225,6 +288,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         raise errors.ConfigError(
             "allocate() needs a tf_keras model or a SensitivityResult that carries its model "
             "(SensitivityResult.from_dict(d, model=...)).")
+    if gran == "head":
+        from tfprune.analysis.heads import check_heads
+
+        check_heads(model)  # no MultiHeadAttention: say which granularity to use
     costs = Costs(model, gran)
     if not costs.units:
         raise errors.NothingToPruneError(f"Model {model.name!r} has nothing prunable at "

@@ -147,6 +147,13 @@ def _measure(name, model, x):
     return float(_int8_bytes(model, x))
 
 
+_HEADS_NOTE = (
+    "to_budget() removes channels only (granularity='channel'); for the heads of "
+    "MultiHeadAttention layers use allocate(sensitivity(model, data, granularity='head'), "
+    "params=... or macs=...), then one_shot(model, scope=allocation, granularity='head'), "
+    "strip and shrink.")
+
+
 def _fmt(name, v) -> str:
     return f"{v:.3f}" if name == "latency_ms" else f"{v:,.0f}"
 
@@ -183,6 +190,11 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
               fine_tune=1, validation_data=None, max_rounds: int = 3,
               progress=None) -> BudgetResult:
     """Channel-prune ``model`` until a measured budget holds (returns a new, smaller model).
+
+    Channels only: attention heads are not removed here. For heads run the steps
+    yourself: ``allocate(sensitivity(model, data, granularity="head"), params=...)`` (or
+    ``macs=``), ``one_shot(model, scope=allocation, granularity="head")``, ``strip``,
+    ``shrink``.
 
     Args:
         model: a compiled tf_keras model (loss and optimizer; an ``accuracy`` metric
@@ -232,7 +244,10 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     dense = _measure(name, model, x)
     goal = value * dense if value < 1 and name != "latency_ms" else value
     alloc_name = "flash" if name in ("flash", "bytes") else name
-    res = sensitivity(model, (x[:256], y[:256]), granularity="channel", progress=progress)
+    try:
+        res = sensitivity(model, (x[:256], y[:256]), granularity="channel", progress=progress)
+    except errors.NothingToPruneError as e:
+        raise errors.NothingToPruneError(f"{e} {_HEADS_NOTE}") from None
     allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
     internal, rounds, best = goal, [], None
     if alloc_name == "flash":  # calibrate the int8 size estimate on the dense model

@@ -2,7 +2,9 @@
 bytes and density as exact functions of the kept fraction of every unit.
 
 Channel costs are multilinear: a convolution between two pruned groups keeps
-``k_in * k_out`` of itself.
+``k_in * k_out`` of itself. Head costs are linear: a ``MultiHeadAttention`` keeping a
+fraction ``k`` of its heads keeps ``k`` of its query/key/value kernels and biases, of its
+output-projection kernel and of all its MACs (projections, attention matmuls, output).
 
 Example:
     >>> from tfprune.compat import keras
@@ -18,6 +20,7 @@ from __future__ import annotations
 import collections
 
 import numpy as np
+import tensorflow as tf
 
 from tfprune import layers
 from tfprune.compat import keras
@@ -29,8 +32,16 @@ _KERNELS = ("kernel", "depthwise_kernel", "pointwise_kernel", "embeddings")
 _BYTES_FIXED, _BYTES_PER_LAYER = 2000, 250  # flatbuffer overhead estimate (int8, dense)
 
 
+def _attribute(layer, path):
+    """``layer.<path>`` for a dotted attribute path (``"_query_dense.kernel"``), or None."""
+    for part in path.split("."):
+        layer = getattr(layer, part, None)
+    return layer
+
+
 def _macs_by_var(model) -> dict:
-    """id(variable) -> MACs of one sample attributed to it (summed over calls)."""
+    """id(variable) -> MACs of one sample attributed to it (summed over calls); MACs of no
+    variable (attention matmuls) under the key ``None``."""
     out = collections.Counter()
     for depth in model._nodes_by_depth:
         for node in model._nodes_by_depth[depth]:
@@ -44,9 +55,26 @@ def _macs_by_var(model) -> dict:
                 continue
             for macs, attr in layers.layer_macs(layer, tuple(ins[0].shape),
                                                 tuple(outs[0].shape)):
-                var = getattr(layer, attr, None) if attr else None
-                if var is not None:
-                    out[id(var)] += int(macs)
+                var = _attribute(layer, attr) if attr else None
+                out[id(var) if var is not None else None] += int(macs)
+    return out
+
+
+def _head_macs(model) -> dict:
+    """id(MultiHeadAttention) -> its MACs of one sample (summed over calls); all of them
+    scale with the number of heads."""
+    from tfprune.masking import heads
+
+    out = collections.Counter()
+    for depth in model._nodes_by_depth:
+        for node in model._nodes_by_depth[depth]:
+            layer = node.layer
+            if isinstance(layer, keras.Model):
+                out.update(_head_macs(layer))
+            elif heads.is_attention(layer) and node.keras_inputs:
+                outs = tf.nest.flatten(node.outputs)
+                out[id(layer)] += sum(m for m, _ in layers.layer_macs(
+                    layer, tuple(node.keras_inputs[0].shape), tuple(outs[0].shape)))
     return out
 
 
@@ -58,6 +86,16 @@ class Costs:
     ``base * prod_axes(sum_p w_p * k[unit_p])``: exact for parameters and MACs (bytes
     are an estimate of a dense full-int8 .tflite: 1 byte per kernel entry, 4 per bias,
     plus a fixed overhead).
+
+    ``granularity="head"``: one unit per ``MultiHeadAttention`` (size ``num_heads``).
+
+    Example:
+        >>> i = keras.Input((6, 8))
+        >>> a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+        >>> m = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
+        >>> c = Costs(m, "head")
+        >>> c.units, c.report(np.array([0.5]))  # 2 of 4 heads: 280 params, 2112 MACs go
+        (['att'], {'params': 315, 'macs': 2136, 'sparsity': 0.5})
     """
 
     def __init__(self, model, granularity: str):
@@ -70,9 +108,13 @@ class Costs:
         macs = _macs_by_var(model)
         nlayers = sum(1 for la in layers.leaf_layers(model) if la.weights)
         self.fixed[2] = _BYTES_FIXED + _BYTES_PER_LAYER * nlayers
-        if granularity == "weight":
+        if granularity == "head":
+            self._head(model)
+        elif granularity == "weight":
+            self.fixed[1] += macs.get(None, 0)
             self._weight(model, macs)
         else:
+            self.fixed[1] += macs.get(None, 0)
             self._channel(model, macs)
         self.of_unit = [[] for _ in self.units]
         for t, (_, factors) in enumerate(self.terms):
@@ -109,6 +151,29 @@ class Costs:
                     self.fixed[0] += int(np.prod(w.shape))
                     self.fixed[1] += macs.get(id(w), 0)
         self.fixed[2] = np.nan  # sparse .tflite size is not modelled
+
+    def _head(self, model):
+        """One unit per MultiHeadAttention (size ``num_heads``); every other weight and MAC
+        is fixed."""
+        from tfprune.graph.macs import count_macs
+        from tfprune.masking import heads
+
+        macs = _head_macs(model)
+        self.fixed[0], self.fixed[1] = float(model.count_params()), float(count_macs(model))
+        for layer in layers.leaf_layers(model):
+            if not heads.is_attention(layer) or not layer.built:
+                continue
+            u = len(self.units)
+            n = int(layer.get_config()["num_heads"])
+            params = float(sum(int(np.prod(_attribute(layer, w).shape))
+                               for w in heads.weight_names(layer)))
+            self.units.append(layer.name)
+            self.size.append(n)
+            self.terms.append((np.array([params, macs.get(id(layer), 0), 0, n, 0], float),
+                               [(np.array([u]), np.array([1.0]))]))
+            self.owner.append(u)
+            self.fixed[:2] -= (params, macs.get(id(layer), 0))
+        self.fixed[2] = np.nan  # no head-pruned .tflite size model
 
     def _channel(self, model, macs):
         from tfprune import graph as graph_lib

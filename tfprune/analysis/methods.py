@@ -64,6 +64,12 @@ def _lamp_scores(model, costs):
             la = by_name[u]
             ws = layers.prunable_weights(la, layers.prunable_weight_names(la))
             raw.append(np.concatenate([np.square(w.numpy()).ravel() for w in ws]))
+    elif costs.granularity == "head":  # squared L2 norm of each head's kernel slices
+        from tfprune.analysis.heads import head_scores
+
+        by_name = {la.name: la for la in layers.leaf_layers(model)}
+        sc = head_scores([by_name[u] for u in costs.units], "l2")
+        raw = [sc[u] for u in costs.units]
     else:
         from tfprune import graph as graph_lib
         from tfprune.analysis.sensitivity import group_scores
@@ -131,7 +137,7 @@ def bisect(family, costs, value, col, fn=None):
 
 def _grid(costs, u, cap, levels):
     n = costs.size[u]
-    if costs.granularity == "channel":
+    if costs.granularity in ("channel", "head"):  # whole channels or heads
         lo = max(1, int(round(n * (1.0 - cap))))
         return np.array([(n - c) / n for c in range(n, lo - 1, -1)])
     return np.unique(np.concatenate([np.arange(0.0, cap, 0.005), [cap], levels]))

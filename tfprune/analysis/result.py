@@ -23,13 +23,15 @@ class SensitivityResult:
     """Measured metric per unit (layer or group) and level.
 
     Attributes:
-        granularity: ``"weight"`` or ``"channel"``.
+        granularity: ``"weight"``, ``"channel"`` or ``"head"`` (units are
+            MultiHeadAttention layers, their sizes ``num_heads``).
         levels: the sparsities measured (increasing, in (0, 1)).
         metric: metric name (``"loss"``, ``"accuracy"`` or the callable's name).
         higher_is_better: True for accuracy-like metrics.
         baseline: the metric of the unpruned model.
         curves: unit name -> metric at each level.
-        sizes: unit name -> weights (weight) or channels (channel) in the unit.
+        sizes: unit name -> weights (weight), channels (channel) or heads (head) in the
+            unit.
         members: unit name -> layer names the unit touches.
         criterion: criterion used to choose what is removed at each level.
         samples: number of samples evaluated.
@@ -75,9 +77,10 @@ class SensitivityResult:
         rows = [head]
         for u, vals in self.curves.items():
             rows.append(f"{u:<{name_w}} {self.sizes[u]:>5} " + " ".join(f"{v:>8.4f}" for v in vals))
+        what = {"channel": "groups", "head": "attention layers (heads)"}.get(self.granularity,
+                                                                          "layers")
         rows.append(f"baseline {self.metric} = {self.baseline:.4f} on {self.samples} samples, "
-                    f"{len(self.curves)} {'groups' if self.granularity == 'channel' else 'layers'}, "
-                    f"{self.seconds:.1f} s")
+                    f"{len(self.curves)} {what}, {self.seconds:.1f} s")
         return "\n".join(rows)
 
     def to_dict(self) -> dict:
@@ -122,7 +125,9 @@ class SensitivityResult:
         for u in units:
             ax.plot(xs, [self.baseline] + list(self.curves[u]), marker="o", ms=3, lw=1, label=u)
         ax.axhline(self.baseline, color="k", lw=0.8, ls="--")
-        ax.set_xlabel(f"sparsity ({'channels of the group' if self.granularity == 'channel' else 'weights of the layer'})")
+        what = {"channel": "channels of the group", "head": "heads of the layer"}.get(
+            self.granularity, "weights of the layer")
+        ax.set_xlabel(f"sparsity ({what})")
         ax.set_ylabel(self.metric)
         ax.set_title(f"Sensitivity ({self.granularity}, {self.criterion})")
         if len(units) <= 20:

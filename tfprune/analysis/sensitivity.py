@@ -1,8 +1,10 @@
 """Sensitivity analysis: how much the metric moves when one layer or group is pruned alone.
 
-For every prunable layer (``granularity="weight"``) or every prunable dependency
+For every prunable layer (``granularity="weight"``), every prunable dependency
 group (``granularity="channel"``: a channel is zeroed everywhere it lives, so a
-coupled layer is never measured alone), each level of ``levels`` is applied in place
+coupled layer is never measured alone) or every ``MultiHeadAttention``
+(``granularity="head"``: whole heads, each zeroed in its query/key/value kernel and bias
+slices and its output-projection slice), each level of ``levels`` is applied in place
 on ONE working copy of the model, the metric is measured on cached batches by one
 compiled function, and the weights are restored. The user's model is not touched.
 At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
@@ -31,6 +33,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import errors, layers
+from tfprune.analysis import heads
 from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
@@ -40,7 +43,7 @@ from tfprune.masking import probe
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "group_scores",
            "channel_loss_delta"]
 
-GRANULARITIES = ("weight", "channel")
+GRANULARITIES = ("weight", "channel", "head")
 METRICS = ("loss", "accuracy")
 CHANNEL_CRITERIA = {"magnitude": 1, "l1": 1, "l2": 2}
 MIN_SAMPLES = probe.MIN_SAMPLES
@@ -197,17 +200,22 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         data: ``(x, y)`` arrays (batches of 64), a list of ``(x, y)`` batches or a
             ``tf.data.Dataset`` of ``(x, y)``; at least 8 samples.
         granularity: ``"weight"`` (per prunable layer, top-k by ``criterion`` within the
-            layer) or ``"channel"`` (per prunable dependency group; channels ranked by the
-            summed filter norm of the group's members and zeroed everywhere they live).
+            layer), ``"channel"`` (per prunable dependency group; channels ranked by the
+            summed filter norm of the group's members and zeroed everywhere they live) or
+            ``"head"`` (per ``MultiHeadAttention``, unit = the layer's name, size = its
+            ``num_heads``; heads ranked by ``criterion`` summed over the head's
+            query/key/value/output kernel slices, exactly as ``one_shot(granularity="head")``
+            ranks them, and the weakest ``n - kept_count(n, level)`` removed whole).
         levels: increasing sparsities in (0, 1).
         criterion: ``"magnitude"`` (weight: ``|w|``; channel: L1 filter norm), a
-            weight-only criterion name (weight) or ``"l1"``/``"l2"`` (channel).
+            weight-only criterion name (weight or head, e.g. ``"l1"``, ``"l2"``,
+            ``"magnitude"``) or ``"l1"``/``"l2"`` (channel).
         metric: ``"loss"`` (the compiled loss; lower is better), ``"accuracy"`` or a
             callable ``(y_true, y_pred) -> scalar`` (lower is better unless it has an
             attribute ``higher_is_better = True``).
         max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
-        recalibrate_bn: channel granularity: measure each point as if the
+        recalibrate_bn: channel and head granularity: measure each point as if the
             BatchNormalization statistics were re-estimated after the removal
             (:class:`tfprune.masking.probe.ChannelProbe`); ``"auto"``: when the model has
             BatchNormalization. A removal otherwise also shifts every later
@@ -220,7 +228,8 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     Raises:
         ConfigError: bad levels, granularity, criterion or metric, data without labels or
             with fewer than 8 samples — all before the scan.
-        NothingToPruneError: nothing prunable at this granularity.
+        NothingToPruneError: nothing prunable at this granularity (``"head"``: no
+            MultiHeadAttention), before the scan.
 
     Example:
         >>> import numpy as np
@@ -230,6 +239,18 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         >>> r = sensitivity(m, (x, y), levels=(0.5,), metric="accuracy", progress=False)
         >>> r.metric, list(r.curves)
         ('accuracy', ['d'])
+
+        Attention heads (``granularity="head"``): one curve per MultiHeadAttention.
+
+        >>> i = keras.Input((5, 8))
+        >>> a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+        >>> out = keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a))
+        >>> att = keras.Model(i, out)
+        >>> xs = np.random.rand(16, 5, 8).astype("float32")
+        >>> r = sensitivity(att, (xs, np.arange(16) % 3), granularity="head", levels=(0.5,),
+        ...                 metric="accuracy", progress=False)
+        >>> r.sizes, r.members
+        ({'att': 4}, {'att': ['att']})
     """
     levels = check_levels(levels)
     if data is None:
@@ -243,15 +264,20 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             f"sensitivity() expects a tf_keras Model, got {type(model).__name__}.")
     if len(model.outputs or []) != 1:
         raise errors.ConfigError("sensitivity() supports models with exactly one output.")
+    if granularity == "head":
+        heads.head_criterion(criterion)
+        heads.check_heads(model)
     batches = cached_batches(data, max_batches=max_batches)
     fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
     from tqdm.auto import tqdm
 
+    if recalibrate_bn == "auto":
+        recalibrate_bn = probe.has_batch_norm(model) and granularity != "weight"
     if granularity == "weight":
         scan = _weight_scan(model, batches, fn, criterion, levels)
+    elif granularity == "head":
+        scan = heads.scan(model, batches, fn, higher, criterion, levels, bool(recalibrate_bn))
     else:
-        if recalibrate_bn == "auto":
-            recalibrate_bn = probe.has_batch_norm(model)
         scan = _channel_scan(model, batches, fn, higher, criterion, levels, bool(recalibrate_bn))
     start = time.perf_counter()
     baseline, total, points = next(scan)
@@ -269,7 +295,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     return SensitivityResult(granularity, levels, name, higher, baseline, curves, sizes,
                              members, str(crit_name), sum(len(b[0]) for b in batches),
                              time.perf_counter() - start,
-                             recalibrate_bn=granularity == "channel" and bool(recalibrate_bn),
+                             recalibrate_bn=granularity != "weight" and bool(recalibrate_bn),
                              model=model)
 
 
@@ -325,7 +351,8 @@ def _channel_points(p, scores, levels):
             yield name, grp.layers(), int(grp.channels), p.measure(name, keep)
 
 
-def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress=None) -> dict:
+def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress=None,
+                       granularity: str = "channel") -> dict:
     """Measured damage of removing each channel alone: the ``"sensitivity"`` channel criterion.
 
     For every prunable dependency group and every channel of it, the channel is zeroed
@@ -333,10 +360,14 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
     compiled evaluation, and the weights are restored. One evaluation per channel: use
     it on small models or few batches.
 
+    Args:
+        granularity: ``"channel"`` or ``"head"``: each head of every MultiHeadAttention
+            removed alone (keys ``"<layer>/heads"``; the ``"sensitivity"`` head criterion).
+
     Returns:
-        group name -> float64 array of per-channel degradation (larger = more important);
-        pass it as ``Allocation.plan(model, scores=...)`` to keep the channels whose
-        removal hurts most.
+        group name -> float64 array of per-channel (per-head) degradation (larger = more
+        important); pass it as ``Allocation.plan(model, scores=...)`` to keep the channels
+        (heads) whose removal hurts most.
 
     Example:
         >>> import numpy as np
@@ -347,12 +378,25 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
         >>> channel_loss_delta(m, (x, y), progress=False)["h"].shape
         (5,)
+        >>> i = keras.Input((5, 8))
+        >>> a = keras.layers.MultiHeadAttention(3, 4, name="att")(i, i)
+        >>> t = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
+        >>> t.compile(loss="sparse_categorical_crossentropy")
+        >>> xs = np.random.rand(16, 5, 8).astype("float32")
+        >>> channel_loss_delta(t, (xs, np.arange(16) % 3), granularity="head",
+        ...                    progress=False)["att/heads"].shape  # one delta per head
+        (3,)
     """
     from tqdm.auto import tqdm
 
+    if granularity not in ("channel", "head"):
+        raise errors.unknown_name("granularity", granularity, ("channel", "head"))
+    if granularity == "head":
+        heads.check_heads(model)
     batches = cached_batches(data, max_batches=max_batches)
     fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels")
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
+                           granularity=granularity)
     if not p.groups:
         raise errors.NothingToPruneError(f"Model {model.name!r} has no prunable channel group.")
     bar = tqdm(total=sum(g.channels for g in p.groups.values()), leave=False,
@@ -361,3 +405,4 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         return {name: p.deltas(name, on_point=lambda: bar.update(1)) for name in p.groups}
     finally:
         bar.close()
+

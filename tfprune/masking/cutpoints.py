@@ -95,8 +95,22 @@ def layer_costs(model) -> np.ndarray:
 
 
 def first_positions(model, graph, groups) -> dict:
-    """group name -> index in ``model.layers`` of the first layer holding the group."""
+    """group name -> index in ``model.layers`` of the first layer holding the group.
+
+    ``graph=None``: groups that name their layers themselves (``groups[name].layers()``,
+    e.g. the attention heads of :class:`tfprune.masking.probe.HeadGroup`); a layer that is
+    not a top-level layer of ``model`` (inside a nested model) gives 0, the whole model.
+
+    Example:
+        >>> from types import SimpleNamespace
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="a"),
+        ...                       keras.layers.Dense(2, name="b")])
+        >>> first_positions(m, None, {"b/x": SimpleNamespace(layers=lambda: ["b"])})
+        {'b/x': 1}
+    """
     pos = {la.name: i for i, la in enumerate(model.layers)}
+    if graph is None:
+        return {name: min(pos.get(n, 0) for n in grp.layers()) for name, grp in groups.items()}
     index = {grp.index: name for name, grp in groups.items()}
     first = {}
     for u in graph.uses:
@@ -158,6 +172,8 @@ def choose(model, graph, groups, samples: int, *, cuts="auto", points=4, setup: 
         >>> groups = {grp.name: grp for grp in g.prunable()}
         >>> choose(m, g, groups, 64, cuts=1)
         {'b': 1}
+
+    ``graph`` may be ``None`` when every group names its layers (:func:`first_positions`).
     """
     if cuts == 0 or cuts is None:
         return {}

@@ -10,6 +10,12 @@ calibration batches. A measurement point is a handful of variable assigns plus t
 evaluation; the original values are restored afterwards. Nothing is retraced and no
 Python walk of the model happens per point.
 
+``granularity="head"``: the groups are the heads of every ``MultiHeadAttention``
+(``"<layer>/heads"``, one "channel" per head, living in the query/key/value kernels and
+biases and the output-projection kernel: the map of :mod:`tfprune.masking.heads`), so the
+same probe measures heads removed, for ``sensitivity(granularity="head")`` and
+``criterion="sensitivity"`` at head granularity.
+
 Example:
     >>> import numpy as np
     >>> from tfprune.compat import keras
@@ -34,8 +40,8 @@ from tfprune.compat import keras
 from tfprune.core.criteria import grouping
 from tfprune.masking.batchstats import BatchStatsNormalization, has_batch_norm, working_copy
 
-__all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe",
-           "MIN_SAMPLES", "measure_loss_deltas", "BatchStatsNormalization", "working_copy",
+__all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe", "HeadGroup",
+           "head_groups", "MIN_SAMPLES", "measure_loss_deltas", "BatchStatsNormalization", "working_copy",
            "has_batch_norm"]
 
 MIN_SAMPLES = 8
@@ -164,8 +170,61 @@ def loss_metric(loss):
     return fn
 
 
+class HeadGroup:
+    """The heads of one ``MultiHeadAttention`` seen as a group by :class:`ChannelProbe`.
+
+    Attributes:
+        name: ``"<layer>/heads"`` (:func:`tfprune.masking.heads.group_name`).
+        channels: the layer's ``num_heads``.
+        layer: the layer (of the probe's working copy).
+        index: position in :func:`head_groups`' order.
+
+    Example:
+        >>> g = HeadGroup(keras.layers.MultiHeadAttention(3, 2, name="att"), 0)
+        >>> g.name, g.channels, g.layers()
+        ('att/heads', 3, ['att'])
+    """
+
+    def __init__(self, layer, index: int):
+        from tfprune.masking import heads
+
+        self.layer, self.index = layer, int(index)
+        self.name = heads.group_name(layer)
+        self.channels = int(layer.get_config()["num_heads"])
+
+    def layers(self) -> list:
+        """The one layer holding the heads (the same call as a dependency group's)."""
+        return [self.layer.name]
+
+
+def head_groups(model, exclude=None) -> dict:
+    """``{"<layer>/heads": HeadGroup}`` for every ``MultiHeadAttention`` of ``model`` (nested
+    models too) not named in ``exclude``.
+
+    Example:
+        >>> i = keras.Input((5, 4))
+        >>> m = keras.Model(i, keras.layers.MultiHeadAttention(2, 2, name="att")(i, i))
+        >>> list(head_groups(m))
+        ['att/heads']
+    """
+    from tfprune import layers as layers_lib
+    from tfprune.masking import heads
+
+    exclude = set(exclude or ())
+    found = [la for la in layers_lib.leaf_layers(model)
+             if heads.is_attention(la) and la.name not in exclude]
+    return {g.name: g for g in (HeadGroup(la, k) for k, la in enumerate(found))}
+
+
+def _attribute(obj, path: str):
+    for part in path.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
 class ChannelProbe:
-    """Remove channels of dependency groups in place on a working copy and measure.
+    """Remove channels of dependency groups (or attention heads) in place on a working copy
+    and measure.
 
     Args:
         model: a built tf_keras model (not modified: a working copy is made).
@@ -191,27 +250,51 @@ class ChannelProbe:
             statistics measured on the dense model, and that damage (which a cheap
             re-estimate or any fine-tuning removes) can swamp the differences between
             groups.
+        granularity: ``"channel"`` (dependency groups) or ``"head"`` (the heads of every
+            ``MultiHeadAttention``, one :class:`HeadGroup` per layer; ``exclude`` names
+            layers whose heads are kept).
 
     Attributes:
-        graph: the dependency graph of the working copy.
-        groups: group name -> :class:`tfprune.graph.group.Group` (the prunable ones).
+        graph: the dependency graph of the working copy (``None`` at head granularity).
+        groups: group name -> :class:`tfprune.graph.group.Group` (the prunable ones) or
+            :class:`HeadGroup`.
         base: the metric of the unpruned model.
         cut_of: group name -> index in ``work.layers`` of the cut its evaluations start
             from (groups evaluated on the whole model are not in it).
+
+    Example (heads; the channel form is in the module docstring):
+        >>> i = keras.Input((5, 8))
+        >>> a = keras.layers.MultiHeadAttention(4, 2, name="att")(i, i)
+        >>> m = keras.Model(i, keras.layers.Dense(2)(keras.layers.GlobalAveragePooling1D()(a)))
+        >>> x, y = np.random.rand(16, 5, 8).astype("float32"), np.arange(16) % 2
+        >>> fn = loss_metric(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+        >>> p = ChannelProbe(m, cache((x, y)), fn, granularity="head")
+        >>> list(p.groups), p.deltas("att/heads").shape
+        (['att/heads'], (4,))
     """
 
     def __init__(self, model, batches, metric, *, exclude=None, higher_is_better=False,
-                 cuts="auto", points=4, recalibrate_bn: bool = False):
+                 cuts="auto", points=4, recalibrate_bn: bool = False,
+                 granularity: str = "channel"):
         from tfprune import graph as graph_lib
         from tfprune.masking import cutpoints
 
+        if granularity not in ("channel", "head"):
+            raise errors.unknown_name("granularity of ChannelProbe", granularity,
+                                      ("channel", "head"))
+        self.granularity = granularity
         self.recalibrate_bn = bool(recalibrate_bn)
         self.work = working_copy(model, batch_stats=self.recalibrate_bn)
         self._bs = 64 if self.recalibrate_bn else 32
         self.higher_is_better = bool(higher_is_better)
-        self.graph = graph_lib.build(self.work, exclude=exclude)
-        self.groups = {g.name: g for g in self.graph.prunable()}
-        self._members = self._index_members()
+        if granularity == "head":
+            self.graph = None
+            self.groups = head_groups(self.work, exclude)
+            self._members = self._index_heads()
+        else:
+            self.graph = graph_lib.build(self.work, exclude=exclude)
+            self.groups = {g.name: g for g in self.graph.prunable()}
+            self._members = self._index_members()
         self._batches, self._metric = batches, metric
         self.run = compile_metric(self.work, batches, metric, batch_size=self._bs)
         self.samples = int(sum(len(b[0]) for b in batches))
@@ -248,6 +331,19 @@ class ChannelProbe:
                 out[by_index[gi]].setdefault(id(var), (var, []))[1].append((u.axis, pos))
         return {name: [(var, uses, var.numpy()) for var, uses in d.values()]
                 for name, d in out.items()}
+
+    def _index_heads(self) -> dict:
+        """group name -> [(variable, [(head axis, positions)], original value)]."""
+        from tfprune.masking import heads
+
+        out = {}
+        for name, grp in self.groups.items():
+            out[name] = []
+            for e in heads.head_map(grp.layer):
+                var = _attribute(grp.layer, e["weight"])
+                pos = np.asarray(e["positions"])
+                out[name].append((var, [(e["axis"], pos)], var.numpy()))
+        return out
 
     def evaluation(self, group: str):
         """The compiled evaluation that measures ``group`` (from its cut, or the whole model).
@@ -325,18 +421,25 @@ class ChannelProbe:
 
 def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=None,
                         max_samples=None) -> dict:
-    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel wrappers
-    on a working copy of ``model`` and hand it to the wrappers (criterion "sensitivity").
+    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel (or head)
+    wrappers on a working copy of ``model`` and hand it to the wrappers (criterion
+    "sensitivity").
+
+    At head granularity (wrappers made by ``prune``/``one_shot(granularity="head")``) a
+    group is a ``MultiHeadAttention``'s heads and each head is removed alone (all its
+    query/key/value/output slices) while the loss is measured.
 
     Returns:
-        group name -> per-channel loss increase when that channel alone is removed.
+        group name -> per-channel (per-head) loss increase when that channel (head) alone
+        is removed.
     """
     from tfprune.masking import channels, pruner
 
     batches = cache(data, max_batches=max_batches, max_samples=max_samples)
     ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
+    head = any(getattr(w, "granularity", None) == "head" for w in ws)
     p = ChannelProbe(model, batches, loss_metric(loss), exclude=exclude,
-                     points="channels")
+                     points="channels", granularity="head" if head else "channel")
     wanted = [g for g in channels.groups_of(ws) if g in p.groups]
     deltas = {g: p.deltas(g) for g in wanted}
     for w in ws:

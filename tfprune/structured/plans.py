@@ -9,7 +9,8 @@ import numpy as np
 
 from tfprune import errors
 
-__all__ = ["Plan", "ShrinkReport", "keep_masks", "check_round_to", "derive", "removed_weights"]
+__all__ = ["Plan", "ShrinkReport", "keep_masks", "check_round_to", "derive", "removed_weights",
+           "head_plan"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,14 @@ class Plan:
         return cls({g: tuple(k) for g, k in d["keep"].items()}, dict(d["channels"]))
 
     def __str__(self) -> str:
-        rows = [f"Plan: {self.removed} channels removed in {len(self.keep)} groups"]
+        heads = sum(self.channels[g] - len(k) for g, k in self.keep.items()
+                    if g.endswith("/heads"))
+        n_heads = sum(1 for g in self.keep if g.endswith("/heads"))
+        what = [f"{self.removed - heads} channels removed in {len(self.keep) - n_heads} groups"]
+        if n_heads:
+            what = (what if len(self.keep) > n_heads else []) + [
+                f"{heads} heads removed in {n_heads} attention layers"]
+        rows = [f"Plan: {', '.join(what)}"]
         for g, k in self.keep.items():
             rows.append(f"  {g}: keep {len(k)}/{self.channels[g]}")
         return "\n".join(rows)
@@ -242,3 +250,56 @@ def check_options(*, criterion, reduction="sum", scope="layer", round_to=1, min_
         raise errors.unknown_name("scope", scope, ("layer", "global"))
     channels.ChannelOptions(reduction=reduction, score_from=score_from, round_to=round_to,
                             min_channels=min_channels)
+
+
+def head_plan(model, sparsity=None, *, scope="layer", criterion="l2", exclude=None, data=None,
+              loss=None, max_batches=None) -> Plan:
+    """Choose the heads to keep in every ``MultiHeadAttention`` (the head form of
+    ``structured.plan``): ``one_shot(..., granularity="head")`` chooses them through the one
+    criterion path, and the kept heads are read from its masks.
+
+    Every criterion supporting ``granularity="head"`` works: weight criteria (``"l1"``,
+    ``"l2"``, ``"magnitude"``: summed over the head's query/key/value/output kernel slices),
+    gradient criteria (``data=(x, y)``) and ``"sensitivity"`` (the measured loss increase
+    when one head is removed; ``data=(x, y)``).
+
+    Args:
+        model: a built tf_keras model holding MultiHeadAttention layers (not modified).
+        sparsity: fraction of each layer's heads to remove, in [0, 1); may be omitted with a
+            dict ``scope``.
+        scope: ``"layer"``, ``"global"`` or ``{attention layer name: sparsity}`` (e.g. an
+            ``allocate(..., granularity="head")`` result).
+        criterion, exclude, data, loss, max_batches: as for :func:`tfprune.one_shot`.
+
+    Returns:
+        A :class:`Plan` with a group ``"<layer path>/heads"`` per layer that loses a head,
+        for :func:`tfprune.structured.apply_masks` / :func:`tfprune.shrink`.
+
+    Raises:
+        NothingToPruneError: the model has no MultiHeadAttention; ConfigError, DataError:
+            as ``one_shot`` (before any work).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> i = keras.Input((6, 8))
+        >>> a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+        >>> m = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
+        >>> p = head_plan(m, 0.5)
+        >>> len(p.keep["att/heads"]), p.channels
+        (2, {'att/heads': 4})
+    """
+    from tfprune.masking import api, channels, pruner
+    from tfprune.structured import heads as heads_lib
+    from tfprune.structured import rebuild
+
+    pruned = api.one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
+                          data=data, loss=loss, granularity="head", max_batches=max_batches)
+    kept = channels.keep_state(pruner.wrapped_layers(pruned))
+    attn = heads_lib.attention_layers(rebuild.layers_by_path(model))
+    keep, count = {}, {}
+    for path, layer in attn.items():
+        flags = kept.get(layer.name + heads_lib.SUFFIX)
+        if flags is not None and not flags.all():
+            keep[path + heads_lib.SUFFIX] = tuple(int(h) for h in np.flatnonzero(flags))
+            count[path + heads_lib.SUFFIX] = int(len(flags))
+    return Plan(keep, count)

@@ -89,6 +89,6 @@ def test_bad_input_is_refused_before_work():
 def test_config_round_trip_and_unmeasured_fallback():
     c = criteria.Sensitivity(max_samples=64)
     assert type(c).from_config(c.get_config()) == c
-    assert criteria.get("sensitivity").granularities == ("channel",)
+    assert criteria.get("sensitivity").granularities == ("channel", "head")
     s = c.score(np.array([[1.0, -2.0], [0.0, 3.0]], "float32"), {"axis": -1})
     np.testing.assert_allclose(s.numpy(), [1.0, 5.0])  # L1 per output position

@@ -1,4 +1,4 @@
-"""The measured criterion: how much the loss grows when one channel is removed.
+"""The measured criterion: how much the loss grows when one channel (or head) is removed.
 
 ``s_c = L(model with channel c of the group removed everywhere it lives) - L(model)``
 on calibration data: the sensitivity-based pruning of the literature, measured exactly
@@ -8,8 +8,11 @@ instead of approximated to first (Taylor) or second order (OBD). The statistic
 the masks, and handed to :meth:`Sensitivity.score` per producer weight like any other
 statistic; the group reduction is the usual one (:mod:`tfprune.core.criteria.grouping`).
 
+At head granularity the unit is one head of a ``MultiHeadAttention`` (all its slices), the
+group a layer's heads.
+
 Cost: one evaluation of the model on the calibration samples per channel of every
-prunable group (e.g. the demo CNN's 224 channels on 256 samples: 224 evaluations).
+prunable group (per head of every attention layer at head granularity) (e.g. the demo CNN's 224 channels on 256 samples: 224 evaluations).
 Bound it with ``max_samples`` (default 256) and ``one_shot(max_batches=...)``.
 """
 
@@ -28,10 +31,12 @@ class Sensitivity(Criterion):
     """Measured loss increase of removing each channel alone; shape ``[channels]``.
 
     ``stats["loss_delta"]``: per output position of the weight (or ``{axis: vector}``);
-    larger = the loss grows more without the channel = keep. Channel granularity only:
-    a channel is removed from every member of its dependency group (producer kernel and
-    bias, BatchNormalization, depthwise slices, consumers' input slices) while the loss
-    is measured, so a coupled layer is never measured alone.
+    larger = the loss grows more without the channel = keep. A channel is removed from
+    every member of its dependency group (producer kernel and bias, BatchNormalization,
+    depthwise slices, consumers' input slices) while the loss is measured, so a coupled
+    layer is never measured alone. At ``granularity="head"`` the unit is one head of a
+    ``MultiHeadAttention`` (its query/key/value kernel and bias slices and its
+    output-projection slice removed together): ``s_h = L(without head h) - L(model)``.
 
     Without a measured ``loss_delta`` (a wrapper reloaded from a file, whose masks are
     re-chosen at the same sparsity while fine-tuning) the score is the filter's L1 norm;
@@ -56,7 +61,7 @@ class Sensitivity(Criterion):
 
     needs = frozenset({"loss_delta"})
     per_channel = True
-    granularities = ("channel",)
+    granularities = ("channel", "head")
     #: the loss needs calibration data with labels (``one_shot(data=(x, y))``)
     needs_data = True
     needs_labels = True
