@@ -106,6 +106,9 @@ def test_measured_head_deltas_equal_direct_removal(data):
     direct = np.array([_loss(_without(m, "mha", [k for k in range(4) if k != h]), data) - base
                        for h in range(4)])
     np.testing.assert_allclose(deltas, direct, rtol=1e-4, atol=1e-6)
+    plan = allocate(m, sparsity=0.5, method="uniform", granularity="head").plan(
+        m, scores={"mha/heads": deltas})  # keep the heads whose removal hurts most
+    assert plan.keep["mha/heads"] == tuple(sorted(np.argsort(-direct)[:2].tolist()))
 
 
 def test_sensitivity_criterion_removes_the_head_whose_removal_hurts_least(data):
