@@ -163,10 +163,14 @@ def weight(epochs, sparsities=(0.95, 0.98, 0.99), previous=None):
                     levels=(0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998), progress=False)
     kept = [row for row in (previous or {}).get("rows", []) if row["sparsity"] not in sparsities]
     out = {"dense_accuracy": _acc(m, val), "epochs": epochs, "rows": kept}
+    steps = epochs * -(-len(xtr) // 64)
     for s in sparsities:
-        for method in METHODS:
+        for method in METHODS + ("global, gradual",):
             if method == "global":
                 p, predicted = tfprune.one_shot(m, s, scope="global"), s
+            elif method == "global, gradual":  # the same ranking, AGP over the fine-tuning
+                agp = tfprune.schedules.AGP(s, end_step=int(0.75 * steps), frequency=10)
+                p, predicted = tfprune.prune(m, schedule=agp, scope="global"), s
             else:
                 src = r if method == "sensitivity" else m
                 a = allocate(src, sparsity=s, method=method)

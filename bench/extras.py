@@ -78,25 +78,33 @@ def allocation_section(d):
                  f"levels ({s['evaluations']} evaluations) on 256 samples: {s['seconds_total']:.0f} s "
                  f"wall ({s['cpu_seconds']:.0f} CPU-s; 1-min load average "
                  f"{s['load_average_1min'][0]:.1f} on {s['cpus']} shared cores). Target: < 60 s.", ""]
+    names = {"demo": "demo CNN", "ds_cnn": "DS-CNN"}
     for key, unit in (("channel", "macs_kept"), ("weight", "sparsity")):
         part = d.get(key)
         if not part:
             continue
-        methods = list(dict.fromkeys(r["method"] for r in part["rows"]))
-        points = list(dict.fromkeys(r[unit] for r in part["rows"]))
-        title = ("MACs kept (channel granularity, 2 fine-tune epochs)" if key == "channel" else
-                 "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback)")
-        rows += [f"Accuracy % by allocation method, {title}; dense "
-                 f"{pct(part['dense_accuracy'])}%:", "",
-                 "| " + unit + " | " + " | ".join(methods) + " |",
-                 "|---|" + "---:|" * len(methods)]
-        for pt in points:
-            cells = []
-            for m in methods:
-                r = next((r for r in part["rows"] if r[unit] == pt and r["method"] == m), None)
-                cells.append("" if r is None else pct(r["accuracy"]))
-            rows.append(f"| {pt:.0%} | " + " | ".join(cells) + " |")
-        rows.append("")
+        for net in dict.fromkeys(r.get("net", "demo") for r in part["rows"]):
+            mine = [r for r in part["rows"] if r.get("net", "demo") == net]
+            methods = list(dict.fromkeys(r["method"] for r in mine))
+            points = list(dict.fromkeys(r[unit] for r in mine))
+            dense = part.get("nets", {}).get(net, {}).get("dense_accuracy",
+                                                          part["dense_accuracy"])
+            title = (f"MACs kept (channel granularity, {part.get('epochs', 2)} fine-tune epochs)"
+                     if key == "channel" else
+                     "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback; "
+                     "\"global, gradual\": prune(scope=\"global\", schedule=AGP) over the same "
+                     "4 epochs)")
+            rows += [f"{names.get(net, net)}: accuracy % by allocation method, {title}; dense "
+                     f"{pct(dense)}%:", "",
+                     "| " + unit + " | " + " | ".join(methods) + " |",
+                     "|---|" + "---:|" * len(methods)]
+            for pt in points:
+                cells = []
+                for m in methods:
+                    r = next((r for r in mine if r[unit] == pt and r["method"] == m), None)
+                    cells.append("" if r is None else pct(r["accuracy"]))
+                rows.append(f"| {pt:.0%} | " + " | ".join(cells) + " |")
+            rows.append("")
     b = d.get("budget")
     if b:
         rows += [f"`to_budget` (demo CNN, MACs target): achieved {b['achieved']:,.0f} of "

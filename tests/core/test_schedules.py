@@ -256,3 +256,19 @@ def test_tfmot_wrapped_model_resumes_training_after_savedmodel_round_trip(first_
         assert w.pruning_schedule == schedule
         sparsity = 1 - w.pruning_vars[0][1].numpy().mean()
         assert sparsity == pytest.approx(_expected_sparsity(schedule, 20, 200), abs=1e-6)
+
+
+def test_last_update_is_known_inside_a_traced_function():
+    """Wrappers ask while fit traces its step: the answer must not depend on eagerness."""
+    agp = schedules.AGP(0.5, end_step=30, frequency=10)
+    found = {}
+
+    @tf.function
+    def traced():
+        found["step"] = schedules.last_update(agp)
+        return tf.constant(0)
+
+    traced()
+    assert found["step"] == schedules.last_update(agp) == 30
+    assert schedules.last_update(schedules.Constant(0.5)) is None
+    assert schedules.last_update(schedules.Constant(0.5, end_step=50)) == 50

@@ -131,6 +131,39 @@ def test_statistics_are_not_gathered_in_inference_calls():
     assert float(w._act_vars["count"].numpy()) == 0.0
 
 
+@pytest.mark.parametrize("criterion,stat", [("apoz", "count"), ("taylor", None)])
+def test_statistics_stop_after_the_schedules_last_update(criterion, stat):
+    """No mask update can use statistics gathered after schedules.last_update: none are."""
+    x, y = _data()
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
+                          L.Dense(3, name="d2")])
+    p = tfprune.prune(m, schedule=tfprune.schedules.AGP(0.5, end_step=4, frequency=2),
+                      criterion=criterion)
+    p.compile("sgd", LOSS)
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+
+    def gathered():  # samples (activations) or steps (gradients) recorded so far
+        return float((w._act_vars["count"] if stat else w._grad_steps).numpy())
+
+    p.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
+    after_six = gathered()  # 6 steps of 8 samples; the last update is at step 4
+    assert 0 < after_six < 6 * (8 if stat else 1)
+    p.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
+    assert gathered() == after_six
+
+
+def test_statistics_keep_coming_for_a_schedule_without_a_last_update():
+    x, y = _data()
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
+                          L.Dense(3, name="d2")])
+    p = tfprune.prune(m, schedule=tfprune.schedules.Constant(0.5, frequency=2),
+                      criterion="apoz")
+    p.compile("sgd", LOSS)
+    p.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tfprune.PruningCallback()])
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+    assert float(w._act_vars["count"].numpy()) >= 6  # reset at updates, never gated
+
+
 MIRRORED_CRITERIA = ["taylor", "obd", "movement", "apoz"]
 
 

@@ -141,6 +141,24 @@ def test_explicit_plan_masks_and_slices_the_same_heads():
         S.shrink(m, S.Plan({"mha/heads": ()}, {"mha/heads": 4}))
 
 
+def test_plan_granularity_head_is_the_head_path():
+    """structured.plan(granularity="head") plans heads with the criterion it is given."""
+    m = _randomize_biases(attention_model())
+    x, y = tokens()
+    plan = S.plan(m, sparsity=0.5, granularity="head", criterion="l1")
+    assert plan.channels == {"mha/heads": 4} and len(plan.keep["mha/heads"]) == 2
+    small = S.shrink(m, plan)
+    assert small.get_layer("mha").get_config()["num_heads"] == 2
+    _close(S.apply_masks(m, plan)(x).numpy(), small(x).numpy())
+    measured = S.plan(m, sparsity=0.5, granularity="head", criterion="sensitivity",
+                      data=(x, y), loss="sparse_categorical_crossentropy")
+    assert len(measured.keep["mha/heads"]) == 2
+    with pytest.raises(errors.ConfigError, match="round_to"):
+        S.plan(m, sparsity=0.5, granularity="head", round_to=2)
+    with pytest.raises(errors.ConfigError, match="granularity='head'.*data="):
+        tfprune.prune(m, sparsity=0.5, criterion="sensitivity", granularity="head")
+
+
 @pytest.mark.slow
 def test_shrunk_attention_exports_to_tflite(tmp_path):
     small = tfprune.shrink(tfprune.strip(tfprune.one_shot(attention_model(), 0.5,

@@ -191,23 +191,52 @@ class PruningCallback(keras.callbacks.Callback):
         self._global = False
         self._previous = None
         self._writer = None
+        self._base = None  # the model's step before this epoch's first batch
+        self._fires = (0, -1, frozenset())  # firing steps known for [lo, hi]
 
     def on_train_begin(self, logs=None):
         self._reset()
         _training_begin(self.model)
         self._wrappers = pruner.wrapped_layers(self.model)
         self._global = any(getattr(w, "update", "layer") == "external" for w in self._wrappers)
+        spe = getattr(self.model, "_steps_per_execution", None)
+        self._per_call = max(int(keras.backend.get_value(spe)), 1) if spe is not None else 1
         if self.log_dir:
             self._writer = tf.summary.create_file_writer(self.log_dir)
 
+    def on_epoch_begin(self, epoch, logs=None):
+        self._base = None
+
     def on_train_batch_begin(self, batch, logs=None):
-        # Layer-scope masks update inside the training step; global ones are set here.
-        # before_step reads the step from the model, so a BackupAndRestore that restores
-        # it after on_train_begin is honoured.
-        if self._global:
-            before_step(self.model)
-        else:
-            _begin_step(self._wrappers)
+        # Layer-scope masks update inside the training step. Global, channel and head
+        # masks are set here, at the steps where the schedule fires: the firing steps are
+        # computed for many steps at once and the model's step is read once per epoch
+        # (so a BackupAndRestore that restores it after on_train_begin is honoured), so a
+        # batch without an update costs no TensorFlow work here.
+        _begin_step(self._wrappers)
+        if not self._global:
+            return
+        if self._base is None:
+            step = pruner.global_step(self.model)
+            if step < 0:
+                _training_begin(self.model)
+                step = 0
+            self._base = step - batch
+        step = self._base + batch  # the model's step now; the coming batches add 1 each
+        due = self._firing(step + 1, step + self._per_call)
+        if due:
+            pruner.update_masks(self.model, step=due[0])
+
+    def _firing(self, first: int, last: int) -> list[int]:
+        """The steps in [first, last] at which the global schedule updates masks."""
+        lo, hi, known = self._fires
+        if first < lo or last > hi:
+            schedule = next(w for w in self._wrappers
+                            if getattr(w, "update", "layer") == "external").pruning_schedule
+            lo, hi = first, max(last, first + 4095)
+            known = frozenset(dynamic.firing_steps(schedule, lo, hi))
+            self._fires = (lo, hi, known)
+        return [s for s in range(first, last + 1) if s in known]
 
     def on_epoch_end(self, epoch, logs=None):
         pruner.assign_masked_weights(self.model)

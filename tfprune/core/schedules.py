@@ -65,6 +65,7 @@ __all__ = [
     "OneShot",
     "Polynomial",
     "get",
+    "last_update",
 ]
 
 _register = keras.utils.register_keras_serializable(package="tfprune")
@@ -397,3 +398,33 @@ def get(identifier, **kwargs) -> _tfmot.PruningSchedule:
         raise errors.ConfigError(
             f"schedules.get: cannot build {cls.__name__} from {kwargs}: {exc}. See "
             f"help(tfprune.schedules.{cls.__name__}) for its arguments.") from exc
+
+
+def last_update(schedule, horizon: int = 100_000) -> int | None:
+    """The last step at which ``schedule`` can update masks, or None (no last step known).
+
+    A schedule with an ``end_step >= 0`` (the ramps, ``Constant(end_step=...)``,
+    ``OneShot``, ``Iterative``, TF-MOT's ``PolynomialDecay``) has one, provided it does
+    not fire after it (checked over ``horizon`` steps). ``Constant`` without ``end_step``
+    updates for ever, and ``Manual`` hands the masks to callbacks that may update them at
+    any step: both give None. The pruning wrappers stop gathering statistics after this
+    step, since no mask update can use them.
+
+    Example:
+        >>> last_update(AGP(0.5, end_step=300)), last_update(OneShot(0.5, step=0))
+        (300, 0)
+        >>> last_update(Constant(0.5)) is None, last_update(Manual()) is None
+        (True, True)
+    """
+    if isinstance(schedule, Manual):
+        return None
+    end = getattr(schedule, "end_step", None)
+    if not isinstance(end, numbers.Integral) or end < 0:
+        return None
+    try:
+        with tf.init_scope():  # eager even when called while a tf.function is traced
+            later = schedule(tf.range(end + 1, end + 1 + horizon, dtype=tf.int64))[0]
+            fires = bool(tf.reduce_any(later))
+    except Exception:  # noqa: BLE001 - a schedule that only takes a scalar step
+        return None
+    return None if fires else int(end)

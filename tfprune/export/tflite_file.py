@@ -87,30 +87,36 @@ def _error_text(e) -> str:
     return "; ".join(errs)
 
 
-def _static_function(plain):
-    """A batch-1 concrete function of ``plain`` whose signature names inputs and outputs as
-    the Keras model does (RNNs convert only with a static batch size, FACTS.md)."""
+def _serving_function(plain, static):
+    """A concrete function of ``plain`` whose signature names inputs and outputs as the Keras
+    model does; batch 1 if ``static`` (RNNs convert only with a static batch size, FACTS.md)."""
     import tensorflow as tf
 
     specs = _data.input_specs(plain)
     names = _model.output_names(plain)
-    signature = [tf.TensorSpec([1, *s.shape], tf.as_dtype(s.dtype), name=s.name)
-                 for s in specs]
+    signature = [tf.TensorSpec([1 if static else None, *s.shape], tf.as_dtype(s.dtype),
+                               name=s.name) for s in specs]
 
     @tf.function(input_signature=signature)
     def serve(*xs):
         out = plain(list(xs) if len(xs) > 1 else xs[0], training=False)
         return dict(zip(names, out if isinstance(out, (list, tuple)) else [out], strict=True))
 
-    return serve.get_concrete_function()
+    return serve
 
 
 def _converter(plain, static):
     import tensorflow as tf
 
-    if static:
-        return tf.lite.TFLiteConverter.from_concrete_functions([_static_function(plain)], plain)
-    return tf.lite.TFLiteConverter.from_keras_model(plain)
+    serve = _serving_function(plain, static)
+    # The converter saves its trackable as a SavedModel first: a module holding only the
+    # variables and `serve` saves `serve` alone, where the Keras model would have tf_keras
+    # trace every layer's call again (4x slower for an LSTM).
+    holder = tf.Module()
+    holder.model_variables = list(plain.variables)
+    holder.serve = serve
+    return tf.lite.TFLiteConverter.from_concrete_functions([serve.get_concrete_function()],
+                                                           holder)
 
 
 def _calibration(plain, data):

@@ -115,18 +115,22 @@ def _refuse_measured(criterion, granularity):
     crit = criteria_lib.get(criterion)
     if not getattr(crit, "measured", False):
         return
-    if criteria_lib.resolve_granularity(granularity, crit) not in crit.granularities:
+    unit = criteria_lib.resolve_granularity(granularity, crit)
+    if unit not in crit.granularities:
         return  # _prune refuses it, naming the granularities the criterion supports
+    plan_call = (f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, "
+                 "granularity='head', data=(x, y))" if unit == "head" else
+                 f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, "
+                 "data=(x, y))")
     raise errors.ConfigError(
-        f"criterion {crit.name!r} measures the loss with each channel removed on calibration "
+        f"criterion {crit.name!r} measures the loss with each {unit} removed on calibration "
         "data when the masks are chosen; prune() has no data. Use tfprune.one_shot(model, "
-        f"sparsity, criterion={crit.name!r}, granularity='channel', data=(x, y)) (fine-tune "
-        "the result with PruningCallback: the masks are kept) or "
-        f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, data=(x, y)).")
+        f"sparsity, criterion={crit.name!r}, granularity={unit!r}, data=(x, y)) (fine-tune "
+        f"the result with PruningCallback: the masks are kept) or {plan_call}.")
 
 
 def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,
-           options=None):
+           options=None, fixed=False):
     check_tf_keras_model(model)
     errors.check_not_pruned(model)
     exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
@@ -135,7 +139,7 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
     granularity = criteria_lib.resolve_granularity(granularity, crit)
     if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
         sparsity = 1.0 - n_m[0] / n_m[1]
-    schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude)
+    schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude, fixed)
     by_name = {layer.name: layer for layer in leaf_layers(model)}
     _check_layers({n: by_name[n] for n in scales}, crit, scope, granularity, n_m, block)
     mode = "global" if scope == "global" else "layer"
@@ -195,8 +199,9 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
              max_batches=None, compensate=False):
     """Prune once, with no training: a new wrapped model with masks applied.
 
-    The result keeps its masks if you fine-tune it with ``PruningCallback`` (the
-    schedule is constant at ``sparsity``); ``strip()`` gives the plain model.
+    The result keeps its masks if you fine-tune it with ``PruningCallback`` (its
+    schedule is ``tfprune.schedules.OneShot(sparsity, step=0)``: no later mask update,
+    so no statistics are gathered during fine-tuning); ``strip()`` gives the plain model.
     Data-driven criteria record their statistics from ``data`` first (gradient
     criteria also need labels and ``loss``); ``obs`` also updates the kept weights,
     layer after layer.
@@ -281,7 +286,7 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
         sparsity = 1.0 - n_m[0] / n_m[1]
     pruned = _prune(model, sparsity=sparsity, schedule=None, criterion=crit, scope=scope,
                     exclude=exclude, granularity=granularity, n_m=n_m, block=block,
-                    options=options)
+                    options=options, fixed=True)
     mode = "global" if scope == "global" else "layer"
     kw = {"channel_options": options}
     obs_update = hasattr(crit, "compensate")  # OBS updates the kept weights itself

@@ -16,6 +16,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import errors, layers
 from tfprune.compat import check_tf_keras_model, keras
 from tfprune.core import criteria as criteria_lib
+from tfprune.core import schedules as schedules_lib
 
 __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_finite", "check_data",
            "check_labels"]
@@ -139,8 +140,13 @@ def _check_layers(targets, crit, scope, granularity, n_m, block):
         check_layer(layer, crit, granularity, n_m, block)
 
 
-def _resolve(model, sparsity, schedule, criterion, scope, exclude):
-    """Validate everything before any work; return (schedule, criterion, plan)."""
+def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
+    """Validate everything before any work; return (schedule, criterion, plan).
+
+    Without a schedule: ``Constant`` at the sparsity, re-applied every
+    ``DEFAULT_FREQUENCY`` steps (``prune``), or with ``fixed`` (``one_shot``, whose masks
+    are set at once) ``OneShot`` at step 0: fine-tuning keeps the masks as they are.
+    """
     check_tf_keras_model(model)
     if isinstance(scope, str) and scope not in SCOPES:
         raise errors.unknown_name("scope", scope, SCOPES + ("{layer_name: sparsity}",))
@@ -185,8 +191,11 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude):
             "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
     if schedule is None:
         base = sparsity if sparsity is not None else max(scope.values())
-        schedule = tfmot_schedules.ConstantSparsity(float(base), begin_step=0,
-                                                    frequency=DEFAULT_FREQUENCY)
+        if fixed:
+            schedule = schedules_lib.OneShot(float(base), step=0)
+        else:
+            schedule = tfmot_schedules.ConstantSparsity(float(base), begin_step=0,
+                                                        frequency=DEFAULT_FREQUENCY)
     scales = {n: 1.0 for n in targets}
     if is_dict:
         final = _final_sparsity(schedule)

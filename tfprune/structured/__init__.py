@@ -79,7 +79,11 @@ def plan(
         exclude: layer names whose output channels are kept.
         data, loss: calibration data (and loss, for gradient criteria) as for
             :func:`tfprune.one_shot`.
-        **options: ``reduction`` (``"sum"``, ``"mean"``, ``"max"`` over members),
+        **options: ``granularity="head"`` plans whole attention heads instead of
+            channels (every ``MultiHeadAttention``; groups ``"<layer path>/heads"``; the
+            criterion needs a head form; ``shrink`` lowers ``num_heads``; see
+            :func:`tfprune.structured.plans.head_plan`), ``reduction`` (``"sum"``,
+            ``"mean"``, ``"max"`` over members),
             ``score_from`` (``"producers"`` or ``"consumers"``), ``round_to`` (kept
             counts are multiples of it), ``min_channels``; see
             :class:`tfprune.masking.channels.ChannelOptions`.
@@ -99,10 +103,24 @@ def plan(
         ...                       keras.layers.Dense(2, name="out")])
         >>> len(plan(m, sparsity=0.3, round_to=8).keep["h"])  # 16 - 5 = 11 -> 16
         16
+        >>> i = keras.Input((6, 8))
+        >>> att = keras.Model(i, keras.layers.MultiHeadAttention(4, 4, name="att")(i, i))
+        >>> shrink(apply_masks(att, plan(att, sparsity=0.5, granularity="head"))
+        ...        ).get_layer("att")._num_heads
+        2
     """
     from tfprune.core import criteria
     from tfprune.masking import api, channels, pruner
 
+    if options.get("granularity") == "head":
+        rest = sorted(set(options) - {"granularity", "max_batches"})
+        if rest:
+            raise errors.ConfigError(
+                f"plan(granularity='head') takes no channel option {rest[0]!r}: heads are "
+                "whole units (remove it, or plan channels without granularity='head').")
+        return plan_lib.head_plan(model, sparsity, scope=scope, criterion=criterion,
+                                  exclude=exclude, data=data, loss=loss,
+                                  max_batches=options.get("max_batches"))
     errors.check_sparsity(sparsity)
     errors.check_not_pruned(model)
     unknown = set(options) - _PLAN_OPTIONS
