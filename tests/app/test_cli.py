@@ -198,6 +198,20 @@ def test_sensitivity_verb(tiny, tmp_path):
     assert _invoke("sensitivity", model, "--data", d / "data.npz", "--levels", "x").exit_code == 2
 
 
+def test_sensitivity_verb_at_head_granularity(tmp_path):
+    i = keras.Input((6, 8))
+    a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
+    out = keras.layers.Dense(3, activation="softmax")(keras.layers.GlobalAveragePooling1D()(a))
+    keras.Model(i, out).save(tmp_path / "att.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "t.npz", x=rng.random((60, 6, 8), dtype=np.float32),
+             y=rng.integers(0, 3, 60))
+    r = _invoke("sensitivity", tmp_path / "att.keras", "--data", tmp_path / "t.npz",
+                "--granularity", "head", "--levels", "0.25,0.5", "--samples", 16)
+    assert r.exit_code == 0, r.output
+    assert "att" in r.output and "head" in r.output
+
+
 def test_sweep_verb_needs_a_sweep_section(tiny, tmp_path):
     d, model = tiny
     r = _invoke("sweep", _recipe(tmp_path, f"model: {model}\ndata: {{source: {d / 'data.npz'}}}\n"))

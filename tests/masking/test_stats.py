@@ -152,6 +152,22 @@ def test_statistics_stop_after_the_schedules_last_update(criterion, stat):
     assert gathered() == after_six
 
 
+def test_hrank_samples_a_few_steps_in_fit_and_every_sample_in_calibration():
+    """HRank's SVDs: 8 samples of every 4th step in fit, all samples in one_shot."""
+    x, y = _data()
+    m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
+                          L.Dense(3, name="d2")])
+    p = tfprune.prune(m, schedule=tfprune.schedules.Constant(0.5, frequency=1000),
+                      criterion="hrank", granularity="channel")
+    p.compile("sgd", LOSS)
+    p.fit(x, y, batch_size=16, epochs=3, verbose=0, callbacks=[tfprune.PruningCallback()])
+    w = tfprune.masking.pruner.wrapped_layers(p)[0]
+    assert float(w._act_vars["samples"].numpy()) == 8 * 3  # training steps 0, 4, 8 of 9
+    one = tfprune.one_shot(m, 0.5, criterion="hrank", granularity="channel", data=x)
+    w = tfprune.masking.pruner.wrapped_layers(one)[0]
+    assert float(w._act_vars["samples"].numpy()) == len(x)
+
+
 def test_statistics_keep_coming_for_a_schedule_without_a_last_update():
     x, y = _data()
     m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),

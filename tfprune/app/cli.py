@@ -283,7 +283,9 @@ def sweep(ctx, recipe, out, quiet):
 @click.option("--data", "data_source", required=True,
               help="Labelled data: mnist5k, digits, a .npz (x, y) or an image folder.")
 @click.option("--granularity", default="weight", show_default=True,
-              type=click.Choice(["weight", "channel"]))
+              type=click.Choice(["weight", "channel", "head"]),
+              help="weight: each layer; channel: each dependency group; head: the heads of "
+                   "each MultiHeadAttention.")
 @click.option("--levels", default="0.25,0.5,0.75,0.9", show_default=True,
               help="Sparsities to try, comma-separated, each in (0, 1).")
 @click.option("--metric", default="accuracy", show_default=True,
@@ -295,12 +297,14 @@ def sweep(ctx, recipe, out, quiet):
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
 @_handled
 def sensitivity(model, data_source, granularity, levels, metric, samples, out, input_shape):
-    """Measure the metric with each layer (or channel group) of MODEL pruned alone.
+    """Measure the metric with each layer (channel group, attention layer's heads) of MODEL
+    pruned alone.
 
     \b
     Examples:
       tfprune sensitivity runs/demo-unstructured/dense.keras --data mnist5k
       tfprune sensitivity model.keras --data data.npz --granularity channel --out sens/
+      tfprune sensitivity text.keras --data tokens.npz --granularity head
     """
     from tfprune.app import inspection, models
 

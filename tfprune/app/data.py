@@ -16,7 +16,8 @@ import numpy as np
 
 from tfprune.compat import keras
 
-__all__ = ["mnist5k", "digits", "demo_cnn", "ds_cnn", "load_data", "check_input", "BUILTIN"]
+__all__ = ["mnist5k", "digits", "demo_cnn", "ds_cnn", "load_data", "for_model", "check_input",
+           "BUILTIN"]
 
 
 def _split(x, y, n_train, seed):
@@ -232,6 +233,22 @@ def load_data(spec: dict, seed: int = 0):
     if spec.get("limit"):
         xtr, ytr = xtr[: spec["limit"]], ytr[: spec["limit"]]
     return (_transform(xtr, spec), ytr), (_transform(xte, spec), yte)
+
+
+def for_model(model, x):
+    """``x`` as ``model`` takes it: ``load_data`` gives 3-d arrays a channel axis (grayscale
+    images), which a model of sequences (``(time, features)`` samples) does not want.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> seq = keras.Sequential([keras.Input((6, 8)), keras.layers.LSTM(4)])
+        >>> for_model(seq, np.zeros((2, 6, 8, 1))).shape
+        (2, 6, 8)
+    """
+    want = model.inputs[0].shape[1:]
+    if x.ndim == len(want) + 2 and x.shape[-1] == 1:
+        return x[..., 0]
+    return x
 
 
 def check_input(model, x, y=None, source: str = "data") -> None:

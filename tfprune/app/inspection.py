@@ -145,6 +145,7 @@ def _representative(model, data_source, image_size):
         spec["image_size"] = [int(s) for s in image_size.split(",")]
     (x, _), _ = data_lib.load_data(spec)
     if model is not None:
+        x = data_lib.for_model(model, x)
         data_lib.check_input(model, x, source=f"--data {data_source!r}")
     return x[:300]
 
@@ -227,6 +228,7 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
                                  "e.g. 0.25,0.5,0.75.") from None
     folder = reports.RunFolder(out) if out else None  # checked before the scan
     _, (x, y) = data_lib.load_data({"source": data_source})
+    x = data_lib.for_model(model, x)
     data_lib.check_input(model, x, y, source=f"--data {data_source!r}")
     model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     res = analysis.sensitivity(model, (x[:samples], y[:samples]), granularity=granularity,

@@ -107,6 +107,7 @@ def prepare(recipe: dict) -> Job:
     keras.utils.set_random_seed(seed)
     model = models.load_model(recipe["model"], recipe.get("model_options"))
     (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
+    xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
     data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)")
     data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)")
     epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]

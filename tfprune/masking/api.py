@@ -105,28 +105,36 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         ['PruningWrapper', 'PruningWrapper']
     """
     _refuse_measured(criterion, granularity)
+    _check_measured_data(model, criteria_lib.get(criterion))
     return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
                   scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
 
 
 def _refuse_measured(criterion, granularity):
     """A measured criterion (``"sensitivity"``) chooses masks from a model-level
-    measurement on calibration data, which ``prune`` (trained with a schedule) has not."""
+    measurement on calibration data: ``prune`` needs it carried by the criterion
+    (``Sensitivity(data=(x, y))``)."""
     crit = criteria_lib.get(criterion)
-    if not getattr(crit, "measured", False):
+    if not getattr(crit, "measured", False) or getattr(crit, "data", None) is not None:
         return
     unit = criteria_lib.resolve_granularity(granularity, crit)
     if unit not in crit.granularities:
         return  # _prune refuses it, naming the granularities the criterion supports
-    plan_call = (f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, "
-                 "granularity='head', data=(x, y))" if unit == "head" else
-                 f"tfprune.structured.plan(model, sparsity=..., criterion={crit.name!r}, "
-                 "data=(x, y))")
     raise errors.ConfigError(
         f"criterion {crit.name!r} measures the loss with each {unit} removed on calibration "
-        "data when the masks are chosen; prune() has no data. Use tfprune.one_shot(model, "
-        f"sparsity, criterion={crit.name!r}, granularity={unit!r}, data=(x, y)) (fine-tune "
-        f"the result with PruningCallback: the masks are kept) or {plan_call}.")
+        "data when the masks are chosen; prune() has no data. Give it to the criterion: "
+        f"tfprune.prune(model, ..., granularity={unit!r}, "
+        "criterion=tfprune.criteria.Sensitivity(data=(x_cal, y_cal))) (measured again at "
+        f"every mask update), or prune at once: tfprune.one_shot(model, sparsity, "
+        f"criterion={crit.name!r}, granularity={unit!r}, data=(x, y)).")
+
+
+def _check_measured_data(model, crit):
+    """``Sensitivity(data=...)`` given to ``prune``: check its data before any work."""
+    data = getattr(crit, "data", None)
+    if getattr(crit, "measured", False) and data is not None:
+        pruner.check_data(model, data)
+        pruner.check_labels(model, data, pruner.resolve_loss(model, crit.loss, crit))
 
 
 def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,

@@ -125,6 +125,7 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         step = max(global_step(model), 0)
     if scope is None:
         scope = model_scope(model)
+    _measure(model, ws)
     if not stats_ready(ws):
         return  # data criterion with no statistics yet: keep the current masks
     chan = [w for w in ws if w.granularity in GROUPED]
@@ -161,6 +162,21 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                 weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
                                                      w.statistics(0)))
     assign_masked_weights(model)
+
+
+def _measure(model, wrappers) -> None:
+    """``Sensitivity(data=...)`` (from ``prune``): measure the loss increases on the
+    model's current weights before its masks are chosen (``one_shot`` measures itself)."""
+    crit = next((w.criterion for w in wrappers if getattr(w.criterion, "measured", False)
+                 and getattr(w.criterion, "data", None) is not None
+                 and getattr(w, "channel_map", None)), None)
+    if crit is None:
+        return
+    from tfprune.masking import api, probe
+
+    probe.measure_loss_deltas(api.strip(model), model, crit.data,
+                              loss=resolve_loss(model, crit.loss, crit),
+                              max_samples=crit.max_samples)
 
 
 @contextlib.contextmanager

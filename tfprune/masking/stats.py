@@ -82,13 +82,14 @@ def gradient_deltas(names, weight, grad, replica_context=None) -> dict:
     return out
 
 
-def activation_sums(names, output) -> dict:
+def activation_sums(names, output, rank_samples: int | None = None) -> dict:
     """Per-channel sums over one batch of a layer's output (channels last).
 
     ``act_zero``: count of entries ``<= 0`` (zeros after a ReLU); ``act_mean``: sum of
     ``|a|``; both with ``count`` = entries per channel. ``act_rank``: sum over samples
     of the rank of each channel's 2-D feature map (rank-4 output; for a vector or 1-D
-    sequence the rank is 1 unless the channel is all zero), with ``samples``.
+    sequence the rank is 1 unless the channel is all zero), with ``samples``; only the
+    first ``rank_samples`` samples of the batch when given (the SVDs are the cost).
 
     Example:
         >>> s = activation_sums({"act_zero", "act_mean"}, tf.constant([[0., 2.], [1., 0.]]))
@@ -105,6 +106,9 @@ def activation_sums(names, output) -> dict:
     if "act_mean" in names:
         out["act_mean"] = tf.reduce_sum(tf.abs(flat), axis=0)
     if "act_rank" in names:
+        if rank_samples:
+            a = a[:rank_samples]
+            out["samples"] = tf.cast(tf.shape(a)[0], tf.float32)
         if a.shape.rank == 4:
             maps = tf.transpose(a, [0, 3, 1, 2])  # [B, C, H, W]
             ranks = tf.cast(tf.linalg.matrix_rank(maps), tf.float32)

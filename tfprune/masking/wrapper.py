@@ -300,8 +300,19 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         else:
             out = inner(packed)
         if gather:
-            _gated(gate, self._record_forward, inputs, out)
+            _gated(self._stride_gate(gate), self._record_forward, inputs, out)
         return out
+
+    def _stride_gate(self, gate):
+        """``gate``, and for a criterion with ``train_every > 1`` (hrank) only every
+        ``train_every``-th training step: its statistic is an average that a sample of the
+        steps estimates, at a fraction of the cost. Never while calibrating."""
+        every = int(getattr(self.criterion, "train_every", 1))
+        if every <= 1 or self._observe or tf.distribute.has_strategy():
+            return gate
+        # the step counter is already advanced here: training steps 0, every, 2*every, ...
+        due = tf.equal(tf.math.floormod(self.pruning_step - 1, every), 0)
+        return due if gate is None else tf.logical_and(gate, due)
 
     def _gather_gate(self):
         """In training calls: a bool tensor, True while a mask update can still come.
@@ -389,7 +400,9 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
     def _record_forward(self, inputs, out):
         ops = []
         if self._act_vars:
-            sums = stats_lib.activation_sums(self._act_names, out)
+            sums = stats_lib.activation_sums(
+                self._act_names, out,
+                None if self._observe else getattr(self.criterion, "train_samples", None))
             ops += [var.assign_add(sums[name]) for name, var in self._act_vars.items()]
         if self._input_vars:
             x = stats_lib.patches(self.layer, tf.nest.flatten(inputs)[0])

@@ -75,8 +75,13 @@ def test_bad_input_is_refused_before_work():
     with pytest.raises(errors.ConfigError, match="'sensitivity'.*supports granularity"):
         tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="weight", data=(x, y),
                          loss=LOSS)
-    with pytest.raises(errors.ConfigError, match="prune\\(\\) has no data.*one_shot"):
+    with pytest.raises(errors.ConfigError, match="prune\\(\\) has no data.*Sensitivity\\(data="):
         tfprune.prune(m, sparsity=0.5, criterion="sensitivity", granularity="channel")
+    with pytest.raises(errors.ConfigError, match="data must be calibration \\(x, y\\)"):
+        criteria.Sensitivity(data=x)
+    with pytest.raises(errors.DataError, match="NaN"):
+        tfprune.prune(m, sparsity=0.5, granularity="channel",
+                      criterion=criteria.Sensitivity(data=(x * np.nan, y), loss=LOSS))
     with pytest.raises(errors.ConfigError, match="loss"):
         tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel", data=(x, y))
     with pytest.raises(errors.ConfigError, match="1 batch.* 4 samples"):
@@ -92,3 +97,31 @@ def test_config_round_trip_and_unmeasured_fallback():
     assert criteria.get("sensitivity").granularities == ("channel", "head")
     s = c.score(np.array([[1.0, -2.0], [0.0, 3.0]], "float32"), {"axis": -1})
     np.testing.assert_allclose(s.numpy(), [1.0, 5.0])  # L1 per output position
+
+
+def test_prune_with_calibration_data_measures_at_every_mask_update(monkeypatch):
+    """prune(criterion=Sensitivity(data=...)): the step-0 masks are one_shot's choice, and
+    the loss deltas are measured again, on the current weights, at every update of fit."""
+    m, (x, y) = _model(), _data()
+    crit = criteria.Sensitivity(data=(x, y), loss=LOSS)
+    p = tfprune.prune(m, sparsity=0.5, criterion=crit, granularity="channel")
+    tfprune.before_step(p)  # step 0: measured on the dense weights
+    ref = tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel",
+                           data=(x, y), loss=LOSS)
+    got, want = (channels.keep_state(pruner.wrapped_layers(q)) for q in (p, ref))
+    assert set(got) == set(want)
+    for g in got:
+        np.testing.assert_array_equal(got[g], want[g])
+
+    calls = []
+    real = probe.measure_loss_deltas
+    monkeypatch.setattr(probe, "measure_loss_deltas",
+                        lambda *a, **k: calls.append(1) or real(*a, **k))
+    agp = tfprune.schedules.AGP(0.5, end_step=6, frequency=2)
+    g = tfprune.prune(m, schedule=agp, criterion=crit, granularity="channel")
+    g.compile("sgd", LOSS)
+    g.fit(x, y, batch_size=16, epochs=2, verbose=0, callbacks=[tfprune.PruningCallback()])
+    assert len(calls) == 4  # steps 0, 2, 4, 6
+    small = tfprune.shrink(tfprune.strip(g))
+    assert small.get_layer("dw").count_params() < m.get_layer("dw").count_params()
+    np.testing.assert_allclose(small(x).numpy(), g(x).numpy(), atol=1e-5)

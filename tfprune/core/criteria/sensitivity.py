@@ -43,9 +43,18 @@ class Sensitivity(Criterion):
     removed channels score ``-inf`` in the group code, so the kept channels stay those
     that were measured.
 
+    Through ``prune`` (masks updated by a schedule while training) the criterion carries
+    its own calibration data: ``Sensitivity(data=(x, y))``. At every mask update the
+    loss increases are measured again on the model's current weights (one evaluation
+    per channel or head per update). The data is not saved with the model: a reloaded
+    model keeps its kept channels (see above).
+
     Args:
         max_samples: calibration samples used for the measurement (the cost is one
             evaluation on them per channel).
+        data: calibration ``(x, y)`` for ``prune(criterion=Sensitivity(data=...))``;
+            ``one_shot`` and ``structured.plan`` take ``data=`` themselves.
+        loss: the loss to measure (default: the model's compiled loss).
 
     References:
         Mozer, Smolensky. Skeletonization: A Technique for Trimming the Fat from a
@@ -68,12 +77,18 @@ class Sensitivity(Criterion):
     #: measured by the pruner on the whole model, not gathered inside the wrapper
     measured = True
 
-    def __init__(self, max_samples: int = 256):
+    def __init__(self, max_samples: int = 256, *, data=None, loss=None):
         if (isinstance(max_samples, bool) or not isinstance(max_samples, int)
                 or max_samples < 8):
             raise errors.ConfigError(
                 f"Sensitivity: max_samples must be an int >= 8, got max_samples={max_samples!r}.")
+        if data is not None and not (isinstance(data, (tuple, list)) and len(data) == 2):
+            raise errors.ConfigError(
+                "Sensitivity: data must be calibration (x, y) (labels: the loss is measured), "
+                f"got {type(data).__name__}.")
         self.max_samples = max_samples
+        self.data = data
+        self.loss = loss
 
     def score(self, weight, stats):
         delta = stats.get("loss_delta")
