@@ -8,7 +8,7 @@ bench/results/shrink.json and prints a markdown table.
 
     .venv/bin/python bench/shrink.py                 # everything (~15 min on 2 cores)
     .venv/bin/python bench/shrink.py --archs MobileNetV2 ResNet50 --skip-mnist
-    .venv/bin/python bench/shrink.py --only-gradual  # ChannelPruning on MNIST, merged into the json
+    .venv/bin/python bench/shrink.py --only-gradual  # prune(granularity='channel') on MNIST, merged into the json
 """
 
 from __future__ import annotations
@@ -160,10 +160,9 @@ def bench_mnist(invokes: int, seed: int = 0) -> dict:
 
 
 def bench_mnist_gradual(runs: int, seed: int = 0) -> dict:
-    """Demo CNN on MNIST-5k: 8 dense epochs, 4 epochs of ChannelPruning (AGP to 50% of
-    channels over the first 3, then 1 at 50%), shrink; accuracy, MACs, LiteRT speedup."""
-    from tfprune.callbacks.channel import ChannelPruning
-
+    """Demo CNN on MNIST-5k: 8 dense epochs, then ``prune(granularity="channel",
+    criterion="l2", schedule=AGP)`` for 4 epochs (AGP to 50% of channels over the first 3,
+    then 1 at 50%), strip, shrink; accuracy, MACs, LiteRT speedup."""
     from tfprune import export
     from tfprune.app import data
     from tfprune.core import schedules
@@ -179,15 +178,18 @@ def bench_mnist_gradual(runs: int, seed: int = 0) -> dict:
     dense = keras.models.clone_model(m)
     dense.set_weights(m.get_weights())
     steps = int(np.ceil(len(xtr) / 64))
-    begin = int(m.optimizer.iterations.numpy())  # the schedule counts optimizer steps
-    sched = schedules.AGP(0.5, begin_step=begin, end_step=begin + 3 * steps, frequency=steps // 3)
-    cb = ChannelPruning(sched, criterion="l2")
+    sched = schedules.AGP(0.5, end_step=3 * steps, frequency=steps // 3)  # the pruning step
+    p = tfprune.prune(m, schedule=sched, criterion="l2", granularity="channel")
+    p.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
     t0 = time.time()
-    h = m.fit(xtr, ytr, batch_size=64, epochs=4, verbose=0, callbacks=[cb])
+    h = p.fit(xtr, ytr, batch_size=64, epochs=4, verbose=0,
+              callbacks=[tfprune.PruningCallback()])
     t_prune = time.time() - t0
-    acc_masked = m.evaluate(xte, yte, verbose=0)[1]
-    small = tfprune.shrink(m)
-    a, b = m.predict(xte, verbose=0), small.predict(xte, verbose=0)
+    acc_masked = p.evaluate(xte, yte, verbose=0)[1]
+    kept = {g: int(k.sum()) for g, k in
+            tfprune.masking.channels.keep_state(tfprune.masking.pruner.wrapped_layers(p)).items()}
+    small = tfprune.shrink(tfprune.strip(p))
+    a, b = p.predict(xte, verbose=0), small.predict(xte, verbose=0)
     small.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
     acc1 = small.evaluate(xte, yte, verbose=0)[1]
     blobs = [tflite_bytes(dense), tflite_bytes(small)]
@@ -196,10 +198,10 @@ def bench_mnist_gradual(runs: int, seed: int = 0) -> dict:
     macs0 = tfprune.summary(dense, print_fn=None)["macs"]
     macs1 = tfprune.summary(small, print_fn=None)["macs"]
     return {
-        "model": "demo_cnn (MNIST-5k, 8 dense epochs, then 4 epochs ChannelPruning "
-        "AGP -> 50% channels l2 over 3 epochs, shrink)",
+        "model": "demo_cnn (MNIST-5k, 8 dense epochs, then 4 epochs prune(granularity="
+        "'channel', criterion='l2', schedule=AGP -> 50% over 3 epochs), strip, shrink)",
         "schedule": sched.get_config(),
-        "channel_sparsity_per_epoch": h.history["channel_sparsity"],
+        "weight_sparsity_per_epoch": h.history["sparsity"],
         "accuracy_dense": acc0,
         "accuracy_masked": acc_masked,
         "accuracy_shrunk": acc1,
@@ -209,7 +211,7 @@ def bench_mnist_gradual(runs: int, seed: int = 0) -> dict:
         "macs_after": macs1,
         "params_before": dense.count_params(),
         "params_after": small.count_params(),
-        "kept": {g: len(k) for g, k in cb.plan.keep.items()},
+        "kept": kept,
         "latency_ms_dense": dense_ms,
         "latency_ms_shrunk": small_ms,
         "speedup": dense_ms / small_ms,
@@ -258,7 +260,7 @@ def main(argv=None) -> int:
     ap.add_argument(
         "--only-gradual",
         action="store_true",
-        help="run only the MNIST gradual ChannelPruning part; merge it into --out",
+        help="run only the MNIST gradual channel-pruning part; merge it into --out",
     )
     ap.add_argument("--gradual-runs", type=int, default=2000)
     ap.add_argument(
@@ -304,7 +306,7 @@ def main(argv=None) -> int:
 
 
 def main_gradual(args) -> int:
-    log.info("MNIST demo CNN, gradual ChannelPruning ...")
+    log.info("MNIST demo CNN, gradual prune(granularity=\"channel\") ...")
     result = {}
     if os.path.exists(args.out):
         with open(args.out) as f:
@@ -314,7 +316,7 @@ def main_gradual(args) -> int:
     result["mnist_gradual"] = g
     write_json(args.out, result)
     print(
-        f"MNIST demo CNN, gradual ChannelPruning: accuracy {g['accuracy_dense']:.3f} -> "
+        f"MNIST demo CNN, gradual prune(granularity=channel): accuracy {g['accuracy_dense']:.3f} -> "
         f"{g['accuracy_shrunk']:.3f}, MACs {g['macs_before']} -> {g['macs_after']}, LiteRT "
         f"{g['latency_ms_dense']:.3f} -> {g['latency_ms_shrunk']:.3f} ms ({g['speedup']:.2f}x), "
         f"parity {g['parity_rel_err']:.1e}"

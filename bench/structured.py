@@ -6,7 +6,9 @@ of every prunable dependency group removed in two modes, each followed by ``stri
 ``shrink``:
 
 * gradual: ``prune(dense, schedule=AGP(0.5), criterion=c, granularity="channel")`` + 4
-  fine-tune epochs with ``PruningCallback`` (AGP ramp ends at 75 % of the steps);
+  fine-tune epochs with ``PruningCallback`` (AGP ramp ends at 75 % of the steps;
+  ``"sensitivity"``: ``criterion=Sensitivity(data=512 calibration samples)``, measured
+  again at each of the 12 mask updates);
 * one-shot: ``one_shot(dense, 0.5, criterion=c, granularity="channel", data=(x, y))`` + 4
   fine-tune epochs with ``PruningCallback`` (masks kept).
 
@@ -135,7 +137,10 @@ def make_pruned(name, mode, dense, train, epochs):
         steps = epochs * int(np.ceil(len(train[0]) / BATCH))
         end = max(1, int(0.75 * steps))
         sched = tfprune.schedules.AGP(SPARSITY, end_step=end, frequency=max(1, end // 12))
-        return tfprune.prune(dense, schedule=sched, criterion=name, granularity="channel")
+        crit = name
+        if getattr(criteria.get(name), "measured", False):  # carries its calibration data
+            crit = criteria.Sensitivity(data=(train[0][:CALIB], train[1][:CALIB]), loss=LOSS)
+        return tfprune.prune(dense, schedule=sched, criterion=crit, granularity="channel")
     calib = (train[0][:CALIB], train[1][:CALIB])
     return tfprune.one_shot(dense, SPARSITY, criterion=name, granularity="channel",
                             data=calib if criteria.get(name).needs_data else None, loss=LOSS)
