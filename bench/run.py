@@ -258,6 +258,10 @@ def run(config, out: Path, cache: str, fresh: bool, budget_min, workers: int = 1
         done.update({} if fresh else _reusable(part_of[g], fp))
     if done:
         print(f"resuming: {len(done)} cells already done", flush=True)
+        old = json.loads(path.read_text()) if path.exists() else {}
+        header["resumed"] = {"cells_reused": len(done),
+                             **{k: old.get(k) for k in ("command", "started", "minutes",
+                                                       "cpu_minutes", "resumed")}}
     if workers <= 1:
         for seed, net in groups:
             run_group(config, seed, net, part_of[(seed, net)], cache, done, deadline)

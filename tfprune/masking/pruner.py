@@ -15,7 +15,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core import masks
-from tfprune.masking import channels
+from tfprune.masking import bnfold, channels
 from tfprune.masking.validate import check_data, check_finite, check_labels
 
 __all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights",
@@ -138,7 +138,7 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
     if ws and scope == "global":
         target = ws[0].target_sparsity(step) if sparsity is None else sparsity
         pairs = [(w, i) for w in ws for i in range(len(w.pruning_vars))]
-        scores = [w.unit_scores(i) for w, i in pairs]
+        scores = [_global_scores(w, i) for w, i in pairs]
         # the target is a fraction of WEIGHTS: a block unit stands for several of them
         unit_sizes = [int(np.prod(w.pruning_vars[i][0].shape)) // max(int(tf.size(sc)), 1)
                       for (w, i), sc in zip(pairs, scores, strict=True)]
@@ -162,6 +162,17 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                 weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
                                                      w.statistics(0)))
     assign_masked_weights(model)
+
+
+def _global_scores(w, index):
+    """A wrapper's unit scores for one global ranking: BatchNormalization-folded for a
+    criterion scoring ``|w| ** p`` at weight granularity (see :mod:`bnfold`)."""
+    scores = w.unit_scores(index)
+    power = getattr(w.criterion, "weight_power", None)
+    if not power or w.granularity != "weight" or "kernel" not in w.prunable_weight_names[index]:
+        return scores
+    factors = bnfold.bn_factors(w)
+    return scores if factors is None else bnfold.fold_scores(scores, factors, power)
 
 
 def _measure(model, wrappers) -> None:

@@ -77,6 +77,10 @@ class Criterion:
     #: (``out``: producer kernels, ``dw``: depthwise kernels, ``in``: consumer kernels,
     #: ``affine``: BatchNormalization gamma).
     score_roles: tuple = ("out", "dw")
+    #: ``p`` when ``score(c * w) == |c| ** p * score(w)`` (a pure weight-magnitude
+    #: score): ``scope="global"`` then ranks the BatchNormalization-folded weight
+    #: (:mod:`tfprune.masking.bnfold`); None for every other criterion.
+    weight_power: float | None = None
 
     @property
     def needs_data(self) -> bool:
@@ -113,6 +117,10 @@ class Criterion:
 class Magnitude(Criterion):
     """Weight magnitude ``|w|`` (Han et al. 2015; TF-MOT's criterion).
 
+    With ``scope="global"`` a kernel whose only consumer is BatchNormalization is ranked
+    by its folded magnitude ``|w| * |gamma| / sqrt(var + eps)`` (BN makes the raw scale
+    arbitrary; :mod:`tfprune.masking.bnfold`).
+
     References:
         Han, Pool, Tran, Dally. Learning both Weights and Connections for
         Efficient Neural Networks. NeurIPS 2015.
@@ -121,6 +129,8 @@ class Magnitude(Criterion):
         >>> Magnitude().score(tf.constant([-1., 2.]), {}).numpy()
         array([1., 2.], dtype=float32)
     """
+
+    weight_power = 1
 
     def score(self, weight, stats):
         return tf.abs(tf.cast(weight, tf.float32))

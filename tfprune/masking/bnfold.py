@@ -1,0 +1,63 @@
+"""BatchNormalization-folded weight scores for one global ranking.
+
+A layer followed by BatchNormalization has weights of arbitrary scale: BN divides its
+output by the batch's standard deviation, so ``w`` and ``0.01 * w`` compute the same
+network. A global magnitude ranking across such layers compares numbers that mean
+nothing (on a DS-CNN, 50 % global magnitude removed 99.4 % of the first convolution and
+the network fell to chance). The weight that acts is ``w * gamma / sqrt(var + eps)``: a
+criterion whose scores scale like ``|w| ** p`` (``Criterion.weight_power = p``) is
+ranked on that folded weight in ``scope="global"``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune.compat import keras
+
+__all__ = ["bn_factors", "fold_scores"]
+
+
+def bn_factors(wrapper) -> np.ndarray | None:
+    """Per-output-channel ``|gamma| / sqrt(moving_variance + epsilon)`` of the
+    BatchNormalization that is the only consumer of ``wrapper``, or None.
+
+    Example:
+        >>> import tfprune
+        >>> i = keras.Input((4,))
+        >>> m = keras.Model(i, keras.layers.BatchNormalization(epsilon=0.0)(
+        ...     keras.layers.Dense(2, name="d")(i)))
+        >>> p = tfprune.prune(m, sparsity=0.5, scope="global")
+        >>> bn_factors(p.get_layer("prune_d"))
+        array([1., 1.], dtype=float32)
+    """
+    consumers = {id(n.outbound_layer): n.outbound_layer
+                 for n in getattr(wrapper, "_outbound_nodes", [])}
+    if len(consumers) != 1:
+        return None
+    bn = next(iter(consumers.values()))
+    if not isinstance(bn, keras.layers.BatchNormalization) or len(bn.axis) != 1:
+        return None
+    var = bn.moving_variance.numpy().astype(np.float32)
+    gamma = np.abs(bn.gamma.numpy()).astype(np.float32) if bn.scale else np.ones_like(var)
+    return gamma / np.sqrt(var + np.float32(bn.epsilon))
+
+
+def fold_scores(scores, factors, power: float) -> tf.Tensor:
+    """``scores * factors ** power`` along the output channels of a kernel's scores
+    (``[..., out]``, or ``[..., in, multiplier]`` for a depthwise kernel); unchanged
+    when the shapes do not match.
+
+    Example:
+        >>> fold_scores(tf.ones([2, 3]), np.array([1., 2., 4.], np.float32), 1).numpy()
+        array([[1., 2., 4.],
+               [1., 2., 4.]], dtype=float32)
+    """
+    shape = scores.shape.as_list()
+    f = np.asarray(factors, np.float32) ** power
+    if shape and shape[-1] == f.size:
+        return scores * f
+    if len(shape) >= 2 and shape[-1] * shape[-2] == f.size:  # depthwise: in x multiplier
+        return scores * f.reshape(shape[-2], shape[-1])
+    return scores
