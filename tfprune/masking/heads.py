@@ -17,7 +17,7 @@ from tfprune import errors
 from tfprune.compat import keras
 
 __all__ = ["KERNELS", "BIASES", "is_attention", "weight_names", "head_map", "group_name",
-           "layer_maker", "check_targets"]
+           "layer_maker", "check_targets", "HeadGroup", "head_groups"]
 
 #: (attribute path, head axis) of the kernels holding a head; all are scored.
 KERNELS = (("_query_dense.kernel", 1), ("_key_dense.kernel", 1), ("_value_dense.kernel", 1),
@@ -134,3 +134,47 @@ def layer_maker(model, schedule, crit, scope, exclude, scales):
                               granularity="head", channel_map=head_map(layer), scope=mode)
 
     return make_layer
+
+
+class HeadGroup:
+    """The heads of one ``MultiHeadAttention`` seen as a group by
+    :class:`tfprune.masking.probe.ChannelProbe`.
+
+    Attributes:
+        name: ``"<layer>/heads"`` (:func:`group_name`).
+        channels: the layer's ``num_heads``.
+        layer: the layer (of the probe's working copy).
+        index: position in :func:`head_groups`' order.
+
+    Example:
+        >>> g = HeadGroup(keras.layers.MultiHeadAttention(3, 2, name="att"), 0)
+        >>> g.name, g.channels, g.layers()
+        ('att/heads', 3, ['att'])
+    """
+
+    def __init__(self, layer, index: int):
+        self.layer, self.index = layer, int(index)
+        self.name = group_name(layer)
+        self.channels = int(layer.get_config()["num_heads"])
+
+    def layers(self) -> list:
+        """The one layer holding the heads (the same call as a dependency group's)."""
+        return [self.layer.name]
+
+
+def head_groups(model, exclude=None) -> dict:
+    """``{"<layer>/heads": HeadGroup}`` for every ``MultiHeadAttention`` of ``model`` (nested
+    models too) not named in ``exclude``.
+
+    Example:
+        >>> i = keras.Input((5, 4))
+        >>> m = keras.Model(i, keras.layers.MultiHeadAttention(2, 2, name="att")(i, i))
+        >>> list(head_groups(m))
+        ['att/heads']
+    """
+    from tfprune import layers as layers_lib
+
+    exclude = set(exclude or ())
+    found = [la for la in layers_lib.leaf_layers(model)
+             if is_attention(la) and la.name not in exclude]
+    return {g.name: g for g in (HeadGroup(la, k) for k, la in enumerate(found))}

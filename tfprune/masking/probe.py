@@ -39,6 +39,7 @@ from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
 from tfprune.masking.batchstats import BatchStatsNormalization, has_batch_norm, working_copy
+from tfprune.masking.heads import HeadGroup, head_groups
 
 __all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe", "HeadGroup",
            "head_groups", "MIN_SAMPLES", "measure_loss_deltas", "BatchStatsNormalization", "working_copy",
@@ -168,52 +169,6 @@ def loss_metric(loss):
         return tf.reduce_mean(tf.cast(loss_fn(y, p), tf.float32))
 
     return fn
-
-
-class HeadGroup:
-    """The heads of one ``MultiHeadAttention`` seen as a group by :class:`ChannelProbe`.
-
-    Attributes:
-        name: ``"<layer>/heads"`` (:func:`tfprune.masking.heads.group_name`).
-        channels: the layer's ``num_heads``.
-        layer: the layer (of the probe's working copy).
-        index: position in :func:`head_groups`' order.
-
-    Example:
-        >>> g = HeadGroup(keras.layers.MultiHeadAttention(3, 2, name="att"), 0)
-        >>> g.name, g.channels, g.layers()
-        ('att/heads', 3, ['att'])
-    """
-
-    def __init__(self, layer, index: int):
-        from tfprune.masking import heads
-
-        self.layer, self.index = layer, int(index)
-        self.name = heads.group_name(layer)
-        self.channels = int(layer.get_config()["num_heads"])
-
-    def layers(self) -> list:
-        """The one layer holding the heads (the same call as a dependency group's)."""
-        return [self.layer.name]
-
-
-def head_groups(model, exclude=None) -> dict:
-    """``{"<layer>/heads": HeadGroup}`` for every ``MultiHeadAttention`` of ``model`` (nested
-    models too) not named in ``exclude``.
-
-    Example:
-        >>> i = keras.Input((5, 4))
-        >>> m = keras.Model(i, keras.layers.MultiHeadAttention(2, 2, name="att")(i, i))
-        >>> list(head_groups(m))
-        ['att/heads']
-    """
-    from tfprune import layers as layers_lib
-    from tfprune.masking import heads
-
-    exclude = set(exclude or ())
-    found = [la for la in layers_lib.leaf_layers(model)
-             if heads.is_attention(la) and la.name not in exclude]
-    return {g.name: g for g in (HeadGroup(la, k) for k, la in enumerate(found))}
 
 
 def _attribute(obj, path: str):
