@@ -155,14 +155,14 @@ def channel(epochs, nets=("demo", "ds_cnn"), previous=None):
     return out
 
 
-def weight(epochs, sparsities=(0.95, 0.98, 0.99), previous=None):
+def weight(epochs, sparsities=(0.95, 0.98, 0.99), previous=None, lr=1e-3):
     m, (xtr, ytr), val = _data()
     # levels up to 0.998: allocate(method="sensitivity") never goes past the highest measured
     # level, and at a 99 % target a 0.99 cap would force every layer to 99 % (= uniform)
     r = sensitivity(m, (xtr[:512], ytr[:512]),
                     levels=(0.5, 0.75, 0.9, 0.95, 0.98, 0.99, 0.995, 0.998), progress=False)
     kept = [row for row in (previous or {}).get("rows", []) if row["sparsity"] not in sparsities]
-    out = {"dense_accuracy": _acc(m, val), "epochs": epochs, "rows": kept}
+    out = {"dense_accuracy": _acc(m, val), "epochs": epochs, "lr": lr, "rows": kept}
     steps = epochs * -(-len(xtr) // 64)
     for s in sparsities:
         for method in METHODS + ("global, gradual",):
@@ -175,7 +175,7 @@ def weight(epochs, sparsities=(0.95, 0.98, 0.99), previous=None):
                 src = r if method == "sensitivity" else m
                 a = allocate(src, sparsity=s, method=method)
                 p, predicted = tfprune.one_shot(m, scope=dict(a)), a.predicted["sparsity"]
-            p.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy",
+            p.compile(keras.optimizers.Adam(lr), "sparse_categorical_crossentropy",
                       metrics=["accuracy"])
             p.fit(xtr, ytr, epochs=epochs, batch_size=64, verbose=0,
                   callbacks=[tfprune.PruningCallback()])
@@ -286,6 +286,9 @@ def main():
     ap.add_argument("--weight", action="store_true", help="also run the weight rows")
     ap.add_argument("--nets", default="demo,ds_cnn", help="networks of the channel rows")
     ap.add_argument("--sparsities", default="0.95,0.98,0.99", help="weight rows")
+    ap.add_argument("--lr", type=float, default=1e-3,
+                    help="Adam learning rate of the weight rows' fine-tuning (same for every "
+                         "method); other than 1e-3 the rows go to results['weight@lr<lr>']")
     ap.add_argument("--latency-nets", default="demo,ds_cnn,mobilenet",
                     help="networks of the latency-profile validation")
     args = ap.parse_args()
@@ -293,22 +296,24 @@ def main():
     sparsities = tuple(float(v) for v in args.sparsities.split(",") if v)
     results = json.load(open(OUT)) if os.path.exists(OUT) else {}
     todo = [args.only] if args.only else ["scan", "channel"] + (["weight"] if args.weight else [])
+    wkey = "weight" if args.lr == 1e-3 else f"weight@lr{args.lr:g}"
     for job in todo:
-        t, previous = time.perf_counter(), results.get("weight")
+        t, previous = time.perf_counter(), results.get(wkey)
         prev_channel, prev_latency = results.get("channel"), results.get("latency")
         jobs = {"scan": scan,
                 "channel": lambda prev=prev_channel: channel(args.epochs, nets, prev),
-                "weight": lambda prev=previous: weight(4, sparsities, prev),
+                "weight": lambda prev=previous: weight(4, sparsities, prev, args.lr),
                 "budget": lambda: budget(args.epochs), "compensate": compensated,
                 "latency": lambda prev=prev_latency: latency(
                     tuple(n for n in args.latency_nets.split(",") if n), prev)}
-        results[job] = jobs[job]()
-        results[job]["wall_seconds"] = round(time.perf_counter() - t, 1)
-        results[job]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
-        print(job, json.dumps({k: v for k, v in results[job].items() if k != "rows"}),
+        key = wkey if job == "weight" else job
+        results[key] = jobs[job]()
+        results[key]["wall_seconds"] = round(time.perf_counter() - t, 1)
+        results[key]["load_average_1min_end"] = round(os.getloadavg()[0], 2)
+        print(key, json.dumps({k: v for k, v in results[key].items() if k != "rows"}),
               flush=True)
         if os.path.exists(OUT):  # another job may have written meanwhile: keep its rows
-            results = {**json.load(open(OUT)), job: results[job]}
+            results = {**json.load(open(OUT)), key: results[key]}
         with open(OUT + ".tmp", "w") as f:
             json.dump(results, f, indent=1)
         os.replace(OUT + ".tmp", OUT)

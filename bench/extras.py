@@ -79,7 +79,8 @@ def allocation_section(d):
                  f"wall ({s['cpu_seconds']:.0f} CPU-s; 1-min load average "
                  f"{s['load_average_1min'][0]:.1f} on {s['cpus']} shared cores). Target: < 60 s.", ""]
     names = {"demo": "demo CNN", "ds_cnn": "DS-CNN"}
-    for key, unit in (("channel", "macs_kept"), ("weight", "sparsity")):
+    weights = sorted(k for k in d if k.startswith("weight"))
+    for key, unit in [("channel", "macs_kept")] + [(k, "sparsity") for k in weights]:
         part = d.get(key)
         if not part:
             continue
@@ -91,9 +92,9 @@ def allocation_section(d):
                                                           part["dense_accuracy"])
             title = (f"MACs kept (channel granularity, {part.get('epochs', 2)} fine-tune epochs)"
                      if key == "channel" else
-                     "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback; "
-                     "\"global, gradual\": prune(scope=\"global\", schedule=AGP) over the same "
-                     "4 epochs)")
+                     "weight sparsity (one_shot(scope=allocation) + 4 epochs PruningCallback, "
+                     f"Adam lr {part.get('lr', 1e-3):g} for every method; \"global, gradual\": "
+                     "prune(scope=\"global\", schedule=AGP) over the same 4 epochs)")
             rows += [f"{names.get(net, net)}: accuracy % by allocation method, {title}; dense "
                      f"{pct(dense)}%:", "",
                      "| " + unit + " | " + " | ".join(methods) + " |",

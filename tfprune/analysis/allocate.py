@@ -209,7 +209,8 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     beyond the highest measured level). ``"uniform"`` uses one sparsity everywhere,
     ``"erk"`` densities proportional to ``sum(shape) / prod(shape)`` (RigL), ``"lamp"``
     one global threshold on ``w_i^2 / sum_{j>=i} w_j^2`` (Lee et al. 2021; channel: on
-    squared group L2 scores); these three find their one parameter by bisection.
+    squared group L2 scores); these three find their one parameter by bisection, with no
+    weight tensor past 99.9 % sparsity (no channel group or attention layer past 99 %).
 
     Args:
         result_or_model: a :class:`~tfprune.analysis.sensitivity.SensitivityResult`
@@ -320,7 +321,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         goal = (1.0 - value) * dense[3]
     else:
         goal = value * dense[col] if value < 1 else value
-    cap = max(result.levels) if method == "sensitivity" else 0.99
+    # the rule-based methods may take a weight tensor to 99.9 % (a 99 % target must leave
+    # room above it: LAMP/ERK put the large layers past 99 %); channels and heads stop at
+    # 99 % (kept_count keeps at least one anyway)
+    cap = max(result.levels) if method == "sensitivity" else (0.999 if gran == "weight" else 0.99)
     curves = methods.curves(result, costs) if result is not None else None
     family = methods.family(method, model, costs, cap) if method != "sensitivity" else None
     k_least = costs.kept(np.full(len(costs.units), cap) if family is None else family(1.0))
