@@ -74,10 +74,17 @@ def allocation_section(d):
     rows = ["## Sensitivity, allocation and budgets (`bench/allocation.py`)", ""]
     s = d.get("scan")
     if s:
+        runs = s.get("runs") or [s]
+        timed = "; ".join(
+            f"{r['seconds_total']:.1f} s wall, {r['cpu_seconds']:.1f} CPU-s "
+            + ({True: "with BatchNormalization re-estimated per point (recalibrate_bn='auto', "
+                      "the default for a BN model)",
+                False: "recalibrate_bn=False"}.get(r.get("recalibrate_bn"), "")
+               if "recalibrate_bn" in r else "")
+            + f" (1-min load average {r['load_average_1min'][0]:.1f})" for r in runs)
         rows += [f"Sensitivity scan, {s['model']}, channel granularity, {s['groups']} groups x 4 "
-                 f"levels ({s['evaluations']} evaluations) on 256 samples: {s['seconds_total']:.0f} s "
-                 f"wall ({s['cpu_seconds']:.0f} CPU-s; 1-min load average "
-                 f"{s['load_average_1min'][0]:.1f} on {s['cpus']} shared cores). Target: < 60 s.", ""]
+                 f"levels ({s['evaluations']} evaluations) on 256 samples, {s['cpus']} shared "
+                 f"cores: {timed}. Target: < 60 s.", ""]
     names = {"demo": "demo CNN", "ds_cnn": "DS-CNN"}
     weights = sorted(k for k in d if k.startswith("weight"))
     for key, unit in [("channel", "macs_kept")] + [(k, "sparsity") for k in weights]:
