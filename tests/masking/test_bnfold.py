@@ -1,6 +1,7 @@
 """scope="global" magnitude ranks BatchNormalization-folded weights (masking/bnfold.py)."""
 
 import numpy as np
+import tensorflow as tf
 
 import tfprune
 from tfprune.compat import keras
@@ -45,3 +46,16 @@ def test_only_a_sole_bn_consumer_folds():
     m = keras.Model(i, [L.BatchNormalization()(h), L.Dense(1)(h)])
     p = tfprune.prune(m, sparsity=0.5, scope="global")
     assert bnfold.bn_factors(p.get_layer("prune_h")) is None
+
+
+def test_transposed_and_separable_kernels_fold_on_their_output_channels():
+    assert bnfold.output_layout(L.Conv2DTranspose(4, 3), "kernel") == "second_last"
+    assert bnfold.output_layout(L.DepthwiseConv2D(3), "depthwise_kernel") == "depthwise"
+    assert bnfold.output_layout(L.SeparableConv2D(4, 3), "depthwise_kernel") is None
+    assert bnfold.output_layout(L.SeparableConv2D(4, 3), "pointwise_kernel") == "last"
+    assert bnfold.output_layout(L.Dense(4), "bias") is None
+    # Conv2DTranspose kernel [kh, kw, out=3, in=3]: scaled along out, not along in
+    got = bnfold.fold_scores(tf.ones([1, 1, 3, 3]), np.array([1., 2., 4.], np.float32), 1,
+                             "second_last").numpy()[0, 0]
+    np.testing.assert_array_equal(got[:, 0], [1., 2., 4.])
+    np.testing.assert_array_equal(got[0], [1., 1., 1.])

@@ -16,7 +16,7 @@ import tensorflow as tf
 
 from tfprune.compat import keras
 
-__all__ = ["bn_factors", "fold_scores"]
+__all__ = ["bn_factors", "output_layout", "fold_scores"]
 
 
 def bn_factors(wrapper) -> np.ndarray | None:
@@ -44,10 +44,30 @@ def bn_factors(wrapper) -> np.ndarray | None:
     return gamma / np.sqrt(var + np.float32(bn.epsilon))
 
 
-def fold_scores(scores, factors, power: float) -> tf.Tensor:
+def output_layout(layer, weight_name: str) -> str | None:
+    """Where a prunable weight keeps its output channels: ``"last"`` (Dense, Conv*,
+    SeparableConv's pointwise kernel), ``"second_last"`` (Conv*Transpose: ``[..., out, in]``),
+    ``"depthwise"`` (``[..., in, multiplier]``), or None (not a kernel: no folding).
+
+    Example:
+        >>> output_layout(keras.layers.Conv2DTranspose(4, 3), "kernel")
+        'second_last'
+    """
+    leaf = weight_name.split("/")[-1].split(":")[0]
+    if leaf == "depthwise_kernel":
+        depthwise = isinstance(layer, (keras.layers.DepthwiseConv2D,
+                                       getattr(keras.layers, "DepthwiseConv1D", ())))
+        return "depthwise" if depthwise else None  # SeparableConv: BN follows the pointwise
+    if leaf not in ("kernel", "pointwise_kernel"):
+        return None
+    transposed = (keras.layers.Conv1DTranspose, keras.layers.Conv2DTranspose,
+                  keras.layers.Conv3DTranspose)
+    return "second_last" if isinstance(layer, transposed) else "last"
+
+
+def fold_scores(scores, factors, power: float, layout: str = "last") -> tf.Tensor:
     """``scores * factors ** power`` along the output channels of a kernel's scores
-    (``[..., out]``, or ``[..., in, multiplier]`` for a depthwise kernel); unchanged
-    when the shapes do not match.
+    (``layout`` from :func:`output_layout`); unchanged when the shapes do not match.
 
     Example:
         >>> fold_scores(tf.ones([2, 3]), np.array([1., 2., 4.], np.float32), 1).numpy()
@@ -56,8 +76,10 @@ def fold_scores(scores, factors, power: float) -> tf.Tensor:
     """
     shape = scores.shape.as_list()
     f = np.asarray(factors, np.float32) ** power
-    if shape and shape[-1] == f.size:
+    if layout == "last" and shape and shape[-1] == f.size:
         return scores * f
-    if len(shape) >= 2 and shape[-1] * shape[-2] == f.size:  # depthwise: in x multiplier
+    if layout == "second_last" and len(shape) >= 2 and shape[-2] == f.size:
+        return scores * f[:, None]
+    if layout == "depthwise" and len(shape) >= 2 and shape[-1] * shape[-2] == f.size:
         return scores * f.reshape(shape[-2], shape[-1])
     return scores

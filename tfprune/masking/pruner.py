@@ -169,10 +169,11 @@ def _global_scores(w, index):
     criterion scoring ``|w| ** p`` at weight granularity (see :mod:`bnfold`)."""
     scores = w.unit_scores(index)
     power = getattr(w.criterion, "weight_power", None)
-    if not power or w.granularity != "weight" or "kernel" not in w.prunable_weight_names[index]:
+    layout = bnfold.output_layout(w.layer, w.prunable_weight_names[index])
+    if not power or w.granularity != "weight" or layout is None:
         return scores
     factors = bnfold.bn_factors(w)
-    return scores if factors is None else bnfold.fold_scores(scores, factors, power)
+    return scores if factors is None else bnfold.fold_scores(scores, factors, power, layout)
 
 
 def _measure(model, wrappers) -> None:
