@@ -104,18 +104,22 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
-    _refuse_measured(criterion, granularity)
-    _check_measured_data(model, criteria_lib.get(criterion))
+    _check_measured(model, criterion, granularity)
     return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
                   scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
 
 
-def _refuse_measured(criterion, granularity):
+def _check_measured(model, criterion, granularity):
     """A measured criterion (``"sensitivity"``) chooses masks from a model-level
     measurement on calibration data: ``prune`` needs it carried by the criterion
-    (``Sensitivity(data=(x, y))``)."""
+    (``Sensitivity(data=(x, y))``), checked here before any work."""
     crit = criteria_lib.get(criterion)
-    if not getattr(crit, "measured", False) or getattr(crit, "data", None) is not None:
+    if not getattr(crit, "measured", False):
+        return
+    data = getattr(crit, "data", None)
+    if data is not None:
+        pruner.check_data(model, data)
+        pruner.check_labels(model, data, pruner.resolve_loss(model, crit.loss, crit))
         return
     unit = criteria_lib.resolve_granularity(granularity, crit)
     if unit not in crit.granularities:
@@ -127,14 +131,6 @@ def _refuse_measured(criterion, granularity):
         "criterion=tfprune.criteria.Sensitivity(data=(x_cal, y_cal))) (measured again at "
         f"every mask update), or prune at once: tfprune.one_shot(model, sparsity, "
         f"criterion={crit.name!r}, granularity={unit!r}, data=(x, y)).")
-
-
-def _check_measured_data(model, crit):
-    """``Sensitivity(data=...)`` given to ``prune``: check its data before any work."""
-    data = getattr(crit, "data", None)
-    if getattr(crit, "measured", False) and data is not None:
-        pruner.check_data(model, data)
-        pruner.check_labels(model, data, pruner.resolve_loss(model, crit.loss, crit))
 
 
 def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,

@@ -42,7 +42,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import errors, layers
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
-from tfprune.core import schedules as schedules_lib
+from tfprune.masking import gates
 from tfprune.masking import stats as stats_lib
 from tfprune.masking._scores import ScoringMixin
 from tfprune.masking._train_guard import MISSING_CALLBACK_MSG, install
@@ -64,19 +64,6 @@ _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _is_true(training) -> bool:
     value = tf.get_static_value(training) if tf.is_tensor(training) else training
     return bool(value)
-
-
-def _gated(gate, fn, *args):
-    """``fn(*args)`` (its ops), run only where ``gate`` is True (always if ``gate`` is None)."""
-    if gate is None:
-        return fn(*args)
-
-    def run():
-        ops = fn(*args)
-        with tf.control_dependencies([op for op in tf.nest.flatten(ops) if op is not None]):
-            return tf.constant(True)
-
-    return [tf.cond(gate, run, lambda: tf.constant(False))]
 
 
 def _weight_key(layer_name: str, index: int) -> int:
@@ -293,43 +280,16 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         packed = (inputs, list(args), {k: v for k, v in kwargs.items() if tf.is_tensor(v)})
         for k in packed[2]:
             inner_kwargs.pop(k)
-        gate = self._gather_gate()
+        gate = gates.until_last_update(self)
         if self._grad_names and (gather or static is None):
-            out = stats_lib.gradient_tap(inner, packed, self.prunable_weights,
-                                         lambda grads: _gated(gate, self._on_gradients, grads))
+            out = stats_lib.gradient_tap(
+                inner, packed, self.prunable_weights,
+                lambda grads: gates.gated(gate, self._on_gradients, grads))
         else:
             out = inner(packed)
         if gather:
-            _gated(self._stride_gate(gate), self._record_forward, inputs, out)
+            gates.gated(gates.every_nth_step(self, gate), self._record_forward, inputs, out)
         return out
-
-    def _stride_gate(self, gate):
-        """``gate``, and for a criterion with ``train_every > 1`` (hrank) only every
-        ``train_every``-th training step: its statistic is an average that a sample of the
-        steps estimates, at a fraction of the cost. Never while calibrating."""
-        every = int(getattr(self.criterion, "train_every", 1))
-        if every <= 1 or self._observe or tf.distribute.has_strategy():
-            return gate
-        # the step counter is already advanced here: training steps 0, every, 2*every, ...
-        due = tf.equal(tf.math.floormod(self.pruning_step - 1, every), 0)
-        return due if gate is None else tf.logical_and(gate, due)
-
-    def _gather_gate(self):
-        """In training calls: a bool tensor, True while a mask update can still come.
-
-        Statistics gathered after the schedule's last update (``schedules.last_update``)
-        serve nothing, and some cost a lot (hrank's SVDs). None (always gather) while
-        calibrating (``observing``), for schedules with no last step (``Constant`` for
-        ever, ``Manual`` whose callbacks may update at any step) and under a
-        distribution strategy (no collective inside a conditional).
-        """
-        if self._observe or tf.distribute.has_strategy():
-            return None
-        if not hasattr(self, "_stats_until"):
-            self._stats_until = schedules_lib.last_update(self.pruning_schedule)
-        if self._stats_until is None:
-            return None
-        return tf.less(self.pruning_step, np.int64(self._stats_until))
 
     def _tfmot_updates(self, training):
         """The first half of TF-MOT's ``PruneLowMagnitude.call`` (step, masks, w*mask)."""
