@@ -77,10 +77,9 @@ def allocation_section(d):
         runs = s.get("runs") or [s]
         timed = "; ".join(
             f"{r['seconds_total']:.1f} s wall, {r['cpu_seconds']:.1f} CPU-s "
-            + ({True: "with BatchNormalization re-estimated per point (recalibrate_bn='auto', "
-                      "the default for a BN model)",
-                False: "recalibrate_bn=False"}.get(r.get("recalibrate_bn"), "")
-               if "recalibrate_bn" in r else "")
+            + {True: "with BatchNormalization re-estimated per point (recalibrate_bn='auto', "
+                     "the default for a BN model)",
+               False: "recalibrate_bn=False"}.get(r.get("recalibrate_bn"), "")
             + f" (1-min load average {r['load_average_1min'][0]:.1f})" for r in runs)
         rows += [f"Sensitivity scan, {s['model']}, channel granularity, {s['groups']} groups x 4 "
                  f"levels ({s['evaluations']} evaluations) on 256 samples, {s['cpus']} shared "
