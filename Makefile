@@ -3,7 +3,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.tfprune-installed
 
-.PHONY: demo demo-quick test test-app lint bench bench-quick clean-venv
+.PHONY: demo demo-quick test test-fast test-app lint bench bench-quick clean-venv
 
 # Reuse an existing .venv; create and install it only when missing.
 $(BIN)/python:
@@ -24,6 +24,10 @@ demo-quick: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest -q -n 3 --dist loadfile --doctest-modules --nbval-lax tfprune tests notebooks
+
+# The edit loop: everything but the tests marked slow (and the notebooks).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile -m "not slow" --doctest-modules tfprune tests
 
 test-app: $(STAMP)
 	$(BIN)/python -m pytest -q -p no:cacheprovider --doctest-modules --nbval-lax \

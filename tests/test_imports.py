@@ -60,3 +60,97 @@ def test_the_checker_sees_relative_and_nested_imports(tmp_path):
     assert "tensorflow" in set(_imports(src))
     assert any(m.startswith("tfprune.core") for m in _imports(ROOT / "core" / "criteria" /
                                                              "grouping.py"))
+
+
+# -- the full layer matrix (ARCHITECTURE.md) ----------------------------------------------
+# Top (may import everything below) to bottom. A module imports its own layer (sideways) or a
+# lower one, never a higher one, whether the import is at module level or inside a function.
+LAYERS = (
+    ("app",),
+    ("tuning",),
+    ("analysis",),
+    ("structured", "callbacks", "export"),
+    ("masking",),
+    ("graph", "layers", "data", "task"),
+    ("core",),
+    ("compat",),
+    ("errors", "_checks", "logs", "deprecations"),
+)
+# Lazy imports are allowed only for optional dependencies (keras-tuner, mlflow, matplotlib,
+# tflite-micro). Function-level imports of tfprune's own modules hide a cycle or an upward
+# dependency: their number may only go down (it was 170 when this test was written).
+MAX_FUNCTION_LEVEL = 170
+
+
+def _layer(module):
+    parts = module.split(".")
+    if parts[0] != "tfprune" or len(parts) < 2:
+        return None
+    for i, names in enumerate(LAYERS):
+        if parts[1] in names:
+            return i
+    return None
+
+
+def _module_name(path):
+    return ".".join(path.relative_to(ROOT.parent).with_suffix("").parts).replace(
+        ".__init__", "")
+
+
+def _tfprune_imports(path):
+    """(imported module, inside_a_function) for every tfprune import in ``path``."""
+    tree = ast.parse(path.read_text())
+    parents = {child: node for node in ast.walk(tree) for child in ast.iter_child_nodes(node)}
+    me = _module_name(path)
+    package = me if path.name == "__init__.py" else me.rsplit(".", 1)[0]
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            mods = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = package.split(".")[: len(package.split(".")) - node.level + 1]
+                mod = ".".join(base + ([node.module] if node.module else []))
+            else:
+                mod = node.module or ""
+            mods = [f"{mod}.{a.name}" for a in node.names] if mod == "tfprune" else [mod]
+        else:
+            continue
+        up, inside = node, False
+        while up in parents:
+            up = parents[up]
+            if isinstance(up, ast.FunctionDef | ast.AsyncFunctionDef):
+                inside = True
+                break
+        for m in mods:
+            if m == "tfprune" or m.startswith("tfprune."):
+                yield m, inside
+
+
+def _every_import():
+    return {_module_name(p): list(_tfprune_imports(p)) for p in _sources()}
+
+
+def test_every_module_belongs_to_a_layer():
+    loose = sorted(m for m in _every_import() if m != "tfprune" and _layer(m) is None)
+    assert not loose, f"modules outside the layer list of ARCHITECTURE.md: {loose}"
+
+
+def test_no_import_goes_up_a_layer():
+    up = sorted((me, m) for me, found in _every_import().items() for m, _ in found
+                if _layer(me) is not None and _layer(m) is not None and _layer(m) < _layer(me))
+    assert not up, f"imports from a lower layer to a higher one: {up}"
+
+
+def test_function_level_imports_only_go_down():
+    inside = [(me, m) for me, found in _every_import().items() for m, lazy in found if lazy]
+    assert len(inside) <= MAX_FUNCTION_LEVEL, (
+        f"{len(inside)} function-level imports of tfprune modules (at most "
+        f"{MAX_FUNCTION_LEVEL}): move the code to the layer it belongs to instead: {inside}")
+
+
+def test_the_layer_list_is_the_documented_one():
+    doc = (ROOT / "ARCHITECTURE.md").read_text()
+    block = doc.split("<!-- layers -->")[1]
+    rows = [tuple(x.strip(" `") for x in line.strip("- ").split(",")) for line in
+            block.strip().splitlines() if line.startswith("- ")]
+    assert tuple(rows) == LAYERS
