@@ -69,7 +69,7 @@ LAYERS = (
     ("app",),
     ("tuning",),
     ("analysis",),
-    ("structured", "callbacks", "export"),
+    ("structured", "callbacks", "export", "quantization"),
     ("masking",),
     ("graph", "layers", "data", "task"),
     ("core",),

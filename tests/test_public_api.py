@@ -11,6 +11,8 @@ SNAPSHOT = [
     "tuning",
     "PruningCallback",
     "PruningWrapper",
+    "quantization",
+    "quantize_aware",
     "quiet",
     "logs",
     "analysis",

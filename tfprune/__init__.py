@@ -28,11 +28,13 @@ from tfprune import compat  # noqa: E402  (first: the one documented Keras-compa
 from tfprune import errors, core  # noqa: E402
 from tfprune.core import criteria, masks, schedules  # noqa: E402
 from tfprune import layers, graph, masking, structured, callbacks, analysis, export  # noqa: E402
+from tfprune import quantization  # noqa: E402
 # isort: on
 from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
 from tfprune.callbacks import PruningCallback, before_step  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
+from tfprune.quantization import quantize_aware  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
 
 
@@ -85,6 +87,8 @@ __all__ = [
     "PruningCallback",
     "PruningWrapper",
     "logs",
+    "quantization",
+    "quantize_aware",
     "quiet",
     "register",
     "schedules",

@@ -47,6 +47,8 @@ def resolve(model):
 
 def strip(model):
     """A new plain tf_keras model without pruning wrappers; ``model`` itself is not changed."""
+    import tensorflow_model_optimization as tfmot
+
     try:
         from tfprune.masking import api as pruning
 
@@ -55,7 +57,8 @@ def strip(model):
         import tensorflow_model_optimization as tfmot
 
         strip_fn = tfmot.sparsity.keras.strip_pruning
-    plain = strip_fn(model)
+    with tfmot.quantization.keras.quantize_scope():  # a QAT model's wrappers clone too
+        plain = strip_fn(model)
     if plain is model:  # never convert (or mutate) the user's object itself
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())

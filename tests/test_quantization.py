@@ -1,0 +1,122 @@
+"""tfprune.quantization: quantization-aware training keeps every pruned zero (weights, N:M,
+depthwise, shrunk models) in training and in the int8 file."""
+
+import numpy as np
+import pytest
+
+import tfprune
+from tfprune import errors, export
+from tfprune.compat import keras
+from tfprune.quantization import quantize_aware, zero_fractions
+
+
+def _cnn():
+    i = keras.Input((8, 8, 1))
+    h = keras.layers.Conv2D(8, 3, activation="relu", name="conv")(i)
+    h = keras.layers.DepthwiseConv2D(3, name="dw")(h)
+    h = keras.layers.BatchNormalization(name="bn")(h)
+    h = keras.layers.ReLU()(h)
+    h = keras.layers.Flatten()(h)
+    h = keras.layers.Dense(16, activation="relu", name="fc")(h)
+    return keras.Model(i, keras.layers.Dense(3, name="out")(h))
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    return rng.random((64, 8, 8, 1)).astype("float32"), rng.integers(0, 3, 64)
+
+
+def _fit(model, data):
+    model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.fit(*data, epochs=1, batch_size=16, verbose=0)
+
+
+def _zeros(model):
+    return {name.split("/")[0].replace("quant_", ""): value
+            for name, value in zero_fractions(model).items()}
+
+
+@pytest.mark.parametrize("granularity", ["weight", "n:m"])
+def test_pruned_zeros_stay_zero_through_qat_including_depthwise(data, granularity):
+    exclude = ["conv"] if granularity == "n:m" else None  # 1 input channel: no 2:4 groups
+    plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5, granularity=granularity,
+                                           exclude=exclude))
+    before = _zeros(plain)
+    assert before["dw"] == pytest.approx(0.5, abs=0.02)
+    qat = quantize_aware(plain)
+    _fit(qat, data)
+    after = _zeros(qat)
+    assert after["dw"] >= 0.49
+    for name, fraction in before.items():
+        assert after[name] >= fraction, (name, fraction, after[name])
+    # the same positions, not only the same count
+    kept = {w.name.split("/")[0]: w.numpy() == 0 for w in plain.weights if "kernel" in w.name}
+    for w in qat.weights:
+        layer = w.name.split("/")[0]
+        if w.name.endswith("kernel:0") and layer in kept:
+            assert np.all(w.numpy()[kept[layer]] == 0), w.name
+
+
+@pytest.mark.slow
+def test_qat_model_exports_int8_with_its_zeros(tmp_path, data):
+    plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5))
+    qat = quantize_aware(plain)
+    _fit(qat, data)
+    rec = export.tflite(qat, tmp_path / "qat.tflite", quantize="int8",
+                        representative_data=data[0][:32])
+    from ai_edge_litert.interpreter import Interpreter
+
+    it = Interpreter(model_path=str(rec.path))
+    it.allocate_tensors()
+    fractions = []
+    for d in it.get_tensor_details():
+        if d["dtype"] == np.int8 and len(d["shape"]) >= 2:
+            try:
+                fractions.append(float(np.mean(it.get_tensor(d["index"]) == 0)))
+            except ValueError:  # activations: no data
+                continue
+    assert len([f for f in fractions if f >= 0.49]) >= 4  # conv, dw, fc, out kernels
+
+
+def test_shrunk_model_gets_plain_qat(data):
+    x = data[0]
+    pruned = tfprune.one_shot(_cnn(), 0.5, criterion="l1", granularity="channel")
+    small = tfprune.shrink(tfprune.strip(pruned))
+    qat = quantize_aware(small)
+    assert qat.output_shape == small.output_shape
+    _fit(qat, data)
+    assert np.isfinite(qat.predict(x[:4], verbose=0)).all()
+
+
+def test_keras3_model_is_accepted(data):
+    import keras as keras3
+
+    m = keras3.Sequential([keras3.Input((8,)), keras3.layers.Dense(8, name="a"),
+                           keras3.layers.Dense(2, name="b")])
+    qat = quantize_aware(m)
+    assert {type(layer).__name__ for layer in qat.layers} >= {"QuantizeWrapperV2"}
+
+
+def test_a_wrapped_model_is_refused_with_the_fix():
+    pruned = tfprune.prune(_cnn(), sparsity=0.5)
+    with pytest.raises(errors.AlreadyPrunedError, match=r"tfprune.strip\(model\) first"):
+        quantize_aware(pruned)
+
+
+def test_unknown_exclude_is_refused():
+    with pytest.raises(errors.ConfigError, match="Did you mean 'fc'"):
+        quantize_aware(_cnn(), exclude=["fcc"])
+
+
+def test_a_layer_tf_mot_cannot_train_keeps_its_zeros_frozen(data):
+    i = keras.Input((8, 4))
+    h = keras.layers.Conv1D(6, 3, name="c1")(i)
+    h = keras.layers.Flatten()(h)
+    m = keras.Model(i, keras.layers.Dense(3, name="out")(h))
+    plain = tfprune.strip(tfprune.one_shot(m, 0.5))
+    with pytest.warns(UserWarning, match=r"\['c1'\] hold pruned zeros"):
+        qat = quantize_aware(plain)
+    qat.compile("adam", "mse")
+    qat.fit(np.random.rand(16, 8, 4), np.random.rand(16, 3), epochs=1, verbose=0)
+    assert _zeros(qat)["c1"] == pytest.approx(0.5, abs=0.02)
