@@ -7,7 +7,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfprune import errors
 from tfprune.core import criteria as criteria_lib
 from tfprune.core.criteria import grouping
 from tfprune.masking import granularity as granularity_lib
@@ -50,35 +49,28 @@ class ScoringMixin:
 
     def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
         """Criterion scores of prunable weight ``index``: the weight's shape, or one per
-        channel for per-channel criteria (``axis``: the channel axis for FPGM).
+        channel for per-channel criteria (``axis``: the channel axis for FPGM), checked by
+        :func:`tfprune.core.criteria.checked_scores`.
 
         Raises:
-            ConfigError: the criterion returned another shape (both shapes are named).
+            ConfigError: the criterion returned another shape (both shapes are named) or
+                NaN/inf scores.
         """
-        weight = self.pruning_vars[index][0]
         stats = self.statistics(index)
         if axis is not None:
             stats["axis"] = axis
-        scores = criteria_lib.checked_scores(
-            self.criterion, tf.convert_to_tensor(weight), stats,
-            where=f"weight {weight.name} of layer {self.layer.name!r}")
-        ok = scores.shape.as_list() == weight.shape.as_list()
-        if self.criterion.per_channel:
-            ok = scores.shape.rank == 1
-        if not ok:
-            raise errors.ConfigError(
-                f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
-                f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
-                f"{self.layer.name!r}; expected {weight.shape.as_list()}"
-                + (" or one per channel." if self.criterion.per_channel else "."))
-        return scores
+        return criteria_lib.checked_scores(self.criterion, self.pruning_vars[index][0], stats,
+                                           where=self._where(index))
+
+    def _where(self, index: int) -> str:
+        return f"weight {self.pruning_vars[index][0].name} of layer {self.layer.name!r}"
 
     def position_scores(self, index: int, axis: int) -> tf.Tensor:
         """Scores per position along ``axis`` of prunable weight ``index`` (channel
-        granularity): per-weight scores summed over the other axes, see
-        :func:`tfprune.core.criteria.grouping.slice_scores`."""
-        size = int(self.pruning_vars[index][0].shape[axis])
-        return grouping.slice_scores(self.scores(index, axis), axis, size=size)
+        granularity): :func:`tfprune.core.criteria.grouping.score_positions` with the
+        wrapper's statistics, as a plain layer is scored."""
+        return grouping.score_positions(self.criterion, self.pruning_vars[index][0],
+                                        self.statistics(index), axis, where=self._where(index))
 
     def unit_scores(self, index: int) -> tf.Tensor:
         """Scores per pruning unit of the granularity's strategy (element or block);

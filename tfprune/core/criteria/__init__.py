@@ -31,6 +31,7 @@ from tfprune.core.criteria.base import (
     register_criterion,
     resolve_granularity,
     serialize,
+    weight_key,
 )
 from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
 from tfprune.core.criteria.gradient import OBD, SNIP, Movement, Taylor
@@ -65,4 +66,5 @@ __all__ = [
     "get",
     "register_criterion",
     "serialize",
+    "weight_key",
 ]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import zlib
 
 import tensorflow as tf
 
@@ -10,7 +11,7 @@ from tfprune import errors
 from tfprune.compat import keras
 
 __all__ = ["STAT_NAMES", "DATA_STATS", "GRANULARITIES", "Criterion", "Magnitude", "Random",
-           "get", "available", "register_criterion", "checked_scores", "serialize", "resolve_granularity",
+           "get", "available", "register_criterion", "checked_scores", "weight_key", "serialize", "resolve_granularity",
            "check_granularity"]
 
 #: The one meaning of ``granularity`` in tfprune: the unit a mask removes.
@@ -68,12 +69,28 @@ def register_criterion(name: str, *, override: bool = False):
     return deco
 
 
-def checked_scores(criterion, weight, stats, *, where: str = "") -> tf.Tensor:
-    """``criterion.score(weight, stats)`` as float32, refused when not finite: THE call of
-    a criterion's ``score`` (wrappers, plans and analysis use it).
+def weight_key(layer_name: str, index: int) -> int:
+    """``stats["key"]``: a stable int naming prunable weight ``index`` of a layer (seeded
+    criteria such as ``random`` draw from it), the same for a wrapper and a plain layer.
 
-    Eagerly a NaN/inf score raises ConfigError naming the criterion; in a traced step
-    (``fit``) the same words come from ``tf.debugging.assert_all_finite``.
+    Example:
+        >>> weight_key("fc", 0) == weight_key("fc", 0) != weight_key("fc", 1)
+        True
+    """
+    return zlib.crc32(f"{layer_name}/{index}".encode()) & 0x7FFFFFFF
+
+
+def checked_scores(criterion, weight, stats, *, where: str = "") -> tf.Tensor:
+    """``criterion.score(weight, stats)`` as float32, checked: THE call of a criterion's
+    ``score`` (wrappers, plans and analysis use it).
+
+    The shape must be the weight's (one score per weight) or, for a ``per_channel``
+    criterion, one score per channel (rank 1). Eagerly a NaN/inf score raises
+    ConfigError naming the criterion; in a traced step (``fit``) the same words come
+    from ``tf.debugging.assert_all_finite``.
+
+    Raises:
+        ConfigError: another shape (both are named), or non-finite scores.
 
     Example:
         >>> checked_scores(Magnitude(), tf.constant([-1., 2.]), {}).numpy()
@@ -87,9 +104,17 @@ def checked_scores(criterion, weight, stats, *, where: str = "") -> tf.Tensor:
         tfprune.errors.ConfigError: criterion 'criterion' (Bad) returned 2 NaN/inf scores: ...
     """
     crit = get(criterion)
+    weight = tf.convert_to_tensor(weight)
     scores = tf.cast(tf.convert_to_tensor(crit.score(weight, stats)), tf.float32)
-    msg = (f"criterion {crit.name!r} ({type(crit).__name__}) returned NaN/inf scores"
-           f"{' for ' + where if where else ''}: the pruning order would be arbitrary. Make "
+    who = f"criterion {crit.name!r} ({type(crit).__name__})"
+    of = f" for {where}" if where else ""
+    ok = (scores.shape.rank == 1 if crit.per_channel
+          else scores.shape.as_list() == weight.shape.as_list())
+    if not ok:
+        raise errors.ConfigError(
+            f"{who} returned scores of shape {scores.shape.as_list()}{of}; expected "
+            f"{weight.shape.as_list()}" + (" or one per channel." if crit.per_channel else "."))
+    msg = (f"{who} returned NaN/inf scores{of}: the pruning order would be arbitrary. Make "
            "score() return finite values (e.g. add an epsilon before a division or log).")
     if not tf.executing_eagerly():
         return tf.debugging.assert_all_finite(scores, msg)
