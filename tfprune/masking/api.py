@@ -71,9 +71,12 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             how much; exactly one of ``sparsity``/``schedule``.
         criterion: name (``tfprune.criteria.available()``) or Criterion instance.
         scope: ``"layer"`` (every layer/group at the target), ``"global"`` (one ranking
-            across layers/groups; one budget of weights meets the target) or
+            across layers/groups; one budget of weights meets the target) or any mapping
             ``{layer_name: sparsity}`` (only those layers or groups, each at its own
-            final sparsity; the schedule gives the shape over time).
+            final sparsity; the schedule gives the shape over time) -- an
+            :class:`~tfprune.analysis.allocate.Allocation` is one, and gives its
+            granularity when ``granularity`` is not passed. Resolved once by
+            :func:`tfprune.masking.scope.resolve`.
         exclude: layer names never pruned (``"channel"``: their output channels are kept).
         granularity: the unit removed: ``"weight"``, ``"n:m"`` (keep N of every M weights
             along the input-channel axis; sparsity is ``1 - N/M`` once the schedule is
@@ -88,7 +91,8 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             criterion's first granularity
             (``"weight"`` for magnitude, ``"channel"`` for l1/l2/fpgm/bn_scale and the
             activation criteria).
-        n_m: ``(N, M)`` for ``"n:m"``.
+        n_m: ``(N, M)`` for ``"n:m"``; its sparsity is ``1 - N/M``: an explicit
+            ``sparsity`` (or scope value) that differs is refused.
         block: ``(r, c)`` for ``"block"``.
 
     Returns:
@@ -257,9 +261,11 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
 
     Args:
         model: a built Sequential or Functional tf_keras model.
-        sparsity: target in [0, 1); may be omitted with a dict ``scope`` or ``n:m``.
+        sparsity: target in [0, 1); may be omitted with a mapping ``scope`` or ``n:m``
+            (whose sparsity is ``1 - N/M``; another explicit value is refused).
         criterion: name or Criterion instance.
-        scope: ``"layer"``, ``"global"`` or ``{layer_name: sparsity}``.
+        scope: ``"layer"``, ``"global"`` or any mapping ``{layer_name: sparsity}`` (an
+            ``Allocation`` included), as for :func:`prune`.
         exclude: layer names never pruned.
         data: calibration data for criteria that need it (``criterion.needs_data``):
             ``x`` or ``(x, y)`` arrays (cut in batches of 64), a list of batches, or a

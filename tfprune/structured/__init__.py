@@ -138,7 +138,7 @@ def plan(
     exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
     if data is not None:
         pruner.check_data(model, data)  # shape, strings, NaN/inf, unscaled uint8
-        if getattr(crit, "needs_labels", False):
+        if crit.needs_labels:
             pruner.check_labels(model, data, pruner.resolve_loss(model, loss, crit))
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
