@@ -24,6 +24,7 @@ import tensorflow as tf
 
 from tfprune import layers
 from tfprune.compat import keras
+from tfprune.core import masks
 
 __all__ = ["Costs", "RESOURCES"]
 
@@ -249,13 +250,12 @@ class Costs:
     def kept(self, sparsities) -> np.ndarray:
         """Kept fractions after rounding to whole units (``kept_count``)."""
         n = np.asarray(self.size, float)
-        s = np.asarray(sparsities, float)
-        return np.minimum(np.maximum(np.round(n * (1.0 - s)), 1.0), n) / n
+        return masks.kept_counts(n, sparsities) / n
 
     def kept_one(self, u, sparsity) -> float:
         """Kept fraction of unit ``u`` at ``sparsity`` (whole units)."""
         n = self.size[u]
-        return min(max(round(n * (1.0 - sparsity)), 1), n) / n
+        return float(masks.kept_counts(n, sparsity)) / n
 
     def macs_by_owner(self, k) -> np.ndarray:
         """MACs at kept fractions ``k`` per owning unit, plus a last entry for the MACs no

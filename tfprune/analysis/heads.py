@@ -44,7 +44,7 @@ def head_criterion(criterion):
     """
     crit = criteria_lib.get(criterion)
     criteria_lib.check_granularity(crit, "head")
-    if crit.needs_data or getattr(crit, "per_channel", False):
+    if crit.needs_data or crit.per_channel:
         raise errors.ConfigError(
             f"sensitivity(granularity='head') ranks heads by a weight-only criterion such as "
             f"'l1', 'l2' or 'magnitude'; {crit.name!r} needs data. For the measured per-head "
@@ -90,8 +90,8 @@ def head_scores(layers_, criterion="magnitude") -> dict:
     crit = head_criterion(criterion)
     out = {}
     for la in layers_:
-        member = channels._Plain(la, heads.head_map(la), crit, True)
-        scores = channels.group_scores(channels.groups_of([member]), crit,
+        members = channels.layer_members(la, heads.head_map(la), crit)
+        scores = channels.group_scores(channels.groups_of(members), crit,
                                        channels.ChannelOptions())
         out[la.name] = np.asarray(scores[heads.group_name(la)], np.float64)
     return out

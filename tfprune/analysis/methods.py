@@ -19,6 +19,8 @@ from __future__ import annotations
 import numpy as np
 
 from tfprune import layers
+from tfprune.core import masks
+from tfprune.masking import granularity as granularity_lib
 
 __all__ = ["curves", "family", "bisect", "greedy"]
 
@@ -77,7 +79,7 @@ def _lamp_scores(model, costs):
         g = graph_lib.build(model)
         groups = [g[u] for u in costs.units]
         sc = group_scores(g, groups, "l2")
-        raw = [np.square(sc.get(grp.index, np.ones(grp.channels))) for grp in groups]
+        raw = [sc.get(grp.index, np.ones(grp.channels)) for grp in groups]  # summed w^2
     out = []
     for r in raw:
         order = np.argsort(r, kind="stable")
@@ -137,8 +139,8 @@ def bisect(family, costs, value, col, fn=None):
 
 def _grid(costs, u, cap, levels):
     n = costs.size[u]
-    if costs.granularity in ("channel", "head"):  # whole channels or heads
-        lo = max(1, int(round(n * (1.0 - cap))))
+    if granularity_lib.get(costs.granularity).grouped:  # whole channels or heads
+        lo = int(masks.kept_counts(n, cap))
         return np.array([(n - c) / n for c in range(n, lo - 1, -1)])
     return np.unique(np.concatenate([np.arange(0.0, cap, 0.005), [cap], levels]))
 

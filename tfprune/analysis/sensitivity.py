@@ -38,14 +38,16 @@ from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import probe
+from tfprune.masking import channels, probe
 
-__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "group_scores",
+__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "channel_criterion", "group_scores",
            "channel_loss_delta"]
 
-GRANULARITIES = ("weight", "channel", "head")
+#: The granularities sensitivity measures: those of tfprune's one table whose units are a
+#: layer's weights, a dependency group's channels or a layer's heads (n:m and block are
+#: per-weight patterns of the same layers), in the table's order.
+GRANULARITIES = tuple(g for g in criteria_lib.GRANULARITIES if g in ("weight", "channel", "head"))
 METRICS = ("loss", "accuracy")
-CHANNEL_CRITERIA = {"magnitude": 1, "l1": 1, "l2": 2}
 MIN_SAMPLES = probe.MIN_SAMPLES
 
 
@@ -131,7 +133,7 @@ def evaluator(model, batches, fn):
 def _weight_units(work, criterion):
     """name -> (list of variables, list of masks-per-level builder)."""
     crit = criteria_lib.get(criterion)
-    if crit.needs_data or getattr(crit, "per_channel", False):
+    if crit.needs_data or crit.per_channel:
         raise errors.ConfigError(
             f"sensitivity(granularity='weight') supports weight-only criteria such as "
             f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
@@ -142,8 +144,9 @@ def _weight_units(work, criterion):
             continue
         ws = layers.prunable_weights(layer, names)
         if ws:
-            units[layer.name] = ([layer.name], ws, [crit.score(w, {"key": i}) for i, w in
-                                                    enumerate(ws)])
+            units[layer.name] = ([layer.name], ws, [criteria_lib.checked_scores(
+                crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
+                where=f"layer {layer.name!r}") for i, w in enumerate(ws)])
     return units
 
 
@@ -153,28 +156,39 @@ def _apply_weight(unit, level):
         w.assign(w * tf.cast(masks_lib.topk_mask(s, level), w.dtype))
 
 
+def channel_criterion(criterion):
+    """The Criterion ranking channels without data: any registered criterion with a
+    channel form that needs no data (``"magnitude"``, ``"l1"``, ``"l2"``, ``"fpgm"``, ...).
+
+    Example:
+        >>> channel_criterion("taylor")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: granularity='channel' here ranks channels by a ...
+    """
+    crit = criteria_lib.get(criterion)
+    criteria_lib.check_granularity(crit, "channel")
+    if crit.needs_data:
+        raise errors.ConfigError(
+            f"granularity='channel' here ranks channels by a criterion that needs no data, "
+            f"such as 'l1', 'l2' or 'magnitude'; {crit.name!r} needs data. For the measured "
+            "per-channel loss increase use channel_loss_delta(model, data).")
+    return crit
+
+
 def group_scores(graph, groups, criterion="magnitude") -> dict:
-    """Group index -> per-channel score: the L1 (``"magnitude"``, ``"l1"``) or L2 norm of
-    every producer slice (kernel filters, depthwise slices) holding the channel, summed
-    over the group's members. Used by sensitivity and ``Allocation.plan`` alike."""
-    if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
-        raise errors.unknown_name("criterion for granularity='channel'", criterion,
-                                  CHANNEL_CRITERIA)
-    p = CHANNEL_CRITERIA[criterion]
-    wanted = {grp.index: grp for grp in groups}
-    acc = {gi: np.zeros(grp.channels) for gi, grp in wanted.items()}
-    for u in graph.uses:
-        if u.role not in ("out", "dw"):
-            continue
-        w = np.moveaxis(getattr(u.layer, u.attr).numpy(), u.axis, -1)
-        w = np.abs(w.reshape(-1, w.shape[-1])) ** p
-        pos = w.sum(0)
-        gidx, ch = graph.atom_group[u.atoms], graph.atom_channel[u.atoms]
-        for gi in np.unique(gidx).tolist():
-            if gi in acc:
-                sel = gidx == gi
-                np.add.at(acc[gi], ch[sel], pos[sel])
-    return {gi: a ** (1.0 / p) for gi, a in acc.items()}
+    """Group index -> per-channel score (float64) by ``criterion``: the registry's group
+    score of ``one_shot(granularity="channel")`` on the plain layers
+    (:func:`tfprune.masking.channels.group_scores`: per-weight scores summed over each
+    channel's slices and over the group's producer members; ``"l1"``/``"magnitude"``:
+    summed ``|w|``, ``"l2"``: summed ``w^2``). Used by sensitivity and
+    ``Allocation.plan`` alike."""
+    crit = channel_criterion(criterion)
+    opts = channels.ChannelOptions()
+    members = channels.groups_of(channels.plain_members(graph, groups, crit, opts))
+    scores = channels.group_scores(members, crit, opts)
+    return {grp.index: np.asarray(scores[grp.name], np.float64) for grp in groups
+            if grp.name in scores}
 
 
 def _working_copy(model):
@@ -330,10 +344,8 @@ def _weight_points(units, run, levels):
 
 def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
     """Channel granularity on a :class:`tfprune.masking.probe.ChannelProbe`: each group's
-    channels ranked by ``criterion`` (summed filter norms), the weakest removed."""
-    if not isinstance(criterion, str) or criterion not in CHANNEL_CRITERIA:
-        raise errors.unknown_name("criterion for granularity='channel'", criterion,
-                                  CHANNEL_CRITERIA)
+    channels ranked by ``criterion`` (:func:`group_scores`), the weakest removed."""
+    channel_criterion(criterion)
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
                            recalibrate_bn=recalibrate_bn)
     if not p.groups:

@@ -239,8 +239,8 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     batch = spec.get("batch_size", job.train["batch_size"])
     steps = int(np.ceil(len(x) / batch))
     end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * steps))
-    scope = spec["scope"] if allocation is None else dict(allocation.scope)
-    final = spec["sparsity"] if allocation is None else max(scope.values())
+    scope = spec["scope"] if allocation is None else allocation
+    final = spec["sparsity"] if allocation is None else max(allocation.values())
     schedule = AGP(final, begin_step=0, end_step=end, frequency=spec["frequency"])
     pruned = masking.prune(model, schedule=schedule, scope=scope,
                            criterion=spec.get("criterion", "magnitude"),

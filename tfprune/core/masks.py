@@ -11,9 +11,17 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["kept_count", "topk_mask", "keep_top", "group_keep_masks", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
+__all__ = ["kept_count", "kept_counts", "topk_mask", "keep_top", "group_keep_masks", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
            "nm_mask", "block_mask",
            "channel_mask"]
+
+
+def _kept(n, sparsity, round_to, minimum, ops):
+    """The rule, written once for both array kinds (``ops``: numpy or tf.math)."""
+    k = ops.maximum(ops.round(n * (1.0 - sparsity)), float(max(int(minimum), 1)))
+    if round_to > 1:
+        k = ops.ceil(k / float(round_to)) * float(round_to)
+    return ops.minimum(k, n)
 
 
 def kept_count(n, sparsity, *, round_to: int = 1, minimum: int = 1):
@@ -21,7 +29,7 @@ def kept_count(n, sparsity, *, round_to: int = 1, minimum: int = 1):
 
     ``k = max(minimum, round(n * (1 - s)))``, then rounded UP to a multiple of
     ``round_to``, at most ``n``. Computed in float64 so that graph and Python agree.
-    Works on tensors.
+    Works on tensors (:func:`kept_counts` is the same rule on numpy arrays).
 
     Example:
         >>> int(kept_count(10, 0.25))
@@ -33,10 +41,20 @@ def kept_count(n, sparsity, *, round_to: int = 1, minimum: int = 1):
     """
     n64 = tf.cast(n, tf.float64)
     s64 = tf.cast(sparsity, tf.float64)
-    k = tf.math.maximum(tf.math.round(n64 * (1.0 - s64)), float(max(int(minimum), 1)))
-    if round_to > 1:
-        k = tf.math.ceil(k / float(round_to)) * float(round_to)
-    return tf.cast(tf.math.minimum(k, n64), tf.int32)
+    return tf.cast(_kept(n64, s64, round_to, minimum, tf.math), tf.int32)
+
+
+def kept_counts(n, sparsity, *, round_to: int = 1, minimum: int = 1) -> np.ndarray:
+    """:func:`kept_count` on numpy arrays (or numbers), in float64: no TensorFlow call,
+    for the many evaluations of an allocation search.
+
+    Example:
+        >>> kept_counts(np.array([10, 3, 16]), np.array([0.25, 0.99, 0.7])).tolist()
+        [8.0, 1.0, 5.0]
+    """
+    n64 = np.asarray(n, np.float64)
+    s64 = np.asarray(sparsity, np.float64)
+    return _kept(n64, s64, round_to, minimum, np)
 
 
 def keep_top(scores, k) -> tf.Tensor:

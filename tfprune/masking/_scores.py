@@ -7,9 +7,9 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfprune import errors
-from tfprune.core import masks
+from tfprune.core import criteria as criteria_lib
 from tfprune.core.criteria import grouping
+from tfprune.masking import granularity as granularity_lib
 from tfprune.masking.validate import _channel_axis
 
 __all__ = ["ScoringMixin"]
@@ -49,59 +49,40 @@ class ScoringMixin:
 
     def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
         """Criterion scores of prunable weight ``index``: the weight's shape, or one per
-        channel for per-channel criteria (``axis``: the channel axis for FPGM).
+        channel for per-channel criteria (``axis``: the channel axis for FPGM), checked by
+        :func:`tfprune.core.criteria.checked_scores`.
 
         Raises:
-            ConfigError: the criterion returned another shape (both shapes are named).
+            ConfigError: the criterion returned another shape (both shapes are named) or
+                NaN/inf scores.
         """
-        weight = self.pruning_vars[index][0]
         stats = self.statistics(index)
         if axis is not None:
             stats["axis"] = axis
-        scores = self.criterion.score(tf.convert_to_tensor(weight), stats)
-        scores = tf.cast(tf.convert_to_tensor(scores), tf.float32)
-        ok = scores.shape.as_list() == weight.shape.as_list()
-        if getattr(self.criterion, "per_channel", False):
-            ok = scores.shape.rank == 1
-        if not ok:
-            raise errors.ConfigError(
-                f"criterion {self.criterion.name!r} ({type(self.criterion).__name__}) returned "
-                f"scores of shape {scores.shape.as_list()} for weight {weight.name} of layer "
-                f"{self.layer.name!r}; expected {weight.shape.as_list()}"
-                + (" or one per channel." if self.criterion.per_channel else "."))
-        return scores
+        return criteria_lib.checked_scores(self.criterion, self.pruning_vars[index][0], stats,
+                                           where=self._where(index))
+
+    def _where(self, index: int) -> str:
+        return f"weight {self.pruning_vars[index][0].name} of layer {self.layer.name!r}"
 
     def position_scores(self, index: int, axis: int) -> tf.Tensor:
         """Scores per position along ``axis`` of prunable weight ``index`` (channel
-        granularity): per-weight scores summed over the other axes, see
-        :func:`tfprune.core.criteria.grouping.slice_scores`."""
-        size = int(self.pruning_vars[index][0].shape[axis])
-        return grouping.slice_scores(self.scores(index, axis), axis, size=size)
+        granularity): :func:`tfprune.core.criteria.grouping.score_positions` with the
+        wrapper's statistics, as a plain layer is scored."""
+        return grouping.score_positions(self.criterion, self.pruning_vars[index][0],
+                                        self.statistics(index), axis, where=self._where(index))
 
     def unit_scores(self, index: int) -> tf.Tensor:
-        """Scores per pruning unit (element or block); pruned units score -inf."""
-        scores = self.scores(index)
-        alive = self.pruning_vars[index][1] > 0
-        if self.granularity == "block":
-            alive = masks.block_mask(tf.cast(alive, tf.float32), 0.0, self.block) > 0
-            return self._block_pool(tf.where(alive, scores, -np.inf))
-        return tf.where(alive, scores, -np.inf)
-
-    def _block_pool(self, scores):
-        r, c = self.block
-        shape = scores.shape.as_list()
-        rows = int(np.prod(shape[:-1]))
-        mat = tf.reshape(scores, [rows // r, r, shape[-1] // c, c])
-        return tf.reduce_mean(mat, axis=[1, 3])
+        """Scores per pruning unit of the granularity's strategy (element or block);
+        pruned units score -inf."""
+        strategy = granularity_lib.get(self.granularity)
+        alive = strategy.alive(self.pruning_vars[index][1] > 0, self)
+        return strategy.pool(tf.where(alive, self.scores(index), -np.inf), self)
 
     def expand(self, index: int, unit_mask) -> tf.Tensor:
         """A per-unit 0/1 mask expanded to the weight's shape."""
         shape = self.pruning_vars[index][0].shape.as_list()
-        if self.granularity == "block":
-            r, c = self.block
-            full = tf.tile(unit_mask[:, None, :, None], [1, r, 1, c])
-            return tf.reshape(full, shape)
-        return tf.reshape(unit_mask, shape)
+        return granularity_lib.get(self.granularity).expand(unit_mask, shape, self)
 
     def _recorded(self):
         """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
@@ -125,12 +106,9 @@ class ScoringMixin:
 
     def _new_mask(self, index: int, sparsity):
         weight = self.pruning_vars[index][0]
-        if self.granularity == "n:m":
-            scores = tf.where(self.pruning_vars[index][1] > 0, self.scores(index), -np.inf)
-            nm = masks.nm_mask(scores, *self.n_m)
-            mask = tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
-        else:
-            mask = self.expand(index, masks.topk_mask(self.unit_scores(index), sparsity))
+        strategy = granularity_lib.get(self.granularity)
+        unit = strategy.select(self.unit_scores(index), sparsity, self)
+        mask = self.expand(index, unit)
         return self._threshold(index, mask), tf.cast(mask, weight.dtype)
 
     def _threshold(self, index, mask):

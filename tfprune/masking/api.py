@@ -15,9 +15,11 @@ from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
 from tfprune.masking import channels, heads, pruner
-from tfprune.masking.validate import (  # noqa: F401  (SCOPES: public)
+from tfprune.masking import granularity as granularity_lib
+from tfprune.masking import scope as scope_lib
+from tfprune.masking.scope import SCOPES
+from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public)
     DEFAULT_FREQUENCY,
-    SCOPES,
     _check_layers,
     _resolve,
 )
@@ -69,9 +71,12 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             how much; exactly one of ``sparsity``/``schedule``.
         criterion: name (``tfprune.criteria.available()``) or Criterion instance.
         scope: ``"layer"`` (every layer/group at the target), ``"global"`` (one ranking
-            across layers/groups; one budget of weights meets the target) or
+            across layers/groups; one budget of weights meets the target) or any mapping
             ``{layer_name: sparsity}`` (only those layers or groups, each at its own
-            final sparsity; the schedule gives the shape over time).
+            final sparsity; the schedule gives the shape over time) -- an
+            :class:`~tfprune.analysis.allocate.Allocation` is one, and gives its
+            granularity when ``granularity`` is not passed. Resolved once by
+            :func:`tfprune.masking.scope.resolve`.
         exclude: layer names never pruned (``"channel"``: their output channels are kept).
         granularity: the unit removed: ``"weight"``, ``"n:m"`` (keep N of every M weights
             along the input-channel axis; sparsity is ``1 - N/M`` once the schedule is
@@ -86,7 +91,8 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             criterion's first granularity
             (``"weight"`` for magnitude, ``"channel"`` for l1/l2/fpgm/bn_scale and the
             activation criteria).
-        n_m: ``(N, M)`` for ``"n:m"``.
+        n_m: ``(N, M)`` for ``"n:m"``; its sparsity is ``1 - N/M``: an explicit
+            ``sparsity`` (or scope value) that differs is refused.
         block: ``(r, c)`` for ``"block"``.
 
     Returns:
@@ -114,9 +120,9 @@ def _check_measured(model, criterion, granularity):
     measurement on calibration data: ``prune`` needs it carried by the criterion
     (``Sensitivity(data=(x, y))``), checked here before any work."""
     crit = criteria_lib.get(criterion)
-    if not getattr(crit, "measured", False):
+    if not crit.measured:
         return
-    data = getattr(crit, "data", None)
+    data = crit.data
     if data is not None:
         pruner.check_data(model, data)
         pruner.check_labels(model, data, pruner.resolve_loss(model, crit.loss, crit))
@@ -140,40 +146,80 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
     exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
     n_m = errors.check_pair(n_m, "n_m")  # before 1 - N/M: a bad pair is blamed on n_m
     crit = criteria_lib.get(criterion)
-    granularity = criteria_lib.resolve_granularity(granularity, crit)
-    if granularity == "n:m" and sparsity is None and schedule is None and scope == "layer":
-        sparsity = 1.0 - n_m[0] / n_m[1]
+    scope, strategy = _scope_and_granularity(scope, granularity, crit)
+    sparsity = _nm_sparsity(strategy, sparsity, schedule, scope, n_m)
     schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude, fixed)
     by_name = {layer.name: layer for layer in leaf_layers(model)}
-    _check_layers({n: by_name[n] for n in scales}, crit, scope, granularity, n_m, block)
-    mode = "global" if scope == "global" else "layer"
-    if granularity == "channel":
-        return _wrap_channels(model, schedule, crit, scope, exclude, scales,
-                              options or channels.ChannelOptions())
-    if granularity == "head":
-        return _transform(model, heads.layer_maker(model, schedule, crit, scope, exclude,
-                                                   scales))
-    update = "external" if scope == "global" else "layer"
+    _check_layers({n: by_name[n] for n in scales}, crit, scope, strategy.name, n_m, block)
+    wrap = _WRAPS[strategy.wraps]
+    return wrap(model, schedule, crit, scope, exclude, scales, strategy=strategy, n_m=n_m,
+                block=block, options=options)
+
+
+def _scope_and_granularity(scope, granularity, crit):
+    """The one resolution of ``scope`` (:func:`tfprune.masking.scope.resolve`) and of the
+    granularity's strategy; an ``Allocation`` gives its granularity when none is asked."""
+    resolved = scope_lib.resolve(scope)
+    if granularity is None and resolved.granularity is not None:
+        granularity = resolved.granularity
+    strategy = granularity_lib.get(granularity, crit)
+    return scope_lib.resolve(scope, strategy.name), strategy
+
+
+def _nm_sparsity(strategy, sparsity, schedule, scope, n_m):
+    """N:M fixes the sparsity at ``1 - N/M``: the default when none is given; an explicit
+    sparsity (or a scope value) that differs is refused, naming both arguments."""
+    if strategy.name != "n:m":
+        return sparsity
+    fixed = 1.0 - n_m[0] / n_m[1]
+    if sparsity is None and schedule is None and not scope.is_mapping:
+        return fixed
+    given = [("sparsity", sparsity)] if sparsity is not None else []
+    given += [(f"scope[{k!r}]", v) for k, v in (scope.targets or {}).items()]
+    for arg, value in given:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+                and abs(float(value) - fixed) > 1e-6:
+            raise errors.ConfigError(
+                f"granularity='n:m' with n_m={tuple(n_m)} keeps {n_m[0]} of every {n_m[1]} "
+                f"weights: its sparsity is 1 - N/M = {fixed:g}, but {arg}={value!r} was "
+                f"passed. Leave {arg.split('[')[0]} out (or pass {fixed:g}), or choose n_m "
+                "for the sparsity you want (e.g. n_m=(1, 4) for 0.75), or "
+                "granularity='weight' for an exact sparsity.")
+    return sparsity
+
+
+def _wrap_layers(model, schedule, crit, scope, exclude, scales, *, strategy, n_m, block,
+                 options):
+    """``"weight"``, ``"n:m"``, ``"block"``: wrap every target layer, one mask per weight
+    (``scope="global"``: the pruner sets the masks from one ranking)."""
+    del exclude, options  # the targets are in ``scales``
+    update = "external" if scope.ranking == "global" else "layer"
 
     def make_layer(layer):
         fresh = _fresh(layer)
         if layer.name in scales:
             return PruningWrapper(fresh, schedule, criterion=crit, update=update,
-                                  sparsity_scale=scales[layer.name], granularity=granularity,
-                                  n_m=n_m, block=block, scope=mode)
+                                  sparsity_scale=scales[layer.name], granularity=strategy.name,
+                                  n_m=n_m, block=block, scope=scope.ranking)
         return fresh
 
     return _transform(model, make_layer)
 
 
-def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
+def _wrap_heads(model, schedule, crit, scope, exclude, scales, **_):
+    """``"head"``: wrap every target MultiHeadAttention with its head map."""
+    return _transform(model, heads.layer_maker(model, schedule, crit, scope, exclude, scales))
+
+
+def _wrap_channels(model, schedule, crit, scope, exclude, scales, *, options=None, **_):
     """``granularity="channel"``: wrap every layer holding a channel of a prunable group."""
     from tfprune import graph as graph_lib
 
+    options = options or channels.ChannelOptions()
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
-    if isinstance(scope, dict):
-        groups = [x for x in groups if x.name in scope]
+    if scope.is_mapping:
+        groups = [x for x in groups if x.name in scope.targets]
     if not groups:
         raise errors.NothingToPruneError(
             f"Model {model.name!r} has no prunable channel group (every group is tied to a "
@@ -181,7 +227,6 @@ def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
             "shows why.")
     maps = channels.channel_maps(g, groups)
     roles = channels.scored_roles(crit, options)
-    mode = "global" if scope == "global" else "layer"
 
     def make_layer(layer):
         fresh = _fresh(layer)
@@ -191,10 +236,14 @@ def _wrap_channels(model, schedule, crit, scope, exclude, scales, options):
         names = list(dict.fromkeys(e["weight"] for e in entries))
         return PruningWrapper(fresh, schedule, criterion=crit, weights=names,
                               update="external", sparsity_scale=scales.get(layer.name, 1.0),
-                              granularity="channel", channel_map=entries, scope=mode,
+                              granularity="channel", channel_map=entries, scope=scope.ranking,
                               scored=any(e["role"] in roles for e in entries))
 
     return _transform(model, make_layer)
+
+
+#: how ``prune`` wraps the layers of each :class:`~tfprune.masking.granularity.Strategy`
+_WRAPS = {"layers": _wrap_layers, "groups": _wrap_channels, "heads": _wrap_heads}
 
 
 @keras3_io(returns="model")
@@ -212,9 +261,11 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
 
     Args:
         model: a built Sequential or Functional tf_keras model.
-        sparsity: target in [0, 1); may be omitted with a dict ``scope`` or ``n:m``.
+        sparsity: target in [0, 1); may be omitted with a mapping ``scope`` or ``n:m``
+            (whose sparsity is ``1 - N/M``; another explicit value is refused).
         criterion: name or Criterion instance.
-        scope: ``"layer"``, ``"global"`` or ``{layer_name: sparsity}``.
+        scope: ``"layer"``, ``"global"`` or any mapping ``{layer_name: sparsity}`` (an
+            ``Allocation`` included), as for :func:`prune`.
         exclude: layer names never pruned.
         data: calibration data for criteria that need it (``criterion.needs_data``):
             ``x`` or ``(x, y)`` arrays (cut in batches of 64), a list of batches, or a
@@ -249,7 +300,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
     if compensate not in (True, False):
         raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
     if compensate:
-        g = criteria_lib.resolve_granularity(granularity, criteria_lib.get(criterion))
+        g = _scope_and_granularity(scope, granularity, criteria_lib.get(criterion))[1].name
         if g != "channel":
             raise errors.ConfigError(
                 f"compensate=True re-fits the consumers of removed channels: it needs "
@@ -282,33 +333,28 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     if data is not None:
         pruner.check_data(model, data)
     loss = pruner.resolve_loss(model, loss, crit)
-    if data is not None and getattr(crit, "needs_labels", False):
+    if data is not None and crit.needs_labels:
         pruner.check_labels(model, data, loss)
-    n_m = errors.check_pair(n_m, "n_m")
-    granularity = criteria_lib.resolve_granularity(granularity, crit)
-    if granularity == "n:m" and sparsity is None and not isinstance(scope, dict):
-        sparsity = 1.0 - n_m[0] / n_m[1]
     pruned = _prune(model, sparsity=sparsity, schedule=None, criterion=crit, scope=scope,
                     exclude=exclude, granularity=granularity, n_m=n_m, block=block,
                     options=options, fixed=True)
-    mode = "global" if scope == "global" else "layer"
-    kw = {"channel_options": options}
-    obs_update = hasattr(crit, "compensate")  # OBS updates the kept weights itself
-    if getattr(crit, "measured", False):  # "sensitivity": measured on the whole model
+    ranking = _scope_and_granularity(scope, granularity, crit)[0].ranking
+    kw = {"scope": ranking, "channel_options": options}
+    if crit.measured:  # "sensitivity": measured on the whole model
         from tfprune.masking import probe
 
         probe.measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
                                   max_batches=max_batches, max_samples=crit.max_samples)
-        pruner.update_masks(pruned, step=0, scope=mode, **kw)
+        pruner.update_masks(pruned, step=0, **kw)
     elif not crit.needs_data:
-        pruner.update_masks(pruned, step=0, scope=mode, **kw)
-    elif obs_update and getattr(crit, "sequential", False) and mode == "layer":
+        pruner.update_masks(pruned, step=0, **kw)
+    elif crit.compensates and crit.sequential and ranking == "layer":
         for w in pruner.wrapped_layers(pruned):
             pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
-            pruner.update_masks(pruned, step=0, scope=mode, compensate=True, layers=[w])
+            pruner.update_masks(pruned, step=0, scope=ranking, compensate=True, layers=[w])
     else:
         pruner.gather(pruned, data, loss=loss, max_batches=max_batches)
-        pruner.update_masks(pruned, step=0, scope=mode, compensate=obs_update, **kw)
+        pruner.update_masks(pruned, step=0, compensate=crit.compensates, **kw)
     pruner.set_step(pruned, 0)
     return pruned
 

@@ -17,16 +17,19 @@ MultiHeadAttention wrapper a ``channel_map`` whose one group (``"<layer>/heads"`
 from __future__ import annotations
 
 import dataclasses
+import functools
 import warnings
 
 import numpy as np
 import tensorflow as tf
 
 from tfprune import errors, layers
+from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
 
-__all__ = ["ChannelOptions", "channel_maps", "scored_roles", "plain_members", "groups_of",
+__all__ = ["ChannelOptions", "Member", "channel_maps", "scored_roles", "members_of",
+           "layer_members", "plain_members", "groups_of",
            "group_scores", "select", "assign", "keep_state", "update"]
 
 #: roles of the members whose weights are masked; ``stat`` (moving statistics) is not
@@ -88,55 +91,91 @@ def scored_roles(crit, options) -> set:
     return roles & {"out", "dw"} if crit.per_channel else roles
 
 
-class _Plain:
-    """A plain layer seen as a wrapper (weights, all-ones masks, criterion scores), so that
-    a plan on a plain model runs the same group code as the pruner, without cloning."""
+@dataclasses.dataclass
+class Member:
+    """One weight axis holding channels of a group, from a wrapper or a plain layer.
 
-    def __init__(self, layer, entries, crit, scored):
-        from tfprune.masking.wrapper import _weight_key
+    Attributes:
+        weight: the weight (variable or tensor).
+        mask: its mask (``None``: a plain layer, every channel alive).
+        entry: the ``channel_map`` entry (weight, axis, group, channels, role, positions).
+        scored: the criterion scores this layer's members (statistics gathered here).
+        layer_name: the layer holding the weight.
+        score_at: ``axis -> scores per position`` (:func:`grouping.score_positions`).
+        owner: the wrapper (its schedule gives the target), ``None`` for a plain layer.
+    """
 
-        self.layer, self.channel_map, self.criterion, self.scored = layer, entries, crit, scored
-        self.prunable_weight_names = list(dict.fromkeys(e["weight"] for e in entries))
-        ws = layers.prunable_weights(layer, self.prunable_weight_names)
-        self.pruning_vars = [(w, tf.ones(w.shape), None) for w in ws]
-        self._keys = [_weight_key(layer.name, i) for i in range(len(ws))]
+    weight: object
+    mask: object
+    entry: dict
+    scored: bool
+    layer_name: str
+    score_at: object
+    owner: object = None
 
-    def position_scores(self, index, axis):
-        weight = tf.convert_to_tensor(self.pruning_vars[index][0])
-        s = self.criterion.score(weight, {"key": self._keys[index], "axis": axis})
-        return grouping.slice_scores(s, axis, size=int(weight.shape[axis]))
+
+def members_of(wrapper) -> list:
+    """The :class:`Member` s of a wrapper's ``channel_map`` (scored with its statistics)."""
+    out = []
+    for e in getattr(wrapper, "channel_map", ()):
+        idx = wrapper.prunable_weight_names.index(e["weight"])
+        weight, mask, _ = wrapper.pruning_vars[idx]
+        out.append(Member(weight, mask, e, wrapper.scored, wrapper.layer.name,
+                          functools.partial(wrapper.position_scores, idx), wrapper))
+    return out
+
+
+def layer_members(layer, entries, crit, scored=True) -> list:
+    """The :class:`Member` s of a PLAIN layer (no wrapper, no cloning): the criterion
+    scores its weights as they are (weight-only criteria), through the same
+    :func:`tfprune.core.criteria.grouping.score_positions` as a wrapper's.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> from tfprune.core import criteria
+        >>> d = keras.layers.Dense(3, name="d"); d.build((None, 2))
+        >>> e = {"weight": "kernel", "axis": -1, "group": "d", "channels": 3, "role": "out",
+        ...      "positions": [0, 1, 2]}
+        >>> [m.score_at(-1).shape.as_list() for m in layer_members(d, [e], criteria.get("l1"))]
+        [[3]]
+    """
+    names = list(dict.fromkeys(e["weight"] for e in entries))
+    weights = dict(zip(names, layers.prunable_weights(layer, names), strict=True))
+    out = []
+    for e in entries:
+        idx = names.index(e["weight"])
+        weight = weights[e["weight"]]
+        stats = {"key": criteria_lib.weight_key(layer.name, idx)}
+        out.append(Member(weight, None, e, bool(scored), layer.name, functools.partial(
+            grouping.score_positions, crit, weight, stats, where=f"layer {layer.name!r}")))
+    return out
 
 
 def plain_members(graph, groups, crit, options) -> list:
-    """Wrapper-like views of the plain layers holding ``groups`` (weight-only criteria)."""
+    """:func:`layer_members` of every plain layer holding ``groups`` (weight-only
+    criteria; ``structured.plan`` without cloning)."""
     maps = channel_maps(graph, groups)
     roles = scored_roles(crit, options)
     by_id = {id(u.layer): u.layer for u in graph.uses}
-    return [_Plain(by_id[i], entries, crit, any(e["role"] in roles for e in entries))
-            for i, entries in maps.items()]
+    return [m for i, entries in maps.items()
+            for m in layer_members(by_id[i], entries, crit,
+                                   any(e["role"] in roles for e in entries))]
 
 
-@dataclasses.dataclass
-class _Member:
-    wrapper: object
-    index: int
-    entry: dict
-
-
-def groups_of(wrappers) -> dict:
-    """Group name -> (channels, [members]) from the wrappers' channel maps."""
+def groups_of(sources) -> dict:
+    """Group name -> (channels, [members]) from wrappers (their channel maps) or
+    :class:`Member` s (:func:`layer_members`)."""
     out = {}
-    for w in wrappers:
-        for e in getattr(w, "channel_map", ()):
-            idx = w.prunable_weight_names.index(e["weight"])
-            n, members = out.setdefault(e["group"], (e["channels"], []))
-            members.append(_Member(w, idx, e))
+    for src in sources:
+        for m in ([src] if isinstance(src, Member) else members_of(src)):
+            n, members = out.setdefault(m.entry["group"], (m.entry["channels"], []))
+            members.append(m)
     return out
 
 
 def _scored(members, crit, options):
     roles = SCORE_FROM[options.score_from] or crit.score_roles
-    chosen = [m for m in members if m.entry["role"] in roles and m.wrapper.scored
+    chosen = [m for m in members if m.entry["role"] in roles and m.scored
               and not (m.entry["role"] == "affine" and m.entry["weight"] != "gamma")]
     if crit.per_channel:  # activation criteria and FPGM: the producers' outputs
         chosen = [m for m in chosen if m.entry["role"] in ("out", "dw")]
@@ -154,11 +193,10 @@ def group_scores(groups, crit, options) -> dict:
             if not chosen:
                 continue
             parts = [grouping.to_channels(grouping.slice_scores(
-                tf.abs(m.wrapper.pruning_vars[m.index][0]), m.entry["axis"]),
-                m.entry["positions"], n) for m in chosen]
+                tf.abs(m.weight), m.entry["axis"]), m.entry["positions"], n) for m in chosen]
         else:
-            parts = [grouping.to_channels(m.wrapper.position_scores(m.index, m.entry["axis"]),
-                                          m.entry["positions"], n) for m in chosen]
+            parts = [grouping.to_channels(m.score_at(m.entry["axis"]), m.entry["positions"], n)
+                     for m in chosen]
         scores = grouping.reduce_members(parts, options.reduction)
         alive = _alive(members, n)
         out[name] = tf.where(alive, scores, -np.inf)
@@ -172,14 +210,15 @@ def group_scores(groups, crit, options) -> dict:
 
 def _alive(members, n):
     m = members[0]
-    mask = m.wrapper.pruning_vars[m.index][1].numpy()
-    return grouping.channel_alive(mask, m.entry["positions"], m.entry["axis"], n)
+    if m.mask is None:  # a plain layer: every channel is alive
+        return np.ones(n, bool)
+    return grouping.channel_alive(m.mask.numpy(), m.entry["positions"], m.entry["axis"], n)
 
 
 def _unit_size(members, n):
     total = 0
     for m in members:
-        shape = m.wrapper.pruning_vars[m.index][0].shape.as_list()
+        shape = m.weight.shape.as_list()
         axis = m.entry["axis"] % len(shape)
         per_pos = int(np.prod(shape)) // max(shape[axis], 1)
         total += per_pos * int(np.sum(np.asarray(m.entry["positions"]) >= 0))
@@ -188,10 +227,10 @@ def _unit_size(members, n):
 
 def _owner(name, members):
     for m in members:
-        if m.wrapper.layer.name == name.rsplit("/", 1)[-1]:
-            return m.wrapper
-    return next((m.wrapper for m in members if m.entry["role"] in ("out", "dw")),
-                members[0].wrapper)
+        if m.layer_name == name.rsplit("/", 1)[-1]:
+            return m.owner
+    return next((m.owner for m in members if m.entry["role"] in ("out", "dw")),
+                members[0].owner)
 
 
 def select(groups, scores, *, step, scope, sparsity, options) -> dict:
@@ -227,7 +266,7 @@ def _segments(members) -> list:
         if m.entry["role"] != "out":
             continue
         pos = np.asarray(m.entry["positions"])
-        segs.setdefault(m.wrapper.layer.name, set()).update(pos[pos >= 0].tolist())
+        segs.setdefault(m.layer_name, set()).update(pos[pos >= 0].tolist())
     return [np.array(sorted(s), dtype=int) for s in segs.values() if s]
 
 

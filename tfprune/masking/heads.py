@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from tfprune import errors
 from tfprune.compat import keras
+from tfprune.masking import scope as scope_lib
 
 __all__ = ["KERNELS", "BIASES", "is_attention", "weight_names", "head_map", "group_name",
            "layer_maker", "check_targets", "HeadGroup", "head_groups"]
@@ -88,8 +89,9 @@ def check_targets(targets: dict, scope) -> None:
         ...
         tfprune.errors.NothingToPruneError: granularity='head' prunes whole heads of ...
     """
-    if isinstance(scope, dict):
-        other = [n for n in scope if n in targets and not is_attention(targets[n])]
+    targets_of = scope_lib.resolve(scope).targets
+    if targets_of is not None:
+        other = [n for n in targets_of if n in targets and not is_attention(targets[n])]
         if other:
             raise errors.ConfigError(
                 f"scope names layer {other[0]!r} ({type(targets[other[0]]).__name__}), which has "
@@ -111,7 +113,8 @@ def layer_maker(model, schedule, crit, scope, exclude, scales):
         model: the plain model (validated by the caller; its layers are what
             ``make_layer`` receives).
         schedule, crit: the schedule and Criterion of ``prune``.
-        scope: ``"layer"``, ``"global"`` or a dict (its targets are in ``scales``).
+        scope: ``"layer"``, ``"global"``, a mapping (its targets are in ``scales``) or a
+            resolved :class:`tfprune.masking.scope.Scope`.
         exclude: excluded layer names (already left out of ``scales``).
         scales: layer name -> sparsity scale, for the layers to prune.
 
@@ -123,7 +126,7 @@ def layer_maker(model, schedule, crit, scope, exclude, scales):
     from tfprune.masking.wrapper import PruningWrapper
 
     del model, exclude  # the targets are in ``scales``
-    mode = "global" if scope == "global" else "layer"
+    mode = scope_lib.resolve(scope).ranking
 
     def make_layer(layer):
         fresh = layer.__class__.from_config(layer.get_config())

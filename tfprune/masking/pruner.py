@@ -14,8 +14,11 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 
 from tfprune import errors
 from tfprune.compat import keras
+from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.masking import bnfold, channels
+from tfprune.masking import granularity as granularity_lib
+from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
 
 __all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights",
@@ -24,7 +27,7 @@ __all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights
            "check_labels"]
 
 #: granularities whose masks are chosen per group by :func:`channels.update`
-GROUPED = ("channel", "head")
+GROUPED = tuple(n for n, s in granularity_lib.STRATEGIES.items() if s.grouped)
 
 
 def wrapped_layers(model) -> list:
@@ -80,8 +83,8 @@ def stats_ready(wrappers) -> bool:
 
 
 def model_scope(model) -> str:
-    """The scope the model was pruned with (``"layer"`` or ``"global"``), read from its
-    wrappers.
+    """The ranking the model was pruned with (``"layer"`` or ``"global"``: the
+    :attr:`tfprune.masking.scope.Scope.ranking` given to its wrappers), read from them.
 
     Example:
         >>> model_scope(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
@@ -106,11 +109,12 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
     Args:
         model: a pruned model.
         step: schedule step used for each layer's target (default: current step).
-        scope: ``"layer"`` (each layer/group at its own target) or ``"global"`` (one
+        scope: ``"layer"`` (each layer/group at its own target), ``"global"`` (one
             ranking of all pruning units under one budget of WEIGHTS; every tensor or
             group keeps at least one unit; scores normalised per tensor/group first);
             default: the scope the model was pruned with (``"channel"`` and ``"head"``
-            wrappers always use that one).
+            wrappers always use that one); a :class:`tfprune.masking.scope.Scope` gives its
+            ``ranking``.
         sparsity: overall target; default: the schedule's value at ``step``.
         compensate: after masking, let criteria with a ``compensate`` method (OBS)
             update the kept weights (one-shot).
@@ -123,13 +127,12 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         return
     if step is None:
         step = max(global_step(model), 0)
-    if scope is None:
-        scope = model_scope(model)
+    scope = model_scope(model) if scope is None else scope_lib.resolve(scope).ranking
     _measure(model, ws)
     if not stats_ready(ws):
         return  # data criterion with no statistics yet: keep the current masks
-    chan = [w for w in ws if w.granularity in GROUPED]
-    ws = [w for w in ws if w.granularity not in GROUPED]
+    chan = [w for w in ws if granularity_lib.get(w.granularity).grouped]
+    ws = [w for w in ws if not granularity_lib.get(w.granularity).grouped]
     if chan:
         # channel/head wrappers rank with the scope they were pruned with; a head is a
         # channel of its layer's head group (masking.heads), so one code path serves both
@@ -157,7 +160,7 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                 thr.assign(t)
     if compensate:
         for w in ws:
-            if hasattr(w.criterion, "compensate"):
+            if w.criterion.compensates:
                 weight, mask, _ = w.pruning_vars[0]
                 weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
                                                      w.statistics(0)))
@@ -168,7 +171,7 @@ def _global_scores(w, index):
     """A wrapper's unit scores for one global ranking: BatchNormalization-folded for a
     criterion scoring ``|w| ** p`` at weight granularity (see :mod:`bnfold`)."""
     scores = w.unit_scores(index)
-    power = getattr(w.criterion, "weight_power", None)
+    power = w.criterion.weight_power
     layout = bnfold.output_layout(w.layer, w.prunable_weight_names[index])
     if not power or w.granularity != "weight" or layout is None:
         return scores
@@ -179,8 +182,8 @@ def _global_scores(w, index):
 def _measure(model, wrappers) -> None:
     """``Sensitivity(data=...)`` (from ``prune``): measure the loss increases on the
     model's current weights before its masks are chosen (``one_shot`` measures itself)."""
-    crit = next((w.criterion for w in wrappers if getattr(w.criterion, "measured", False)
-                 and getattr(w.criterion, "data", None) is not None
+    crit = next((w.criterion for w in wrappers if w.criterion.measured
+                 and w.criterion.data is not None
                  and getattr(w, "channel_map", None)), None)
     if crit is None:
         return
@@ -242,7 +245,7 @@ def resolve_loss(model, loss, criterion):
         >>> resolve_loss(None, "mse", criteria.get("taylor"))
         'mse'
     """
-    if not getattr(criterion, "needs_labels", False):
+    if not criteria_lib.get(criterion).needs_labels:
         return loss
     if loss is None:
         loss = getattr(model, "loss", None)

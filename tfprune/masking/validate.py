@@ -17,14 +17,16 @@ from tfprune import errors, layers
 from tfprune.compat import check_tf_keras_model, keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules as schedules_lib
+from tfprune.core.criteria.base import GRANULARITIES
+from tfprune.masking import granularity as granularity_lib
+from tfprune.masking import scope as scope_lib
+from tfprune.masking.scope import SCOPES
 
 __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_finite", "check_data",
            "check_labels"]
 
-SCOPES = ("layer", "global")
 DEFAULT_FREQUENCY = 100
 UPDATE_MODES = ("layer", "external")
-GRANULARITIES = ("weight", "n:m", "block", "channel", "head")
 
 
 def _pair(value, arg):
@@ -75,10 +77,10 @@ def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1)
     name = f"Layer {layer.name!r} ({type(layer).__name__})"
     fix = f"exclude it with exclude=[{layer.name!r}]"
     criteria_lib.check_granularity(criterion, granularity)
-    if granularity in ("channel", "head"):
+    if granularity_lib.get(granularity).grouped:
         return  # the dependency graph (channel) or the layer's heads (head) decide the units
     names = layers.prunable_weight_names(layer) if weights is None else list(weights)
-    needs = set(getattr(criterion, "needs", ()))
+    needs = set(criterion.needs)
     if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
             isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
             and _channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
@@ -122,17 +124,20 @@ def _final_sparsity(schedule) -> float:
 
 
 def _check_layers(targets, crit, scope, granularity, n_m, block):
-    """Refuse a criterion/granularity a target layer cannot take, before any work."""
+    """Refuse a criterion/granularity a target layer cannot take, before any work
+    (``scope``: a resolved :class:`tfprune.masking.scope.Scope` or the user's value)."""
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    scope = scope_lib.resolve(scope)
     criteria_lib.check_granularity(crit, granularity)
     if granularity == "head":  # MultiHeadAttention layers only (masking.heads)
         from tfprune.masking import heads
 
         heads.check_targets(targets, scope)
-    if granularity == "n:m" and scope == "global":
-        raise errors.ConfigError("granularity='n:m' fixes the sparsity of every group (1 - N/M); "
-                                 "it has no global ranking. Use scope='layer'.")
+    strategy = granularity_lib.get(granularity)
+    if scope.ranking == "global" and not strategy.global_ranking:
+        raise errors.ConfigError(f"granularity={granularity!r} fixes the sparsity of every group "
+                                 "(1 - N/M); it has no global ranking. Use scope='layer'.")
     n_m, block = _pair(n_m, "n_m"), _pair(block, "block")
     if n_m[0] >= n_m[1]:
         raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
@@ -141,24 +146,58 @@ def _check_layers(targets, crit, scope, granularity, n_m, block):
 
 
 def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
-    """Validate everything before any work; return (schedule, criterion, plan).
+    """Validate everything before any work; return (schedule, criterion, scales).
 
+    ``scope`` is resolved by :func:`tfprune.masking.scope.resolve` (a resolved one is
+    taken as is); ``scales`` maps every target layer to the factor its schedule's
+    sparsity is multiplied by (1.0, or ``targets[layer] / final`` for a mapping scope).
     Without a schedule: ``Constant`` at the sparsity, re-applied every
     ``DEFAULT_FREQUENCY`` steps (``prune``), or with ``fixed`` (``one_shot``, whose masks
     are set at once) ``OneShot`` at step 0: fine-tuning keeps the masks as they are.
     """
     check_tf_keras_model(model)
-    if isinstance(scope, str) and scope not in SCOPES:
-        raise errors.unknown_name("scope", scope, SCOPES + ("{layer_name: sparsity}",))
-    if not isinstance(scope, (str, dict)):
-        raise errors.ConfigError(
-            f"`scope` must be 'layer', 'global' or a dict {{layer_name: sparsity}}, got {scope!r}.")
-    is_dict = isinstance(scope, dict)
+    scope = scope_lib.resolve(scope)
+    _check_schedule_args(sparsity, schedule, scope)
+    crit = criteria_lib.get(criterion)
+    exclude = set(errors.check_layer_names("exclude", exclude, model))
+    by_name = {layer.name: layer for layer in layers.leaf_layers(model)}
+    if scope.is_mapping:
+        errors.check_layer_names("scope", list(scope.targets), model)
+        for name in scope.targets:
+            if not layers.is_prunable(by_name[name]):
+                raise errors.ConfigError(
+                    f"scope names layer {name!r} ({type(by_name[name]).__name__}), which has no "
+                    "prunable weights. Remove it from the dict.")
+    targets = {n: lyr for n, lyr in by_name.items() if layers.is_prunable(lyr) and n not in exclude}
+    if scope.is_mapping:
+        targets = {n: targets[n] for n in scope.targets if n in targets}
+    _warn_unregistered(by_name.values(), exclude)
+    if not targets:
+        raise errors.NothingToPruneError(
+            f"Model {model.name!r} has no prunable layer (Dense, Conv*, DepthwiseConv2D, "
+            "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
+    if schedule is None:
+        base = sparsity if sparsity is not None else scope.final
+        if fixed:
+            schedule = schedules_lib.OneShot(float(base), step=0)
+        else:
+            schedule = tfmot_schedules.ConstantSparsity(float(base), begin_step=0,
+                                                        frequency=DEFAULT_FREQUENCY)
+    scales = {n: 1.0 for n in targets}
+    if scope.is_mapping:
+        final = _final_sparsity(schedule)
+        if final <= 0:
+            raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
+        scales = {n: scope.targets[n] / final for n in targets}
+    return schedule, crit, scales
+
+
+def _check_schedule_args(sparsity, schedule, scope) -> None:
     if sparsity is not None and schedule is not None:
         raise errors.ConfigError(
             "Pass either `sparsity=` (a constant target) or `schedule=` (a PruningSchedule), "
             "not both.")
-    if sparsity is None and schedule is None and not is_dict:
+    if sparsity is None and schedule is None and not scope.is_mapping:
         raise errors.ConfigError(
             "Pass `sparsity=` (e.g. 0.8) or `schedule=` (e.g. tfprune.schedules.AGP(...)); "
             "neither was given.")
@@ -168,41 +207,6 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
         raise errors.ConfigError(
             f"`schedule` must be a PruningSchedule (tfprune.schedules or TF-MOT), got "
             f"{type(schedule).__name__}.")
-    crit = criteria_lib.get(criterion)
-    exclude = set(errors.check_layer_names("exclude", exclude, model))
-    by_name = {layer.name: layer for layer in layers.leaf_layers(model)}
-    if is_dict:
-        if not scope:
-            raise errors.ConfigError("`scope` dict is empty: give {layer_name: sparsity}.")
-        errors.check_layer_names("scope", list(scope), model)
-        for name, value in scope.items():
-            if not layers.is_prunable(by_name[name]):
-                raise errors.ConfigError(
-                    f"scope names layer {name!r} ({type(by_name[name]).__name__}), which has no "
-                    "prunable weights. Remove it from the dict.")
-            _check_sparsity(value, f"scope[{name!r}]")
-    targets = {n: lyr for n, lyr in by_name.items() if layers.is_prunable(lyr) and n not in exclude}
-    if is_dict:
-        targets = {n: targets[n] for n in scope if n in targets}
-    _warn_unregistered(by_name.values(), exclude)
-    if not targets:
-        raise errors.NothingToPruneError(
-            f"Model {model.name!r} has no prunable layer (Dense, Conv*, DepthwiseConv2D, "
-            "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
-    if schedule is None:
-        base = sparsity if sparsity is not None else max(scope.values())
-        if fixed:
-            schedule = schedules_lib.OneShot(float(base), step=0)
-        else:
-            schedule = tfmot_schedules.ConstantSparsity(float(base), begin_step=0,
-                                                        frequency=DEFAULT_FREQUENCY)
-    scales = {n: 1.0 for n in targets}
-    if is_dict:
-        final = _final_sparsity(schedule)
-        if final <= 0:
-            raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
-        scales = {n: float(scope[n]) / final for n in targets}
-    return schedule, crit, scales
 
 
 def _warn_unregistered(all_layers, exclude) -> None:

@@ -79,7 +79,9 @@ def plan(
         exclude: layer names whose output channels are kept.
         data, loss: calibration data (and loss, for gradient criteria) as for
             :func:`tfprune.one_shot`.
-        **options: ``granularity="head"`` plans whole attention heads instead of
+        **options: ``granularity``: ``"channel"`` (the default) or ``"head"`` (a
+            per-weight granularity removes no channel and is refused);
+            ``granularity="head"`` plans whole attention heads instead of
             channels (every ``MultiHeadAttention``; groups ``"<layer path>/heads"``; the
             criterion needs a head form; ``shrink`` lowers ``num_heads``; see
             :func:`tfprune.structured.plans.head_plan`), ``reduction`` (``"sum"``,
@@ -126,8 +128,7 @@ def plan(
     unknown = set(options) - _PLAN_OPTIONS
     if unknown:
         raise errors.unknown_name("option of plan", sorted(unknown)[0], _PLAN_OPTIONS)
-    plan_lib.check_options(criterion=criterion, scope=scope, **options)
-    options.pop("granularity", None)
+    opts = plan_lib.check_options(criterion=criterion, scope=scope, **options)
     crit = criteria.get(criterion)
     if crit.needs_data and data is None:
         raise errors.ConfigError(
@@ -137,13 +138,13 @@ def plan(
     exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
     if data is not None:
         pruner.check_data(model, data)  # shape, strings, NaN/inf, unscaled uint8
-        if getattr(crit, "needs_labels", False):
+        if crit.needs_labels:
             pruner.check_labels(model, data, pruner.resolve_loss(model, loss, crit))
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
-    opts = channels.ChannelOptions(**{k: v for k, v in options.items()})
     if sparsity > 0:
         plan_lib.check_round_to(groups, opts.round_to)
+        plan_lib.warn_kept_whole(groups, sparsity, opts)
     if not groups:
         return Plan({}, {})
     if crit.needs_data:  # statistics need wrappers: the one_shot path

@@ -10,7 +10,7 @@ import numpy as np
 from tfprune import errors
 
 __all__ = ["Plan", "ShrinkReport", "keep_masks", "check_round_to", "derive", "removed_weights",
-           "head_plan"]
+           "head_plan", "check_options", "warn_kept_whole"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -214,31 +214,45 @@ def derive(graph) -> tuple:
     return Plan(keep, channels), zeros, total, bad
 
 
-_OLD_ROLES = {"filter": "producers", "channel": "consumers"}
+#: ``plan(granularity="filter")``: the deprecated spelling of ``score_from="producers"``
+_OLD_ROLES = {"filter": "producers"}
 
 
 def check_options(*, criterion, reduction="sum", scope="layer", round_to=1, min_channels=1,
-                  score_from="producers", granularity=None) -> None:
-    """Validate the options of :func:`tfprune.structured.plan` before any work.
+                  score_from="producers", granularity=None):
+    """Validate the options of :func:`tfprune.structured.plan` before any work and return
+    them as the :class:`tfprune.masking.channels.ChannelOptions` the plan uses.
 
-    ``granularity="filter"``/``"channel"`` is the deprecated spelling of
-    ``score_from="producers"``/``"consumers"`` (removed in 0.4).
+    ``granularity`` is the unit planned: ``None`` or ``"channel"`` (``"head"`` is
+    :func:`head_plan`); ``"weight"``, ``"n:m"`` and ``"block"`` remove no channel and are
+    refused with the call that does; ``"filter"`` is the deprecated spelling of
+    ``score_from="producers"`` (removed in 0.4). ``scope`` is resolved by
+    :func:`tfprune.masking.scope.resolve`; a plan takes ``"layer"`` or ``"global"``.
 
     Raises:
         ConfigError: an unknown name (the valid ones are listed), a criterion that has no
-            channel form, or a count < 1.
+            channel form, a per-weight granularity, a mapping scope, or a count < 1.
 
     Example:
-        >>> check_options(criterion="taylor", scope="global", round_to=4)
+        >>> check_options(criterion="taylor", scope="global", round_to=4).round_to
+        4
     """
+    import warnings
+
     from tfprune.core import criteria
     from tfprune.masking import channels
+    from tfprune.masking import scope as scope_lib
 
-    if granularity is not None:
-        if granularity not in _OLD_ROLES:
-            raise errors.unknown_name("granularity (deprecated: use score_from)", granularity,
-                                      _OLD_ROLES)
+    if granularity in _OLD_ROLES:
+        warnings.warn(f"plan(granularity={granularity!r}) is deprecated: it means "
+                      f"score_from={_OLD_ROLES[granularity]!r}; pass that instead (the alias "
+                      "goes in tfprune 0.4).", DeprecationWarning, stacklevel=3)
         score_from = _OLD_ROLES[granularity]
+    elif granularity is not None and criteria.resolve_granularity(granularity) != "channel":
+        raise errors.ConfigError(
+            f"structured.plan chooses whole channels (or heads, granularity='head'); "
+            f"granularity={granularity!r} removes no channel. Use tfprune.one_shot(model, "
+            f"sparsity, granularity={granularity!r}) for it, or leave granularity out.")
     if callable(criterion) and not isinstance(criterion, criteria.Criterion):
         raise errors.ConfigError(
             "plan(criterion=<function>) is no longer supported: write a "
@@ -246,10 +260,48 @@ def check_options(*, criterion, reduction="sum", scope="layer", round_to=1, min_
             "register it with tfprune.criteria.register_criterion; it then works at every "
             "granularity.")
     criteria.check_granularity(criteria.get(criterion), "channel")
-    if scope not in ("layer", "global"):
-        raise errors.unknown_name("scope", scope, ("layer", "global"))
-    channels.ChannelOptions(reduction=reduction, score_from=score_from, round_to=round_to,
-                            min_channels=min_channels)
+    if scope_lib.resolve(scope).is_mapping:
+        raise errors.ConfigError(
+            "structured.plan takes scope='layer' or 'global'. For per-group sparsities (an "
+            "Allocation) use allocation.plan(model), or tfprune.one_shot(model, "
+            "scope=allocation, granularity='channel').")
+    return channels.ChannelOptions(reduction=reduction, score_from=score_from,
+                                   round_to=round_to, min_channels=min_channels)
+
+
+def warn_kept_whole(groups, sparsity, options) -> list:
+    """Warn when ``min_channels``/``round_to`` keep whole a group that ``sparsity`` would
+    cut (the plan would remove nothing there without a word); return those group names.
+
+    Example:
+        >>> import warnings
+        >>> class G:
+        ...     name, channels = "conv", 16
+        >>> from tfprune.masking.channels import ChannelOptions
+        >>> with warnings.catch_warnings(record=True) as w:
+        ...     warnings.simplefilter("always")
+        ...     warn_kept_whole([G()], 0.5, ChannelOptions(min_channels=100))
+        ['conv']
+        >>> "min_channels=100" in str(w[0].message)
+        True
+    """
+    import warnings
+
+    from tfprune.core import masks
+
+    whole = [g.name for g in groups
+             if int(masks.kept_count(g.channels, sparsity)) < g.channels
+             and int(masks.kept_count(g.channels, sparsity, round_to=options.round_to,
+                                      minimum=options.min_channels)) >= g.channels]
+    if whole:
+        biggest = max((g for g in groups if g.name in whole), key=lambda g: g.channels)
+        warnings.warn(
+            f"min_channels={options.min_channels}, round_to={options.round_to} keep every "
+            f"channel of {len(whole)} of {len(groups)} group(s) (e.g. {biggest.name!r}: "
+            f"{biggest.channels} channels) that sparsity={sparsity:g} would cut: the plan "
+            "removes nothing there. Lower min_channels/round_to, or exclude those layers.",
+            UserWarning, stacklevel=3)
+    return whole
 
 
 def head_plan(model, sparsity=None, *, scope="layer", criterion="l2", exclude=None, data=None,

@@ -19,6 +19,7 @@ import numbers
 
 from tfprune import errors
 from tfprune.core import criteria as criteria_lib
+from tfprune.masking import scope as scope_lib
 
 __all__ = ["DEFAULTS", "GRANULARITIES", "SCHEDULES", "default_space",
            "from_dict", "settings_from", "check_space"]
@@ -34,9 +35,12 @@ DEFAULTS = {
     "epochs": 1,             # fine-tune epochs (Hyperband sets them through "tuner/epochs")
     "learning_rate": 1e-3,
 }
-GRANULARITIES = ("weight", "channel")
+#: The granularities a trial runs: those of tfprune's one table that a trial can shrink
+#: or measure (weight and channel), in the table's order.
+GRANULARITIES = tuple(g for g in criteria_lib.GRANULARITIES if g in ("weight", "channel"))
 SCHEDULES = ("one_shot", "agp")
-SCOPES = ("layer", "global")
+#: A trial's scope is one of the scope names (a per-layer mapping is an allocation's job).
+SCOPES = scope_lib.SCOPES
 
 
 def default_space(hp):

@@ -26,10 +26,12 @@ from tfprune.core.criteria.base import (
     Random,
     available,
     check_granularity,
+    checked_scores,
     get,
     register_criterion,
     resolve_granularity,
     serialize,
+    weight_key,
 )
 from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
 from tfprune.core.criteria.gradient import OBD, SNIP, Movement, Taylor
@@ -58,9 +60,11 @@ __all__ = [
     "Random",
     "available",
     "check_granularity",
+    "checked_scores",
     "grouping",
     "resolve_granularity",
     "get",
     "register_criterion",
     "serialize",
+    "weight_key",
 ]

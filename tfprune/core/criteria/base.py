@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import zlib
 
 import tensorflow as tf
 
@@ -10,7 +11,7 @@ from tfprune import errors
 from tfprune.compat import keras
 
 __all__ = ["STAT_NAMES", "DATA_STATS", "GRANULARITIES", "Criterion", "Magnitude", "Random",
-           "get", "available", "register_criterion", "serialize", "resolve_granularity",
+           "get", "available", "register_criterion", "checked_scores", "weight_key", "serialize", "resolve_granularity",
            "check_granularity"]
 
 #: The one meaning of ``granularity`` in tfprune: the unit a mask removes.
@@ -30,8 +31,15 @@ DATA_STATS = STAT_NAMES - {"bn_gamma"}
 _REGISTRY: dict[str, type] = {}
 
 
-def register_criterion(name: str):
+def register_criterion(name: str, *, override: bool = False):
     """Class decorator: make a Criterion usable by ``name`` and serialisable.
+
+    A name already registered (a built-in such as ``"magnitude"``, or another class) is
+    refused unless ``override=True``: replacing it changes that name for the whole
+    process. Registering the same class again (a re-run notebook cell) is allowed.
+
+    Raises:
+        ConfigError: not a Criterion subclass, or ``name`` taken and ``override`` not set.
 
     Example:
         >>> @register_criterion("abs_cubed")
@@ -45,11 +53,75 @@ def register_criterion(name: str):
     def deco(cls):
         if not (isinstance(cls, type) and issubclass(cls, Criterion)):
             raise errors.ConfigError(f"register_criterion({name!r}) expects a Criterion subclass.")
+        old = _REGISTRY.get(name)
+        same = old is not None and (old.__module__, old.__qualname__) == (
+            cls.__module__, cls.__qualname__)
+        if old is not None and not same and not override:
+            raise errors.ConfigError(
+                f"criterion name {name!r} is already registered ({old.__module__}."
+                f"{old.__qualname__}); registering {cls.__qualname__} would replace it for "
+                f"the whole process. Choose another name, or pass "
+                f"register_criterion({name!r}, override=True) to replace it on purpose.")
         _REGISTRY[name] = cls
         cls.name = name
         return keras.utils.register_keras_serializable(package="tfprune")(cls)
 
     return deco
+
+
+def weight_key(layer_name: str, index: int) -> int:
+    """``stats["key"]``: a stable int naming prunable weight ``index`` of a layer (seeded
+    criteria such as ``random`` draw from it), the same for a wrapper and a plain layer.
+
+    Example:
+        >>> weight_key("fc", 0) == weight_key("fc", 0) != weight_key("fc", 1)
+        True
+    """
+    return zlib.crc32(f"{layer_name}/{index}".encode()) & 0x7FFFFFFF
+
+
+def checked_scores(criterion, weight, stats, *, where: str = "") -> tf.Tensor:
+    """``criterion.score(weight, stats)`` as float32, checked: THE call of a criterion's
+    ``score`` (wrappers, plans and analysis use it).
+
+    The shape must be the weight's (one score per weight) or, for a ``per_channel``
+    criterion, one score per channel (rank 1). Eagerly a NaN/inf score raises
+    ConfigError naming the criterion; in a traced step (``fit``) the same words come
+    from ``tf.debugging.assert_all_finite``.
+
+    Raises:
+        ConfigError: another shape (both are named), or non-finite scores.
+
+    Example:
+        >>> checked_scores(Magnitude(), tf.constant([-1., 2.]), {}).numpy()
+        array([1., 2.], dtype=float32)
+        >>> class Bad(Criterion):
+        ...     def score(self, weight, stats):
+        ...         return weight * float("nan")
+        >>> checked_scores(Bad(), tf.ones([2]), {})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: criterion 'criterion' (Bad) returned 2 NaN/inf scores: ...
+    """
+    crit = get(criterion)
+    weight = tf.convert_to_tensor(weight)
+    scores = tf.cast(tf.convert_to_tensor(crit.score(weight, stats)), tf.float32)
+    who = f"criterion {crit.name!r} ({type(crit).__name__})"
+    of = f" for {where}" if where else ""
+    ok = (scores.shape.rank == 1 if crit.per_channel
+          else scores.shape.as_list() == weight.shape.as_list())
+    if not ok:
+        raise errors.ConfigError(
+            f"{who} returned scores of shape {scores.shape.as_list()}{of}; expected "
+            f"{weight.shape.as_list()}" + (" or one per channel." if crit.per_channel else "."))
+    msg = (f"{who} returned NaN/inf scores{of}: the pruning order would be arbitrary. Make "
+           "score() return finite values (e.g. add an epsilon before a division or log).")
+    if not tf.executing_eagerly():
+        return tf.debugging.assert_all_finite(scores, msg)
+    bad = int(tf.size(scores)) - int(tf.math.count_nonzero(tf.math.is_finite(scores)))
+    if bad:
+        raise errors.ConfigError(msg.replace("returned NaN/inf", f"returned {bad} NaN/inf"))
+    return scores
 
 
 class Criterion:
@@ -81,6 +153,40 @@ class Criterion:
     #: score): ``scope="global"`` then ranks the BatchNormalization-folded weight
     #: (:mod:`tfprune.masking.bnfold`); None for every other criterion.
     weight_power: float | None = None
+
+    # -- optional hooks: declared here with their defaults, so callers read them directly
+    #: True: scores come from a model-level measurement on calibration data (the pruner
+    #: measures ``stats["loss_delta"]`` before it chooses masks), not from the wrapper.
+    measured: bool = False
+    #: Calibration data carried by the criterion itself (``Sensitivity(data=(x, y))``),
+    #: for ``prune``, which has no ``data=`` argument; None: none carried.
+    data = None
+    #: The loss a measured criterion measures (None: the model's compiled loss).
+    loss = None
+    #: Calibration samples a measured criterion uses (None: no limit of its own).
+    max_samples: int | None = None
+    #: ``one_shot`` (layer scope) calibrates and compensates layer after layer.
+    sequential: bool = False
+    #: During ``fit``, activation statistics are taken on the first ``train_samples``
+    #: samples (None: all) of every ``train_every``-th step.
+    train_samples: int | None = None
+    train_every: int = 1
+
+    @property
+    def compensates(self) -> bool:
+        """True when the criterion updates the kept weights after masking (overrides
+        :meth:`compensate`, as OBS does)."""
+        return type(self).compensate is not Criterion.compensate
+
+    def compensate(self, weight, mask, stats):
+        """The kept weights after masking (default: ``weight`` unchanged).
+
+        Example:
+            >>> Magnitude().compensate([1.0, 2.0], [1, 0], {}), Magnitude().compensates
+            ([1.0, 2.0], False)
+        """
+        del mask, stats
+        return weight
 
     @property
     def needs_data(self) -> bool:

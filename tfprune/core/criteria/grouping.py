@@ -21,8 +21,9 @@ import tensorflow as tf
 
 from tfprune import errors
 from tfprune.core import masks
+from tfprune.core.criteria.base import checked_scores
 
-__all__ = ["REDUCTIONS", "slice_scores", "to_channels", "reduce_members", "normalize",
+__all__ = ["REDUCTIONS", "score_positions", "slice_scores", "to_channels", "reduce_members", "normalize",
            "channel_alive", "member_mask"]
 
 REDUCTIONS = ("sum", "mean", "max")
@@ -52,6 +53,21 @@ def slice_scores(scores, axis: int, size: int | None = None) -> tf.Tensor:
         return s
     axis = axis % s.shape.rank
     return tf.reduce_sum(s, axis=[a for a in range(s.shape.rank) if a != axis])
+
+
+def score_positions(criterion, weight, stats, axis: int, *, where: str = "") -> tf.Tensor:
+    """Scores per position along ``axis`` of one weight: THE way a group member is
+    scored, for a wrapper (``stats``: its statistics) and a plain layer alike
+    (:func:`tfprune.core.criteria.base.checked_scores`, then :func:`slice_scores`).
+
+    Example:
+        >>> from tfprune.core.criteria.base import get
+        >>> score_positions(get("l1"), tf.constant([[1., -2.], [3., 0.]]), {}, -1).numpy()
+        array([4., 2.], dtype=float32)
+    """
+    weight = tf.convert_to_tensor(weight)
+    scores = checked_scores(criterion, weight, dict(stats, axis=axis), where=where)
+    return slice_scores(scores, axis, size=int(weight.shape[axis]))
 
 
 def to_channels(position_scores, positions, channels: int):
