@@ -64,7 +64,7 @@ def is_array(v) -> bool:
 
 def _is_nested_list(v) -> bool:
     """A Python list/tuple of numbers or of such lists (``x.tolist()``), not of arrays."""
-    if not isinstance(v, (list, tuple)) or not v:
+    if not isinstance(v, list) or not v:
         return False
     first = v[0]
     while isinstance(first, (list, tuple)) and first:
@@ -80,13 +80,12 @@ def _as_array(v, arg):
     try:
         arr = np.asarray(v)
     except (ValueError, TypeError) as e:
+        arr, why = None, f"{type(e).__name__}: {e}"
+    if arr is None or (arr.dtype == object and not is_array(v)):
+        why = why if arr is None else f"it reads as an object array of shape {arr.shape}"
         raise errors.DataError(
-            f"`{arg}` could not be read as an array ({type(e).__name__}: {e}). Pass numpy "
-            "arrays of one shape, e.g. np.asarray(x, 'float32').") from None
-    if arr.dtype == object and not is_array(v):
-        raise errors.DataError(
-            f"`{arg}` is a nested list of uneven lengths (it reads as an object array of shape "
-            f"{arr.shape}); pass a numpy array [n, *input_shape], e.g. np.stack(samples).")
+            f"`{arg}` could not be read as an array ({why}); nested lists must have even "
+            "lengths: pass a numpy array [n, *input_shape], e.g. np.stack(samples).")
     return arr
 
 
@@ -110,7 +109,8 @@ def split(batch, model=None):
         True
     """
     k = _n_inputs(model)
-    if k > 1 and _is_multi_x(batch, k) and not _is_multi_x(batch[0], k):
+    if k > 1 and _is_multi_x(batch, k) and (isinstance(batch, dict)
+                                             or not _is_multi_x(batch[0], k)):
         return batch, None
     if isinstance(batch, (tuple, list)) and len(batch) >= 2 and not _is_nested_list(batch):
         return batch[0], batch[1]
@@ -373,11 +373,16 @@ def _check_y(model, x, y, rule, arg, where=""):
     y = _as_array(y, arg)
     _check_values(y, arg, f" (labels){where}")
     n = _length(_per_input(x, _specs(model), arg)[0] if _specs(model) else x)
-    if rule == "length":
-        check_labels(np.zeros(len(y), "int64"), model, n_samples=n)
-        return
     sparse = {"sparse": True, "onehot": False}.get(rule)
-    check_labels(y, model, sparse=sparse, n_samples=n)
+    try:
+        if rule == "length":
+            check_labels(np.zeros(len(y), "int64"), model, n_samples=n)
+        else:
+            check_labels(y, model, sparse=sparse, n_samples=n)
+    except errors.DataError as e:
+        if not where:
+            raise
+        raise errors.DataError(f"`{arg}`{where}: {e}") from None
 
 
 def _check_batch(model, batch, rule, arg, where=""):
