@@ -14,10 +14,10 @@ from __future__ import annotations
 import difflib
 import numbers
 
+from tfprune import data as data_lib
 from tfprune.errors import (
     AlreadyPrunedError,
     ConfigError,
-    DataError,
     OutputPathError,
     unknown_name,
 )
@@ -103,63 +103,20 @@ def check_pair(value, arg: str = "n_m") -> tuple[int, int]:
     return int(n), int(m)
 
 
-def _outputs(model) -> int | None:
-    shape = getattr(model, "output_shape", None)
-    if isinstance(shape, tuple) and shape and isinstance(shape[-1], int):
-        return shape[-1]
-    return None
-
-
 def check_labels(y, model, *, sparse: bool | None = None, n_samples: int | None = None):
-    """Check class labels against the model's output: length, one-hot vs sparse, range.
-
-    Args:
-        y: labels (array-like).
-        model: the model (its last output dimension is the number of classes).
-        sparse: True for integer labels (sparse_categorical_*), False for one-hot,
-            None to accept either.
-        n_samples: the number of inputs, when known.
-
-    Raises:
-        DataError: naming the problem and the fix.
+    """Check class labels against the model's output: length, one-hot vs sparse, range,
+    whole numbers for a sparse loss (:func:`tfprune.data.check_labels`).
 
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-        >>> check_labels(np.array([0, 2]), m, sparse=True, n_samples=2)
         >>> check_labels(np.array([0, 3]), m, sparse=True)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         tfprune.errors.DataError: labels hold class 3, but model ... has 3 outputs ...
     """
-    import numpy as np
-
-    y = np.asarray(y)
-    classes = _outputs(model)
-    if n_samples is not None and len(y) != n_samples:
-        raise DataError(f"labels have length {len(y)} but the data has {n_samples} samples; "
-                        "pass one label per sample (x and y of the same length).")
-    onehot = y.ndim == 2 and y.shape[-1] > 1
-    if sparse is True and onehot:
-        raise DataError(
-            f"labels are one-hot (shape {y.shape}) but the loss expects class ids: use "
-            "y.argmax(-1), or the loss 'categorical_crossentropy'.")
-    if sparse is False and not onehot:
-        raise DataError(
-            f"labels are class ids (shape {y.shape}) but the loss expects one-hot rows: use "
-            "keras.utils.to_categorical(y), or the loss 'sparse_categorical_crossentropy'.")
-    if onehot and classes is not None and y.shape[-1] != classes:
-        raise DataError(f"one-hot labels have {y.shape[-1]} columns but model "
-                        f"{model.name!r} has {classes} outputs.")
-    if not onehot and y.size and y.dtype.kind in "iu" and classes is not None and classes > 1:
-        low, high = int(y.min()), int(y.max())
-        if low < 0 or high >= classes:
-            bad = low if low < 0 else high
-            raise DataError(
-                f"labels hold class {bad}, but model {model.name!r} has {classes} outputs "
-                f"(valid classes 0..{classes - 1}). Remap the labels or give the model "
-                f"{high + 1} outputs.")
+    data_lib.check_labels(y, model, sparse=sparse, n_samples=n_samples)
 
 
 def check_loss(name):
@@ -189,13 +146,10 @@ def check_loss(name):
 
 
 def check_calibration_data(model, data, *, arg: str = "data") -> None:
-    """Check calibration inputs against the model before any work.
-
-    Refused (DataError): a sample shape that differs from the model input (both shapes
-    named), strings, NaN/inf, and unscaled uint8 images (integer data in 0..255 for a
-    float input: the model was trained on scaled floats). Integer data for an integer
-    input (token ids) passes. ``tf.data.Dataset`` inputs are checked on their spec.
-    The same rule as export's representative data.
+    """Check calibration inputs against the model before any work
+    (:func:`tfprune.data.check`: sample shape per input, strings, complex numbers, NaN/inf,
+    unscaled uint8 images for a float input; a ``tf.data.Dataset`` on its spec, a generator
+    batch by batch as it is read).
 
     Example:
         >>> import numpy as np
@@ -207,51 +161,7 @@ def check_calibration_data(model, data, *, arg: str = "data") -> None:
         ...
         tfprune.errors.DataError: `data` samples have shape (5,) but model ... expects (4,) ...
     """
-    import numpy as np
-    import tensorflow as tf
-
-    specs = getattr(model, "inputs", None) or []
-    if isinstance(data, tf.data.Dataset):
-        spec = data.element_spec
-        x = spec[0] if isinstance(spec, tuple) else spec
-        arrays, shapes = [], [tuple(x.shape[1:])] if hasattr(x, "shape") else []
-    else:
-        x = data[0] if isinstance(data, tuple) and len(data) == 2 else data
-        if isinstance(x, list) and x and all(hasattr(b, "shape") for b in x) and len(specs) == 1:
-            arrays = [np.asarray(b) for b in x]  # a list of batches
-        else:
-            try:
-                arrays = [np.asarray(x)]
-            except ValueError as e:
-                raise DataError(f"`{arg}` could not be read as an array: {e}") from None
-        shapes = [a.shape[1:] for a in arrays]
-    if len(specs) != 1:
-        return  # several inputs: leave to Keras
-    want = tuple(specs[0].shape[1:])
-    for shape in shapes:
-        if len(shape) != len(want) or any(w is not None and w != d
-                                          for w, d in zip(want, shape, strict=False)):
-            raise DataError(
-                f"`{arg}` samples have shape {tuple(shape)} but model {model.name!r} expects "
-                f"{want} (its input shape without the batch axis). Reshape the data, e.g. "
-                f"x.reshape(-1, *{want}).")
-    float_input = specs[0].dtype.is_floating
-    for a in arrays:
-        if a.dtype.kind in "USO":
-            raise DataError(f"`{arg}` holds strings ({a.dtype}); the model needs numbers: "
-                            "tokenize/encode the data first.")
-        if a.dtype.kind in "fc":
-            bad = ~np.isfinite(a)
-            if bad.any():
-                first = tuple(int(i) for i in np.argwhere(bad)[0])
-                raise DataError(
-                    f"`{arg}` holds {int(bad.sum())} NaN/inf value(s) (first at index {first}); "
-                    "clean or drop those samples (np.isfinite) first.")
-        elif float_input and a.dtype.kind in "iu" and a.size and int(a.max()) > 1:
-            raise DataError(
-                f"`{arg}` is {a.dtype} with values up to {int(a.max())}, but model "
-                f"{model.name!r} takes floats: scale and cast it as in training, e.g. "
-                "x.astype('float32') / 255.")
+    data_lib.check(model, data, arg=arg)
 
 
 def check_output_dir(path, *, arg: str = "out"):

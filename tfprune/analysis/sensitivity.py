@@ -32,6 +32,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfprune import data as data_lib
 from tfprune import errors, layers
 from tfprune.analysis import heads
 from tfprune.analysis.result import SensitivityResult
@@ -70,14 +71,24 @@ def check_levels(levels) -> tuple:
     return out
 
 
-def cached_batches(data, *, batch_size: int = 64, max_batches=None) -> list:
-    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset
-    (:func:`tfprune.masking.probe.cache`).
+def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
+                   metric=None) -> list:
+    """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
+    generator (:func:`tfprune.masking.probe.cache`); with ``model``, every batch is checked
+    against it and its labels against ``metric`` (:mod:`tfprune.data`).
 
     Raises:
         ConfigError: no labels, or fewer than 8 samples (says how many were given).
+        DataError: a batch that does not fit the model (shape, NaN/inf, labels out of range).
     """
-    return probe.cache(data, batch_size=batch_size, max_batches=max_batches)
+    labels = None
+    if model is not None:
+        loss = getattr(model, "loss", None)
+        named = isinstance(loss, str) or hasattr(loss, "name")
+        rule = data_lib.label_rule(loss) if metric == "loss" and named else None
+        labels = "classes" if metric == "accuracy" else (rule or "length")
+    return probe.cache(data, batch_size=batch_size, max_batches=max_batches, model=model,
+                       labels=labels)
 
 
 def _metric_fn(model, metric, y_sample, out_shape):
@@ -281,7 +292,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     if granularity == "head":
         heads.head_criterion(criterion)
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches)
+    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
     fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
     from tqdm.auto import tqdm
 
@@ -405,7 +416,7 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         raise errors.unknown_name("granularity", granularity, ("channel", "head"))
     if granularity == "head":
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches)
+    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
     fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
                            granularity=granularity)

@@ -35,6 +35,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
+from tfprune import data as data_lib
 from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
@@ -48,50 +49,50 @@ __all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe
 MIN_SAMPLES = 8
 
 
-def _batches_of(data, batch_size):
-    if (isinstance(data, tuple) and len(data) == 2
-            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
-        x, y = np.asarray(data[0]), np.asarray(data[1])
-        if len(x) != len(y):
-            raise errors.ConfigError(f"data: x has {len(x)} samples, y has {len(y)}.")
-        return ((x[i:i + batch_size], y[i:i + batch_size]) for i in range(0, len(x), batch_size))
-    if isinstance(data, (np.ndarray, tf.Tensor)):
-        raise errors.ConfigError(
-            "data must give labels: pass (x, y), batches of (x, y) or a tf.data.Dataset of "
-            "(x, y) pairs (the metric compares predictions with labels).")
-    return iter(data)
-
-
-def cache(data, *, batch_size: int = 64, max_batches=None, max_samples=None) -> list:
-    """``(x, y)`` numpy batches from arrays, a list of batches or a tf.data.Dataset.
+def cache(data, *, batch_size: int = 64, max_batches=None, max_samples=None, model=None,
+          labels=None) -> list:
+    """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
+    generator (:func:`tfprune.data.batches`: each batch checked, a source of unknown length
+    bounded).
 
     Args:
         data: ``(x, y)`` arrays (cut in batches of ``batch_size``), a list of ``(x, y)``
-            batches or a ``tf.data.Dataset`` of them.
+            batches, a ``tf.data.Dataset`` or a generator of them.
         max_batches: use at most this many batches.
         max_samples: stop once this many samples are cached (the last batch is cut).
+        model, labels: check every batch against ``model`` (shapes, dtypes, finite values)
+            and its labels by ``labels`` (:func:`tfprune.data.check`).
 
     Raises:
         ConfigError: no labels, or fewer than 8 samples (says how many batches and
             samples were given).
+        DataError: a batch that does not fit the model.
 
     Example:
         >>> [len(b[0]) for b in cache((np.zeros((10, 2)), np.zeros(10)), batch_size=4)]
         [4, 4, 2]
     """
+    if data_lib.is_array(data):
+        raise errors.ConfigError(
+            "data must give labels: pass (x, y), batches of (x, y) or a tf.data.Dataset of "
+            "(x, y) pairs (the metric compares predictions with labels).")
+    if isinstance(data, tuple) and len(data) == 2 and all(data_lib.is_array(d) for d in data) \
+            and len(data[0]) != len(data[1]):
+        raise errors.ConfigError(f"data: x has {len(data[0])} samples, y has {len(data[1])}.")
     out, n = [], 0
-    for b in _batches_of(data, batch_size):
-        if (max_batches is not None and len(out) >= max_batches) or (
-                max_samples is not None and n >= max_samples):
-            break
-        if not (isinstance(b, (tuple, list)) and len(b) >= 2):
+    for b in data_lib.batches(data, model=model, labels=labels, batch_size=batch_size,
+                              max_batches=max_batches):
+        x, y = data_lib.split(b, model)
+        if y is None:
             raise errors.ConfigError(
                 "data must give (x, y) batches; got a batch that is not an (x, y) pair.")
-        x, y = np.asarray(b[0]), np.asarray(b[1])
+        x, y = np.asarray(x), np.asarray(y)
         if max_samples is not None and n + len(x) > max_samples:
             x, y = x[:max_samples - n], y[:max_samples - n]
         out.append((x, y))
         n += len(x)
+        if max_samples is not None and n >= max_samples:
+            break
     if n < MIN_SAMPLES:
         raise errors.ConfigError(
             f"data gave {len(out)} batch(es) with {n} samples; measuring needs at least 1 "

@@ -12,6 +12,7 @@ import numpy as np
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
+from tfprune import data as data_lib
 from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
@@ -212,8 +213,10 @@ def observing(wrappers):
             w._observe = False
 
 
-def batches(data, batch_size: int = 64):
-    """Iterate calibration batches: ``x``, ``(x, y)``, a list of batches, or a tf.data.Dataset.
+def batches(data, batch_size: int = 64, *, max_batches: int | None = None):
+    """Iterate calibration batches: ``x``, ``(x, y)``, a list of batches, a tf.data.Dataset
+    or a generator (:func:`tfprune.data.batches`: checked, and bounded for a source of unknown
+    length).
 
     Arrays (and ``(x, y)`` pairs of arrays) are cut into ``batch_size`` batches.
 
@@ -221,15 +224,7 @@ def batches(data, batch_size: int = 64):
         >>> [b.shape for b in batches(np.zeros((5, 2)), batch_size=4)]
         [(4, 2), (1, 2)]
     """
-    if isinstance(data, (np.ndarray, tf.Tensor)):
-        for i in range(0, len(data), batch_size):
-            yield data[i:i + batch_size]
-    elif (isinstance(data, tuple) and len(data) == 2
-          and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
-        for i in range(0, len(data[0]), batch_size):
-            yield data[0][i:i + batch_size], data[1][i:i + batch_size]
-    else:
-        yield from data
+    return data_lib.batches(data, batch_size=batch_size, max_batches=max_batches)
 
 
 def resolve_loss(model, loss, criterion):
@@ -269,14 +264,17 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
         data: see :func:`batches`.
         loss: loss for gradient statistics.
         layers: wrappers to record (default: all tfprune wrappers).
-        max_batches: stop after this many batches.
+        max_batches: stop after this many batches (default: all of arrays and lists;
+            :data:`tfprune.data.DEFAULT_MAX_BATCHES` of a generator or a Dataset of unknown
+            or infinite length, with a warning when that cap stops it).
 
     Returns:
         The number of batches used.
 
     Raises:
         ConfigError: labels or loss missing for a gradient criterion, or no batch.
-        DataError: ``data`` does not fit the model (:func:`check_data`).
+        DataError: ``data`` does not fit the model (:func:`check_data`), or a batch read
+            later holds NaN/inf, a wrong shape or bad labels.
     """
     check_data(model, data)
     ws = [w for w in (layers or wrapped_layers(model)) if _is_tfprune(w)]
@@ -286,22 +284,18 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
     loss_fn = errors.check_loss(loss) if grads else None
     n = 0
     with observing(ws):
-        for batch in batches(data):
-            if max_batches is not None and n >= max_batches:
-                break
-            if isinstance(data, tf.data.Dataset):
-                check_finite(tf.nest.map_structure(np.asarray, batch))
+        for batch in data_lib.batches(data, model=model, loss=loss if grads else None,
+                                      max_batches=max_batches):
+            x, y = data_lib.split(batch, model)
             if grads:
-                if not (isinstance(batch, (tuple, list)) and len(batch) >= 2):
+                if y is None:
                     raise errors.ConfigError(
                         f"criterion {ws[0].criterion.name!r} needs gradients: pass data=(x, y) "
                         "or batches of (x, y), with loss=....")
-                x, y = batch[0], batch[1]
                 with tf.GradientTape() as tape:
                     value = loss_fn(y, model(x, training=False))
                 tape.gradient(value, model.trainable_variables)
             else:
-                x = batch[0] if isinstance(batch, (tuple, list)) else batch
                 model(x, training=False)
             n += 1
     if n == 0:

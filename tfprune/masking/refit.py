@@ -29,6 +29,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfprune import data as data_lib
 from tfprune import errors
 from tfprune.compat import keras
 
@@ -62,25 +63,14 @@ def _fits(layer):
 
 
 def inputs_array(data, max_batches=None) -> np.ndarray:
-    """Calibration inputs as one array: ``x``, ``(x, y)``, a list of batches or a Dataset.
+    """Calibration inputs as one array: ``x``, ``(x, y)``, a list of batches, a Dataset or a
+    generator (:func:`tfprune.data.inputs`).
 
     Example:
         >>> inputs_array([(np.ones((2, 3)), np.zeros(2)), np.ones((1, 3))]).shape
         (3, 3)
     """
-    if (isinstance(data, tuple) and len(data) == 2
-            and all(isinstance(d, (np.ndarray, tf.Tensor)) for d in data)):
-        data = data[0]  # (x, y) arrays, as everywhere in tfprune
-    if isinstance(data, (np.ndarray, tf.Tensor)):
-        return np.asarray(data)
-    parts = []
-    for i, b in enumerate(data):
-        if max_batches is not None and i >= max_batches:
-            break
-        parts.append(np.asarray(b[0] if isinstance(b, (tuple, list)) else b))
-    if not parts:
-        raise errors.ConfigError("`data` gave no batch: pass calibration inputs x.")
-    return np.concatenate(parts)
+    return data_lib.inputs(data, max_batches=max_batches)
 
 
 def recalibrate_bn(model, x) -> list:

@@ -8,11 +8,11 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
 
+from tfprune import data as data_lib
 from tfprune import errors, layers
 from tfprune.compat import check_tf_keras_model, keras
 from tfprune.core import criteria as criteria_lib
@@ -224,11 +224,9 @@ def _warn_unregistered(all_layers, exclude) -> None:
 
 
 def check_finite(data) -> None:
-    """Refuse calibration data holding NaN or inf, before any work.
-
-    Arrays, ``(x, y)`` pairs and lists of batches are checked whole; a
-    ``tf.data.Dataset`` is checked batch by batch in
-    :func:`tfprune.masking.pruner.gather`, before each batch is used.
+    """Refuse calibration data holding NaN or inf, before any work
+    (:func:`tfprune.data.check` without a model). A ``tf.data.Dataset`` or a generator is
+    checked batch by batch as it is read (:func:`tfprune.data.batches`).
 
     Raises:
         DataError: naming where the first non-finite value is.
@@ -237,36 +235,19 @@ def check_finite(data) -> None:
         >>> check_finite(np.array([[1.0, np.nan]]))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tfprune.errors.DataError: calibration data holds 1 NaN/inf value(s) ...
+        tfprune.errors.DataError: `data` holds 1 NaN/inf value(s) ...
     """
-    if isinstance(data, tf.data.Dataset):
-        return
-    parts = data if isinstance(data, (tuple, list)) else [data]
-    for part in tf.nest.flatten(parts):
-        arr = np.asarray(part)
-        if arr.dtype.kind not in "fc":
-            continue
-        bad = ~np.isfinite(arr)
-        if bad.any():
-            first = tuple(int(i) for i in np.argwhere(bad)[0])
-            raise errors.DataError(
-                f"calibration data holds {int(bad.sum())} NaN/inf value(s) (first at index "
-                f"{first}); clean or drop those samples (np.isfinite) before pruning.")
+    data_lib.check(None, data)
 
 
 def _is_array(x) -> bool:
-    return isinstance(x, (np.ndarray, tf.Tensor))
+    return data_lib.is_array(x)
 
 
 def check_data(model, data) -> None:
-    """Check calibration ``data`` against ``model`` before any work
-    (:func:`tfprune.errors.check_calibration_data`: sample shape, strings, NaN/inf,
-    unscaled integer images for a float input).
-
-    Arrays, ``(x, y)`` pairs, lists of batches (``x`` or ``(x, y)``) and
-    ``tf.data.Dataset`` (its spec; values batch by batch in ``pruner.gather``) are
-    checked; a model with several inputs only gets the NaN/inf check. A model holding
-    an ``Embedding`` takes integer token ids, so integer data is not called unscaled.
+    """Check calibration ``data`` against ``model`` before any work (:func:`tfprune.data.check`:
+    sample shape per input, strings, complex numbers, NaN/inf, unscaled integer images for a
+    float input; a model holding an ``Embedding`` takes integer token ids).
 
     Raises:
         DataError: naming the problem and the fix.
@@ -279,50 +260,13 @@ def check_data(model, data) -> None:
         ...
         tfprune.errors.DataError: `data` is uint8 with values up to 200, ...
     """
-    if len(getattr(model, "inputs", None) or []) != 1:
-        check_finite(data)
-        return
-    tokens = any(isinstance(lyr, keras.layers.Embedding) for lyr in _layers(model))
-
-    def one(x):
-        if tokens and _is_array(x) and np.asarray(x).dtype.kind in "iu":
-            x = np.asarray(x).astype("float32")  # token ids: only shape is checked
-        errors.check_calibration_data(model, x)
-
-    if isinstance(data, tf.data.Dataset):
-        errors.check_calibration_data(model, data)
-    elif _is_array(data):
-        one(data)
-    elif isinstance(data, tuple) and len(data) == 2 and all(_is_array(d) for d in data):
-        one(data[0])
-    elif isinstance(data, (list, tuple)):
-        for b in data:
-            x = b[0] if isinstance(b, (tuple, list)) and b else b
-            if _is_array(x):
-                one(x)
-    else:
-        check_finite(data)
-
-
-def _layers(model):
-    for layer in model.layers:
-        inner = getattr(layer, "layer", layer)
-        if isinstance(inner, keras.Model):
-            yield from _layers(inner)
-        else:
-            yield inner
-
-
-def _loss_name(loss) -> str:
-    if isinstance(loss, str):
-        return loss
-    return str(getattr(loss, "name", None) or getattr(loss, "__name__", ""))
+    data_lib.check(model, data)
 
 
 def check_labels(model, data, loss) -> None:
-    """For ``data=(x, y)`` arrays and a classification loss, check the labels against the
-    model (:func:`tfprune.errors.check_labels`): one per sample, class ids for a
-    ``sparse_*`` loss, one-hot rows for ``categorical_crossentropy``, ids in range.
+    """Check the labels of ``data`` against the model and ``loss`` before any work
+    (:func:`tfprune.data.check`): one per sample, class ids (whole numbers, in range) for a
+    ``sparse_*`` loss, one-hot rows for ``categorical_crossentropy``.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
@@ -332,12 +276,4 @@ def check_labels(model, data, loss) -> None:
         ...
         tfprune.errors.DataError: labels hold class 3, ...
     """
-    if not (isinstance(data, tuple) and len(data) == 2 and all(_is_array(d) for d in data)):
-        return
-    name = _loss_name(loss)
-    if "crossentropy" not in name and "hinge" not in name:
-        errors.check_labels(np.zeros(len(data[1]), "int64"), model, n_samples=len(data[0]))
-        return
-    sparse = True if name.startswith("sparse_") else (
-        False if name == "categorical_crossentropy" else None)
-    errors.check_labels(np.asarray(data[1]), model, sparse=sparse, n_samples=len(data[0]))
+    data_lib.check(model, data, loss=loss)
