@@ -39,10 +39,34 @@ _BUILTIN: list[tuple[type, tuple[str, ...]]] = [
     (L.LSTM, ("cell.kernel", "cell.recurrent_kernel")),
     (L.GRU, ("cell.kernel", "cell.recurrent_kernel")),
     (L.SimpleRNN, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.ConvLSTM1D, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.ConvLSTM2D, ("cell.kernel", "cell.recurrent_kernel")),
+    (L.ConvLSTM3D, ("cell.kernel", "cell.recurrent_kernel")),
     (L.MultiHeadAttention, ("_query_dense.kernel", "_key_dense.kernel", "_value_dense.kernel",
                             "_output_dense.kernel")),
 ]
 _USER: list[tuple[type, tuple[str, ...]]] = []
+#: a generic ``RNN(cell)`` of one of these cells prunes the cell's two kernels
+_CELLS = (L.LSTMCell, L.GRUCell, L.SimpleRNNCell)
+
+
+def _inner_names(layer) -> list[str] | None:
+    """Layer wrappers: the prunable weights of the layers they wrap, as dotted paths."""
+    if isinstance(layer, L.Bidirectional):
+        parts = [(attr, getattr(layer, attr, None)) for attr in ("forward_layer", "backward_layer")]
+    elif isinstance(layer, L.TimeDistributed):
+        parts = [("layer", layer.layer)]
+    elif isinstance(layer, L.RNN) and isinstance(getattr(layer, "cell", None), _CELLS):
+        return ["cell.kernel", "cell.recurrent_kernel"]
+    else:
+        return None
+    out = []
+    for attr, inner in parts:
+        names = prunable_weight_names(inner) if inner is not None else None
+        if not names:  # not prunable, or pruned by its own get_prunable_weights()
+            return None
+        out += [f"{attr}.{n}" for n in names]
+    return out
 
 
 def register(layer_class: type, weights) -> None:
@@ -86,10 +110,15 @@ def prunable_weight_names(layer) -> list[str] | None:
     Example:
         >>> prunable_weight_names(keras.layers.Dropout(0.5)) is None
         True
+        >>> prunable_weight_names(keras.layers.TimeDistributed(keras.layers.Dense(2)))
+        ['layer.kernel']
     """
     for klass, names in _USER + _BUILTIN:
         if isinstance(layer, klass):
             return list(names)
+    inner = _inner_names(layer)
+    if inner is not None:
+        return inner
     if callable(getattr(layer, "get_prunable_weights", None)):
         return []
     return None

@@ -24,7 +24,6 @@ Users normally do not construct it: :func:`tfprune.prune` does.
 
 from __future__ import annotations
 
-import inspect
 import threading
 import weakref
 import zlib
@@ -38,6 +37,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
+from tf_keras.src.mixed_precision import autocast_variable
 
 from tfprune import errors, layers
 from tfprune.compat import keras
@@ -64,6 +64,14 @@ _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 def _is_true(training) -> bool:
     value = tf.get_static_value(training) if tf.is_tensor(training) else training
     return bool(value)
+
+
+def _accepted(layer, kwargs: dict) -> dict:
+    """The keyword arguments ``layer.call`` accepts (all of them if it takes ``**kwargs``)."""
+    spec = getattr(layer, "_call_spec", None)
+    if spec is None or spec.full_argspec.varkw is not None:
+        return kwargs
+    return {k: v for k, v in kwargs.items() if k in spec.arg_names}
 
 
 def _weight_key(layer_name: str, index: int) -> int:
@@ -192,6 +200,8 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         self._eager_step_open = None  # None: every eager training call increments
         kwargs.setdefault("name", f"prune_{layer.name}")
         keras.layers.Wrapper.__init__(self, layer, **kwargs)
+        # a Keras mask passes through as it does through the inner layer alone
+        self._supports_masking = bool(getattr(layer, "supports_masking", False))
         self._track_trackable(layer, name="layer")
         if not hasattr(self, "_batch_input_shape") and hasattr(layer, "_batch_input_shape"):
             self._batch_input_shape = layer._batch_input_shape
@@ -266,18 +276,23 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
     def call(self, inputs, *args, training=None, **kwargs):
         if training is None:
             training = keras.backend.learning_phase()
-        self._tfmot_updates(training)
+        # masks and thresholds live in the variables' dtype (float32 under a mixed policy):
+        # the updates read the float32 variables, not the compute-dtype copies
+        with autocast_variable.enable_auto_cast_variables(None):
+            self._tfmot_updates(training)
         static = tf.get_static_value(training) if tf.is_tensor(training) else training
         gather = self._observe or bool(static)
-        inner_kwargs = dict(kwargs)
-        if "training" in inspect.getfullargspec(self.layer.call).args:
-            inner_kwargs["training"] = training
+        # every argument the inner layer takes is passed through (a Keras mask, attention
+        # masks, initial states, ``training``); one it does not take (an implicit ``mask``
+        # Keras hands every wrapper) is dropped, as the inner layer's own __call__ would
+        inner_kwargs = _accepted(self.layer, dict(kwargs, training=training))
 
         def inner(packed):
             x, more, kw = packed
             return self.layer.call(x, *more, **kw, **inner_kwargs)
 
-        packed = (inputs, list(args), {k: v for k, v in kwargs.items() if tf.is_tensor(v)})
+        packed = (inputs, list(args),
+                  {k: v for k, v in inner_kwargs.items() if tf.is_tensor(v) and k != "training"})
         for k in packed[2]:
             inner_kwargs.pop(k)
         gate = gates.until_last_update(self)
@@ -290,6 +305,10 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         if gather:
             gates.gated(gates.every_nth_step(self, gate), self._record_forward, inputs, out)
         return out
+
+    def compute_mask(self, inputs, mask=None):
+        """The inner layer's output mask (``Embedding(mask_zero=True)``, RNNs, ...)."""
+        return self.layer.compute_mask(inputs, mask)
 
     def _tfmot_updates(self, training):
         """The first half of TF-MOT's ``PruneLowMagnitude.call`` (step, masks, w*mask)."""
