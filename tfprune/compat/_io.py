@@ -24,7 +24,7 @@ import threading
 import zipfile
 
 from tfprune import errors
-from tfprune.compat import _reverse, _translate
+from tfprune.compat import _reverse, _training, _translate
 
 __all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
 
@@ -133,13 +133,18 @@ def _inbound(model, own_paths=False):
     return model, is_from_keras3(model)
 
 
-def _outbound(result):
+def _outbound(result, source=None):
+    """A returned tf_keras model for a Keras 3 caller: compiled like ``source`` (the
+    translated input) unless compiled already; Keras 3 unless it holds pruning wrappers
+    (then it stays tf_keras, for training, and takes Keras 3 objects in compile/fit)."""
     import tf_keras
 
     if not isinstance(result, tf_keras.Model):
         return result
+    if source is not None and source is not result and _training.compile_args(result) is None:
+        _training.compile_like(result, source)
     if _is_wrapped(result):
-        return mark_from_keras3(result)
+        return _training.accept_keras3(mark_from_keras3(result))
     out = _reverse.to_keras3(result)
     for name in _CARRIED:  # what tfprune attached to the tf_keras result (shrink's report)
         if hasattr(result, name):
@@ -192,9 +197,10 @@ def _call(fn, returns, args, kwargs, own_paths=False):
         args = (first, *args[1:])
     elif "model" in kwargs:
         kwargs["model"], from3 = _inbound(kwargs["model"], own_paths)
+        first = kwargs["model"]
     else:
-        from3 = False
+        first, from3 = None, False
     result = fn(*args, **kwargs)
     if returns == "model" and from3:
-        return _outbound(result)
+        return _outbound(result, first)
     return result
