@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -159,8 +160,9 @@ def keras3_io(returns: str | None = None, own_paths: bool = False):
     model or the path of a Keras 3 ``.keras`` file: it is checked (refused before any work
     if it cannot be translated), translated to tf_keras and passed on. With
     ``returns="model"`` a returned tf_keras model goes back to Keras 3 when the input came
-    from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`).
-    ``"record"`` and ``None`` leave the result alone. A tf_keras file path is loaded too,
+    from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`),
+    compiled like the input. ``"record"``: a dataclass result's ``model`` field goes back
+    the same way; ``None`` leaves the result alone. A tf_keras file path is loaded too,
     unless ``own_paths=True`` (the function loads and checks such paths itself: the exports).
 
     Example:
@@ -203,4 +205,7 @@ def _call(fn, returns, args, kwargs, own_paths=False):
     result = fn(*args, **kwargs)
     if returns == "model" and from3:
         return _outbound(result, first)
+    if returns == "record" and from3 and dataclasses.is_dataclass(result) and any(
+            f.name == "model" for f in dataclasses.fields(result)):
+        return dataclasses.replace(result, model=_outbound(result.model, first))
     return result
