@@ -123,7 +123,9 @@ def to_tf_keras_object(obj, kind: str):
     klass = getattr(_module(tf_keras, kind), type(obj).__name__, None)
     if not isinstance(klass, type):
         if kind == "loss" and "call" in type(obj).__dict__:
-            return tf_keras.losses.LossFunctionWrapper(obj.call, name=obj.name)
+            from tf_keras.src.losses import LossFunctionWrapper
+
+            return LossFunctionWrapper(obj.call, name=obj.name)
         raise errors.KerasVersionError(
             f"The Keras 3 {kind} {type(obj).__name__} has no tf_keras counterpart, and the "
             f"model returned by tfprune trains in tf_keras. Pass a built-in {kind} (or its "
