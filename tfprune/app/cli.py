@@ -64,7 +64,8 @@ def _say(quiet):
 @click.version_option(tfprune.__version__, prog_name="tfprune")
 @click.option("--verbose", is_flag=True, help="Show TensorFlow's own log lines.")
 def main(verbose):
-    """tfprune: prune tf_keras models, shrink them, export them to phones and microcontrollers.
+    """tfprune: prune Keras 3 and tf_keras models, shrink them, export them to phones and
+    microcontrollers (Keras 3 in, Keras 3 out; TensorFlow backend).
 
     \b
     Start with:
@@ -128,7 +129,8 @@ def _model_options(input_shape, classes):
     return opts
 
 
-_MODEL_HELP = "MODEL: a .keras/.h5 file, a SavedModel folder, demo_cnn or a tf_keras.applications name."
+_MODEL_HELP = ("MODEL: a .keras/.h5 file (Keras 3 or tf_keras), a SavedModel folder, demo_cnn or "
+               "a tf_keras.applications name.")
 
 
 @main.command(context_settings=_CTX)

@@ -26,7 +26,7 @@ import time
 
 import numpy as np
 
-from tfprune import analysis, errors, export
+from tfprune import analysis, compat, errors, export
 from tfprune.app import data as data_lib
 from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
@@ -209,6 +209,12 @@ def sweep(job: Job, stage: str, *, say=print) -> dict:
 
 
 def _compile(model, lr, loss):
+    """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file)."""
+    if compat.is_keras3_object(model):
+        import keras as keras3
+
+        model.compile(keras3.optimizers.Adam(lr), loss, metrics=["accuracy"])
+        return model
     model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"])
     return model
 
@@ -350,9 +356,7 @@ def _micro_entry(model, stage, tag, x_cal):
 
 def _save(model, path, keras3: bool) -> None:
     """Keras 3 in, Keras 3 out: a model loaded from a Keras 3 file is saved as Keras 3."""
-    if keras3:
-        from tfprune import compat
-
+    if keras3 and not compat.is_keras3_object(model):
         model = compat.to_keras3(model)
     model.save(path)
 

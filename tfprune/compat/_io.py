@@ -17,6 +17,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import json
 import os
@@ -24,7 +25,7 @@ import threading
 import zipfile
 
 from tfprune import errors
-from tfprune.compat import _reverse, _translate
+from tfprune.compat import _reverse, _training, _translate
 
 __all__ = ["keras3_io", "load_model", "is_from_keras3", "mark_from_keras3"]
 
@@ -133,13 +134,18 @@ def _inbound(model, own_paths=False):
     return model, is_from_keras3(model)
 
 
-def _outbound(result):
+def _outbound(result, source=None):
+    """A returned tf_keras model for a Keras 3 caller: compiled like ``source`` (the
+    translated input) unless compiled already; Keras 3 unless it holds pruning wrappers
+    (then it stays tf_keras, for training, and takes Keras 3 objects in compile/fit)."""
     import tf_keras
 
     if not isinstance(result, tf_keras.Model):
         return result
+    if source is not None and source is not result and _training.compile_args(result) is None:
+        _training.compile_like(result, source)
     if _is_wrapped(result):
-        return mark_from_keras3(result)
+        return _training.accept_keras3(mark_from_keras3(result))
     out = _reverse.to_keras3(result)
     for name in _CARRIED:  # what tfprune attached to the tf_keras result (shrink's report)
         if hasattr(result, name):
@@ -154,8 +160,9 @@ def keras3_io(returns: str | None = None, own_paths: bool = False):
     model or the path of a Keras 3 ``.keras`` file: it is checked (refused before any work
     if it cannot be translated), translated to tf_keras and passed on. With
     ``returns="model"`` a returned tf_keras model goes back to Keras 3 when the input came
-    from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`).
-    ``"record"`` and ``None`` leave the result alone. A tf_keras file path is loaded too,
+    from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`),
+    compiled like the input. ``"record"``: a dataclass result's ``model`` field goes back
+    the same way; ``None`` leaves the result alone. A tf_keras file path is loaded too,
     unless ``own_paths=True`` (the function loads and checks such paths itself: the exports).
 
     Example:
@@ -192,9 +199,13 @@ def _call(fn, returns, args, kwargs, own_paths=False):
         args = (first, *args[1:])
     elif "model" in kwargs:
         kwargs["model"], from3 = _inbound(kwargs["model"], own_paths)
+        first = kwargs["model"]
     else:
-        from3 = False
+        first, from3 = None, False
     result = fn(*args, **kwargs)
     if returns == "model" and from3:
-        return _outbound(result)
+        return _outbound(result, first)
+    if returns == "record" and from3 and dataclasses.is_dataclass(result) and any(
+            f.name == "model" for f in dataclasses.fields(result)):
+        return dataclasses.replace(result, model=_outbound(result.model, first))
     return result

@@ -16,6 +16,7 @@ import inspect
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat import _training
 from tfprune.compat._activations import ACTIVATION_KEYS, to_keras3_activation
 from tfprune.compat._translate import (
     _COUNTERPARTS,
@@ -167,7 +168,8 @@ def _model_config_to_keras3(model, config):
 def to_keras3(model):
     """A Keras 3 copy of the plain tf_keras Sequential or Functional ``model``.
 
-    Layer names, weights (zeros included) and outputs are kept. Wrapped (pruned, unstripped)
+    Layer names, weights (zeros included), outputs and the compile state (translated to
+    Keras 3 objects) are kept. Wrapped (pruned, unstripped)
     models are refused: strip them first.
 
     Example:
@@ -195,6 +197,7 @@ def to_keras3(model):
         else:
             new = keras.Model.from_config(config)
     _copy_weights(model, new, model.name)
+    _training.compile_like(new, model)
     return new
 
 

@@ -22,6 +22,7 @@ import numpy as np
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat import _training
 from tfprune.compat._activations import ACTIVATION_KEYS, to_tf_keras_activation
 
 __all__ = ["to_tf_keras", "register_counterpart", "check_translatable", "max_relative_error"]
@@ -378,7 +379,8 @@ def to_tf_keras(model):
         model: a built Keras 3 ``Sequential`` or Functional model (TensorFlow backend).
 
     Returns:
-        A new tf_keras model whose outputs equal ``model``'s (float rounding only).
+        A new tf_keras model whose outputs equal ``model``'s (float rounding only),
+        compiled like ``model`` (optimizer, losses, metrics translated; fresh objects).
 
     Raises:
         KerasVersionError: a non-TensorFlow backend.
@@ -402,6 +404,7 @@ def to_tf_keras(model):
     else:
         new = tf_keras.Model.from_config(config, custom_objects=custom)
     _copy_weights(model, new, model.name)
+    _training.compile_like(new, model)
     return new
 
 

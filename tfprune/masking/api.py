@@ -40,10 +40,15 @@ def _inner(layer):
 def _transform(model, make_layer):
     """Clone ``model`` (nested models too) with ``make_layer`` and copy the weights."""
 
+    outputs = set(getattr(model, "output_names", None) or ())
+
     def clone_fn(layer):
         if isinstance(layer, keras.Model):
             return _transform(layer, make_layer)
-        return make_layer(layer)
+        new = make_layer(layer)
+        if layer.name in outputs and isinstance(new, pruning_wrapper.PruneLowMagnitude):
+            new._name = new.layer.name  # outputs keep the user's names: compile(loss={name: ..})
+        return new
 
     new = keras.models.clone_model(model, clone_function=clone_fn)
     source = {_inner(lyr).name: _inner(lyr) for lyr in model.layers}

@@ -37,7 +37,7 @@ class BatchStatsNormalization(keras.layers.BatchNormalization):
         [-1.0, 1.0]
     """
 
-    def call(self, inputs, training=None):
+    def call(self, inputs, training=None, mask=None):  # mask: Keras 3 configs pass it
         if len(inputs.shape) == 4 and inputs.dtype == tf.float32:  # one fused kernel
             ones = tf.ones([inputs.shape[-1]], inputs.dtype)
             y, _, _ = tf.compat.v1.nn.fused_batch_norm(
