@@ -367,6 +367,8 @@ def _loss_metric(t: OutputTask):
     loss = keras.losses.get(t.loss) if isinstance(t.loss, str) else t.loss
 
     def fn(y, p):
+        if y.shape.rank is not None and y.shape.rank == p.shape.rank - 1 and p.shape[-1] == 1:
+            y = tf.expand_dims(y, -1)  # as Keras' Loss classes do: (n,) targets, (n, 1) output
         return tf.reduce_mean(tf.cast(loss(y, p), tf.float32))
     return Metric(fn, "loss", False)
 
@@ -419,6 +421,8 @@ def _keras_metric(t, name):
         raise _refuse(t, name, (want,))
     try:
         fn_ = keras.metrics.get(name)
+        if not callable(fn_):  # tf_keras hands an unknown name back
+            raise ValueError(name)
     except (ValueError, TypeError):
         raise errors.unknown_name("metric", name, ("loss",) + tuple(_OWN) + (
             "a Keras metric name", "a callable (y_true, y_pred)")) from None
