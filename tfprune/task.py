@@ -40,8 +40,8 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.compat import keras
 
-__all__ = ["KINDS", "OutputTask", "Metric", "resolve", "metric", "direction",
-           "default_loss", "default_metrics", "metric_names"]
+__all__ = ["KINDS", "OutputTask", "Metric", "resolve", "metric", "check_metric", "direction",
+           "default_loss", "default_metrics", "metric_names", "compiled_metrics"]
 
 KINDS = ("sparse_categorical", "categorical", "binary", "regression")
 _CLASSES = ("sparse_categorical", "categorical")
@@ -180,7 +180,17 @@ def _per_output(value, names, i):
     return value
 
 
-def _compiled_metrics(model):
+def compiled_metrics(model):
+    """The metrics the model was compiled with, as given to ``compile`` (a list, or a dict
+    per output), for tf_keras and Keras 3 models; None when not compiled with metrics.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
+        >>> m.compile(loss="mse", metrics=["mae"])
+        >>> compiled_metrics(m)
+        ['mae']
+    """
     for attr in ("compiled_metrics", "_compile_metrics"):  # tf_keras, Keras 3
         user = getattr(getattr(model, attr, None), "_user_metrics", None)
         if user is not None:
@@ -266,7 +276,7 @@ def resolve(model, labels=None, *, loss=None, metrics=None, task=None) -> list:
     """
     names = _output_names(model)
     loss = loss if loss is not None else getattr(model, "loss", None)
-    metrics = metrics if metrics is not None else _compiled_metrics(model)
+    metrics = metrics if metrics is not None else compiled_metrics(model)
     if task == "auto":
         task = None
     if isinstance(task, dict):
@@ -373,6 +383,29 @@ def _loss_metric(t: OutputTask):
     return Metric(fn, "loss", False)
 
 
+def check_metric(t: OutputTask, metric) -> None:
+    """Refuse a metric name that cannot apply to output ``t`` (accuracy on a regression
+    output, an error measure on class ids); callables, objects and names this module does
+    not know pass (Keras computes them).
+
+    Example:
+        >>> check_metric(OutputTask("y", "regression", False, 1), "mae")
+        >>> check_metric(OutputTask("y", "regression", False, 1), "acc")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: metric='acc' cannot apply to output 'y'...
+    """
+    name = _name(metric) if isinstance(metric, str) else None
+    if name is None or t.kind is None:
+        return
+    if name in _OWN and t.kind not in _OWN[name][0]:
+        raise _refuse(t, metric, _OWN[name][0])
+    want = _METRIC_KINDS.get(name)
+    if want is not None and want != t.kind and not (
+            want in _CLASSES and t.kind in _CLASSES and "top_k" not in name):
+        raise _refuse(t, metric, (want,))
+
+
 def metric(t: OutputTask, metric) -> Metric:
     """The :class:`Metric` for ``metric`` on output ``t``: ``"loss"`` (the compiled loss),
     ``"accuracy"`` (argmax for class scores, a 0.5 threshold — 0 for logits — for binary),
@@ -415,10 +448,7 @@ def metric(t: OutputTask, metric) -> Metric:
 
 
 def _keras_metric(t, name):
-    want = _METRIC_KINDS.get(name.lower())
-    if want is not None and t.kind is not None and want != t.kind and not (
-            want in _CLASSES and t.kind in _CLASSES and "top_k" not in name):
-        raise _refuse(t, name, (want,))
+    check_metric(t, name)
     try:
         fn_ = keras.metrics.get(name)
         if not callable(fn_):  # tf_keras hands an unknown name back
