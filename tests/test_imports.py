@@ -12,7 +12,7 @@ import pytest
 
 ROOT = pathlib.Path(__file__).resolve().parents[1] / "tfprune"
 GLUE = ("masking", "structured", "graph", "callbacks", "analysis", "export", "app", "tuning",
-        "layers")
+        "layers", "task")
 
 
 def _imports(path):

@@ -196,3 +196,53 @@ def test_recalibrated_bn_point_is_a_mask_then_recalibrate_bn(data):
     assert r.curves["c1"][0] == pytest.approx(want, rel=1e-4)
     assert stale.curves["c1"][0] != pytest.approx(want, rel=1e-2)  # stale statistics differ
     assert all((a == b).all() for a, b in zip(before, m.get_weights(), strict=True))
+
+
+# -- any task (issue 27): the metric fits the output --------------------------------------
+@pytest.fixture
+def regression():
+    rng = np.random.default_rng(1)
+    x = rng.random((64, 4), dtype=np.float32)
+    y = (6 + 12 * x[:, 0]).astype("float32")  # targets 6..18
+    m = keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu", name="h"),
+                          L.Dense(1, name="price")])
+    m.compile(loss="mse", metrics=["mae"])
+    return m, (x, y)
+
+
+def test_accuracy_on_a_regression_output_is_refused_naming_it(regression):
+    m, data = regression
+    with pytest.raises(errors.ConfigError, match=r"'accuracy' cannot apply to output 'price'"
+                                                 r".*regression.*metric='mae'"):
+        sensitivity(m, data, levels=(0.5,), metric="accuracy", progress=False)
+    m2 = keras.models.clone_model(m)  # uncompiled: the float targets say regression
+    with pytest.raises(errors.ConfigError, match="output 'price'.*labels"):
+        sensitivity(m2, data, levels=(0.5,), metric="accuracy", progress=False)
+
+
+def test_mae_and_compiled_loss_on_a_regression_output(regression):
+    m, (x, y) = regression
+    r = sensitivity(m, (x, y), levels=(0.5, 0.9), metric="mae", progress=False)
+    assert r.metric == "mae" and not r.higher_is_better
+    mae = float(np.mean(np.abs(m.predict(x, verbose=0)[:, 0] - y)))
+    assert r.baseline == pytest.approx(mae, rel=1e-4)
+    assert len({round(v, 6) for v in r.curves["h"] + r.curves["price"]}) > 1  # levels differ
+    r2 = sensitivity(m, (x, y), levels=(0.5,), progress=False)  # the compiled loss (mse)
+    assert r2.baseline == pytest.approx(float(np.mean((m.predict(x, verbose=0)[:, 0] - y) ** 2)),
+                                        rel=1e-4)
+
+
+def test_binary_and_one_hot_outputs_still_get_accuracy():
+    rng = np.random.default_rng(2)
+    x = rng.random((64, 4), dtype=np.float32)
+    yb = (x[:, 0] > 0.5).astype("float32")
+    b = keras.Sequential([keras.Input((4,)), L.Dense(1, activation="sigmoid", name="p")])
+    b.compile(loss="binary_crossentropy")
+    r = sensitivity(b, (x, yb), levels=(0.5,), metric="accuracy", progress=False)
+    assert r.baseline == pytest.approx(float(np.mean((b.predict(x, verbose=0)[:, 0] > 0.5) == yb)))
+    yo = np.eye(3, dtype="float32")[np.arange(64) % 3]
+    c = keras.Sequential([keras.Input((4,)), L.Dense(3, activation="softmax", name="c")])
+    c.compile(loss="categorical_crossentropy")
+    r = sensitivity(c, (x, yo), levels=(0.5,), metric="accuracy", progress=False)
+    want = float(np.mean(c.predict(x, verbose=0).argmax(1) == np.arange(64) % 3))
+    assert r.higher_is_better and r.baseline == pytest.approx(want)

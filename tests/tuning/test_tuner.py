@@ -264,3 +264,47 @@ def test_channel_agp_trial_shrinks(trained, data):
     plain, info = trial_lib.run(trained, settings, x=x[:128], y=y[:128], loss=LOSS, batch_size=16)
     assert plain.get_layer("h").units == 8
     assert info["pruned_fraction"] == 0.5
+
+
+# -- any task (issue 27): metrics from the compile state, directions inferred --------------
+def _regression(compile_metrics=("mae",)):
+    rng = np.random.default_rng(0)
+    x = rng.random((64, 4), dtype=np.float32)
+    y = (6 + 12 * x[:, 0]).astype("float32")
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, activation="relu", name="h"),
+                          keras.layers.Dense(1, name="price")])
+    m.compile(loss="mse", metrics=list(compile_metrics))
+    return m, x, y
+
+
+def test_regression_sweep_measures_and_optimises_val_mae(tmp_path):
+    m, x, y = _regression()
+    t = tuning.PruningTuner(m, {"sparsity": [0.5], "epochs": 1}, oracle="grid", max_trials=1,
+                            directory=tmp_path,
+                            options=tuning.SweepOptions(tensorboard=False))
+    assert t.quality == "val_mae" and t.oracle.objective.name == "val_mae"
+    assert t.oracle.objective.direction == "min"
+    t.search(x, y, validation_data=(x[:32], y[:32]))
+    (row,) = t.results()
+    plain = t.load_model(row["trial_id"])
+    want = float(np.mean(np.abs(plain.predict(x[:32], verbose=0)[:, 0] - y[:32])))
+    assert row["val_mae"] == pytest.approx(want, rel=1e-4) and row["val_mae"] > 0
+    assert [r["trial_id"] for r in t.pareto(quality="val_mae")] == [row["trial_id"]]
+
+
+def test_accuracy_on_a_regression_sweep_is_refused_naming_the_output(tmp_path):
+    m, _, _ = _regression(compile_metrics=())
+    with pytest.raises(errors.ConfigError, match=r"'accuracy' cannot apply to output 'price'"
+                                                 r".*SweepOptions\(metrics"):
+        tuning.PruningTuner(m, {"sparsity": [0.5]}, directory=tmp_path,
+                            options=tuning.SweepOptions(metrics=("accuracy",), tensorboard=False))
+    t = tuning.PruningTuner(m, {"sparsity": [0.5]}, directory=tmp_path / "b",
+                            options=tuning.SweepOptions(tensorboard=False))
+    assert t.metrics == ("mae",) and "val_mae" in t.measure_names  # fits the task
+
+
+def test_classification_sweep_still_gets_accuracy(trained, tmp_path):
+    t = tuning.PruningTuner(trained, {"sparsity": [0.5]}, directory=tmp_path,
+                            options=tuning.SweepOptions(tensorboard=False))
+    assert t.metrics == ("accuracy",) and t.quality == "val_accuracy"
+    assert t.oracle.objective.direction == "max"

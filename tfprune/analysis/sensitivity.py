@@ -34,6 +34,7 @@ import tensorflow as tf
 
 from tfprune import data as data_lib
 from tfprune import errors, layers
+from tfprune import task as task_lib
 from tfprune.analysis import heads
 from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
@@ -48,7 +49,7 @@ __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches"
 #: layer's weights, a dependency group's channels or a layer's heads (n:m and block are
 #: per-weight patterns of the same layers), in the table's order.
 GRANULARITIES = tuple(g for g in criteria_lib.GRANULARITIES if g in ("weight", "channel", "head"))
-METRICS = ("loss", "accuracy")
+METRICS = ("loss", "accuracy", "mae", "mse", "rmse")
 MIN_SAMPLES = probe.MIN_SAMPLES
 
 
@@ -92,46 +93,12 @@ def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
 
 
 def _metric_fn(model, metric, y_sample, out_shape):
-    """(fn(y, y_pred) -> batch-mean scalar, name, higher_is_better)."""
-    if callable(metric):
-        name = getattr(metric, "name", None) or getattr(metric, "__name__", "metric")
-        higher = bool(getattr(metric, "higher_is_better", False))
-
-        def fn(y, p):
-            return tf.reduce_mean(tf.cast(metric(y, p), tf.float32))
-
-        return fn, str(name), higher
-    if metric not in METRICS:
-        raise errors.unknown_name("metric", metric, METRICS + ("a callable (y, y_pred)",))
-    if metric == "loss":
-        if getattr(model, "loss", None) is None:
-            raise errors.ConfigError(
-                "metric='loss' needs a compiled model: model.compile(loss=...) first, or pass "
-                "metric=keras.losses.SparseCategoricalCrossentropy() (any callable (y, y_pred)).")
-        if isinstance(model.loss, (dict, list, tuple)):
-            raise errors.ConfigError("metric='loss': the model has several losses; pass one "
-                                     "callable metric=(y, y_pred) -> scalar.")
-        loss = keras.losses.get(model.loss)
-        return (lambda y, p: tf.reduce_mean(tf.cast(loss(y, p), tf.float32))), "loss", False
-    classes = out_shape[-1] if out_shape else 1
-    sparse = y_sample.ndim == 1 or (y_sample.ndim == 2 and y_sample.shape[-1] == 1 != classes)
-    if classes == 1:
-        def fn(y, p):
-            y = tf.reshape(tf.cast(y, tf.float32), tf.shape(p))
-            return tf.reduce_mean(tf.cast(tf.equal(y > 0.5, p > 0.5), tf.float32))
-    elif sparse:
-        def fn(y, p):
-            y = tf.reshape(tf.cast(y, tf.int64), [-1])
-            return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(p, -1), y), tf.float32))
-    elif y_sample.shape[-1] == classes:
-        def fn(y, p):
-            return tf.reduce_mean(tf.cast(tf.equal(tf.argmax(p, -1), tf.argmax(y, -1)),
-                                          tf.float32))
-    else:
-        raise errors.ConfigError(
-            f"metric='accuracy': labels of shape {y_sample.shape} do not match the model "
-            f"output with {classes} classes; pass a callable metric.")
-    return fn, "accuracy", True
+    """(fn(y, y_pred) -> batch-mean scalar, name, higher_is_better), resolved for the model's
+    output by :mod:`tfprune.task` (compile state, activation, labels): ``"accuracy"`` on a
+    regression output is refused naming the output and what to pass."""
+    out = task_lib.resolve(model, y_sample)[0]
+    m = task_lib.metric(out, metric)
+    return m.fn, m.name, m.higher_is_better
 
 
 def evaluator(model, batches, fn):
@@ -235,9 +202,12 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         criterion: ``"magnitude"`` (weight: ``|w|``; channel: L1 filter norm), a
             weight-only criterion name (weight or head, e.g. ``"l1"``, ``"l2"``,
             ``"magnitude"``) or ``"l1"``/``"l2"`` (channel).
-        metric: ``"loss"`` (the compiled loss; lower is better), ``"accuracy"`` or a
-            callable ``(y_true, y_pred) -> scalar`` (lower is better unless it has an
-            attribute ``higher_is_better = True``).
+        metric: ``"loss"`` (the compiled loss; lower is better), ``"accuracy"`` (class
+            scores and binary outputs), ``"mae"``/``"mse"``/``"rmse"`` (values), another
+            Keras metric function name, or a callable ``(y_true, y_pred) -> scalar`` (lower
+            is better unless it has an attribute ``higher_is_better = True``). What the
+            output is comes from :mod:`tfprune.task` (compiled loss and metrics, activation,
+            labels); a metric that cannot apply to it is refused before the scan.
         max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
         recalibrate_bn: channel and head granularity: measure each point as if the

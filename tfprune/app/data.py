@@ -17,6 +17,7 @@ import numpy as np
 from tfprune.compat import keras
 
 __all__ = ["mnist5k", "digits", "demo_cnn", "ds_cnn", "load_data", "for_model", "check_input",
+           "default_loss",
            "BUILTIN"]
 
 
@@ -251,15 +252,21 @@ def for_model(model, x):
     return x
 
 
-def check_input(model, x, y=None, source: str = "data") -> None:
-    """Refuse data that does not fit the model's input (both shapes named) or labels out
-    of range of the model's outputs.
+def check_input(model, x, y=None, source: str = "data", *, task=None, loss=None) -> None:
+    """Refuse data that does not fit the model's input (both shapes named) or targets that do
+    not fit its output's task (:mod:`tfprune.task`: ``task`` — a recipe's ``task:`` — else
+    ``loss``, the compile state, the activation and the targets): class ids in range for
+    class scores, one-hot rows, 0/1 for binary outputs, finite numbers of the output's size
+    for regression (float targets).
 
     Example:
         >>> check_input(demo_cnn(), np.zeros((2, 8, 8, 1)))
         Traceback (most recent call last):
         ...
         tfprune.errors.ConfigError: data: samples have shape (8, 8, 1) but model 'demo_cnn' expects (28, 28, 1). Resize the data (data.resize / data.rgb in a recipe) or build the model for this shape (model_options.input_shape).
+        >>> from tfprune.compat import keras
+        >>> reg = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> check_input(reg, np.zeros((2, 3)), np.array([6.5, 17.25]))  # float targets
     """
     from tfprune import errors
 
@@ -273,11 +280,53 @@ def check_input(model, x, y=None, source: str = "data") -> None:
             "Resize the data (data.resize / data.rgb in a recipe) or build the model for this "
             "shape (model_options.input_shape).")
     if y is not None:
-        y = np.asarray(y)
-        classes = int(model.outputs[0].shape[-1])
-        if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-            raise errors.ConfigError(f"{source}: labels must be integer class ids, one per "
-                                     f"sample; got shape {y.shape}, dtype {y.dtype}.")
-        if len(y) and (y.min() < 0 or y.max() >= classes):
-            raise errors.ConfigError(f"{source}: labels range over [{y.min()}, {y.max()}] but "
-                                     f"the model has {classes} outputs.")
+        _check_targets(model, np.asarray(y), source, task, loss)
+
+
+def _check_targets(model, y, source, task, loss):
+    from tfprune import errors
+    from tfprune import task as task_lib
+
+    if y.dtype.kind not in "biuf":
+        raise errors.ConfigError(f"{source}: targets must be numbers (class ids or values), "
+                                 f"got dtype {y.dtype}.")
+    t = task_lib.resolve(model, y, task=task, loss=loss)[0]
+    classes = int(model.outputs[0].shape[-1])
+    if t.kind == "regression":
+        per = int(np.prod([d or 1 for d in model.outputs[0].shape[1:]]))
+        if y.size != len(y) * per or not np.all(np.isfinite(y)):
+            raise errors.ConfigError(
+                f"{source}: regression targets must be finite numbers, {per} per sample (the "
+                f"output {t.output!r} has shape {tuple(model.outputs[0].shape[1:])}); got shape "
+                f"{y.shape}.")
+        return
+    if t.kind in ("categorical", "binary") and y.ndim >= 2 and y.shape[-1] == classes > 1:
+        return
+    if t.kind == "binary" and classes == 1 and y.size == len(y) and np.all((y == 0) | (y == 1)):
+        return
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        raise errors.ConfigError(
+            f"{source}: labels must be integer class ids, one per sample, for output "
+            f"{t.output!r} ({t.kind or 'unknown task'}, from {t.source}); got shape {y.shape}, "
+            f"dtype {y.dtype}. For values (regression) set `task: regression` in the recipe "
+            "and give the model a linear output.")
+    if len(y) and (y.min() < 0 or y.max() >= max(classes, 2)):
+        raise errors.ConfigError(f"{source}: labels range over [{y.min()}, {y.max()}] but "
+                                 f"the model has {classes} outputs.")
+
+
+def default_loss(model, y, task=None) -> str:
+    """The loss a recipe trains with when ``train.loss`` is not set: the usual one for the
+    output's task (``task:`` in the recipe, else inferred: compile state, activation,
+    targets); ``sparse_categorical_crossentropy`` when nothing says.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> reg = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1)])
+        >>> default_loss(reg, np.array([6.5, 17.25])), default_loss(demo_cnn(), None)
+        ('mse', 'sparse_categorical_crossentropy')
+    """
+    from tfprune import task as task_lib
+
+    kind = task_lib.resolve(model, y, task=task)[0].kind
+    return task_lib.default_loss(kind) or "sparse_categorical_crossentropy"

@@ -108,10 +108,14 @@ def prepare(recipe: dict) -> Job:
     model = models.load_model(recipe["model"], recipe.get("model_options"))
     (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
     xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
-    data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)")
-    data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)")
+    task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
+    data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)",
+                         task=task, loss=loss)
+    data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)",
+                         task=task, loss=loss)
     epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]
-    train_cfg = _section(recipe, "train", epochs=epochs)
+    train_cfg = _section(recipe, "train", epochs=epochs,
+                         loss=loss or data_lib.default_loss(model, ytr, task))
     _check_loss(train_cfg["loss"])
     prune_cfg = _section(recipe, "prune")
     if prune_cfg["granularity"] == "unstructured":  # the older name of "weight"

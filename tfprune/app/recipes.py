@@ -69,6 +69,7 @@ RUN = _obj({
     "name": {"type": "string", "maxLength": 100},
     "seed": _SEED,
     "model": {"type": "string", "minLength": 1},
+    "task": {"enum": ["auto", "sparse_categorical", "categorical", "binary", "regression"]},
     "model_options": _obj({
         "input_shape": _SHAPE, "classes": _POS_INT,
         "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 4}}),
@@ -112,7 +113,7 @@ RUN = _obj({
                     "run_name": {"type": "string"}}),
     "sensitivity": _obj({
         "levels": {"type": "array", "items": _FRACTION, "minItems": 1, "maxItems": 20},
-        "metric": {"enum": ["loss", "accuracy"]},
+        "metric": {"enum": ["loss", "accuracy", "mae", "mse", "rmse"]},
         "samples": {"type": "integer", "minimum": 8, "maximum": 100_000},
         "criterion": {"type": "string"}}),
     "allocate": _obj({

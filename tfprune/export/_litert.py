@@ -135,7 +135,8 @@ def _compare_one(reference, out) -> dict:
     got = np.asarray(out).reshape(len(out), -1)
     err = float(np.max(np.abs(ref - got))) if ref.size else 0.0
     scale = float(np.max(np.abs(ref))) if ref.size else 0.0
-    top1 = float(np.mean(ref.argmax(1) == got.argmax(1))) if ref.shape[1] > 1 else None
+    per_sample = np.ndim(reference) == 2 and ref.shape[1] > 1  # not per pixel (autoencoders)
+    top1 = float(np.mean(ref.argmax(1) == got.argmax(1))) if per_sample else None
     return {"max_abs_error": err, "max_rel_error": err / scale if scale else err,
             "top1_agreement": top1, "samples": int(len(ref))}
 

@@ -1,6 +1,7 @@
 """What a trial measures, the names it reports them under, and their directions.
 
-Always measured (cheap): ``val_loss`` and ``val_<metric>`` for each compiled metric,
+Always measured (cheap): ``val_loss`` and ``val_<metric>`` for each compiled metric
+(``val_<output>_<metric>`` for a metric of one output of several),
 ``params``, ``nonzero_params``, ``weight_sparsity`` (zero fraction), ``macs``, ``sparse_macs`` (from
 :func:`tfprune.summary`), ``pruned_fraction`` and ``fine_tune_seconds``. Optional
 (``measure=``): ``tflite_bytes`` (full-int8 .tflite written by
@@ -19,9 +20,10 @@ from __future__ import annotations
 import os
 
 from tfprune import errors, export
+from tfprune import task as task_lib
 from tfprune.analysis.summary import summary
 
-__all__ = ["OPTIONAL", "names", "direction", "measure", "metric_name"]
+__all__ = ["OPTIONAL", "names", "direction", "measure", "metric_name", "quality"]
 
 #: Expensive measures a sweep can ask for with ``measure=(...)``.
 OPTIONAL = ("tflite_bytes", "latency_ms")
@@ -37,18 +39,44 @@ def metric_name(metric) -> str:
     return metric if isinstance(metric, str) else getattr(metric, "name", str(metric))
 
 
+def _metric_logs(metrics) -> list:
+    """The names Keras logs ``metrics`` under (``{output: [...]}``: ``<output>_<name>``)."""
+    if isinstance(metrics, dict):
+        return [f"{out}_{metric_name(m)}" for out, ms in metrics.items()
+                for m in ([ms] if isinstance(ms, str) or not isinstance(ms, (list, tuple))
+                          else ms)]
+    return [metric_name(m) for m in metrics]
+
+
 def names(metrics, optional=()) -> list:
-    """All measure names a trial reports, in a stable order."""
-    return (["val_loss"] + [f"val_{metric_name(m)}" for m in metrics] + list(_CHEAP)
+    """All measure names a trial reports, in a stable order.
+
+    Example:
+        >>> names({"reg": ["mae"]})[:2]
+        ['val_loss', 'val_reg_mae']
+    """
+    return (["val_loss"] + [f"val_{n}" for n in _metric_logs(metrics)] + list(_CHEAP)
             + [o for o in OPTIONAL if o in optional])
 
 
+def quality(metrics) -> str:
+    """The sweep's default quality measure: the first metric's ``val_<name>``, else
+    ``val_loss``.
+
+    Example:
+        >>> quality(("mae",)), quality(())
+        ('val_mae', 'val_loss')
+    """
+    logs = _metric_logs(metrics)
+    return f"val_{logs[0]}" if logs else "val_loss"
+
+
 def direction(name: str) -> str:
-    """``"min"`` or ``"max"``: losses, sizes, MACs and times go down; the rest up."""
+    """``"min"`` or ``"max"``: losses, errors, sizes, MACs and times go down; accuracies, AUC,
+    precision, recall, R² up (:func:`tfprune.task.direction` for metrics)."""
     if name in _DIRECTIONS:
         return _DIRECTIONS[name]
-    low = ("loss", "error", "mse", "mae", "crossentropy", "hinge")
-    return "min" if any(k in name for k in low) else "max"
+    return task_lib.direction(name)
 
 
 def check_optional(optional) -> tuple:
@@ -74,7 +102,7 @@ def measure(plain, *, validation_data, loss, metrics=(), batch_size=32, optional
         (10.0, 8.0)
     """
     xv, yv = validation_data
-    plain.compile(loss=loss, metrics=list(metrics))
+    plain.compile(loss=loss, metrics=metrics if isinstance(metrics, dict) else list(metrics))
     ev = plain.evaluate(xv, yv, batch_size=batch_size, verbose=0, return_dict=True)
     out = {f"val_{k}": float(v) for k, v in ev.items()}
     s = summary(plain, print_fn=None)

@@ -43,6 +43,9 @@ class SweepOptions:
     Attributes:
         loss: fine-tuning loss (default: the model's compiled loss).
         metrics: compiled metrics; each is measured on the validation data as ``val_<name>``.
+            Default: the model's compiled metrics, else what fits each output's task
+            (:mod:`tfprune.task`: ``accuracy`` for class scores and binary outputs, ``mae``
+            for regression).
         batch_size: fine-tuning and evaluation batch size.
         measure: optional expensive measures: ``"tflite_bytes"`` (full-int8 .tflite,
             verified in LiteRT), ``"latency_ms"`` (LiteRT median, 1 thread; implies the first).
@@ -53,7 +56,7 @@ class SweepOptions:
     """
 
     loss: object = None
-    metrics: tuple = ("accuracy",)
+    metrics: tuple | None = None
     batch_size: int = 32
     measure: tuple = ()
     tensorboard: bool = True

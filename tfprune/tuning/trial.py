@@ -93,7 +93,7 @@ def _calibration(x, y):
 
 def _compile(model, settings, loss, metrics):
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=loss,
-                  metrics=list(metrics))
+                  metrics=metrics if isinstance(metrics, dict) else list(metrics))
 
 
 def _prune_and_fit(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir, verbose):

@@ -17,6 +17,7 @@ from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.engine import trial as trial_module
 
 from tfprune import errors, export
+from tfprune import task as task_lib
 from tfprune.compat import keras
 from tfprune.tuning import hparams as hparams_lib
 from tfprune.tuning import measure as measure_lib
@@ -45,7 +46,8 @@ class PruningTuner(base_tuner.BaseTuner):
             ``{setting: value or [choices]}`` or a keras-tuner function ``hp -> dict|None``.
         oracle: ``"random"``, ``"bayesian"``, ``"hyperband"``, ``"grid"`` or a keras-tuner
             ``Oracle`` instance (its objective is then used).
-        objective: a measure name, ``keras_tuner.Objective`` or a list of them.
+        objective: a measure name, ``keras_tuner.Objective`` or a list of them; default
+            the first metric's ``val_<metric>`` (``val_loss`` without metrics).
         max_trials: trials to run (not used by Hyperband, which budgets epochs).
         directory, project_name: the sweep lives in ``directory/project_name``; the same
             directory resumes the sweep; a different sweep there is refused.
@@ -71,7 +73,7 @@ class PruningTuner(base_tuner.BaseTuner):
         (2, ['criterion', 'epochs', 'fine_tune_seconds'])
     """
 
-    def __init__(self, model, space=None, *, oracle="random", objective="val_accuracy",
+    def __init__(self, model, space=None, *, oracle="random", objective=None,
                  max_trials: int = 10, directory=".", project_name: str = "tfprune_sweep",
                  overwrite: bool = False, options: sweep.SweepOptions | None = None):
         options = options or sweep.SweepOptions()
@@ -85,8 +87,11 @@ class PruningTuner(base_tuner.BaseTuner):
         if self.loss is None:
             raise errors.ConfigError("Trials fine-tune the model: pass SweepOptions(loss=...) "
                                      "(e.g. 'sparse_categorical_crossentropy') or compile the model.")
+        self.metrics = _resolve_metrics(self.model, self.loss, options.metrics)
         self.optional = measure_lib.check_optional(options.measure)
-        self.measure_names = measure_lib.names(options.metrics, self.optional)
+        self.measure_names = measure_lib.names(self.metrics, self.optional)
+        self.quality = measure_lib.quality(self.metrics)
+        objective = self.quality if objective is None else objective
         if options.tensorboard:
             hparams_lib.require()
         oracle = sweep._make_oracle(oracle, objective, max_trials, options, self.measure_names)
@@ -157,7 +162,7 @@ class PruningTuner(base_tuner.BaseTuner):
         trial_dir = self.get_trial_dir(tid)
         log_dir = os.path.join(self.tensorboard_dir, f"trial_{tid}") if self.options.tensorboard \
             else None
-        opts = {"loss": self.loss, "metrics": self.options.metrics, "batch_size": batch_size}
+        opts = {"loss": self.loss, "metrics": self.metrics, "batch_size": batch_size}
         plain, info = trial_lib.run(self.model, settings, x=x, y=y, log_dir=log_dir,
                                     verbose=verbose, **opts)
         out = measure_lib.measure(plain, validation_data=validation_data, optional=self.optional,
@@ -194,6 +199,7 @@ class PruningTuner(base_tuner.BaseTuner):
         return sweep.load_results(self.project_dir)
 
     def _axes(self, quality, cost):
+        quality = self.quality if quality is None else quality
         costs = [cost] if isinstance(cost, str) or not isinstance(cost, (list, tuple)) else cost
         axes = []
         for item in [quality, *costs]:
@@ -203,25 +209,27 @@ class PruningTuner(base_tuner.BaseTuner):
             axes.append((name, getattr(item, "direction", None) or measure_lib.direction(name)))
         return axes
 
-    def pareto(self, quality="val_accuracy", cost="macs") -> pareto_lib.Table:
+    def pareto(self, quality=None, cost="macs") -> pareto_lib.Table:
         """Non-dominated completed trials for ``quality`` against one or more ``cost`` measures.
 
-        Directions are inferred (losses, sizes, MACs, times: lower is better) or taken
-        from ``keras_tuner.Objective`` arguments. Rows are sorted by the first cost.
+        ``quality`` defaults to the sweep's quality measure (:attr:`quality`: the first
+        metric's ``val_<metric>``, e.g. ``val_accuracy`` or ``val_mae``). Directions are
+        inferred (losses, errors, sizes, MACs, times: lower is better) or taken from
+        ``keras_tuner.Objective`` arguments. Rows are sorted by the first cost.
         """
         return pareto_lib.front(self.results(), self._axes(quality, cost))
 
-    def plot_pareto(self, path, quality="val_accuracy", cost="macs") -> str:
+    def plot_pareto(self, path, quality=None, cost="macs") -> str:
         """Write a PNG of every trial and the Pareto front (matplotlib, Agg). Returns the path."""
         q, c = self._axes(quality, cost)[:2]
         return pareto_lib.plot(self.results(), path, quality=q, cost=c)
 
-    def best_models(self, quality="val_accuracy", cost="macs") -> list:
+    def best_models(self, quality=None, cost="macs") -> list:
         """``[(trial_id, model)]`` for the Pareto-front trials, in :meth:`pareto` order."""
         return [(r["trial_id"], self.load_model(r["trial_id"]))
                 for r in self.pareto(quality, cost)]
 
-    def export_best(self, directory, *, quality="val_accuracy", cost="macs", quantize="int8",
+    def export_best(self, directory, *, quality=None, cost="macs", quantize="int8",
                     representative_data=None, overwrite=False) -> list:
         """Export each Pareto-front model to ``directory/trial_<id>.tflite`` (verified in LiteRT).
 
@@ -263,3 +271,28 @@ class PruningTuner(base_tuner.BaseTuner):
             raise sweep.SweepError(
                 f"All {len(trials)} trials failed. Trial {first.trial_id} failed with:\n"
                 f"{first.message}")
+
+
+def _resolve_metrics(model, loss, metrics):
+    """What every trial compiles and measures: ``metrics`` if given, else the model's
+    compiled metrics, else what fits each output's task (accuracy for class scores and
+    binary outputs, ``mae`` for regression). A metric that cannot apply to an output is
+    refused here, before any trial."""
+    tasks = task_lib.resolve(model, loss=loss, metrics=metrics)
+    if metrics is None:
+        metrics = task_lib.compiled_metrics(model) or None
+    if metrics is None:
+        if len(tasks) == 1:
+            metrics = task_lib.default_metrics(tasks[0].kind)
+        else:
+            metrics = {t.output: list(task_lib.default_metrics(t.kind)) for t in tasks}
+    per = metrics if isinstance(metrics, dict) else {t.output: metrics for t in tasks}
+    for t in tasks:
+        for m in per.get(t.output) or ():
+            try:
+                task_lib.check_metric(t, m)
+            except errors.ConfigError as e:
+                raise errors.ConfigError(
+                    f"{e} For a sweep: SweepOptions(metrics=(...)) or compile the model with "
+                    "the metrics to measure.") from None
+    return metrics if isinstance(metrics, dict) else tuple(metrics)
