@@ -38,8 +38,12 @@ from tfprune.quantization import quantize_aware  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
 
 
-def load_model(path):
+def load_model(path, *, safe_mode=True):
     """The model saved at ``path`` as a model tfprune takes.
+
+    A file carrying Python code (a ``Lambda`` layer holding a ``lambda``, in .keras, .h5 or
+    SavedModel form) is refused unless ``safe_mode=False`` (the code runs while loading: only
+    for files whose author you trust); a damaged or non-model file is refused naming it.
 
     A Keras 3 ``.keras`` file comes back as a tf_keras copy marked as from Keras 3, so
     ``strip``/``shrink`` return Keras 3 again; tf_keras ``.keras``/``.h5``/SavedModel files load
@@ -53,7 +57,7 @@ def load_model(path):
         >>> load_model(path).output_shape
         (None, 2)
     """
-    return compat.load_model(path)[0]
+    return compat.load_model(path, safe_mode=safe_mode)[0]
 
 
 def __getattr__(name):

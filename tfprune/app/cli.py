@@ -1,7 +1,12 @@
 """The ``tfprune`` command line (click).
 
 Exit codes: 0 success; 2 a usage or configuration error (bad option, recipe, model
-path, data shape, output folder), reported before any long work; 1 a runtime failure.
+path, data shape, output folder), reported before any long work; 1 a runtime failure (a run
+whose loss or weights became NaN/inf, or that a tfprune check stopped after it started, leaves
+``failure.json``/``failure.md`` as its run folder).
+
+Model files are loaded in safe mode: a file carrying Python code (a Lambda layer holding a
+``lambda``, in .keras, .h5 or SavedModel form) is refused unless ``--unsafe`` is given.
 TensorFlow's C++ log lines are hidden unless ``--verbose`` (:mod:`tfprune.logs`).
 
 Example:
@@ -40,7 +45,7 @@ def _handled(fn):
             return fn(*args, **kwargs)
         except errors.TfpruneError as exc:
             click.echo(f"Error: {exc}", err=True)
-            sys.exit(2)
+            sys.exit(getattr(exc, "exit_code", 2))  # a run that failed after starting: 1
         except (click.ClickException, click.exceptions.Exit, SystemExit, KeyboardInterrupt):
             raise
         except Exception as exc:  # noqa: BLE001  (the CLI's last line of defence)
@@ -54,6 +59,11 @@ def _handled(fn):
             sys.exit(1)
 
     return wrapper
+
+
+_UNSAFE = click.option("--unsafe", is_flag=True,
+                       help="Load model files carrying Python code (Lambda layers holding "
+                            "lambdas); the code runs. Only for files whose author you trust.")
 
 
 def _say(quiet):
@@ -82,8 +92,9 @@ def main(verbose):
 @click.option("--out", default=None, type=click.Path(),
               help="Run folder (default: runs/<recipe name>). Replaced atomically when done.")
 @click.option("--quiet", is_flag=True, help="No progress bars or stage lines; the summary only.")
+@_UNSAFE
 @_handled
-def run(recipe, out, quiet):
+def run(recipe, out, quiet, unsafe=False):
     """Run a recipe: train, prune, shrink, export, measure and report.
 
     \b
@@ -98,12 +109,29 @@ def run(recipe, out, quiet):
     from tfprune.app import pipeline, recipes
 
     spec = recipes.load_recipe(recipe)
-    name = spec.get("name") or os.path.splitext(os.path.basename(recipe))[0]
-    out = out or os.path.join("runs", name)
-    report = pipeline.run_recipe(spec, out, quiet=quiet, say=_say(quiet))
+    out = out or _run_folder(spec.get("name"), recipe)
+    report = pipeline.run_recipe(spec, out, quiet=quiet, say=_say(quiet), safe_mode=not unsafe)
     click.echo(_table(report))
     click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
                f"({len(report['plots'])} plots, {report['seconds']:.0f} s)")
+
+
+def _run_folder(name, recipe) -> str:
+    """``runs/<name>``, refused unless it stays inside ``runs/`` (links resolved)."""
+    from tfprune import errors
+    from tfprune.app import recipes
+
+    key = "name" if name else "recipe file name"
+    name = recipes.check_run_name(name or os.path.splitext(os.path.basename(recipe))[0],
+                                  f"{recipe}: {key}")
+    out = os.path.join("runs", name)
+    root = os.path.realpath("runs")
+    if os.path.commonpath([root, os.path.realpath(out)]) != root or \
+            os.path.realpath(out) == root:
+        raise errors.ConfigError(f"{recipe}: {key} {name!r}: runs/{name} resolves to "
+                                 f"{os.path.realpath(out)!r}, outside the runs folder {root!r} "
+                                 "(a link?). Use another name, or give the folder with --out.")
+    return out
 
 
 def _table(report) -> str:
@@ -120,10 +148,23 @@ def _table(report) -> str:
                                for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows)
 
 
+def _ints(text, option):
+    from tfprune import errors
+
+    try:
+        values = [int(s) for s in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise errors.ConfigError(f"{option} {text!r}: give positive integers separated by "
+                                 "commas, e.g. 96,96,3.")
+    return values
+
+
 def _model_options(input_shape, classes):
     opts = {}
     if input_shape:
-        opts["input_shape"] = [int(s) for s in input_shape.split(",")]
+        opts["input_shape"] = _ints(input_shape, "--input-shape")
     if classes:
         opts["classes"] = classes
     return opts
@@ -138,8 +179,9 @@ _MODEL_HELP = ("MODEL: a .keras/.h5 file (Keras 3 or tf_keras), a SavedModel fol
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
 @click.option("--classes", default=None, type=click.IntRange(1), help="For built models.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@_UNSAFE
 @_handled
-def inspect(model, input_shape, classes, as_json):
+def inspect(model, input_shape, classes, as_json, unsafe=False):
     """Show params, MACs, prunable weights and channel groups of MODEL (and why not).
 
     \b
@@ -149,7 +191,7 @@ def inspect(model, input_shape, classes, as_json):
     """
     from tfprune.app import inspection, models
 
-    m = models.load_model(model, _model_options(input_shape, classes))
+    m = models.load_model(model, _model_options(input_shape, classes), safe_mode=not unsafe)
     info = inspection.inspect_model(m)
     click.echo(json.dumps(info, indent=2) if as_json else inspection.render(info))
 
@@ -172,9 +214,10 @@ inspect.help += "\n\n" + _MODEL_HELP
 @click.option("--overwrite", is_flag=True, help="Replace an existing --out file.")
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@_UNSAFE
 @_handled
 def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite, input_shape,
-           quiet):
+           quiet, unsafe=False):
     """Remove channels from MODEL and save the smaller model (no training).
 
     \b
@@ -188,7 +231,7 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
     from tfprune.app import inspection, models
 
     path = inspection.check_model_out(out, overwrite=overwrite, source=model)
-    m = models.load_model(model, _model_options(input_shape, None))
+    m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
     small, before, after, removed = inspection.shrink_model(
         m, sparsity=sparsity, criterion=criterion, scope=scope, round_to=round_to,
         exclude=list(exclude))
@@ -216,8 +259,10 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
               help="Also time LiteRT invokes (runs).")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
+@_UNSAFE
 @_handled
-def export(model, fmt, out, quantize, data_source, image_size, latency_runs, overwrite, quiet):
+def export(model, fmt, out, quantize, data_source, image_size, latency_runs, overwrite, quiet,
+           unsafe=False):
     """Export MODEL to a verified .tflite file or a microcontroller build.
 
     \b
@@ -230,7 +275,8 @@ def export(model, fmt, out, quantize, data_source, image_size, latency_runs, ove
 
     rec = inspection.export_model(model, fmt=fmt, out=out, quantize=quantize,
                                   data_source=data_source, image_size=image_size,
-                                  overwrite=overwrite, latency_runs=latency_runs)
+                                  overwrite=overwrite, latency_runs=latency_runs,
+                                  safe_mode=not unsafe)
     if not quiet:
         click.echo("\n".join(f"{k}: {v}" for k, v in rec.items()))
 
@@ -261,9 +307,10 @@ def report(runs, out):
 @click.argument("recipe", type=click.Path(dir_okay=False))
 @click.option("--out", default=None, type=click.Path(), help="Run folder (default: runs/<name>).")
 @click.option("--quiet", is_flag=True, help="No progress bars or stage lines.")
+@_UNSAFE
 @click.pass_context
 @_handled
-def sweep(ctx, recipe, out, quiet):
+def sweep(ctx, recipe, out, quiet, unsafe=False):
     """Run a recipe with a `sweep:` section (tfprune.tuning.PruningTuner trials, Pareto set).
 
     \b
@@ -277,7 +324,7 @@ def sweep(ctx, recipe, out, quiet):
     if "sweep" not in recipes.load_recipe(recipe):
         raise errors.ConfigError(f"{recipe}: no 'sweep:' section (see configs/sweep.yaml); use "
                                  "`tfprune run` for other recipes.")
-    ctx.invoke(run, recipe=recipe, out=out, quiet=quiet)
+    ctx.invoke(run, recipe=recipe, out=out, quiet=quiet, unsafe=unsafe)
 
 
 @main.command(context_settings=_CTX)
@@ -297,8 +344,10 @@ def sweep(ctx, recipe, out, quiet):
 @click.option("--out", default=None, type=click.Path(),
               help="Also write report.json, report.md and plots/sensitivity.png here.")
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
+@_UNSAFE
 @_handled
-def sensitivity(model, data_source, granularity, levels, metric, samples, out, input_shape):
+def sensitivity(model, data_source, granularity, levels, metric, samples, out, input_shape,
+                unsafe=False):
     """Measure the metric with each layer (channel group, attention layer's heads) of MODEL
     pruned alone.
 
@@ -310,7 +359,7 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
     """
     from tfprune.app import inspection, models
 
-    m = models.load_model(model, _model_options(input_shape, None))
+    m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
     res, rep = inspection.sensitivity_report(m, data_source, granularity=granularity,
                                              levels=levels, metric=metric, samples=samples,
                                              out=out)

@@ -142,7 +142,13 @@ def _representative(model, data_source, image_size):
 
     spec = {"source": data_source}
     if image_size:
-        spec["image_size"] = [int(s) for s in image_size.split(",")]
+        try:
+            spec["image_size"] = [int(s) for s in image_size.split(",")]
+        except ValueError:
+            spec["image_size"] = []
+        if len(spec["image_size"]) != 2 or min(spec["image_size"]) < 1:
+            raise errors.ConfigError(f"--image-size {image_size!r}: give height,width as two "
+                                     "positive integers, e.g. 96,96.")
     (x, _), _ = data_lib.load_data(spec)
     if model is not None:
         x = data_lib.for_model(model, x)
@@ -151,7 +157,7 @@ def _representative(model, data_source, image_size):
 
 
 def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
-                 latency_runs) -> dict:
+                 latency_runs, safe_mode=True) -> dict:
     """``tfprune export``: checks the model and data, then exports and returns a summary."""
     from tfprune import export
     from tfprune.app import models
@@ -159,7 +165,7 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
     is_tflite = model.endswith(".tflite")
     if is_tflite and not os.path.isfile(model):
         raise errors.ConfigError(f"Model {model!r} does not exist.")
-    keras_model = None if is_tflite else models.load_model(model)
+    keras_model = None if is_tflite else models.load_model(model, safe_mode=safe_mode)
     x = _representative(keras_model, data_source, image_size)
     if fmt == "micro":
         if x is None and not is_tflite:
@@ -190,6 +196,11 @@ def combine_reports(folders) -> dict:
     variants, notes = {}, []
     for folder in folders:
         path = os.path.join(folder, "report.json")
+        failed = os.path.join(folder, "failure.json")
+        if not os.path.exists(path) and os.path.exists(failed):
+            raise errors.ConfigError(f"{folder!r} holds a failed run (see failure.md in it); "
+                                     "there are no results to show. Fix what it says and "
+                                     "run it again.")
         try:
             with open(path, encoding="utf-8") as f:
                 rep = json.load(f)

@@ -56,12 +56,14 @@ def _application(name: str, options: dict):
         raise errors.ConfigError(f"tf_keras.applications.{name}({kwargs}): {exc}") from None
 
 
-def _load_file(path: str):
+def _load_file(path: str, safe_mode: bool = True):
+    if "\0" in path:
+        raise errors.ConfigError(f"Model {path!r} holds a NUL byte; give a real path.")
     if not os.path.exists(path):
         raise errors.ConfigError(f"Model {path!r} does not exist. Give a .keras/.h5 file, a "
                                  "SavedModel folder or a tf_keras.applications name.")
     try:  # tf_keras files, or a Keras 3 .keras file translated to tf_keras
-        model, _ = compat.load_model(path)
+        model, _ = compat.load_model(path, safe_mode=safe_mode)
     except errors.TfpruneError:
         raise
     except Exception as exc:  # noqa: BLE001  (any loader failure means "not a model")
@@ -78,7 +80,41 @@ def _load_file(path: str):
     return model
 
 
-def load_model(spec: str, options: dict | None = None):
+MAX_INPUT_ELEMENTS = 2**24  # one sample of a built model: 16.7 M values (64 MB as float32)
+
+
+def check_input_shape(shape, key: str = "model_options.input_shape") -> tuple:
+    """Refuse an input shape whose one sample would need an absurd amount of memory
+    (more than :data:`MAX_INPUT_ELEMENTS` values), before any model is built.
+
+    Example:
+        >>> check_input_shape([96, 96, 3])
+        (96, 96, 3)
+        >>> check_input_shape([4096, 4096, 3])  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: model_options.input_shape [4096, 4096, 3]: one sample is 50,331,648 values...
+    """
+    n = 1
+    for s in shape:
+        n *= int(s)
+    if n > MAX_INPUT_ELEMENTS:
+        raise errors.ConfigError(
+            f"{key} {list(shape)}: one sample is {n:,} values ({n * 4 / 2**20:,.0f} MiB as "
+            f"float32), more than the {MAX_INPUT_ELEMENTS:,} tfprune builds models for; "
+            "training would need that times the batch size and every layer's activations. "
+            "Give a smaller input shape (e.g. 224, 224, 3).")
+    return tuple(int(s) for s in shape)
+
+
+def _demo_cnn_params(shape, classes) -> int:
+    h, w, c = (list(shape) + [1, 1, 1])[:3]
+    h, w = ((h - 2) // 2 - 2) // 2, ((w - 2) // 2 - 2) // 2
+    return (9 * c + 1) * 32 + (9 * 32 + 1) * 64 + (max(h, 0) * max(w, 0) * 64 + 1) * 128 \
+        + 129 * classes
+
+
+def load_model(spec: str, options: dict | None = None, *, safe_mode: bool = True):
     """Load or build the model named by ``spec`` (always a tf_keras model; a Keras 3
     ``.keras`` file is translated, see :func:`tfprune.compat.load_model`).
 
@@ -87,10 +123,12 @@ def load_model(spec: str, options: dict | None = None):
             ``weights=None``: nothing downloads) or a .keras/.h5/SavedModel path (tf_keras or
             Keras 3).
         options: ``input_shape``, ``classes``, ``alpha`` for built models.
+        safe_mode: ``False`` allows a model file carrying Python code (a ``Lambda`` layer
+            holding a ``lambda``; the CLI's ``--unsafe``): it runs while loading.
 
     Raises:
-        ConfigError: a missing path, a file that is not a model, an unknown name (with the
-            closest application name).
+        ConfigError: a missing path, a file that is not a model or carries code, an unknown
+            name (with the closest application name), an input shape or model too large.
 
     Example:
         >>> load_model("MobileNetV3")
@@ -100,10 +138,18 @@ def load_model(spec: str, options: dict | None = None):
 Give a .keras/.h5 file, a SavedModel folder, 'demo_cnn' or a tf_keras.applications name.
     """
     options = dict(options or {})
+    if "input_shape" in options:
+        check_input_shape(options["input_shape"])
     if spec == "demo_cnn":
         from tfprune.app.data import demo_cnn
 
         shape = tuple(options.get("input_shape", (28, 28, 1)))
+        params = _demo_cnn_params(shape, int(options.get("classes", 10)))
+        if params > 100_000_000:
+            raise errors.ConfigError(
+                f"model_options.input_shape {list(shape)}: demo_cnn at this size has {params:,} "
+                f"weights ({params * 4 / 2**30:,.1f} GiB; its Dense layer takes the flattened "
+                "image). Give a smaller input_shape or a convolutional model (MobileNetV2).")
         try:
             return demo_cnn(shape, int(options.get("classes", 10)))
         except ValueError:
@@ -115,7 +161,7 @@ Give a .keras/.h5 file, a SavedModel folder, 'demo_cnn' or a tf_keras.applicatio
     if not is_model_path(spec) and name in application_names():
         return _application(name, options)
     if is_model_path(spec):
-        return _load_file(spec)
+        return _load_file(spec, safe_mode)
     import difflib
 
     close = difflib.get_close_matches(spec, application_names() + ["demo_cnn"], n=1)

@@ -32,7 +32,8 @@ from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
 from tfprune.compat import keras
 
-__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", "DEFAULTS"]
+__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", "check_finite",
+           "RunFailedError", "DEFAULTS"]
 
 DEFAULTS = {
     "train": {"epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
@@ -96,16 +97,22 @@ def _check_loss(name: str) -> None:
                                  "'sparse_categorical_crossentropy').") from None
 
 
-def prepare(recipe: dict) -> Job:
+def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     """Load the model and data of a validated recipe and check them together (no training).
 
     Raises:
-        ConfigError: model or data missing/unreadable, shapes or labels that do not fit,
-            a loss or pruning option that is wrong.
+        ConfigError: model or data missing/unreadable (or a model file carrying Python code,
+            unless ``safe_mode=False``), NaN/inf weights in the model, shapes, values or
+            labels that do not fit, a loss or pruning option that is wrong.
     """
     seed = int(recipe.get("seed", 0))
     keras.utils.set_random_seed(seed)
-    model = models.load_model(recipe["model"], recipe.get("model_options"))
+    model = models.load_model(recipe["model"], recipe.get("model_options"), safe_mode=safe_mode)
+    try:
+        check_finite(model, None, f"model {recipe['model']!r}", "Give a model with finite "
+                     "weights (re-train it or save it again from a good checkpoint).")
+    except RunFailedError as exc:
+        raise errors.ConfigError(str(exc)) from None
     (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
     xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
     task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
@@ -396,33 +403,116 @@ def finish(report: dict, stage: str, *, plots_on: bool = True) -> dict:
     return report
 
 
-def run_recipe(recipe: dict, out: str, *, quiet: bool = False, say=print) -> dict:
+class RunFailedError(errors.TfpruneError, RuntimeError):
+    """A run started but gave no valid result (non-finite loss or weights, a refusal while
+    training, pruning or exporting); the run folder holds ``failure.json``/``failure.md``.
+    The CLI exits with code 1 (``exit_code``)."""
+
+    exit_code = 1
+
+
+def check_finite(model, history: dict | None, what: str, fix: str) -> None:
+    """Refuse a model whose weights, or a history whose loss, are NaN/inf (a diverged run).
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="d")])
+        >>> check_finite(m, {"loss": [0.5, float("nan")]}, "dense training", "lower the rate")
+        Traceback (most recent call last):
+        ...
+        tfprune.app.pipeline.RunFailedError: dense training: the loss became NaN/inf at epoch 2 \
+(losses: 0.5, nan). lower the rate
+    """
+    losses = (history or {}).get("loss", [])
+    bad = [i for i, v in enumerate(losses) if not np.isfinite(v)]
+    if bad:
+        shown = ", ".join(f"{v:.4g}" for v in losses[:8])
+        raise RunFailedError(f"{what}: the loss became NaN/inf at epoch {bad[0] + 1} "
+                             f"(losses: {shown}). {fix}")
+    for layer in model.layers if model is not None else ():
+        for w in layer.weights:
+            v = np.asarray(w.numpy() if hasattr(w, "numpy") else w)
+            if v.dtype.kind == "f" and not np.all(np.isfinite(v)):
+                n = int(v.size - np.count_nonzero(np.isfinite(v)))
+                raise RunFailedError(f"{what}: layer {layer.name!r} has {n:,} of {v.size:,} "
+                                     f"NaN/inf values in {w.name}. {fix}")
+
+
+_DIVERGED = ("Lower the learning rate (train.learning_rate / prune.learning_rate) or check "
+             "the data; nothing non-finite was saved as a result model.")
+
+
+def run_recipe(recipe: dict, out: str, *, quiet: bool = False, say=print,
+               safe_mode: bool = True) -> dict:
     """Run a validated ``tfprune run`` recipe; write the run folder ``out`` atomically.
+
+    Everything the recipe names is checked first (:func:`prepare`): those refusals leave
+    ``out`` untouched. A run that starts and then fails with a tfprune error (the loss or the
+    weights become NaN/inf, an export refuses the model) is never reported as a success: ``out``
+    then holds only ``failure.json`` and ``failure.md`` saying where and why, and
+    :class:`RunFailedError` is raised. ``safe_mode=False`` (the CLI's ``--unsafe``) allows
+    a model file carrying Python code.
 
     Returns:
         The report dict (also ``out/report.json``).
     """
     start = time.time()
     folder = reports.RunFolder(out)  # checks --out before any work
-    job = prepare(recipe)
+    job = prepare(recipe, safe_mode=safe_mode)
     logger = _mlflow_logger(recipe)
-    with folder as stage, logger:
-        say(f"[1/3] dense model: {job.train['epochs']} epochs")
-        hist = {"dense": train(job, quiet=quiet, callbacks=logger.callbacks("dense"))}
-        variants = {"dense": measure(job.model, job, stage, "dense", say=say)}
-        spec = job.prune
-        extra, alloc = _analyse(job, stage, quiet=quiet, say=say)
-        if "sweep" in recipe and "prune" not in recipe:
-            return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
-        how = "allocated" if alloc is not None else f"{spec['sparsity']:.0%}"
-        say(f"[2/3] pruning: {spec['granularity']} at {how}")
-        pruned, hist["pruned"], info = prune_variant(job.model, spec, job, quiet=quiet,
-                                                     callbacks=logger.callbacks("prune"),
-                                                     allocation=alloc)
-        say("[3/3] measuring and exporting the pruned model")
-        variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
-        variants["pruned"]["pruning"] = info
+    where = ["dense training"]
+    try:
+        with folder as stage, logger:
+            return _run_steps(job, stage, start, logger, where, quiet=quiet, say=say)
+    except errors.TfpruneError as exc:
+        raise _record_failure(folder.out, recipe, where[0], exc, start) from None
+
+
+def _run_steps(job, stage, start, logger, where, *, quiet, say):
+    recipe = job.recipe
+    say(f"[1/3] dense model: {job.train['epochs']} epochs")
+    hist = {"dense": train(job, quiet=quiet, callbacks=logger.callbacks("dense"))}
+    check_finite(job.model, hist["dense"], "dense training", _DIVERGED)
+    where[0] = "measuring and exporting the dense model"
+    variants = {"dense": measure(job.model, job, stage, "dense", say=say)}
+    spec = job.prune
+    where[0] = "running the sweep / sensitivity scan / allocation"
+    extra, alloc = _analyse(job, stage, quiet=quiet, say=say)
+    if "sweep" in recipe and "prune" not in recipe:
         return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
+    how = "allocated" if alloc is not None else f"{spec['sparsity']:.0%}"
+    say(f"[2/3] pruning: {spec['granularity']} at {how}")
+    where[0] = "pruning"
+    pruned, hist["pruned"], info = prune_variant(job.model, spec, job, quiet=quiet,
+                                                 callbacks=logger.callbacks("prune"),
+                                                 allocation=alloc)
+    check_finite(pruned, hist["pruned"], "pruning", _DIVERGED)
+    say("[3/3] measuring and exporting the pruned model")
+    where[0] = "measuring and exporting the pruned model"
+    variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
+    variants["pruned"]["pruning"] = info
+    where[0] = "writing the report"
+    return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
+
+
+def _record_failure(out, recipe, where, exc, start) -> RunFailedError:
+    """Write ``failure.json`` and ``failure.md`` as the run folder ``out``; the error to raise."""
+    import json
+
+    message = str(exc)
+    record = {"status": "failed", "stage": where, "error": type(exc).__name__,
+              "message": message, "seconds": round(time.time() - start, 1), "recipe": recipe}
+    try:
+        with reports.RunFolder(out) as stage:
+            reports.write_text(os.path.join(stage, "failure.json"),
+                               json.dumps(record, indent=2, default=str))
+            reports.write_text(os.path.join(stage, "failure.md"),
+                               f"# tfprune run failed\n\nStage: {where}\n\n"
+                               f"{type(exc).__name__}: {message}\n\nNo result model was "
+                               "written.\n")
+        note = f" The run folder {out!r} holds failure.md."
+    except (OSError, errors.TfpruneError) as write_exc:
+        note = f" (The failure record could not be written: {write_exc}.)"
+    return RunFailedError(f"run failed while {where}: {message}{note}")
 
 
 def _finish_run(recipe, job, variants, hist, extra, stage, start, logger):

@@ -23,6 +23,7 @@ import difflib
 import importlib.util
 import math
 import os
+import re
 
 import jsonschema
 import yaml
@@ -30,7 +31,7 @@ import yaml
 from tfprune import errors
 
 __all__ = ["SCHEMA", "DEMO_SCHEMA", "MAX_BYTES", "MAX_ALIASES", "load_recipe", "load_recipe_text",
-           "load_demo_recipe", "load_demo_recipe_text", "capabilities"]
+           "load_demo_recipe", "load_demo_recipe_text", "capabilities", "check_run_name"]
 
 MAX_BYTES = 64 * 1024  # a recipe is a page of settings, not data
 MAX_ALIASES = 32
@@ -162,9 +163,28 @@ def capabilities() -> dict:
 
 
 class _LimitedLoader(yaml.SafeLoader):
-    """SafeLoader that counts aliases while composing and refuses past MAX_ALIASES."""
+    """SafeLoader that counts aliases while composing and refuses past MAX_ALIASES, and
+    refuses a key written twice in one mapping (YAML keeps the last one silently)."""
 
     aliases = 0
+
+    def construct_mapping(self, node, deep=False):
+        if isinstance(node, yaml.MappingNode):
+            seen = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue  # `<<: *base` overrides on purpose
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                except TypeError:
+                    continue  # an unhashable key: SafeLoader refuses it below
+                if first != key_node.start_mark.line + 1:
+                    raise errors.ConfigError(
+                        f"key {key!r} is written twice (line {first} and line "
+                        f"{key_node.start_mark.line + 1}); YAML would keep only the last one. "
+                        "Merge the two into one entry.")
+        return super().construct_mapping(node, deep)
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
@@ -270,8 +290,63 @@ Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, r
 seed, sensitivity, sweep, train.
     """
     data = _validate(_parse(text, source), "run", source)
+    if "name" in data:
+        check_run_name(data["name"], f"{source}: key 'name'")
+    tracking = data.get("mlflow", {}).get("tracking_uri")
+    if tracking is not None:
+        _check_tracking_uri(tracking, source)
     _check_capabilities(data, source)
     return data
+
+
+def check_run_name(name: str, key: str = "name") -> str:
+    """Refuse a run name that would put the run folder outside the runs folder: empty,
+    absolute, holding ``..`` or a NUL byte. (``tfprune run`` also checks that the folder,
+    links resolved, is inside ``runs/``.)
+
+    Example:
+        >>> check_run_name("exp-1/a")
+        'exp-1/a'
+        >>> check_run_name("../../escaped")  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: name '../../escaped': a run name is a folder inside runs/...
+    """
+    why = None
+    if "\0" in name:
+        why = "it holds a NUL byte"
+    elif os.path.isabs(name) or name.startswith(("~", "\\")) or (len(name) > 1 and name[1] == ":"):
+        why = "it is an absolute path"
+    elif ".." in name.replace("\\", "/").split("/"):
+        why = "it holds '..'"
+    elif os.path.normpath(name) in (".", "") or not name.strip():
+        why = "it names no folder"
+    if why:
+        raise errors.ConfigError(
+            f"{key} {name!r}: a run name is a folder inside runs/ and {why}. Use a plain "
+            "name such as 'mnist-50' (letters, digits, '-', '_'; '/' for sub-folders), or "
+            "give the folder with --out.")
+    return name
+
+
+def _check_tracking_uri(uri: str, source: str) -> None:
+    """A local MLflow store (a path or a ``file:``/``sqlite:`` URI) stays under the current
+    folder; remote stores (``http://``, ``databricks``, ...) are the user's server."""
+    if uri.startswith("file:"):
+        local = uri[5:][2:] if uri[5:].startswith("//") else uri[5:]
+    elif uri.startswith("sqlite:"):
+        local = uri[7:][3:] if uri[7:].startswith("///") else uri[7:]
+    elif "://" in uri or re.match(r"[A-Za-z][A-Za-z0-9+.-]+:", uri):
+        return
+    else:
+        local = uri
+    try:
+        check_run_name(local, f"{source}: key 'mlflow.tracking_uri'")
+    except errors.ConfigError as exc:
+        raise errors.ConfigError(str(exc).replace(
+            "a run name is a folder inside runs/", "a local MLflow store stays under the "
+            "current folder").replace("or give the folder with --out", "or run MLflow as a "
+                                      "server (http://...)")) from None
 
 
 def _read(path: str, arg: str) -> bytes:

@@ -4,7 +4,7 @@ A run is written into a staging folder next to ``--out`` (``.<name>.partial-<pid
 renamed into place only when complete, so an interrupted run never leaves a folder mixing
 two runs: ``--out`` holds the previous complete run (or nothing) until the new one is done.
 An existing ``--out`` is replaced only if it is empty or a previous tfprune run (it holds
-``report.json``); any other folder is refused.
+``report.json``, or ``failure.json`` for a run that failed); any other folder is refused.
 
 Example:
     >>> import tempfile, os
@@ -51,8 +51,8 @@ def check_out(out) -> str:
     if os.path.exists(path) and not os.path.isdir(path):
         raise errors.ConfigError(f"--out {out!r} is an existing file; give a folder path (it is "
                                  "created if missing).")
-    if os.path.isdir(path) and os.listdir(path) and not os.path.exists(
-            os.path.join(path, "report.json")):
+    if os.path.isdir(path) and os.listdir(path) and not any(
+            os.path.exists(os.path.join(path, f)) for f in ("report.json", "failure.json")):
         raise errors.ConfigError(f"--out {out!r} is a folder holding other files (not a tfprune "
                                  "run); choose a new folder: a run replaces its --out folder.")
     parent = os.path.dirname(path)
