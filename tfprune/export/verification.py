@@ -131,8 +131,9 @@ def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
         A :class:`Verification`; ``print(result)`` shows the markdown table.
 
     Raises:
-        tfprune.errors.ExportError: a file that is neither bytes nor an existing path, or
-            data that does not fit the model.
+        tfprune.errors.ExportError: a file that is neither bytes nor an existing path, data
+            that does not fit the model, or NaN/inf outputs (of the model or of a file):
+            verification fails rather than reporting a NaN error.
 
     Example:
         >>> import numpy as np
@@ -161,6 +162,7 @@ def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
     plain = _model.strip(keras_model)
     refs = _io.predict(plain, xs)
     names = _model.output_names(plain)
+    _litert.check_finite(refs, names, f"The Keras model {keras_model.name!r}")
     checked = []
     for name, content in contents:  # every file is checked before anything runs
         summary = _inspect.summarize(content)
@@ -173,6 +175,7 @@ def verify(model, *files, data, labels=None, tflm: bool = True) -> Verification:
         kind = _kind(summary)
         it, resolver, _ = _litert.interpreter(content, what=name)
         outs, _ = _litert.run(it, xs, io)
+        _litert.check_finite(outs, io.output_names, f"{name} (LiteRT)")
         note = "" if resolver == _litert.DEFAULT else "builtin resolver (delegate refused)"
         rows.extend(_rows(name, "LiteRT", kind, refs, outs, labels, io, note=note))
         if tflm:
