@@ -110,16 +110,18 @@ def _block(it, n: int) -> float:
 
 
 def interleaved(interpreters: dict, summary, *, rounds: int = 7, block_ms: float = 5.0,
-                max_invokes: int = 300) -> dict:
-    """Median invoke time (ms) of each interpreter, measured interleaved.
+                max_invokes: int = 300, statistic: str = "min") -> dict:
+    """Per-invoke time (ms) of each interpreter, measured interleaved.
 
     Each of ``rounds`` rounds times a block of ``n`` invokes of every interpreter in turn, so
     a slow spell of a shared machine hits all of them alike; ``n`` is chosen once so that a
     block of the slowest takes about ``block_ms`` (at least 2, at most ``max_invokes``).
     All interpreters must run the same model (``summary``: its ``_inspect`` summary).
+    ``statistic``: "min" (the fastest block: other processes only ever add time, so on a
+    busy machine it is the steadiest estimate), "median", or "all" (every block's time).
 
     Returns:
-        ``{key: median_ms}`` with the keys of ``interpreters``.
+        ``{key: ms}`` with the keys of ``interpreters`` (a list of ms per round for "all").
 
     Example:
         >>> from tfprune.compat import keras
@@ -139,4 +141,7 @@ def interleaved(interpreters: dict, summary, *, rounds: int = 7, block_ms: float
     for _ in range(rounds):
         for k, it in interpreters.items():
             times[k].append(_block(it, n))
-    return {k: float(np.median(v)) * 1e3 for k, v in times.items()}
+    if statistic == "all":
+        return {k: [t * 1e3 for t in v] for k, v in times.items()}
+    reduce = {"min": np.min, "median": np.median}[statistic]
+    return {k: float(reduce(v)) * 1e3 for k, v in times.items()}
