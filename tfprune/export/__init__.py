@@ -1,6 +1,7 @@
 """Edge export: TFLite for phones, verified full-int8 C arrays for microcontrollers.
 
-Public functions: :func:`tflite`, :func:`micro`, :func:`verify`, :func:`latency`.
+Public functions: :func:`tflite`, :func:`micro`, :func:`verify`, :func:`latency`,
+:func:`advise` (which pruning pattern pays on which runtime).
 Pruning wrappers are stripped first; the model passed in is never modified. Every file is
 written atomically, only after all checks passed, with the umask's permissions (or the
 replaced file's). Multi-input/multi-output models, token-id (Embedding) inputs and LSTM/GRU
@@ -17,18 +18,21 @@ Example:
 
 from __future__ import annotations
 
+from tfprune.export.advice import Advice, advise
 from tfprune.export.micro_file import TFLM_STEP_TOLERANCE, MicroRecord, micro
 from tfprune.export.tflite_file import FLOAT_TOLERANCE, ExportRecord, tflite
 from tfprune.export.timing import Latency, latency
 from tfprune.export.verification import Verification, verify
 
 __all__ = [
+    "Advice",
     "FLOAT_TOLERANCE",
     "TFLM_STEP_TOLERANCE",
     "ExportRecord",
     "Latency",
     "MicroRecord",
     "Verification",
+    "advise",
     "latency",
     "micro",
     "tflite",

@@ -16,7 +16,8 @@ from tfprune import errors
 from tfprune.export import _inspect
 
 __all__ = ["DEFAULT", "BUILTIN", "interpreter", "run", "run_codes", "compare", "quantize",
-           "dequantize", "encode_inputs", "decode_outputs"]
+           "dequantize", "encode_inputs", "decode_outputs", "resolvers", "kernels",
+           "kernels_text", "check_finite"]
 
 DEFAULT = "default"  # BUILTIN op resolver with the default (XNNPACK) delegate
 BUILTIN = "builtin_without_default_delegates"
@@ -54,6 +55,86 @@ def interpreter(content: bytes, *, threads: int = 1, resolver: str = "auto",
         first = (str(e).strip().splitlines() or [""])[0][:300]
         raise errors.ExportError(f"LiteRT cannot load {what}: {first}. It may be truncated "
                                  "or need ops LiteRT does not have.") from e
+
+
+def resolvers(content: bytes, *, threads: int = 1) -> list:
+    """Every resolver that runs ``content``: ``[(resolver, interpreter_or_None, reason)]``.
+
+    The default (XNNPACK delegate) entry has interpreter None and the first line of LiteRT's
+    message as ``reason`` when the delegate refuses the file; the builtin resolver (no default
+    delegates) always runs a file LiteRT can load.
+    """
+    content = _inspect.check_content(content)
+    out = []
+    try:
+        it = _make(content, DEFAULT, threads)
+        _invoke_zeros(it)
+        out.append((DEFAULT, it, None))
+    except (RuntimeError, ValueError) as e:
+        out.append((DEFAULT, None, (str(e).strip().splitlines() or [""])[0][:200]))
+    it, _, _ = interpreter(content, threads=threads, resolver=BUILTIN)
+    out.append((BUILTIN, it, None))
+    return out
+
+
+def kernels(it) -> dict:
+    """Which op ran where: ``{"delegate": [op, ...], "builtin": [op, ...]}`` (graph order).
+
+    LiteRT lists the file's ops and, after them, one ``DELEGATE`` node per partition the
+    delegate took. An op ran on builtin kernels if one of its outputs feeds a delegate
+    partition, is a model output no partition writes, or feeds an op that ran on builtin
+    kernels without being a partition output (found by a fixpoint over the graph).
+    """
+    ops = it._get_ops_details()  # noqa: SLF001 (LiteRT has no public per-node API)
+    parts = [o for o in ops if o["op_name"] == "DELEGATE"]
+    graph = [o for o in ops if o["op_name"] != "DELEGATE"]
+    if not parts:
+        return {"delegate": [], "builtin": [o["op_name"] for o in graph]}
+    part_in = {int(t) for o in parts for t in o["inputs"]}
+    part_out = {int(t) for o in parts for t in o["outputs"]}
+    model_out = {int(d["index"]) for d in it.get_output_details()}
+    builtin = set()
+    changed = True
+    while changed:
+        changed = False
+        used = {int(t) for o in graph if o["index"] in builtin for t in o["inputs"]}
+        for o in graph:
+            if o["index"] in builtin:
+                continue
+            outs = {int(t) for t in o["outputs"]}
+            if outs & part_in or outs & (model_out | used) - part_out:
+                builtin.add(o["index"])
+                changed = True
+    return {"delegate": [o["op_name"] for o in graph if o["index"] not in builtin],
+            "builtin": [o["op_name"] for o in graph if o["index"] in builtin]}
+
+
+def kernels_text(k: dict) -> str:
+    """``kernels()`` as one line, e.g. ``'XNNPACK: FULLY_CONNECTED x2; builtin: DENSIFY'``."""
+    def count(names):
+        return ", ".join(f"{n} x{names.count(n)}" if names.count(n) > 1 else n
+                         for n in dict.fromkeys(names))
+    parts = [f"XNNPACK: {count(k['delegate'])}" if k["delegate"] else "",
+             f"builtin: {count(k['builtin'])}" if k["builtin"] else ""]
+    return "; ".join(p for p in parts if p) or "no ops"
+
+
+def check_finite(outputs, names, what: str) -> None:
+    """Raise ExportError if any of ``outputs`` (float arrays, one per name) holds NaN/inf.
+
+    Example:
+        >>> check_finite([np.array([1.0, 2.0])], ["y"], "x.tflite")
+    """
+    for out, name in zip(outputs, names, strict=True):
+        bad = ~np.isfinite(np.asarray(out, np.float64))
+        if bad.any():
+            n = len(out)
+            rows = int(np.any(bad.reshape(n, -1), axis=1).sum()) if n else 0
+            raise errors.ExportError(
+                f"{what}: output {name!r} is NaN or infinite on {rows} of {n} samples "
+                f"({int(bad.sum())} values); verification failed. Check the model's weights "
+                "and inputs for NaN/inf (a diverged training run is the usual cause) and "
+                "re-train or restore a finite checkpoint before exporting.")
 
 
 def _invoke_zeros(it):

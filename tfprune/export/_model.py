@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
+
 from tfprune import compat, errors
 from tfprune.compat import keras
 
-__all__ = ["resolve", "strip", "is_recurrent", "output_names", "check_int8_recurrent"]
+__all__ = ["resolve", "strip", "is_recurrent", "output_names", "check_int8_recurrent",
+           "check_finite_weights"]
 
 
 def resolve(model):
@@ -104,3 +107,33 @@ def check_int8_recurrent(model) -> None:
                 "int8: it converts to a WHILE loop on which TensorFlow's int8 calibrator "
                 "crashes the process (segmentation fault, TF 2.21). Use an LSTM layer for "
                 "int8/micro, or export it with quantize=None, 'float16' or 'dynamic'.")
+
+
+def check_finite_weights(model) -> None:
+    """Refuse a model holding a NaN or infinite weight, naming the layer and the weight.
+
+    Example:
+        >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,), name="fc")])
+        >>> w, b = m.layers[0].get_weights(); w[0, 0] = np.nan; m.layers[0].set_weights([w, b])
+        >>> try:
+        ...     check_finite_weights(m)
+        ... except ValueError as e:
+        ...     print(str(e)[:48])
+        Layer 'fc' holds 1 NaN/infinite value in weight
+    """
+    for layer in _layers(model):
+        if isinstance(layer, keras.Model):
+            continue
+        for w in layer.weights:
+            value = np.asarray(w.numpy())
+            if not np.issubdtype(value.dtype, np.floating):
+                continue
+            bad = int(np.size(value) - np.count_nonzero(np.isfinite(value)))
+            if bad:
+                name = w.name.split("/")[-1].split(":")[0]
+                raise errors.ExportError(
+                    f"Layer {layer.name!r} holds {bad} NaN/infinite value"
+                    f"{'s' if bad > 1 else ''} in weight {name!r} (of {value.size}); a file "
+                    "converted from it would compute NaN. Nothing was converted. Re-train "
+                    "from a finite checkpoint (a diverged run is the usual cause: lower the "
+                    "learning rate) or fix the weights, then export again.")

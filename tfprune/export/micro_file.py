@@ -206,7 +206,8 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
         A :class:`MicroRecord`.
 
     Raises:
-        tfprune.errors.ExportError: sparse-encoded or non-int8 input file, an op TFLM lacks
+        tfprune.errors.ExportError: a NaN/inf weight (naming the layer), sparse-encoded or
+            non-int8 input file, an op TFLM lacks
             (named with the Keras layer that produced it), bad data, unwritable or bad paths.
             Nothing is written when it is raised.
         tfprune.errors.ConfigError: ``name`` is not a C identifier.
@@ -223,6 +224,8 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
         raise errors.ConfigError(f"`name` must be a C identifier like 'model', got {name!r}.")
     _compress.check_option(compress)
     keras_model, source, data = _load(model, representative_data)
+    if keras_model is not None:
+        _model.check_finite_weights(keras_model)
     files = _filenames(name)
     out_dir = _atomic.check_output_dir(out_dir, files.values(), overwrite=overwrite,
                                        inputs=[source])

@@ -21,7 +21,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras3_io
-from tfprune.export import _atomic, _data, _inspect, _io, _litert, _model
+from tfprune.export import _atomic, _choice, _data, _inspect, _io, _litert, _model
 
 __all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
 
@@ -47,10 +47,22 @@ class ExportRecord:
         modes: optimisation modes read from the file's conversion metadata (e.g. (1003, 3001));
             ``mode_names``: the same as names.
         ops: builtin op names used, in order of first use.
-        resolver: "default" (XNNPACK delegate) or "builtin_without_default_delegates".
+        resolver: "default" (XNNPACK delegate) or "builtin_without_default_delegates": the
+            resolver the file was verified (and timed) with.
         resolver_note: why the default delegate was not used, or None.
         verification: against the Keras model on sample inputs: ``max_abs_error`` (output
             units), ``max_rel_error``, ``top1_agreement`` (None for one output unit), ``samples``.
+        objective: "balanced", "latency" or "size" (what chose the encoding).
+        latency_ms: median LiteRT invoke time of the written file (1 thread, batch 1, with
+            ``resolver``); None when not measured (``objective="size"`` or ``measure=False``).
+        dense_latency_ms: the same for the dense encoding of the model (equal to
+            ``latency_ms`` when the written file is dense).
+        kernels: which ops ran on the XNNPACK delegate and which on builtin kernels, e.g.
+            ``"XNNPACK: QUANTIZE, DEQUANTIZE; builtin: FULLY_CONNECTED x2"`` ("" if not run).
+        candidates: every (encoding, resolver) tried, as dicts (bytes, latency_ms, kernels,
+            note: why a delegate refused it).
+        decision: one line saying which encoding was kept and why, with the others' figures.
+        notes: plain lines a report should print: delegate fallbacks, a resolver to select.
     """
 
     path: str
@@ -64,6 +76,13 @@ class ExportRecord:
     resolver: str
     resolver_note: str | None
     verification: dict
+    objective: str = "balanced"
+    latency_ms: float | None = None
+    dense_latency_ms: float | None = None
+    kernels: str = ""
+    candidates: tuple = ()
+    decision: str = ""
+    notes: tuple = ()
 
     def to_dict(self) -> dict:
         """A JSON-ready dict of the record."""
@@ -176,7 +195,8 @@ def _convert(plain, quantize, sparse, data, int8_io, static) -> bytes:
                                      f"{_error_text(e)}") from e
 
 
-def _check_options(quantize, sparse, representative_data):
+def _check_options(quantize, sparse, representative_data, objective, measure):
+    _choice.check_objective(objective, measure)
     if quantize not in QUANTIZE_MODES:
         raise errors.unknown_name("quantize mode", quantize, [m for m in QUANTIZE_MODES if m])
     if sparse not in SPARSE_MODES or isinstance(sparse, int) and not isinstance(sparse, bool):
@@ -189,7 +209,7 @@ def _check_options(quantize, sparse, representative_data):
 
 @keras3_io(returns="record", own_paths=True)
 def tflite(model, path, *, quantize=None, sparse="auto", representative_data=None,
-           overwrite=False) -> ExportRecord:
+           overwrite=False, objective="balanced", measure=True) -> ExportRecord:
     """Strip pruning wrappers, convert to TFLite, write atomically and verify in LiteRT.
 
     Works for multi-input/multi-output models (verified per output), token-id (integer)
@@ -203,9 +223,9 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
         path: the .tflite file to write. Never the input model file.
         quantize: None (float32), "dynamic" (int8 weights), "float16" (float16 weights) or
             "int8" (full-integer kernels; float32 input/output; needs representative data).
-        sparse: "auto" encodes sparse tensors only if some kernel has >= 30% zeros and the
-            sparse file is smaller than the dense one; True always asks the converter for
-            sparse encoding; False never.
+        sparse: "auto" tries a sparse encoding when some kernel has >= 30% zeros and keeps
+            the file ``objective`` prefers; True always asks the converter for sparse
+            encoding; False never.
         representative_data: array ``[n, *input_shape]``, ``(x, y)`` or tf.data.Dataset; for
             a multi-input model a list/tuple of arrays in input order or a dict
             ``{input_name: array}`` (or ``(that, y)``). Token-id inputs take integer ids, all
@@ -213,14 +233,24 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
             64 are used for verification (otherwise random inputs in [0, 1), or random valid
             ids for token-id inputs).
         overwrite: replace an existing file at ``path``.
+        objective: which candidate file to keep (dense or sparse encoding, each timed in
+            LiteRT with the default XNNPACK delegate and with the builtin kernels):
+            "balanced" (default) keeps the smaller file only when it runs within 3 %
+            (``LATENCY_TOLERANCE``) of the fastest; "latency" the fastest; "size" the
+            smallest, without timing. The record says which ran and how fast.
+        measure: time the candidates (a few hundred invokes each, interleaved); False skips
+            timing (then "balanced" keeps the smaller file, as "size" does).
 
     Returns:
-        An :class:`ExportRecord`.
+        An :class:`ExportRecord` (``latency_ms``, ``dense_latency_ms``, ``kernels``,
+        ``decision``, ``notes`` say what runs and how fast).
 
     Raises:
         tfprune.errors.ExportError: bad path, bad representative data, int8 without data,
-            conversion failure. Raised before anything is written.
-        tfprune.errors.ConfigError: an unknown ``quantize`` or ``sparse`` value.
+            a NaN/inf weight (naming the layer), conversion failure, NaN/inf outputs of the
+            file. Raised before anything is written.
+        tfprune.errors.ConfigError: an unknown ``quantize``, ``sparse`` or ``objective``
+            value, or ``objective="latency"`` with ``measure=False``.
 
     Example:
         >>> import os, tempfile
@@ -229,37 +259,65 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
         >>> tflite(m, os.path.join(tempfile.mkdtemp(), "m.tflite")).ops
         ('FULLY_CONNECTED',)
     """
-    _check_options(quantize, sparse, representative_data)
+    _check_options(quantize, sparse, representative_data, objective, measure)
     keras_model, source = _model.resolve(model)
+    _model.check_finite_weights(keras_model)
     path = _atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
     data = None
     if representative_data is not None:
         data = _data.representative(keras_model, representative_data)
     plain = _model.strip(keras_model)
     with _atomic.scratch(path):
-        return _export(keras_model, plain, path, quantize, sparse, data)
+        return _export(keras_model, plain, path, quantize, sparse, data, objective, measure)
 
 
-def _export(keras_model, plain, path, quantize, sparse, data) -> ExportRecord:
-    content, _ = _convert_best(plain, quantize, sparse, data)
+def _export(keras_model, plain, path, quantize, sparse, data, objective,
+            measure) -> ExportRecord:
+    timed = measure and objective != "size"
+    files = _candidate_files(plain, quantize, sparse, data, measured=timed)
+    cands = [_choice.Candidate(e, _litert.DEFAULT, len(c)) for e, c in files.items()]
+    if timed:
+        cands = _choice.measure(files)
+    pick, decision = _choice.choose(cands, objective if timed else "size",
+                                    encoding="sparse" if sparse is True else None)
+    if not measure:
+        decision += " (measure=False: not timed)"
+    content = files[pick.encoding]
     summary = _inspect.summarize(content)
-    it, resolver, note = _litert.interpreter(content)
-    if note:
+    if timed:
+        it, resolver, _ = _litert.interpreter(content, resolver=pick.resolver)
+        note = next((c.note for c in cands if c.encoding == pick.encoding and c.note), None)
+    else:
+        it, resolver, note = _litert.interpreter(content)
+        if note:
+            cands = [dataclasses.replace(c, resolver=resolver, note=note)
+                     if c is pick else c for c in cands]
+            pick = dataclasses.replace(pick, resolver=resolver, note=note)
+    if note and sparse is True:
         warnings.warn(f"LiteRT's default delegate refused {os.path.basename(path)} ({note}); it "
                       f"runs with the {resolver!r} op resolver.", stacklevel=2)
     xs = _data.sample_inputs(keras_model, data, n=64)
     io = _io.match(summary, _data.input_specs(plain), _io.output_shapes(plain),
                    _model.output_names(plain), model_name=plain.name, file_name="the file")
     out, _ = _litert.run(it, xs, io)
-    verification = _litert.compare(_io.predict(plain, xs), out, io.output_names)
+    ref = _io.predict(plain, xs)
+    _litert.check_finite(ref, io.output_names, f"The Keras model {plain.name!r}")
+    _litert.check_finite(out, io.output_names, f"The converted file (LiteRT, {resolver})")
+    verification = _litert.compare(ref, out, io.output_names)
     _warn_disagreement(verification, quantize, path)
+    dense = next((c for c in _choice.effective(cands) if c.encoding == "dense"), None)
     _atomic.write_bytes(path, content)
     log.info("wrote %s (%d bytes)", path, len(content))
     return ExportRecord(
         path=path, bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),
         quantize=quantize, sparse=summary.is_sparse, modes=summary.modes,
         mode_names=summary.mode_names, ops=summary.ops, resolver=resolver, resolver_note=note,
-        verification=verification,
+        verification=verification, objective=objective,
+        latency_ms=pick.latency_ms if timed else None,
+        dense_latency_ms=dense.latency_ms if dense is not None else None,
+        kernels=_litert.kernels_text(_litert.kernels(it)),
+        candidates=tuple(c.to_dict() for c in cands), decision=decision,
+        notes=tuple(_choice.notes(pick, cands)),
     )
 
 
@@ -275,17 +333,24 @@ def _warn_disagreement(verification, quantize, path):
             stacklevel=3)
 
 
-def _convert_best(plain, quantize, sparse, data):
+def _candidate_files(plain, quantize, sparse, data, measured) -> dict:
+    """``{encoding: bytes}`` to choose from: "dense" and/or "sparse" (only when the
+    converter stored some tensor sparse). With ``sparse=True`` the dense file is converted
+    too when timing, for ``dense_latency_ms``."""
     if sparse is False:
-        return convert(plain, quantize=quantize, data=data), False
+        return {"dense": convert(plain, quantize=quantize, data=data)}
     if sparse is True:
-        content = convert(plain, quantize=quantize, sparse=True, data=data)
-        if not _inspect.SPARSITY_MODES.intersection(_inspect.summarize(content).modes):
+        packed = convert(plain, quantize=quantize, sparse=True, data=data)
+        if not _inspect.SPARSITY_MODES.intersection(_inspect.summarize(packed).modes):
             warnings.warn("sparse=True, but no kernel was sparse enough (about 30% zeros) to be "
-                          "stored sparse; the file is dense.", stacklevel=3)
-        return content, True
+                          "stored sparse; the file is dense.", stacklevel=4)
+        if not measured:
+            return {"sparse": packed}
+        return {"sparse": packed, "dense": convert(plain, quantize=quantize, data=data)}
     dense = convert(plain, quantize=quantize, data=data)
     if _zero_fraction(plain) < MIN_ZERO_FRACTION:
-        return dense, False
+        return {"dense": dense}
     packed = convert(plain, quantize=quantize, sparse=True, data=data)
-    return (packed, True) if len(packed) < len(dense) else (dense, False)
+    if not _inspect.SPARSITY_MODES.intersection(_inspect.summarize(packed).modes):
+        return {"dense": dense}
+    return {"dense": dense, "sparse": packed}

@@ -214,8 +214,9 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
         A :class:`Verification`; ``print(result)`` shows the markdown table.
 
     Raises:
-        tfprune.errors.ExportError: a file that is neither bytes nor an existing path, or
-            data that does not fit the model.
+        tfprune.errors.ExportError: a file that is neither bytes nor an existing path, data
+            that does not fit the model, or NaN/inf outputs (of the model or of a file):
+            verification fails rather than reporting a NaN error.
 
     Example:
         >>> import numpy as np
@@ -258,6 +259,8 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
                        model_name=keras_model.name, file_name=name)
         checked.append((name, content, summary, io))
     refs = [_io.predict(plain, x) for _, x, _ in sets]
+    for ref in refs:
+        _litert.check_finite(ref, names, f"The Keras model {keras_model.name!r}")
     rows = _rows(keras_model.name, "Keras", "float32", refs[0], refs[0], labels,
                  _io.identity(len(specs), len(names), names), tasks)
     for name, content, summary, io in checked:
@@ -266,6 +269,7 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
         note = "" if resolver == _litert.DEFAULT else "builtin resolver (delegate refused)"
         for (samples, x, y), ref in zip(sets, refs, strict=True):
             outs, _ = _litert.run(it, x, io)
+            _litert.check_finite(outs, io.output_names, f"{name} (LiteRT)")
             rows.extend(_rows(name, "LiteRT", kind, ref, outs, y, io, tasks, note=note,
                               samples=samples))
             if tflm:
