@@ -302,7 +302,8 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, scope=mode, **kw)
-    elif obs_update and getattr(crit, "sequential", False) and mode == "layer":
+    elif (obs_update and getattr(crit, "sequential", False) and mode == "layer"
+          and granularity not in pruner.GROUPED):  # a group is chosen once, not per layer
         for w in pruner.wrapped_layers(pruned):
             pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
             pruner.update_masks(pruned, step=0, scope=mode, compensate=True, layers=[w])
