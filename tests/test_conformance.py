@@ -17,7 +17,8 @@ from tfprune.masking import channels, pruner
 
 L = keras.layers
 BUILTIN = ["magnitude", "random", "l1", "l2", "fpgm", "bn_scale", "taylor", "obd", "snip",
-           "movement", "apoz", "mean_activation", "hrank", "obs", "sensitivity"]
+           "movement", "apoz", "mean_activation", "hrank", "obs", "sensitivity", "wanda",
+           "sparsegpt"]
 GRANULARITIES = ["weight", "n:m", "block", "channel"]
 
 
@@ -81,7 +82,8 @@ def test_every_criterion_at_every_granularity(build, name):
         if granularity not in crit.granularities:
             with pytest.raises(errors.ConfigError, match=rf"{name!r}.*supports granularity"):
                 tfprune.prune(model, sparsity=0.5, criterion=name, granularity=granularity)
-        elif name == "obs" and build is dw_bn:
+        elif (name in ("obs", "sparsegpt", "wanda") and build is dw_bn
+              and granularity != "channel"):  # the input Hessian: Dense/Conv only
             with pytest.raises(errors.UnsupportedLayerError, match="'dw'.*OBS"):
                 _check(model, name, granularity)
         else:

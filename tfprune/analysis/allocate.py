@@ -29,14 +29,14 @@ import numbers
 import numpy as np
 
 from tfprune import errors
-from tfprune.analysis import methods
+from tfprune.analysis import methods, owl
 from tfprune.analysis.costs import Costs
 from tfprune.compat import keras, keras3_io
 
 __all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
 
 TARGETS = ("sparsity", "params", "macs", "bytes", "latency_ms", "flash", "arena")
-METHODS = ("sensitivity", "erk", "lamp", "uniform")
+METHODS = ("sensitivity", "erk", "lamp", "uniform", "owl")
 #: the targets a head allocation supports (the others are refused with this list)
 HEAD_TARGETS = ("sparsity", "params", "macs")
 
@@ -196,10 +196,23 @@ def _target(kw, granularity):
     return name, float(value)
 
 
+def _check_owl(granularity, data, m, lam) -> None:
+    if granularity != "weight":
+        raise errors.ConfigError(
+            f"method='owl' allocates weight sparsity per layer; granularity={granularity!r} "
+            "is not supported: use granularity='weight' or another method.")
+    if data is None:
+        raise errors.ConfigError(
+            "method='owl' measures activation outliers: pass data=x_calibration (e.g. 128 "
+            "samples), or choose method='erk', 'lamp' or 'uniform'.")
+    owl.check_options(m, lam)
+
+
 @keras3_io()
 def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=None,
              latency_ms=None, flash=None, arena=None, method: str = "sensitivity",
-             granularity: str | None = None) -> Allocation:
+             granularity: str | None = None, data=None, owl_m: float = 5.0,
+             owl_lambda: float = 0.08) -> Allocation:
     """Per-unit sparsities that meet exactly one target with the least predicted damage.
 
     ``method="sensitivity"`` (needs a :class:`SensitivityResult`) takes greedy steps
@@ -228,7 +241,13 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         arena: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
             the dense arena when in (0, 1)): the peak of live int8 activations plus
             per-channel data, calibrated with one real ``export.micro`` of the dense model.
-        method: ``"sensitivity"``, ``"erk"``, ``"lamp"`` or ``"uniform"``.
+        method: ``"sensitivity"``, ``"erk"``, ``"lamp"``, ``"uniform"`` or ``"owl"``
+            (weight granularity, needs ``data``; :mod:`tfprune.analysis.owl`: layers
+            with more activation outliers ``|w| * ||x||`` keep more weights).
+        data: ``method="owl"`` only: calibration inputs (``x``, ``(x, y)``, batches).
+        owl_m, owl_lambda: ``method="owl"``: a weight is an outlier when its Wanda score
+            exceeds ``owl_m`` times its layer's mean; sparsities spread over
+            ``+- owl_lambda`` around a common level (Yin et al.: 5 and 0.08).
         granularity: only with a model: ``"weight"``, ``"channel"`` or ``"head"``.
             ``"head"`` (from a model or a ``sensitivity(..., granularity="head")``
             result): the units are MultiHeadAttention layers, the sparsity the fraction
@@ -293,6 +312,8 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         from tfprune.analysis.heads import check_heads
 
         check_heads(model)  # no MultiHeadAttention: say which granularity to use
+    if method == "owl":
+        _check_owl(gran, data, owl_m, owl_lambda)
     costs = Costs(model, gran)
     if not costs.units:
         raise errors.NothingToPruneError(f"Model {model.name!r} has nothing prunable at "
@@ -326,7 +347,11 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     # 99 % (kept_count keeps at least one anyway)
     cap = max(result.levels) if method == "sensitivity" else (0.999 if gran == "weight" else 0.99)
     curves = methods.curves(result, costs) if result is not None else None
-    family = methods.family(method, model, costs, cap) if method != "sensitivity" else None
+    family = methods.family(method, model, costs, cap) if method not in ("sensitivity",
+                                                                         "owl") else None
+    if method == "owl":
+        ratios = owl.outlier_ratios(model, data, costs.units, m=owl_m)
+        family = owl.owl_family([ratios[u] for u in costs.units], owl_lambda, cap)
     k_least = costs.kept(np.full(len(costs.units), cap) if family is None else family(1.0))
     least = fn[0](k_least) if fn else costs.totals(k_least)[col]
     if goal < least - 1e-9:

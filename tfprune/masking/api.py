@@ -343,7 +343,8 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     pruned = _prune(model, sparsity=sparsity, schedule=None, criterion=crit, scope=scope,
                     exclude=exclude, granularity=granularity, n_m=n_m, block=block,
                     options=options, fixed=True)
-    ranking = _scope_and_granularity(scope, granularity, crit)[0].ranking
+    resolved_scope, strategy = _scope_and_granularity(scope, granularity, crit)
+    ranking, unit = resolved_scope.ranking, strategy.name
     kw = {"scope": ranking, "channel_options": options}
     if crit.measured:  # "sensitivity": measured on the whole model
         from tfprune.masking import probe
@@ -353,7 +354,8 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
         pruner.update_masks(pruned, step=0, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, **kw)
-    elif crit.compensates and crit.sequential and ranking == "layer":
+    elif (crit.compensates and crit.sequential and ranking == "layer"
+          and unit not in pruner.GROUPED):  # a group is chosen once, not per layer
         for w in pruner.wrapped_layers(pruned):
             pruner.gather(pruned, data, loss=loss, layers=[w], max_batches=max_batches)
             pruner.update_masks(pruned, step=0, scope=ranking, compensate=True, layers=[w])

@@ -163,8 +163,12 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         for w in ws:
             if w.criterion.compensates:
                 weight, mask, _ = w.pruning_vars[0]
-                weight.assign(w.criterion.compensate(weight.numpy(), mask.numpy(),
-                                                     w.statistics(0)))
+                stats = dict(w.statistics(0), granularity=w.granularity, n_m=w.n_m)
+                new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
+                if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
+                    new, chosen = new
+                    mask.assign(tf.cast(chosen, mask.dtype))
+                weight.assign(new)
     assign_masked_weights(model)
 
 

@@ -37,6 +37,8 @@ from tfprune.core.criteria.channel import FPGM, L1, L2, BNScale
 from tfprune.core.criteria.gradient import OBD, SNIP, Movement, Taylor
 from tfprune.core.criteria.obs import OBS
 from tfprune.core.criteria.sensitivity import Sensitivity
+from tfprune.core.criteria.sparsegpt import SparseGPT
+from tfprune.core.criteria.wanda import Wanda
 
 __all__ = [
     "APoZ",
@@ -53,8 +55,10 @@ __all__ = [
     "OBS",
     "SNIP",
     "Sensitivity",
+    "SparseGPT",
     "STAT_NAMES",
     "Taylor",
+    "Wanda",
     "Criterion",
     "Magnitude",
     "Random",

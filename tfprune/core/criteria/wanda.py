@@ -1,0 +1,130 @@
+"""Wanda: Pruning by Weights and activations (Sun et al. 2023), no weight update.
+
+The score of weight ``w_ij`` (input feature ``i``, output ``j``; the kernel viewed as
+``[rows, out]``, im2col rows for convolutions) is
+
+    s_ij = |w_ij| * ||x_i||_2
+
+where ``||x_i||_2`` is the L2 norm of input feature ``i`` over the calibration rows. The
+wrapper gathers ``H = X^T X / rows`` (the statistic ``hessian`` OBS uses), whose diagonal
+is ``||x_i||^2 / rows``: the constant ``1 / rows`` does not change any ranking within a
+layer. Wanda compares weights *per output* (each output keeps the same number of its
+inputs): in ``one_shot`` the :meth:`Wanda.compensate` hook re-selects the mask of each
+output column with the layer's kept count (no weight changes); n:m is per output by
+construction; during ``fit`` and at ``channel`` granularity the scores are used as they
+are (a channel's score is the sum of its weights' scores, as for every per-weight
+criterion).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import tensorflow as tf
+
+from tfprune import errors
+from tfprune.core.criteria.base import Criterion, register_criterion
+
+__all__ = ["Wanda", "wanda_scores", "per_output_mask"]
+
+
+def wanda_scores(weight, input_sq) -> tf.Tensor:
+    """``|w| * sqrt(input_sq)`` broadcast over the outputs; the weight's shape.
+
+    Args:
+        weight: kernel ``[..., out]`` (viewed as ``[rows, out]``).
+        input_sq: ``[rows]`` mean (or sum) of ``x_i^2`` per input row, e.g. ``diag(X^T X)``.
+
+    Returns:
+        float32 tensor of ``weight``'s shape.
+
+    Example:
+        >>> wanda_scores(tf.constant([[1., -2.], [3., 1.]]), tf.constant([4., 1.])).numpy()
+        array([[2., 4.],
+               [3., 1.]], dtype=float32)
+    """
+    w = tf.cast(weight, tf.float32)
+    mat = tf.reshape(w, [-1, tf.shape(w)[-1]])
+    norm = tf.sqrt(tf.maximum(tf.cast(input_sq, tf.float32), 0.0))
+    return tf.reshape(tf.abs(mat) * norm[:, None], tf.shape(w))
+
+
+def per_output_mask(scores, kept: int) -> np.ndarray:
+    """0/1 mask keeping ``kept`` entries in total, spread evenly over the output columns.
+
+    Every column of ``scores`` (viewed as ``[rows, out]``) keeps its ``kept // out`` best
+    entries; the ``kept % out`` columns whose next-best entry scores highest keep one
+    more. This is Wanda's per-output comparison group at any layer sparsity.
+
+    Example:
+        >>> per_output_mask(np.array([[3., 1.], [2., 5.], [1., 4.]]), 3)
+        array([[1., 0.],
+               [0., 1.],
+               [0., 1.]], dtype=float32)
+    """
+    s = np.asarray(scores, dtype=np.float64)
+    mat = s.reshape(-1, s.shape[-1])
+    rows, out = mat.shape
+    kept = int(np.clip(kept, 0, mat.size))
+    base, extra = divmod(kept, out)
+    order = np.argsort(-mat, axis=0, kind="stable")  # best first, per column
+    counts = np.full(out, base)
+    if extra and base < rows:
+        nxt = mat[order[base], np.arange(out)]
+        counts[np.argsort(-nxt, kind="stable")[:extra]] += 1
+    keep = np.arange(rows)[:, None] < counts[None, :]
+    mask = np.zeros_like(mat, dtype=np.float32)
+    np.put_along_axis(mask, order, keep.astype(np.float32), axis=0)
+    return mask.reshape(s.shape)
+
+
+@register_criterion("wanda")
+class Wanda(Criterion):
+    """Wanda: ``|w_ij| * ||x_i||_2`` from calibration inputs, compared per output.
+
+    Needs ``one_shot(..., data=x)`` (or training data during ``fit``). Layers: Dense,
+    Conv1D and Conv2D (the input statistic of OBS; im2col rows for convolutions). The
+    weights are not updated.
+
+    Args:
+        per_output: in ``one_shot`` at weight granularity, every output keeps the same
+            number of inputs (the paper's comparison group); False ranks the whole layer.
+        sequential: calibrate layer after layer in ``one_shot`` (layer scope), so every
+            layer sees the inputs of the already pruned layers before it.
+
+    References:
+        Sun, Liu, Bair, Kolter. A Simple and Effective Pruning Approach for Large
+        Language Models. ICLR 2024 (arXiv:2306.11695, 2023).
+
+    Example:
+        >>> h = tf.constant([[4., 0.], [0., 1.]])
+        >>> Wanda().score(tf.constant([[1.], [-3.]]), {"hessian": h}).numpy()
+        array([[2.],
+               [3.]], dtype=float32)
+    """
+
+    needs = frozenset({"hessian"})
+    granularities = ("weight", "n:m", "block", "channel")
+
+    def __init__(self, per_output: bool = True, sequential: bool = True):
+        for arg, value in (("per_output", per_output), ("sequential", sequential)):
+            if not isinstance(value, bool):
+                raise errors.ConfigError(f"Wanda: {arg} must be a bool, got {arg}={value!r}.")
+        self.per_output = per_output
+        self.sequential = sequential
+
+    def score(self, weight, stats):
+        return wanda_scores(weight, tf.linalg.diag_part(tf.convert_to_tensor(stats["hessian"])))
+
+    def compensate(self, weight, mask, stats):
+        """Hook of ``one_shot`` (declared here; the pruner calls it after the masks are
+        set): ``(weight, mask)`` with the mask re-chosen per output column at weight
+        granularity (same kept count), the weight unchanged elsewhere (zeros are applied
+        by the pruner)."""
+        weight, mask = np.asarray(weight), np.asarray(mask)
+        if not self.per_output or stats.get("granularity", "weight") != "weight":
+            return weight, mask
+        scores = self.score(weight, stats).numpy()
+        return weight, per_output_mask(scores, int(np.count_nonzero(mask))).astype(mask.dtype)
+
+    def get_config(self):
+        return {"per_output": self.per_output, "sequential": self.sequential}
