@@ -28,10 +28,11 @@ import platform
 
 import numpy as np
 
-from tfprune import errors, layers as layer_facts
+from tfprune import errors
+from tfprune import layers as layer_facts
 from tfprune.compat import keras, keras3_io
 from tfprune.core import masks
-from tfprune.export import _inspect, _litert, _model, timing, tflite_file
+from tfprune.export import _inspect, _litert, _model, tflite_file, timing
 
 __all__ = ["advise", "Advice", "TARGETS", "cpu_has_avx"]
 
