@@ -88,7 +88,7 @@ def run_kind(model, kind, rounds, folder):
                                overwrite=True)
         kept[s] = {"encoding": "sparse" if choice.sparse else "dense",
                    "resolver": choice.resolver, "decision": choice.decision}
-    every = timing.interleaved(its, _inspect.summarize(dense), rounds=rounds, block_ms=20.0,
+    every = timing.interleaved(its, _inspect.summarize(dense), rounds=rounds, block_ms=1.0,
                                statistic="all")
     ms = {k: float(np.min(v)) for k, v in every.items()}
     med = {k: float(np.median(v)) for k, v in every.items()}
@@ -129,7 +129,7 @@ def main(argv=None):
     ap.add_argument("--quick", action="store_true")
     ap.add_argument("--out", default=OUT)
     args = ap.parse_args(argv)
-    rounds = 5 if args.quick else 21
+    rounds = 15 if args.quick else 151
     t0 = time.time()
     results = []
     with tempfile.TemporaryDirectory() as folder:

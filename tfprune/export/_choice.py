@@ -130,6 +130,9 @@ def choose(candidates, objective: str, tolerance: float = LATENCY_TOLERANCE, *,
     if encoding is not None:
         pick = next(c for c in cands if c.encoding == encoding)
         reason = f"{pick.encoding} file kept: sparse=True ({pick.latency_ms:.4g} ms)"
+    elif len(cands) == 1:
+        pick = fastest
+        reason = f"{pick.encoding} file: the only encoding ({pick.latency_ms:.4g} ms)"
     elif objective == "latency":
         pick = fastest
         reason = f"{pick.encoding} file kept: the fastest ({pick.latency_ms:.4g} ms)"

@@ -118,7 +118,7 @@ def check_finite_weights(model) -> None:
         >>> try:
         ...     check_finite_weights(m)
         ... except ValueError as e:
-        ...     print(str(e)[:48])
+        ...     print(str(e)[:47])
         Layer 'fc' holds 1 NaN/infinite value in weight
     """
     for layer in _layers(model):

@@ -28,10 +28,11 @@ import platform
 
 import numpy as np
 
-from tfprune import errors, layers as layer_facts
+from tfprune import errors
+from tfprune import layers as layer_facts
 from tfprune.compat import keras, keras3_io
 from tfprune.core import masks
-from tfprune.export import _inspect, _litert, _model, timing, tflite_file
+from tfprune.export import _inspect, _litert, _model, tflite_file, timing
 
 __all__ = ["advise", "Advice", "TARGETS", "cpu_has_avx"]
 
@@ -39,9 +40,11 @@ TARGETS = ("all", "litert", "micro")
 XNNPACK_SPARSE_MIN = 2 / 3  # XNNPACK's sparse inference needs >= 2/3 zeros in a 1x1 conv
 # Measured on this repository's x86 host, LiteRT 1 thread (bench/sparse_kernels.py): the
 # builtin block-sparse FULLY_CONNECTED at 90 % blocks against the dense file on XNNPACK.
-MEASURED_FLOAT = "2.4-2.6x faster than the dense XNNPACK file at 90 % (LeNet-300-100, AD AE)"
-MEASURED_INT8 = ("slower than the dense int8 XNNPACK file at 80-90 % (0.5-0.7x); faster than "
-                 "dense int8 on the builtin kernels (2-3x)")
+MEASURED_FLOAT = ("2.4-3.7x faster than the dense XNNPACK file at 90 % blocks, 1.5-1.9x at "
+                  "80 % (LeNet-300-100, MLPerf Tiny AD autoencoder, x86)")
+MEASURED_INT8 = ("slower than the dense int8 XNNPACK file even at 95 % blocks (0.46-0.83x; "
+                 "2-3.6x faster than dense int8 on the builtin kernels): export.tflite keeps "
+                 "the dense file")
 _COLUMNS = ("layer", "type", "zeros", "pattern", "runtime", "applies", "predicted", "measured")
 
 
@@ -219,9 +222,10 @@ def advise(model, *, target: str = "all", measure: bool = False,
 
     Example:
         >>> from tfprune.compat import keras
-        >>> m = keras.Sequential([keras.Input((8, 8, 16)), keras.layers.Conv2D(8, 1, name="pw")])
-        >>> [(r["pattern"], r["applies"]) for r in advise(m, target="micro").rows]
-        [('channels', True), ('DECODE prune', True)]
+        >>> m = keras.Sequential([keras.Input((8, 8, 16)), keras.layers.Conv2D(8, 1, name="pw"),
+        ...                       keras.layers.Conv2D(4, 1, name="out")])
+        >>> [(r["layer"], r["pattern"], r["applies"]) for r in advise(m, target="micro").rows][:2]
+        [('pw', 'channels', True), ('pw', 'DECODE prune', True)]
     """
     if target not in TARGETS:
         raise errors.unknown_name("target", target, list(TARGETS))

@@ -225,7 +225,11 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
             "int8" (full-integer kernels; float32 input/output; needs representative data).
         sparse: "auto" tries a sparse encoding when some kernel has >= 30% zeros and keeps
             the file ``objective`` prefers; True always asks the converter for sparse
-            encoding; False never.
+            encoding; False never. Dense layers pruned with ``granularity="block",
+            block=(4, 1)`` (float) or ``(16, 1)`` (int8) — blocks along the Keras input
+            axis, TFLite's 1x4 / 1x16 — are stored natively block-sparse (mode 3002, no
+            DENSIFY) and run on LiteRT's builtin sparse kernels; other layouts get a DENSIFY
+            op. ``tfprune.export.advise`` says which pattern pays on which runtime.
         representative_data: array ``[n, *input_shape]``, ``(x, y)`` or tf.data.Dataset; for
             a multi-input model a list/tuple of arrays in input order or a dict
             ``{input_name: array}`` (or ``(that, y)``). Token-id inputs take integer ids, all

@@ -109,13 +109,14 @@ def _block(it, n: int) -> float:
     return (time.perf_counter() - t0) / n
 
 
-def interleaved(interpreters: dict, summary, *, rounds: int = 7, block_ms: float = 5.0,
+def interleaved(interpreters: dict, summary, *, rounds: int = 15, block_ms: float = 1.0,
                 max_invokes: int = 300, statistic: str = "min") -> dict:
     """Per-invoke time (ms) of each interpreter, measured interleaved.
 
     Each of ``rounds`` rounds times a block of ``n`` invokes of every interpreter in turn, so
     a slow spell of a shared machine hits all of them alike; ``n`` is chosen once so that a
-    block of the slowest takes about ``block_ms`` (at least 2, at most ``max_invokes``).
+    block of the slowest takes about ``block_ms`` (at least 2, at most ``max_invokes``): short
+    blocks, so that some of them run between the scheduler's interruptions.
     All interpreters must run the same model (``summary``: its ``_inspect`` summary).
     ``statistic``: "min" (the fastest block: other processes only ever add time, so on a
     busy machine it is the steadiest estimate), "median", or "all" (every block's time).
