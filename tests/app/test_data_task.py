@@ -41,3 +41,20 @@ def test_recipe_task_key_and_default_loss():
         load_recipe_text("model: m.keras\ntask: segmentation\ndata: {source: d.npz}\n")
     assert data_lib.default_loss(_reg(), np.array([6.5, 7.0])) == "mse"
     assert data_lib.default_loss(_reg(), np.array([0, 1]), task="binary") == "binary_crossentropy"
+
+
+def test_cli_sensitivity_on_float_targets(tmp_path):
+    from click.testing import CliRunner
+
+    from tfprune.app.cli import main
+
+    _reg().save(tmp_path / "reg.keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((40, 3), dtype=np.float32)
+    np.savez(tmp_path / "r.npz", x=x, y=(6 + 12 * x[:, 0]).astype("float32"))
+    args = ["sensitivity", str(tmp_path / "reg.keras"), "--data", str(tmp_path / "r.npz"),
+            "--levels", "0.5", "--samples", "16"]
+    r = CliRunner().invoke(main, args + ["--metric", "mae"])
+    assert r.exit_code == 0, r.output
+    r = CliRunner().invoke(main, args)  # the default --metric accuracy does not apply
+    assert r.exit_code == 2 and "cannot apply to output 'price'" in " ".join(r.output.split())

@@ -277,6 +277,7 @@ def _regression(compile_metrics=("mae",)):
     return m, x, y
 
 
+@pytest.mark.slow
 def test_regression_sweep_measures_and_optimises_val_mae(tmp_path):
     m, x, y = _regression()
     t = tuning.PruningTuner(m, {"sparsity": [0.5], "epochs": 1}, oracle="grid", max_trials=1,

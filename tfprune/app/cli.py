@@ -338,7 +338,7 @@ def sweep(ctx, recipe, out, quiet, unsafe=False):
 @click.option("--levels", default="0.25,0.5,0.75,0.9", show_default=True,
               help="Sparsities to try, comma-separated, each in (0, 1).")
 @click.option("--metric", default="accuracy", show_default=True,
-              type=click.Choice(["accuracy", "loss"]))
+              type=click.Choice(["accuracy", "loss", "mae", "mse", "rmse"]))
 @click.option("--samples", default=256, show_default=True, type=click.IntRange(8),
               help="Test samples evaluated per point.")
 @click.option("--out", default=None, type=click.Path(),

@@ -241,7 +241,7 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
     _, (x, y) = data_lib.load_data({"source": data_source})
     x = data_lib.for_model(model, x)
     data_lib.check_input(model, x, y, source=f"--data {data_source!r}")
-    model.compile(loss="sparse_categorical_crossentropy", metrics=["accuracy"])
+    model.compile(loss=data_lib.default_loss(model, y), metrics=["accuracy"])
     res = analysis.sensitivity(model, (x[:samples], y[:samples]), granularity=granularity,
                                levels=lv, metric=metric, progress=False)
     curves = {u: [[0.0, res.baseline]] + [[float(a), float(b)] for a, b in zip(res.levels, c, strict=True)]

@@ -199,7 +199,7 @@ def _sweep_tuner(job: Job, directory: str):
                                   seed=job.seed, tensorboard=False,
                                   measure=tuple(cfg.get("measure", ())))
     return tuning.PruningTuner(job.model, cfg.get("space"), oracle=cfg.get("oracle", "random"),
-                               objective=cfg.get("objective", "val_accuracy"),
+                               objective=cfg.get("objective"),
                                max_trials=cfg.get("max_trials", 6), directory=directory,
                                project_name="sweep", overwrite=True, options=options)
 
@@ -210,7 +210,7 @@ def sweep(job: Job, stage: str, *, say=print) -> dict:
     cfg = job.recipe["sweep"]
     tuner = _sweep_tuner(job, stage)
     tuner.search(*job.train_data, validation_data=job.test_data)
-    quality, cost = cfg.get("quality", "val_accuracy"), cfg.get("cost", "macs")
+    quality, cost = cfg.get("quality") or tuner.quality, cfg.get("cost", "macs")
     rows = [dict(r) for r in tuner.results()]
     front = tuner.pareto(quality, cost)
     ids = [r.get("trial_id") for r in front]

@@ -287,7 +287,7 @@ def load_recipe_text(text, source: str = "<text>") -> dict:
         ...
         tfprune.errors.ConfigError: <text>: 'prun' is not a known key. Did you mean 'prune'? \
 Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, report, \
-seed, sensitivity, sweep, train.
+seed, sensitivity, sweep, task, train.
     """
     data = _validate(_parse(text, source), "run", source)
     if "name" in data:

@@ -288,7 +288,8 @@ def _resolve_metrics(model, loss, metrics):
             metrics = {t.output: list(task_lib.default_metrics(t.kind)) for t in tasks}
     per = metrics if isinstance(metrics, dict) else {t.output: metrics for t in tasks}
     for t in tasks:
-        for m in per.get(t.output) or ():
+        ms = per.get(t.output) or ()
+        for m in [ms] if isinstance(ms, str) or not isinstance(ms, (list, tuple)) else ms:
             try:
                 task_lib.check_metric(t, m)
             except errors.ConfigError as e:
