@@ -19,6 +19,7 @@ SNAPSHOT = [
     "compat",
     "core",
     "criteria",
+    "distill",
     "drop_blocks",
     "errors",
     "export",

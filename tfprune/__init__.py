@@ -30,7 +30,7 @@ from tfprune.core import criteria, masks, schedules  # noqa: E402
 from tfprune import layers, graph, masking, structured, callbacks, analysis, export  # noqa: E402
 # isort: on
 from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
-from tfprune.callbacks import PruningCallback, before_step  # noqa: E402
+from tfprune.callbacks import PruningCallback, before_step, distill  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
@@ -72,6 +72,7 @@ __all__ = [
     "compat",
     "core",
     "criteria",
+    "distill",
     "drop_blocks",
     "errors",
     "export",
