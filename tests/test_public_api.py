@@ -21,6 +21,7 @@ SNAPSHOT = [
     "compat",
     "core",
     "criteria",
+    "distill",
     "drop_blocks",
     "errors",
     "export",

@@ -31,7 +31,7 @@ from tfprune import layers, graph, masking, structured, callbacks, analysis, exp
 from tfprune import quantization  # noqa: E402
 # isort: on
 from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
-from tfprune.callbacks import PruningCallback, before_step  # noqa: E402
+from tfprune.callbacks import PruningCallback, before_step, distill  # noqa: E402
 from tfprune.layers import register  # noqa: E402
 from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.quantization import quantize_aware  # noqa: E402
@@ -78,6 +78,7 @@ __all__ = [
     "compat",
     "core",
     "criteria",
+    "distill",
     "drop_blocks",
     "errors",
     "export",
