@@ -107,8 +107,8 @@ def _json(text, path, where):
     try:
         return json.loads(text)
     except ValueError:
-        raise errors.ConfigError(f"Model file {path!r}: its {where} is not valid JSON (a damaged "
-                                 f"file?). {_HDF5_HINT}.") from None
+        raise errors.ConfigError(f"Model file {path!r} could not be loaded: its {where} is not "
+                                 f"valid JSON (a damaged file?). {_HDF5_HINT}.") from None
 
 
 def _h5_config(path):
@@ -119,12 +119,13 @@ def _h5_config(path):
             text = f.attrs.get("model_config")
     except OSError as exc:  # truncated or damaged HDF5
         first = str(exc).splitlines()[0][:200]
-        raise errors.ConfigError(f"Model file {path!r} is damaged or truncated (h5py: {first}). "
-                                 f"{_HDF5_HINT}.") from None
+        raise errors.ConfigError(f"Model file {path!r} could not be loaded: it is damaged or "
+                                 f"truncated (h5py: {first}). {_HDF5_HINT}.") from None
     if text is None:
-        raise errors.ConfigError(f"{path!r} holds no model_config: it is a weights-only .h5 file "
-                                 "(model.save_weights), not a model. Save the whole model with "
-                                 "model.save('model.keras'), or build the model and call "
+        raise errors.ConfigError(f"Model file {path!r} could not be loaded: it holds no "
+                                 "model_config (a weights-only .h5 file, model.save_weights), "
+                                 "not a model. Save the whole model with model.save("
+                                 "'model.keras'), or build the model and call "
                                  "model.load_weights(path).")
     return [_json(text, path, "model_config attribute")]
 
@@ -134,11 +135,11 @@ def _keras_config(path):
         with zipfile.ZipFile(path) as z:
             return [_json(z.read("config.json"), path, "config.json")]
     except KeyError:
-        raise errors.ConfigError(f"Model file {path!r} is a zip archive without config.json: not "
-                                 "a .keras model file.") from None
+        raise errors.ConfigError(f"Model file {path!r} could not be loaded: it is a zip archive "
+                                 "without config.json, not a .keras model file.") from None
     except (zipfile.BadZipFile, OSError, EOFError) as exc:
-        raise errors.ConfigError(f"Model file {path!r} is damaged or truncated (zip: {exc}). "
-                                 f"{_HDF5_HINT}.") from None
+        raise errors.ConfigError(f"Model file {path!r} could not be loaded: it is damaged or "
+                                 f"truncated (zip: {exc}). {_HDF5_HINT}.") from None
 
 
 def _savedmodel_configs(path):
@@ -163,8 +164,8 @@ def _savedmodel_configs(path):
             texts += [n.user_object.metadata for n in graph.object_graph_def.nodes
                       if n.WhichOneof("kind") == "user_object" and n.user_object.metadata]
     except (OSError, message.DecodeError) as exc:
-        raise errors.ConfigError(f"SavedModel folder {path!r} is damaged ({exc}). "
-                                 f"{_HDF5_HINT}.") from None
+        raise errors.ConfigError(f"SavedModel folder {path!r} could not be loaded: it is damaged "
+                                 f"({exc}). {_HDF5_HINT}.") from None
     return [_json(t, path, "Keras metadata") for t in texts if t]
 
 
@@ -173,8 +174,9 @@ def _configs(path) -> list:
     that are no model file at all (garbage, truncated) naming the file."""
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, "saved_model.pb")):
-            raise errors.ConfigError(f"{path!r} is a folder without saved_model.pb: not a "
-                                     "SavedModel. Give a .keras/.h5 file or a SavedModel folder.")
+            raise errors.ConfigError(f"Model {path!r} could not be loaded: it is a folder without "
+                                     "saved_model.pb, not a SavedModel. Give a .keras/.h5 file "
+                                     "or a SavedModel folder.")
         return _savedmodel_configs(path)
     import h5py
 
@@ -185,9 +187,9 @@ def _configs(path) -> list:
     with open(path, "rb") as f:
         head = f.read(8)
     kind = "empty" if not head else f"starts with {head!r}"
-    raise errors.ConfigError(f"Model file {path!r} is not a model file ({kind}): neither a "
-                             ".keras archive (zip), an HDF5 .h5 file nor a SavedModel folder. "
-                             f"{_HDF5_HINT}.")
+    raise errors.ConfigError(f"Model file {path!r} could not be loaded: it is not a model file "
+                             f"({kind}), neither a .keras archive (zip), an HDF5 .h5 file nor a "
+                             f"SavedModel folder. {_HDF5_HINT}.")
 
 
 def check_model_file(path, *, safe_mode: bool = True) -> None:
@@ -215,7 +217,7 @@ def check_model_file(path, *, safe_mode: bool = True) -> None:
         >>> check_model_file(p)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tfprune.errors.ConfigError: Model file '...junk.h5' is not a model file (starts with ...
+        tfprune.errors.ConfigError: Model file '...junk.h5' could not be loaded: it is not a model file ...
     """
     path = os.fspath(path)
     if "\0" in path:
