@@ -81,3 +81,42 @@ def test_shipped_recipes_are_valid():
         if any(caps[k] for k in needs):
             continue  # validated once the capability lands
         assert recipes.load_recipe(str(f))["model"], f
+
+
+@pytest.mark.parametrize("text, match", [
+    (BASE + "prune: {sparsity: 0.5}\nprune: {sparsity: 0.9}\n",
+     r"key 'prune' is written twice \(line 3 and line 4\)"),
+    (BASE + "prune: {sparsity: 0.5, epochs: 2, sparsity: 0.9}\n",
+     r"key 'sparsity' is written twice \(line 3 and line 3\)"),
+    ("model: demo_cnn\nmodel: other.keras\ndata: {source: digits}\n",
+     r"key 'model' is written twice \(line 1 and line 2\)"),
+])
+def test_duplicate_keys_are_refused_naming_key_and_line(text, match):
+    with pytest.raises(errors.ConfigError, match=match):
+        recipes.load_recipe_text(text)
+
+
+def test_merge_keys_may_override():
+    text = BASE + "base: &b {sparsity: 0.5, epochs: 2}\n"
+    with pytest.raises(errors.ConfigError, match="'base' is not a known key"):
+        recipes.load_recipe_text(text)  # merges are parsed (not a duplicate), then validated
+    text = BASE + "prune:\n  <<: {sparsity: 0.5, epochs: 2}\n  sparsity: 0.8\n"
+    assert recipes.load_recipe_text(text)["prune"] == {"sparsity": 0.8, "epochs": 2}
+
+
+@pytest.mark.parametrize("name, why", [
+    ("../../escaped", "holds '..'"), ("/abs/path", "absolute path"), ('"x\\0y"', "NUL byte"),
+    ('"~/x"', "absolute path"), ('"a/./.."', "holds '..'"), ('" "', "names no folder"),
+])
+def test_run_names_are_refused_in_the_recipe(name, why):
+    with pytest.raises(errors.ConfigError, match=f"key 'name' .*{re.escape(why)}"):
+        recipes.load_recipe_text(BASE + f"name: {name}\n")
+
+
+def test_local_mlflow_stores_stay_under_the_current_folder(monkeypatch):
+    monkeypatch.setattr(recipes, "capabilities", lambda: {})
+    for uri in ("file:///etc/mlruns", "sqlite:////tmp/x.db", "../mlruns", "/abs"):
+        with pytest.raises(errors.ConfigError, match="local MLflow store"):
+            recipes.load_recipe_text(BASE + f"mlflow: {{tracking_uri: '{uri}'}}\n")
+    for uri in ("mlruns", "sqlite:///mlflow.db", "http://127.0.0.1:5000", "databricks"):
+        assert recipes.load_recipe_text(BASE + f"mlflow: {{tracking_uri: '{uri}'}}\n")

@@ -175,15 +175,16 @@ class _LimitedLoader(yaml.SafeLoader):
                 if key_node.tag == "tag:yaml.org,2002:merge":
                     continue  # `<<: *base` overrides on purpose
                 key = self.construct_object(key_node, deep=True)
+                line = key_node.start_mark.line + 1
                 try:
-                    first = seen.setdefault(key, key_node.start_mark.line + 1)
+                    first = seen.get(key)
+                    seen[key] = line
                 except TypeError:
                     continue  # an unhashable key: SafeLoader refuses it below
-                if first != key_node.start_mark.line + 1:
+                if first is not None:
                     raise errors.ConfigError(
-                        f"key {key!r} is written twice (line {first} and line "
-                        f"{key_node.start_mark.line + 1}); YAML would keep only the last one. "
-                        "Merge the two into one entry.")
+                        f"key {key!r} is written twice (line {first} and line {line}); YAML "
+                        "would keep only the last one. Merge the two into one entry.")
         return super().construct_mapping(node, deep)
 
     def compose_node(self, parent, index):
@@ -203,15 +204,17 @@ def _parse(text, source: str):
     if len(text.encode("utf-8", errors="replace")) > MAX_BYTES:
         raise errors.ConfigError(f"{source}: larger than {MAX_BYTES:,} bytes; a recipe is a "
                                  "short list of settings (put data in files it names).")
-    loader = _LimitedLoader(text)
+    loader = None
     try:
+        loader = _LimitedLoader(text)
         data = loader.get_single_data()
     except errors.ConfigError as exc:
         raise errors.ConfigError(f"{source}: {exc}") from None
     except yaml.YAMLError as exc:
         raise errors.ConfigError(f"{source}: not valid YAML ({exc}).") from None
     finally:
-        loader.dispose()
+        if loader is not None:
+            loader.dispose()
     if data is None:
         data = {}
     if not isinstance(data, dict):
