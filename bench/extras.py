@@ -239,11 +239,62 @@ def structured_section(d):
     return rows + [""]
 
 
+def qat_section(d):
+    if not d:
+        return []
+    rows = ["## int8 accuracy: post-training vs quantization-aware training (`bench/qat.py`)", "",
+            f"Command: `{d['command'].strip()}`. MNIST-5k, 1,000 test images in LiteRT; QAT is "
+            f"{d['rows'][0]['qat_epochs']} epoch at Adam 1e-4 from the pruned float model "
+            "(tfprune.quantize_aware, zeros kept). The QAT column includes that extra epoch of "
+            "training; the float column does not.", "",
+            "| network | pruned | float | int8 post-training | int8 QAT | QAT − float | QAT − PTQ |",
+            "|---|---|---:|---:|---:|---:|---:|"]
+    for r in d["rows"]:
+        rows.append(f"| {r['network']} | {r['pattern']} | {pct(r['float'])} | "
+                    f"{pct(r['ptq_int8'])} | {pct(r['qat_int8'])} | "
+                    f"{100 * (r['qat_int8'] - r['float']):+.1f} | "
+                    f"{100 * (r['qat_int8'] - r['ptq_int8']):+.1f} |")
+    return rows + [""]
+
+
+def oneshot_section(d):
+    if not d:
+        return []
+    rows = ["## One-shot pruning without fine-tuning (`bench/oneshot.py`)", "",
+            f"Command: `python bench/oneshot.py`. Demo CNN, MNIST-5k, {d['epochs']} dense epochs "
+            f"(dense {pct(d['dense'])} %), {d['calibration_samples']} calibration samples, seed "
+            f"{d['seed']}, no fine-tuning. Accuracy % (relative output error of the logits).", ""]
+    levels = sorted({k.split("@")[1] for k in d["rows"]}, key=str)
+    methods = list(dict.fromkeys(k.split("@")[0] for k in d["rows"]))
+    rows += ["| criterion | " + " | ".join(levels) + " |",
+             "|---|" + "---:|" * len(levels)]
+    for m in methods:
+        cells = []
+        for lv in levels:
+            r = d["rows"].get(f"{m}@{lv}")
+            cells.append("–" if r is None else
+                         f"{pct(r['accuracy'])} ({r.get('output_error', float('nan')):.3f})")
+        rows.append(f"| {m} | " + " | ".join(cells) + " |")
+    return rows + [""]
+
+
+def sparse_kernels_section(d):
+    if not d:
+        return []
+    return ["## Block-sparse Dense layers in LiteRT (`bench/sparse_kernels.py`)", "",
+            f"Command: `{d['command']}`; {d['threads']} thread, {d['rounds']} interleaved "
+            f"rounds, host {d['host']}. `vs dense XNNPACK` above 1x means the block-sparse file "
+            "(builtin sparse FULLY_CONNECTED kernels) is faster than the dense file with the "
+            "default XNNPACK delegate.", "", d["table"], ""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
     out = []
     for name, fn in (("demo", demo_section), ("shrink", shrink_section),
                      ("allocation", allocation_section), ("compress", compress_section),
-                     ("structured", structured_section), ("sweeps", sweeps_section)):
+                     ("structured", structured_section), ("sweeps", sweeps_section),
+                     ("qat", qat_section), ("oneshot", oneshot_section),
+                     ("sparse_kernels", sparse_kernels_section)):
         out += fn(_load(results, name))
     return out
