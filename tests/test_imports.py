@@ -60,3 +60,12 @@ def test_the_checker_sees_relative_and_nested_imports(tmp_path):
     assert "tensorflow" in set(_imports(src))
     assert any(m.startswith("tfprune.core") for m in _imports(ROOT / "core" / "criteria" /
                                                              "grouping.py"))
+
+
+def test_data_module_is_a_low_layer():
+    """tfprune.data (every data form, check and iteration) sits just above errors/compat."""
+    allowed = ("tfprune.errors", "tfprune.compat")
+    bad = sorted(m for m in set(_imports(ROOT / "data.py"))
+                 if m.startswith("tfprune.") and not any(m == a or m.startswith(a + ".")
+                                                          for a in allowed))
+    assert not bad, f"data.py imports higher layers: {bad}"
