@@ -123,8 +123,11 @@ def _n_inputs(model) -> int:
 
 
 def _is_multi_x(v, k) -> bool:
-    return k > 1 and (isinstance(v, dict) or (
-        isinstance(v, (list, tuple)) and len(v) == k and all(is_array(a) for a in v)))
+    """Inputs keyed by name (a dict, any model), or a list/tuple of ``k`` > 1 arrays."""
+    if isinstance(v, dict):
+        return bool(v) and all(is_array(a) or _is_nested_list(a) for a in v.values())
+    return k > 1 and isinstance(v, (list, tuple)) and len(v) == k and all(
+        is_array(a) for a in v)
 
 
 def _length(x) -> int:
