@@ -101,9 +101,9 @@ def test_nan_in_second_batch_of_a_generator_is_refused():
 def test_endless_generator_is_capped_with_a_message(monkeypatch):
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)
     gen = Counting()
-    with pytest.warns(UserWarning, match="stopped after 3 batches.*max_batches"):
+    with pytest.warns(UserWarning, match="more than 3 batches: stopped after 3.*max_batches"):
         p = tfprune.one_shot(dense(), 0.5, criterion="taylor", data=gen, loss=SPARSE)
-    assert gen.pulled == 3
+    assert gen.pulled == 4  # 3 used, 1 more read to know the source did not end
     assert p is not None
 
 
@@ -111,7 +111,7 @@ def test_repeated_dataset_is_capped_with_a_message(monkeypatch):
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 4)
     ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4).repeat()
     assert not data.bounded(ds)
-    with pytest.warns(UserWarning, match="stopped after 4 batches"):
+    with pytest.warns(UserWarning, match="stopped after 4,"):
         tfprune.one_shot(dense(), 0.5, criterion="taylor", data=ds, loss=SPARSE)
 
 
@@ -198,3 +198,19 @@ def test_inputs_gives_one_array_bounded():
     gen = (X[i % 12:i % 12 + 2] for i in itertools.count(0, 2))
     assert data.inputs(gen, max_batches=2).shape == (4, 4)
     assert data.inputs((X, Y)).shape == (12, 4)
+
+
+def test_export_reads_generators_and_infinite_datasets_bounded(monkeypatch):
+    from tfprune.export import _data as export_data
+
+    monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)
+    ds = tf.data.Dataset.from_tensor_slices(X).batch(4).repeat()
+    with pytest.warns(UserWarning, match="stopped after 3,"):
+        (a,) = export_data.representative(dense(), ds, limit=10**9)
+    assert a.shape == (12, 4)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a generator that ends at the cap is not "stopped"
+        (b,) = export_data.representative(dense(), (X[i:i + 4] for i in range(0, 12, 4)))
+    np.testing.assert_array_equal(b, X)
+    with pytest.raises(errors.ExportError, match=r"batch 1.*NaN/inf"):
+        export_data.representative(dense(), iter(Counting(nan_at=2)), limit=10**9)

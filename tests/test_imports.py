@@ -154,3 +154,12 @@ def test_the_layer_list_is_the_documented_one():
     rows = [tuple(x.strip(" `") for x in line.strip("- ").split(",")) for line in
             block.strip().splitlines() if line.startswith("- ")]
     assert tuple(rows) == LAYERS
+
+
+def test_data_module_is_a_low_layer():
+    """tfprune.data (every data form, check and iteration) sits just above errors/compat."""
+    allowed = ("tfprune.errors", "tfprune.compat")
+    bad = sorted(m for m in set(_imports(ROOT / "data.py"))
+                 if m.startswith("tfprune.") and not any(m == a or m.startswith(a + ".")
+                                                          for a in allowed))
+    assert not bad, f"data.py imports higher layers: {bad}"

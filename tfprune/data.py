@@ -123,8 +123,11 @@ def _n_inputs(model) -> int:
 
 
 def _is_multi_x(v, k) -> bool:
-    return k > 1 and (isinstance(v, dict) or (
-        isinstance(v, (list, tuple)) and len(v) == k and all(is_array(a) for a in v)))
+    """Inputs keyed by name (a dict, any model), or a list/tuple of ``k`` > 1 arrays."""
+    if isinstance(v, dict):
+        return bool(v) and all(is_array(a) or _is_nested_list(a) for a in v.values())
+    return k > 1 and isinstance(v, (list, tuple)) and len(v) == k and all(
+        is_array(a) for a in v)
 
 
 def _length(x) -> int:
@@ -489,15 +492,18 @@ def batches(data, *, model=None, loss=None, labels: str | None = None,
     if cap is None and not bounded(data):
         cap = DEFAULT_MAX_BATCHES
     source = _elements(data, batch_size, _n_inputs(model), arg)
-    for i, element in enumerate(itertools.islice(source, cap)):
+    peek = cap + 1 if max_batches is None and cap is not None else cap  # is there more?
+    for i, element in enumerate(itertools.islice(source, peek)):
+        if i == cap:
+            warnings.warn(
+                f"`{arg}` has no known length (a generator, an iterator or a tf.data.Dataset "
+                f"of infinite or unknown cardinality) and gave more than {cap} batches: "
+                f"stopped after {cap}, the default cap. Pass max_batches=... where the "
+                "function takes it, or a finite source such as ds.take(n).", stacklevel=2)
+            return
         element = _numpy(element, arg)
         _check_batch(model, element, rule, arg, f" (batch {i})")
         yield element
-        if max_batches is None and cap is not None and i + 1 == cap:
-            warnings.warn(
-                f"`{arg}` has no known length (a generator, an iterator or a tf.data.Dataset "
-                f"of infinite or unknown cardinality): stopped after {cap} batches, the "
-                "default cap. Pass max_batches=... to read more or fewer.", stacklevel=2)
 
 
 def inputs(data, *, max_batches: int | None = None, arg: str = "data") -> np.ndarray:

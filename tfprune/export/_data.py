@@ -17,7 +17,9 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import tensorflow as tf
 
+from tfprune import data as data_lib
 from tfprune import errors
 from tfprune.compat import keras
 
@@ -124,27 +126,33 @@ def _batched(data, specs, arg) -> list:
     return out
 
 
-def _from_dataset(data, specs, limit, arg):
-    batched = _batched(data, specs, arg)
+def _from_source(data, specs, limit, arg):
+    """A tf.data.Dataset, generator or iterator, read through :func:`tfprune.data.batches`
+    (bounded, strings/complex/NaN refused in every element read) up to ``limit`` samples.
+    Each element is a batch, or one sample when its rank is that of the model input."""
+    batched = _batched(data, specs, arg) if isinstance(data, tf.data.Dataset) else None
     pieces = [[] for _ in specs]
     count = 0
-    for element in data:
-        for i, part in enumerate(_per_input(_x_of(element, specs), specs, arg)):
-            arr = np.asarray(part)
-            pieces[i].append(arr if batched[i] else arr[None])
-        count += len(pieces[0][-1])
-        if count >= limit:
-            break
+    try:
+        for element in data_lib.batches(data, arg=arg):
+            for i, part in enumerate(_per_input(_x_of(element, specs), specs, arg)):
+                arr = np.asarray(part)
+                one = arr.ndim == len(specs[i].shape) if batched is None else not batched[i]
+                pieces[i].append(arr[None] if one else arr)
+            count += len(pieces[0][-1])
+            if count >= limit:
+                break
+    except errors.DataError as e:
+        raise errors.ExportError(str(e)) from None
     if count == 0:
-        raise errors.ExportError(f"`{arg}` is an empty tf.data.Dataset.")
+        raise errors.ExportError(f"`{arg}` gave no sample (an empty tf.data.Dataset or "
+                                 "generator).")
     return pieces
 
 
 def _pieces(data, specs, limit, arg):
-    import tensorflow as tf
-
-    if isinstance(data, tf.data.Dataset):
-        return _from_dataset(data, specs, limit, arg)
+    if not data_lib.bounded(data) or isinstance(data, tf.data.Dataset):
+        return _from_source(data, specs, limit, arg)
     if len(specs) == 1:
         shape = specs[0].shape
         if isinstance(data, tuple) and len(data) == 2 and not np.isscalar(data[0]) \
