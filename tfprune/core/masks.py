@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-__all__ = ["kept_count", "kept_counts", "topk_mask", "keep_top", "group_keep_masks", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
+__all__ = ["kept_count", "kept_counts", "topk_mask", "keep_top", "group_keep_masks", "global_keep_masks", "global_topk_masks", "normalize_by_mean", "mask_sparsity",
            "nm_mask", "block_mask",
            "channel_mask"]
 
@@ -90,16 +90,39 @@ def group_keep_masks(scores_list, sparsity, *, scope: str = "layer", unit_sizes=
         [[0.0, 1.0], [1.0, 1.0, 0.0]]
     """
     if scope == "global":
-        first = global_topk_masks(scores_list, sparsity, min_per_tensor=min_channels,
-                                  unit_sizes=unit_sizes)
-        sizes = [int(tf.size(s)) for s in scores_list]
-        counts = [min(n, -(-int(tf.reduce_sum(m)) // round_to) * round_to)
-                  for n, m in zip(sizes, first, strict=True)]
+        return [tf.reshape(m, [-1]) for m in global_keep_masks(
+            scores_list, sparsity, unit_sizes=unit_sizes, min_per_tensor=min_channels,
+            round_to=round_to)]
     else:
         per = sparsity if isinstance(sparsity, (list, tuple)) else [sparsity] * len(scores_list)
         counts = [int(kept_count(int(tf.size(s)), sp, round_to=round_to, minimum=min_channels))
                   for s, sp in zip(scores_list, per, strict=True)]
     return [keep_top(s, k) for s, k in zip(scores_list, counts, strict=True)]
+
+
+def global_keep_masks(scores_list, sparsity, *, unit_sizes=None, min_per_tensor: int = 1,
+                      round_to: int = 1) -> list:
+    """THE global ranking of tfprune: weights, blocks, channel groups and heads alike.
+
+    One ranking of all units of all tensors under one budget of weights
+    (:func:`global_topk_masks`; ``unit_sizes``: weights per unit of each tensor), every
+    tensor keeping at least ``min_per_tensor`` units; each tensor's kept count is then
+    rounded up to a multiple of ``round_to`` and its best units kept. Masks have the
+    shapes of ``scores_list``.
+
+    Example:
+        >>> [m.numpy().tolist() for m in global_keep_masks(
+        ...     [tf.constant([[1., 9.]]), tf.constant([5., 0., 7.])], 0.4)]
+        [[[0.0, 1.0]], [1.0, 0.0, 1.0]]
+    """
+    first = global_topk_masks(scores_list, sparsity, min_per_tensor=min_per_tensor,
+                              unit_sizes=unit_sizes)
+    out = []
+    for s, m in zip(scores_list, first, strict=True):
+        n = int(tf.size(s))
+        k = min(n, -(-int(tf.reduce_sum(m)) // round_to) * round_to)
+        out.append(tf.reshape(keep_top(s, k), tf.shape(s)))
+    return out
 
 
 def topk_mask(scores: tf.Tensor, sparsity) -> tf.Tensor:

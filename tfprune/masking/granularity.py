@@ -71,6 +71,32 @@ def _nm(unit_scores, sparsity, wrapper):
     return tf.cond(sparsity > 0, lambda: nm, lambda: tf.ones_like(nm))
 
 
+def _fits_any(var, shape, n_m, block, who, fix):
+    del var, shape, n_m, block, who, fix
+
+
+def _fits_nm(var, shape, n_m, block, who, fix):
+    del block
+    n, m = n_m
+    if n >= m:
+        raise errors.ConfigError(f"n:m needs N < M, got n_m={tuple(n_m)}.")
+    axis = 0 if len(shape) == 1 else len(shape) - 2
+    if shape[axis] % m:
+        raise errors.ConfigError(
+            f"{who}n:m with M={m} needs input-channel axis {axis} of weight {var} (shape "
+            f"{shape}) divisible by {m}{fix}")
+
+
+def _fits_block(var, shape, n_m, block, who, fix):
+    del n_m
+    r, c = block
+    rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 0
+    if len(shape) < 2 or rows % r or shape[-1] % c:
+        raise errors.ConfigError(
+            f"{who}block {tuple(block)} does not tile weight {var} (shape {shape}, viewed as "
+            f"{rows}x{shape[-1]}); choose a block that divides it, or{fix[1:]}")
+
+
 @dataclasses.dataclass(frozen=True)
 class Strategy:
     """What one granularity does.
@@ -88,6 +114,8 @@ class Strategy:
         alive: ``(mask > 0, wrapper) -> bool per unit`` (per-weight granularities).
         select: ``(unit scores, sparsity, wrapper) -> 0/1 unit mask`` (layer ranking).
         expand: ``(unit mask, weight shape, wrapper) -> 0/1 weight mask``.
+        fits: ``(weight name, shape, n_m, block, who, fix)``: raises ConfigError when a
+            weight cannot be cut into these units (per-weight granularities).
 
     Example:
         >>> get("block").units, get("channel").grouped, get("n:m").global_ranking
@@ -103,14 +131,15 @@ class Strategy:
     alive: Callable | None = _same
     select: Callable | None = _topk
     expand: Callable | None = _reshape
+    fits: Callable = _fits_any
 
 
 STRATEGIES = {s.name: s for s in (
     Strategy("weight", "single weights"),
     Strategy("n:m", "N of every M weights along the input-channel axis", global_ranking=False,
-             select=_nm),
+             select=_nm, fits=_fits_nm),
     Strategy("block", "(r, c) blocks of the kernel viewed as [inputs, outputs]",
-             pool=_block_pool, alive=_block_alive, expand=_block_expand),
+             pool=_block_pool, alive=_block_alive, expand=_block_expand, fits=_fits_block),
     Strategy("channel", "channels of a dependency group", wraps="groups", grouped=True,
              pool=None, alive=None, select=None, expand=None),
     Strategy("head", "heads of a MultiHeadAttention", wraps="heads", grouped=True,

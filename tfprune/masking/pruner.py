@@ -146,8 +146,9 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         # the target is a fraction of WEIGHTS: a block unit stands for several of them
         unit_sizes = [int(np.prod(w.pruning_vars[i][0].shape)) // max(int(tf.size(sc)), 1)
                       for (w, i), sc in zip(pairs, scores, strict=True)]
-        # every tensor keeps at least one unit: a global cut never removes a whole layer
-        units = masks.global_topk_masks(scores, target, min_per_tensor=1, unit_sizes=unit_sizes)
+        # every tensor keeps at least one unit: a global cut never removes a whole layer;
+        # the one global ranking (channel groups and heads: channels.select)
+        units = masks.global_keep_masks(scores, target, min_per_tensor=1, unit_sizes=unit_sizes)
         for (w, i), unit in zip(pairs, units, strict=True):
             _, mask, thr = w.pruning_vars[i]
             mask.assign(tf.cast(w.expand(i, unit), mask.dtype))

@@ -89,25 +89,9 @@ def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1)
             f"(groups=1); {fix}.")
     if not layer.built or not names:
         return
+    fits = granularity_lib.get(granularity).fits
     for var in layers.prunable_weights(layer, names):
-        shape = var.shape.as_list()
-        if granularity == "n:m":
-            n, m = n_m
-            if n >= m:
-                raise errors.ConfigError(f"n:m needs N < M, got n_m={tuple(n_m)}.")
-            axis = 0 if len(shape) == 1 else len(shape) - 2
-            if shape[axis] % m:
-                raise errors.ConfigError(
-                    f"{name}: n:m with M={m} needs input-channel axis {axis} of weight "
-                    f"{var.name} (shape {shape}) divisible by {m}; {fix}.")
-        if granularity == "block":
-            r, c = block
-            rows = int(np.prod(shape[:-1])) if len(shape) > 1 else 0
-            if len(shape) < 2 or rows % r or shape[-1] % c:
-                raise errors.ConfigError(
-                    f"{name}: block {tuple(block)} does not tile weight {var.name} (shape "
-                    f"{shape}, viewed as {rows}x{shape[-1]}); choose a block that divides it, "
-                    f"or {fix}.")
+        fits(var.name, var.shape.as_list(), tuple(n_m), tuple(block), f"{name}: ", f"; {fix}.")
 
 
 def _check_sparsity(value, arg="sparsity"):
