@@ -186,7 +186,7 @@ def _value_to_tf_keras(value):
             return value["config"]["name"]
         if value.get("class_name") == "__keras_tensor__":
             return list(value["config"]["keras_history"])
-        if "class_name" in value and "config" in value:
+        if "class_name" in value and "config" in value and not isinstance(value["config"], str):
             cfg = {k: _value_to_tf_keras(v) for k, v in (value["config"] or {}).items()
                    if not (k in ("input_axes", "output_axes") and v is None)}
             return {"class_name": value["class_name"], "config": cfg}
