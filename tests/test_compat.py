@@ -1,6 +1,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from tfprune import compat, errors
@@ -82,3 +83,28 @@ def test_keras3_io_options_and_keyword_model():
     assert compat.is_keras3_object(out) and out is not m3 and out.layers[0].name == "d"
     plain = compat.keras.Sequential([compat.keras.Input((3,)), compat.keras.layers.Dense(2)])
     assert same(plain) is plain  # tf_keras in, tf_keras out, untouched
+
+
+def test_to_keras3_and_back_carry_the_compile_state():
+    import keras as keras3
+    import tf_keras
+
+    m = tf_keras.Sequential([tf_keras.Input((3,)), tf_keras.layers.Dense(2, name="d")])
+    m.compile(tf_keras.optimizers.SGD(0.25, momentum=0.5),
+              tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+              metrics=[tf_keras.metrics.SparseCategoricalAccuracy(name="acc")])
+    m3 = compat.to_keras3(m)
+    assert isinstance(m3.optimizer, keras3.optimizers.SGD) and m3.optimizer.momentum == 0.5
+    assert m3.loss.get_config()["from_logits"]
+    back = compat.to_tf_keras(m3)
+    assert isinstance(back.optimizer, tf_keras.optimizers.SGD) and back.optimizer is not m.optimizer
+    assert float(back.optimizer.learning_rate.numpy()) == 0.25
+    x, y = np.ones((4, 3), "float32"), np.zeros(4, "int64")
+    assert set(m3.evaluate(x, y, verbose=0, return_dict=True)) == {"loss", "acc"}
+
+
+def test_unknown_training_object_kind_is_refused():
+    from tfprune.compat import _training
+
+    with pytest.raises(errors.ConfigError, match="kind"):
+        _training.to_tf_keras_object("adam", "optimiser")

@@ -218,3 +218,53 @@ def test_user_model_and_objects_are_not_touched(data2):
     tfprune.strip(tfprune.one_shot(m, 0.5))
     assert m.optimizer is opt and m.output_names == ["cls", "reg"]
     assert all(float((w == 0).mean()) < 0.2 for w in m.get_layer("h").get_weights()[:1])
+
+
+@pytest.mark.slow  # a whole `tfprune run` in a subprocess (~1-2 min on the shared machine)
+def test_cli_run_on_a_keras3_file(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    m = _bn_cnn()
+    m.save(tmp_path / "k3.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(80, 6, 6, 2)).astype("float32"),
+             y=rng.integers(0, 3, 80))
+    (tmp_path / "r.yaml").write_text(
+        f"model: {tmp_path / 'k3.keras'}\ndata: {{source: {tmp_path / 'd.npz'}}}\n"
+        "train: {epochs: 0, loss: sparse_categorical_crossentropy}\n"
+        "prune: {granularity: channel, sparsity: 0.5, epochs: 1}\n"
+        "export: {tflite: [float], micro: false, latency_runs: 0}\n")
+    out = tmp_path / "run"
+    r = subprocess.run([sys.executable, "-m", "tfprune.app.cli", "run", str(tmp_path / "r.yaml"),
+                        "--out", str(out), "--quiet"], capture_output=True, text=True,
+                       timeout=900, env={**os.environ})
+    assert r.returncode == 0, r.stderr[-3000:]
+    rep = json.loads((out / "report.json").read_text())
+    assert rep["variants"]["pruned"]["params"] < rep["variants"]["dense"]["params"]
+    saved = keras3.saving.load_model(out / "pruned.keras")  # a Keras 3 file, loaded by Keras 3
+    assert saved.get_layer("c1").filters < 6
+
+
+def test_to_budget_of_a_compiled_keras3_bn_model(img):
+    r = tfprune.to_budget(_bn_cnn(), img, macs=0.7, fine_tune=0, max_rounds=1, progress=False)
+    assert compat.is_keras3_object(r.model) and r.model.compiled
+    assert r.achieved < r.dense
+
+
+def test_cli_sensitivity_at_channel_granularity_on_a_keras3_file(tmp_path):
+    from click.testing import CliRunner
+
+    from tfprune.app.cli import main
+
+    _bn_cnn().save(tmp_path / "k3.keras")
+    rng = np.random.default_rng(0)
+    np.savez(tmp_path / "d.npz", x=rng.normal(size=(40, 6, 6, 2)).astype("float32"),
+             y=rng.integers(0, 3, 40))
+    r = CliRunner().invoke(main, ["sensitivity", str(tmp_path / "k3.keras"), "--data",
+                                  str(tmp_path / "d.npz"), "--granularity", "channel",
+                                  "--levels", "0.5", "--samples", "16", "--out",
+                                  str(tmp_path / "o")])
+    assert r.exit_code == 0, r.output
+    assert "c1" in r.output

@@ -154,13 +154,15 @@ def _inbound(model, own_paths=False):
 
 def _outbound(result, source=None):
     """A returned tf_keras model for a Keras 3 caller: compiled like ``source`` (the
-    translated input) unless compiled already; Keras 3 unless it holds pruning wrappers
+    translated input) when the user compiled that with Keras 3 objects or the result is not
+    compiled; Keras 3 unless it holds pruning wrappers
     (then it stays tf_keras, for training, and takes Keras 3 objects in compile/fit)."""
     import tf_keras
 
     if not isinstance(result, tf_keras.Model):
         return result
-    if source is not None and source is not result and _training.compile_args(result) is None:
+    if source is not None and source is not result and (
+            _training.compile_args(result) is None or _training.has_keras3_compile(source)):
         _training.compile_like(result, source)
     if _is_wrapped(result):
         return _training.accept_keras3(mark_from_keras3(result))

@@ -124,8 +124,45 @@ def _node_to_keras3(node, names):
     return {"args": [tensors[0] if len(tensors) == 1 else tensors], "kwargs": kw(kwargs)}
 
 
-def _model_config_to_keras3(model, config):
+def _nested_to_keras3(value):
+    """A wrapper's serialized inner layer (Bidirectional's ``layer``/``backward_layer``)."""
+    import keras
+
+    klass = getattr(keras.layers, value["class_name"], None)
+    if klass is None:
+        raise errors.UnsupportedLayerError(
+            f"Wrapped layer {value['class_name']} has no Keras 3 counterpart.")
+    cfg = value["config"]
+    return {"module": "keras.layers", "class_name": klass.__name__, "registered_name": None,
+            "config": _layer_config_to_keras3(klass, cfg.get("name"), cfg)}
+
+
+def _special_config_3(layer, klass, name, config, functions):
+    """Layers whose config needs more than renamed keys: Lambda (its Python function,
+    reused), TextVectorization (its vocabulary), wrappers (their inner layers)."""
+    if isinstance(layer, tf_keras.layers.Lambda):
+        key = f"_tfprune_lambda_{len(functions)}_{name}"
+        functions[key] = layer.function
+        return {"name": name, "trainable": config.get("trainable", True),
+                "dtype": config.get("dtype"), "function": key,
+                "arguments": dict(layer.arguments or {})}
+    if isinstance(layer, tf_keras.layers.TextVectorization):
+        config = {**config, "vocabulary": [
+            v.decode() if isinstance(v, bytes) else str(v)
+            for v in layer.get_vocabulary(include_special_tokens=False)]}
+        config.pop("vocabulary_size", None)
+    config = dict(config)
+    for key in ("layer", "backward_layer"):
+        if isinstance(config.get(key), dict) and "class_name" in config[key]:
+            config[key] = _nested_to_keras3(config[key])
+    return _layer_config_to_keras3(klass, name, config)
+
+
+def _model_config_to_keras3(model, config, functions=None):
+    """``functions`` collects the Python functions of Lambda layers (name -> function)."""
     from tf_keras.src.engine import functional
+
+    functions = {} if functions is None else functions
 
     by_name = {layer.name: layer for layer in model.layers}
     names = set(by_name)
@@ -146,12 +183,12 @@ def _model_config_to_keras3(model, config):
         elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
             new.update(module="keras", class_name="Functional" if entry["class_name"] !=
                        "Sequential" else "Sequential",
-                       config=_model_config_to_keras3(layer, layer.get_config()))
+                       config=_model_config_to_keras3(layer, layer.get_config(), functions))
             if entry["class_name"] != "Sequential":
                 new["module"] = "keras.src.models.functional"
         else:
             klass = _keras3_class(layer)
-            cfg = _layer_config_to_keras3(klass, name, entry["config"])
+            cfg = _special_config_3(layer, klass, name, entry["config"], functions)
             new.update(class_name=klass.__name__, module=klass.__module__,
                        config=cfg, registered_name=None)
             if klass.__module__.startswith("keras.src.layers"):
@@ -189,8 +226,9 @@ def to_keras3(model):
     for layer in _walk(model):
         if not (hasattr(layer, "layers") and hasattr(layer, "inputs")):
             _keras3_class(layer)
-    config = _model_config_to_keras3(model, model.get_config())
-    custom = {k.__name__: k for k in _keras3_customs()}
+    functions = {}
+    config = _model_config_to_keras3(model, model.get_config(), functions)
+    custom = {**{k.__name__: k for k in _keras3_customs()}, **functions}
     with keras.saving.custom_object_scope(custom):
         if isinstance(model, tf_keras.Sequential):
             new = keras.Sequential.from_config(config)

@@ -38,7 +38,10 @@ _DROPPABLE = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha"
               "flash_attention": (None, False), "use_cudnn": ("auto", True, False),
               "sparse": (False,), "ragged": (False,), "return_attention_scores": (False,),
               "module": None, "registered_name": None, "build_config": None,
-              "compile_config": None, "tf_keras_version": None}
+              "compile_config": None, "tf_keras_version": None,
+              "data_format": ("channels_last",), "vocabulary_size": None,
+              "pad_to_aspect_ratio": (False,), "fill_mode": ("constant",), "fill_value": (0.0,),
+              "antialias": (False,)}
 
 # Counterparts of classes that are not plain layers: (keras3 module, class name) -> tf_keras class.
 _COUNTERPARTS: dict = {}
@@ -183,7 +186,7 @@ def _value_to_tf_keras(value):
             return value["config"]["name"]
         if value.get("class_name") == "__keras_tensor__":
             return list(value["config"]["keras_history"])
-        if "class_name" in value and "config" in value:
+        if "class_name" in value and "config" in value and not isinstance(value["config"], str):
             cfg = {k: _value_to_tf_keras(v) for k, v in (value["config"] or {}).items()
                    if not (k in ("input_axes", "output_axes") and v is None)}
             return {"class_name": value["class_name"], "config": cfg}
@@ -286,8 +289,33 @@ def _op_to_tf_keras(entry, name):
     return {**layer, "name": name, "inbound_nodes": out}
 
 
-def _model_config_to_tf_keras(model, config):
-    """Translate the config of the Keras 3 ``model`` (Functional or Sequential)."""
+def _special_config(layer, cfg):
+    """Configs that hold state outside the weights: a TextVectorization's vocabulary."""
+    if type(layer).__name__ == "TextVectorization" and cfg.get("vocabulary") is None:
+        cfg = {**cfg, "dtype": "string",  # Keras 3 gives its float output dtype
+               "vocabulary": [str(v) for v in layer.get_vocabulary(include_special_tokens=False)]}
+        if layer.get_config().get("output_mode") == "tf_idf":
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer.name!r} (TextVectorization, output_mode='tf_idf') keeps its idf "
+                "weights outside its config; tfprune cannot translate it. Apply it in the input "
+                "pipeline (dataset.map(layer)) and give the model its output.")
+    return cfg
+
+
+def _lambda_config(layer, functions):
+    """A Lambda's function, reused as the Python object (``functions`` names it in errors)."""
+    key = f"_tfprune_lambda_{len(functions)}_{layer.name}"
+    functions[key] = layer.function
+    return {"function": layer.function, "function_type": "raw", "output_shape_type": "raw",
+            "output_shape": None, "module": None}
+
+
+def _model_config_to_tf_keras(model, config, functions=None):
+    """Translate the config of the Keras 3 ``model`` (Functional or Sequential).
+
+    ``functions`` collects the Python functions of Lambda layers (name -> function).
+    """
+    functions = {} if functions is None else functions
     by_name = {layer.name: layer for layer in model.layers}
     out = {"name": config["name"], "layers": []}
     if "trainable" in config:
@@ -303,13 +331,15 @@ def _model_config_to_tf_keras(model, config):
             new = {"class_name": "InputLayer", "config": _layer_config_to_tf_keras(
                 tf_keras.layers.InputLayer, name, cfg)}
         elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
-            inner = _model_config_to_tf_keras(layer, layer.get_config())
+            inner = _model_config_to_tf_keras(layer, layer.get_config(), functions)
             new = {"class_name": "Sequential" if entry["class_name"] == "Sequential"
                    else "Functional", "config": inner}
         else:
             klass = _counterpart(layer)
             new = {"class_name": klass.__name__,
-                   "config": _layer_config_to_tf_keras(klass, name, cfg)}
+                   "config": _layer_config_to_tf_keras(klass, name, _special_config(layer, cfg))}
+            if issubclass(klass, tf_keras.layers.Lambda):
+                new["config"].update(_lambda_config(layer, functions))
             if issubclass(klass, tf_keras.layers.MultiHeadAttention):
                 shapes = (entry.get("build_config") or {}).get("shapes_dict", {})
                 for key in ("query_shape", "key_shape", "value_shape"):
@@ -360,6 +390,8 @@ def _copy_weights(src, dst, src_name):
             _copy_weights(layer, target, src_name)
             continue
         values = layer.get_weights()
+        if type(layer).__name__ == "TextVectorization":
+            continue  # the vocabulary travels in the config
         shapes = [tuple(w.shape) for w in target.weights]
         if [v.shape for v in values] != shapes:
             raise errors.UnsupportedLayerError(
@@ -397,12 +429,24 @@ def to_tf_keras(model):
     import keras
 
     check_translatable(model)
-    config = _model_config_to_tf_keras(model, model.get_config())
+    functions = {}
+    config = _model_config_to_tf_keras(model, model.get_config(), functions)
     custom = _custom_objects()
-    if isinstance(model, keras.Sequential):
-        new = tf_keras.Sequential.from_config(config, custom_objects=custom)
-    else:
-        new = tf_keras.Model.from_config(config, custom_objects=custom)
+    try:
+        if isinstance(model, keras.Sequential):
+            new = tf_keras.Sequential.from_config(config, custom_objects=custom)
+        else:
+            new = tf_keras.Model.from_config(config, custom_objects=custom)
+    except Exception as e:  # noqa: BLE001  (a Lambda runs user code: name the layer)
+        if not functions:
+            raise
+        names = [k.split("_", 4)[-1] for k in functions]
+        raise errors.UnsupportedLayerError(
+            f"Lambda layer(s) {names} could not be rebuilt in tf_keras ({type(e).__name__}: "
+            f"{e}). tfprune reuses a Lambda's function on TensorFlow tensors: it must be a "
+            "plain tensor function (tf.* or keras.ops.* on its input). Replace it with "
+            "built-in layers, or a custom layer declared with "
+            "tfprune.compat.register_counterpart(Keras3Class, TfKerasClass).") from e
     _copy_weights(model, new, model.name)
     _training.compile_like(new, model)
     return new
