@@ -102,3 +102,19 @@ def test_mixed_precision_prunes_trains_and_strips(policy):
         _close(plain(x), p(x))
     finally:
         keras.mixed_precision.set_global_policy("float32")
+
+
+def test_layer_wrapper_whose_inner_layer_cannot_be_pruned_is_named_in_a_warning():
+    from tfprune.masking import validate
+
+    class Project(L.Layer):
+        def build(self, shape):
+            self.w = self.add_weight("w", (shape[-1], 3))
+
+        def call(self, x):
+            return x @ self.w
+
+    td = L.TimeDistributed(Project(), name="td")
+    td.build((None, 5, 4))
+    with pytest.warns(UserWarning, match=r"'td' \(TimeDistributed\) holds a kernel .*left dense"):
+        validate._warn_unregistered([td], set())
