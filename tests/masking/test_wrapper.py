@@ -35,6 +35,7 @@ def test_embedding_mask_reaches_the_recurrent_layer(rnn):
     _close(tfprune.strip(p)(ids), p(ids))
 
 
+@pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
 def test_attention_mask_and_keras_mask_pass_through_multi_head_attention():
     ids = keras.Input((5,))
     pad = keras.Input((5, 5))
@@ -47,6 +48,7 @@ def test_attention_mask_and_keras_mask_pass_through_multi_head_attention():
     _close(tfprune.strip(p)(x), p(x))
 
 
+@pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
 def test_masking_layer_mask_reaches_conv1d_and_lstm():
     x = RNG.normal(size=(8, 6, 3)).astype("float32")
     x[:, 4:] = 0.0
@@ -79,6 +81,7 @@ def test_layer_wrappers_are_pruned_inside(make, names):
     _close(plain(x), p(x))
 
 
+@pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
 def test_conv_lstm_is_pruned():
     m = keras.Sequential([keras.Input((3, 4, 4, 2)), L.ConvLSTM2D(4, 3, name="c"),
                           L.Flatten(), L.Dense(2)])
