@@ -193,6 +193,8 @@ class PruningCallback(keras.callbacks.Callback):
         self._writer = None
         self._base = None  # the model's step before this epoch's first batch
         self._fires = (0, -1, frozenset())  # firing steps known for [lo, hi]
+        self._checked = -1  # the last step whose due global update was applied
+        self._epoch = 0
 
     def on_train_begin(self, logs=None):
         self._reset()
@@ -206,13 +208,18 @@ class PruningCallback(keras.callbacks.Callback):
 
     def on_epoch_begin(self, epoch, logs=None):
         self._base = None
+        self._epoch = epoch
 
     def on_train_batch_begin(self, batch, logs=None):
         # Layer-scope masks update inside the training step. Global, channel and head
         # masks are set here, at the steps where the schedule fires: the firing steps are
         # computed for many steps at once and the model's step is read once per epoch
         # (so a BackupAndRestore that restores it after on_train_begin is honoured), so a
-        # batch without an update costs no TensorFlow work here.
+        # batch without an update costs no TensorFlow work here. With
+        # steps_per_execution = k the callback runs once per k steps: the updates due
+        # inside a window are applied at the next opportunity (the next window's start, or
+        # the epoch end), the latest one only (the schedule is monotone, so the mask of
+        # the latest due step is the one that matters).
         _begin_step(self._wrappers)
         if not self._global:
             return
@@ -222,10 +229,24 @@ class PruningCallback(keras.callbacks.Callback):
                 _training_begin(self.model)
                 step = 0
             self._base = step - batch
-        step = self._base + batch  # the model's step now; the coming batches add 1 each
-        due = self._firing(step + 1, step + self._per_call)
+            self._checked = step
+        self._apply_due(self._base + batch + 1)  # the step about to run
+
+    def _apply_due(self, upto: int) -> None:
+        """Apply the latest update due in (last step checked, ``upto``], if any."""
+        if upto <= self._checked:
+            return
+        due = self._firing(self._checked + 1, upto)
+        self._checked = upto
         if due:
-            pruner.update_masks(self.model, step=due[0])
+            pruner.update_masks(self.model, step=due[-1])
+
+    def on_train_batch_end(self, batch, logs=None):
+        # one float comparison per batch (per execution with steps_per_execution > 1)
+        loss = (logs or {}).get("loss")
+        if loss is not None and not np.all(np.isfinite(loss)):
+            raise errors.DataError(self._diverged(f"the loss is {float(np.mean(loss))}",
+                                                  f"batch {batch}"))
 
     def _firing(self, first: int, last: int) -> list[int]:
         """The steps in [first, last] at which the global schedule updates masks."""
@@ -239,6 +260,9 @@ class PruningCallback(keras.callbacks.Callback):
         return [s for s in range(first, last + 1) if s in known]
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._global and self._base is not None and self._per_call > 1:
+            self._apply_due(pruner.global_step(self.model))  # due in the last window
+        self._check_weights()
         pruner.assign_masked_weights(self.model)
         report = pruner.sparsity_report(self.model)
         if logs is not None:
@@ -248,6 +272,25 @@ class PruningCallback(keras.callbacks.Callback):
                     logs[f"sparsity/{name}"] = value
         if self._writer is not None:
             self._write_tensorboard(epoch, report)
+
+    def _check_weights(self) -> None:
+        """Stop a run whose weights became NaN/inf (one read of the weights per epoch)."""
+        for layer, values in ((w, keras.backend.batch_get_value(w.trainable_weights))
+                              for w in self.model.layers if w.trainable_weights):
+            for var, value in zip(layer.trainable_weights, values, strict=True):
+                if not np.all(np.isfinite(value)):
+                    raise errors.DataError(self._diverged(
+                        f"weight {var.name} of layer {layer.name!r} holds NaN/inf",
+                        "the end of the epoch"))
+
+    def _diverged(self, what: str, where: str) -> str:
+        step = pruner.global_step(self.model)
+        return (f"Training diverged: {what} at {where} of epoch {self._epoch} (pruning step "
+                f"{step}); PruningCallback stopped the run. Likely causes: a learning rate too "
+                "high for this model (lower it, e.g. 10x, or clip gradients with "
+                "clipnorm=1.0), or NaN/inf or unscaled values in the training data or labels "
+                "(check them with np.isfinite(x).all()); a pruned model is worth nothing once "
+                "its weights are NaN.")
 
     def on_train_end(self, logs=None):
         for w in self._wrappers:

@@ -199,7 +199,8 @@ def _warn_unregistered(all_layers, exclude) -> None:
         if layer.name in exclude or layers.is_prunable(layer):
             continue
         kernels = [w for w in layer.trainable_weights if len(w.shape) >= 2]
-        if kernels and type(layer).__module__.split(".")[0] not in ("tf_keras", "keras"):
+        custom = type(layer).__module__.split(".")[0] not in ("tf_keras", "keras")
+        if kernels and (custom or isinstance(layer, keras.layers.Wrapper)):  # never silently dense
             warnings.warn(
                 f"Layer {layer.name!r} ({type(layer).__name__}) holds a kernel "
                 f"({kernels[0].name}) but is not prunable, so it is left dense. Declare it with "
