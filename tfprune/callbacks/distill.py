@@ -130,7 +130,7 @@ class Distiller(keras.Model):
                                           regularization_losses=self.student.losses)
                 loss = self.alpha * soft + (1.0 - self.alpha) * hard
         variables = self.student.trainable_variables
-        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, variables), variables, strict=True))
         if y is not None:
             self.compiled_metrics.update_state(y, s_out, sample_weight)
         logs = {m.name: m.result() for m in self.metrics if m.name != "loss"}

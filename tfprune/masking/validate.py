@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import warnings
 
-import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )

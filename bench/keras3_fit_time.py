@@ -1,11 +1,13 @@
 """Fit epoch time: a pruned Keras 3 model trained with Keras 3 objects (translated path) vs
 the same pruned model built in tf_keras and trained with tf_keras objects. Interleaved."""
 import time
-import numpy as np
+
 import keras as k3
+import numpy as np
 import tf_keras
-import tfprune
 from sklearn.datasets import load_digits
+
+import tfprune
 
 x, y = load_digits(return_X_y=True)
 x = (x / 16).astype("float32").reshape(-1, 8, 8, 1)
@@ -35,7 +37,7 @@ def run(translated, epochs=6):
     return t.t
 
 res = {True: [], False: []}
-for rep in range(3):
+for _rep in range(3):
     for tr in (False, True):
         res[tr].extend(run(tr)[1:])  # steady epochs only
 for tr in (False, True):
