@@ -22,9 +22,12 @@ import collections
 import numpy as np
 import tensorflow as tf
 
+from tfprune import graph as graph_lib
 from tfprune import layers
 from tfprune.compat import keras
 from tfprune.core import masks
+from tfprune.graph.macs import count_macs
+from tfprune.masking import heads
 
 __all__ = ["Costs", "RESOURCES"]
 
@@ -64,7 +67,6 @@ def _macs_by_var(model) -> dict:
 def _head_macs(model) -> dict:
     """id(MultiHeadAttention) -> its MACs of one sample (summed over calls); all of them
     scale with the number of heads."""
-    from tfprune.masking import heads
 
     out = collections.Counter()
     for depth in model._nodes_by_depth:
@@ -156,8 +158,6 @@ class Costs:
     def _head(self, model):
         """One unit per MultiHeadAttention (size ``num_heads``); every other weight and MAC
         is fixed."""
-        from tfprune.graph.macs import count_macs
-        from tfprune.masking import heads
 
         macs = _head_macs(model)
         self.fixed[0], self.fixed[1] = float(model.count_params()), float(count_macs(model))
@@ -177,7 +177,6 @@ class Costs:
         self.fixed[2] = np.nan  # no head-pruned .tflite size model
 
     def _channel(self, model, macs):
-        from tfprune import graph as graph_lib
 
         g = graph_lib.build(model)
         unit_of = {}

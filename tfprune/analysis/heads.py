@@ -28,7 +28,7 @@ import numpy as np
 from tfprune import errors, layers
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import probe
+from tfprune.masking import channels, heads, probe
 
 __all__ = ["head_criterion", "check_heads", "head_scores", "scan"]
 
@@ -63,7 +63,6 @@ def check_heads(model):
         ...
         tfprune.errors.NothingToPruneError: granularity='head' measures whole heads of ...
     """
-    from tfprune.masking import heads
 
     if not any(heads.is_attention(la) for la in layers.leaf_layers(model)):
         raise errors.NothingToPruneError(
@@ -85,7 +84,6 @@ def head_scores(layers_, criterion="magnitude") -> dict:
         >>> head_scores([att], "l1")["att"].shape
         (2,)
     """
-    from tfprune.masking import channels, heads
 
     crit = head_criterion(criterion)
     out = {}

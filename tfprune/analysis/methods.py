@@ -18,7 +18,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from tfprune import graph as graph_lib
 from tfprune import layers
+from tfprune.analysis.heads import head_scores
+from tfprune.analysis.sensitivity import group_scores
 from tfprune.core import masks
 from tfprune.masking import granularity as granularity_lib
 
@@ -67,14 +70,11 @@ def _lamp_scores(model, costs):
             ws = layers.prunable_weights(la, layers.prunable_weight_names(la))
             raw.append(np.concatenate([np.square(w.numpy()).ravel() for w in ws]))
     elif costs.granularity == "head":  # squared L2 norm of each head's kernel slices
-        from tfprune.analysis.heads import head_scores
 
         by_name = {la.name: la for la in layers.leaf_layers(model)}
         sc = head_scores([by_name[u] for u in costs.units], "l2")
         raw = [sc[u] for u in costs.units]
     else:
-        from tfprune import graph as graph_lib
-        from tfprune.analysis.sensitivity import group_scores
 
         g = graph_lib.build(model)
         groups = [g[u] for u in costs.units]

@@ -15,6 +15,8 @@ import json
 
 import numpy as np
 
+from tfprune.export._atomic import write_bytes
+
 __all__ = ["SensitivityResult"]
 
 
@@ -101,7 +103,6 @@ class SensitivityResult:
         """The :meth:`to_dict` as JSON text; written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-            from tfprune.export._atomic import write_bytes
 
             write_bytes(str(path), text.encode())
         return text
@@ -116,7 +117,6 @@ class SensitivityResult:
         matplotlib.use("Agg", force=False)
         from matplotlib.figure import Figure
 
-        from tfprune.export._atomic import write_bytes
 
         units = self.ranking()[::-1][:top] if top else list(self.curves)
         fig = Figure(figsize=(7, 4.5))

@@ -12,6 +12,8 @@ import dataclasses
 
 import numpy as np
 
+from tfprune import errors
+
 __all__ = ["Member", "Group", "WeightUse", "ConfigEdit", "DependencyGraph"]
 
 
@@ -145,7 +147,6 @@ class DependencyGraph:
         try:
             return self._by_name[name]
         except KeyError:
-            from tfprune import errors
 
             raise errors.unknown_name("group", name, self._by_name) from None
 
@@ -170,7 +171,6 @@ class DependencyGraph:
         for g in self.groups:
             if path in g.layers():
                 return g
-        from tfprune import errors
 
         raise errors.ConfigError(f"No group has a member named {path!r}.")
 

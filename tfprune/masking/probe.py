@@ -37,8 +37,10 @@ import tensorflow as tf
 
 from tfprune import data as data_lib
 from tfprune import errors
+from tfprune import graph as graph_lib
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
+from tfprune.masking import channels, cutpoints, heads, pruner
 from tfprune.masking.batchstats import BatchStatsNormalization, has_batch_norm, working_copy
 from tfprune.masking.heads import HeadGroup, head_groups
 
@@ -232,8 +234,6 @@ class ChannelProbe:
     def __init__(self, model, batches, metric, *, exclude=None, higher_is_better=False,
                  cuts="auto", points=4, recalibrate_bn: bool = False,
                  granularity: str = "channel"):
-        from tfprune import graph as graph_lib
-        from tfprune.masking import cutpoints
 
         if granularity not in ("channel", "head"):
             raise errors.unknown_name("granularity of ChannelProbe", granularity,
@@ -290,7 +290,6 @@ class ChannelProbe:
 
     def _index_heads(self) -> dict:
         """group name -> [(variable, [(head axis, positions)], original value)]."""
-        from tfprune.masking import heads
 
         out = {}
         for name, grp in self.groups.items():
@@ -389,7 +388,6 @@ def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=
         group name -> per-channel (per-head) loss increase when that channel (head) alone
         is removed.
     """
-    from tfprune.masking import channels, pruner
 
     batches = cache(data, max_batches=max_batches, max_samples=max_samples)
     ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
