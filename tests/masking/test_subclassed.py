@@ -197,3 +197,28 @@ def test_unbuilt_and_already_pruned_refused():
     p = tfprune.prune(_mlp(), sparsity=0.5)
     with pytest.raises(errors.AlreadyPrunedError, match="already pruned"):
         tfprune.prune(p, sparsity=0.5)
+
+
+def test_keras3_subclassed_model_refused_naming_the_tf_keras_fix():
+    import keras as keras3
+
+    class K3(keras3.Model):
+        def __init__(self):
+            super().__init__()
+            self.d = keras3.layers.Dense(2)
+
+        def call(self, x):
+            return self.d(x)
+
+    m = K3()
+    m(np.zeros((1, 3), "float32"))
+    with pytest.raises(errors.ModelTypeError, match=r"subclassed Keras 3 model \(K3\).*tf_keras"):
+        tfprune.prune(m, sparsity=0.5)
+
+
+def test_data_criterion_one_shot():
+    m = _mlp()
+    x, y = _data((6,), 3, n=32)
+    p = tfprune.one_shot(m, 0.5, criterion="taylor", data=(x, y),
+                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
