@@ -222,3 +222,32 @@ def test_data_criterion_one_shot():
     p = tfprune.one_shot(m, 0.5, criterion="taylor", data=(x, y),
                          loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
+
+
+def test_scope_mapping_and_global():
+    m = _mlp()
+    p = tfprune.one_shot(m, scope={m.hidden[0].name: 0.75})
+    assert [w.layer.name for w in pruner.wrapped_layers(p)] == [m.hidden[0].name]
+    assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.75)
+    g = tfprune.one_shot(m, 0.5, scope="global")
+    assert pruner.sparsity_report(g)["sparsity"] == pytest.approx(0.5, abs=0.01)
+    with pytest.raises(errors.ConfigError, match="does not hold"):
+        tfprune.prune(m, sparsity=0.5, exclude=["nope"])
+
+
+def test_layer_held_twice_gets_one_wrapper():
+    class Tied(keras.Model):
+        def __init__(self, **kw):
+            super().__init__(**kw)
+            self.fc = L.Dense(4)
+            self.again = [self.fc]
+
+        def call(self, x):
+            return self.again[0](self.fc(x))
+
+    m = Tied()
+    m(np.zeros((1, 4), "float32"))
+    p = tfprune.one_shot(m, 0.5)
+    assert p.fc is p.again[0] and len(pruner.wrapped_layers(p)) == 1
+    s = tfprune.strip(p)
+    assert s.fc is s.again[0] and (s.fc.kernel.numpy() == 0).mean() == pytest.approx(0.5)
