@@ -87,6 +87,7 @@ def _sparsity(model):
     return float(np.mean(np.concatenate([(k == 0).ravel() for k in ks.values()])))
 
 
+@pytest.mark.slow  # two fits: 14-28 s on the shared 2-core machine
 @pytest.mark.parametrize("make,shape,classes", [(_mlp, (6,), 3), (_cnn, (8, 8, 3), 4)],
                          ids=["mlp", "cnn"])
 def test_prune_fit_strip_gives_users_class(make, shape, classes, tmp_path):
@@ -251,3 +252,12 @@ def test_layer_held_twice_gets_one_wrapper():
     assert p.fc is p.again[0] and len(pruner.wrapped_layers(p)) == 1
     s = tfprune.strip(p)
     assert s.fc is s.again[0] and (s.fc.kernel.numpy() == 0).mean() == pytest.approx(0.5)
+
+
+def test_model_built_with_build_not_called():
+    m = MLP(8)
+    m.build((None, 6))
+    p = tfprune.one_shot(m, 0.5)
+    x, _ = _data((6,), 3, n=4)
+    np.testing.assert_allclose(tfprune.strip(p)(x), p(x), atol=1e-6)
+    assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5)

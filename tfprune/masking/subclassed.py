@@ -35,31 +35,30 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 from tensorflow.python.trackable import data_structures
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    pruning_schedule as tfmot_schedules,
+)
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import errors
 from tfprune import layers as layers_lib
 from tfprune.compat import is_keras3_object, keras
 from tfprune.core import criteria as criteria_lib
+from tfprune.core import schedules as schedules_lib
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import pruner
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import (
+    DEFAULT_FREQUENCY,
     _check_layers,
     _check_schedule_args,
     _final_sparsity,
     _pair,
 )
 from tfprune.masking.wrapper import PruningWrapper
-from tfprune.core import schedules as schedules_lib
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_schedule as tfmot_schedules,
-)
 
 __all__ = ["is_subclassed", "check_inplace", "slots", "copy_model", "prune", "one_shot",
            "strip"]
-
-DEFAULT_FREQUENCY = 100
 
 _GRAPH_FREE = ("weight", "n:m", "block")
 
