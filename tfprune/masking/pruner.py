@@ -44,7 +44,7 @@ def wrapped_layers(model) -> list:
     for layer in model._flatten_layers(include_self=False, recursive=False):  # noqa: SLF001
         if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
             found.append(layer)
-        elif isinstance(layer, keras.Model) or layer._self_tracked_trackables:  # noqa: SLF001
+        elif isinstance(layer, keras.Model) or getattr(layer, "_self_tracked_trackables", None):
             found.extend(wrapped_layers(layer))
     return found
 
