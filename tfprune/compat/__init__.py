@@ -75,7 +75,8 @@ def check_tf_keras_model(model, arg: str = "model") -> None:
             f"`{arg}` is a subclassed model ({type(model).__name__}); tfprune supports "
             "Sequential and Functional tf_keras models, because it must rebuild the layer "
             "graph. Rebuild it with keras.Sequential([...]) or keras.Model(inputs, outputs), "
-            "or prune its layers individually with tfprune.wrap_layer(...)."
+            "or prune its layers individually with tfprune.wrap_layer(...) (tfprune.prune, "
+            "one_shot and strip accept subclassed models at weight, n:m and block granularity)."
         )
     if not model.built:
         raise errors.ModelTypeError(

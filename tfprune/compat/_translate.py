@@ -117,7 +117,9 @@ def _check_model_kind(model, what):
             f"{what} {model.name!r} is a subclassed Keras 3 model ({type(model).__name__}); "
             "tfprune translates only Sequential and Functional models, because it rebuilds "
             "the layer graph. Rebuild it with keras.Sequential([...]) or "
-            "keras.Model(inputs, outputs).")
+            "keras.Model(inputs, outputs), or define the same class on tf_keras "
+            "(`import tf_keras as keras`): tfprune.prune/one_shot/strip accept subclassed "
+            "tf_keras models (weight, n:m and block granularity).")
     if not model.built or (isinstance(model, keras.Sequential) and not model.inputs):
         raise errors.ModelTypeError(
             f"{what} {model.name!r} is not built. Start it with keras.Input(shape) or call "

@@ -14,7 +14,7 @@ from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
-from tfprune.masking import channels, heads, pruner
+from tfprune.masking import channels, heads, pruner, subclassed
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
@@ -62,7 +62,7 @@ def _transform(model, make_layer):
 
 @keras3_io(returns="model")
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1)):
+          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1), inplace=False):
     """Return a new model whose prunable layers are wrapped for pruning.
 
     Train it with ``callbacks=[tfprune.callbacks.PruningCallback()]``; then
@@ -99,6 +99,8 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         n_m: ``(N, M)`` for ``"n:m"``; its sparsity is ``1 - N/M``: an explicit
             ``sparsity`` (or scope value) that differs is refused.
         block: ``(r, c)`` for ``"block"``.
+        inplace: subclassed models only (:mod:`tfprune.masking.subclassed`): wrap the
+            layers of ``model`` itself instead of a copy.
 
     Returns:
         A new tf_keras model with :class:`tfprune.masking.wrapper.PruningWrapper` layers.
@@ -115,6 +117,11 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
+    if subclassed.is_subclassed(model):  # no graph: wrappers replace its layer attributes
+        return subclassed.prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
+                                scope=scope, exclude=exclude, granularity=granularity, n_m=n_m,
+                                block=block, inplace=inplace)
+    subclassed.check_inplace(inplace)
     _check_measured(model, criterion, granularity)
     return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
                   scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
@@ -254,7 +261,7 @@ _WRAPS = {"layers": _wrap_layers, "groups": _wrap_channels, "heads": _wrap_heads
 @keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
              data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
-             max_batches=None, compensate=False):
+             max_batches=None, compensate=False, inplace=False):
     """Prune once, with no training: a new wrapped model with masks applied.
 
     The result keeps its masks if you fine-tune it with ``PruningCallback`` (its
@@ -285,6 +292,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
             matches the original model's (:func:`tfprune.masking.refit.compensate`;
             what OBS does for single weights, applied to whole channels). The result
             keeps more accuracy without fine-tuning and still strips and shrinks exactly.
+        inplace: subclassed models only: prune ``model`` itself instead of a copy.
 
     Raises:
         ConfigError: a data criterion without ``data``, a gradient criterion without
@@ -302,6 +310,12 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         >>> round(float((p.layers[0].layer.kernel.numpy() == 0).mean()), 2)
         0.7
     """
+    if subclassed.is_subclassed(model) and not compensate:
+        return subclassed.one_shot(model, sparsity, criterion=criterion, scope=scope,
+                                   exclude=exclude, data=data, loss=loss,
+                                   granularity=granularity, n_m=n_m, block=block,
+                                   max_batches=max_batches, inplace=inplace)
+    subclassed.check_inplace(inplace)
     if compensate not in (True, False):
         raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
     if compensate:
@@ -367,11 +381,13 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
 
 
 @keras3_io(returns="model")
-def strip(model):
+def strip(model, *, inplace=False):
     """Return a new plain model: wrappers removed, masks applied (pruned weights are 0).
 
     Accepts TF-MOT's wrappers too. The model passed in is not changed, and the result
     shares no variables with it.
+    A subclassed model gives back its own class (``inplace=True``: the model passed in,
+    unwrapped; :func:`tfprune.masking.subclassed.strip`).
 
     Example:
         >>> import tfprune
@@ -381,6 +397,9 @@ def strip(model):
         >>> type(plain.layers[0]).__name__, int((plain.layers[0].kernel.numpy() == 0).sum())
         ('Dense', 18)
     """
+    if subclassed.is_subclassed(model):
+        return subclassed.strip(model, inplace=inplace)
+    subclassed.check_inplace(inplace)
     check_tf_keras_model(model)
     masked = {}
     for w in pruner.wrapped_layers(model):

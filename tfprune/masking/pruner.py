@@ -40,10 +40,11 @@ def wrapped_layers(model) -> list:
         []
     """
     found = []
-    for layer in model.layers:
+    # layers holding layers are walked too: the custom blocks of a subclassed model
+    for layer in model._flatten_layers(include_self=False, recursive=False):  # noqa: SLF001
         if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
             found.append(layer)
-        elif isinstance(layer, keras.Model):
+        elif isinstance(layer, keras.Model) or getattr(layer, "_self_tracked_trackables", None):
             found.extend(wrapped_layers(layer))
     return found
 
