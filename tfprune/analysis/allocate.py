@@ -29,9 +29,15 @@ import numbers
 import numpy as np
 
 from tfprune import errors
+from tfprune import graph as graph_lib
 from tfprune.analysis import methods, owl
 from tfprune.analysis.costs import Costs
+from tfprune.analysis.heads import check_heads, head_scores
+from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult, group_scores
 from tfprune.compat import keras, keras3_io
+from tfprune.core import masks as masks_lib
+from tfprune.structured import Plan, rebuild
+from tfprune.structured import heads as heads_lib
 
 __all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
 
@@ -106,10 +112,6 @@ class Allocation(collections.abc.Mapping):
             raise errors.ConfigError(
                 "Allocation.plan() needs a channel allocation; for weight granularity pass "
                 "the allocation as prune(scope=allocation.scope) or one_shot(scope=...).")
-        from tfprune import graph as graph_lib
-        from tfprune.analysis.sensitivity import group_scores
-        from tfprune.core import masks as masks_lib
-        from tfprune.structured import Plan
 
         g = graph_lib.build(model)
         groups = [x for x in g.prunable() if x.name in self.scope]
@@ -128,10 +130,6 @@ class Allocation(collections.abc.Mapping):
         return Plan(keep, channels)
 
     def _head_plan(self, model, criterion, scores):
-        from tfprune.analysis.heads import head_scores
-        from tfprune.core import masks as masks_lib
-        from tfprune.structured import Plan, rebuild
-        from tfprune.structured import heads as heads_lib
 
         attn = heads_lib.attention_layers(rebuild.layers_by_path(model))
         found = {lyr.name: (path, lyr) for path, lyr in attn.items() if lyr.name in self.scope}
@@ -285,7 +283,6 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         >>> dict(allocate(t, macs=0.6, method="uniform", granularity="head"))
         {'att': 0.5}
     """
-    from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult
 
     result = result_or_model if isinstance(result_or_model, SensitivityResult) else None
     model = result.model if result is not None else result_or_model
@@ -309,7 +306,6 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             "allocate() needs a tf_keras model or a SensitivityResult that carries its model "
             "(SensitivityResult.from_dict(d, model=...)).")
     if gran == "head":
-        from tfprune.analysis.heads import check_heads
 
         check_heads(model)  # no MultiHeadAttention: say which granularity to use
     if method == "owl":

@@ -29,8 +29,13 @@ import tempfile
 
 import numpy as np
 
-from tfprune import errors
+from tfprune import errors, export, structured
+from tfprune.analysis.allocate import Costs, allocate
+from tfprune.analysis.profiles import float_latency_ms, micro_arena
+from tfprune.analysis.sensitivity import sensitivity
 from tfprune.compat import keras, keras3_io
+from tfprune.export._atomic import write_bytes
+from tfprune.graph.macs import count_macs
 
 __all__ = ["to_budget", "BudgetResult", "BUDGET_TARGETS"]
 
@@ -97,7 +102,6 @@ class BudgetResult:
 
     def save(self, out_dir: str) -> dict:
         """Write ``budget.json``, ``budget.md`` and ``sensitivity.png`` atomically; return paths."""
-        from tfprune.export._atomic import write_bytes
 
         os.makedirs(out_dir, exist_ok=True)
         paths = {"json": os.path.join(out_dir, "budget.json"),
@@ -123,7 +127,6 @@ def _target(kw):
 
 
 def _int8_bytes(model, x) -> int:
-    from tfprune import export
 
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.tflite")
@@ -133,15 +136,12 @@ def _int8_bytes(model, x) -> int:
 
 def _measure(name, model, x):
     if name == "macs":
-        from tfprune.graph.macs import count_macs
 
         return float(count_macs(model))
     if name == "latency_ms":
-        from tfprune.analysis.profiles import float_latency_ms
 
         return float(float_latency_ms(model))
     if name == "arena":
-        from tfprune.analysis.profiles import micro_arena
 
         return float(micro_arena(model))
     return float(_int8_bytes(model, x))
@@ -225,9 +225,6 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     """
     import warnings
 
-    from tfprune import structured
-    from tfprune.analysis.allocate import allocate
-    from tfprune.analysis.sensitivity import sensitivity
 
     name, value = _target(dict(macs=macs, latency_ms=latency_ms, flash=flash, arena=arena,
                                bytes=bytes))
@@ -251,7 +248,6 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
     internal, rounds, best = goal, [], None
     if alloc_name == "flash":  # calibrate the int8 size estimate on the dense model
-        from tfprune.analysis.allocate import Costs
 
         estimate = Costs(model, "channel").totals(np.ones(len(res.curves)))[2]
         internal = goal - max(dense - estimate, 0.0)

@@ -44,6 +44,9 @@ import weakref
 
 import numpy as np
 
+from tfprune import errors, export, structured
+from tfprune import graph as graph_lib
+from tfprune.analysis.costs import Costs
 from tfprune.compat import keras
 
 __all__ = ["LatencyProfile", "ArenaProfile", "latency_profile", "arena_profile"]
@@ -141,7 +144,6 @@ def fit_groups(features, ms, prior_ms_per_mac: float, ridge: float = 1e-3):
 
 def float_latency_ms(model, runs: int = 100) -> float:
     """Median LiteRT 1-thread invoke time of ``model``'s float .tflite (ms)."""
-    from tfprune import export
 
     return export.latency(export._tflite_bytes(model), threads=1, runs=runs,
                           warmup=10).median_ms
@@ -176,9 +178,7 @@ def latency_profile(model, *, runs: int = 100, per_group: bool = False) -> Laten
     hit = _CACHE.get(model, {}).get(key)
     if hit is not None:
         return hit
-    from tfprune import structured
     from tfprune.analysis.allocate import Allocation
-    from tfprune.analysis.costs import Costs
 
     costs = Costs(model, "channel")
     units = list(costs.units)
@@ -238,7 +238,6 @@ class ArenaProfile:
     @classmethod
     def build(cls, model, unit_index: dict, const: float = 0.0) -> ArenaProfile:
         """Read the tensors of ``model``; ``unit_index``: group name -> unit index."""
-        from tfprune import graph as graph_lib
 
         g = graph_lib.build(model)
 
@@ -324,7 +323,6 @@ class ArenaProfile:
 def micro_arena(model, n: int = 8) -> int:
     """``arena_bytes`` of a real :func:`tfprune.export.micro` export (random inputs:
     the arena depends on shapes, not values)."""
-    from tfprune import export
 
     rng = np.random.default_rng(0)
     xs = [rng.random((n,) + tuple(int(d or 1) for d in t.shape[1:]), dtype=np.float32)
@@ -343,7 +341,6 @@ def arena_profile(model, unit_index: dict) -> ArenaProfile:
     dense = micro_arena(model)
     prof.const = float(dense) - prof.raw(np.ones(len(unit_index)))
     prof.dense_measured = float(dense)
-    from tfprune import errors, structured
     from tfprune.analysis.allocate import Allocation
 
     for s in (0.9, 0.75):  # TFLM may abort on single-channel tensors: take the next one
