@@ -130,7 +130,7 @@ def check_loss(name):
         ...
         tfprune.errors.ConfigError: Unknown loss 'sparse_categorical_crosentropy'. Did you mean 'sparse_categorical_crossentropy'? ...
     """
-    from tfprune.compat import keras
+    import tf_keras as keras  # the compat step has run: tfprune imports compat first
 
     if callable(name):
         return name

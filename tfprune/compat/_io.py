@@ -113,8 +113,8 @@ def load_model(path, *, safe_mode: bool = True):
         import tf_keras
         from tf_keras.src.saving import serialization_lib
 
-        from tfprune import masking  # noqa: F401  (registers tfprune's wrapper classes)
-
+        # tfprune's wrapper classes are registered: importing any tfprune module runs
+        # tfprune/__init__.py, which imports tfprune.masking.
         # Keras' own lambda check, in every format (it covers .keras files only by default)
         with tfmot.sparsity.keras.prune_scope(), serialization_lib.SafeModeScope(safe_mode):
             kwargs = {"safe_mode": safe_mode} if path.endswith(".keras") else {}
