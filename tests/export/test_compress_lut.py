@@ -131,3 +131,51 @@ def test_check_option_takes_lut_and_auto():
     check_option("auto")
     with pytest.raises(errors.ConfigError, match="'lut'.*'auto'"):
         check_option("huffman")
+
+
+def test_cluster_keeps_zeros_and_limits_values_per_kernel():
+    from tfprune.export import cluster
+    from tfprune.export.compress.cluster import kmeans_1d
+
+    m = _cnn(sparsity=0.5)
+    before = [w.copy() for w in m.get_weights()]
+    c = cluster(m, clusters=16)
+    assert c is not m
+    for w0, w1, layer in zip(before[::2], c.get_weights()[::2], range(4)):
+        assert np.array_equal(w0 == 0, w1 == 0), layer  # zeros stay, no new zeros
+        assert len(np.unique(w1)) <= 16 < len(np.unique(w0))
+        assert np.abs(w1 - w0).max() < 0.5 * np.abs(w0).max()
+    assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights()))  # input untouched
+    assert np.array_equal(before[1], c.get_weights()[1])  # biases untouched
+    cent, lab = kmeans_1d(np.r_[np.full(50, -1.0), np.full(50, 2.0)] + 0.01, 2)
+    assert np.allclose(cent, [-0.99, 2.01]) and set(lab.tolist()) == {0, 1}
+    with pytest.raises(errors.ConfigError, match="clusters"):
+        cluster(m, clusters=1)
+
+
+@pytest.mark.slow
+def test_micro_lut_and_auto_with_an_arena_limit(tmp_path, data):
+    from tfprune.export import cluster, micro
+
+    model = cluster(_cnn(sparsity=0.9), clusters=16)
+    rec = micro(model, tmp_path / "a", representative_data=data, compress="auto")
+    c = rec.compression
+    assert c["bit_exact"] is True and c["encoded"] >= 2 and c["arena_limit"] is None
+    assert {r["encoding"] for r in c["tensors"]} <= {"prune", "lut"}
+    assert all(r["flash_bytes"] < r["decoded_bytes"] for r in c["tensors"])
+    assert rec.flash_bytes == len(open(rec.files["tflite"], "rb").read()) < c["dense_bytes"]
+    assert "TFLM_DECODE" in rec.ops
+    # an arena limit below the decoded fc kernel keeps that tensor dense, and the arena fits
+    limit = c["dense_arena_bytes"] + 2000
+    rec2 = micro(model, tmp_path / "b", representative_data=data, compress="auto", arena=limit)
+    c2 = rec2.compression
+    assert rec2.arena_bytes <= limit and c2["arena_limit"] == limit
+    assert all(r["decoded_bytes"] <= 2000 for r in c2["tensors"])
+    assert rec2.flash_bytes > rec.flash_bytes
+    with pytest.raises(errors.ExportError, match="arena"):
+        micro(model, tmp_path / "c", representative_data=data, compress="auto", arena=100)
+    # lut alone: clustered without zeros -> every big kernel LUT-encoded
+    rec3 = micro(cluster(_cnn(), clusters=16), tmp_path / "d", representative_data=data,
+                 compress="lut")
+    assert rec3.compression["bit_exact"] and rec3.compression["encoded"] >= 2
+    assert all(r["bits"] <= 4 for r in rec3.compression["tensors"])

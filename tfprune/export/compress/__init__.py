@@ -209,6 +209,8 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
         results[(s, i)] = compressor.CompressionResult(encoded_data=enc.mask,
                                                        ancillary_data=_encode.ancillary(enc))
         rows.append({"name": _name(t), "shape": list(array.shape), "dtype": str(array.dtype),
+                     "encoding": "prune", "flash_bytes": int(enc_b),
+                     "decoded_bytes": int(dense_b),
                      "zero_fraction": round(zeros, 4), "dense_bytes": int(dense_b),
                      "encoded_bytes": int(enc.nbytes), "saved_bytes": int(saved)})
 
