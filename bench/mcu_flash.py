@@ -27,8 +27,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import numpy as np  # noqa: E402
-
 from compress import channels, clone, fit, input_codes, kernel_zeros, unstructured  # noqa: E402
+
 from tfprune.compat import keras  # noqa: E402
 from tfprune.export import _tflite_bytes, cluster, micro  # noqa: E402
 from tfprune.export.compress import auto_encode, lut_encode, prune_encode  # noqa: E402

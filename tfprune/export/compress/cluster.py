@@ -6,12 +6,12 @@ per-channel quantization each output channel then holds at most ``clusters`` int
 ``export.micro(compress="lut")`` stores 4-bit indices for ``clusters=16`` (the per-channel
 table absorbs the per-channel scales).
 
-Why ours and not TF-MOT's ``tfmot.clustering.keras``: TF-MOT clusters during training (wrap,
-fine-tune, strip), is tf_keras-only and its sparsity-preserving mode still gives the zeros
-no dedicated centroid unless the tensor was pruned through TF-MOT's own wrappers. A
-post-training k-means is one call, works on any stripped model (tf_keras or Keras 3 through
-the usual conversion), never moves a zero, and is deterministic; fine-tune afterwards with
-TF-MOT's clustering if the accuracy loss is too large.
+Ours, not TF-MOT's ``tfmot.clustering.keras``: TF-MOT clusters during training (wrap with
+``cluster_weights``, fine-tune, strip), needs tf_keras and a training loop, and keeps zeros
+at zero only with ``preserve_sparsity=True``. A post-training
+k-means is one deterministic call on any stripped model (Keras 3 through the usual
+conversion), never moves a zero, and needs no data. If the accuracy loss is too large,
+fine-tune with TF-MOT's sparsity-preserving clustering instead (same encoding afterwards).
 
 Example:
     >>> import numpy as np
