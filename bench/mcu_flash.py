@@ -111,6 +111,17 @@ def main(argv=None):
                                                           "decoded_bytes")}
                                  for t in c["tensors"]], "ops": list(rec.ops)}
     print("micro(compress='auto'):", json.dumps(micro_rec), flush=True)
+    with tempfile.TemporaryDirectory() as tmp:  # an MCU with a 32 KiB arena budget
+        rec = micro(best, tmp, representative_data=xtr[:300], compress="auto", arena=32768)
+        c = rec.compression
+        micro_rec["arena_limit_32k"] = {
+            "flash_bytes": rec.flash_bytes, "arena_bytes": rec.arena_bytes,
+            "bit_exact": c.get("bit_exact"),
+            "tensors": [{k: t.get(k) for k in ("name", "encoding", "flash_bytes",
+                                                 "decoded_bytes")} for t in c["tensors"]],
+            "skipped": c["skipped"]}
+    print("micro(compress='auto', arena=32768):", json.dumps(micro_rec["arena_limit_32k"]),
+          flush=True)
     result = {
         "variants": rows,
         "target": {"dense_int8_bytes": base["int8_bytes"],
