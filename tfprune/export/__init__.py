@@ -1,7 +1,8 @@
 """Edge export: TFLite for phones, verified full-int8 C arrays for microcontrollers.
 
 Public functions: :func:`tflite`, :func:`micro`, :func:`verify`, :func:`latency`,
-:func:`advise` (which pruning pattern pays on which runtime).
+:func:`advise` (which pruning pattern pays on which runtime), :func:`cluster` (few
+distinct weight values, for ``micro(compress="lut")``).
 Pruning wrappers are stripped first; the model passed in is never modified. Every file is
 written atomically, only after all checks passed, with the umask's permissions (or the
 replaced file's). Multi-input/multi-output models, token-id (Embedding) inputs and LSTM/GRU
@@ -19,6 +20,7 @@ Example:
 from __future__ import annotations
 
 from tfprune.export.advice import Advice, advise
+from tfprune.export.compress.cluster import cluster
 from tfprune.export.micro_file import TFLM_STEP_TOLERANCE, MicroRecord, micro
 from tfprune.export.tflite_file import FLOAT_TOLERANCE, ExportRecord, tflite
 from tfprune.export.timing import Latency, latency
@@ -33,6 +35,7 @@ __all__ = [
     "MicroRecord",
     "Verification",
     "advise",
+    "cluster",
     "latency",
     "micro",
     "tflite",

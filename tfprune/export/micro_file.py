@@ -54,10 +54,11 @@ class MicroRecord:
         tflm_vs_litert: ``max_step_diff`` (int8 steps), ``exact_fraction``, ``top1_agreement``.
         vs_keras: TFLM (dequantized) against the Keras float model: ``max_abs_error``,
             ``max_rel_error``, ``top1_agreement``, ``samples``; None for a .tflite input.
-        compression: with ``compress="prune"``, the report of
-            :func:`tfprune.export.compress.prune_encode` plus ``bit_exact``, ``decode_overhead``
-            and the dense file's arena (``flash_bytes``/``arena_bytes`` are then the
-            compressed file's); None otherwise.
+        compression: with ``compress=`` "prune", "lut" or "auto", the encoder's report
+            (:func:`tfprune.export.compress.prune_encode`, ``lut_encode``, ``auto_encode``:
+            per encoded tensor ``encoding``, ``flash_bytes``, ``decoded_bytes``) plus
+            ``bit_exact``, ``decode_overhead``, the dense file's arena and ``arena_limit``
+            (``flash_bytes``/``arena_bytes`` are then the compressed file's); None otherwise.
     """
 
     out_dir: str
@@ -175,7 +176,7 @@ def _check_micro_file(summary):
 @keras3_io(returns="record", own_paths=True)
 def micro(model, out_dir, *, representative_data=None, name: str = "model",
           overwrite: bool = False, compress=None,
-          allow_uncompressed: bool = False) -> MicroRecord:
+          allow_uncompressed: bool = False, arena: int | None = None) -> MicroRecord:
     """Export for a microcontroller: dense full-int8 .tflite, C array, TFLM measurements.
 
     Writes ``model.tflite``, ``<name>_data.cc``/``.h`` (``alignas(16) const unsigned char
@@ -195,11 +196,18 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
             For a .tflite input it may be omitted (random valid inputs are used) or given as
             inputs already in the file's dtypes.
         name: C identifier prefixing the generated symbols and file names.
-        compress: None (dense int8) or ``"prune"``: every weight tensor where it saves bytes
-            becomes a TFLM DECODE bitmask + packed non-zero values (tfprune.export.compress),
-            checked bit-exact against the dense file in TFLM before anything is written.
-        allow_uncompressed: with ``compress="prune"``, write the dense file when no tensor has
-            enough zeros instead of raising.
+        compress: None (dense int8); ``"prune"``: every weight tensor where it saves bytes
+            becomes a TFLM DECODE bitmask + packed non-zero values; ``"lut"``: int8 tensors
+            with at most 128 distinct values per output channel (e.g. after
+            :func:`tfprune.export.cluster`) become 1-7-bit indices into per-channel value
+            tables; ``"auto"``: per tensor the smallest of prune, LUT and none
+            (tfprune.export.compress). Checked bit-exact against the dense file in TFLM
+            before anything is written.
+        allow_uncompressed: with ``compress="prune"``/``"lut"``, write the dense file when no
+            tensor qualifies instead of raising ("auto" always allows it).
+        arena: tensor arena limit in bytes (None: no limit). DECODE outputs live in the arena,
+            so with a ``compress`` value the largest tensors stay uncompressed until the
+            measured arena fits; raises if even the dense file needs more.
         overwrite: replace existing files in ``out_dir`` (keeping their permissions).
 
     Returns:
@@ -223,6 +231,8 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
     if not isinstance(name, str) or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
         raise errors.ConfigError(f"`name` must be a C identifier like 'model', got {name!r}.")
     _compress.check_option(compress)
+    if arena is not None and (isinstance(arena, bool) or not isinstance(arena, int) or arena < 1):
+        raise errors.ConfigError(f"`arena` must be a positive int (bytes) or None, got {arena!r}.")
     keras_model, source, data = _load(model, representative_data)
     if keras_model is not None:
         _model.check_finite_weights(keras_model)
@@ -242,13 +252,30 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
             content = bytes(model)
         summary = _inspect.summarize(content)
         _check_micro_file(summary)
-        if compress == "prune":  # encoded (or refused) before the long TFLM runs
-            encoded = _compress.prune_encode(content, allow_uncompressed=allow_uncompressed)
+        if compress is not None:  # encoded (or refused) before the long TFLM runs
+            encoded = _encode(content, compress, allow_uncompressed, None)
         m = _measure(content, summary, plain, data)
+        if arena is not None and m["arena"] > arena:
+            raise errors.ExportError(
+                f"The dense int8 model alone needs a {m['arena']} B tensor arena, above "
+                f"arena={arena}; compression cannot lower it (DECODE adds to the arena). "
+                "Raise `arena`, or shrink the model (tfprune.structured) to cut activations.")
         ops, compression = summary.ops, None
-        if compress == "prune":
-            content, extra, compression, m["arena"], m["reported"] = _compress_step(
-                content, encoded, m)
+        if compress is not None:
+            dense_content = content
+            cap = None if arena is None else arena - m["arena"]
+            if cap is not None:
+                encoded = _encode(content, compress, True, max(cap, 1))
+            while True:
+                content, extra, compression, m_arena, m_reported = _compress_step(
+                    dense_content, encoded, m)
+                if arena is None or m_arena <= arena or not compression["encoded"]:
+                    break
+                # the planner kept more decoded bytes live than estimated: drop the largest
+                encoded = _encode(dense_content, compress, True,
+                                  compression["largest_decoded_bytes"] - 1)
+            m["arena"], m["reported"] = m_arena, m_reported
+            compression["arena_limit"] = arena
             ops = (*extra, *ops)
         written = _write(out_dir, files, content, name, ops)
     return MicroRecord(
@@ -257,6 +284,15 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
         ops=ops, modes=summary.modes, tflm_vs_litert=m["agreement"],
         vs_keras=m["vs_keras"], compression=compression,
     )
+
+
+def _encode(content, compress, allow_uncompressed, max_decoded_bytes):
+    """The ``compress=`` encoder's ``(bytes, report)`` for ``content``."""
+    if compress == "auto":
+        return _compress.auto_encode(content, max_decoded_bytes=max_decoded_bytes)
+    encoder = _compress.prune_encode if compress == "prune" else _compress.lut_encode
+    return encoder(content, allow_uncompressed=allow_uncompressed,
+                   max_decoded_bytes=max_decoded_bytes)
 
 
 def _measure(content, summary, plain, data) -> dict:

@@ -32,11 +32,12 @@ import numpy as np
 from tfprune import errors
 from tfprune.export.compress import _encode
 
-__all__ = ["prune_encode", "VALID", "check_option", "DEFAULT_MIN_SAVING"]
+__all__ = ["prune_encode", "lut_encode", "auto_encode", "VALID", "check_option",
+           "DEFAULT_MIN_SAVING"]
 
 log = logging.getLogger(__name__)
 
-VALID = (None, "prune")  # values of micro(compress=...)
+VALID = (None, "prune", "lut", "auto")  # values of micro(compress=...)
 DEFAULT_MIN_SAVING = 64  # bytes a tensor must save (after flatbuffer overhead) to be encoded
 # Flatbuffer bytes one encoded tensor adds beyond its mask and ancillary data: two tensor
 # tables (plus their names), two buffer entries, the DECODE operator and its output tensor.
@@ -58,7 +59,9 @@ def check_option(compress) -> None:
         return
     raise errors.ConfigError(
         f"Unknown compress {compress!r}. Valid: None, 'prune' (TFLM DECODE bitmask + packed "
-        "non-zero values; needs weights with zeros, e.g. after tfprune.prune).")
+        "non-zero values; needs weights with zeros, e.g. after tfprune.prune), 'lut' (indices "
+        "into a value table; needs few distinct values, e.g. after tfprune.export.cluster), "
+        "'auto' (the smaller of the two per tensor).")
 
 
 def _libs():
@@ -206,6 +209,8 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
         results[(s, i)] = compressor.CompressionResult(encoded_data=enc.mask,
                                                        ancillary_data=_encode.ancillary(enc))
         rows.append({"name": _name(t), "shape": list(array.shape), "dtype": str(array.dtype),
+                     "encoding": "prune", "flash_bytes": int(enc_b),
+                     "decoded_bytes": int(dense_b),
                      "zero_fraction": round(zeros, 4), "dense_bytes": int(dense_b),
                      "encoded_bytes": int(enc.nbytes), "saved_bytes": int(saved)})
 
@@ -257,3 +262,7 @@ def _align(content: bytes, aligner) -> bytes:
         aligner.align_tflite_model(src, dst)
         with open(dst, "rb") as f:
             return f.read()
+
+
+# at the end: lut.py reads this module's helpers and DEFAULT_MIN_SAVING
+from tfprune.export.compress.lut import auto_encode, lut_encode  # noqa: E402

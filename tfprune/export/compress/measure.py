@@ -111,13 +111,14 @@ def for_micro(content: bytes, inputs, *, encoded: tuple | None = None,
     if report["encoded"] == 0:
         report.update(bit_exact=None, note="no tensor worth encoding; the dense model is kept")
         return small, report
+    what = report.get("method", "prune")
     res = compare_tflm(content, small, inputs, repeats=repeats)
     if not res["ok"]:
-        raise errors.ExportError(f"The prune-encoded model does not run in TFLite Micro: "
+        raise errors.ExportError(f"The {what}-encoded model does not run in TFLite Micro: "
                                  f"{res['error']}\n{res.get('log', '')[-800:]}")
     if not res["bit_exact"]:
         raise errors.ExportError(
-            f"The prune-encoded model's TFLM outputs differ from the dense model's (max "
+            f"The {what}-encoded model's TFLM outputs differ from the dense model's (max "
             f"{res['max_abs_diff']} int steps over {res['samples']} inputs); nothing written. "
             "This is a tfprune bug: please report it with the model.")
     report.update(bit_exact=True, samples=res["samples"], arena_reported=res["reported"],
@@ -126,9 +127,9 @@ def for_micro(content: bytes, inputs, *, encoded: tuple | None = None,
 
 
 def micro_step(content: bytes, encoded: tuple, measured: dict) -> tuple:
-    """The ``compress="prune"`` step of :func:`tfprune.export.micro`, after the dense run.
+    """The ``compress=`` step of :func:`tfprune.export.micro`, after the dense run.
 
-    ``encoded`` is ``prune_encode(content)`` (micro calls it before its long TFLM runs, so
+    ``encoded`` is ``prune_encode(content)`` (or ``lut_encode``/``auto_encode``) (micro calls it before its long TFLM runs, so
     its refusals come first); ``measured`` is micro's dense measurement (``codes``: the TFLM inputs, ``tflm_raw``: the
     dense TFLM outputs, ``arena``, ``reported``). Encodes, proves the result bit-exact in
     TFLM and bisects its arena. Returns ``(content, extra_ops, report, arena, reported)``

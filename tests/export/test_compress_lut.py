@@ -1,0 +1,181 @@
+"""The TFLM DECODE LUT encoding, "auto" (smallest per tensor), and weight clustering."""
+
+import numpy as np
+import pytest
+
+from tfprune import errors
+from tfprune.compat import keras
+from tfprune.export import _tflite_bytes
+from tfprune.export.compress import auto_encode, check_option, lut_encode, prune_encode
+from tfprune.export.compress.lut import _lut_result, lut_decode, lut_plan
+from tfprune.export.compress.measure import compare_tflm
+
+
+def _cnn(levels=None, sparsity=0.0, seed=0):
+    """A small CNN; ``levels``: round each kernel to that many distinct float values."""
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
+        L.Conv2D(24, 3, activation="relu", padding="same", name="conv2"),
+        L.MaxPooling2D(name="pool"),
+        L.Flatten(name="flat"),
+        L.Dense(48, activation="relu", name="fc"),
+        L.Dense(10, name="logits"),
+    ])
+    rng = np.random.default_rng(seed)
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        w = ws[0]
+        if sparsity:
+            w[np.abs(w) < np.quantile(np.abs(w), sparsity)] = 0.0
+        if levels:  # the non-zeros snapped to `levels` values (quantiles), zeros kept
+            grid = np.quantile(w[w != 0], np.linspace(0, 1, levels))
+            snapped = grid[np.abs(w[..., None] - grid).argmin(-1)].astype("float32")
+            w = np.where(w == 0, 0.0, snapped).astype("float32")
+        ws[1][:] = rng.normal(size=ws[1].shape) * 0.05
+        layer.set_weights([w, ws[1]])
+    return m
+
+
+@pytest.fixture(scope="module")
+def data():
+    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def codes():
+    return np.random.default_rng(2).integers(-128, 128, (10, 8, 8, 1)).astype(np.int8)
+
+
+def test_plan_and_decode_roundtrip_every_layout():
+    rng = np.random.default_rng(0)
+    # per-channel values (axis 0): each row its own 3 values -> 2 bits, one table per row
+    rows = np.stack([rng.choice(rng.integers(-128, 128, 3), 40) for _ in range(6)]).astype(np.int8)
+    p = lut_plan(rows)
+    assert p["axis"] == 0 and p["bits"] == 2 and p["tables"] == 6
+    # 1..7 bits: the fewest that hold the largest per-row table
+    for k in (2, 5, 16, 100, 128):
+        a = rng.choice(np.arange(-128, 128)[:k], (7, 3, 40)).astype(np.int8)
+        plan = lut_plan(a)
+        assert plan["axis"] == 0
+        assert plan["bits"] == max(1, (max(len(np.unique(r)) for r in a) - 1).bit_length())
+        enc, anc = _lut_result(a, plan)
+        assert len(enc) == -(-a.size * plan["bits"] // 8)
+        assert anc[0] == 0 and anc[1] == 1 and anc[5] == plan["bits"]  # DCM: LUT, v1, axis 0
+        assert np.array_equal(lut_decode(enc, anc, a.shape), a)
+    enc, anc = _lut_result(rows, p)
+    assert np.array_equal(lut_decode(enc, anc, rows.shape), rows)
+    wide = np.random.default_rng(3).integers(-128, 128, (300, 300)).astype(np.int8)
+    assert lut_plan(wide) is None  # > 128 values in every table layout
+    assert lut_plan(np.zeros(4, np.int32)) is None
+
+
+def test_lut_model_is_bit_exact_in_tflm_and_smaller(data, codes):
+    dense = _tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    small, report = lut_encode(dense, min_saving_bytes=0)
+    rows = {r["name"]: r for r in report["tensors"]}
+    assert {r["encoding"] for r in rows.values()} == {"lut"}
+    fc = next(r for n, r in rows.items() if "/fc/" in n)
+    assert fc["bits"] <= 3 and fc["decoded_bytes"] == 48 * 384
+    assert fc["flash_bytes"] < 0.45 * fc["decoded_bytes"]
+    assert report["compressed_bytes"] == len(small) < 0.6 * len(dense)
+    res = compare_tflm(dense, small, codes, repeats=2)
+    assert res["ok"], res
+    assert res["bit_exact"] and res["samples"] == 10
+
+
+def test_lut_refuses_many_values_unless_allowed(data):
+    dense = _tflite_bytes(_cnn(), quantize="int8", data=data, int8_io=True)
+    with pytest.raises(errors.ExportError, match="Cluster the weights"):
+        lut_encode(dense)
+    same, report = lut_encode(dense, allow_uncompressed=True)
+    assert same == dense and report["encoded"] == 0
+
+
+def test_auto_takes_the_smaller_encoding_per_tensor(data, codes):
+    # 92% zeros, the rest on 16 values: prune wins on big sparse tensors; an unpruned
+    # clustered model gets LUT; auto is never larger than either alone
+    sparse = _tflite_bytes(_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
+                           int8_io=True)
+    mixed = _tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    for content in (sparse, mixed):
+        auto, rep = auto_encode(content, min_saving_bytes=0)
+        lut_only, _ = lut_encode(content, min_saving_bytes=0)
+        assert len(auto) <= len(lut_only) + 64
+        try:
+            prune_only = prune_encode(content, min_saving_bytes=0)[0]
+        except errors.ExportError:
+            prune_only = content
+        assert len(auto) <= len(prune_only) + 64
+        for r in rep["tensors"]:
+            assert r["encoding"] in ("prune", "lut") and r["flash_bytes"] < r["decoded_bytes"]
+        res = compare_tflm(content, auto, codes, repeats=2)
+        assert res["ok"] and res["bit_exact"], res
+    _, rep_sparse = auto_encode(sparse, min_saving_bytes=0)
+    _, rep_mixed = auto_encode(mixed, min_saving_bytes=0)
+    fc_sparse = next(r for r in rep_sparse["tensors"] if "/fc/" in r["name"])
+    fc_mixed = next(r for r in rep_mixed["tensors"] if "/fc/" in r["name"])
+    assert fc_sparse["encoding"] == "prune" and fc_mixed["encoding"] == "lut"
+    # a decoded-size cap keeps the big tensor dense
+    _, capped = auto_encode(mixed, min_saving_bytes=0, max_decoded_bytes=48 * 384 - 1)
+    assert all("/fc/" not in r["name"] for r in capped["tensors"])
+    assert "max_decoded_bytes" in next(v for k, v in capped["skipped"].items() if "/fc/" in k)
+
+
+def test_check_option_takes_lut_and_auto():
+    check_option("lut")
+    check_option("auto")
+    with pytest.raises(errors.ConfigError, match="'lut'.*'auto'"):
+        check_option("huffman")
+
+
+def test_cluster_keeps_zeros_and_limits_values_per_kernel():
+    from tfprune.export import cluster
+    from tfprune.export.compress.cluster import kmeans_1d
+
+    m = _cnn(sparsity=0.5)
+    before = [w.copy() for w in m.get_weights()]
+    c = cluster(m, clusters=16)
+    assert c is not m
+    for w0, w1, layer in zip(before[::2], c.get_weights()[::2], range(4), strict=True):
+        assert np.array_equal(w0 == 0, w1 == 0), layer  # zeros stay, no new zeros
+        assert len(np.unique(w1)) <= 16 < len(np.unique(w0))
+        assert np.abs(w1 - w0).max() < 0.5 * np.abs(w0).max()
+    assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights(), strict=True))
+    assert np.array_equal(before[1], c.get_weights()[1])  # biases untouched
+    cent, lab = kmeans_1d(np.r_[np.full(50, -1.0), np.full(50, 2.0)] + 0.01, 2)
+    assert np.allclose(cent, [-0.99, 2.01]) and set(lab.tolist()) == {0, 1}
+    with pytest.raises(errors.ConfigError, match="clusters"):
+        cluster(m, clusters=1)
+
+
+@pytest.mark.slow
+def test_micro_lut_and_auto_with_an_arena_limit(tmp_path, data):
+    from tfprune.export import cluster, micro
+
+    model = cluster(_cnn(sparsity=0.9), clusters=16)
+    rec = micro(model, tmp_path / "a", representative_data=data, compress="auto")
+    c = rec.compression
+    assert c["bit_exact"] is True and c["encoded"] >= 2 and c["arena_limit"] is None
+    assert {r["encoding"] for r in c["tensors"]} <= {"prune", "lut"}
+    assert all(r["flash_bytes"] < r["decoded_bytes"] for r in c["tensors"])
+    assert rec.flash_bytes == len(open(rec.files["tflite"], "rb").read()) < c["dense_bytes"]
+    assert "TFLM_DECODE" in rec.ops
+    # an arena limit below the decoded fc kernel keeps that tensor dense, and the arena fits
+    limit = c["dense_arena_bytes"] + 2000
+    rec2 = micro(model, tmp_path / "b", representative_data=data, compress="auto", arena=limit)
+    c2 = rec2.compression
+    assert rec2.arena_bytes <= limit and c2["arena_limit"] == limit
+    assert all(r["decoded_bytes"] <= 2000 for r in c2["tensors"])
+    assert rec2.flash_bytes > rec.flash_bytes
+    with pytest.raises(errors.ExportError, match="arena"):
+        micro(model, tmp_path / "c", representative_data=data, compress="auto", arena=100)
+    # lut alone: clustered without zeros -> every big kernel LUT-encoded
+    rec3 = micro(cluster(_cnn(), clusters=16), tmp_path / "d", representative_data=data,
+                 compress="lut")
+    assert rec3.compression["bit_exact"] and rec3.compression["encoded"] >= 2
+    assert all(r["bits"] <= 4 for r in rec3.compression["tensors"])

@@ -1,0 +1,285 @@
+"""TFLM DECODE "lut" encoding, and "auto": the smallest DECODE encoding per tensor.
+
+LUT (look-up table) encoding stores each element of an int8 tensor as a 1-7-bit index into a
+small value table, one table per output channel (axis 0; ``DecodeStateLut`` in
+tflite-micro). It pays when a tensor holds few distinct values, e.g. after weight clustering
+(:func:`tfprune.export.cluster`): 16 values -> 4 bits per weight, half of int8. The encoder
+is upstream's (``tflite_micro...compression.lut.LutCompressor``, shipped in the
+``tflite-micro`` wheel); this module picks the table mode and index width per tensor, checks
+each encoding by decoding it again in numpy, and shares the DECODE insertion with the prune
+encoder (:func:`tfprune.export.compress.prune_encode`), so one file can mix both.
+
+Per tensor, the flash cost is estimated from the exact encoded bytes (16-byte padded) plus the
+same flatbuffer overhead the prune encoder uses; "auto" takes the smallest of prune, LUT and
+none.
+
+Example:
+    >>> import numpy as np
+    >>> from tfprune.compat import keras
+    >>> from tfprune.export import _tflite_bytes
+    >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
+    >>> w, b = m.get_weights(); m.set_weights([np.round(w * 4) / 4, b])  # few values
+    >>> x = np.random.default_rng(0).random((20, 64)).astype("float32")
+    >>> dense = _tflite_bytes(m, quantize="int8", data=x, int8_io=True)
+    >>> small, report = lut_encode(dense)
+    >>> len(small) < 0.7 * len(dense), report["tensors"][0]["encoding"]
+    (True, 'lut')
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+
+import numpy as np
+
+from tfprune import errors
+from tfprune.export import compress as _prune
+from tfprune.export.compress import _encode
+
+__all__ = ["lut_encode", "auto_encode", "lut_plan", "lut_decode", "MAX_BITS"]
+
+log = logging.getLogger(__name__)
+
+MAX_BITS = 7  # widest index the DCM bitwidth field holds (upstream LutAncillaryData)
+
+
+def _lut_libs():
+    from tflite_micro.tensorflow.lite.micro.compression import lut, spec
+
+    return lut, spec
+
+
+def lut_plan(array: np.ndarray) -> dict | None:
+    """The cheapest LUT layout of an int8 tensor, or None if no layout fits 2**MAX_BITS.
+
+    One table per slice along axis 0 (output channels of Conv2D/FullyConnected kernels).
+    Upstream's other layouts are not offered: with the ``tflite-micro`` wheel's runtime, one
+    table for the whole tensor (``PerTensor``) and tables along the last axis decode wrongly
+    (measured on a small CNN: outputs off by 55-218 int8 steps), while axis 0 was bit-exact
+    at 1, 3 and 4 bits. Returns
+    ``{"axis", "bits", "stride", "tables", "bytes"}``; ``bytes`` = packed indices + 16-byte
+    metadata + value tables (``tables`` x ``stride`` int8).
+
+    Example:
+        >>> a = np.array([[0, 3, 3, 0], [5, 5, 0, 5]], np.int8)
+        >>> p = lut_plan(a); p["axis"], p["bits"], p["tables"], p["bytes"]
+        (0, 1, 2, 21)
+    """
+    array = np.asarray(array)
+    if array.dtype != np.int8 or array.size == 0:
+        return None
+    n = int(array.size)
+    options = []
+    for axis in (0,):
+        slices = np.moveaxis(array, axis, 0).reshape(array.shape[axis], -1)
+        stride = max(len(np.unique(s)) for s in slices)
+        options.append((axis, stride, array.shape[axis]))
+    best = None
+    for axis, stride, tables in options:
+        bits = max(1, (stride - 1).bit_length())
+        if bits > MAX_BITS:
+            continue
+        size = -(-n * bits // 8) + _encode.DCM_SIZE + stride * tables
+        if best is None or size < best["bytes"]:
+            best = {"axis": axis, "bits": bits, "stride": stride, "tables": tables,
+                    "bytes": size}
+    return best
+
+
+def lut_decode(encoded: bytes, ancillary: bytes, shape: tuple) -> np.ndarray:
+    """The int8 tensor back from a LUT encoding, the way DecodeStateLut expands it (checks).
+
+    Example:
+        >>> a = np.array([[0, 3, 3, 0], [5, 5, 0, 5]], np.int8)
+        >>> enc, anc = _lut_result(a, lut_plan(a))
+        >>> lut_decode(enc, anc, a.shape).tolist() == a.tolist()
+        True
+    """
+    dcm = ancillary[: _encode.DCM_SIZE]
+    axis_field, bits, stride = dcm[5] >> 4, dcm[5] & 0x07, dcm[6]
+    n = int(np.prod(shape))
+    raw = np.unpackbits(np.frombuffer(encoded, np.uint8), bitorder="big")[: n * bits]
+    idx = raw.reshape(n, bits) @ (1 << np.arange(bits - 1, -1, -1))
+    tables = np.frombuffer(ancillary[_encode.DCM_SIZE:], np.int8).reshape(-1, stride)
+    if axis_field == 0xF:
+        return tables[0][idx].reshape(shape)
+    moved = (shape[axis_field],) + tuple(s for i, s in enumerate(shape) if i != axis_field)
+    idx = np.moveaxis(idx.reshape(shape), axis_field, 0).reshape(shape[axis_field], -1)
+    out = np.take_along_axis(tables, idx, axis=1).reshape(moved)
+    return np.moveaxis(out, 0, axis_field)
+
+
+def _lut_result(array: np.ndarray, plan: dict, tensor=None) -> tuple:
+    """(encoded, ancillary) bytes from upstream's LutCompressor for ``plan``."""
+    lut, spec = _lut_libs()
+    mode = spec.PerTensor() if plan["axis"] is None else spec.PerChannel(axis=plan["axis"])
+    method = spec.LookUpTableCompression(index_bitwidth=plan["bits"], mode=mode)
+    if tensor is None:  # a stand-in with the two attributes the compressor reads
+        tensor = type("T", (), {"array": array, "shape": array.shape})()
+    res = lut.LutCompressor().compress(tensor, method)
+    return bytes(res.encoded_data), bytes(res.ancillary_data)
+
+
+def _encode_model(model_bytes, methods, *, min_saving_bytes, max_decoded_bytes,
+                  allow_uncompressed, label):
+    compressor, constant_inputs, decode_insert, model_editor, aligner = _prune._libs()
+    if not isinstance(model_bytes, (bytes, bytearray)) or len(model_bytes) < 8:
+        raise errors.ExportError(f"{label}() takes the bytes of a .tflite file.")
+    if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
+        raise errors.ConfigError(f"`min_saving_bytes` must be an int, got {min_saving_bytes!r}.")
+    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not
+                                          isinstance(max_decoded_bytes, int)
+                                          or max_decoded_bytes < 1):
+        raise errors.ConfigError("`max_decoded_bytes` must be a positive int or None, got "
+                                 f"{max_decoded_bytes!r}.")
+    try:
+        model = model_editor.read(bytes(model_bytes))
+    except Exception as e:  # the flatbuffer reader raises anything on garbage
+        raise errors.ExportError(f"The bytes are not a readable .tflite model ({e}).") from e
+
+    results, rows, skipped = {}, [], {}
+    pad = _prune._pad16
+    for s, i, t, why, consumers in _prune._candidates(model, constant_inputs):
+        array = t.array
+        zps, axis, channels = _prune._quant(t)
+        name = _prune._name(t)
+        if why is not None:
+            if array.dtype == np.int8:
+                skipped[name] = why
+            continue
+        dense_b = int(array.nbytes)
+        per_consumer = 128 + len(name) + 12 * (channels if zps is not None else 0)
+        overhead = _prune._OVERHEAD + 2 * len(name) + (consumers - 1) * per_consumer
+        options = []  # (flash bytes, encoding, payload)
+        if "lut" in methods and array.dtype == np.int8:
+            plan = lut_plan(array)
+            if plan is not None:
+                enc, anc = _lut_result(array, plan, t)
+                options.append((pad(len(enc)) + pad(len(anc)), "lut", (enc, anc, plan)))
+        if "prune" in methods:
+            bad = (zps is not None and len(zps) != channels) or \
+                _encode.refusal(array.dtype, array.shape, zps, axis)
+            if not bad:
+                penc = _encode.encode(array, zps, axis)
+                if len(penc.values) < penc.count:
+                    anc = _encode.ancillary(penc)
+                    options.append((pad(len(penc.mask)) + pad(len(anc)), "prune",
+                                    (penc.mask, anc, penc)))
+        if not options:
+            if array.dtype == np.int8:
+                skipped[name] = "no zeros and more than 128 distinct values per table"
+            continue
+        flash, kind, (enc, anc, extra) = min(options, key=lambda o: o[0])
+        saved = dense_b - flash - overhead
+        if max_decoded_bytes is not None and dense_b > max_decoded_bytes:
+            skipped[name] = f"{dense_b} B decoded > max_decoded_bytes={max_decoded_bytes}"
+            continue
+        if saved < min_saving_bytes:
+            if array.dtype == np.int8 and dense_b >= 256:
+                skipped[name] = (f"best encoding ({kind}, {flash} B) saves {saved} B < "
+                                 f"min_saving_bytes={min_saving_bytes}")
+            continue
+        if kind == "lut":
+            back = lut_decode(enc, anc, array.shape)
+        else:
+            back = _encode.decode(extra, array.shape, array.dtype, zps, axis)
+        if not np.array_equal(back.view(np.uint8), np.ascontiguousarray(array).view(np.uint8)):
+            raise AssertionError(f"{kind} encoding of {name!r} does not round-trip")
+        results[(s, i)] = compressor.CompressionResult(encoded_data=enc, ancillary_data=anc)
+        row = {"name": name, "shape": list(array.shape), "dtype": str(array.dtype),
+               "encoding": kind, "flash_bytes": int(flash), "decoded_bytes": dense_b,
+               "dense_bytes": dense_b, "saved_bytes": int(saved)}
+        if kind == "lut":
+            row.update(bits=extra["bits"], table_axis=extra["axis"], table_size=extra["stride"])
+        else:
+            row.update(zero_fraction=round(1.0 - len(extra.values) / max(extra.count, 1), 4))
+        rows.append(row)
+
+    report = {"method": label, "dense_bytes": len(model_bytes), "encoded": len(rows),
+              "tensors": rows, "skipped": skipped, "min_saving_bytes": min_saving_bytes,
+              "max_decoded_bytes": max_decoded_bytes,
+              "largest_decoded_bytes": max((r["decoded_bytes"] for r in rows), default=0)}
+    if not rows:
+        if allow_uncompressed:
+            report.update(compressed_bytes=len(model_bytes), ratio=1.0)
+            return bytes(model_bytes), report
+        detail = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:6]) or "no int8 weights"
+        hint = ("Cluster the weights first (tfprune.export.cluster(model, clusters=16)) so a "
+                "tensor holds at most 128 values (16 -> 4-bit indices)" if label == "lut" else
+                "Prune (tfprune.prune) and/or cluster (tfprune.export.cluster) the weights")
+        raise errors.ExportError(
+            f"No tensor saves flash with the {label!r} encoding ({detail}). {hint}, lower "
+            "min_saving_bytes, or pass allow_uncompressed=True to keep the dense model.")
+    encoded = [model.subgraphs[s].tensors[i] for s, i in results]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # decode_insert warns when it drops a tensor: never here
+        decode_insert.insert_decode_operators(model, results)
+    for t in encoded:
+        t._fb.quantization = None  # see prune_encode: the encoded tensor needs no scales
+    out = _prune._align(bytes(model.build()), aligner)
+    report.update(compressed_bytes=len(out), ratio=round(len(out) / len(model_bytes), 4))
+    log.info("%s encoding: %d tensors, %d -> %d bytes", label, len(rows), len(model_bytes),
+             len(out))
+    return out, report
+
+
+def lut_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MIN_SAVING,
+               max_decoded_bytes: int | None = None, allow_uncompressed: bool = False) -> tuple:
+    """LUT-encode every int8 constant tensor of a .tflite model where it saves bytes.
+
+    A tensor qualifies when its values fit tables of at most 128 entries, one per channel
+    along axis 0; the index width is the fewest bits that hold the
+    table (1-7). Encodings come from upstream's ``LutCompressor`` and are decoded again in
+    numpy before the file is built; run the result in TFLM to check it end to end
+    (:func:`tfprune.export.micro` with ``compress="lut"`` does, and refuses a mismatch).
+
+    Args:
+        model_bytes: a full-int8 .tflite flatbuffer.
+        min_saving_bytes, max_decoded_bytes, allow_uncompressed: as in
+            :func:`tfprune.export.compress.prune_encode`.
+
+    Returns:
+        ``(bytes, report)`` as ``prune_encode``; each row of ``report["tensors"]`` has
+        ``encoding`` ("lut"), ``flash_bytes`` (encoded, padded), ``decoded_bytes``, ``bits``,
+        ``table_axis`` (one table per slice along it) and ``table_size``.
+
+    Raises:
+        tfprune.errors.ExportError: no tensor qualifies (unless ``allow_uncompressed``).
+
+    Example:
+        >>> import numpy as np
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
+        >>> dense = _tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
+        >>> lut_encode(dense)  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ExportError: No tensor saves flash with the 'lut' encoding ...
+    """
+    return _encode_model(model_bytes, ("lut",), min_saving_bytes=min_saving_bytes,
+                         max_decoded_bytes=max_decoded_bytes,
+                         allow_uncompressed=allow_uncompressed, label="lut")
+
+
+def auto_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MIN_SAVING,
+                max_decoded_bytes: int | None = None, allow_uncompressed: bool = True) -> tuple:
+    """Per tensor, the smallest of the prune encoding, the LUT encoding and none.
+
+    Same arguments and report as :func:`lut_encode`; each row's ``encoding`` is "prune" or
+    "lut". ``max_decoded_bytes`` keeps larger tensors dense (a DECODE output lives in the
+    arena). ``allow_uncompressed`` defaults to True: "auto" may well choose none.
+
+    Example:
+        >>> import numpy as np
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
+        >>> dense = _tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
+        >>> auto_encode(dense)[1]["encoded"]
+        0
+    """
+    return _encode_model(model_bytes, ("prune", "lut"), min_saving_bytes=min_saving_bytes,
+                         max_decoded_bytes=max_decoded_bytes,
+                         allow_uncompressed=allow_uncompressed, label="auto")
