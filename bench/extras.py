@@ -288,6 +288,27 @@ def sparse_kernels_section(d):
             "default XNNPACK delegate.", "", d["table"], ""]
 
 
+def mcu_flash_section(d):
+    if not d:
+        return []
+    rows = ["## Smallest microcontroller file: prune, LUT and auto DECODE encodings "
+            "(`bench/mcu_flash.py`)", "",
+            f"Command: `{d['meta']['command']}`. Demo CNN on MNIST-5k; accuracy in the TFLM "
+            "interpreter on 1,000 test digits; every encoded file bit-exact against its own int8 "
+            "file; clustering is post-training (`export.cluster`), no fine-tuning after it.", "",
+            "| variant | encoding | flash B | % of dense int8 | TFLM accuracy | arena B |",
+            "|---|---|---:|---:|---:|---:|"]
+    for v in d["variants"]:
+        rows.append(f"| {v['variant']} | {v['encoding']} | {v['flash_bytes']:,} | "
+                    f"{100 * v['flash_ratio_vs_dense_int8']:.2f} | {pct(v['tflm_accuracy'])} | "
+                    f"{v.get('arena_reported') or 0:,} |")
+    t = d["target"]
+    rows += ["", f"Best within 1 point of dense: {t['best_within_1pt']}, {t['best_bytes']:,} B = "
+             f"{100 * t['best_ratio']:.2f} % of dense int8 (target 5 %: "
+             f"{'met' if t['target_0.05_met'] else 'not met'})."]
+    return rows + [""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
     out = []
@@ -295,6 +316,7 @@ def sections(results: Path) -> list:
                      ("allocation", allocation_section), ("compress", compress_section),
                      ("structured", structured_section), ("sweeps", sweeps_section),
                      ("qat", qat_section), ("oneshot", oneshot_section),
-                     ("sparse_kernels", sparse_kernels_section)):
+                     ("sparse_kernels", sparse_kernels_section),
+                     ("mcu_flash", mcu_flash_section)):
         out += fn(_load(results, name))
     return out
