@@ -152,3 +152,20 @@ def test_custom_loop_with_one_call_per_step_matches_fit(mlp, xy, scope):
     for a, b in zip(tfprune.masking.pruner.wrapped_layers(fitted), tfprune.masking.pruner.wrapped_layers(looped), strict=True):
         np.testing.assert_array_equal(a.pruning_vars[0][1].numpy(), b.pruning_vars[0][1].numpy())
     assert tfprune.masking.pruner.sparsity_report(looped)["sparsity"] == pytest.approx(0.6, abs=0.01)
+
+
+def test_channel_pruning_logs_the_channel_fraction_next_to_the_weight_fraction():
+    import numpy as np
+
+    import tfprune
+    from tfprune.compat import keras
+
+    m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16, name="h"),
+                          keras.layers.Dense(3, name="out")])
+    p = tfprune.prune(m, sparsity=0.5, criterion="l1", granularity="channel")
+    p.compile("sgd", "mse")
+    h = p.fit(np.random.rand(32, 6), np.random.rand(32, 3), epochs=1, verbose=0,
+              callbacks=[tfprune.PruningCallback()])
+    assert h.history["channel_sparsity"][-1] == 0.5
+    assert "channels" not in tfprune.masking.pruner.sparsity_report(
+        tfprune.prune(m, sparsity=0.5))  # weight granularity: no channel figure
