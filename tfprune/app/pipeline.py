@@ -25,8 +25,10 @@ import os
 import time
 
 import numpy as np
+import tensorflow as tf
 
 from tfprune import analysis, compat, errors, export
+from tfprune import task as task_lib
 from tfprune.app import data as data_lib
 from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
@@ -58,6 +60,8 @@ class Job:
     export: dict
     seed: int
     keras3: bool = False  # the user's file was Keras 3: models are saved back as Keras 3
+    task: object = None  # tfprune.task.OutputTask of the (first) output
+    metric: str = "accuracy"  # what the run measures: from tfprune.task (mae for regression)
 
 
 def _section(recipe: dict, key: str, **override) -> dict:
@@ -113,7 +117,7 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
                      "weights (re-train it or save it again from a good checkpoint).")
     except RunFailedError as exc:
         raise errors.ConfigError(str(exc)) from None
-    (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
+    (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed, task=recipe.get("task"))
     xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
     task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
     data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)",
@@ -135,8 +139,10 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
         _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
     from tfprune import compat
 
+    out_task, metric = resolve_metric(model, ytr, train_cfg["loss"], task)
     job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
-              _section(recipe, "export"), seed, keras3=compat.is_from_keras3(model))
+              _section(recipe, "export"), seed, keras3=compat.is_from_keras3(model),
+              task=out_task, metric=metric)
     if "sweep" in recipe:  # the tuner checks its space and options before any trial
         import shutil
         import tempfile
@@ -147,6 +153,21 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
         finally:
             shutil.rmtree(probe, ignore_errors=True)
     return job
+
+
+def resolve_metric(model, y, loss, task=None):
+    """The task of the model's first output (:func:`tfprune.task.resolve`) and the metric a
+    run measures on it: accuracy for class scores and binary outputs, ``mae`` for regression,
+    the loss when the task cannot be told.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="price")])
+        >>> t, metric = resolve_metric(m, np.array([6.5, 9.0]), "mse")
+        >>> t.kind, metric
+        ('regression', 'mae')
+    """
+    t = task_lib.resolve(model, y, loss=loss, task=task)[0]
+    return t, (task_lib.default_metrics(t.kind) or ("loss",))[0]
 
 
 def _unit_granularity(prune_cfg) -> str:
@@ -181,7 +202,7 @@ def sensitivity_scan(job: Job, *, quiet=False):
     n = cfg.get("samples", 256)
     x, y = job.test_data
     kwargs = {"levels": tuple(cfg.get("levels", (0.25, 0.5, 0.75, 0.9))),
-              "metric": cfg.get("metric", "accuracy"), "progress": not quiet}
+              "metric": cfg.get("metric", job.metric), "progress": not quiet}
     if "criterion" in cfg:
         kwargs["criterion"] = cfg["criterion"]
     res = analysis.sensitivity(job.model, (x[:n], y[:n]),
@@ -219,14 +240,16 @@ def sweep(job: Job, stage: str, *, say=print) -> dict:
             "pareto": [i for i, r in enumerate(rows) if r.get("trial_id") in ids]}
 
 
-def _compile(model, lr, loss):
-    """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file)."""
+def _compile(model, lr, loss, metric="accuracy"):
+    """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file),
+    measuring ``metric`` (the job's: :func:`resolve_metric`; ``"loss"``: no extra metric)."""
+    metrics = [] if metric == "loss" else [metric]
     if compat.is_keras3_object(model):
         import keras as keras3
 
-        model.compile(keras3.optimizers.Adam(lr), loss, metrics=["accuracy"])
+        model.compile(keras3.optimizers.Adam(lr), loss, metrics=metrics)
         return model
-    model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(lr), loss, metrics=metrics)
     return model
 
 
@@ -242,7 +265,7 @@ def _fit(model, x, y, *, epochs, batch_size, desc, quiet, callbacks=()):
 def train(job: Job, *, quiet=False, callbacks=()):
     """Dense training (``train.epochs``; 0 keeps the loaded weights). Returns the history."""
     t = job.train
-    _compile(job.model, t["learning_rate"], t["loss"])
+    _compile(job.model, t["learning_rate"], t["loss"], job.metric)
     return _fit(job.model, *job.train_data, epochs=t["epochs"], batch_size=t["batch_size"],
                 desc="dense training", quiet=quiet, callbacks=callbacks)
 
@@ -262,7 +285,8 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     pruned = masking.prune(model, schedule=schedule, scope=scope,
                            criterion=spec.get("criterion", "magnitude"),
                            exclude=spec.get("exclude"), **_granularity_args(spec))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
     hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning weights", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
@@ -286,7 +310,8 @@ def _prune_channels_gradual(model, spec, job, quiet, callbacks):
     schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
     pruned = masking.prune(model, schedule=schedule, granularity="channel", scope=spec["scope"],
                            criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
     hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning channels", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
@@ -307,7 +332,8 @@ def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
                         scope=spec["scope"], round_to=spec["round_to"],
                         min_channels=spec["min_channels"], exclude=spec.get("exclude"))
     small = structured.shrink(structured.apply_masks(model, p), p)
-    _compile(small, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
+    _compile(small, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
     hist = _fit(small, *job.train_data, epochs=spec["epochs"],
                 batch_size=spec.get("batch_size", job.train["batch_size"]),
                 desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
@@ -322,7 +348,8 @@ def prune_variant(model, spec: dict, job: Job, *, quiet=False, callbacks=(), all
     return fn(model, spec, job, quiet, callbacks, allocation)
 
 
-def _litert_accuracy(path, x, y, limit=500):
+def _litert_metric(path, x, y, job: Job, limit=500):
+    """``job.metric`` of the .tflite file ``path`` on ``(x, y)`` in LiteRT (first output)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     x, y = x[:limit], y[:limit]
@@ -339,10 +366,13 @@ def _litert_accuracy(path, x, y, limit=500):
                 raise
     it.set_tensor(d_in["index"], x.astype(d_in["dtype"]))
     it.invoke()
-    return float(np.mean(np.argmax(it.get_tensor(d_out["index"]), -1) == y))
+    fn = task_lib.metric(job.task, job.metric).fn
+    return float(fn(tf.constant(y), tf.constant(it.get_tensor(d_out["index"]))))
 
 
-def _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte, runs):
+def _tflite_entry(model, stage, tag, fmt, x_cal, job: Job):
+    xte, yte = job.test_data
+    runs = job.export["latency_runs"]
     path = os.path.join(stage, f"{tag}_{fmt}.tflite")
     rec = export.tflite(model, path, quantize=_QUANTIZE[fmt], representative_data=x_cal,
                         overwrite=True)
@@ -351,8 +381,7 @@ def _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte, runs):
          "top1_vs_keras": rec.verification.get("top1_agreement")}
     if runs:
         e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
-    if int(model.outputs[0].shape[-1]) > 1:
-        e["accuracy"] = _litert_accuracy(path, xte, yte)
+    e[job.metric] = _litert_metric(path, xte, yte, job)
     return e
 
 
@@ -372,14 +401,20 @@ def _save(model, path, keras3: bool) -> None:
     model.save(path)
 
 
-def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
-    """Accuracy, size, MACs, per-layer counts and the exports of one variant."""
+def _evaluate(model, job: Job, lr=1e-3) -> float:
+    """``job.metric`` of the Keras model on the test set (the loss for ``"loss"``)."""
     xte, yte = job.test_data
-    _compile(model, 1e-3, job.train["loss"])
-    _, acc = model.evaluate(xte, yte, verbose=0, batch_size=256)
+    _compile(model, lr, job.train["loss"], job.metric)
+    res = model.evaluate(xte, yte, verbose=0, batch_size=256)
+    return float(res[-1] if isinstance(res, (list, tuple)) else res)
+
+
+def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
+    """The job's metric (accuracy, or MAE for regression), size, MACs, per-layer counts and
+    the exports of one variant."""
+    entry = {"metric": job.metric, job.metric: _evaluate(model, job)}
     s = analysis.summary(model, print_fn=None)
-    entry = {k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")}
-    entry["accuracy"] = float(acc)
+    entry.update({k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")})
     entry["layers"] = {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],
                                    "sparsity": round(r["sparsity"], 4)}
                        for r in s["layers"] if r["params"]}
@@ -388,8 +423,7 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     entry["tflite"] = {}
     for fmt in job.export["tflite"]:
         say(f"  export {tag}: {fmt} .tflite")
-        entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte,
-                                             job.export["latency_runs"])
+        entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, job)
     if job.export["micro"]:
         say(f"  export {tag}: microcontroller (TFLM)")
         entry["micro"] = _micro_entry(model, stage, tag, x_cal)

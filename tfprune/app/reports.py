@@ -121,6 +121,8 @@ def write_text(path: str, text: str) -> None:
 # (key, label, format) rows of the side-by-side table; missing values show as "—"
 METRICS = [
     ("accuracy", "accuracy (test set)", "{:.2%}"),
+    ("mae", "MAE (test set)", "{:.4g}"),
+    ("loss", "loss (test set)", "{:.4g}"),
     ("params", "params", "{:,}"),
     ("nonzero_params", "non-zero params", "{:,}"),
     ("sparsity", "weight sparsity", "{:.1%}"),
@@ -130,7 +132,11 @@ METRICS = [
     ("tflite.int8.bytes", ".tflite int8 bytes", "{:,}"),
     ("tflite.float.latency_ms", "LiteRT latency float32 (ms, 1 thread)", "{:.3f}"),
     ("tflite.int8.latency_ms", "LiteRT latency int8 (ms, 1 thread)", "{:.3f}"),
+    ("tflite.float.mae", "float32 MAE (LiteRT)", "{:.4g}"),
+    ("tflite.float.loss", "float32 loss (LiteRT)", "{:.4g}"),
     ("tflite.int8.accuracy", "int8 accuracy (LiteRT)", "{:.2%}"),
+    ("tflite.int8.mae", "int8 MAE (LiteRT)", "{:.4g}"),
+    ("tflite.int8.loss", "int8 loss (LiteRT)", "{:.4g}"),
     ("micro.flash_bytes", "TFLM flash (model array bytes)", "{:,}"),
     ("micro.arena_bytes", "TFLM arena bytes", "{:,}"),
     ("micro.top1_vs_keras", "TFLM top-1 agreement with Keras", "{:.1%}"),

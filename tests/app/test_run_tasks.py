@@ -1,0 +1,68 @@
+"""`tfprune run` measures what fits the task (issue 27 in the app layer): MAE for regression,
+accuracy for classification; quantization-aware training, distillation and the export
+records in the report (issues 25, 26)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tfprune.app import pipeline, reports
+from tfprune.app.recipes import load_recipe_text
+from tfprune.compat import keras
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    d = tmp_path_factory.mktemp("reg")
+    m = keras.Sequential([keras.Input((6,)), L.Dense(16, activation="relu", name="fc1"),
+                          L.Dense(16, activation="relu", name="fc2"), L.Dense(1, name="price")],
+                         name="reg")
+    m.save(d / "reg.keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 6), dtype=np.float32)
+    np.savez(d / "reg.npz", x=x, y=(6 + 12 * x[:, 0] - 3 * x[:, 1]).astype("float32"))
+    return d
+
+
+def _recipe(d, extra=""):
+    return load_recipe_text(
+        f"model: {d / 'reg.keras'}\ntask: regression\ndata: {{source: {d / 'reg.npz'}}}\n"
+        "train: {epochs: 2, batch_size: 32}\n"
+        "prune: {granularity: weight, sparsity: 0.5, epochs: 1, frequency: 1}\n"
+        "export: {tflite: [float, int8], latency_runs: 0}\nreport: {plots: false}\n" + extra)
+
+
+def test_the_metric_comes_from_the_task(reg):
+    job = pipeline.prepare(_recipe(reg))
+    assert job.task.kind == "regression" and job.metric == "mae"
+    cls = keras.Sequential([keras.Input((6,)), L.Dense(3, activation="softmax")])
+    t, metric = pipeline.resolve_metric(cls, np.array([0, 2, 1]), "sparse_categorical_crossentropy")
+    assert (t.kind, metric) == ("sparse_categorical", "accuracy")
+
+
+@pytest.mark.slow
+def test_regression_recipe_runs_end_to_end_and_reports_mae(reg, tmp_path):
+    report = pipeline.run_recipe(_recipe(reg), str(tmp_path / "out"), quiet=True,
+                                 say=lambda *_: None)
+    for name in ("dense", "pruned"):
+        v = report["variants"][name]
+        assert v["metric"] == "mae" and "accuracy" not in v
+        assert 0 <= v["mae"] < 20
+        for fmt in ("float", "int8"):
+            assert "accuracy" not in v["tflite"][fmt]
+            assert 0 <= v["tflite"][fmt]["mae"] < 20
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| MAE (test set) |" in md and "| int8 MAE (LiteRT) |" in md
+    assert "| float32 MAE (LiteRT) |" in md and "accuracy" not in md.lower()
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["variants"]["pruned"]["metric"] == "mae"
+
+
+def test_report_names_the_metric_it_measured():
+    md = reports.render_markdown({"title": "t", "variants": {
+        "dense": {"metric": "mae", "mae": 0.5, "tflite": {"int8": {"mae": 0.61}}}}})
+    assert "| MAE (test set) | 0.5 |" in md and "| int8 MAE (LiteRT) | 0.61 |" in md
+    assert "accuracy" not in md
