@@ -66,3 +66,38 @@ def test_report_names_the_metric_it_measured():
         "dense": {"metric": "mae", "mae": 0.5, "tflite": {"int8": {"mae": 0.61}}}}})
     assert "| MAE (test set) | 0.5 |" in md and "| int8 MAE (LiteRT) | 0.61 |" in md
     assert "accuracy" not in md
+
+
+def test_quantize_aware_recipe_key_is_validated():
+    base = "model: m.keras\ndata: {source: d.npz}\n"
+    r = load_recipe_text(base + "quantize_aware: {epochs: 2, learning_rate: 0.0001}\n")
+    assert r["quantize_aware"] == {"epochs": 2, "learning_rate": 0.0001}
+    with pytest.raises(Exception, match="quantize_aware.epochs"):
+        load_recipe_text(base + "quantize_aware: {epochs: 0}\n")
+    with pytest.raises(Exception, match="Did you mean 'epochs'"):
+        load_recipe_text(base + "quantize_aware: {epoch: 1}\n")
+
+
+def test_report_shows_float_ptq_and_qat_side_by_side():
+    md = reports.render_markdown({"title": "t", "variants": {
+        "dense": {"metric": "accuracy", "accuracy": 0.95},
+        "pruned": {"metric": "accuracy", "accuracy": 0.94,
+                   "tflite": {"float": {"accuracy": 0.94}, "int8": {"accuracy": 0.925}},
+                   "qat": {"epochs": 2, "zeros_after": 0.9,
+                           "tflite": {"int8": {"accuracy": 0.938, "bytes": 900}}}}}})
+    assert "| pruned | accuracy | 94.00% | 94.00% | 92.50% | 93.80% | 2 | 90.0% |" in md
+    assert "| int8 accuracy after QAT (LiteRT) | — | 93.80% |" in md
+
+
+@pytest.mark.slow
+def test_quantize_aware_step_keeps_zeros_and_reports_qat_int8(reg, tmp_path):
+    recipe = _recipe(reg, "quantize_aware: {epochs: 1, learning_rate: 0.0005}\n")
+    report = pipeline.run_recipe(recipe, str(tmp_path / "out"), quiet=True, say=lambda *_: None)
+    v = report["variants"]["pruned"]
+    q = v["qat"]
+    assert q["zeros_after"] >= q["zeros_before"] > 0.3  # pruned zeros stay through QAT
+    assert 0 <= q["tflite"]["int8"]["mae"] < 20 and 0 <= v["tflite"]["int8"]["mae"] < 20
+    assert (tmp_path / "out" / "pruned_qat_int8.tflite").exists()
+    assert "qat" in report["history"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| pruned | MAE |" in md and "| int8 MAE after QAT (LiteRT) |" in md

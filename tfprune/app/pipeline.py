@@ -34,8 +34,8 @@ from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
 from tfprune.compat import keras
 
-__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", "check_finite",
-           "RunFailedError", "DEFAULTS"]
+__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "quantize_aware_variant",
+           "run_recipe", "check_finite", "resolve_metric", "RunFailedError", "DEFAULTS"]
 
 DEFAULTS = {
     "train": {"epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
@@ -43,6 +43,7 @@ DEFAULTS = {
     "prune": {"granularity": "weight", "schedule": "agp", "sparsity": 0.5, "scope": "layer", "epochs": 2,
               "frequency": 25, "ramp_fraction": 0.75, "round_to": 1, "min_channels": 1},
     "export": {"tflite": ["float", "int8"], "micro": False, "latency_runs": 50},
+    "quantize_aware": {"epochs": 1, "learning_rate": 1e-4},
 }
 _QUANTIZE = {"float": None, "int8": "int8", "dynamic": "dynamic", "float16": "float16"}
 
@@ -430,6 +431,35 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     return entry
 
 
+def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=print):
+    """The recipe's ``quantize_aware`` step on the (plain) pruned ``model``:
+    :func:`tfprune.quantize_aware` (zeros stay zero), ``epochs`` of training at
+    ``learning_rate``, then the int8 .tflite measured like the post-training one.
+
+    Returns ``(entry, history)``; ``entry`` holds the settings, the Keras (fake-quantised)
+    metric, the fraction of zeros kept and ``tflite.int8`` (the file's record and metric).
+    """
+    import tfprune
+    from tfprune import quantization
+
+    cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
+    batch = cfg.get("batch_size", job.train["batch_size"])
+    qat = tfprune.quantize_aware(model)
+    _compile(qat, cfg["learning_rate"], job.train["loss"], job.metric)
+    hist = _fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
+                desc="quantization-aware training", quiet=quiet)
+    check_finite(qat, hist, "quantization-aware training", _DIVERGED)
+    before, after = quantization.zero_fractions(model), quantization.zero_fractions(qat)
+    entry = {"epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"], "metric": job.metric,
+             job.metric: _evaluate(qat, job, cfg["learning_rate"]),
+             "zeros_before": round(float(np.mean(list(before.values()) or [0.0])), 4),
+             "zeros_after": round(float(np.mean(list(after.values()) or [0.0])), 4)}
+    say("  export pruned: int8 .tflite after quantization-aware training")
+    entry["tflite"] = {"int8": _tflite_entry(qat, stage, "pruned_qat", "int8",
+                                             job.train_data[0][:200], job)}
+    return entry, hist
+
+
 def finish(report: dict, stage: str, *, plots_on: bool = True) -> dict:
     """Plots, report.json and report.md into the stage folder."""
     report["plots"] = plots.all_plots(report, stage) if plots_on else []
@@ -524,6 +554,11 @@ def _run_steps(job, stage, start, logger, where, *, quiet, say):
     where[0] = "measuring and exporting the pruned model"
     variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
     variants["pruned"]["pruning"] = info
+    if "quantize_aware" in recipe:
+        say("[3/3] quantization-aware training (pruning-preserving, int8)")
+        where[0] = "quantization-aware training"
+        variants["pruned"]["qat"], hist["qat"] = quantize_aware_variant(
+            pruned, job, stage, quiet=quiet, say=say)
     where[0] = "writing the report"
     return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
 
