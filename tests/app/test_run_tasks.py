@@ -101,3 +101,45 @@ def test_quantize_aware_step_keeps_zeros_and_reports_qat_int8(reg, tmp_path):
     assert "qat" in report["history"]
     md = (tmp_path / "out" / "report.md").read_text()
     assert "| pruned | MAE |" in md and "| int8 MAE after QAT (LiteRT) |" in md
+
+
+def test_distill_recipe_key_is_validated():
+    base = "model: m.keras\ndata: {source: d.npz}\n"
+    r = load_recipe_text(base + "prune: {distill: {temperature: 2, alpha: 0.5}}\n")
+    assert r["prune"]["distill"] == {"temperature": 2, "alpha": 0.5}
+    with pytest.raises(Exception, match="prune.distill.alpha"):
+        load_recipe_text(base + "prune: {distill: {alpha: 1.5}}\n")
+    with pytest.raises(Exception, match="prune.distill.temperature"):
+        load_recipe_text(base + "prune: {distill: {temperature: 0}}\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("granularity, kind", [("weight", "regression"),
+                                               ("channel", "regression")])
+def test_distill_fits_the_pruned_model_with_the_dense_teacher(reg, granularity, kind,
+                                                              monkeypatch):
+    from tfprune import callbacks
+
+    made = []
+    real = callbacks.distill
+
+    def spy(student, teacher, **kw):
+        d = real(student, teacher, **kw)
+        made.append((d, kw))
+        return d
+
+    monkeypatch.setattr(callbacks, "distill", spy)
+    recipe = _recipe(reg)
+    recipe["prune"].update(granularity=granularity, distill={"temperature": 2.0, "alpha": 0.7})
+    if granularity == "channel":
+        recipe["prune"]["schedule"] = "one_shot"
+    job = pipeline.prepare(recipe)
+    pipeline.train(job, quiet=True)
+    before = [w.copy() for w in job.model.get_weights()]
+    plain, hist, _ = pipeline.prune_variant(job.model, job.prune, job, quiet=True)
+    (d, kw), = made
+    assert kw == {"temperature": 2.0, "alpha": 0.7, "task": kind}
+    assert d.teacher is not None and "distill_loss" in hist and "student_loss" in hist
+    assert all(np.array_equal(a, b) for a, b in zip(before, job.model.get_weights(), strict=True))
+    assert plain.count_params() <= job.model.count_params()
+    assert not any(type(x).__name__ == "PruningWrapper" for x in plain.layers)

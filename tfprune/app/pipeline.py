@@ -271,6 +271,25 @@ def train(job: Job, *, quiet=False, callbacks=()):
                 desc="dense training", quiet=quiet, callbacks=callbacks)
 
 
+def _with_teacher(student, teacher, spec, job):
+    """The model to fit: ``student`` itself, or a :func:`tfprune.distill` model with the dense
+    ``teacher`` when the recipe sets ``prune.distill`` (soft targets for class scores, output
+    matching for binary and regression outputs)."""
+    cfg = spec.get("distill")
+    if cfg is None:
+        return student, student
+    from tfprune.callbacks import distill
+
+    if compat.is_keras3_object(teacher):
+        teacher = compat.to_tf_keras(teacher)
+    if compat.is_keras3_object(student):
+        student = compat.to_tf_keras(student)
+    kind = "classification" if job.task.class_scores else "regression"
+    d = distill(student, teacher, temperature=cfg.get("temperature", 4.0),
+                        alpha=cfg.get("alpha", 0.9), task=kind)
+    return d, student
+
+
 def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     from tfprune import masking
     from tfprune.callbacks import PruningCallback
@@ -286,9 +305,10 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     pruned = masking.prune(model, schedule=schedule, scope=scope,
                            criterion=spec.get("criterion", "magnitude"),
                            exclude=spec.get("exclude"), **_granularity_args(spec))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+    fitted, pruned = _with_teacher(pruned, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
              job.metric)
-    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    hist = _fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning weights", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
@@ -311,9 +331,10 @@ def _prune_channels_gradual(model, spec, job, quiet, callbacks):
     schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
     pruned = masking.prune(model, schedule=schedule, granularity="channel", scope=spec["scope"],
                            criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+    fitted, pruned = _with_teacher(pruned, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
              job.metric)
-    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    hist = _fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning channels", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     plain = masking.strip(pruned)
@@ -333,9 +354,10 @@ def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
                         scope=spec["scope"], round_to=spec["round_to"],
                         min_channels=spec["min_channels"], exclude=spec.get("exclude"))
     small = structured.shrink(structured.apply_masks(model, p), p)
-    _compile(small, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+    fitted, small = _with_teacher(small, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
              job.metric)
-    hist = _fit(small, *job.train_data, epochs=spec["epochs"],
+    hist = _fit(fitted, *job.train_data, epochs=spec["epochs"],
                 batch_size=spec.get("batch_size", job.train["batch_size"]),
                 desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
     kept = {g: f"{len(k)}/{p.channels[g]}" for g, k in p.keep.items()}
@@ -439,12 +461,11 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
     Returns ``(entry, history)``; ``entry`` holds the settings, the Keras (fake-quantised)
     metric, the fraction of zeros kept and ``tflite.int8`` (the file's record and metric).
     """
-    import tfprune
     from tfprune import quantization
 
     cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
     batch = cfg.get("batch_size", job.train["batch_size"])
-    qat = tfprune.quantize_aware(model)
+    qat = quantization.quantize_aware(model)
     _compile(qat, cfg["learning_rate"], job.train["loss"], job.metric)
     hist = _fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
                 desc="quantization-aware training", quiet=quiet)

@@ -102,6 +102,8 @@ RUN = _obj({
         "min_channels": {**_POS_INT, "maximum": 1_000_000},
         "n_m": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
         "block": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
+        "distill": _obj({"temperature": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                         "alpha": {"type": "number", "minimum": 0, "maximum": 1}}),
     }),
     "export": _obj({
         "tflite": {"type": "array", "items": {"enum": ["float", "int8", "dynamic", "float16"]},
