@@ -143,3 +143,64 @@ def test_distill_fits_the_pruned_model_with_the_dense_teacher(reg, granularity, 
     assert all(np.array_equal(a, b) for a, b in zip(before, job.model.get_weights(), strict=True))
     assert plain.count_params() <= job.model.count_params()
     assert not any(type(x).__name__ == "PruningWrapper" for x in plain.layers)
+
+
+def test_report_prints_decision_latency_vs_dense_and_notes():
+    e = {"file": "pruned_int8.tflite", "decision": "kept dense: sparse runs 1.7x slower.",
+         "latency_ms": 0.122, "dense_latency_ms": 0.122,
+         "notes": ["XNNPACK refused the sparse file; builtin kernels ran it."]}
+    md = reports.render_markdown({"title": "t", "variants": {"pruned": {"tflite": {"int8": e}}}})
+    assert ("- **pruned int8** (`pruned_int8.tflite`): kept dense: sparse runs 1.7x slower. "
+            "Latency 0.122 ms vs 0.122 ms for the dense encoding.") in md
+    assert "  - XNNPACK refused the sparse file; builtin kernels ran it." in md
+
+
+@pytest.mark.slow
+def test_export_records_are_report_lines_not_warnings(reg, tmp_path, recwarn):
+    import warnings
+
+    from tfprune import export
+    from tfprune.export import tflite_file
+
+    real = export.tflite
+
+    def noisy(*a, **kw):
+        rec = real(*a, **kw)
+        warnings.warn_explicit(  # as tflite_file.py warns for a delegate fallback
+            "LiteRT's default delegate refused x.tflite (sparse int8); it runs with the "
+            "builtin op resolver.", UserWarning, tflite_file.__file__, 1)
+        return rec
+
+    job = pipeline.prepare(_recipe(reg))
+    job.export["latency_runs"] = 5
+    said = []
+    import unittest.mock as mock
+
+    with mock.patch.object(export, "tflite", noisy):
+        entry = pipeline.measure(job.model, job, str(tmp_path), "dense", say=said.append)
+    e = entry["tflite"]["int8"]
+    assert e["decision"] and e["latency_ms"] > 0 and e["dense_latency_ms"] > 0
+    assert any("delegate refused" in n for n in e["notes"])
+    assert not [w for w in recwarn if "delegate refused" in str(w.message)]
+    assert any(s.strip().startswith("note: LiteRT's default delegate") for s in said)
+    assert any("dense encoding" in s for s in said)
+    md = reports.render_markdown({"title": "t", "variants": {"dense": entry}})
+    assert "## Exports (which file was kept, and why)" in md
+    assert f"  - {e['notes'][0]}" in md and e["decision"] in md
+
+
+def test_inspect_advise_prints_the_advice(reg):
+    from click.testing import CliRunner
+
+    from tfprune import export
+    from tfprune.app.cli import main
+
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise",
+                                  "--target", "micro"])
+    assert r.exit_code == 0, r.output
+    expected = str(export.advise(keras.models.load_model(reg / "reg.keras"), target="micro"))
+    assert "Will it speed up? (target micro" in r.output and expected in r.output
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--target", "gpu"])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["advice"]["target"] == "all"

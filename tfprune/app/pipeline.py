@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 
 import numpy as np
 import tensorflow as tf
@@ -393,17 +394,38 @@ def _litert_metric(path, x, y, job: Job, limit=500):
     return float(fn(tf.constant(y), tf.constant(it.get_tensor(d_out["index"]))))
 
 
+def _quiet_export(model, path, quantize, x_cal):
+    """``export.tflite`` whose tfprune warnings (a delegate fallback, a disagreement) become
+    lines of the report instead of Python warnings with a source path; returns
+    ``(record, lines)``. Other libraries' warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = export.tflite(model, path, quantize=quantize, representative_data=x_cal,
+                            overwrite=True)
+    lines = []
+    for w in caught:
+        if f"{os.sep}tfprune{os.sep}" in w.filename and str(w.message) not in lines:
+            lines.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return rec, lines
+
+
 def _tflite_entry(model, stage, tag, fmt, x_cal, job: Job):
     xte, yte = job.test_data
     runs = job.export["latency_runs"]
     path = os.path.join(stage, f"{tag}_{fmt}.tflite")
-    rec = export.tflite(model, path, quantize=_QUANTIZE[fmt], representative_data=x_cal,
-                        overwrite=True)
+    rec, warned = _quiet_export(model, path, _QUANTIZE[fmt], x_cal)
     e = {"file": os.path.basename(path), "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
          "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
-         "top1_vs_keras": rec.verification.get("top1_agreement")}
+         "top1_vs_keras": rec.verification.get("top1_agreement"),
+         "decision": rec.decision, "resolver": rec.resolver, "kernels": rec.kernels,
+         "notes": [*rec.notes, *warned]}
     if runs:
-        e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
+        e["latency_ms"] = rec.latency_ms
+        e["dense_latency_ms"] = rec.dense_latency_ms
+        if rec.latency_ms is None:
+            e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
     e[job.metric] = _litert_metric(path, xte, yte, job)
     return e
 
@@ -432,6 +454,16 @@ def _evaluate(model, job: Job, lr=1e-3) -> float:
     return float(res[-1] if isinstance(res, (list, tuple)) else res)
 
 
+def _say_record(e: dict, say) -> None:
+    """The export's decision, its latency against the dense encoding and its notes."""
+    if e.get("decision"):
+        say(f"    {e['decision']}")
+    if e.get("latency_ms") is not None and e.get("dense_latency_ms") is not None:
+        say(f"    latency {e['latency_ms']:.3f} ms (dense encoding {e['dense_latency_ms']:.3f} ms)")
+    for note in e.get("notes", ()):
+        say(f"    note: {note}")
+
+
 def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     """The job's metric (accuracy, or MAE for regression), size, MACs, per-layer counts and
     the exports of one variant."""
@@ -447,6 +479,7 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     for fmt in job.export["tflite"]:
         say(f"  export {tag}: {fmt} .tflite")
         entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, job)
+        _say_record(entry["tflite"][fmt], say)
     if job.export["micro"]:
         say(f"  export {tag}: microcontroller (TFLM)")
         entry["micro"] = _micro_entry(model, stage, tag, x_cal)
@@ -478,6 +511,7 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
     say("  export pruned: int8 .tflite after quantization-aware training")
     entry["tflite"] = {"int8": _tflite_entry(qat, stage, "pruned_qat", "int8",
                                              job.train_data[0][:200], job)}
+    _say_record(entry["tflite"]["int8"], say)
     return entry, hist
 
 

@@ -210,6 +210,25 @@ def _qat_table(variants: dict) -> list:
             "|---|---|---:|---:|---:|---:|---:|---:|", *rows]
 
 
+def _exports(variants: dict) -> list:
+    """Per written .tflite file: which encoding was kept and why, its latency against the
+    dense encoding, and the record's notes (delegate fallbacks)."""
+    out = []
+    for name, v in variants.items():
+        files = [(fmt, e) for fmt, e in (v.get("tflite") or {}).items()]
+        files += [(f"{fmt} after QAT", e) for fmt, e in (lookup(v, "qat.tflite") or {}).items()]
+        for fmt, e in files:
+            if not isinstance(e, dict) or not (e.get("decision") or e.get("notes")):
+                continue
+            line = f"- **{name} {fmt}** (`{e.get('file', '')}`): {e.get('decision') or ''}"
+            if e.get("latency_ms") is not None and e.get("dense_latency_ms") is not None:
+                line += (f" Latency {e['latency_ms']:.3f} ms vs {e['dense_latency_ms']:.3f} ms "
+                         "for the dense encoding.")
+            out.append(line)
+            out += [f"  - {note}" for note in e.get("notes", ())]
+    return ["", "## Exports (which file was kept, and why)", "", *out] if out else []
+
+
 def render_markdown(report: dict) -> str:
     """report.md: the side-by-side table, per-layer removal, plots, notes.
 
@@ -232,6 +251,7 @@ def render_markdown(report: dict) -> str:
         out += ["", "## Weights removed per layer (vs " + names[0] + ")", ""]
         out += _layers_table(variants)
     out += _qat_table(variants)
+    out += _exports(variants)
     alloc = report.get("allocation")
     if alloc:
         name, value = alloc["target"]
