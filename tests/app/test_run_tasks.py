@@ -204,3 +204,19 @@ def test_inspect_advise_prints_the_advice(reg):
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise", "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["advice"]["target"] == "all"
+
+
+def test_litert_metric_covers_the_whole_test_set_in_chunks(tmp_path):
+    from types import SimpleNamespace
+
+    from tfprune import export
+
+    m = keras.Sequential([keras.Input((3,)), L.Dense(1, name="price")])
+    export.tflite(m, str(tmp_path / "m.tflite"), measure=False)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((23, 3), dtype=np.float32), rng.random(23).astype("float32")
+    t, metric = pipeline.resolve_metric(m, y, "mse")
+    got = pipeline._litert_metric(str(tmp_path / "m.tflite"), x, y,
+                                  SimpleNamespace(task=t, metric=metric), chunk=7)
+    want = float(np.mean(np.abs(m.predict(x, verbose=0)[:, 0] - y)))
+    assert metric == "mae" and abs(got - want) < 1e-5
