@@ -23,7 +23,8 @@ TITLE = "## What tfprune refuses, and why"
 
 # (code, error class name, message fragment, why). `m` is a Sequential model with input
 # (4,), layers "fc1" (Dense 8) and "out" (Dense 3); `pruned` is tfprune.prune(m, ...);
-# `a_file` is the path of an existing file.
+# `a_file` is the path of an existing file; `evil.h5` (in the current folder) a model file
+# holding a Lambda layer; `recipes` is tfprune.app.recipes.
 CASES = [
     ('tfprune.prune(m, sparsity=1.0)', "ConfigError", "must be in [0, 1)",
      "a fraction of weights set to zero; 1.0 would remove everything"),
@@ -63,23 +64,49 @@ CASES = [
      "RigL regrows where the gradient is largest: it needs data (or use SET)"),
     ('m.fit(x, y, verbose=0, callbacks=[tfprune.PruningCallback()])', "ConfigError",
      "has no pruning wrappers", "the callback drives a pruned model"),
+    ('tfprune.load_model("evil.h5")', "ConfigError", "carries Python code",
+     "a Lambda (or other code) in a model file would run on load; safe_mode=False / --unsafe "
+     "opts in"),
+    (r'recipes.load_recipe_text("name: ../up\nmodel: m.keras\ndata: {source: d.npz}")',
+     "ConfigError", "it holds '..'", "a run name is a folder inside runs/, never outside it"),
+    (r'recipes.load_recipe_text("model: a.keras\nmodel: b.keras")', "ConfigError",
+     "is written twice", "YAML would silently keep only the last value"),
+    ('tfprune.quantize_aware(pruned)', "AlreadyPrunedError", "tfprune.strip(model) first",
+     "quantization-aware training starts from the plain (stripped) pruned model"),
+    ('tfprune.one_shot(m, 0.9, granularity="n:m", n_m=(2, 4))', "ConfigError",
+     "its sparsity is 1 - N/M = 0.5", "N:M fixes the sparsity; a different one is a "
+     "contradiction"),
 ]
 
 
 @pytest.fixture(scope="module")
+def folder(tmp_path_factory):
+    """The current folder of the rows: holds evil.h5 (a Lambda layer: Python code)."""
+    d = tmp_path_factory.mktemp("cwd")
+    i = keras.Input((4,))
+    code = keras.layers.Lambda(lambda t: t, name="code")(i)
+    keras.Model(i, keras.layers.Dense(3)(code)).save(d / "evil.h5")
+    return d
+
+
+@pytest.fixture(scope="module")
 def namespace(tmp_path_factory):
+    from tfprune.app import recipes
+
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(8, name="fc1"),
                           keras.layers.Dense(3, name="out")])
     m.compile("sgd", "mse")
     a_file = tmp_path_factory.mktemp("out") / "a_file"
     a_file.write_text("x")
     return {"tfprune": tfprune, "errors": errors, "np": np, "keras": keras, "m": m,
+            "recipes": recipes,
             "pruned": tfprune.prune(m, sparsity=0.5), "a_file": str(a_file),
             "x": np.zeros((4, 4), "float32"), "y": np.zeros((4, 3), "float32")}
 
 
 @pytest.mark.parametrize("code,error,fragment,why", CASES, ids=[c[0][:50] for c in CASES])
-def test_refusal(namespace, code, error, fragment, why):
+def test_refusal(namespace, folder, monkeypatch, code, error, fragment, why):
+    monkeypatch.chdir(folder)
     cls = getattr(errors, error)
     assert issubclass(cls, errors.TfpruneError) and issubclass(cls, (ValueError, TypeError))
     with pytest.raises(cls) as info:

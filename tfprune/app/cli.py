@@ -179,21 +179,39 @@ _MODEL_HELP = ("MODEL: a .keras/.h5 file (Keras 3 or tf_keras), a SavedModel fol
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
 @click.option("--classes", default=None, type=click.IntRange(1), help="For built models.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.option("--advise", is_flag=True,
+              help="Also say, per layer, which pruning pattern can make it faster or smaller "
+                   "on which runtime (tfprune.export.advise).")
+@click.option("--target", default="all", show_default=True,
+              type=click.Choice(["all", "litert", "micro"]),
+              help="With --advise: the runtime to advise for (litert: phones/desktops; micro: "
+                   "TFLite Micro).")
 @_UNSAFE
 @_handled
-def inspect(model, input_shape, classes, as_json, unsafe=False):
+def inspect(model, input_shape, classes, as_json, advise=False, target="all", unsafe=False):
     """Show params, MACs, prunable weights and channel groups of MODEL (and why not).
 
     \b
     Examples:
       tfprune inspect MobileNetV2 --input-shape 96,96,3
       tfprune inspect runs/mcu/pruned.keras --json
+      tfprune inspect runs/mcu/pruned.keras --advise --target micro
     """
     from tfprune.app import inspection, models
 
     m = models.load_model(model, _model_options(input_shape, classes), safe_mode=not unsafe)
     info = inspection.inspect_model(m)
-    click.echo(json.dumps(info, indent=2) if as_json else inspection.render(info))
+    advice = inspection.advise(m, target=target) if advise else None
+    if as_json:
+        if advice is not None:
+            info["advice"] = advice.to_dict()
+        click.echo(json.dumps(info, indent=2, default=str))
+        return
+    text = inspection.render(info)
+    if advice is not None:
+        text += (f"\n\nWill it speed up? (target {target}; tfprune.export.advise)\n"
+                 + str(advice))
+    click.echo(text)
 
 
 inspect.help += "\n\n" + _MODEL_HELP

@@ -182,7 +182,7 @@ def _npz_headers(path) -> dict:
     return out
 
 
-def _npz(path, test_fraction, seed):
+def _npz(path, test_fraction, seed, task=None):
     try:
         headers = _npz_headers(path)
         total = 0
@@ -207,11 +207,12 @@ def _npz(path, test_fraction, seed):
                                  f"({type(exc).__name__}: {exc}).") from None
     if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
         for part in ("train", "test"):
-            _check_pair(path, f"x_{part}", arrays[f"x_{part}"], f"y_{part}", arrays[f"y_{part}"])
+            _check_pair(path, f"x_{part}", arrays[f"x_{part}"], f"y_{part}", arrays[f"y_{part}"],
+                        task)
         return ((arrays["x_train"], arrays["y_train"]), (arrays["x_test"], arrays["y_test"]))
     if {"x", "y"} <= set(arrays):
         x, y = arrays["x"], arrays["y"]
-        _check_pair(path, "x", x, "y", y)
+        _check_pair(path, "x", x, "y", y, task)
         if len(x) < 2:
             raise errors.ConfigError(f"data.source {path!r}: x has {len(x)} sample(s); a run "
                                      "needs training and test samples (at least 2).")
@@ -220,8 +221,10 @@ def _npz(path, test_fraction, seed):
                              "x_train, y_train, x_test, y_test (or x, y split by test_fraction).")
 
 
-def _check_pair(source, xname, x, yname, y) -> None:
-    """Refuse arrays a model cannot train on, in the recipe's words (file and array name)."""
+def _check_pair(source, xname, x, yname, y, task=None) -> None:
+    """Refuse arrays a model cannot train on, in the recipe's words (file and array name).
+    Float targets are values (regression) when ``task`` says so or they are not whole
+    numbers; whole-number floats for another task are refused as labels saved as floats."""
     where = f"data.source {source!r}"
     if x.ndim == 0 or y.ndim == 0:
         raise errors.ConfigError(f"{where}: {xname} and {yname} must be arrays with one row per "
@@ -244,10 +247,18 @@ def _check_pair(source, xname, x, yname, y) -> None:
                 f"{where}: {xname} holds {bad:,} NaN/inf values (in {rows:,} of {len(x):,} "
                 "samples); training on them makes every weight NaN. Clean or drop those "
                 f"samples (e.g. {xname}[np.isfinite({xname}).all(axis=(1, ...))]).")
-    if y.dtype.kind not in "iu":
+    if y.dtype.kind == "f":
+        if not np.all(np.isfinite(y)):
+            raise errors.ConfigError(
+                f"{where}: {yname} holds {int(np.size(y) - np.count_nonzero(np.isfinite(y))):,} "
+                "NaN/inf targets; clean or drop those samples.")
+        if task == "regression" or not np.all(np.mod(y, 1) == 0):
+            return  # values: checked against the model's output by check_input
+    if y.dtype.kind not in "iub":
         raise errors.ConfigError(
             f"{where}: {yname} has dtype {y.dtype}; labels are integer class ids (0, 1, 2, ...). "
-            f"Save them as integers ({yname}.astype('int64')).")
+            f"Save them as integers ({yname}.astype('int64')), or set `task: regression` for "
+            "values.")
 
 
 _KINDS = {"U": "text", "S": "bytes", "O": "Python objects", "c": "complex numbers",
@@ -330,7 +341,7 @@ def _transform(x, spec):
     return x.astype("float32") if x.dtype != np.float32 and x.dtype.kind == "f" else x
 
 
-def load_data(spec: dict, seed: int = 0):
+def load_data(spec: dict, seed: int = 0, *, task=None):
     """The recipe's ``data`` section as ``((x_train, y_train), (x_test, y_test))``.
 
     ``source``: ``mnist5k``, ``digits``, a ``.npz`` file (``x_train``/``y_train``/``x_test``/
@@ -339,7 +350,8 @@ def load_data(spec: dict, seed: int = 0):
     [0, 1]). Optional: ``limit`` (training rows), ``scale``, ``resize`` ([h, w]), ``rgb``.
 
     Every array is checked in the recipe's words before any training: numbers (not text or
-    objects), no NaN/inf, one integer label per sample, a size that fits in memory (declared
+    objects), no NaN/inf, one integer label per sample (or float values: ``task="regression"``,
+    or targets that are not whole numbers), a size that fits in memory (declared
     .npz sizes and resizes are checked before anything is allocated).
 
     Raises:
@@ -359,7 +371,7 @@ def load_data(spec: dict, seed: int = 0):
     elif source.endswith(".npz"):
         if not os.path.isfile(source):
             raise errors.ConfigError(f"data.source {source!r} does not exist.")
-        (xtr, ytr), (xte, yte) = _npz(source, frac, seed)
+        (xtr, ytr), (xte, yte) = _npz(source, frac, seed, task)
     elif os.path.isdir(source):
         (xtr, ytr), (xte, yte) = _folder(source, spec.get("image_size"), frac, seed,
                                          spec.get("limit"))

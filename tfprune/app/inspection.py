@@ -15,7 +15,7 @@ import tempfile
 
 from tfprune import analysis, errors, layers
 
-__all__ = ["inspect_model", "render", "shrink_model", "check_model_out", "save_model_atomic",
+__all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
            "export_model", "combine_reports", "write_combined"]
 
 
@@ -76,6 +76,20 @@ def render(info: dict) -> str:
     n = sum(g["prunable"] for g in info["groups"])
     out.append(f"  {n} of {len(info['groups'])} groups prunable")
     return "\n".join(out)
+
+
+def advise(model, *, target: str = "all"):
+    """``tfprune inspect --advise``: :func:`tfprune.export.advise` (predicted, not measured).
+
+    Example:
+        >>> from tfprune.app.data import demo_cnn
+        >>> rows = advise(demo_cnn(), target="micro").rows
+        >>> sorted({r["pattern"] for r in rows})
+        ['DECODE prune', 'channels']
+    """
+    from tfprune import export
+
+    return export.advise(model, target=target)
 
 
 def check_model_out(out, *, overwrite: bool, source: str) -> str:
@@ -185,9 +199,14 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
                                  "mnist5k).")
     rec = export.tflite(keras_model, out, quantize=q, representative_data=x, overwrite=overwrite)
     result = {"file": rec.path, "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
-              "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error")}
+              "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
+              "decision": rec.decision}
     if latency_runs:
         result["latency_ms"] = round(export.latency(rec.path, runs=latency_runs).median_ms, 4)
+        if rec.dense_latency_ms is not None:
+            result["dense_encoding_latency_ms"] = round(rec.dense_latency_ms, 4)
+    for i, note in enumerate(rec.notes):
+        result[f"note {i + 1}"] = note
     return result
 
 

@@ -23,17 +23,20 @@ from __future__ import annotations
 import dataclasses
 import os
 import time
+import warnings
 
 import numpy as np
+import tensorflow as tf
 
 from tfprune import analysis, compat, errors, export
+from tfprune import task as task_lib
 from tfprune.app import data as data_lib
 from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
 from tfprune.compat import keras
 
-__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "run_recipe", "check_finite",
-           "RunFailedError", "DEFAULTS"]
+__all__ = ["Job", "prepare", "train", "prune_variant", "measure", "quantize_aware_variant",
+           "run_recipe", "check_finite", "resolve_metric", "RunFailedError", "DEFAULTS"]
 
 DEFAULTS = {
     "train": {"epochs": 3, "batch_size": 64, "learning_rate": 1e-3,
@@ -41,6 +44,7 @@ DEFAULTS = {
     "prune": {"granularity": "weight", "schedule": "agp", "sparsity": 0.5, "scope": "layer", "epochs": 2,
               "frequency": 25, "ramp_fraction": 0.75, "round_to": 1, "min_channels": 1},
     "export": {"tflite": ["float", "int8"], "micro": False, "latency_runs": 50},
+    "quantize_aware": {"epochs": 1, "learning_rate": 1e-4},
 }
 _QUANTIZE = {"float": None, "int8": "int8", "dynamic": "dynamic", "float16": "float16"}
 
@@ -58,6 +62,8 @@ class Job:
     export: dict
     seed: int
     keras3: bool = False  # the user's file was Keras 3: models are saved back as Keras 3
+    task: object = None  # tfprune.task.OutputTask of the (first) output
+    metric: str = "accuracy"  # what the run measures: from tfprune.task (mae for regression)
 
 
 def _section(recipe: dict, key: str, **override) -> dict:
@@ -113,7 +119,7 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
                      "weights (re-train it or save it again from a good checkpoint).")
     except RunFailedError as exc:
         raise errors.ConfigError(str(exc)) from None
-    (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed)
+    (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed, task=recipe.get("task"))
     xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
     task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
     data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)",
@@ -135,8 +141,10 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
         _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
     from tfprune import compat
 
+    out_task, metric = resolve_metric(model, ytr, train_cfg["loss"], task)
     job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
-              _section(recipe, "export"), seed, keras3=compat.is_from_keras3(model))
+              _section(recipe, "export"), seed, keras3=compat.is_from_keras3(model),
+              task=out_task, metric=metric)
     if "sweep" in recipe:  # the tuner checks its space and options before any trial
         import shutil
         import tempfile
@@ -147,6 +155,21 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
         finally:
             shutil.rmtree(probe, ignore_errors=True)
     return job
+
+
+def resolve_metric(model, y, loss, task=None):
+    """The task of the model's first output (:func:`tfprune.task.resolve`) and the metric a
+    run measures on it: accuracy for class scores and binary outputs, ``mae`` for regression,
+    the loss when the task cannot be told.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(1, name="price")])
+        >>> t, metric = resolve_metric(m, np.array([6.5, 9.0]), "mse")
+        >>> t.kind, metric
+        ('regression', 'mae')
+    """
+    t = task_lib.resolve(model, y, loss=loss, task=task)[0]
+    return t, (task_lib.default_metrics(t.kind) or ("loss",))[0]
 
 
 def _unit_granularity(prune_cfg) -> str:
@@ -181,7 +204,7 @@ def sensitivity_scan(job: Job, *, quiet=False):
     n = cfg.get("samples", 256)
     x, y = job.test_data
     kwargs = {"levels": tuple(cfg.get("levels", (0.25, 0.5, 0.75, 0.9))),
-              "metric": cfg.get("metric", "accuracy"), "progress": not quiet}
+              "metric": cfg.get("metric", job.metric), "progress": not quiet}
     if "criterion" in cfg:
         kwargs["criterion"] = cfg["criterion"]
     res = analysis.sensitivity(job.model, (x[:n], y[:n]),
@@ -219,14 +242,16 @@ def sweep(job: Job, stage: str, *, say=print) -> dict:
             "pareto": [i for i, r in enumerate(rows) if r.get("trial_id") in ids]}
 
 
-def _compile(model, lr, loss):
-    """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file)."""
+def _compile(model, lr, loss, metric="accuracy"):
+    """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file),
+    measuring ``metric`` (the job's: :func:`resolve_metric`; ``"loss"``: no extra metric)."""
+    metrics = [] if metric == "loss" else [metric]
     if compat.is_keras3_object(model):
         import keras as keras3
 
-        model.compile(keras3.optimizers.Adam(lr), loss, metrics=["accuracy"])
+        model.compile(keras3.optimizers.Adam(lr), loss, metrics=metrics)
         return model
-    model.compile(keras.optimizers.Adam(lr), loss, metrics=["accuracy"])
+    model.compile(keras.optimizers.Adam(lr), loss, metrics=metrics)
     return model
 
 
@@ -242,9 +267,28 @@ def _fit(model, x, y, *, epochs, batch_size, desc, quiet, callbacks=()):
 def train(job: Job, *, quiet=False, callbacks=()):
     """Dense training (``train.epochs``; 0 keeps the loaded weights). Returns the history."""
     t = job.train
-    _compile(job.model, t["learning_rate"], t["loss"])
+    _compile(job.model, t["learning_rate"], t["loss"], job.metric)
     return _fit(job.model, *job.train_data, epochs=t["epochs"], batch_size=t["batch_size"],
                 desc="dense training", quiet=quiet, callbacks=callbacks)
+
+
+def _with_teacher(student, teacher, spec, job):
+    """The model to fit: ``student`` itself, or a :func:`tfprune.distill` model with the dense
+    ``teacher`` when the recipe sets ``prune.distill`` (soft targets for class scores, output
+    matching for binary and regression outputs)."""
+    cfg = spec.get("distill")
+    if cfg is None:
+        return student, student
+    from tfprune.callbacks import distill
+
+    if compat.is_keras3_object(teacher):
+        teacher = compat.to_tf_keras(teacher)
+    if compat.is_keras3_object(student):
+        student = compat.to_tf_keras(student)
+    kind = "classification" if job.task.class_scores else "regression"
+    d = distill(student, teacher, temperature=cfg.get("temperature", 4.0),
+                        alpha=cfg.get("alpha", 0.9), task=kind)
+    return d, student
 
 
 def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
@@ -262,8 +306,10 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
     pruned = masking.prune(model, schedule=schedule, scope=scope,
                            criterion=spec.get("criterion", "magnitude"),
                            exclude=spec.get("exclude"), **_granularity_args(spec))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
-    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    fitted, pruned = _with_teacher(pruned, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
+    hist = _fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning weights", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
@@ -286,8 +332,10 @@ def _prune_channels_gradual(model, spec, job, quiet, callbacks):
     schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
     pruned = masking.prune(model, schedule=schedule, granularity="channel", scope=spec["scope"],
                            criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
-    _compile(pruned, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
-    hist = _fit(pruned, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    fitted, pruned = _with_teacher(pruned, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
+    hist = _fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning channels", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     plain = masking.strip(pruned)
@@ -307,8 +355,10 @@ def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
                         scope=spec["scope"], round_to=spec["round_to"],
                         min_channels=spec["min_channels"], exclude=spec.get("exclude"))
     small = structured.shrink(structured.apply_masks(model, p), p)
-    _compile(small, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"])
-    hist = _fit(small, *job.train_data, epochs=spec["epochs"],
+    fitted, small = _with_teacher(small, model, spec, job)
+    _compile(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
+             job.metric)
+    hist = _fit(fitted, *job.train_data, epochs=spec["epochs"],
                 batch_size=spec.get("batch_size", job.train["batch_size"]),
                 desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
     kept = {g: f"{len(k)}/{p.channels[g]}" for g, k in p.keep.items()}
@@ -322,37 +372,69 @@ def prune_variant(model, spec: dict, job: Job, *, quiet=False, callbacks=(), all
     return fn(model, spec, job, quiet, callbacks, allocation)
 
 
-def _litert_accuracy(path, x, y, limit=500):
+def _litert_metric(path, x, y, job: Job, chunk=256):
+    """``job.metric`` of the .tflite file ``path`` on the whole test set ``(x, y)`` in LiteRT
+    (first output; the same samples as the Keras figure), ``chunk`` samples per invoke."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    x, y = x[:limit], y[:limit]
     for kwargs in ({}, {"experimental_op_resolver_type":
                         OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}):
         try:  # XNNPACK refuses some sparse int8 files (FACTS.md): then the builtin kernels
             it = Interpreter(model_path=path, **kwargs)
             d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
-            it.resize_tensor_input(d_in["index"], [len(x), *x.shape[1:]])
+            it.resize_tensor_input(d_in["index"], [min(chunk, len(x)), *x.shape[1:]])
             it.allocate_tensors()
             break
         except RuntimeError:
             if kwargs:
                 raise
-    it.set_tensor(d_in["index"], x.astype(d_in["dtype"]))
-    it.invoke()
-    return float(np.mean(np.argmax(it.get_tensor(d_out["index"]), -1) == y))
+    outs, size = [], min(chunk, len(x))
+    for start in range(0, len(x), chunk):
+        part = x[start:start + chunk]
+        if len(part) != size:
+            size = len(part)
+            it.resize_tensor_input(d_in["index"], [size, *x.shape[1:]])
+            it.allocate_tensors()
+        it.set_tensor(d_in["index"], part.astype(d_in["dtype"]))
+        it.invoke()
+        outs.append(np.array(it.get_tensor(d_out["index"])))
+    fn = task_lib.metric(job.task, job.metric).fn
+    return float(fn(tf.constant(y), tf.constant(np.concatenate(outs))))
 
 
-def _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte, runs):
+def _quiet_export(model, path, quantize, x_cal):
+    """``export.tflite`` whose tfprune warnings (a delegate fallback, a disagreement) become
+    lines of the report instead of Python warnings with a source path; returns
+    ``(record, lines)``. Other libraries' warnings pass through."""
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        rec = export.tflite(model, path, quantize=quantize, representative_data=x_cal,
+                            overwrite=True)
+    lines = []
+    for w in caught:
+        if f"{os.sep}tfprune{os.sep}" in w.filename and str(w.message) not in lines:
+            lines.append(str(w.message))
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+    return rec, lines
+
+
+def _tflite_entry(model, stage, tag, fmt, x_cal, job: Job):
+    xte, yte = job.test_data
+    runs = job.export["latency_runs"]
     path = os.path.join(stage, f"{tag}_{fmt}.tflite")
-    rec = export.tflite(model, path, quantize=_QUANTIZE[fmt], representative_data=x_cal,
-                        overwrite=True)
+    rec, warned = _quiet_export(model, path, _QUANTIZE[fmt], x_cal)
     e = {"file": os.path.basename(path), "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
          "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
-         "top1_vs_keras": rec.verification.get("top1_agreement")}
+         "top1_vs_keras": rec.verification.get("top1_agreement"),
+         "decision": rec.decision, "resolver": rec.resolver, "kernels": rec.kernels,
+         "notes": [*rec.notes, *warned]}
     if runs:
-        e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
-    if int(model.outputs[0].shape[-1]) > 1:
-        e["accuracy"] = _litert_accuracy(path, xte, yte)
+        e["latency_ms"] = rec.latency_ms
+        e["dense_latency_ms"] = rec.dense_latency_ms
+        if rec.latency_ms is None:
+            e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
+    e[job.metric] = _litert_metric(path, xte, yte, job)
     return e
 
 
@@ -372,14 +454,30 @@ def _save(model, path, keras3: bool) -> None:
     model.save(path)
 
 
-def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
-    """Accuracy, size, MACs, per-layer counts and the exports of one variant."""
+def _evaluate(model, job: Job, lr=1e-3) -> float:
+    """``job.metric`` of the Keras model on the test set (the loss for ``"loss"``)."""
     xte, yte = job.test_data
-    _compile(model, 1e-3, job.train["loss"])
-    _, acc = model.evaluate(xte, yte, verbose=0, batch_size=256)
+    _compile(model, lr, job.train["loss"], job.metric)
+    res = model.evaluate(xte, yte, verbose=0, batch_size=256)
+    return float(res[-1] if isinstance(res, (list, tuple)) else res)
+
+
+def _say_record(e: dict, say) -> None:
+    """The export's decision, its latency against the dense encoding and its notes."""
+    if e.get("decision"):
+        say(f"    {e['decision']}")
+    if e.get("latency_ms") is not None and e.get("dense_latency_ms") is not None:
+        say(f"    latency {e['latency_ms']:.3f} ms (dense encoding {e['dense_latency_ms']:.3f} ms)")
+    for note in e.get("notes", ()):
+        say(f"    note: {note}")
+
+
+def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
+    """The job's metric (accuracy, or MAE for regression), size, MACs, per-layer counts and
+    the exports of one variant."""
+    entry = {"metric": job.metric, job.metric: _evaluate(model, job)}
     s = analysis.summary(model, print_fn=None)
-    entry = {k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")}
-    entry["accuracy"] = float(acc)
+    entry.update({k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")})
     entry["layers"] = {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],
                                    "sparsity": round(r["sparsity"], 4)}
                        for r in s["layers"] if r["params"]}
@@ -388,12 +486,41 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     entry["tflite"] = {}
     for fmt in job.export["tflite"]:
         say(f"  export {tag}: {fmt} .tflite")
-        entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, xte, yte,
-                                             job.export["latency_runs"])
+        entry["tflite"][fmt] = _tflite_entry(model, stage, tag, fmt, x_cal, job)
+        _say_record(entry["tflite"][fmt], say)
     if job.export["micro"]:
         say(f"  export {tag}: microcontroller (TFLM)")
         entry["micro"] = _micro_entry(model, stage, tag, x_cal)
     return entry
+
+
+def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=print):
+    """The recipe's ``quantize_aware`` step on the (plain) pruned ``model``:
+    :func:`tfprune.quantize_aware` (zeros stay zero), ``epochs`` of training at
+    ``learning_rate``, then the int8 .tflite measured like the post-training one.
+
+    Returns ``(entry, history)``; ``entry`` holds the settings, the Keras (fake-quantised)
+    metric, the fraction of zeros kept and ``tflite.int8`` (the file's record and metric).
+    """
+    from tfprune import quantization
+
+    cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
+    batch = cfg.get("batch_size", job.train["batch_size"])
+    qat = quantization.quantize_aware(model)
+    _compile(qat, cfg["learning_rate"], job.train["loss"], job.metric)
+    hist = _fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
+                desc="quantization-aware training", quiet=quiet)
+    check_finite(qat, hist, "quantization-aware training", _DIVERGED)
+    before, after = quantization.zero_fractions(model), quantization.zero_fractions(qat)
+    entry = {"epochs": cfg["epochs"], "learning_rate": cfg["learning_rate"], "metric": job.metric,
+             job.metric: _evaluate(qat, job, cfg["learning_rate"]),
+             "zeros_before": round(float(np.mean(list(before.values()) or [0.0])), 4),
+             "zeros_after": round(float(np.mean(list(after.values()) or [0.0])), 4)}
+    say("  export pruned: int8 .tflite after quantization-aware training")
+    entry["tflite"] = {"int8": _tflite_entry(qat, stage, "pruned_qat", "int8",
+                                             job.train_data[0][:200], job)}
+    _say_record(entry["tflite"]["int8"], say)
+    return entry, hist
 
 
 def finish(report: dict, stage: str, *, plots_on: bool = True) -> dict:
@@ -490,6 +617,11 @@ def _run_steps(job, stage, start, logger, where, *, quiet, say):
     where[0] = "measuring and exporting the pruned model"
     variants["pruned"] = measure(pruned, job, stage, "pruned", say=say)
     variants["pruned"]["pruning"] = info
+    if "quantize_aware" in recipe:
+        say("[3/3] quantization-aware training (pruning-preserving, int8)")
+        where[0] = "quantization-aware training"
+        variants["pruned"]["qat"], hist["qat"] = quantize_aware_variant(
+            pruned, job, stage, quiet=quiet, say=say)
     where[0] = "writing the report"
     return _finish_run(recipe, job, variants, hist, extra, stage, start, logger)
 

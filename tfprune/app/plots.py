@@ -60,7 +60,8 @@ def sparsity_per_layer(report: dict, folder: str) -> list:
 
 
 def accuracy_vs_cost(report: dict, folder: str) -> list:
-    """Accuracy against .tflite bytes, MACs and LiteRT latency, one point per variant."""
+    """The run's metric (accuracy; MAE for regression) against .tflite bytes, MACs and LiteRT
+    latency, one point per variant."""
     from tfprune.app.reports import lookup
 
     axes_keys = [("macs", "MACs per sample"), ("tflite.float.bytes", ".tflite float32 bytes"),
@@ -69,20 +70,21 @@ def accuracy_vs_cost(report: dict, folder: str) -> list:
     variants = report["variants"]
     present = [(k, label) for k, label in axes_keys
                if any(lookup(v, k) is not None for v in variants.values())]
-    if not present or all(v.get("accuracy") is None for v in variants.values()):
+    metric = next((v["metric"] for v in variants.values() if v.get("metric")), "accuracy")
+    if not present or all(v.get(metric) is None for v in variants.values()):
         return []
     fig, axes = plt.subplots(1, len(present), figsize=(3.2 * len(present), 3.2), squeeze=False)
     for ax, (key, label) in zip(axes[0], present, strict=True):
         for name, v in variants.items():
-            x, y = lookup(v, key), v.get("accuracy")
+            x, y = lookup(v, key), v.get(metric)
             if x is not None and y is not None:
                 ax.scatter([x], [y], s=40)
                 ax.annotate(name, (x, y), textcoords="offset points", xytext=(4, 4), fontsize=8)
         ax.set_xlabel(label)
-        ax.set_ylabel("accuracy")
+        ax.set_ylabel(metric)
         ax.ticklabel_format(axis="x", style="sci", scilimits=(-3, 4))
         ax.margins(0.2)
-    fig.suptitle("Accuracy vs cost")
+    fig.suptitle(f"{metric} vs cost")
     return [_save(fig, folder, "accuracy_vs_cost.png")]
 
 

@@ -102,6 +102,8 @@ RUN = _obj({
         "min_channels": {**_POS_INT, "maximum": 1_000_000},
         "n_m": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
         "block": {"type": "array", "items": _POS_INT, "minItems": 2, "maxItems": 2},
+        "distill": _obj({"temperature": {"type": "number", "exclusiveMinimum": 0, "maximum": 100},
+                         "alpha": {"type": "number", "minimum": 0, "maximum": 1}}),
     }),
     "export": _obj({
         "tflite": {"type": "array", "items": {"enum": ["float", "int8", "dynamic", "float16"]},
@@ -109,6 +111,9 @@ RUN = _obj({
         "micro": {"type": "boolean"},
         "latency_runs": {"type": "integer", "minimum": 0, "maximum": 100_000},
     }),
+    "quantize_aware": _obj({
+        "epochs": {**_EPOCHS, "minimum": 1}, "learning_rate": _LR,
+        "batch_size": {**_POS_INT, "maximum": 4096}}),
     "report": _obj({"plots": {"type": "boolean"}}),
     "mlflow": _obj({"tracking_uri": {"type": "string"}, "experiment": {"type": "string"},
                     "run_name": {"type": "string"}}),
@@ -289,8 +294,8 @@ def load_recipe_text(text, source: str = "<text>") -> dict:
         Traceback (most recent call last):
         ...
         tfprune.errors.ConfigError: <text>: 'prun' is not a known key. Did you mean 'prune'? \
-Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, report, \
-seed, sensitivity, sweep, task, train.
+Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, \
+quantize_aware, report, seed, sensitivity, sweep, task, train.
     """
     data = _validate(_parse(text, source), "run", source)
     if "name" in data:

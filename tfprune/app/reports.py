@@ -121,6 +121,8 @@ def write_text(path: str, text: str) -> None:
 # (key, label, format) rows of the side-by-side table; missing values show as "—"
 METRICS = [
     ("accuracy", "accuracy (test set)", "{:.2%}"),
+    ("mae", "MAE (test set)", "{:.4g}"),
+    ("loss", "loss (test set)", "{:.4g}"),
     ("params", "params", "{:,}"),
     ("nonzero_params", "non-zero params", "{:,}"),
     ("sparsity", "weight sparsity", "{:.1%}"),
@@ -130,7 +132,15 @@ METRICS = [
     ("tflite.int8.bytes", ".tflite int8 bytes", "{:,}"),
     ("tflite.float.latency_ms", "LiteRT latency float32 (ms, 1 thread)", "{:.3f}"),
     ("tflite.int8.latency_ms", "LiteRT latency int8 (ms, 1 thread)", "{:.3f}"),
+    ("tflite.float.mae", "float32 MAE (LiteRT)", "{:.4g}"),
+    ("tflite.float.loss", "float32 loss (LiteRT)", "{:.4g}"),
     ("tflite.int8.accuracy", "int8 accuracy (LiteRT)", "{:.2%}"),
+    ("tflite.int8.mae", "int8 MAE (LiteRT)", "{:.4g}"),
+    ("tflite.int8.loss", "int8 loss (LiteRT)", "{:.4g}"),
+    ("qat.tflite.int8.accuracy", "int8 accuracy after QAT (LiteRT)", "{:.2%}"),
+    ("qat.tflite.int8.mae", "int8 MAE after QAT (LiteRT)", "{:.4g}"),
+    ("qat.tflite.int8.loss", "int8 loss after QAT (LiteRT)", "{:.4g}"),
+    ("qat.tflite.int8.bytes", ".tflite int8 bytes after QAT", "{:,}"),
     ("micro.flash_bytes", "TFLM flash (model array bytes)", "{:,}"),
     ("micro.arena_bytes", "TFLM arena bytes", "{:,}"),
     ("micro.top1_vs_keras", "TFLM top-1 agreement with Keras", "{:.1%}"),
@@ -170,6 +180,55 @@ def _layers_table(variants: dict) -> list:
     return rows
 
 
+_LABELS = {"accuracy": "accuracy", "mae": "MAE", "loss": "loss"}
+
+
+def _fmt_metric(metric, value):
+    if value is None:
+        return "—"
+    return f"{value:.2%}" if metric == "accuracy" else f"{value:.4g}"
+
+
+def _qat_table(variants: dict) -> list:
+    """float, post-training int8 and QAT int8 metric side by side, per variant with QAT."""
+    rows = []
+    for name, v in variants.items():
+        q = v.get("qat")
+        if not q:
+            continue
+        m = v.get("metric", "accuracy")
+        cells = [v.get(m), lookup(v, f"tflite.float.{m}"), lookup(v, f"tflite.int8.{m}"),
+                 lookup(q, f"tflite.int8.{m}")]
+        rows.append(f"| {name} | {_LABELS.get(m, m)} | "
+                    + " | ".join(_fmt_metric(m, c) for c in cells)
+                    + f" | {q.get('epochs', '—')} | {q.get('zeros_after', 0):.1%} |")
+    if not rows:
+        return []
+    return ["", "## int8: post-training vs quantization-aware training (test set)", "",
+            "| variant | metric | float (Keras) | float32 (LiteRT) | int8 post-training (LiteRT) "
+            "| int8 QAT (LiteRT) | QAT epochs | kernel zeros after QAT |",
+            "|---|---|---:|---:|---:|---:|---:|---:|", *rows]
+
+
+def _exports(variants: dict) -> list:
+    """Per written .tflite file: which encoding was kept and why, its latency against the
+    dense encoding, and the record's notes (delegate fallbacks)."""
+    out = []
+    for name, v in variants.items():
+        files = [(fmt, e) for fmt, e in (v.get("tflite") or {}).items()]
+        files += [(f"{fmt} after QAT", e) for fmt, e in (lookup(v, "qat.tflite") or {}).items()]
+        for fmt, e in files:
+            if not isinstance(e, dict) or not (e.get("decision") or e.get("notes")):
+                continue
+            line = f"- **{name} {fmt}** (`{e.get('file', '')}`): {e.get('decision') or ''}"
+            if e.get("latency_ms") is not None and e.get("dense_latency_ms") is not None:
+                line += (f" Latency {e['latency_ms']:.3f} ms vs {e['dense_latency_ms']:.3f} ms "
+                         "for the dense encoding.")
+            out.append(line)
+            out += [f"  - {note}" for note in e.get("notes", ())]
+    return ["", "## Exports (which file was kept, and why)", "", *out] if out else []
+
+
 def render_markdown(report: dict) -> str:
     """report.md: the side-by-side table, per-layer removal, plots, notes.
 
@@ -191,6 +250,8 @@ def render_markdown(report: dict) -> str:
     if len(names) > 1 and variants[names[0]].get("layers"):
         out += ["", "## Weights removed per layer (vs " + names[0] + ")", ""]
         out += _layers_table(variants)
+    out += _qat_table(variants)
+    out += _exports(variants)
     alloc = report.get("allocation")
     if alloc:
         name, value = alloc["target"]

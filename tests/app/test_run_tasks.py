@@ -1,0 +1,222 @@
+"""`tfprune run` measures what fits the task (issue 27 in the app layer): MAE for regression,
+accuracy for classification; quantization-aware training, distillation and the export
+records in the report (issues 25, 26)."""
+
+import json
+
+import numpy as np
+import pytest
+
+from tfprune.app import pipeline, reports
+from tfprune.app.recipes import load_recipe_text
+from tfprune.compat import keras
+
+L = keras.layers
+
+
+@pytest.fixture(scope="module")
+def reg(tmp_path_factory):
+    d = tmp_path_factory.mktemp("reg")
+    m = keras.Sequential([keras.Input((6,)), L.Dense(16, activation="relu", name="fc1"),
+                          L.Dense(16, activation="relu", name="fc2"), L.Dense(1, name="price")],
+                         name="reg")
+    m.save(d / "reg.keras")
+    rng = np.random.default_rng(0)
+    x = rng.random((120, 6), dtype=np.float32)
+    np.savez(d / "reg.npz", x=x, y=(6 + 12 * x[:, 0] - 3 * x[:, 1]).astype("float32"))
+    return d
+
+
+def _recipe(d, extra=""):
+    return load_recipe_text(
+        f"model: {d / 'reg.keras'}\ntask: regression\ndata: {{source: {d / 'reg.npz'}}}\n"
+        "train: {epochs: 2, batch_size: 32}\n"
+        "prune: {granularity: weight, sparsity: 0.5, epochs: 1, frequency: 1}\n"
+        "export: {tflite: [float, int8], latency_runs: 0}\nreport: {plots: false}\n" + extra)
+
+
+def test_the_metric_comes_from_the_task(reg):
+    job = pipeline.prepare(_recipe(reg))
+    assert job.task.kind == "regression" and job.metric == "mae"
+    cls = keras.Sequential([keras.Input((6,)), L.Dense(3, activation="softmax")])
+    t, metric = pipeline.resolve_metric(cls, np.array([0, 2, 1]), "sparse_categorical_crossentropy")
+    assert (t.kind, metric) == ("sparse_categorical", "accuracy")
+
+
+@pytest.mark.slow
+def test_regression_recipe_runs_end_to_end_and_reports_mae(reg, tmp_path):
+    report = pipeline.run_recipe(_recipe(reg), str(tmp_path / "out"), quiet=True,
+                                 say=lambda *_: None)
+    for name in ("dense", "pruned"):
+        v = report["variants"][name]
+        assert v["metric"] == "mae" and "accuracy" not in v
+        assert 0 <= v["mae"] < 20
+        for fmt in ("float", "int8"):
+            assert "accuracy" not in v["tflite"][fmt]
+            assert 0 <= v["tflite"][fmt]["mae"] < 20
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| MAE (test set) |" in md and "| int8 MAE (LiteRT) |" in md
+    assert "| float32 MAE (LiteRT) |" in md and "accuracy" not in md.lower()
+    saved = json.loads((tmp_path / "out" / "report.json").read_text())
+    assert saved["variants"]["pruned"]["metric"] == "mae"
+
+
+def test_report_names_the_metric_it_measured():
+    md = reports.render_markdown({"title": "t", "variants": {
+        "dense": {"metric": "mae", "mae": 0.5, "tflite": {"int8": {"mae": 0.61}}}}})
+    assert "| MAE (test set) | 0.5 |" in md and "| int8 MAE (LiteRT) | 0.61 |" in md
+    assert "accuracy" not in md
+
+
+def test_quantize_aware_recipe_key_is_validated():
+    base = "model: m.keras\ndata: {source: d.npz}\n"
+    r = load_recipe_text(base + "quantize_aware: {epochs: 2, learning_rate: 0.0001}\n")
+    assert r["quantize_aware"] == {"epochs": 2, "learning_rate": 0.0001}
+    with pytest.raises(Exception, match="quantize_aware.epochs"):
+        load_recipe_text(base + "quantize_aware: {epochs: 0}\n")
+    with pytest.raises(Exception, match="Did you mean 'epochs'"):
+        load_recipe_text(base + "quantize_aware: {epoch: 1}\n")
+
+
+def test_report_shows_float_ptq_and_qat_side_by_side():
+    md = reports.render_markdown({"title": "t", "variants": {
+        "dense": {"metric": "accuracy", "accuracy": 0.95},
+        "pruned": {"metric": "accuracy", "accuracy": 0.94,
+                   "tflite": {"float": {"accuracy": 0.94}, "int8": {"accuracy": 0.925}},
+                   "qat": {"epochs": 2, "zeros_after": 0.9,
+                           "tflite": {"int8": {"accuracy": 0.938, "bytes": 900}}}}}})
+    assert "| pruned | accuracy | 94.00% | 94.00% | 92.50% | 93.80% | 2 | 90.0% |" in md
+    assert "| int8 accuracy after QAT (LiteRT) | — | 93.80% |" in md
+
+
+@pytest.mark.slow
+def test_quantize_aware_step_keeps_zeros_and_reports_qat_int8(reg, tmp_path):
+    recipe = _recipe(reg, "quantize_aware: {epochs: 1, learning_rate: 0.0005}\n")
+    report = pipeline.run_recipe(recipe, str(tmp_path / "out"), quiet=True, say=lambda *_: None)
+    v = report["variants"]["pruned"]
+    q = v["qat"]
+    assert q["zeros_after"] >= q["zeros_before"] > 0.3  # pruned zeros stay through QAT
+    assert 0 <= q["tflite"]["int8"]["mae"] < 20 and 0 <= v["tflite"]["int8"]["mae"] < 20
+    assert (tmp_path / "out" / "pruned_qat_int8.tflite").exists()
+    assert "qat" in report["history"]
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "| pruned | MAE |" in md and "| int8 MAE after QAT (LiteRT) |" in md
+
+
+def test_distill_recipe_key_is_validated():
+    base = "model: m.keras\ndata: {source: d.npz}\n"
+    r = load_recipe_text(base + "prune: {distill: {temperature: 2, alpha: 0.5}}\n")
+    assert r["prune"]["distill"] == {"temperature": 2, "alpha": 0.5}
+    with pytest.raises(Exception, match="prune.distill.alpha"):
+        load_recipe_text(base + "prune: {distill: {alpha: 1.5}}\n")
+    with pytest.raises(Exception, match="prune.distill.temperature"):
+        load_recipe_text(base + "prune: {distill: {temperature: 0}}\n")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("granularity, kind", [("weight", "regression"),
+                                               ("channel", "regression")])
+def test_distill_fits_the_pruned_model_with_the_dense_teacher(reg, granularity, kind,
+                                                              monkeypatch):
+    from tfprune import callbacks
+
+    made = []
+    real = callbacks.distill
+
+    def spy(student, teacher, **kw):
+        d = real(student, teacher, **kw)
+        made.append((d, kw))
+        return d
+
+    monkeypatch.setattr(callbacks, "distill", spy)
+    recipe = _recipe(reg)
+    recipe["prune"].update(granularity=granularity, distill={"temperature": 2.0, "alpha": 0.7})
+    if granularity == "channel":
+        recipe["prune"]["schedule"] = "one_shot"
+    job = pipeline.prepare(recipe)
+    pipeline.train(job, quiet=True)
+    before = [w.copy() for w in job.model.get_weights()]
+    plain, hist, _ = pipeline.prune_variant(job.model, job.prune, job, quiet=True)
+    (d, kw), = made
+    assert kw == {"temperature": 2.0, "alpha": 0.7, "task": kind}
+    assert d.teacher is not None and "distill_loss" in hist and "student_loss" in hist
+    assert all(np.array_equal(a, b) for a, b in zip(before, job.model.get_weights(), strict=True))
+    assert plain.count_params() <= job.model.count_params()
+    assert not any(type(x).__name__ == "PruningWrapper" for x in plain.layers)
+
+
+def test_report_prints_decision_latency_vs_dense_and_notes():
+    e = {"file": "pruned_int8.tflite", "decision": "kept dense: sparse runs 1.7x slower.",
+         "latency_ms": 0.122, "dense_latency_ms": 0.122,
+         "notes": ["XNNPACK refused the sparse file; builtin kernels ran it."]}
+    md = reports.render_markdown({"title": "t", "variants": {"pruned": {"tflite": {"int8": e}}}})
+    assert ("- **pruned int8** (`pruned_int8.tflite`): kept dense: sparse runs 1.7x slower. "
+            "Latency 0.122 ms vs 0.122 ms for the dense encoding.") in md
+    assert "  - XNNPACK refused the sparse file; builtin kernels ran it." in md
+
+
+@pytest.mark.slow
+def test_export_records_are_report_lines_not_warnings(reg, tmp_path, recwarn):
+    import warnings
+
+    from tfprune import export
+    from tfprune.export import tflite_file
+
+    real = export.tflite
+
+    def noisy(*a, **kw):
+        rec = real(*a, **kw)
+        warnings.warn_explicit(  # as tflite_file.py warns for a delegate fallback
+            "LiteRT's default delegate refused x.tflite (sparse int8); it runs with the "
+            "builtin op resolver.", UserWarning, tflite_file.__file__, 1)
+        return rec
+
+    job = pipeline.prepare(_recipe(reg))
+    job.export["latency_runs"] = 5
+    said = []
+    import unittest.mock as mock
+
+    with mock.patch.object(export, "tflite", noisy):
+        entry = pipeline.measure(job.model, job, str(tmp_path), "dense", say=said.append)
+    e = entry["tflite"]["int8"]
+    assert e["decision"] and e["latency_ms"] > 0 and e["dense_latency_ms"] > 0
+    assert any("delegate refused" in n for n in e["notes"])
+    assert not [w for w in recwarn if "delegate refused" in str(w.message)]
+    assert any(s.strip().startswith("note: LiteRT's default delegate") for s in said)
+    assert any("dense encoding" in s for s in said)
+    md = reports.render_markdown({"title": "t", "variants": {"dense": entry}})
+    assert "## Exports (which file was kept, and why)" in md
+    assert f"  - {e['notes'][0]}" in md and e["decision"] in md
+
+
+def test_inspect_advise_prints_the_advice(reg):
+    from click.testing import CliRunner
+
+    from tfprune import export
+    from tfprune.app.cli import main
+
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise",
+                                  "--target", "micro"])
+    assert r.exit_code == 0, r.output
+    expected = str(export.advise(keras.models.load_model(reg / "reg.keras"), target="micro"))
+    assert "Will it speed up? (target micro" in r.output and expected in r.output
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--target", "gpu"])
+    assert r.exit_code == 2
+    r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise", "--json"])
+    assert r.exit_code == 0 and json.loads(r.output)["advice"]["target"] == "all"
+
+
+def test_litert_metric_covers_the_whole_test_set_in_chunks(tmp_path):
+    from types import SimpleNamespace
+
+    from tfprune import export
+
+    m = keras.Sequential([keras.Input((3,)), L.Dense(1, name="price")])
+    export.tflite(m, str(tmp_path / "m.tflite"), measure=False)
+    rng = np.random.default_rng(0)
+    x, y = rng.random((23, 3), dtype=np.float32), rng.random(23).astype("float32")
+    t, metric = pipeline.resolve_metric(m, y, "mse")
+    got = pipeline._litert_metric(str(tmp_path / "m.tflite"), x, y,
+                                  SimpleNamespace(task=t, metric=metric), chunk=7)
+    want = float(np.mean(np.abs(m.predict(x, verbose=0)[:, 0] - y)))
+    assert metric == "mae" and abs(got - want) < 1e-5
