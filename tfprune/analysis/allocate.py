@@ -130,7 +130,6 @@ class Allocation(collections.abc.Mapping):
         return Plan(keep, channels)
 
     def _head_plan(self, model, criterion, scores):
-
         attn = heads_lib.attention_layers(rebuild.layers_by_path(model))
         found = {lyr.name: (path, lyr) for path, lyr in attn.items() if lyr.name in self.scope}
         if scores is None:
@@ -306,7 +305,6 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             "allocate() needs a tf_keras model or a SensitivityResult that carries its model "
             "(SensitivityResult.from_dict(d, model=...)).")
     if gran == "head":
-
         check_heads(model)  # no MultiHeadAttention: say which granularity to use
     if method == "owl":
         _check_owl(gran, data, owl_m, owl_lambda)

@@ -127,7 +127,6 @@ def _target(kw):
 
 
 def _int8_bytes(model, x) -> int:
-
     with tempfile.TemporaryDirectory() as d:
         path = os.path.join(d, "m.tflite")
         export.tflite(model, path, quantize="int8", representative_data=x[:128])
@@ -136,13 +135,10 @@ def _int8_bytes(model, x) -> int:
 
 def _measure(name, model, x):
     if name == "macs":
-
         return float(count_macs(model))
     if name == "latency_ms":
-
         return float(float_latency_ms(model))
     if name == "arena":
-
         return float(micro_arena(model))
     return float(_int8_bytes(model, x))
 

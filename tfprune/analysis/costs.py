@@ -177,7 +177,6 @@ class Costs:
         self.fixed[2] = np.nan  # no head-pruned .tflite size model
 
     def _channel(self, model, macs):
-
         g = graph_lib.build(model)
         unit_of = {}
         for grp in g.prunable():

@@ -75,7 +75,6 @@ def _lamp_scores(model, costs):
         sc = head_scores([by_name[u] for u in costs.units], "l2")
         raw = [sc[u] for u in costs.units]
     else:
-
         g = graph_lib.build(model)
         groups = [g[u] for u in costs.units]
         sc = group_scores(g, groups, "l2")

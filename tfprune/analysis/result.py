@@ -103,7 +103,6 @@ class SensitivityResult:
         """The :meth:`to_dict` as JSON text; written atomically to ``path`` if given."""
         text = json.dumps(self.to_dict(), indent=1)
         if path is not None:
-
             write_bytes(str(path), text.encode())
         return text
 

@@ -27,7 +27,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")  # before TensorFlow loads: n
 import click  # noqa: E402
 
 import tfprune  # noqa: E402
-from tfprune import logs  # noqa: E402
+from tfprune import errors, logs  # noqa: E402
+from tfprune.app import inspection, models, pipeline, recipes
+from tfprune.app.demo import run_demo
+from tfprune.app.recipes import load_demo_recipe
+from tfprune.app.reports import METRICS, lookup
 
 __all__ = ["main"]
 
@@ -39,8 +43,6 @@ def _handled(fn):
 
     @functools.wraps(fn)
     def wrapper(*args, **kwargs):
-        from tfprune import errors
-
         try:
             return fn(*args, **kwargs)
         except errors.TfpruneError as exc:
@@ -106,7 +108,6 @@ def run(recipe, out, quiet, unsafe=False):
     The recipe is validated (schema: tfprune.app.recipes) before any work; the folder gets
     report.json, report.md, plots/*.png, the models (.keras) and every export.
     """
-    from tfprune.app import pipeline, recipes
 
     spec = recipes.load_recipe(recipe)
     out = out or _run_folder(spec.get("name"), recipe)
@@ -118,8 +119,6 @@ def run(recipe, out, quiet, unsafe=False):
 
 def _run_folder(name, recipe) -> str:
     """``runs/<name>``, refused unless it stays inside ``runs/`` (links resolved)."""
-    from tfprune import errors
-    from tfprune.app import recipes
 
     key = "name" if name else "recipe file name"
     name = recipes.check_run_name(name or os.path.splitext(os.path.basename(recipe))[0],
@@ -135,8 +134,6 @@ def _run_folder(name, recipe) -> str:
 
 
 def _table(report) -> str:
-    from tfprune.app.reports import METRICS, lookup
-
     variants = report["variants"]
     rows = [("", *variants)]
     for key, label, fmt in METRICS:
@@ -149,8 +146,6 @@ def _table(report) -> str:
 
 
 def _ints(text, option):
-    from tfprune import errors
-
     try:
         values = [int(s) for s in text.split(",")]
     except ValueError:
@@ -197,7 +192,6 @@ def inspect(model, input_shape, classes, as_json, advise=False, target="all", un
       tfprune inspect runs/mcu/pruned.keras --json
       tfprune inspect runs/mcu/pruned.keras --advise --target micro
     """
-    from tfprune.app import inspection, models
 
     m = models.load_model(model, _model_options(input_shape, classes), safe_mode=not unsafe)
     info = inspection.inspect_model(m)
@@ -246,7 +240,6 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
 
     Fine-tune the result (or use `tfprune run` with prune.granularity: channel).
     """
-    from tfprune.app import inspection, models
 
     path = inspection.check_model_out(out, overwrite=overwrite, source=model)
     m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
@@ -289,7 +282,6 @@ def export(model, fmt, out, quantize, data_source, image_size, latency_runs, ove
       tfprune export runs/mcu/pruned.keras --format micro --data mnist5k --out mcu/
       tfprune export m.tflite --format micro --out mcu/     (an int8 .tflite file)
     """
-    from tfprune.app import inspection
 
     rec = inspection.export_model(model, fmt=fmt, out=out, quantize=quantize,
                                   data_source=data_source, image_size=image_size,
@@ -312,7 +304,6 @@ def report(runs, out):
       tfprune report runs/demo-structured-mcu
       tfprune report runs/a runs/b --out runs/compare
     """
-    from tfprune.app import inspection
 
     combined = inspection.combine_reports(runs)
     click.echo(_table(combined))
@@ -336,8 +327,6 @@ def sweep(ctx, recipe, out, quiet, unsafe=False):
       tfprune sweep configs/sweep.yaml
       tfprune sweep configs/sweep.yaml --out runs/sweep --quiet
     """
-    from tfprune import errors
-    from tfprune.app import recipes
 
     if "sweep" not in recipes.load_recipe(recipe):
         raise errors.ConfigError(f"{recipe}: no 'sweep:' section (see configs/sweep.yaml); use "
@@ -375,7 +364,6 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
       tfprune sensitivity model.keras --data data.npz --granularity channel --out sens/
       tfprune sensitivity text.keras --data tokens.npz --granularity head
     """
-    from tfprune.app import inspection, models
 
     m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
     res, rep = inspection.sensitivity_report(m, data_source, granularity=granularity,
@@ -416,8 +404,6 @@ def demo(out, sparsity, channels, quick, quiet, seed, scope, config):
       tfprune demo --quick
       tfprune demo --out demo_out --sparsity 0.95 --channels 0.6
     """
-    from tfprune.app.demo import run_demo
-    from tfprune.app.recipes import load_demo_recipe
 
     recipe = load_demo_recipe(config) if config else None
     rep = run_demo(out, sparsity=sparsity, channels=channels, quick=quick, quiet=quiet,

@@ -17,6 +17,7 @@ import os
 import numpy as np
 
 from tfprune import errors
+from tfprune import task as task_lib
 from tfprune.compat import keras
 
 __all__ = ["mnist5k", "digits", "demo_cnn", "ds_cnn", "load_data", "for_model", "check_input",
@@ -454,9 +455,6 @@ def check_input(model, x, y=None, source: str = "data", *, task=None, loss=None)
 
 
 def _check_targets(model, y, source, task, loss):
-    from tfprune import errors
-    from tfprune import task as task_lib
-
     if y.dtype.kind not in "biuf":
         raise errors.ConfigError(f"{source}: targets must be numbers (class ids or values), "
                                  f"got dtype {y.dtype}.")
@@ -496,7 +494,6 @@ def default_loss(model, y, task=None) -> str:
         >>> default_loss(reg, np.array([6.5, 17.25])), default_loss(demo_cnn(), None)
         ('mse', 'sparse_categorical_crossentropy')
     """
-    from tfprune import task as task_lib
 
     kind = task_lib.resolve(model, y, task=task)[0].kind
     return task_lib.default_loss(kind) or "sparse_categorical_crossentropy"

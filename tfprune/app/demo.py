@@ -19,6 +19,7 @@ from tfprune import errors
 from tfprune.app import pipeline, reports
 from tfprune.app.data import demo_cnn, mnist5k
 from tfprune.compat import keras
+from tfprune.masking import api
 
 __all__ = ["run_demo", "DemoConfig", "check_out_dir"]
 
@@ -76,8 +77,6 @@ def _specs(cfg, sparsity, channels, scope):
 
 
 def _check(sparsity, channels, scope):
-    from tfprune.masking import api
-
     if scope not in api.SCOPES:
         raise errors.unknown_name("--scope", scope, api.SCOPES)
     for arg, v in (("--sparsity", sparsity), ("--channels", channels)):

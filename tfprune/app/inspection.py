@@ -13,7 +13,9 @@ import json
 import os
 import tempfile
 
-from tfprune import analysis, errors, layers
+from tfprune import analysis, errors, export, graph, layers, structured
+from tfprune.app import data as data_lib
+from tfprune.app import models, plots, reports
 
 __all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
            "export_model", "combine_reports", "write_combined"]
@@ -40,7 +42,6 @@ def _all(model):
 
 def inspect_model(model) -> dict:
     """Params, MACs, per-layer prunable weights and the channel groups (prunable or why not)."""
-    from tfprune import graph
 
     s = analysis.summary(model, print_fn=None)
     info = {"name": model.name, "input_shape": list(model.inputs[0].shape[1:]),
@@ -87,7 +88,6 @@ def advise(model, *, target: str = "all"):
         >>> sorted({r["pattern"] for r in rows})
         ['DECODE prune', 'channels']
     """
-    from tfprune import export
 
     return export.advise(model, target=target)
 
@@ -128,7 +128,6 @@ def shrink_model(model, *, sparsity, criterion="l2", scope="layer", round_to=1, 
 
     Returns ``(small_model, summary_before, summary_after, channels_removed)``.
     """
-    from tfprune import structured
 
     before = analysis.summary(model, print_fn=None)
     if sparsity is None:
@@ -144,15 +143,12 @@ def shrink_model(model, *, sparsity, criterion="l2", scope="layer", round_to=1, 
 
 
 def _channels(model) -> int:
-    from tfprune import graph
-
     return sum(int(g.channels) for g in graph.build(model))
 
 
 def _representative(model, data_source, image_size):
     if data_source is None:
         return None
-    from tfprune.app import data as data_lib
 
     spec = {"source": data_source}
     if image_size:
@@ -173,8 +169,6 @@ def _representative(model, data_source, image_size):
 def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
                  latency_runs, safe_mode=True) -> dict:
     """``tfprune export``: checks the model and data, then exports and returns a summary."""
-    from tfprune import export
-    from tfprune.app import models
 
     is_tflite = model.endswith(".tflite")
     if is_tflite and not os.path.isfile(model):
@@ -238,7 +232,6 @@ def combine_reports(folders) -> dict:
 
 def write_combined(report: dict, out) -> None:
     """Write a combined report folder atomically (report.json, report.md, plots)."""
-    from tfprune.app import plots, reports
 
     with reports.RunFolder(out) as stage:
         report["plots"] = plots.all_plots(report, stage)
@@ -247,9 +240,6 @@ def write_combined(report: dict, out) -> None:
 
 def sensitivity_report(model, data_source, *, granularity, levels, metric, samples, out=None):
     """``tfprune sensitivity``: checks, scan, optional report folder. Returns ``(result, report)``."""
-    from tfprune import analysis
-    from tfprune.app import data as data_lib
-    from tfprune.app import plots, reports
 
     try:
         lv = tuple(float(v) for v in levels.split(","))

@@ -14,6 +14,7 @@ import inspect
 import os
 
 from tfprune import compat, errors
+from tfprune.app.data import demo_cnn
 from tfprune.compat import keras
 
 __all__ = ["load_model", "application_names", "is_model_path"]
@@ -141,8 +142,6 @@ Give a .keras/.h5 file, a SavedModel folder, 'demo_cnn' or a tf_keras.applicatio
     if "input_shape" in options:
         check_input_shape(options["input_shape"])
     if spec == "demo_cnn":
-        from tfprune.app.data import demo_cnn
-
         shape = tuple(options.get("input_shape", (28, 28, 1)))
         params = _demo_cnn_params(shape, int(options.get("classes", 10)))
         if params > 100_000_000:

@@ -28,12 +28,24 @@ import warnings
 import numpy as np
 import tensorflow as tf
 
-from tfprune import analysis, compat, errors, export
+from tfprune import (
+    analysis,
+    compat,
+    errors,
+    export,
+    graph,
+    masking,
+    quantization,
+    structured,
+)
 from tfprune import task as task_lib
 from tfprune.app import data as data_lib
+from tfprune.app import mlflow as mlflow_lib
 from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
+from tfprune.callbacks import PruningCallback, distill
 from tfprune.compat import keras
+from tfprune.core.schedules import AGP
 
 __all__ = ["Job", "prepare", "train", "prune_variant", "measure", "quantize_aware_variant",
            "run_recipe", "check_finite", "resolve_metric", "RunFailedError", "DEFAULTS"]
@@ -72,7 +84,6 @@ def _section(recipe: dict, key: str, **override) -> dict:
 
 def check_prune_options(model, spec: dict) -> None:
     """Refuse bad pruning options on the untrained model (cheap), before any training."""
-    from tfprune import masking, structured
 
     errors.check_sparsity(spec["sparsity"], "prune.sparsity")
     if spec["granularity"] == "channel":
@@ -139,7 +150,6 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     check_prune_options(model, prune_cfg)
     if "allocate" in recipe:
         _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
-    from tfprune import compat
 
     out_task, metric = resolve_metric(model, ytr, train_cfg["loss"], task)
     job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
@@ -183,7 +193,6 @@ def _unit_granularity(prune_cfg) -> str:
 
 def _allocate(model, recipe, prune_cfg, result):
     """Per-unit sparsities for the recipe's target (``result`` None: a uniform dry run)."""
-    from tfprune import analysis
 
     target = {k: v for k, v in recipe["allocate"].items() if k != "method"}
     if len(target) != 1:
@@ -198,7 +207,6 @@ def _allocate(model, recipe, prune_cfg, result):
 
 def sensitivity_scan(job: Job, *, quiet=False):
     """The recipe's sensitivity scan on the trained model; ``(result, curves_for_report)``."""
-    from tfprune import analysis
 
     cfg = job.recipe.get("sensitivity", {})
     n = cfg.get("samples", 256)
@@ -215,7 +223,7 @@ def sensitivity_scan(job: Job, *, quiet=False):
 
 
 def _sweep_tuner(job: Job, directory: str):
-    from tfprune import tuning
+    from tfprune import tuning  # keras-tuner (imports Keras 3: seconds) only for sweeps
 
     cfg = job.recipe["sweep"]
     options = tuning.SweepOptions(loss=job.train["loss"], batch_size=job.train["batch_size"],
@@ -279,7 +287,6 @@ def _with_teacher(student, teacher, spec, job):
     cfg = spec.get("distill")
     if cfg is None:
         return student, student
-    from tfprune.callbacks import distill
 
     if compat.is_keras3_object(teacher):
         teacher = compat.to_tf_keras(teacher)
@@ -292,10 +299,6 @@ def _with_teacher(student, teacher, spec, job):
 
 
 def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
-    from tfprune import masking
-    from tfprune.callbacks import PruningCallback
-    from tfprune.core.schedules import AGP
-
     x, y = job.train_data
     batch = spec.get("batch_size", job.train["batch_size"])
     steps = int(np.ceil(len(x) / batch))
@@ -322,10 +325,6 @@ def _one_shot_plan(spec, allocation) -> bool:
 
 
 def _prune_channels_gradual(model, spec, job, quiet, callbacks):
-    from tfprune import graph, masking, structured
-    from tfprune.callbacks import PruningCallback
-    from tfprune.core.schedules import AGP
-
     x, y = job.train_data
     batch = spec.get("batch_size", job.train["batch_size"])
     end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * np.ceil(len(x) / batch)))
@@ -346,8 +345,6 @@ def _prune_channels_gradual(model, spec, job, quiet, callbacks):
 
 
 def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
-    from tfprune import structured
-
     if not _one_shot_plan(spec, allocation):
         return _prune_channels_gradual(model, spec, job, quiet, callbacks)
 
@@ -502,7 +499,6 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
     Returns ``(entry, history)``; ``entry`` holds the settings, the Keras (fake-quantised)
     metric, the fraction of zeros kept and ``tflite.int8`` (the file's record and metric).
     """
-    from tfprune import quantization
 
     cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
     batch = cfg.get("batch_size", job.train["batch_size"])
@@ -678,6 +674,4 @@ def _analyse(job, stage, *, quiet, say):
 
 
 def _mlflow_logger(recipe):
-    from tfprune.app import mlflow as mlflow_lib
-
     return mlflow_lib.RunLogger(recipe.get("mlflow"), recipe)

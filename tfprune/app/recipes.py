@@ -28,6 +28,7 @@ import re
 import jsonschema
 import yaml
 
+import tfprune.analysis as analysis
 from tfprune import errors
 
 __all__ = ["SCHEMA", "DEMO_SCHEMA", "MAX_BYTES", "MAX_ALIASES", "load_recipe", "load_recipe_text",
@@ -153,7 +154,6 @@ def capabilities() -> dict:
         >>> sorted(capabilities())
         ['mlflow', 'sensitivity', 'sweep']
     """
-    import tfprune.analysis as analysis
 
     have = {
         "mlflow": None if importlib.util.find_spec("mlflow") else

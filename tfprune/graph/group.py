@@ -147,7 +147,6 @@ class DependencyGraph:
         try:
             return self._by_name[name]
         except KeyError:
-
             raise errors.unknown_name("group", name, self._by_name) from None
 
     def __iter__(self):
