@@ -18,6 +18,9 @@ import pytest
 import tensorflow as tf
 from hypothesis import HealthCheck, Phase, event, given, settings
 from hypothesis import strategies as st
+from tensorflow_model_optimization.python.core.sparsity.keras import (
+    pruning_schedule as tfmot_schedules,
+)
 
 import tfprune
 from tfprune import errors, structured
@@ -168,6 +171,8 @@ def _schedule(kind, s, power, end, begin, freq):
         "agp": lambda: S.AGP(s, end_step=end, begin_step=begin, power=power, frequency=freq),
         "linear": lambda: S.Linear(s, end_step=end, begin_step=begin, frequency=freq),
         "oneshot": lambda: S.OneShot(s, step=begin),
+        "tfmot_poly": lambda: tfmot_schedules.PolynomialDecay(0.0, s, begin, end, power=power,
+                                                              frequency=freq),
         "iterative": lambda: S.Iterative([(begin, s), (end, power)]),
         "manual": lambda: S.Manual(),
         "string": lambda: "agp",
@@ -177,10 +182,12 @@ def _schedule(kind, s, power, end, begin, freq):
 
 
 _SCHEDULE = st.tuples(
-    st.sampled_from(["constant", "agp", "agp", "linear", "oneshot", "iterative", "manual",
+    st.sampled_from(["constant", "agp", "agp", "tfmot_poly", "linear", "oneshot", "iterative",
+                     "manual",
                      "string", "number", "none", "none"]),
     _SPARSITY,
-    _mostly(st.sampled_from([3, 1, 0.95]), st.sampled_from([0.5, 0, -1, NAN, INF, -INF, "3", True])),
+    _mostly(st.sampled_from([3, 1, 0.95]),
+            st.sampled_from([0.5, 0, -1, NAN, INF, -INF, "3", True])),
     _mostly(st.sampled_from([8, 4]), st.sampled_from([0, -4, 2.5, NAN, 10**9])),
     _mostly(st.sampled_from([0, 1]), st.sampled_from([-2, 3.0, NAN, 20])),
     _mostly(st.sampled_from([1, 2]), st.sampled_from([100, 0, -1, 1.5, NAN])))
@@ -341,3 +348,24 @@ def test_plan_is_refused_or_correct(models, which, sparsity, criterion, scope, e
     masked = _call(lambda: structured.apply_masks(model, plan))
     if masked is not None:
         _finite(masked, _data("x", model))
+
+
+@pytest.mark.slow
+@settings(SETTINGS, max_examples=_EXPLORE or 12)
+@given(schedule=_SCHEDULE, granularity=st.sampled_from([None, "n:m", "channel"]))
+def test_pruned_models_train_to_finite_weights(models, schedule, granularity):
+    """What ``prune`` accepts also trains: two steps of ``fit`` with PruningCallback end
+    with finite weights and masks at the schedule's sparsity (or a tfprune error)."""
+    model = models["mlp"]
+    pruned = _call(lambda: tfprune.prune(model, schedule=_schedule(*schedule),
+                                         granularity=granularity, n_m=(2, 4)))
+    if pruned is None:
+        return
+    event("accepted")
+    pruned.compile(loss="sparse_categorical_crossentropy", optimizer="sgd")
+    x, y = _data("xy", model)
+    pruned.fit(x, y, batch_size=8, epochs=1, verbose=0,
+               callbacks=[tfprune.callbacks.PruningCallback()])
+    _finite(pruned, x)
+    for name, value in _mask_sparsities(pruned).items():
+        assert 0.0 <= value < 1.0, (name, value)
