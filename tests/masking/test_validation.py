@@ -155,3 +155,12 @@ def test_prune_refuses_a_schedule_asking_for_a_sparsity_out_of_range():
     with pytest.raises(errors.ConfigError, match="sparsity 1.5 at step 0"):
         tfprune.prune(dense(), schedule=Wild())
     assert tfprune.prune(dense(), schedule=tfprune.schedules.AGP(0.5, end_step=8, power=1))
+
+
+def test_one_shot_mapping_scope_with_a_tiny_sparsity_reaches_the_mapping():
+    """sparsity=1e-100 with scope={...}: the scale targets/final was applied to a float32
+    schedule value that underflowed to 0, so nothing was pruned (issue 24, fuzz)."""
+    p = tfprune.one_shot(dense(), 1e-100, scope={"fc1": 0.5, "fc2": 0.25})
+    kept = {w.layer.name: float(w.pruning_vars[0][1].numpy().mean())
+            for w in pruner.wrapped_layers(p)}
+    assert kept == pytest.approx({"fc1": 0.5, "fc2": 0.75}, abs=1 / 24 + 1e-6)

@@ -165,6 +165,8 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
             "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
     if schedule is None:
         base = sparsity if sparsity is not None else scope.final
+        if scope.is_mapping and scope.final > 0:  # the mapping gives the sparsities; a
+            base = scope.final  # tiny `sparsity` (1e-100) as base would underflow in float32
         if fixed:
             schedule = schedules_lib.OneShot(float(base), step=0)
         else:
