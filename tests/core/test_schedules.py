@@ -272,3 +272,10 @@ def test_last_update_is_known_inside_a_traced_function():
     assert found["step"] == schedules.last_update(agp) == 30
     assert schedules.last_update(schedules.Constant(0.5)) is None
     assert schedules.last_update(schedules.Constant(0.5, end_step=50)) == 50
+
+
+@pytest.mark.parametrize("power", [float("nan"), float("inf"), -float("inf"), "3"])
+def test_agp_refuses_a_non_finite_power_at_construction(power):
+    """AGP(power=nan) was accepted and fit died in the graph trace (issue 24, fuzz)."""
+    with pytest.raises(errors.ConfigError, match="power"):
+        schedules.AGP(0.9, end_step=8, power=power)

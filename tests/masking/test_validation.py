@@ -129,3 +129,38 @@ def test_loss_typo_gets_did_you_mean():
     with pytest.raises(errors.ConfigError, match="Did you mean 'sparse_categorical_crossentropy'"):
         tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y),
                          loss="sparse_categorical_crosentropy")
+
+
+@pytest.mark.parametrize("power", [float("nan"), float("inf"), -1.0])
+def test_prune_refuses_a_tfmot_schedule_with_a_bad_power(power):
+    """TF-MOT's PolynomialDecay(power=nan) was accepted; fit then died with an
+    InvalidArgumentError inside its graph trace (issue 24, fuzz)."""
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
+
+    schedule = pruning_schedule.PolynomialDecay(0.0, 0.5, 0, 8, power=power, frequency=1)
+    with pytest.raises(errors.ConfigError, match="power"):
+        tfprune.prune(dense(), schedule=schedule)
+
+
+def test_prune_refuses_a_schedule_asking_for_a_sparsity_out_of_range():
+    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule
+
+    class Wild(pruning_schedule.PruningSchedule):
+        def __call__(self, step):
+            return True, tf.constant(1.5)
+
+        def get_config(self):
+            return {}
+
+    with pytest.raises(errors.ConfigError, match="sparsity 1.5 at step 0"):
+        tfprune.prune(dense(), schedule=Wild())
+    assert tfprune.prune(dense(), schedule=tfprune.schedules.AGP(0.5, end_step=8, power=1))
+
+
+def test_one_shot_mapping_scope_with_a_tiny_sparsity_reaches_the_mapping():
+    """sparsity=1e-100 with scope={...}: the scale targets/final was applied to a float32
+    schedule value that underflowed to 0, so nothing was pruned (issue 24, fuzz)."""
+    p = tfprune.one_shot(dense(), 1e-100, scope={"fc1": 0.5, "fc2": 0.25})
+    kept = {w.layer.name: float(w.pruning_vars[0][1].numpy().mean())
+            for w in pruner.wrapped_layers(p)}
+    assert kept == pytest.approx({"fc1": 0.5, "fc2": 0.75}, abs=1 / 24 + 1e-6)

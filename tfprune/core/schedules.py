@@ -141,7 +141,8 @@ class AGP(_Ramp):
                  power=3, frequency=100):
         super().__init__(final_sparsity, end_step=end_step, begin_step=begin_step,
                          initial_sparsity=initial_sparsity, frequency=frequency)
-        if isinstance(power, bool) or not isinstance(power, numbers.Real) or power <= 0:
+        if isinstance(power, bool) or not isinstance(power, numbers.Real) \
+                or not math.isfinite(float(power)) or power <= 0:
             raise errors.ConfigError(
                 f"AGP: `power` must be a positive number (3 in Zhu & Gupta), got power={power!r}.")
         self.power = power

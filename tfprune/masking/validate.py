@@ -5,8 +5,12 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 import warnings
 
+import numpy as np
+import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
@@ -161,6 +165,8 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
             "SeparableConv*, Embedding, or a layer declared with tfprune.register).")
     if schedule is None:
         base = sparsity if sparsity is not None else scope.final
+        if scope.is_mapping and scope.final > 0:  # the mapping gives the sparsities; a
+            base = scope.final  # tiny `sparsity` (1e-100) as base would underflow in float32
         if fixed:
             schedule = schedules_lib.OneShot(float(base), step=0)
         else:
@@ -190,6 +196,46 @@ def _check_schedule_args(sparsity, schedule, scope) -> None:
         raise errors.ConfigError(
             f"`schedule` must be a PruningSchedule (tfprune.schedules or TF-MOT), got "
             f"{type(schedule).__name__}.")
+    if schedule is not None:
+        _check_schedule_values(schedule)
+
+
+def _probe_steps(schedule) -> list:
+    """Steps at which a schedule is evaluated before any work: 0, 1, and around its
+    ``begin_step``/``end_step`` when it has them."""
+    steps = {0, 1}
+    span = [getattr(schedule, a, None) for a in ("begin_step", "end_step")]
+    span = [int(v) for v in span if isinstance(v, numbers.Integral) and 0 <= v < 2**62]
+    for v in span:
+        steps.update((v, v + 1))
+    if len(span) == 2 and span[1] > span[0]:
+        steps.update(span[0] + (span[1] - span[0]) * k // 4 for k in (1, 2, 3))
+    return sorted(steps)
+
+
+def _check_schedule_values(schedule) -> None:
+    """Refuse a schedule that asks for a NaN/inf or out-of-[0, 1) sparsity (a TF-MOT
+    ``PolynomialDecay(power=nan)``, a custom schedule) before any work: ``fit`` would
+    otherwise die inside a graph trace, or mask every weight."""
+    name = type(schedule).__name__
+    power = getattr(schedule, "power", None)
+    if power is not None and (isinstance(power, bool) or not isinstance(power, numbers.Real)
+                              or not math.isfinite(float(power)) or power <= 0):
+        raise errors.ConfigError(
+            f"schedule {name}: `power` must be a positive finite number, got power={power!r}. "
+            "Use e.g. tfprune.schedules.AGP(0.8, end_step=..., power=3).")
+    for step in _probe_steps(schedule):
+        try:
+            _, value = schedule(tf.constant(step, tf.int64))
+            value = np.asarray(value, dtype=np.float64)
+        except Exception:  # noqa: BLE001 - a schedule that only runs in a graph: not probed
+            return
+        bad = value[~((value >= 0.0) & (value < 1.0))]  # NaN fails both comparisons
+        if bad.size:
+            raise errors.ConfigError(
+                f"schedule {name} asks for sparsity {float(bad.flat[0])!r} at step {step}; a "
+                "schedule must give a sparsity in [0, 1) at every step. Check its arguments "
+                f"({schedule!r}).")
 
 
 def _warn_unregistered(all_layers, exclude) -> None:
