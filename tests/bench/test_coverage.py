@@ -62,3 +62,11 @@ def test_cell_text_truncates_long_messages():
     text = cov._cell_text({"status": "fail", "message": "x" * 500}, width=50)
     assert len(text) == 50 and text.endswith("…")
     assert cov._cell_text(None) == "—"
+
+
+def test_doctests():
+    # (``pytest --doctest-modules bench/coverage.py`` clashes with the ``coverage`` package.)
+    import doctest
+
+    r = doctest.testmod(_coverage())
+    assert r.attempted >= 3 and r.failed == 0
