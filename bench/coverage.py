@@ -449,7 +449,10 @@ def run_cell(flavour, name, pipeline, timeout) -> dict:
     stage = _Stage()
     t0 = time.time()
 
+    fired = []
+
     def _alarm(signum, frame):
+        fired.append(True)
         raise CellTimeout()
 
     signal.signal(signal.SIGALRM, _alarm)
@@ -461,9 +464,13 @@ def run_cell(flavour, name, pipeline, timeout) -> dict:
     except CellTimeout:
         cell = {"status": "timeout", "message": f"[{stage.name}] timeout after {timeout:g} s"}
     except Exception as e:  # noqa: BLE001 (the message is the deliverable)
-        cell = {"status": "fail", "stage": stage.name,
-                "message": f"[{stage.name}] {type(e).__name__}: {_first_line(e)}",
-                "where": _where(e.__traceback__)}
+        if fired:  # the timeout surfaced wrapped in another exception (Keras layer calls)
+            cell = {"status": "timeout", "message": f"[{stage.name}] timeout after {timeout:g} s"
+                    f" (surfaced as {type(e).__name__})"}
+        else:
+            cell = {"status": "fail", "stage": stage.name,
+                    "message": f"[{stage.name}] {type(e).__name__}: {_first_line(e)}",
+                    "where": _where(e.__traceback__)}
     finally:
         signal.alarm(0)
     cell["seconds"] = round(time.time() - t0, 1)
