@@ -1,0 +1,72 @@
+"""bench/coverage.py stays importable and renders its table from a results dict (no models)."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench"
+
+
+def _coverage():
+    spec = importlib.util.spec_from_file_location("bench_coverage", BENCH / "coverage.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+FAKE = {
+    "cells": {
+        "keras3/MobileNet/a": {"status": "ok"},
+        "keras3/MobileNet/b": {"status": "fail",
+                               "message": "[shrink] ShapeError: bad | shape\nsecond line"},
+        "keras3/lstm/a": {"status": "ok"},
+        "keras3/lstm/c": {"status": "timeout", "message": "[sensitivity] timeout after 300 s"},
+        "keras3/VGG16/a": {"status": "crash", "message": "process ended (-9): no message"},
+        "tf_keras/lstm/a": {"status": "ok"},
+    },
+    "meta": {"machine": "x86_64, 2 cores", "tensorflow": "2.21.0", "keras": "3.15.1",
+             "tf_keras": "2.21.0"},
+}
+
+
+def test_summary_counts_ok_cells_over_cells_run():
+    cov = _coverage()
+    assert cov.summary(FAKE, "keras3", "a") == (2, 3)
+    assert cov.summary(FAKE, "keras3", "b") == (0, 1)
+    assert cov.summary(FAKE, "tf_keras", "a") == (1, 1)
+    assert cov.summary(FAKE, "tf_keras", "b") == (0, 0)
+
+
+def test_render_table_rows_cells_and_summary_lines():
+    cov = _coverage()
+    md = cov.render(FAKE, command="python bench/coverage.py")
+    assert "`python bench/coverage.py`" in md
+    assert "**2/3 ✓ for (a), 0/1 ✓ for (b), 0/1 ✓ for (c)**" in md
+    assert "**1/1 ✓ for (a)**" in md
+    rows = [ln for ln in md.splitlines() if ln.startswith("| ")]
+    # families first, then small applications, big ones last; one header row per flavour
+    names = [r.split("|")[1].strip() for r in rows if not r.startswith("| model")]
+    assert names == ["lstm", "MobileNet", "VGG16", "lstm"]
+    mobilenet = next(r for r in rows if r.startswith("| MobileNet "))
+    # the pipe in the message is escaped, only the first line kept, unrun cells are "—"
+    assert mobilenet == "| MobileNet | ✓ | [shrink] ShapeError: bad \\| shape second line | — |"
+    for r in rows:
+        assert len(re.split(r"(?<!\\)\|", r)) == 6, r  # 4 columns in every row
+    assert "Keras 3.15.1" in md
+
+
+def test_cell_text_truncates_long_messages():
+    cov = _coverage()
+    text = cov._cell_text({"status": "fail", "message": "x" * 500}, width=50)
+    assert len(text) == 50 and text.endswith("…")
+    assert cov._cell_text(None) == "—"
+
+
+def test_doctests():
+    # (``pytest --doctest-modules bench/coverage.py`` clashes with the ``coverage`` package.)
+    import doctest
+
+    r = doctest.testmod(_coverage())
+    assert r.attempted >= 3 and r.failed == 0
