@@ -14,7 +14,6 @@ from __future__ import annotations
 import difflib
 import numbers
 
-from tfprune import data as data_lib
 from tfprune.errors import (
     AlreadyPrunedError,
     ConfigError,
@@ -22,7 +21,7 @@ from tfprune.errors import (
     unknown_name,
 )
 
-__all__ = ["check_layer_names", "check_pair", "check_labels", "check_loss", "check_calibration_data", "check_output_dir", "check_not_pruned"]
+__all__ = ["check_layer_names", "check_pair", "check_loss", "check_output_dir", "check_not_pruned"]
 
 
 def _names(model) -> list[str]:
@@ -103,22 +102,6 @@ def check_pair(value, arg: str = "n_m") -> tuple[int, int]:
     return int(n), int(m)
 
 
-def check_labels(y, model, *, sparse: bool | None = None, n_samples: int | None = None):
-    """Check class labels against the model's output: length, one-hot vs sparse, range,
-    whole numbers for a sparse loss (:func:`tfprune.data.check_labels`).
-
-    Example:
-        >>> import numpy as np
-        >>> from tfprune.compat import keras
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(3)])
-        >>> check_labels(np.array([0, 3]), m, sparse=True)  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.DataError: labels hold class 3, but model ... has 3 outputs ...
-    """
-    data_lib.check_labels(y, model, sparse=sparse, n_samples=n_samples)
-
-
 def check_loss(name):
     """Return a Keras loss for ``name`` (a name, a Loss or a callable); typos get a hint.
 
@@ -143,25 +126,6 @@ def check_loss(name):
         valid = [n for n in dir(keras.losses) if not n.startswith("_") and n.islower()
                  and n not in ("get", "serialize", "deserialize")]
         raise unknown_name("loss", name, valid) from None
-
-
-def check_calibration_data(model, data, *, arg: str = "data") -> None:
-    """Check calibration inputs against the model before any work
-    (:func:`tfprune.data.check`: sample shape per input, strings, complex numbers, NaN/inf,
-    unscaled uint8 images for a float input; a ``tf.data.Dataset`` on its spec, a generator
-    batch by batch as it is read).
-
-    Example:
-        >>> import numpy as np
-        >>> from tfprune.compat import keras
-        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)])
-        >>> check_calibration_data(m, np.zeros((3, 4), "float32"))
-        >>> check_calibration_data(m, np.zeros((3, 5), "float32"))  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.DataError: `data` samples have shape (5,) but model ... expects (4,) ...
-    """
-    data_lib.check(model, data, arg=arg)
 
 
 def check_output_dir(path, *, arg: str = "out"):

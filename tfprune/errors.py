@@ -26,9 +26,7 @@ __all__ = [
     "check_print_fn",
     "check_layer_names",
     "check_pair",
-    "check_labels",
     "check_loss",
-    "check_calibration_data",
     "check_output_dir",
     "check_not_pruned",
     "AlreadyPrunedError",
@@ -187,8 +185,6 @@ def check_print_fn(print_fn) -> None:
 
 # The model and data checks live in tfprune/_checks.py (they need the classes above).
 from tfprune._checks import (  # noqa: E402
-    check_calibration_data,
-    check_labels,
     check_layer_names,
     check_loss,
     check_not_pruned,
