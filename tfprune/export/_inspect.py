@@ -10,6 +10,8 @@ from __future__ import annotations
 import dataclasses
 import re
 
+from tfprune import errors
+
 __all__ = ["MODE_NAMES", "SPARSITY_MODES", "Summary", "TensorInfo", "summarize", "layers_for_op",
            "check_content"]
 
@@ -95,7 +97,6 @@ def check_content(content, what: str = "the file") -> bytes:
         ...     print(str(e)[:24])
         x is not a .tflite model
     """
-    from tfprune import errors
 
     content = bytes(content)
     if len(content) < 16 or content[4:8] != _IDENTIFIER:

@@ -11,10 +11,11 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 )
 
 from tfprune import errors
+from tfprune import graph as graph_lib
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
-from tfprune.masking import channels, heads, pruner, subclassed
+from tfprune.masking import channels, heads, probe, pruner, refit, subclassed
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
@@ -225,7 +226,6 @@ def _wrap_heads(model, schedule, crit, scope, exclude, scales, **_):
 
 def _wrap_channels(model, schedule, crit, scope, exclude, scales, *, options=None, **_):
     """``granularity="channel"``: wrap every layer holding a channel of a prunable group."""
-    from tfprune import graph as graph_lib
 
     options = options or channels.ChannelOptions()
     g = graph_lib.build(model, exclude=exclude)
@@ -333,7 +333,6 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
                        data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
                        max_batches=max_batches)
     if compensate:
-        from tfprune.masking import refit
 
         refit.refit_pruned(model, pruned, data, max_batches)
     return pruned
@@ -361,7 +360,6 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     ranking, unit = resolved_scope.ranking, strategy.name
     kw = {"scope": ranking, "channel_options": options}
     if crit.measured:  # "sensitivity": measured on the whole model
-        from tfprune.masking import probe
 
         probe.measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
                                   max_batches=max_batches, max_samples=crit.max_samples)

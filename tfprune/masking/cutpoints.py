@@ -27,6 +27,7 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
+from tfprune import layers as layers_lib
 from tfprune.compat import keras
 
 __all__ = ["candidates", "layer_costs", "first_positions", "choose", "MAX_CUT_BYTES"]
@@ -77,7 +78,6 @@ def layer_costs(model) -> np.ndarray:
         >>> layer_costs(m).tolist()  # 3*2 MACs + 16 * 2 outputs
         [38.0]
     """
-    from tfprune import layers as layers_lib
 
     out = np.zeros(len(model.layers))
     for i, la in enumerate(model.layers):

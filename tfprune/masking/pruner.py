@@ -18,7 +18,7 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
-from tfprune.masking import bnfold, channels
+from tfprune.masking import api, bnfold, channels, probe
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
@@ -195,7 +195,6 @@ def _measure(model, wrappers) -> None:
                  and getattr(w, "channel_map", None)), None)
     if crit is None:
         return
-    from tfprune.masking import api, probe
 
     probe.measure_loss_deltas(api.strip(model), model, crit.data,
                               loss=resolve_loss(model, crit.loss, crit),

@@ -27,7 +27,9 @@ import numpy as np
 from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.compat import keras3_io
+from tfprune.core import criteria
 from tfprune.graph.macs import count_macs
+from tfprune.masking import api, channels, pruner
 from tfprune.structured import heads as heads_lib
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
@@ -111,8 +113,6 @@ def plan(
         ...        ).get_layer("att")._num_heads
         2
     """
-    from tfprune.core import criteria
-    from tfprune.masking import api, channels, pruner
 
     if options.get("granularity") == "head":
         rest = sorted(set(options) - {"granularity", "max_batches"})

@@ -15,6 +15,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.masking import heads as heads_lib
+from tfprune.structured.plans import Plan
 
 __all__ = ["SUFFIX", "attention_layers", "derive", "keep_arrays", "apply", "removed_weights", "split"]
 
@@ -144,7 +145,6 @@ def removed_weights(layers: dict, keep: dict) -> int:
 def split(plan, layers: dict) -> tuple:
     """``(channel Plan, head Plan)``: the entries ``"<path>/heads"`` of a MultiHeadAttention
     among ``layers`` go to the second."""
-    from tfprune.structured.plans import Plan
 
     if not isinstance(plan, Plan):
         raise errors.ConfigError(

@@ -8,6 +8,11 @@ import dataclasses
 import numpy as np
 
 from tfprune import errors
+from tfprune.core import criteria, masks
+from tfprune.masking import api, channels, pruner
+from tfprune.masking import scope as scope_lib
+from tfprune.structured import heads as heads_lib
+from tfprune.structured import rebuild
 
 __all__ = ["Plan", "ShrinkReport", "keep_masks", "check_round_to", "derive", "removed_weights",
            "head_plan", "check_options", "warn_kept_whole"]
@@ -239,9 +244,6 @@ def check_options(*, criterion, reduction="sum", scope="layer", round_to=1, min_
     """
     import warnings
 
-    from tfprune.core import criteria
-    from tfprune.masking import channels
-    from tfprune.masking import scope as scope_lib
 
     if granularity in _OLD_ROLES:
         warnings.warn(f"plan(granularity={granularity!r}) is deprecated: it means "
@@ -287,7 +289,6 @@ def warn_kept_whole(groups, sparsity, options) -> list:
     """
     import warnings
 
-    from tfprune.core import masks
 
     whole = [g.name for g in groups
              if int(masks.kept_count(g.channels, sparsity)) < g.channels
@@ -340,9 +341,6 @@ def head_plan(model, sparsity=None, *, scope="layer", criterion="l2", exclude=No
         >>> len(p.keep["att/heads"]), p.channels
         (2, {'att/heads': 4})
     """
-    from tfprune.masking import api, channels, pruner
-    from tfprune.structured import heads as heads_lib
-    from tfprune.structured import rebuild
 
     pruned = api.one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
                           data=data, loss=loss, granularity="head", max_batches=max_batches)

@@ -8,6 +8,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras
+from tfprune.structured import heads as heads_lib
 
 __all__ = [
     "layers_by_path",
@@ -161,7 +162,6 @@ def rebuild(graph, keep: dict, *, mode: str, heads: dict | None = None):
             (``num_heads`` lowered) or zeroed the same way
             (:mod:`tfprune.structured.heads`).
     """
-    from tfprune.structured import heads as heads_lib
 
     heads = heads or {}
     model = graph.model

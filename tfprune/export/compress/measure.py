@@ -17,6 +17,8 @@ import tempfile
 import numpy as np
 
 from tfprune import errors
+from tfprune.export import _tflm
+from tfprune.export.compress import DEFAULT_MIN_SAVING, prune_encode
 
 __all__ = ["compare_tflm", "for_micro", "micro_step", "PAIR_WORKER"]
 
@@ -101,7 +103,6 @@ def for_micro(content: bytes, inputs, *, encoded: tuple | None = None,
             in TFLM or its outputs differ from the dense model's by even one step (nothing is
             written then).
     """
-    from tfprune.export.compress import DEFAULT_MIN_SAVING, prune_encode
 
     if encoded is None:
         encoded = prune_encode(
@@ -135,7 +136,6 @@ def micro_step(content: bytes, encoded: tuple, measured: dict) -> tuple:
     TFLM and bisects its arena. Returns ``(content, extra_ops, report, arena, reported)``
     for the file to write; ``report`` adds ``dense_arena_bytes`` and ``dense_arena_reported``.
     """
-    from tfprune.export import _tflm
 
     small, report = for_micro(content, measured["codes"], encoded=encoded)
     report.update(dense_arena_bytes=measured["arena"], dense_arena_reported=measured["reported"])
