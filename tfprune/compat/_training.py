@@ -136,7 +136,10 @@ def to_tf_keras_object(obj, kind: str):
             f"model returned by tfprune trains in tf_keras. Pass a built-in {kind} (or its "
             "string name), a plain function of tensors, or the same class written with "
             "`import tf_keras`.")
-    return klass(**_config(klass, obj.get_config(), f"{kind} {type(obj).__name__}", tf_keras))
+    # Keras 3's function-wrapping losses/metrics (Huber, ...) keep their options in
+    # ``_fn_kwargs`` and leave them out of get_config(): carry them too.
+    config = {**dict(getattr(obj, "_fn_kwargs", None) or {}), **obj.get_config()}
+    return klass(**_config(klass, config, f"{kind} {type(obj).__name__}", tf_keras))
 
 
 def to_keras3_object(obj, kind: str):
