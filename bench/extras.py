@@ -309,9 +309,19 @@ def mcu_flash_section(d):
     return rows + [""]
 
 
+def coverage_section(results: Path) -> list:
+    """The model-zoo coverage table ``bench/coverage.py`` renders into coverage.md."""
+    path = results / "coverage.md"
+    if not path.exists():
+        return []
+    text = path.read_text().strip()
+    return [text.replace("## Coverage", "## Coverage: every model users bring (`bench/coverage.py`)",
+                         1), ""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
-    out = []
+    out = coverage_section(results)
     for name, fn in (("demo", demo_section), ("shrink", shrink_section),
                      ("allocation", allocation_section), ("compress", compress_section),
                      ("structured", structured_section), ("sweeps", sweeps_section),
