@@ -30,6 +30,7 @@ import tensorflow as tf
 
 from tfprune import (
     analysis,
+    callbacks,
     compat,
     errors,
     export,
@@ -43,7 +44,7 @@ from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
 from tfprune.app import models, plots, reports
 from tfprune.app.progress import TqdmProgress
-from tfprune.callbacks import PruningCallback, distill
+from tfprune.callbacks import PruningCallback
 from tfprune.compat import keras
 from tfprune.core.schedules import AGP
 
@@ -293,8 +294,8 @@ def _with_teacher(student, teacher, spec, job):
     if compat.is_keras3_object(student):
         student = compat.to_tf_keras(student)
     kind = "classification" if job.task.class_scores else "regression"
-    d = distill(student, teacher, temperature=cfg.get("temperature", 4.0),
-                        alpha=cfg.get("alpha", 0.9), task=kind)
+    d = callbacks.distill(student, teacher, temperature=cfg.get("temperature", 4.0),
+                                  alpha=cfg.get("alpha", 0.9), task=kind)
     return d, student
 
 

@@ -138,7 +138,9 @@ def to_tf_keras_object(obj, kind: str):
             "`import tf_keras`.")
     # Keras 3's function-wrapping losses/metrics (Huber, ...) keep their options in
     # ``_fn_kwargs`` and leave them out of get_config(): carry them too.
-    config = {**dict(getattr(obj, "_fn_kwargs", None) or {}), **obj.get_config()}
+    extra = {k: v for k, v in dict(getattr(obj, "_fn_kwargs", None) or {}).items()
+             if k in _accepted(klass)}  # e.g. Huber's delta; not SparseCCE's axis
+    config = {**extra, **obj.get_config()}
     return klass(**_config(klass, config, f"{kind} {type(obj).__name__}", tf_keras))
 
 
