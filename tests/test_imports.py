@@ -15,6 +15,14 @@ GLUE = ("masking", "structured", "graph", "callbacks", "analysis", "export", "ap
         "layers", "task")
 
 
+def _from_module(node, package):
+    """The absolute module of a ``from ... import`` (relative levels resolved in ``package``)."""
+    if not node.level:
+        return node.module or ""
+    base = package.split(".")[: len(package.split(".")) - node.level + 1]
+    return ".".join(base + ([node.module] if node.module else []))
+
+
 def _imports(path):
     tree = ast.parse(path.read_text())
     package = ".".join(path.relative_to(ROOT.parent).with_suffix("").parts[:-1])
@@ -23,11 +31,7 @@ def _imports(path):
             for alias in node.names:
                 yield alias.name
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
+            mod = _from_module(node, package)
             yield mod
             for alias in node.names:  # `from tfprune import masking`
                 yield f"{mod}.{alias.name}"
@@ -110,11 +114,7 @@ def _tfprune_imports(path):
         if isinstance(node, ast.Import):
             mods = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom):
-            if node.level:
-                base = package.split(".")[: len(package.split(".")) - node.level + 1]
-                mod = ".".join(base + ([node.module] if node.module else []))
-            else:
-                mod = node.module or ""
+            mod = _from_module(node, package)
             mods = [f"{mod}.{a.name}" for a in node.names] if mod == "tfprune" else [mod]
         else:
             continue

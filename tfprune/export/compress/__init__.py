@@ -116,6 +116,24 @@ def _name(t) -> str:
     return t.name or "?"
 
 
+def read_checked(model_bytes, model_editor, *, min_saving_bytes, max_decoded_bytes, label):
+    """The encoders' shared argument checks, then the model read with ``model_editor``
+    (``label``: the public function named in the error)."""
+    if not isinstance(model_bytes, (bytes, bytearray)) or len(model_bytes) < 8:
+        raise errors.ExportError(f"{label}() takes the bytes of a .tflite file.")
+    if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
+        raise errors.ConfigError(f"`min_saving_bytes` must be an int, got {min_saving_bytes!r}.")
+    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not
+                                          isinstance(max_decoded_bytes, int)
+                                          or max_decoded_bytes < 1):
+        raise errors.ConfigError("`max_decoded_bytes` must be a positive int or None, got "
+                                 f"{max_decoded_bytes!r}.")
+    try:
+        return model_editor.read(bytes(model_bytes))
+    except Exception as e:  # the flatbuffer reader raises anything on garbage
+        raise errors.ExportError(f"The bytes are not a readable .tflite model ({e}).") from e
+
+
 def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING,
                  max_decoded_bytes: int | None = None, allow_uncompressed: bool = False) -> tuple:
     """Prune-encode every constant tensor of a .tflite model where it saves bytes.
@@ -160,19 +178,8 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
         tfprune.errors.ExportError: The model's weights have (almost) no zeros: ...
     """
     compressor, constant_inputs, decode_insert, model_editor, aligner = _libs()
-    if not isinstance(model_bytes, (bytes, bytearray)) or len(model_bytes) < 8:
-        raise errors.ExportError("prune_encode() takes the bytes of a .tflite file.")
-    if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
-        raise errors.ConfigError(f"`min_saving_bytes` must be an int, got {min_saving_bytes!r}.")
-    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not
-                                          isinstance(max_decoded_bytes, int)
-                                          or max_decoded_bytes < 1):
-        raise errors.ConfigError("`max_decoded_bytes` must be a positive int or None, got "
-                                 f"{max_decoded_bytes!r}.")
-    try:
-        model = model_editor.read(bytes(model_bytes))
-    except Exception as e:  # the flatbuffer reader raises anything on garbage
-        raise errors.ExportError(f"The bytes are not a readable .tflite model ({e}).") from e
+    model = read_checked(model_bytes, model_editor, min_saving_bytes=min_saving_bytes,
+                         max_decoded_bytes=max_decoded_bytes, label="prune_encode")
 
     results, rows, skipped, max_zero = {}, [], {}, 0.0
     for s, i, t, why, consumers in _candidates(model, constant_inputs):

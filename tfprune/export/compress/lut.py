@@ -124,19 +124,8 @@ def _lut_result(array: np.ndarray, plan: dict, tensor=None) -> tuple:
 def _encode_model(model_bytes, methods, *, min_saving_bytes, max_decoded_bytes,
                   allow_uncompressed, label):
     compressor, constant_inputs, decode_insert, model_editor, aligner = _prune._libs()
-    if not isinstance(model_bytes, (bytes, bytearray)) or len(model_bytes) < 8:
-        raise errors.ExportError(f"{label}() takes the bytes of a .tflite file.")
-    if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
-        raise errors.ConfigError(f"`min_saving_bytes` must be an int, got {min_saving_bytes!r}.")
-    if max_decoded_bytes is not None and (isinstance(max_decoded_bytes, bool) or not
-                                          isinstance(max_decoded_bytes, int)
-                                          or max_decoded_bytes < 1):
-        raise errors.ConfigError("`max_decoded_bytes` must be a positive int or None, got "
-                                 f"{max_decoded_bytes!r}.")
-    try:
-        model = model_editor.read(bytes(model_bytes))
-    except Exception as e:  # the flatbuffer reader raises anything on garbage
-        raise errors.ExportError(f"The bytes are not a readable .tflite model ({e}).") from e
+    model = _prune.read_checked(model_bytes, model_editor, min_saving_bytes=min_saving_bytes,
+                                max_decoded_bytes=max_decoded_bytes, label=label)
 
     results, rows, skipped = {}, [], {}
     pad = _prune._pad16
