@@ -1,6 +1,10 @@
 """Fit epoch time: a pruned Keras 3 model trained with Keras 3 objects (translated path) vs
-the same pruned model built in tf_keras and trained with tf_keras objects. Interleaved."""
+the same pruned model built in tf_keras and trained with tf_keras objects. Interleaved, the
+order alternating pair by pair; writes bench/results/keras3_fit_time.json."""
+import json
+import os
 import time
+from pathlib import Path
 
 import keras as k3
 import numpy as np
@@ -36,10 +40,24 @@ def run(translated, epochs=6):
     p.fit(x, y, epochs=epochs, batch_size=32, verbose=0, callbacks=[tfprune.PruningCallback(), *cbs, t])
     return t.t
 
+REPS = 6
 res = {True: [], False: []}
-for _rep in range(3):
-    for tr in (False, True):
-        res[tr].extend(run(tr)[1:])  # steady epochs only
+ratios = []
+for rep in range(REPS):
+    order = (False, True) if rep % 2 == 0 else (True, False)  # alternate: load drifts
+    epochs = {tr: run(tr)[1:] for tr in order}  # steady epochs only
+    for tr in order:
+        res[tr].extend(epochs[tr])
+    ratios.append(float(np.median(epochs[True]) / np.median(epochs[False])))
 for tr in (False, True):
     print("translated" if tr else "plain tf_keras", "median steady epoch s:", round(float(np.median(res[tr])), 4), "n=", len(res[tr]))
-print("ratio translated/plain:", round(float(np.median(res[True]) / np.median(res[False])), 3))
+ratio = float(np.median(res[True]) / np.median(res[False]))
+print("ratio translated/plain:", round(ratio, 3), "per-pair ratios:", [round(r, 2) for r in ratios])
+out = Path(__file__).resolve().parent / "results" / "keras3_fit_time.json"
+tmp = out.with_suffix(".json.tmp")
+tmp.write_text(json.dumps({"command": "python bench/keras3_fit_time.py", "reps": REPS,
+                           "plain_median_epoch_s": float(np.median(res[False])),
+                           "translated_median_epoch_s": float(np.median(res[True])),
+                           "ratio": ratio, "pair_ratios": ratios,
+                           "load_average": os.getloadavg()[0]}, indent=1))
+os.replace(tmp, out)
