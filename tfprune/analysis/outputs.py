@@ -204,9 +204,14 @@ def measure(model, metric, y_sample, labels: Labels | None = None, *, outputs=No
     names = [t.output for t in outs]
     index, inner = _select(metric, names, getattr(model, "name", "model"))
     if index is not None:
-        m = task_lib.metric(outs[index], inner)
         if labels is None:
-            return m
+            return task_lib.metric(outs[index], inner)
+        try:
+            m = task_lib.metric(outs[index], inner)
+        except errors.ConfigError as exc:
+            raise errors.ConfigError(
+                f"{exc} On this model with outputs {names}, name the output: "
+                f"metric='{names[index]}_<metric>' or {{{names[index]!r}: <metric>}}.") from None
         return task_lib.Metric(_on_output(m.fn, index, labels), f"{names[index]}_{m.name}",
                                m.higher_is_better)
     return _total_loss(model, outs, labels)

@@ -36,11 +36,12 @@ from tfprune import data as data_lib
 from tfprune import errors, layers
 from tfprune import task as task_lib
 from tfprune.analysis import heads
+from tfprune.analysis import outputs as outputs_lib
 from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import channels, probe
+from tfprune.masking import channels, probe, slots, subclassed
 
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "channel_criterion", "group_scores",
            "channel_loss_delta"]
@@ -92,13 +93,26 @@ def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
                        labels=labels)
 
 
-def _metric_fn(model, metric, y_sample, out_shape):
-    """(fn(y, y_pred) -> batch-mean scalar, name, higher_is_better), resolved for the model's
-    output by :mod:`tfprune.task` (compile state, activation, labels): ``"accuracy"`` on a
-    regression output is refused naming the output and what to pass."""
-    out = task_lib.resolve(model, y_sample)[0]
-    m = task_lib.metric(out, metric)
-    return m.fn, m.name, m.higher_is_better
+def _prepare(model, data, metric, max_batches, view=None):
+    """``(batches, Metric)``: ``data`` cached and checked against the model (``view``: the
+    functional view of a subclassed ``model``), and the measure resolved for its output(s)
+    by :mod:`tfprune.analysis.outputs` (several outputs: labels packed per batch; the total
+    loss or one output's metric)."""
+    measured = view if view is not None else model
+    names = outputs_lib.output_names(measured)
+    labels = outputs_lib.Labels(names) if len(names) > 1 else None
+    if labels is None:
+        batches = cached_batches(data, max_batches=max_batches, model=measured,
+                                 metric=metric if isinstance(metric, str) else None)
+    else:
+        batches = probe.cache(outputs_lib.labelled(data, labels), max_batches=max_batches,
+                              model=measured, labels="length")
+    outs = None
+    if view is not None:  # the subclassed model holds the compile state, its view the outputs
+        sample = labels.unpack(batches[0][1]) if labels is not None else batches[0][1]
+        outs = task_lib.resolve(view, sample, loss=getattr(model, "loss", None),
+                                metrics=task_lib.compiled_metrics(model))
+    return batches, outputs_lib.measure(model, metric, batches[0][1], labels, outputs=outs)
 
 
 def evaluator(model, batches, fn):
@@ -116,7 +130,7 @@ def _weight_units(work, criterion):
             f"sensitivity(granularity='weight') supports weight-only criteria such as "
             f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
     units = {}
-    for layer in layers.leaf_layers(work):
+    for layer in _leaves(work):
         names = layers.prunable_weight_names(layer)
         if names is None or not layer.weights:
             continue
@@ -126,6 +140,19 @@ def _weight_units(work, criterion):
                 crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
                 where=f"layer {layer.name!r}") for i, w in enumerate(ws)])
     return units
+
+
+def _leaves(work):
+    """The leaf layers of ``work`` (a subclassed model: those its attributes hold)."""
+    if not slots.is_subclassed(work):
+        return list(layers.leaf_layers(work))
+    found = {}
+    for _, _, _, layer in slots.slots(work):
+        inner = layers.leaf_layers(layer) if slots.is_graph_model(layer) else (
+            [layer] if slots.is_leaf(layer) else [])
+        for leaf in inner:
+            found.setdefault(id(leaf), leaf)
+    return list(found.values())
 
 
 def _apply_weight(unit, level):
@@ -257,19 +284,20 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     if not isinstance(model, keras.Model):
         raise errors.ModelTypeError(
             f"sensitivity() expects a tf_keras Model, got {type(model).__name__}.")
-    if len(model.outputs or []) != 1:
-        raise errors.ConfigError("sensitivity() supports models with exactly one output.")
-    if granularity == "head":
+    work = view = None
+    if slots.is_subclassed(model):
+        work, view = _subclassed_copy(model, granularity)
+    elif granularity == "head":
         heads.head_criterion(criterion)
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
-    fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
+    batches, measure = _prepare(model, data, metric, max_batches, view)
+    fn, name, higher = measure.fn, measure.name, measure.higher_is_better
     from tqdm.auto import tqdm
 
     if recalibrate_bn == "auto":
         recalibrate_bn = probe.has_batch_norm(model) and granularity != "weight"
     if granularity == "weight":
-        scan = _weight_scan(model, batches, fn, criterion, levels)
+        scan = _weight_scan(model, batches, fn, criterion, levels, work=work, view=view)
     elif granularity == "head":
         scan = heads.scan(model, batches, fn, higher, criterion, levels, bool(recalibrate_bn))
     else:
@@ -301,13 +329,30 @@ def _nothing(model, granularity):
            "(every dependency group is tied to an input/output or pinned)."))
 
 
-def _weight_scan(model, batches, fn, criterion, levels):
-    """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point."""
-    work = _working_copy(model)
+def _subclassed_copy(model, granularity):
+    """``(copy, functional view of the copy)`` of a subclassed model, measured at weight
+    granularity (channels and heads need the layer graph it does not have: refused)."""
+    subclassed.check_graph_free(model, granularity)
+    try:
+        work = slots.copy_model(model)
+    except errors.ModelTypeError as exc:
+        raise errors.ModelTypeError(
+            f"sensitivity() measures a copy of subclassed model {model.name!r} "
+            f"({type(model).__name__}) and could not make one: {exc.__cause__ or exc}. "
+            f"Implement get_config() in {type(model).__name__} (returning its __init__ "
+            "arguments) so that type(model).from_config(model.get_config()) rebuilds it.") \
+            from exc
+    return work, slots.functional_view(work)
+
+
+def _weight_scan(model, batches, fn, criterion, levels, *, work=None, view=None):
+    """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point
+    (``work``/``view``: the copy of a subclassed model and its functional view)."""
+    work = work if work is not None else _working_copy(model)
     units = _weight_units(work, criterion)
     if not units:
         raise _nothing(model, "weight")
-    run = evaluator(work, batches, fn)
+    run = evaluator(view if view is not None else work, batches, fn)
     yield float(run()), len(units), _weight_points(units, run, levels)
 
 
@@ -386,8 +431,8 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         raise errors.unknown_name("granularity", granularity, ("channel", "head"))
     if granularity == "head":
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
-    fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
+    batches, measure = _prepare(model, data, metric, max_batches)
+    fn, higher = measure.fn, measure.higher_is_better
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
                            granularity=granularity)
     if not p.groups:
