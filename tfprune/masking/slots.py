@@ -132,7 +132,7 @@ def call_inputs(model):
     if shape is None:
         raise errors.ModelTypeError(
             f"model {model.name!r} ({type(model).__name__}) is not built: call it on a batch "
-            "(model(x)) or model.build(input_shape) before pruning.")
+            "(model(x)) or model.build(input_shape) before pruning, measuring or exporting it.")
 
     def make(s):
         return tf.zeros([d or 1 for d in tf.TensorShape(s).as_list()], tf.float32)
