@@ -43,8 +43,10 @@ import tensorflow as tf
 from tfprune import data as data_lib
 from tfprune import errors
 from tfprune import task as task_lib
+from tfprune.masking import probe
 
-__all__ = ["Labels", "output_names", "labelled", "measure", "loss_weights"]
+__all__ = ["Labels", "output_names", "labelled", "measure", "loss_weights", "cached_batches",
+           "prepare"]
 
 
 def output_names(model) -> list:
@@ -267,3 +269,55 @@ def _total_loss(model, outs, labels):
         ys = labels.unpack(y)
         return tf.add_n([w * fn(ys[i], p[i]) for i, fn, w in parts])
     return task_lib.Metric(total, "loss", False)
+
+
+def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
+                   metric=None) -> list:
+    """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
+    generator (:func:`tfprune.masking.probe.cache`); with ``model``, every batch is checked
+    against it and its labels against ``metric`` (:mod:`tfprune.data`).
+
+    Raises:
+        ConfigError: no labels, or fewer than 8 samples (says how many were given).
+        DataError: a batch that does not fit the model (shape, NaN/inf, labels out of range).
+    """
+    labels = None
+    if model is not None:
+        loss = getattr(model, "loss", None)
+        named = isinstance(loss, str) or hasattr(loss, "name")
+        rule = data_lib.label_rule(loss) if metric == "loss" and named else None
+        labels = "classes" if metric == "accuracy" else (rule or "length")
+    return probe.cache(data, batch_size=batch_size, max_batches=max_batches, model=model,
+                       labels=labels)
+
+
+def prepare(model, data, metric, max_batches, view=None):
+    """``(batches, Metric)`` of :func:`tfprune.sensitivity`: ``data`` cached and checked
+    against the model (``view``: the functional view of a subclassed ``model``, whose
+    compile state it does not have), and the measure resolved for its output(s) by
+    :func:`measure` (several outputs: labels packed per batch; the total loss or one
+    output's metric).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1, name="y")])
+        >>> m.compile(loss="mse")
+        >>> batches, metric = prepare(m, (np.zeros((8, 2)), np.zeros(8)), "mae", None)
+        >>> len(batches), metric.name
+        (1, 'mae')
+    """
+    measured = view if view is not None else model
+    names = output_names(measured)
+    labels = Labels(names) if len(names) > 1 else None
+    if labels is None:
+        batches = cached_batches(data, max_batches=max_batches, model=measured,
+                                 metric=metric if isinstance(metric, str) else None)
+    else:
+        batches = probe.cache(labelled(data, labels), max_batches=max_batches,
+                              model=measured, labels="length")
+    outs = None
+    if view is not None:  # the subclassed model holds the compile state, its view the outputs
+        sample = labels.unpack(batches[0][1]) if labels is not None else batches[0][1]
+        outs = task_lib.resolve(view, sample, loss=getattr(model, "loss", None),
+                                metrics=task_lib.compiled_metrics(model))
+    return batches, measure(model, metric, batches[0][1], labels, outputs=outs)

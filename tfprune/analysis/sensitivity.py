@@ -32,9 +32,7 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfprune import data as data_lib
 from tfprune import errors, layers
-from tfprune import task as task_lib
 from tfprune.analysis import heads
 from tfprune.analysis import outputs as outputs_lib
 from tfprune.analysis.result import SensitivityResult
@@ -43,7 +41,7 @@ from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 from tfprune.masking import channels, probe, slots, subclassed
 
-__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "channel_criterion", "group_scores",
+__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
            "channel_loss_delta"]
 
 #: The granularities sensitivity measures: those of tfprune's one table whose units are a
@@ -71,48 +69,6 @@ def check_levels(levels) -> tuple:
     if any(b <= a for a, b in zip(out, out[1:], strict=False)):
         raise errors.ConfigError(f"levels must be strictly increasing, got {list(out)}.")
     return out
-
-
-def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
-                   metric=None) -> list:
-    """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
-    generator (:func:`tfprune.masking.probe.cache`); with ``model``, every batch is checked
-    against it and its labels against ``metric`` (:mod:`tfprune.data`).
-
-    Raises:
-        ConfigError: no labels, or fewer than 8 samples (says how many were given).
-        DataError: a batch that does not fit the model (shape, NaN/inf, labels out of range).
-    """
-    labels = None
-    if model is not None:
-        loss = getattr(model, "loss", None)
-        named = isinstance(loss, str) or hasattr(loss, "name")
-        rule = data_lib.label_rule(loss) if metric == "loss" and named else None
-        labels = "classes" if metric == "accuracy" else (rule or "length")
-    return probe.cache(data, batch_size=batch_size, max_batches=max_batches, model=model,
-                       labels=labels)
-
-
-def _prepare(model, data, metric, max_batches, view=None):
-    """``(batches, Metric)``: ``data`` cached and checked against the model (``view``: the
-    functional view of a subclassed ``model``), and the measure resolved for its output(s)
-    by :mod:`tfprune.analysis.outputs` (several outputs: labels packed per batch; the total
-    loss or one output's metric)."""
-    measured = view if view is not None else model
-    names = outputs_lib.output_names(measured)
-    labels = outputs_lib.Labels(names) if len(names) > 1 else None
-    if labels is None:
-        batches = cached_batches(data, max_batches=max_batches, model=measured,
-                                 metric=metric if isinstance(metric, str) else None)
-    else:
-        batches = probe.cache(outputs_lib.labelled(data, labels), max_batches=max_batches,
-                              model=measured, labels="length")
-    outs = None
-    if view is not None:  # the subclassed model holds the compile state, its view the outputs
-        sample = labels.unpack(batches[0][1]) if labels is not None else batches[0][1]
-        outs = task_lib.resolve(view, sample, loss=getattr(model, "loss", None),
-                                metrics=task_lib.compiled_metrics(model))
-    return batches, outputs_lib.measure(model, metric, batches[0][1], labels, outputs=outs)
 
 
 def evaluator(model, batches, fn):
@@ -290,7 +246,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     elif granularity == "head":
         heads.head_criterion(criterion)
         heads.check_heads(model)
-    batches, measure = _prepare(model, data, metric, max_batches, view)
+    batches, measure = outputs_lib.prepare(model, data, metric, max_batches, view)
     fn, name, higher = measure.fn, measure.name, measure.higher_is_better
     from tqdm.auto import tqdm
 
@@ -322,11 +278,12 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
                              model=model)
 
 
-def _nothing(model, granularity):
+def _nothing(model, granularity, graph=None):
     return errors.NothingToPruneError(
-        f"Model {model.name!r} has nothing prunable at granularity={granularity!r} "
-        + ("(no Dense/Conv-like layer)." if granularity == "weight" else
-           "(every dependency group is tied to an input/output or pinned)."))
+        f"Model {model.name!r} has nothing prunable at granularity={granularity!r}"
+        + (" (no Dense/Conv-like layer)." if granularity == "weight" else
+           f": {graph.why_none_prunable()}. print(tfprune.graph.build(model)) shows every "
+           "group."))
 
 
 def _subclassed_copy(model, granularity):
@@ -375,7 +332,7 @@ def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
                            recalibrate_bn=recalibrate_bn)
     if not p.groups:
-        raise _nothing(model, "channel")
+        raise _nothing(model, "channel", p.graph)
     scores = group_scores(p.graph, list(p.groups.values()), criterion)
     yield p.base, len(p.groups), _channel_points(p, scores, levels)
 
@@ -431,12 +388,13 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         raise errors.unknown_name("granularity", granularity, ("channel", "head"))
     if granularity == "head":
         heads.check_heads(model)
-    batches, measure = _prepare(model, data, metric, max_batches)
+    batches, measure = outputs_lib.prepare(model, data, metric, max_batches)
     fn, higher = measure.fn, measure.higher_is_better
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
                            granularity=granularity)
     if not p.groups:
-        raise errors.NothingToPruneError(f"Model {model.name!r} has no prunable channel group.")
+        raise _nothing(model, granularity, p.graph) if p.graph is not None else \
+            errors.NothingToPruneError(f"Model {model.name!r} has no MultiHeadAttention.")
     bar = tqdm(total=sum(g.channels for g in p.groups.values()), leave=False,
                desc="channel sensitivity", disable=not _progress(progress))
     try:
