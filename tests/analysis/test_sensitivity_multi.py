@@ -99,3 +99,13 @@ def test_dataset_of_dict_labels_is_read(xy):
     b = sensitivity(m, (x, [yc, yr]), metric="reg_mae", levels=(0.5,), progress=False)
     assert a.baseline == pytest.approx(b.baseline, rel=1e-5)
     assert a.curves["h"] == pytest.approx(b.curves["h"], rel=1e-5)
+
+
+def test_a_tuple_of_batches_is_read_as_batches(xy):
+    m = _two_heads(keras)
+    x, yc, yr = xy
+    halves = ((x[:32], [yc[:32], yr[:32]]), (x[32:], {"cls": yc[32:], "reg": yr[32:]}))
+    a = sensitivity(m, halves, metric="cls_loss", levels=(0.5,), progress=False)
+    b = sensitivity(m, (x, [yc, yr]), metric="cls_loss", levels=(0.5,), progress=False)
+    assert a.samples == 64 and a.metric == "cls_loss"
+    assert a.baseline == pytest.approx(b.baseline, rel=1e-5)

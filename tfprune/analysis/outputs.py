@@ -131,12 +131,14 @@ class Labels:
         return out
 
 
-def _is_x(v) -> bool:
+def _is_x(v, n_inputs) -> bool:
+    """Whole inputs: an array, a dict of inputs, or a list of ``n_inputs`` > 1 arrays."""
     return data_lib.is_array(v) or (isinstance(v, dict) and bool(v)) or (
-        isinstance(v, (list, tuple)) and bool(v) and all(data_lib.is_array(a) for a in v))
+        n_inputs > 1 and isinstance(v, (list, tuple)) and len(v) == n_inputs
+        and all(data_lib.is_array(a) for a in v))
 
 
-def labelled(data, labels: Labels):
+def labelled(data, labels: Labels, n_inputs: int = 1):
     """``data`` with every batch's multi-output labels packed by ``labels``: whole arrays
     ``(x, [y_a, y_b])`` / ``(x, {...})``, a list of batches, a ``tf.data.Dataset`` (mapped,
     its length kept) or a generator.
@@ -147,7 +149,7 @@ def labelled(data, labels: Labels):
         >>> y.shape
         (3, 2)
     """
-    if isinstance(data, tuple) and len(data) == 2 and _is_x(data[0]) and (
+    if isinstance(data, tuple) and len(data) == 2 and _is_x(data[0], n_inputs) and (
             isinstance(data[1], (dict, list, tuple))):
         return data[0], labels.pack(data[1])
     if isinstance(data, tf.data.Dataset):
@@ -313,7 +315,8 @@ def prepare(model, data, metric, max_batches, view=None):
         batches = cached_batches(data, max_batches=max_batches, model=measured,
                                  metric=metric if isinstance(metric, str) else None)
     else:
-        batches = probe.cache(labelled(data, labels), max_batches=max_batches,
+        n_inputs = len(getattr(measured, "inputs", None) or [None])
+        batches = probe.cache(labelled(data, labels, n_inputs), max_batches=max_batches,
                               model=measured, labels="length")
     outs = None
     if view is not None:  # the subclassed model holds the compile state, its view the outputs
