@@ -72,11 +72,13 @@ STRICT_RELOAD = os.environ.get("COVERAGE_STRICT_RELOAD") == "1"
 
 # --------------------------------------------------------------------------- table
 
-def _cell_text(cell: dict | None, width: int = 140) -> str:
+def _cell_text(cell: dict | None, width: int | None = None) -> str:
     if cell is None:
         return "—"
     if cell.get("status") == "ok":
         return "✓"
+    if width is None:  # a refusal's reason and fix come last in its message: keep them
+        width = 300 if cell.get("status") == "refused" else 140
     msg = cell.get("message", "?").replace("|", "\\|").replace("\n", " ")
     if len(msg) > width:
         msg = msg[: width - 1] + "…"

@@ -7,6 +7,8 @@ coupled layer is never measured alone) or every ``MultiHeadAttention``
 slices and its output-projection slice), each level of ``levels`` is applied in place
 on ONE working copy of the model, the metric is measured on cached batches by one
 compiled function, and the weights are restored. The user's model is not touched.
+A model with several outputs is measured by its compiled total loss or by one output's
+metric (:mod:`tfprune.analysis.outputs`); a subclassed tf_keras model at weight granularity.
 At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
 ``criterion="sensitivity"``): a group lying after a single-tensor cut point may be evaluated from the
 cut, on activations computed once (same values, less work; :mod:`tfprune.masking.cutpoints`
@@ -171,7 +173,10 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     """Measure the metric with each layer (or dependency group) pruned alone at each level.
 
     Args:
-        model: a built tf_keras model with one output (not modified).
+        model: a built tf_keras or Keras 3 model, one output or several (not modified).
+            A subclassed tf_keras model is measured at ``granularity="weight"`` on a copy
+            (``type(model).from_config(model.get_config())``); channels and heads need the
+            layer graph it does not have and are refused, as are subclassed Keras 3 models.
         data: ``(x, y)`` arrays (batches of 64), a list of ``(x, y)`` batches or a
             ``tf.data.Dataset`` of ``(x, y)``; at least 8 samples.
         granularity: ``"weight"`` (per prunable layer, top-k by ``criterion`` within the
@@ -190,7 +195,11 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             Keras metric function name, or a callable ``(y_true, y_pred) -> scalar`` (lower
             is better unless it has an attribute ``higher_is_better = True``). What the
             output is comes from :mod:`tfprune.task` (compiled loss and metrics, activation,
-            labels); a metric that cannot apply to it is refused before the scan.
+            labels); a metric that cannot apply to it is refused before the scan. Several
+            outputs (:mod:`tfprune.analysis.outputs`): ``"loss"`` is the compiled total loss
+            (``loss_weights`` applied); ``"<output>_<metric>"`` (``"cls_accuracy"``,
+            ``"reg_mae"``) or ``{"<output>": metric}`` measures one output; the labels are
+            ``[y_a, y_b]`` in output order or ``{"a": y_a, "b": y_b}``.
         max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
         recalibrate_bn: channel and head granularity: measure each point as if the
