@@ -72,11 +72,13 @@ STRICT_RELOAD = os.environ.get("COVERAGE_STRICT_RELOAD") == "1"
 
 # --------------------------------------------------------------------------- table
 
-def _cell_text(cell: dict | None, width: int = 140) -> str:
+def _cell_text(cell: dict | None, width: int | None = None) -> str:
     if cell is None:
         return "—"
     if cell.get("status") == "ok":
         return "✓"
+    if width is None:  # a refusal's reason and fix come last in its message: keep them
+        width = 300 if cell.get("status") == "refused" else 140
     msg = cell.get("message", "?").replace("|", "\\|").replace("\n", " ")
     if len(msg) > width:
         msg = msg[: width - 1] + "…"
@@ -93,6 +95,17 @@ def summary(results: dict, flavour: str, pipeline: str) -> tuple[int, int]:
     cells = [c for k, c in results.get("cells", {}).items()
              if k.split("/")[0] == flavour and k.split("/")[2] == pipeline]
     return sum(c.get("status") == "ok" for c in cells), len(cells)
+
+
+def refusals(results: dict, flavour: str, pipeline: str) -> int:
+    """Cells of one flavour and pipeline refused by a tfprune error (a message naming the
+    layer and the reason), as opposed to failures.
+
+    >>> refusals({"cells": {"keras3/m/b": {"status": "refused"}}}, "keras3", "b")
+    1
+    """
+    return sum(c.get("status") == "refused" for k, c in results.get("cells", {}).items()
+               if k.split("/")[0] == flavour and k.split("/")[2] == pipeline)
 
 
 def render(results: dict, command: str | None = None) -> str:
@@ -124,6 +137,11 @@ def render(results: dict, command: str | None = None) -> str:
             if n:
                 counts.append(f"{ok}/{n} ✓ for ({p})")
         lines += ["**" + ", ".join(counts) + "**", ""]
+        refused = [f"{refusals(results, flavour, p)} in ({p})" for p in PIPELINES
+                   if refusals(results, flavour, p)]
+        if refused:
+            lines += ["Refused on purpose (a tfprune error naming the layer and the reason): "
+                      + ", ".join(refused) + ".", ""]
         lines += ["| model | " + " | ".join(f"({p})" for p in PIPELINES) + " |",
                   "|---|" + "---|" * len(PIPELINES)]
         for m in models:
@@ -467,8 +485,9 @@ def run_cell(flavour, name, pipeline, timeout) -> dict:
         if fired:  # the timeout surfaced wrapped in another exception (Keras layer calls)
             cell = {"status": "timeout", "message": f"[{stage.name}] timeout after {timeout:g} s"
                     f" (surfaced as {type(e).__name__})"}
-        else:
-            cell = {"status": "fail", "stage": stage.name,
+        else:  # a tfprune error class is a refusal made on purpose, with its reason
+            refused = any(k.__name__ == "TfpruneError" for k in type(e).__mro__)
+            cell = {"status": "refused" if refused else "fail", "stage": stage.name,
                     "message": f"[{stage.name}] {type(e).__name__}: {_first_line(e)}",
                     "where": _where(e.__traceback__)}
     finally:

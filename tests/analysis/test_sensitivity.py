@@ -246,3 +246,20 @@ def test_binary_and_one_hot_outputs_still_get_accuracy():
     r = sensitivity(c, (x, yo), levels=(0.5,), metric="accuracy", progress=False)
     want = float(np.mean(c.predict(x, verbose=0).argmax(1) == np.arange(64) % 3))
     assert r.higher_is_better and r.baseline == pytest.approx(want)
+
+
+def test_lstm_channel_refusal_names_the_layer_the_reason_and_the_fix():
+    import tfprune
+
+    i = keras.Input((6, 4))
+    m = keras.Model(i, L.Dense(3, name="out")(L.LSTM(8, name="lstm")(i)))
+    m.compile(loss="sparse_categorical_crossentropy")
+    x, y = np.random.default_rng(0).random((16, 6, 4), dtype=np.float32), np.arange(16) % 3
+    want = r"'lstm' \(LSTM\) mixes channels: tfprune does not remove the units.*'lstm' at " \
+           r"granularity='weight'"
+    with pytest.raises(errors.NothingToPruneError, match=want):
+        sensitivity(m, (x, y), granularity="channel", progress=False)
+    with pytest.raises(errors.NothingToPruneError, match=want):
+        tfprune.prune(m, sparsity=0.5, granularity="channel")
+    r = sensitivity(m, (x, y), levels=(0.5,), progress=False)  # the fix works
+    assert set(r.curves) == {"lstm", "out"}

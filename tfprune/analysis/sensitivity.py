@@ -7,6 +7,8 @@ coupled layer is never measured alone) or every ``MultiHeadAttention``
 slices and its output-projection slice), each level of ``levels`` is applied in place
 on ONE working copy of the model, the metric is measured on cached batches by one
 compiled function, and the weights are restored. The user's model is not touched.
+A model with several outputs is measured by its compiled total loss or by one output's
+metric (:mod:`tfprune.analysis.outputs`); a subclassed tf_keras model at weight granularity.
 At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
 ``criterion="sensitivity"``): a group lying after a single-tensor cut point may be evaluated from the
 cut, on activations computed once (same values, less work; :mod:`tfprune.masking.cutpoints`
@@ -32,17 +34,16 @@ import time
 import numpy as np
 import tensorflow as tf
 
-from tfprune import data as data_lib
 from tfprune import errors, layers
-from tfprune import task as task_lib
 from tfprune.analysis import heads
+from tfprune.analysis import outputs as outputs_lib
 from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import channels, probe
+from tfprune.masking import channels, probe, slots, subclassed
 
-__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "cached_batches", "channel_criterion", "group_scores",
+__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
            "channel_loss_delta"]
 
 #: The granularities sensitivity measures: those of tfprune's one table whose units are a
@@ -72,35 +73,6 @@ def check_levels(levels) -> tuple:
     return out
 
 
-def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
-                   metric=None) -> list:
-    """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
-    generator (:func:`tfprune.masking.probe.cache`); with ``model``, every batch is checked
-    against it and its labels against ``metric`` (:mod:`tfprune.data`).
-
-    Raises:
-        ConfigError: no labels, or fewer than 8 samples (says how many were given).
-        DataError: a batch that does not fit the model (shape, NaN/inf, labels out of range).
-    """
-    labels = None
-    if model is not None:
-        loss = getattr(model, "loss", None)
-        named = isinstance(loss, str) or hasattr(loss, "name")
-        rule = data_lib.label_rule(loss) if metric == "loss" and named else None
-        labels = "classes" if metric == "accuracy" else (rule or "length")
-    return probe.cache(data, batch_size=batch_size, max_batches=max_batches, model=model,
-                       labels=labels)
-
-
-def _metric_fn(model, metric, y_sample, out_shape):
-    """(fn(y, y_pred) -> batch-mean scalar, name, higher_is_better), resolved for the model's
-    output by :mod:`tfprune.task` (compile state, activation, labels): ``"accuracy"`` on a
-    regression output is refused naming the output and what to pass."""
-    out = task_lib.resolve(model, y_sample)[0]
-    m = task_lib.metric(out, metric)
-    return m.fn, m.name, m.higher_is_better
-
-
 def evaluator(model, batches, fn):
     """A tf.function ``() -> metric`` over the cached batches, traced once
     (:func:`tfprune.masking.probe.compile_metric`)."""
@@ -116,7 +88,7 @@ def _weight_units(work, criterion):
             f"sensitivity(granularity='weight') supports weight-only criteria such as "
             f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
     units = {}
-    for layer in layers.leaf_layers(work):
+    for layer in _leaves(work):
         names = layers.prunable_weight_names(layer)
         if names is None or not layer.weights:
             continue
@@ -126,6 +98,19 @@ def _weight_units(work, criterion):
                 crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
                 where=f"layer {layer.name!r}") for i, w in enumerate(ws)])
     return units
+
+
+def _leaves(work):
+    """The leaf layers of ``work`` (a subclassed model: those its attributes hold)."""
+    if not slots.is_subclassed(work):
+        return list(layers.leaf_layers(work))
+    found = {}
+    for _, _, _, layer in slots.slots(work):
+        inner = layers.leaf_layers(layer) if slots.is_graph_model(layer) else (
+            [layer] if slots.is_leaf(layer) else [])
+        for leaf in inner:
+            found.setdefault(id(leaf), leaf)
+    return list(found.values())
 
 
 def _apply_weight(unit, level):
@@ -188,7 +173,10 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     """Measure the metric with each layer (or dependency group) pruned alone at each level.
 
     Args:
-        model: a built tf_keras model with one output (not modified).
+        model: a built tf_keras or Keras 3 model, one output or several (not modified).
+            A subclassed tf_keras model is measured at ``granularity="weight"`` on a copy
+            (``type(model).from_config(model.get_config())``); channels and heads need the
+            layer graph it does not have and are refused, as are subclassed Keras 3 models.
         data: ``(x, y)`` arrays (batches of 64), a list of ``(x, y)`` batches or a
             ``tf.data.Dataset`` of ``(x, y)``; at least 8 samples.
         granularity: ``"weight"`` (per prunable layer, top-k by ``criterion`` within the
@@ -207,7 +195,11 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             Keras metric function name, or a callable ``(y_true, y_pred) -> scalar`` (lower
             is better unless it has an attribute ``higher_is_better = True``). What the
             output is comes from :mod:`tfprune.task` (compiled loss and metrics, activation,
-            labels); a metric that cannot apply to it is refused before the scan.
+            labels); a metric that cannot apply to it is refused before the scan. Several
+            outputs (:mod:`tfprune.analysis.outputs`): ``"loss"`` is the compiled total loss
+            (``loss_weights`` applied); ``"<output>_<metric>"`` (``"cls_accuracy"``,
+            ``"reg_mae"``) or ``{"<output>": metric}`` measures one output; the labels are
+            ``[y_a, y_b]`` in output order or ``{"a": y_a, "b": y_b}``.
         max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
         recalibrate_bn: channel and head granularity: measure each point as if the
@@ -257,19 +249,20 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     if not isinstance(model, keras.Model):
         raise errors.ModelTypeError(
             f"sensitivity() expects a tf_keras Model, got {type(model).__name__}.")
-    if len(model.outputs or []) != 1:
-        raise errors.ConfigError("sensitivity() supports models with exactly one output.")
-    if granularity == "head":
+    work = view = None
+    if slots.is_subclassed(model):
+        work, view = _subclassed_copy(model, granularity)
+    elif granularity == "head":
         heads.head_criterion(criterion)
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
-    fn, name, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
+    batches, measure = outputs_lib.prepare(model, data, metric, max_batches, view)
+    fn, name, higher = measure.fn, measure.name, measure.higher_is_better
     from tqdm.auto import tqdm
 
     if recalibrate_bn == "auto":
         recalibrate_bn = probe.has_batch_norm(model) and granularity != "weight"
     if granularity == "weight":
-        scan = _weight_scan(model, batches, fn, criterion, levels)
+        scan = _weight_scan(model, batches, fn, criterion, levels, work=work, view=view)
     elif granularity == "head":
         scan = heads.scan(model, batches, fn, higher, criterion, levels, bool(recalibrate_bn))
     else:
@@ -294,20 +287,38 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
                              model=model)
 
 
-def _nothing(model, granularity):
+def _nothing(model, granularity, graph=None):
     return errors.NothingToPruneError(
-        f"Model {model.name!r} has nothing prunable at granularity={granularity!r} "
-        + ("(no Dense/Conv-like layer)." if granularity == "weight" else
-           "(every dependency group is tied to an input/output or pinned)."))
+        f"Model {model.name!r} has nothing prunable at granularity={granularity!r}"
+        + (" (no Dense/Conv-like layer)." if granularity == "weight" else
+           f": {graph.why_none_prunable()}. print(tfprune.graph.build(model)) shows every "
+           "group."))
 
 
-def _weight_scan(model, batches, fn, criterion, levels):
-    """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point."""
-    work = _working_copy(model)
+def _subclassed_copy(model, granularity):
+    """``(copy, functional view of the copy)`` of a subclassed model, measured at weight
+    granularity (channels and heads need the layer graph it does not have: refused)."""
+    subclassed.check_graph_free(model, granularity)
+    try:
+        work = slots.copy_model(model)
+    except errors.ModelTypeError as exc:
+        raise errors.ModelTypeError(
+            f"sensitivity() measures a copy of subclassed model {model.name!r} "
+            f"({type(model).__name__}) and could not make one: {exc.__cause__ or exc}. "
+            f"Implement get_config() in {type(model).__name__} (returning its __init__ "
+            "arguments) so that type(model).from_config(model.get_config()) rebuilds it.") \
+            from exc
+    return work, slots.functional_view(work)
+
+
+def _weight_scan(model, batches, fn, criterion, levels, *, work=None, view=None):
+    """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point
+    (``work``/``view``: the copy of a subclassed model and its functional view)."""
+    work = work if work is not None else _working_copy(model)
     units = _weight_units(work, criterion)
     if not units:
         raise _nothing(model, "weight")
-    run = evaluator(work, batches, fn)
+    run = evaluator(view if view is not None else work, batches, fn)
     yield float(run()), len(units), _weight_points(units, run, levels)
 
 
@@ -330,7 +341,7 @@ def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
                            recalibrate_bn=recalibrate_bn)
     if not p.groups:
-        raise _nothing(model, "channel")
+        raise _nothing(model, "channel", p.graph)
     scores = group_scores(p.graph, list(p.groups.values()), criterion)
     yield p.base, len(p.groups), _channel_points(p, scores, levels)
 
@@ -386,12 +397,13 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         raise errors.unknown_name("granularity", granularity, ("channel", "head"))
     if granularity == "head":
         heads.check_heads(model)
-    batches = cached_batches(data, max_batches=max_batches, model=model, metric=metric)
-    fn, _, higher = _metric_fn(model, metric, batches[0][1], tuple(model.outputs[0].shape))
+    batches, measure = outputs_lib.prepare(model, data, metric, max_batches)
+    fn, higher = measure.fn, measure.higher_is_better
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
                            granularity=granularity)
     if not p.groups:
-        raise errors.NothingToPruneError(f"Model {model.name!r} has no prunable channel group.")
+        raise _nothing(model, granularity, p.graph) if p.graph is not None else \
+            errors.NothingToPruneError(f"Model {model.name!r} has no MultiHeadAttention.")
     bar = tqdm(total=sum(g.channels for g in p.groups.values()), leave=False,
                desc="channel sensitivity", disable=not _progress(progress))
     try:

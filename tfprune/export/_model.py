@@ -10,11 +10,13 @@ Example:
 from __future__ import annotations
 
 import os
+import weakref
 
 import numpy as np
 
 from tfprune import compat, errors
 from tfprune.compat import keras
+from tfprune.masking import slots, subclassed
 
 __all__ = ["resolve", "strip", "is_recurrent", "output_names", "check_int8_recurrent",
            "check_finite_weights"]
@@ -44,12 +46,29 @@ def resolve(model):
                 "that custom layers are registered and imported.") from e
         compat.check_tf_keras_model(loaded)
         return loaded, source
+    if slots.is_subclassed(model):  # exported through a Functional view of its call
+        return _view(model), None
     compat.check_tf_keras_model(model)
     return model, None
 
 
+_VIEWS = weakref.WeakSet()  # Functional views of subclassed models made by resolve()
+
+
+def _view(model):
+    """A Functional view of subclassed ``model`` (stripped first if it holds wrappers)."""
+    if any(isinstance(lyr, keras.layers.Wrapper) and hasattr(lyr, "pruning_vars")
+           for _, _, _, lyr in slots.slots(model)):
+        model = subclassed.strip(model)
+    view = slots.functional_view(model)
+    _VIEWS.add(view)
+    return view
+
+
 def strip(model):
     """A new plain tf_keras model without pruning wrappers; ``model`` itself is not changed."""
+    if model in _VIEWS:  # already plain, and a new object: nothing to clone
+        return model
     import tensorflow_model_optimization as tfmot
 
     try:

@@ -159,6 +159,23 @@ class DependencyGraph:
         """The groups that may lose channels."""
         return [g for g in self.groups if g.prunable]
 
+    def why_none_prunable(self) -> str:
+        """Why the groups are pinned: each reason once, model inputs/outputs said last.
+
+        Example:
+            >>> from tfprune.compat import keras
+            >>> from tfprune.graph import build
+            >>> m = keras.Sequential([keras.Input((3, 2)), keras.layers.LSTM(4, name="rnn"),
+            ...                       keras.layers.Dense(2)])
+            >>> build(m).why_none_prunable()  # doctest: +ELLIPSIS
+            "'rnn' (LSTM) mixes channels: ... prune 'rnn' at granularity='weight' ..."
+        """
+        reasons = list(dict.fromkeys(r for g in self.groups for r in g.pinned_by))
+        inner = [r for r in reasons if not r.startswith(("model input", "model output"))]
+        if not inner:
+            return "every group is tied to a model input or output, whose channels are kept"
+        return "; ".join(inner) + " (groups tied to a model input or output keep their channels)"
+
     def group_of(self, path: str) -> Group:
         """The group whose channels ``path`` (a layer name) produces or carries."""
         for g in self.groups:

@@ -85,8 +85,12 @@ def passthrough(layer, inputs, ctx):
 
 def pin(layer, inputs, ctx):
     """Layer that mixes channels: its input and output channels are kept."""
-    return _keep(layer, inputs, ctx, f"{ctx.path!r} ({type(layer).__name__}) mixes channels",
-                 "mixes channels (input kept)")
+    reason = f"{ctx.path!r} ({type(layer).__name__}) mixes channels"
+    if isinstance(layer, (L.RNN, L.Bidirectional)):  # the reason users meet on text models
+        reason += (f": tfprune does not remove the units of a recurrent layer (each lives in "
+                   f"its gates and recurrent kernel); prune {ctx.path!r} at "
+                   "granularity='weight' (or 'n:m'/'block')")
+    return _keep(layer, inputs, ctx, reason, "mixes channels (input kept)")
 
 
 def _check_last(layer, ctx):

@@ -234,9 +234,8 @@ def _wrap_channels(model, schedule, crit, scope, exclude, scales, *, options=Non
         groups = [x for x in groups if x.name in scope.targets]
     if not groups:
         raise errors.NothingToPruneError(
-            f"Model {model.name!r} has no prunable channel group (every group is tied to a "
-            "model input/output or an excluded layer); print(tfprune.graph.build(model)) "
-            "shows why.")
+            f"Model {model.name!r} has no prunable channel group: {g.why_none_prunable()}. "
+            "print(tfprune.graph.build(model)) shows every group.")
     maps = channels.channel_maps(g, groups)
     roles = channels.scored_roles(crit, options)
 
