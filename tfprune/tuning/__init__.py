@@ -11,11 +11,11 @@ Example:
     'min'
 """
 
-from tfprune.tuning import hparams, measure, pareto, space, trial  # noqa: I001
+from tfprune.tuning import hparams, measure, pareto, progress, space, trial  # noqa: I001
 from tfprune.tuning import sweep
 from tfprune.tuning.pareto import Table
 from tfprune.tuning.sweep import ORACLES, SweepError, SweepOptions, load_results
 from tfprune.tuning.tuner import PruningTuner
 
 __all__ = ["PruningTuner", "SweepOptions", "SweepError", "ORACLES", "Table", "load_results",
-           "hparams", "measure", "pareto", "space", "sweep", "trial"]
+           "hparams", "measure", "pareto", "progress", "space", "sweep", "trial"]
