@@ -1,7 +1,8 @@
 """Search spaces over pruning settings, and the settings one trial runs with.
 
 A search space is a keras-tuner ``hp`` function (``space(hp) -> dict | None``), a dict
-(a list value becomes ``hp.Choice``, a scalar ``hp.Fixed``) or ``None`` for
+(a list value becomes ``hp.Choice``, ``[False, True]`` ``hp.Boolean``, a scalar ``hp.Fixed``)
+or ``None`` for
 :func:`default_space`. Every point of the space is turned into *settings*: a dict with
 the keys of :data:`DEFAULTS`, validated by :func:`settings_from` before any trial runs.
 
@@ -91,7 +92,10 @@ def from_dict(space: dict):
             if isinstance(value, (list, tuple)):
                 if not value:
                     raise errors.ConfigError(f"Search space {name!r}: the list of choices is empty.")
-                hp.Choice(name, list(value))
+                if set(value) == {False, True} and all(isinstance(v, bool) for v in value):
+                    hp.Boolean(name, default=value[0])  # a Choice would give 0 and 1
+                else:
+                    hp.Choice(name, list(value))
             else:
                 hp.Fixed(name, value)
 
@@ -116,6 +120,8 @@ def _check_choice(name, value, valid):
 def _check_distill(s: dict) -> None:
     """``distill`` a bool; with it, ``temperature`` in (0, 100] and ``alpha`` in [0, 1]
     (unset: :data:`DISTILL_DEFAULTS`); without it, both are ``None`` (not used)."""
+    if s["distill"] in (0, 1) and not isinstance(s["distill"], float):
+        s["distill"] = bool(s["distill"])  # hp.Choice("distill", [False, True]) gives 0 and 1
     if not isinstance(s["distill"], bool):
         raise errors.ConfigError(
             f"Setting 'distill' must be True or False (fine-tune with the dense model as "

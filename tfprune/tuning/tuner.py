@@ -200,6 +200,10 @@ class PruningTuner(base_tuner.BaseTuner):
         if log_dir:
             hparams_lib.write_trial(log_dir, tid, hp.values, out)
         self._measures[tid] = out
+        obj = self.oracle.objective
+        if getattr(obj, "name_to_direction", None) and obj.name not in out:
+            # keras-tuner checks that a list objective's own key ("multi_objective") is there
+            out = {**out, obj.name: obj.get_value(out)}
         return out
 
     def save_model(self, trial_id, model, step=0):
