@@ -28,13 +28,14 @@ __all__ = ["TrialProgress", "short", "table", "heading"]
 
 def short(values: dict) -> str:
     """Hyperparameters in short form: ``name=value`` separated by spaces (numbers to 4
-    significant digits).
+    significant digits; unused ones, ``None``, left out).
 
     Example:
         >>> short({"sparsity": 0.7500001, "granularity": "channel"})
         'sparsity=0.75 granularity=channel'
     """
-    return " ".join(f"{k}={pareto_lib.format_value(v)}" for k, v in values.items())
+    return " ".join(f"{k}={pareto_lib.format_value(v)}" for k, v in values.items()
+                    if v is not None)
 
 
 def _number(trial_id, total) -> str:
@@ -104,9 +105,9 @@ def table(trials, objectives, front_ids=()) -> pareto_lib.Table:
 
     Example:
         >>> rows = [{"trial_id": "0", "values": {"sparsity": 0.5}, "status": "COMPLETED",
-        ...          "reason": None, "measures": {"macs": 10.0}},
+        ...          "reason": None, "settings": {"sparsity": 0.5}, "measures": {"macs": 10.0}},
         ...         {"trial_id": "1", "values": {"sparsity": 0.9}, "status": "FAILED",
-        ...          "reason": "ValueError: bad", "measures": {}}]
+        ...          "reason": "ValueError: bad", "settings": {}, "measures": {}}]
         >>> print(table(rows, ["macs"], front_ids=["0"]))
         trial_id  sparsity  macs  status
         0         0.5       10    pareto
@@ -114,7 +115,8 @@ def table(trials, objectives, front_ids=()) -> pareto_lib.Table:
     """
     out = pareto_lib.Table()
     for t in trials:
-        row = {"trial_id": t["trial_id"], **t["values"]}
+        row = {"trial_id": t["trial_id"],  # searched values as the trial used them
+               **{k: t["settings"].get(k, v) for k, v in t["values"].items()}}
         row.update({n: t["measures"].get(n) for n in objectives})
         row["status"] = _status(t, set(front_ids))
         out.append(row)

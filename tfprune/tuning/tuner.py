@@ -261,7 +261,14 @@ class PruningTuner(base_tuner.BaseTuner):
         return planned
 
     def _shown_values(self, hp) -> dict:
+        """The searched hyperparameters as the trial uses them (e.g. no temperature without
+        distillation; Hyperband's epochs)."""
         values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+        try:
+            settings = space_lib.settings_from(self.space_fn, hp.copy())
+        except errors.ConfigError:
+            settings = {}
+        values = {k: settings.get(k, v) for k, v in values.items()}
         if "tuner/epochs" in hp.values:
             values["epochs"] = hp.values["tuner/epochs"]
         return values
