@@ -3,7 +3,10 @@
 :class:`PruningTuner` (a keras-tuner ``BaseTuner``) runs trials of the tfprune path
 (prune, fine-tune, strip/shrink, measure); :meth:`PruningTuner.pareto` and
 :meth:`PruningTuner.plot_pareto` give the quality/cost trade-offs. Sweeps resume from
-their directory and run distributed with keras-tuner's chief/worker mode.
+their directory and run distributed with keras-tuner's chief/worker mode. While a sweep
+runs it prints one line per trial and, at the end, every trial in a table
+(:mod:`tfprune.tuning.progress`, :meth:`PruningTuner.trials`). A trial may fine-tune with
+the dense model as teacher (``{"distill": [False, True]}`` in the space).
 
 Example:
     >>> from tfprune import tuning

@@ -34,10 +34,13 @@ class PruningTuner(base_tuner.BaseTuner):
 
     Each trial prunes a copy of ``model`` with one point of ``space`` (sparsity or
     ``mac_fraction``, criterion, granularity ``"weight"``/``"channel"``, scope, schedule
-    ``"one_shot"``/``"agp"``, fine-tune epochs, learning rate), fine-tunes it with
-    :class:`tfprune.PruningCallback`, strips it (and shrinks it for channels), then
-    measures it (:mod:`tfprune.tuning.measure`). The objective is any measure, a
-    ``keras_tuner.Objective`` or a list of them; :meth:`pareto` gives the trade-offs.
+    ``"one_shot"``/``"agp"``, fine-tune epochs, learning rate, ``distill`` with its
+    ``temperature``/``alpha``), fine-tunes it with :class:`tfprune.PruningCallback` (with
+    ``distill=True``, as :func:`tfprune.distill`'s student of the dense model: soft targets
+    when every output is class scores, output matching otherwise), strips it (and shrinks
+    it for channels), then measures it (:mod:`tfprune.tuning.measure`). The objective is
+    any measure, a ``keras_tuner.Objective`` or a list of them; :meth:`pareto` gives the
+    trade-offs, :meth:`trials` every trial with its status.
 
     Args:
         model: a trained Sequential/Functional tf_keras model, or a function returning one.
