@@ -52,7 +52,7 @@ def sweep(directory, model_path, n_train, trials):
                             max_trials=trials, directory=directory, project_name="sweep",
                             options=tuning.SweepOptions(loss=LOSS, batch_size=64,
                                                         tensorboard=False))
-    t.search(x, y, validation_data=val)
+    t.search(x, y, validation_data=val, verbose=0)  # the bench times trials, no progress lines
 
 
 def _spawn(args, env):
@@ -140,7 +140,7 @@ def _plot(rows, front, base, dense, path):
     plt.close(fig)
 
 
-def main(argv=None):
+def _args(argv):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--role", default="bench", choices=["bench", "run"])
     ap.add_argument("--dir")
@@ -151,35 +151,35 @@ def main(argv=None):
     ap.add_argument("--out", default=os.path.join(os.path.dirname(__file__), "results"))
     ap.add_argument("--reuse", help="a work directory of an earlier run: skip training and "
                     "sweeps, read their trials (throughput from the trial files' times)")
-    a = ap.parse_args(argv)
-    if a.role == "run":
-        return sweep(a.dir, a.model, a.train, a.trials)
+    return ap.parse_args(argv)
 
-    work = a.reuse or tempfile.mkdtemp(prefix="sweeps_")
-    x, y, val = _data(a.train)
+
+def _dense_and_sweeps(a, work, x, y):
+    """The dense model (trained and saved, or reused) and the wall time of each sweep run."""
     model_path = os.path.join(work, "dense.keras")
-    load = os.getloadavg()
     if a.reuse:
-        model = keras.models.load_model(model_path)
-        walls = {}
-    else:
-        keras.utils.set_random_seed(0)
-        model = demo_cnn()
-        model.compile(keras.optimizers.Adam(1e-3), LOSS, ["accuracy"])
-        model.fit(x, y, batch_size=64, epochs=a.dense_epochs, verbose=0)
-        model.save(model_path)
-        walls = {n: _timed_run(os.path.join(work, f"w{n}"), model_path, a.train, a.trials, n)
-                 for n in (1, 2)}
+        return keras.models.load_model(model_path), {}
+    keras.utils.set_random_seed(0)
+    model = demo_cnn()
+    model.compile(keras.optimizers.Adam(1e-3), LOSS, ["accuracy"])
+    model.fit(x, y, batch_size=64, epochs=a.dense_epochs, verbose=0)
+    model.save(model_path)
+    walls = {n: _timed_run(os.path.join(work, f"w{n}"), model_path, a.train, a.trials, n)
+             for n in (1, 2)}
+    return model, walls
+
+
+def _result(a, argv, work, model, walls, val, load):
+    """The benchmark record (without the TF-MOT baseline), the 1-worker trials and their front."""
     dense = {"val_accuracy": float(model.evaluate(*val, verbose=0, return_dict=True)["accuracy"]),
              "macs": tfprune.summary(model, print_fn=None)["macs"]}
     spans = {n: _search_span(os.path.join(work, f"w{n}", "sweep")) for n in (1, 2)}
     rows = tuning.load_results(os.path.join(work, "w1", "sweep"))
     rows2 = tuning.load_results(os.path.join(work, "w2", "sweep"))
     front = tuning.pareto.front(rows, [("val_accuracy", "max"), ("macs", "min")])
-    base = [{"sparsity": s, "val_accuracy": tfmot_uniform(model, x, y, val, s)} for s in SPARSITIES]
     keep = ("trial_id", "granularity", "sparsity", "val_accuracy", "macs", "nonzero_params",
             "fine_tune_seconds")
-    result = {
+    return rows, front, {
         "command": "python bench/sweeps.py " + " ".join(argv or sys.argv[1:]),
         "setup": {"model": "demo_cnn", "data": f"MNIST-5k first {a.train} train / 1000 test",
                   "dense_epochs": a.dense_epochs, "fine_tune_epochs": 1, "trials": a.trials,
@@ -194,12 +194,24 @@ def main(argv=None):
         "trials_completed": {"1 worker": len(rows), "chief + 2 workers": len(rows2)},
         "trials": [{k: r[k] for k in keep} for r in rows],
         "pareto_front": [{k: r[k] for k in keep} for r in front],
-        "tfmot_uniform_magnitude": base,
     }
+
+
+def main(argv=None):
+    a = _args(argv)
+    if a.role == "run":
+        return sweep(a.dir, a.model, a.train, a.trials)
+    work = a.reuse or tempfile.mkdtemp(prefix="sweeps_")
+    x, y, val = _data(a.train)
+    load = os.getloadavg()
+    model, walls = _dense_and_sweeps(a, work, x, y)
+    rows, front, result = _result(a, argv, work, model, walls, val, load)
+    base = [{"sparsity": s, "val_accuracy": tfmot_uniform(model, x, y, val, s)} for s in SPARSITIES]
+    result["tfmot_uniform_magnitude"] = base
     os.makedirs(a.out, exist_ok=True)
     with open(os.path.join(a.out, "sweeps.json"), "w") as f:
         json.dump(result, f, indent=1)
-    _plot(rows, front, base, dense, os.path.join(a.out, "sweeps.png"))
+    _plot(rows, front, base, result["dense"], os.path.join(a.out, "sweeps.png"))
     print(json.dumps({k: result[k] for k in ("search_seconds", "trials_per_minute",
                                              "throughput_ratio", "dense")}, indent=1))
     print(tuning.Table(result["pareto_front"]))

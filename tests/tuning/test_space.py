@@ -87,3 +87,43 @@ def test_hp_function_returning_a_dict():
     space.check_space(fn, hp)
     hp.values["level"] = 3
     assert space.settings_from(fn, hp)["sparsity"] == pytest.approx(0.65)
+
+
+# -- distillation as a searched setting (issue 25 item 2) ---------------------------------
+def test_distill_choices_stay_booleans_and_fill_distill_defaults():
+    hp = kt.HyperParameters()
+    fn = space.from_dict({"sparsity": 0.5, "distill": [False, True], "alpha": [0.5, 0.9]})
+    fn(hp)
+    space.check_space(fn, hp)
+    assert {type(p).__name__ for p in hp.space if p.name == "distill"} == {"Boolean"}
+    off = space.settings_from(fn, hp.copy())
+    assert (off["distill"], off["temperature"], off["alpha"]) == (False, None, None)
+    hp.values["distill"] = True
+    on = space.settings_from(fn, hp.copy())
+    assert (on["distill"], on["temperature"], on["alpha"]) == (True, 4.0, 0.5)
+    assert space.check_settings({"sparsity": 0.5, "distill": 1})["distill"] is True
+
+
+@pytest.mark.parametrize("bad, key", [
+    ({"distill": ["yes"]}, "'distill'"),
+    ({"distill": True, "temperature": [2.0, 0.0]}, "'temperature'"),
+    ({"distill": True, "alpha": [0.5, 1.5]}, "'alpha'"),
+    ({"distill": True, "temperature": "hot"}, "'temperature'"),
+    ({"distill": [False, True], "epochs": 0}, "distill=True.*epochs >= 1"),
+])
+def test_bad_distill_values_are_refused_naming_the_key(bad, key):
+    hp = kt.HyperParameters()
+    fn = space.from_dict({"sparsity": 0.5, **bad})
+    fn(hp)
+    with pytest.raises(errors.ConfigError, match=key):
+        space.check_space(fn, hp)
+
+
+def test_grid_size_counts_choices_and_stepped_ranges():
+    hp = kt.HyperParameters()
+    hp.Choice("granularity", ["weight", "channel"])
+    hp.Boolean("distill")
+    hp.Int("epochs", 1, 3)
+    assert space.grid_size(hp) == 12
+    hp.Float("sparsity", 0.5, 0.9)
+    assert space.grid_size(hp) is None

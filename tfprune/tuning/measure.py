@@ -17,13 +17,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 from tfprune import errors, export
 from tfprune import task as task_lib
 from tfprune.analysis.summary import summary
 
-__all__ = ["OPTIONAL", "names", "direction", "measure", "metric_name", "quality"]
+__all__ = ["OPTIONAL", "MeasureOptions", "names", "direction", "measure", "metric_name", "quality",
+           "check_optional"]
 
 #: Expensive measures a sweep can ask for with ``measure=(...)``.
 OPTIONAL = ("tflite_bytes", "latency_ms")
@@ -80,6 +82,13 @@ def direction(name: str) -> str:
 
 
 def check_optional(optional) -> tuple:
+    """``optional`` as a tuple of known optional measures (``latency_ms`` adds
+    ``tflite_bytes``: latency is timed on the int8 file).
+
+    Example:
+        >>> check_optional(["latency_ms"])
+        ('latency_ms', 'tflite_bytes')
+    """
     optional = tuple(optional or ())
     for name in optional:
         if name not in OPTIONAL:
@@ -89,9 +98,34 @@ def check_optional(optional) -> tuple:
     return optional
 
 
-def measure(plain, *, validation_data, loss, metrics=(), batch_size=32, optional=(),
-            trial_dir=None, calibration=None, latency_runs=50) -> dict:
+@dataclasses.dataclass(frozen=True)
+class MeasureOptions:
+    """What :func:`measure` measures besides the model itself.
+
+    Attributes:
+        metrics: compiled metrics (a tuple or ``{output: [...]}``), each reported as
+            ``val_<name>``.
+        batch_size: evaluation batch size.
+        optional: optional measures (:data:`OPTIONAL`, checked by :func:`check_optional`).
+        latency_runs: timed LiteRT invokes for ``latency_ms``.
+
+    Example:
+        >>> MeasureOptions(metrics=("mae",)).batch_size
+        32
+    """
+
+    metrics: tuple | dict = ()
+    batch_size: int = 32
+    optional: tuple = ()
+    latency_runs: int = 50
+
+
+def measure(plain, *, validation_data, loss, options: MeasureOptions | None = None,
+            trial_dir=None, calibration=None) -> dict:
     """Measure a plain (stripped or shrunk) model; return ``{name: float}``.
+
+    ``trial_dir`` receives the int8 .tflite and ``calibration`` feeds its quantization when
+    ``options.optional`` asks for ``tflite_bytes``.
 
     Example:
         >>> import numpy as np
@@ -101,19 +135,22 @@ def measure(plain, *, validation_data, loss, metrics=(), batch_size=32, optional
         >>> out["params"], out["macs"]
         (10.0, 8.0)
     """
+    opts = options or MeasureOptions()
     xv, yv = validation_data
+    metrics = opts.metrics
     plain.compile(loss=loss, metrics=metrics if isinstance(metrics, dict) else list(metrics))
-    ev = plain.evaluate(xv, yv, batch_size=batch_size, verbose=0, return_dict=True)
+    ev = plain.evaluate(xv, yv, batch_size=opts.batch_size, verbose=0, return_dict=True)
     out = {f"val_{k}": float(v) for k, v in ev.items()}
     s = summary(plain, print_fn=None)
     out.update({k: float(s[k]) for k in ("params", "nonzero_params", "macs", "sparse_macs")})
     out["weight_sparsity"] = float(s["sparsity"])  # "sparsity" is the setting's name
-    if "tflite_bytes" in optional:
+    if "tflite_bytes" in opts.optional:
         path = os.path.join(trial_dir, "model_int8.tflite")
         rec = export.tflite(plain, path, quantize="int8", representative_data=calibration,
                             overwrite=True)
         out["tflite_bytes"] = float(rec.bytes)
-        if "latency_ms" in optional:
-            lat = export.latency(path, threads=1, runs=latency_runs, warmup=max(1, latency_runs // 10))
+        if "latency_ms" in opts.optional:
+            runs = opts.latency_runs
+            lat = export.latency(path, threads=1, runs=runs, warmup=max(1, runs // 10))
             out["latency_ms"] = float(lat.median_ms)
     return out

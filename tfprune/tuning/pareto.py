@@ -16,7 +16,20 @@ import math
 import os
 import tempfile
 
-__all__ = ["Table", "front", "plot"]
+__all__ = ["Table", "front", "plot", "format_value"]
+
+
+def format_value(v) -> str:
+    """A cell of a table or a progress line: floats to 4 significant digits (whole above
+    10,000), ``None`` as an empty string.
+
+    Example:
+        >>> format_value(0.912345), format_value(123456.7), format_value(None), format_value(True)
+        ('0.9123', '123457', '', 'True')
+    """
+    if isinstance(v, float):
+        return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
+    return "" if v is None else str(v)
 
 
 class Table(list):
@@ -37,9 +50,7 @@ class Table(list):
 
     @staticmethod
     def _fmt(v) -> str:
-        if isinstance(v, float):
-            return f"{v:.4g}" if abs(v) < 1e4 else f"{v:.0f}"
-        return "" if v is None else str(v)
+        return format_value(v)
 
     def __str__(self) -> str:
         cols = self.columns

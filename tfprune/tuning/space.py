@@ -1,7 +1,8 @@
 """Search spaces over pruning settings, and the settings one trial runs with.
 
 A search space is a keras-tuner ``hp`` function (``space(hp) -> dict | None``), a dict
-(a list value becomes ``hp.Choice``, a scalar ``hp.Fixed``) or ``None`` for
+(a list value becomes ``hp.Choice``, ``[False, True]`` ``hp.Boolean``, a scalar ``hp.Fixed``)
+or ``None`` for
 :func:`default_space`. Every point of the space is turned into *settings*: a dict with
 the keys of :data:`DEFAULTS`, validated by :func:`settings_from` before any trial runs.
 
@@ -15,14 +16,15 @@ Example:
 
 from __future__ import annotations
 
+import inspect
 import numbers
 
-from tfprune import errors
+from tfprune import callbacks, errors
 from tfprune.core import criteria as criteria_lib
 from tfprune.masking import scope as scope_lib
 
-__all__ = ["DEFAULTS", "GRANULARITIES", "SCHEDULES", "default_space",
-           "from_dict", "settings_from", "check_space"]
+__all__ = ["DEFAULTS", "DISTILL_DEFAULTS", "GRANULARITIES", "SCHEDULES", "default_space",
+           "from_dict", "settings_from", "check_settings", "check_space", "grid_size"]
 
 #: Every setting a trial understands, with its value when the space does not set it.
 DEFAULTS = {
@@ -34,7 +36,14 @@ DEFAULTS = {
     "schedule": "one_shot",
     "epochs": 1,             # fine-tune epochs (Hyperband sets them through "tuner/epochs")
     "learning_rate": 1e-3,
+    "distill": False,        # fine-tune with the dense model as teacher (tfprune.distill)
+    "temperature": None,     # distillation temperature T > 0 (None: distill's default)
+    "alpha": None,           # weight in [0, 1] of the distillation term (None: distill's default)
 }
+#: The values a distilling trial uses when the space leaves ``temperature``/``alpha`` unset:
+#: :func:`tfprune.distill`'s own defaults.
+DISTILL_DEFAULTS = {k: p.default for k, p in inspect.signature(callbacks.distill).parameters.items()
+                    if k in ("temperature", "alpha")}  # one owner: tfprune.distill
 #: The granularities a trial runs: those of tfprune's one table that a trial can shrink
 #: or measure (weight and channel), in the table's order.
 GRANULARITIES = tuple(g for g in criteria_lib.GRANULARITIES if g in ("weight", "channel"))
@@ -51,8 +60,9 @@ def default_space(hp):
     Example:
         >>> import keras_tuner as kt
         >>> hp = kt.HyperParameters()
-        >>> sorted(settings_from(default_space, hp))[:3]
-        ['criterion', 'epochs', 'granularity']
+        >>> s = settings_from(default_space, hp)
+        >>> s["criterion"], s["granularity"], s["distill"]
+        ('magnitude', 'weight', False)
     """
     hp.Float("sparsity", 0.3, 0.9, step=0.1)
     hp.Choice("granularity", list(GRANULARITIES))
@@ -82,7 +92,10 @@ def from_dict(space: dict):
             if isinstance(value, (list, tuple)):
                 if not value:
                     raise errors.ConfigError(f"Search space {name!r}: the list of choices is empty.")
-                hp.Choice(name, list(value))
+                if set(value) == {False, True} and all(isinstance(v, bool) for v in value):
+                    hp.Boolean(name, default=value[0])  # a Choice would give 0 and 1
+                else:
+                    hp.Choice(name, list(value))
             else:
                 hp.Fixed(name, value)
 
@@ -104,8 +117,37 @@ def _check_choice(name, value, valid):
         raise errors.unknown_name(f"{name} (search-space setting)", value, valid)
 
 
+def _check_distill(s: dict) -> None:
+    """``distill`` a bool; with it, ``temperature`` in (0, 100] and ``alpha`` in [0, 1]
+    (unset: :data:`DISTILL_DEFAULTS`); without it, both are ``None`` (not used)."""
+    if s["distill"] in (0, 1) and not isinstance(s["distill"], float):
+        s["distill"] = bool(s["distill"])  # hp.Choice("distill", [False, True]) gives 0 and 1
+    if not isinstance(s["distill"], bool):
+        raise errors.ConfigError(
+            f"Setting 'distill' must be True or False (fine-tune with the dense model as "
+            f"teacher), got {s['distill']!r}; e.g. {{'distill': [False, True]}}.")
+    for name, low_open, high in (("temperature", True, 100.0), ("alpha", False, 1.0)):
+        if s[name] is not None:
+            _check_number(name, s[name], 0.0, high, low_open=low_open)
+        s[name] = (s[name] if s[name] is not None else DISTILL_DEFAULTS[name]) if s["distill"] \
+            else None
+    if s["distill"] and s["epochs"] < 1:
+        raise errors.ConfigError("distill=True fine-tunes with the dense model as teacher: it "
+                                 f"needs epochs >= 1, got epochs={s['epochs']!r}.")
+
+
 def check_settings(s: dict) -> dict:
-    """Validate one point of the space; return it with defaults filled in."""
+    """Validate one point of the space; return it with defaults filled in.
+
+    Example:
+        >>> s = check_settings({"sparsity": 0.5, "distill": True, "alpha": 0.5})
+        >>> s["distill"], s["temperature"], s["alpha"]
+        (True, 4.0, 0.5)
+        >>> check_settings({"sparsity": 0.5, "distill": "yes"})  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: Setting 'distill' must be True or False ...
+    """
     unknown = sorted(set(s) - set(DEFAULTS))
     if unknown:
         raise errors.unknown_name("setting", unknown[0], DEFAULTS)
@@ -133,6 +175,7 @@ def check_settings(s: dict) -> dict:
         raise errors.ConfigError("schedule='agp' ramps the sparsity during fine-tuning: it needs "
                                  f"epochs >= 1, got epochs={s['epochs']!r}.")
     _check_number("learning_rate", s["learning_rate"], 0.0, 10.0, low_open=True)
+    _check_distill(s)
     return s
 
 
@@ -194,3 +237,27 @@ def check_space(space_fn, space_hp) -> None:
             except errors.ConfigError as e:
                 raise errors.ConfigError(
                     f"Search space: {p.name}={value!r} gives invalid settings: {e}") from e
+
+
+def grid_size(space_hp) -> int | None:
+    """How many points a grid over ``space_hp`` has at most (``None``: a continuous range).
+
+    Example:
+        >>> import keras_tuner as kt
+        >>> hp = kt.HyperParameters()
+        >>> from_dict({"sparsity": [0.5, 0.8], "distill": [False, True], "epochs": 1})(hp)
+        >>> grid_size(hp)
+        4
+    """
+    size = 1
+    for p in space_hp.space:
+        cfg = p.get_config()
+        kind = type(p).__name__
+        if kind in ("Int", "Float"):
+            step = cfg.get("step") or (1 if kind == "Int" else None)
+            if not step or cfg.get("sampling") not in (None, "linear"):
+                return None
+            size *= int(round((cfg["max_value"] - cfg["min_value"]) / step)) + 1
+        else:
+            size *= len(_probes(p))
+    return size

@@ -1,7 +1,8 @@
 """One trial of a sweep: prune, fine-tune with PruningCallback, strip (and shrink for channels).
 
 :func:`run` is the path of DESIGN.md with one setting per stop; it never modifies the
-model it is given and returns the plain (stripped or shrunk) model.
+model it is given and returns the plain (stripped or shrunk) model. With ``distill=True``
+the fine-tuning is :func:`tfprune.distill` with the dense model (the one given) as teacher.
 
 Example:
     >>> import numpy as np
@@ -11,7 +12,7 @@ Example:
     >>> x, y = np.random.rand(32, 4).astype("float32"), np.arange(32) % 3
     >>> s = {"sparsity": 0.5, "mac_fraction": None, "criterion": "magnitude",
     ...      "granularity": "channel", "scope": "layer", "schedule": "one_shot",
-    ...      "epochs": 1, "learning_rate": 1e-3}
+    ...      "epochs": 1, "learning_rate": 1e-3, "distill": False}
     >>> plain, info = run(m, s, x=x, y=y, loss="sparse_categorical_crossentropy")
     >>> plain.layers[0].units, info["pruned_fraction"]
     (4, 0.5)
@@ -19,12 +20,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
 import numpy as np
 
-from tfprune import errors, structured
+from tfprune import callbacks, errors, structured
 from tfprune.analysis.summary import summary
 from tfprune.callbacks.pruning import PruningCallback
 from tfprune.compat import keras
@@ -33,10 +35,35 @@ from tfprune.core import schedules
 from tfprune.graph.macs import count_macs
 from tfprune.masking import api as masking_api
 
-__all__ = ["run", "sparsity_for_macs", "AGP_END", "CALIBRATION_SAMPLES"]
+__all__ = ["run", "TrialOptions", "sparsity_for_macs", "AGP_END", "CALIBRATION_SAMPLES"]
 
 AGP_END = 0.75  # the AGP ramp ends at 75% of the fine-tune steps (FACTS.md reference schedule)
 CALIBRATION_SAMPLES = 256
+
+
+@dataclasses.dataclass(frozen=True)
+class TrialOptions:
+    """How a trial fine-tunes (what does not vary from trial to trial).
+
+    Attributes:
+        loss: fine-tuning loss; metrics: compiled metrics (a tuple or ``{output: [...]}``).
+        batch_size: fine-tuning batch size.
+        log_dir: TensorBoard directory for :class:`tfprune.PruningCallback` (None: none).
+        verbose: Keras ``fit`` verbosity.
+        distill_task: what a distilling trial imitates: ``"classification"`` (soft targets)
+            or ``"regression"`` (output matching), see :data:`tfprune.callbacks.distill.TASKS`.
+
+    Example:
+        >>> TrialOptions(loss="mse").distill_task
+        'classification'
+    """
+
+    loss: object = None
+    metrics: tuple | dict = ()
+    batch_size: int = 32
+    log_dir: str | None = None
+    verbose: int = 0
+    distill_task: str = "classification"
 
 
 def _cost_at(model, s, settings):
@@ -91,42 +118,53 @@ def _calibration(x, y):
     return (x[:n], y[:n]) if y is not None else x[:n]
 
 
-def _compile(model, settings, loss, metrics):
-    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=loss,
-                  metrics=metrics if isinstance(metrics, dict) else list(metrics))
+def _compile(model, settings, opts):
+    model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=opts.loss,
+                  metrics=opts.metrics if isinstance(opts.metrics, dict) else list(opts.metrics))
 
 
-def _prune_and_fit(model, settings, s, x, y, *, loss, metrics, batch_size, log_dir, verbose):
+def _prune(model, settings, s, x, y, opts):
     crit = criteria_lib.get(settings["criterion"])
     kwargs = {"criterion": crit, "scope": settings["scope"], "granularity": settings["granularity"]}
     if settings["schedule"] == "one_shot":
         data = _calibration(x, y) if crit.needs_data else None
-        pruned = masking_api.one_shot(model, s, data=data, loss=loss, **kwargs)
-    else:
-        steps = settings["epochs"] * math.ceil(len(x) / batch_size)
-        end = max(1, int(AGP_END * steps))
-        sched = schedules.AGP(s, end_step=end, begin_step=0, frequency=max(1, end // 10))
-        pruned = masking_api.prune(model, schedule=sched, **kwargs)
-    _compile(pruned, settings, loss, metrics)
+        return masking_api.one_shot(model, s, data=data, loss=opts.loss, **kwargs)
+    steps = settings["epochs"] * math.ceil(len(x) / opts.batch_size)
+    end = max(1, int(AGP_END * steps))
+    sched = schedules.AGP(s, end_step=end, begin_step=0, frequency=max(1, end // 10))
+    return masking_api.prune(model, schedule=sched, **kwargs)
+
+
+def _prune_and_fit(model, settings, s, x, y, opts):
+    pruned = _prune(model, settings, s, x, y, opts)
+    fitted = pruned
+    if settings.get("distill"):  # the dense model given is the teacher; it is never trained
+        fitted = callbacks.distill(pruned, model, temperature=settings["temperature"],
+                                     alpha=settings["alpha"], task=opts.distill_task)
+    _compile(fitted, settings, opts)
     if settings["epochs"] > 0:
-        pruned.fit(x, y, batch_size=batch_size, epochs=settings["epochs"], verbose=verbose,
-                   callbacks=[PruningCallback(log_dir=log_dir)])
+        fitted.fit(x, y, batch_size=opts.batch_size, epochs=settings["epochs"],
+                   verbose=opts.verbose, callbacks=[PruningCallback(log_dir=opts.log_dir)])
     plain = masking_api.strip(pruned)
     return structured.shrink(plain) if settings["granularity"] == "channel" else plain
 
 
-def run(model, settings: dict, *, x, y, loss, metrics=(), batch_size: int = 32,
-        log_dir: str | None = None, verbose: int = 0):
+def run(model, settings: dict, *, x, y, loss=None, batch_size: int | None = None,
+        options: TrialOptions | None = None):
     """Prune ``model`` with ``settings``, fine-tune, and return ``(plain_model, info)``.
 
-    ``info``: ``pruned_fraction`` (the sparsity used: given, or found for ``mac_fraction``)
-    and ``fine_tune_seconds`` (wall time of the whole trial path).
+    ``options`` (:class:`TrialOptions`) says how to fine-tune; ``loss`` and ``batch_size``,
+    when given, replace its fields. ``info``: ``pruned_fraction`` (the sparsity used: given,
+    or found for ``mac_fraction``) and ``fine_tune_seconds`` (wall time of the whole trial
+    path).
     """
     t0 = time.perf_counter()
+    opts = options or TrialOptions()
+    opts = dataclasses.replace(opts, **{k: v for k, v in (("loss", loss), ("batch_size", batch_size))
+                                        if v is not None})
     s = settings["sparsity"]
     if s is None:
         s = sparsity_for_macs(model, settings["mac_fraction"], settings)
-    plain = _prune_and_fit(model, settings, s, x, y, loss=loss, metrics=metrics,
-                           batch_size=batch_size, log_dir=log_dir, verbose=verbose)
+    plain = _prune_and_fit(model, settings, s, x, y, opts)
     return plain, {"pruned_fraction": float(np.round(s, 6)),
                    "fine_tune_seconds": time.perf_counter() - t0}

@@ -10,7 +10,6 @@ tfprune path (:mod:`tfprune.tuning.trial`), reports every measure
 from __future__ import annotations
 
 import glob
-import json
 import os
 
 from keras_tuner.src.engine import base_tuner
@@ -22,6 +21,7 @@ from tfprune.compat import keras
 from tfprune.tuning import hparams as hparams_lib
 from tfprune.tuning import measure as measure_lib
 from tfprune.tuning import pareto as pareto_lib
+from tfprune.tuning import progress as progress_lib
 from tfprune.tuning import space as space_lib
 from tfprune.tuning import sweep
 from tfprune.tuning import trial as trial_lib
@@ -34,10 +34,13 @@ class PruningTuner(base_tuner.BaseTuner):
 
     Each trial prunes a copy of ``model`` with one point of ``space`` (sparsity or
     ``mac_fraction``, criterion, granularity ``"weight"``/``"channel"``, scope, schedule
-    ``"one_shot"``/``"agp"``, fine-tune epochs, learning rate), fine-tunes it with
-    :class:`tfprune.PruningCallback`, strips it (and shrinks it for channels), then
-    measures it (:mod:`tfprune.tuning.measure`). The objective is any measure, a
-    ``keras_tuner.Objective`` or a list of them; :meth:`pareto` gives the trade-offs.
+    ``"one_shot"``/``"agp"``, fine-tune epochs, learning rate, ``distill`` with its
+    ``temperature``/``alpha``), fine-tunes it with :class:`tfprune.PruningCallback` (with
+    ``distill=True``, as :func:`tfprune.distill`'s student of the dense model: soft targets
+    when every output is class scores, output matching otherwise), strips it (and shrinks
+    it for channels), then measures it (:mod:`tfprune.tuning.measure`). The objective is
+    any measure, a ``keras_tuner.Objective`` or a list of them; :meth:`pareto` gives the
+    trade-offs, :meth:`trials` every trial with its status.
 
     Args:
         model: a trained Sequential/Functional tf_keras model, or a function returning one.
@@ -68,9 +71,11 @@ class PruningTuner(base_tuner.BaseTuner):
         ...                  directory=tempfile.mkdtemp(),
         ...                  options=tfprune.tuning.SweepOptions(
         ...                      loss="sparse_categorical_crossentropy"))
-        >>> t.search(x, y, validation_data=val)
+        >>> t.search(x, y, validation_data=val, verbose=0)
         >>> len(t.results()), sorted(t.results()[0])[:3]
-        (2, ['criterion', 'epochs', 'fine_tune_seconds'])
+        (2, ['alpha', 'criterion', 'distill'])
+        >>> [r["status"] for r in t.trials()].count("failed")
+        0
     """
 
     def __init__(self, model, space=None, *, oracle="random", objective=None,
@@ -80,38 +85,34 @@ class PruningTuner(base_tuner.BaseTuner):
         if not isinstance(options, sweep.SweepOptions):
             raise errors.ConfigError(f"`options` must be a SweepOptions, got {type(options).__name__}.")
         self.options = options
-        self.model = sweep._resolve_model(model)
-        self.space_fn = sweep._space_fn(space)
-        probe = sweep._probe_space(self.space_fn)
+        self.model = sweep.resolve_model(model)
+        self.space_fn = sweep.space_function(space)
+        probe = sweep.probe_space(self.space_fn)
         self.loss = options.loss if options.loss is not None else getattr(self.model, "loss", None)
         if self.loss is None:
             raise errors.ConfigError("Trials fine-tune the model: pass SweepOptions(loss=...) "
                                      "(e.g. 'sparse_categorical_crossentropy') or compile the model.")
-        self.metrics = _resolve_metrics(self.model, self.loss, options.metrics)
+        self.metrics, self.distill_task = _resolve_metrics(self.model, self.loss, options.metrics)
         self.optional = measure_lib.check_optional(options.measure)
         self.measure_names = measure_lib.names(self.metrics, self.optional)
         self.quality = measure_lib.quality(self.metrics)
         objective = self.quality if objective is None else objective
         if options.tensorboard:
             hparams_lib.require()
-        oracle = sweep._make_oracle(oracle, objective, max_trials, options, self.measure_names)
-        fingerprint = {
-            "model": sweep._model_digest(self.model),
-            "space": json.dumps(probe.get_config(), sort_keys=True, default=str),
-            "objective": sweep._describe_objective(oracle.objective), "oracle": type(oracle).__name__,
-            "loss": str(self.loss), "measures": self.measure_names,
-        }
-        worker = sweep._is_worker()
+        oracle = sweep.make_oracle(oracle, objective, max_trials, options, self.measure_names)
+        fingerprint = sweep.fingerprint(self.model, probe, oracle, self.loss, self.measure_names)
+        worker = sweep.is_worker()
         if not worker:
-            sweep._check_directory(os.path.join(str(directory), project_name), fingerprint,
-                                   overwrite)
-        self._calibration = None
-        super().__init__(oracle, hypermodel=sweep._SpaceModel(self.space_fn),
+            sweep.check_directory(os.path.join(str(directory), project_name), fingerprint,
+                                  overwrite)
+        self._calibration, self._measures = None, {}
+        self._progress = progress_lib.TrialProgress(None, (), quiet=True)
+        super().__init__(oracle, hypermodel=sweep.SpaceModel(self.space_fn),
                          directory=directory, project_name=project_name,
                          overwrite=overwrite and not worker)
         if not worker:
             space_lib.check_space(self.space_fn, self.oracle.get_space())
-            sweep._write_json(os.path.join(self.project_dir, sweep.SWEEP_FILE), fingerprint)
+            sweep.write_json(os.path.join(self.project_dir, sweep.SWEEP_FILE), fingerprint)
             if options.tensorboard:
                 hparams_lib.write_config(self.tensorboard_dir, self.oracle.get_space(),
                                          self.measure_names)
@@ -126,7 +127,7 @@ class PruningTuner(base_tuner.BaseTuner):
         """Root of the TensorBoard logs (one run directory per trial)."""
         return os.path.join(self.project_dir, "tensorboard")
 
-    def search(self, x, y=None, *, validation_data=None, batch_size=None, verbose=0):
+    def search(self, x, y=None, *, validation_data=None, batch_size=None, verbose=1):
         """Run trials until the oracle stops; raise if every trial failed.
 
         Args:
@@ -134,23 +135,47 @@ class PruningTuner(base_tuner.BaseTuner):
                 criteria and int8 export.
             validation_data: ``(x_val, y_val)``: every measure of quality is taken on it.
             batch_size: default ``options.batch_size``.
-            verbose: keras-tuner's and Keras' verbosity (0: quiet).
+            verbose: 0: quiet; 1: one line per finished trial (``trial k/N``, its
+                hyperparameters, its objective values or its error, its time; a bar names
+                the running trial) and, at the end, :meth:`trials` as a table; 2: also
+                keras-tuner's own display and one Keras log line per fine-tuning epoch.
+
+        A trial that raises is recorded as failed (a row of :meth:`trials` with its error)
+        and the sweep goes on; keras-tuner stops it after 3 failures in a row.
 
         Raises:
             ConfigError: missing or inconsistent data, before any trial.
-            SweepError: every trial failed (the first trial's error is quoted).
+            SweepError: every trial failed (the first trial's error is quoted), or 3 failed
+                in a row.
         """
         self._check_data(x, y, validation_data)
         self._calibration = x[: trial_lib.CALIBRATION_SAMPLES]
         batch_size = batch_size or self.options.batch_size
+        self._progress = progress_lib.TrialProgress(self._planned_trials(), self._objective_names(),
+                                                    bar=verbose == 1, quiet=not verbose)
         try:
             super().search(x, y, validation_data=validation_data, batch_size=batch_size,
-                           verbose=verbose)
+                           verbose=verbose if verbose >= 2 else 0)
         except RuntimeError as e:
             if "consecutive failures" in str(e):
                 raise sweep.SweepError(f"The sweep stopped: {e}") from e
             raise
+        finally:
+            self._progress.close()
+            if verbose and not sweep.is_worker():
+                print(self._summary())
         self._check_failures()
+
+    def on_trial_begin(self, trial):
+        super().on_trial_begin(trial)
+        self._progress.begin(trial.trial_id, self._shown_values(trial.hyperparameters))
+
+    def on_trial_end(self, trial):
+        ok = trial.status == trial_module.TrialStatus.COMPLETED
+        reason = None if ok else sweep.failure_reason(trial.message)
+        self._progress.end(trial.trial_id, self._shown_values(trial.hyperparameters),
+                           self._measures.pop(trial.trial_id, {}), reason=reason)
+        super().on_trial_end(trial)
 
     def run_trial(self, trial, x, y=None, validation_data=None, batch_size=32, verbose=0):
         hp = trial.hyperparameters
@@ -162,19 +187,26 @@ class PruningTuner(base_tuner.BaseTuner):
         trial_dir = self.get_trial_dir(tid)
         log_dir = os.path.join(self.tensorboard_dir, f"trial_{tid}") if self.options.tensorboard \
             else None
-        opts = {"loss": self.loss, "metrics": self.metrics, "batch_size": batch_size}
-        plain, info = trial_lib.run(self.model, settings, x=x, y=y, log_dir=log_dir,
-                                    verbose=verbose, **opts)
-        out = measure_lib.measure(plain, validation_data=validation_data, optional=self.optional,
-                                  trial_dir=trial_dir, calibration=x[: trial_lib.CALIBRATION_SAMPLES],
-                                  latency_runs=self.options.latency_runs, **opts)
+        plain, info = trial_lib.run(self.model, settings, x=x, y=y, options=trial_lib.TrialOptions(
+            loss=self.loss, metrics=self.metrics, batch_size=batch_size, log_dir=log_dir,
+            verbose=verbose, distill_task=self.distill_task))
+        out = measure_lib.measure(plain, validation_data=validation_data, loss=self.loss,
+                                  options=measure_lib.MeasureOptions(
+                                      metrics=self.metrics, batch_size=batch_size,
+                                      optional=self.optional, latency_runs=self.options.latency_runs),
+                                  trial_dir=trial_dir, calibration=x[: trial_lib.CALIBRATION_SAMPLES])
         out.update(info)
         self.save_model(tid, plain)
-        sweep._write_json(os.path.join(trial_dir, sweep.MEASURES_FILE),
-                          {"trial_id": tid, "tuner_id": self.tuner_id, "settings": settings,
-                           "measures": out})
+        sweep.write_json(os.path.join(trial_dir, sweep.MEASURES_FILE),
+                         {"trial_id": tid, "tuner_id": self.tuner_id, "settings": settings,
+                          "measures": out})
         if log_dir:
             hparams_lib.write_trial(log_dir, tid, hp.values, out)
+        self._measures[tid] = out
+        obj = self.oracle.objective
+        if getattr(obj, "name_to_direction", None) and obj.name not in out:
+            # keras-tuner checks that a list objective's own key ("multi_objective") is there
+            out = {**out, obj.name: obj.get_value(out)}
         return out
 
     def save_model(self, trial_id, model, step=0):
@@ -197,6 +229,52 @@ class PruningTuner(base_tuner.BaseTuner):
     def results(self) -> pareto_lib.Table:
         """Every completed trial: settings and measures (a :class:`Table` of dicts)."""
         return sweep.load_results(self.project_dir)
+
+    def trials(self) -> pareto_lib.Table:
+        """Every trial, completed or failed: ``trial_id``, its searched hyperparameters, each
+        objective measure (the objective's, the sweep's :attr:`quality`, and ``macs`` when
+        the objective names no cost) and ``status``: ``pareto`` (on the front of
+        :attr:`quality` against the objective's costs, else ``macs``), ``ok`` or
+        ``failed: <the error's last line>``. :meth:`search` prints it at the end.
+        """
+        axes = self._front_axes()
+        front = {r["trial_id"] for r in self.pareto(axes[0], axes[1:])}
+        return progress_lib.table(sweep.load_trials(self.project_dir), axes, front)
+
+    def _front_axes(self) -> list:
+        names = self._objective_names()
+        if self.quality in names:
+            names.remove(self.quality)
+        return [self.quality, *(names or ["macs"])]
+
+    def _objective_names(self) -> list:
+        obj = self.oracle.objective
+        return list(getattr(obj, "name_to_direction", None) or [obj.name])
+
+    def _summary(self) -> str:
+        rows = self.trials()
+        return f"{progress_lib.heading(rows, self._front_axes())}\n{rows}"
+
+    def _planned_trials(self):
+        """``max_trials`` (fewer when a grid has fewer points); None for Hyperband."""
+        planned = getattr(self.oracle, "max_trials", None)
+        if type(self.oracle).__name__ == "GridSearchOracle":
+            size = space_lib.grid_size(self.oracle.get_space())
+            planned = min(planned, size) if planned and size else planned or size
+        return planned
+
+    def _shown_values(self, hp) -> dict:
+        """The searched hyperparameters as the trial uses them (e.g. no temperature without
+        distillation; Hyperband's epochs)."""
+        values = {k: v for k, v in hp.values.items() if not k.startswith("tuner/")}
+        try:
+            settings = space_lib.settings_from(self.space_fn, hp.copy())
+        except errors.ConfigError:
+            settings = {}
+        values = {k: settings.get(k, v) for k, v in values.items()}
+        if "tuner/epochs" in hp.values:
+            values["epochs"] = hp.values["tuner/epochs"]
+        return values
 
     def _axes(self, quality, cost):
         quality = self.quality if quality is None else quality
@@ -260,7 +338,7 @@ class PruningTuner(base_tuner.BaseTuner):
                                      f"{self.model.input_shape}: {e}") from e
 
     def _check_failures(self):
-        if sweep._is_worker():
+        if sweep.is_worker():
             return
         trials = []
         for path in sorted(glob.glob(os.path.join(self.project_dir, "trial_*", "trial.json"))):
@@ -277,7 +355,9 @@ def _resolve_metrics(model, loss, metrics):
     """What every trial compiles and measures: ``metrics`` if given, else the model's
     compiled metrics, else what fits each output's task (accuracy for class scores and
     binary outputs, ``mae`` for regression). A metric that cannot apply to an output is
-    refused here, before any trial."""
+    refused here, before any trial. Also what a distilling trial imitates: soft targets
+    (``"classification"``) when every output is class scores, else the outputs
+    (``"regression"``)."""
     tasks = task_lib.resolve(model, loss=loss, metrics=metrics)
     if metrics is None:
         metrics = task_lib.compiled_metrics(model) or None
@@ -296,4 +376,5 @@ def _resolve_metrics(model, loss, metrics):
                 raise errors.ConfigError(
                     f"{e} For a sweep: SweepOptions(metrics=(...)) or compile the model with "
                     "the metrics to measure.") from None
-    return metrics if isinstance(metrics, dict) else tuple(metrics)
+    kind = "classification" if all(t.class_scores for t in tasks) else "regression"
+    return (metrics if isinstance(metrics, dict) else tuple(metrics)), kind
