@@ -16,7 +16,8 @@ Format, as read by tflite-micro ``tensorflow/lite/micro/kernels/decode_state_huf
   an offset: the next ``w`` bits index the sub-table that starts ``offset`` elements after
   this element.
 
-Codes are canonical Huffman codes limited to :data:`MAX_CODE_BITS` bits (package-merge), one
+:func:`huffman_encode` encodes a whole model; ``option`` is what "auto" compares with the
+prune and LUT encodings. Codes are canonical Huffman codes limited to :data:`MAX_CODE_BITS` bits (package-merge), one
 table per tensor. A tensor costs at least one bit per element; its table costs 2 bytes per
 entry. Only int8 tensors (the 16-bit table form); the 32-bit form (int16) is not written.
 
@@ -33,8 +34,11 @@ import heapq
 
 import numpy as np
 
-__all__ = ["code_lengths", "canonical_codes", "build_table", "encode", "decode", "plan",
-           "HUFFMAN_TYPE", "MAX_CODE_BITS"]
+from tfprune import errors
+from tfprune.export.compress.encoding import DEFAULT_MIN_SAVING, Option, encode_model
+
+__all__ = ["huffman_encode", "option", "code_lengths", "canonical_codes", "build_table",
+           "encode", "decode", "plan", "HUFFMAN_TYPE", "MAX_CODE_BITS"]
 
 HUFFMAN_TYPE = 1  # DecodeState::kDcmTypeHuffman
 MAX_CODE_BITS = 15  # a symbol's bit count must fit the 4-bit field (1..15)
@@ -218,3 +222,71 @@ def decode(encoded: bytes, ancillary: bytes, shape: tuple) -> np.ndarray:
         pos -= used - ((value >> _COUNT_SHIFT) & 0xF)
         out.append(value & 0xFF)
     return np.asarray(out, np.uint8).view(np.int8).reshape(shape)
+
+
+def option(array: np.ndarray, zero_points=None, axis: int = 0, channels: int = 1):
+    """The Huffman encoding of an int8 ``array`` as an
+    :class:`~tfprune.export.compress.encoding.Option` (None if not int8).
+
+    Example:
+        >>> o = option(np.array([0] * 60 + [9, -9, 9, 0], np.int8))
+        >>> o.encoding, o.fields["symbols"], o.decode()[60:].tolist()
+        ('huffman', 3, [9, -9, 9, 0])
+    """
+    p = plan(array)
+    if p is None:
+        return None
+    enc, anc = encode(array, p)
+    return Option("huffman", enc, anc, lambda: decode(enc, anc, array.shape),
+                  {"symbols": p["symbols"], "bits_per_element": round(p["bits"] / array.size, 3),
+                   "table_entries": len(p["table"]), "initial_bits": p["initial_bits"]})
+
+
+def huffman_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING,
+                   max_decoded_bytes: int | None = None,
+                   allow_uncompressed: bool = False) -> tuple:
+    """Huffman-encode every int8 constant tensor of a .tflite model where it saves bytes.
+
+    One canonical Huffman code per tensor over its int8 values (at least 1 bit per element);
+    it pays when few values are frequent: zeros after pruning, clustered values. Each
+    encoding is decoded again in numpy by walking the tables as TFLM's
+    ``DecodeStateHuffman`` does; run the file in TFLM to check it end to end
+    (:func:`tfprune.export.micro` with ``compress="huffman"`` does).
+
+    Args:
+        model_bytes: a full-int8 .tflite flatbuffer.
+        min_saving_bytes, max_decoded_bytes, allow_uncompressed: as in
+            :func:`tfprune.export.compress.prune_encode`.
+
+    Returns:
+        ``(bytes, report)`` as ``prune_encode``; each row of ``report["tensors"]`` has
+        ``encoding`` ("huffman"), ``flash_bytes``, ``decoded_bytes``, ``symbols`` (distinct
+        values), ``bits_per_element``, ``table_entries`` (2 bytes each), ``initial_bits``.
+
+    Raises:
+        tfprune.errors.ExportError: no tensor saves ``min_saving_bytes`` (unless
+            ``allow_uncompressed``).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
+        >>> w, b = m.get_weights(); w[np.abs(w) < np.quantile(np.abs(w), 0.9)] = 0
+        >>> m.set_weights([w, b])
+        >>> x = np.random.default_rng(0).random((20, 64)).astype("float32")
+        >>> dense = _tflite_bytes(m, quantize="int8", data=x, int8_io=True)
+        >>> small, report = huffman_encode(dense)
+        >>> row = report["tensors"][0]
+        >>> len(small) < len(dense), row["encoding"], row["flash_bytes"] < row["dense_bytes"] / 3
+        (True, 'huffman', True)
+    """
+    small, report = encode_model(model_bytes, [option], min_saving_bytes=min_saving_bytes,
+                                 max_decoded_bytes=max_decoded_bytes, label="huffman")
+    if report["encoded"] or allow_uncompressed:
+        return small, report
+    detail = "; ".join(f"{k}: {v}" for k, v in list(report["skipped"].items())[:6])
+    raise errors.ExportError(
+        f"No tensor saves flash with the 'huffman' encoding ({detail or 'no int8 weights'}): "
+        "a Huffman code needs a few frequent values. Prune (tfprune.prune) and/or cluster "
+        "(tfprune.export.cluster) the weights, lower min_saving_bytes, or pass "
+        "allow_uncompressed=True to keep the dense model.")
