@@ -108,30 +108,35 @@ def _level(codes: list, width: int) -> tuple:
 
 def build_table(codes: dict, values, initial_bits: int) -> list | None:
     """The uint16 table elements for ``codes`` (symbol index -> (code, bits)), symbol ``s``
-    standing for int8 ``values[s]``; None if an offset overflows 11 bits.
+    standing for int8 ``values[s]``; None if an offset overflows 11 bits. Sub-tables follow
+    their parent table depth first (the layout of tflite-micro's own test tables).
 
     Example:
         >>> t = build_table(canonical_codes([1, 2, 2]), [0, 7, -1], 1)
         >>> [hex(e) for e in t]
         ['0x8800', '0x1', '0x8807', '0x88ff']
     """
-    table = []
-    pending = [(None, [(c, n, int(values[s])) for s, (c, n) in codes.items()], initial_bits)]
-    while pending:
-        parent, level_codes, width = pending.pop(0)
-        base = len(table)
-        if parent is not None:
-            if base - parent > _OFFSET_MAX:
-                return None
-            table[parent] = ((width - 1) << _COUNT_SHIFT) | (base - parent)
-        entries, below = _level(level_codes, width)
-        table.extend(entries)
-        for prefix, sub in sorted(below.items()):
-            sub_width = min(max(n for _, n, _ in sub), MAX_CODE_BITS)
-            pending.append((base + prefix, sub, sub_width))
-    if any(e is None for e in table):  # an incomplete code (a lone symbol): never looked up
-        table = [0 if e is None else e for e in table]
-    return table
+    table: list = []
+    level_codes = [(c, n, int(values[s])) for s, (c, n) in codes.items()]
+    if not _place(table, None, level_codes, initial_bits):
+        return None
+    return [0 if e is None else e for e in table]  # None: unused (a lone 1-bit code)
+
+
+def _place(table: list, parent: int | None, level_codes: list, width: int) -> bool:
+    """Append one table level (and, depth first, its sub-tables); False on offset overflow."""
+    base = len(table)
+    if parent is not None:
+        if base - parent > _OFFSET_MAX:
+            return False
+        table[parent] = ((width - 1) << _COUNT_SHIFT) | (base - parent)
+    entries, below = _level(level_codes, width)
+    table.extend(entries)
+    for prefix, sub in sorted(below.items()):
+        sub_width = min(max(n for _, n, _ in sub), MAX_CODE_BITS)
+        if not _place(table, base + prefix, sub, sub_width):
+            return False
+    return True
 
 
 def plan(array: np.ndarray) -> dict | None:
