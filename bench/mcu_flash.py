@@ -207,7 +207,7 @@ def cnn_main(args):
     for k in (16, 4):
         m = cluster(sparse, clusters=k)
         rows += rows_for(f"channels50+unstructured90+cluster{k}", m, xtr, xte, yte,
-                         ["prune", "lut", "auto"])
+                         ["prune", "lut", "huffman", "auto"])
         best = best or m
 
     base = rows[0]
