@@ -82,7 +82,12 @@ class Constant:
 
     @property
     def name(self) -> str:
-        """The tensor's name (``"?"`` when it has none)."""
+        """The tensor's name (``"?"`` when it has none).
+
+        Example:
+            >>> Constant(0, 0, type("T", (), {"name": "w"})(), None, 1, None, 0, 1).name
+            'w'
+        """
         return tensor_name(self.tensor)
 
 
@@ -106,7 +111,12 @@ def tflm_modules() -> Modules:
 
 
 def pad16(n: int) -> int:
-    """``n`` rounded up to a multiple of 16 (the flatbuffer buffer alignment)."""
+    """``n`` rounded up to a multiple of 16 (the flatbuffer buffer alignment).
+
+    Example:
+        >>> pad16(33)
+        48
+    """
     return -(-n // 16) * 16
 
 
@@ -148,7 +158,17 @@ def overhead(name: str, consumers: int, channels: int, quantized: bool) -> int:
 
 
 def constants(model, constant_inputs):
-    """Yield a :class:`Constant` per constant tensor of a model_editor model."""
+    """Yield a :class:`Constant` per constant tensor of a model_editor model.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(8,))])
+        >>> mods = tflm_modules()
+        >>> model = mods.model_editor.read(_tflite_bytes(m))
+        >>> [(c.tensor.array.shape, c.why) for c in constants(model, mods.constant_inputs)]
+        [((4, 8), None)]
+    """
     owners = {}
     for sg in model.subgraphs:
         for t in sg.tensors:
@@ -175,7 +195,14 @@ def constants(model, constant_inputs):
 
 def read_checked(model_bytes, model_editor, *, min_saving_bytes, max_decoded_bytes, label):
     """The encoders' shared argument checks, then the model read with ``model_editor``
-    (``label``: the public function named in the error)."""
+    (``label``: the public function named in the error).
+
+    Example:
+        >>> read_checked(b"", None, min_saving_bytes=0, max_decoded_bytes=None, label="f")
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ExportError: f() takes the bytes of a .tflite file.
+    """
     if not isinstance(model_bytes, (bytes, bytearray)) or len(model_bytes) < 8:
         raise errors.ExportError(f"{label}() takes the bytes of a .tflite file.")
     if isinstance(min_saving_bytes, bool) or not isinstance(min_saving_bytes, int):
@@ -280,7 +307,17 @@ def encode_model(model_bytes, makers, *, min_saving_bytes: int = DEFAULT_MIN_SAV
 
 def build(model, results: dict, mods: Modules) -> bytes:
     """Insert the DECODE operators for ``results`` ({(subgraph, index): CompressionResult})
-    into the model_editor ``model`` and return the aligned flatbuffer."""
+    into the model_editor ``model`` and return the aligned flatbuffer.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(8,))])
+        >>> mods = tflm_modules()
+        >>> model = mods.model_editor.read(_tflite_bytes(m))
+        >>> len(build(model, {}, mods)) > 0  # nothing to encode: the same model, aligned
+        True
+    """
     encoded = [model.subgraphs[s].tensors[i] for s, i in results]
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # decode_insert warns when it drops a tensor: never here
@@ -294,7 +331,15 @@ def build(model, results: dict, mods: Modules) -> bytes:
 
 
 def align(content: bytes, aligner) -> bytes:
-    """Re-align buffers (16 bytes) with tflite-micro's flatbuffer aligner (file in, file out)."""
+    """Re-align buffers (16 bytes) with tflite-micro's flatbuffer aligner (file in, file out).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> from tfprune.export import _tflite_bytes
+        >>> content = _tflite_bytes(keras.Sequential([keras.layers.Dense(2, input_shape=(3,))]))
+        >>> align(content, tflm_modules().aligner)[4:8]
+        b'TFL3'
+    """
     with tempfile.TemporaryDirectory(prefix="tfprune-align-") as tmp:
         src, dst = os.path.join(tmp, "in.tflite"), os.path.join(tmp, "out.tflite")
         with open(src, "wb") as f:
