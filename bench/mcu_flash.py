@@ -40,7 +40,6 @@ from compress import channels, clone, fit, input_codes, kernel_zeros, unstructur
 
 from tfprune.compat import keras  # noqa: E402
 from tfprune.export import _tflite_bytes, cluster, micro  # noqa: E402
-from tfprune import structured as S  # noqa: E402
 from tfprune.export.compress import (  # noqa: E402
     auto_encode,
     huffman_encode,
