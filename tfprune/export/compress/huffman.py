@@ -44,6 +44,7 @@ HUFFMAN_TYPE = 1  # DecodeState::kDcmTypeHuffman
 MAX_CODE_BITS = 15  # a symbol's bit count must fit the 4-bit field (1..15)
 _DCM_SIZE = 16
 _FOUND, _COUNT_SHIFT, _OFFSET_MAX = 0x8000, 11, 0x07FF
+_CHUNK = 1 << 16  # elements per step when packing the bit string
 
 
 def code_lengths(counts, max_bits: int = MAX_CODE_BITS) -> np.ndarray:
@@ -177,12 +178,15 @@ def _bitstring(array: np.ndarray, p: dict) -> bytes:
         code_of[s] = c
     codes = code_of[symbol]
     width = int(lengths.max())
-    # each code as `width` bits (MSB first), then keep only its first `length` bits
+    # each code as `width` bits (MSB first), then keep only its first `length` bits; in
+    # chunks so a large tensor needs no [n, width] int64 array at once
     shifts = np.arange(width - 1, -1, -1)
-    bits = (codes[:, None] << (width - lengths)[:, None] >> shifts) & 1
-    keep = np.arange(width)[None, :] < lengths[:, None]
-    stream = bits[keep].astype(np.uint8)
-    out = np.packbits(stream, bitorder="big").tobytes()
+    parts = []
+    for start in range(0, len(codes), _CHUNK):
+        c, n = codes[start:start + _CHUNK], lengths[start:start + _CHUNK]
+        bits = (c[:, None] << (width - n)[:, None] >> shifts) & 1
+        parts.append(bits[np.arange(width)[None, :] < n[:, None]].astype(np.uint8))
+    out = np.packbits(np.concatenate(parts), bitorder="big").tobytes()
     return out + bytes(p["encoded_bytes"] - len(out))
 
 
