@@ -291,7 +291,7 @@ def sparse_kernels_section(d):
 def mcu_flash_section(d):
     if not d:
         return []
-    rows = ["## Smallest microcontroller file: prune, LUT and auto DECODE encodings "
+    rows = ["## Smallest microcontroller file: prune, LUT, Huffman and auto DECODE encodings "
             "(`bench/mcu_flash.py`)", "",
             f"Command: `{d['meta']['command']}`. Demo CNN on MNIST-5k; accuracy in the TFLM "
             "interpreter on 1,000 test digits; every encoded file bit-exact against its own int8 "
@@ -306,6 +306,31 @@ def mcu_flash_section(d):
     rows += ["", f"Best within 1 point of dense: {t['best_within_1pt']}, {t['best_bytes']:,} B = "
              f"{100 * t['best_ratio']:.2f} % of dense int8 (target 5 %: "
              f"{'met' if t['target_0.05_met'] else 'not met'})."]
+    return rows + [""]
+
+
+def mcu_lenet_section(d):
+    if not d:
+        return []
+    t = d["target"]
+    rows = ["## LeNet-300-100 in microcontroller flash against Deep Compression's 40x "
+            "(`bench/mcu_flash.py --only lenet`)", "",
+            f"Command: `{d['meta']['command']}`. MNIST-5k; hidden units removed "
+            "(tfprune.structured), global magnitude pruning, post-training clustering, then the "
+            "DECODE encodings; flash = the whole .tflite file, against the float32 bytes of the "
+            f"dense LeNet-300-100's parameters ({t['float32_weight_bytes']:,} B; 1/40 = "
+            f"{t['target_bytes']:,} B). Accuracy in TFLM on 1,000 test digits; every file "
+            "bit-exact against its own int8 file. The arena holds the largest decoded kernel.",
+            "", "| variant | encoding | flash B | x vs float32 | TFLM accuracy | arena B |",
+            "|---|---|---:|---:|---:|---:|"]
+    for v in d["variants"]:
+        rows.append(f"| {v['variant']} | {v['encoding']} | {v['flash_bytes']:,} | "
+                    f"{v['compression_x']} | {pct(v['tflm_accuracy'])} | "
+                    f"{v.get('arena_reported') or 0:,} |")
+    met = "met" if t["target_40x_met"] else "not met"
+    rows += ["", f"Dense int8 TFLM accuracy {pct(t['dense_int8_tflm_accuracy'])}. Best within "
+             f"0.5 point: {t['best_within_0.5pt']}, {t['best_bytes']:,} B = "
+             f"{t['best_compression_x']}x (target 40x: {met})."]
     return rows + [""]
 
 
@@ -327,6 +352,7 @@ def sections(results: Path) -> list:
                      ("structured", structured_section), ("sweeps", sweeps_section),
                      ("qat", qat_section), ("oneshot", oneshot_section),
                      ("sparse_kernels", sparse_kernels_section),
-                     ("mcu_flash", mcu_flash_section)):
+                     ("mcu_flash", mcu_flash_section),
+                     ("mcu_flash_lenet", mcu_lenet_section)):
         out += fn(_load(results, name))
     return out

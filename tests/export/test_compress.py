@@ -97,7 +97,7 @@ def test_too_few_zeros_names_the_tensors(dense_pruned):
 
 def test_unknown_compress_value_lists_valid_ones():
     with pytest.raises(errors.ConfigError, match="Valid: None, 'prune'"):
-        check_option("huffman")
+        check_option("gzip")
     with pytest.raises(errors.ConfigError):
         check_option(True)
     with pytest.raises(errors.ExportError, match="not a readable"):

@@ -54,8 +54,9 @@ class MicroRecord:
         tflm_vs_litert: ``max_step_diff`` (int8 steps), ``exact_fraction``, ``top1_agreement``.
         vs_keras: TFLM (dequantized) against the Keras float model: ``max_abs_error``,
             ``max_rel_error``, ``top1_agreement``, ``samples``; None for a .tflite input.
-        compression: with ``compress=`` "prune", "lut" or "auto", the encoder's report
-            (:func:`tfprune.export.compress.prune_encode`, ``lut_encode``, ``auto_encode``:
+        compression: with ``compress=`` "prune", "lut", "huffman" or "auto", the encoder's
+            report (:func:`tfprune.export.compress.prune_encode`, ``lut_encode``,
+            ``huffman_encode``, ``auto_encode``:
             per encoded tensor ``encoding``, ``flash_bytes``, ``decoded_bytes``) plus
             ``bit_exact``, ``decode_overhead``, the dense file's arena and ``arena_limit``
             (``flash_bytes``/``arena_bytes`` are then the compressed file's); None otherwise.
@@ -200,11 +201,13 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
             becomes a TFLM DECODE bitmask + packed non-zero values; ``"lut"``: int8 tensors
             with at most 128 distinct values per output channel (e.g. after
             :func:`tfprune.export.cluster`) become 1-7-bit indices into per-channel value
-            tables; ``"auto"``: per tensor the smallest of prune, LUT and none
+            tables; ``"huffman"``: int8 tensors as one Huffman code per tensor (few frequent
+            values: zeros, clustered values); ``"auto"``: per tensor the smallest of prune,
+            LUT, Huffman and none
             (tfprune.export.compress). Checked bit-exact against the dense file in TFLM
             before anything is written.
-        allow_uncompressed: with ``compress="prune"``/``"lut"``, write the dense file when no
-            tensor qualifies instead of raising ("auto" always allows it).
+        allow_uncompressed: with ``compress="prune"``/``"lut"``/``"huffman"``, write the dense
+            file when no tensor qualifies instead of raising ("auto" always allows it).
         arena: tensor arena limit in bytes (None: no limit). DECODE outputs live in the arena,
             so with a ``compress`` value the largest tensors stay uncompressed until the
             measured arena fits; raises if even the dense file needs more.
@@ -288,11 +291,8 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
 
 def _encode(content, compress, allow_uncompressed, max_decoded_bytes):
     """The ``compress=`` encoder's ``(bytes, report)`` for ``content``."""
-    if compress == "auto":
-        return _compress.auto_encode(content, max_decoded_bytes=max_decoded_bytes)
-    encoder = _compress.prune_encode if compress == "prune" else _compress.lut_encode
-    return encoder(content, allow_uncompressed=allow_uncompressed,
-                   max_decoded_bytes=max_decoded_bytes)
+    return _compress.encode(content, compress, allow_uncompressed=allow_uncompressed,
+                            max_decoded_bytes=max_decoded_bytes)
 
 
 def _measure(content, summary, plain, data) -> dict:

@@ -30,7 +30,10 @@ import dataclasses
 
 import numpy as np
 
-__all__ = ["Encoded", "encode", "decode", "ancillary", "refusal", "DCM_SIZE", "PRUNE_TYPE"]
+from tfprune.export.compress.encoding import Option
+
+__all__ = ["Encoded", "encode", "decode", "ancillary", "refusal", "option", "DCM_SIZE",
+           "PRUNE_TYPE"]
 
 DCM_SIZE = 16
 PRUNE_TYPE = 2  # DecodeState::kDcmTypePrune
@@ -124,3 +127,23 @@ def ancillary(enc: Encoded) -> bytes:
     if values.dtype == np.bool_:
         values = values.view(np.int8)
     return bytes(dcm) + values.astype(values.dtype.newbyteorder("<"), copy=False).tobytes()
+
+
+def option(array: np.ndarray, zero_points, axis: int, channels: int) -> Option | None:
+    """The prune encoding of ``array`` as an :class:`~tfprune.export.compress.encoding.Option`
+    (None if the reader refuses the tensor or it has no element at its zero point).
+
+    Example:
+        >>> o = option(np.array([0, 0, 7, 0], np.int8), [0], 0, 1)
+        >>> o.encoding, o.fields["zero_fraction"], o.decode().tolist()
+        ('prune', 0.75, [0, 0, 7, 0])
+    """
+    if refusal(array.dtype, array.shape, zero_points, axis) is not None:
+        return None
+    enc = encode(array, zero_points, axis)
+    if len(enc.values) >= enc.count:
+        return None
+    return Option("prune", enc.mask, ancillary(enc),
+                  lambda: decode(enc, array.shape, array.dtype, zero_points, axis),
+                  {"zero_fraction": round(1.0 - len(enc.values) / max(enc.count, 1), 4),
+                   "encoded_bytes": int(enc.nbytes)})

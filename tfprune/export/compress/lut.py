@@ -6,12 +6,13 @@ tflite-micro). It pays when a tensor holds few distinct values, e.g. after weigh
 (:func:`tfprune.export.cluster`): 16 values -> 4 bits per weight, half of int8. The encoder
 is upstream's (``tflite_micro...compression.lut.LutCompressor``, shipped in the
 ``tflite-micro`` wheel); this module picks the table mode and index width per tensor, checks
-each encoding by decoding it again in numpy, and shares the DECODE insertion with the prune
-encoder (:func:`tfprune.export.compress.prune_encode`), so one file can mix both.
+each encoding by decoding it again in numpy, and shares the DECODE insertion
+(:mod:`tfprune.export.compress.encoding`) with the prune and Huffman encoders, so one file
+can mix all three.
 
 Per tensor, the flash cost is estimated from the exact encoded bytes (16-byte padded) plus the
-same flatbuffer overhead the prune encoder uses; "auto" takes the smallest of prune, LUT and
-none.
+same flatbuffer overhead the prune encoder uses; "auto" takes the smallest of prune, LUT,
+Huffman and none.
 
 Example:
     >>> import numpy as np
@@ -28,18 +29,13 @@ Example:
 
 from __future__ import annotations
 
-import logging
-import warnings
-
 import numpy as np
 
 from tfprune import errors
-from tfprune.export import compress as _prune
-from tfprune.export.compress import _encode
+from tfprune.export.compress import _encode, huffman
+from tfprune.export.compress.encoding import DEFAULT_MIN_SAVING, Option, encode_model
 
-__all__ = ["lut_encode", "auto_encode", "lut_plan", "lut_decode", "MAX_BITS"]
-
-log = logging.getLogger(__name__)
+__all__ = ["lut_encode", "auto_encode", "lut_plan", "lut_decode", "option", "MAX_BITS"]
 
 MAX_BITS = 7  # widest index the DCM bitwidth field holds (upstream LutAncillaryData)
 
@@ -121,99 +117,39 @@ def _lut_result(array: np.ndarray, plan: dict, tensor=None) -> tuple:
     return bytes(res.encoded_data), bytes(res.ancillary_data)
 
 
-def _encode_model(model_bytes, methods, *, min_saving_bytes, max_decoded_bytes,
-                  allow_uncompressed, label):
-    compressor, constant_inputs, decode_insert, model_editor, aligner = _prune._libs()
-    model = _prune.read_checked(model_bytes, model_editor, min_saving_bytes=min_saving_bytes,
-                                max_decoded_bytes=max_decoded_bytes, label=label)
+def option(array: np.ndarray, zero_points=None, axis: int = 0, channels: int = 1):
+    """The LUT encoding of an int8 ``array`` as an
+    :class:`~tfprune.export.compress.encoding.Option`, or None (not int8, or a table would
+    need more than 2**MAX_BITS values). The zero points play no part: tables hold the int8
+    values themselves.
 
-    results, rows, skipped = {}, [], {}
-    pad = _prune._pad16
-    for s, i, t, why, consumers in _prune._candidates(model, constant_inputs):
-        array = t.array
-        zps, axis, channels = _prune._quant(t)
-        name = _prune._name(t)
-        if why is not None:
-            if array.dtype == np.int8:
-                skipped[name] = why
-            continue
-        dense_b = int(array.nbytes)
-        per_consumer = 128 + len(name) + 12 * (channels if zps is not None else 0)
-        overhead = _prune._OVERHEAD + 2 * len(name) + (consumers - 1) * per_consumer
-        options = []  # (flash bytes, encoding, payload)
-        if "lut" in methods and array.dtype == np.int8:
-            plan = lut_plan(array)
-            if plan is not None:
-                enc, anc = _lut_result(array, plan, t)
-                options.append((pad(len(enc)) + pad(len(anc)), "lut", (enc, anc, plan)))
-        if "prune" in methods:
-            bad = (zps is not None and len(zps) != channels) or \
-                _encode.refusal(array.dtype, array.shape, zps, axis)
-            if not bad:
-                penc = _encode.encode(array, zps, axis)
-                if len(penc.values) < penc.count:
-                    anc = _encode.ancillary(penc)
-                    options.append((pad(len(penc.mask)) + pad(len(anc)), "prune",
-                                    (penc.mask, anc, penc)))
-        if not options:
-            if array.dtype == np.int8:
-                skipped[name] = "no zeros and more than 128 distinct values per table"
-            continue
-        flash, kind, (enc, anc, extra) = min(options, key=lambda o: o[0])
-        saved = dense_b - flash - overhead
-        if max_decoded_bytes is not None and dense_b > max_decoded_bytes:
-            skipped[name] = f"{dense_b} B decoded > max_decoded_bytes={max_decoded_bytes}"
-            continue
-        if saved < min_saving_bytes:
-            if array.dtype == np.int8 and dense_b >= 256:
-                skipped[name] = (f"best encoding ({kind}, {flash} B) saves {saved} B < "
-                                 f"min_saving_bytes={min_saving_bytes}")
-            continue
-        if kind == "lut":
-            back = lut_decode(enc, anc, array.shape)
-        else:
-            back = _encode.decode(extra, array.shape, array.dtype, zps, axis)
-        if not np.array_equal(back.view(np.uint8), np.ascontiguousarray(array).view(np.uint8)):
-            raise AssertionError(f"{kind} encoding of {name!r} does not round-trip")
-        results[(s, i)] = compressor.CompressionResult(encoded_data=enc, ancillary_data=anc)
-        row = {"name": name, "shape": list(array.shape), "dtype": str(array.dtype),
-               "encoding": kind, "flash_bytes": int(flash), "decoded_bytes": dense_b,
-               "dense_bytes": dense_b, "saved_bytes": int(saved)}
-        if kind == "lut":
-            row.update(bits=extra["bits"], table_axis=extra["axis"], table_size=extra["stride"])
-        else:
-            row.update(zero_fraction=round(1.0 - len(extra.values) / max(extra.count, 1), 4))
-        rows.append(row)
-
-    report = {"method": label, "dense_bytes": len(model_bytes), "encoded": len(rows),
-              "tensors": rows, "skipped": skipped, "min_saving_bytes": min_saving_bytes,
-              "max_decoded_bytes": max_decoded_bytes,
-              "largest_decoded_bytes": max((r["decoded_bytes"] for r in rows), default=0)}
-    if not rows:
-        if allow_uncompressed:
-            report.update(compressed_bytes=len(model_bytes), ratio=1.0)
-            return bytes(model_bytes), report
-        detail = "; ".join(f"{k}: {v}" for k, v in list(skipped.items())[:6]) or "no int8 weights"
-        hint = ("Cluster the weights first (tfprune.export.cluster(model, clusters=16)) so a "
-                "tensor holds at most 128 values (16 -> 4-bit indices)" if label == "lut" else
-                "Prune (tfprune.prune) and/or cluster (tfprune.export.cluster) the weights")
-        raise errors.ExportError(
-            f"No tensor saves flash with the {label!r} encoding ({detail}). {hint}, lower "
-            "min_saving_bytes, or pass allow_uncompressed=True to keep the dense model.")
-    encoded = [model.subgraphs[s].tensors[i] for s, i in results]
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")  # decode_insert warns when it drops a tensor: never here
-        decode_insert.insert_decode_operators(model, results)
-    for t in encoded:
-        t._fb.quantization = None  # see prune_encode: the encoded tensor needs no scales
-    out = _prune._align(bytes(model.build()), aligner)
-    report.update(compressed_bytes=len(out), ratio=round(len(out) / len(model_bytes), 4))
-    log.info("%s encoding: %d tensors, %d -> %d bytes", label, len(rows), len(model_bytes),
-             len(out))
-    return out, report
+    Example:
+        >>> o = option(np.array([[0, 3, 3, 0], [5, 5, 0, 5]], np.int8))
+        >>> o.encoding, o.fields["bits"], o.decode().tolist()
+        ('lut', 1, [[0, 3, 3, 0], [5, 5, 0, 5]])
+    """
+    plan = lut_plan(array)
+    if plan is None:
+        return None
+    enc, anc = _lut_result(array, plan)
+    return Option("lut", enc, anc, lambda: lut_decode(enc, anc, array.shape),
+                  {"bits": plan["bits"], "table_axis": plan["axis"],
+                   "table_size": plan["stride"]})
 
 
-def lut_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MIN_SAVING,
+def _refuse_if_empty(result: tuple, label: str, allow_uncompressed: bool, hint: str) -> tuple:
+    """``result`` unless nothing was encoded and that is not allowed (then ExportError)."""
+    small, report = result
+    if report["encoded"] or allow_uncompressed:
+        return small, report
+    detail = "; ".join(f"{k}: {v}" for k, v in list(report["skipped"].items())[:6])
+    raise errors.ExportError(
+        f"No tensor saves flash with the {label!r} encoding ({detail or 'no int8 weights'}). "
+        f"{hint}, lower min_saving_bytes, or pass allow_uncompressed=True to keep the dense "
+        "model.")
+
+
+def lut_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING,
                max_decoded_bytes: int | None = None, allow_uncompressed: bool = False) -> tuple:
     """LUT-encode every int8 constant tensor of a .tflite model where it saves bytes.
 
@@ -247,17 +183,20 @@ def lut_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MIN
         ...
         tfprune.errors.ExportError: No tensor saves flash with the 'lut' encoding ...
     """
-    return _encode_model(model_bytes, ("lut",), min_saving_bytes=min_saving_bytes,
-                         max_decoded_bytes=max_decoded_bytes,
-                         allow_uncompressed=allow_uncompressed, label="lut")
+    result = encode_model(model_bytes, [option], min_saving_bytes=min_saving_bytes,
+                          max_decoded_bytes=max_decoded_bytes, label="lut")
+    return _refuse_if_empty(
+        result, "lut", allow_uncompressed, "Cluster the weights first "
+        "(tfprune.export.cluster(model, clusters=16)) so a tensor holds at most 128 values "
+        "(16 -> 4-bit indices)")
 
 
-def auto_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MIN_SAVING,
+def auto_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING,
                 max_decoded_bytes: int | None = None, allow_uncompressed: bool = True) -> tuple:
-    """Per tensor, the smallest of the prune encoding, the LUT encoding and none.
+    """Per tensor, the smallest of the prune, LUT and Huffman encodings and none.
 
-    Same arguments and report as :func:`lut_encode`; each row's ``encoding`` is "prune" or
-    "lut". ``max_decoded_bytes`` keeps larger tensors dense (a DECODE output lives in the
+    Same arguments and report as :func:`lut_encode`; each row's ``encoding`` is "prune",
+    "lut" or "huffman", with that encoder's extra fields. ``max_decoded_bytes`` keeps larger tensors dense (a DECODE output lives in the
     arena). ``allow_uncompressed`` defaults to True: "auto" may well choose none.
 
     Example:
@@ -269,6 +208,9 @@ def auto_encode(model_bytes: bytes, *, min_saving_bytes: int = _prune.DEFAULT_MI
         >>> auto_encode(dense)[1]["encoded"]
         0
     """
-    return _encode_model(model_bytes, ("prune", "lut"), min_saving_bytes=min_saving_bytes,
-                         max_decoded_bytes=max_decoded_bytes,
-                         allow_uncompressed=allow_uncompressed, label="auto")
+    result = encode_model(model_bytes, [_encode.option, option, huffman.option],
+                          min_saving_bytes=min_saving_bytes,
+                          max_decoded_bytes=max_decoded_bytes, label="auto")
+    return _refuse_if_empty(result, "auto", allow_uncompressed,
+                            "Prune (tfprune.prune) and/or cluster (tfprune.export.cluster) "
+                            "the weights")
