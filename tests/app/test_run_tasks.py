@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from tfprune.app import pipeline, reports
+from tfprune.app import measure, pipeline, reports
 from tfprune.app.recipes import load_recipe_text
 from tfprune.compat import keras
 
@@ -216,7 +216,7 @@ def test_litert_metric_covers_the_whole_test_set_in_chunks(tmp_path):
     rng = np.random.default_rng(0)
     x, y = rng.random((23, 3), dtype=np.float32), rng.random(23).astype("float32")
     t, metric = pipeline.resolve_metric(m, y, "mse")
-    got = pipeline._litert_metric(str(tmp_path / "m.tflite"), x, y,
+    got = measure.litert_metric(str(tmp_path / "m.tflite"), x, y,
                                   SimpleNamespace(task=t, metric=metric), chunk=7)
     want = float(np.mean(np.abs(m.predict(x, verbose=0)[:, 0] - y)))
     assert metric == "mae" and abs(got - want) < 1e-5
