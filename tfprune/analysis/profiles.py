@@ -217,6 +217,18 @@ def latency_profile(model, *, runs: int = 100, per_group: bool = False) -> Laten
     return prof
 
 
+def _live_steps(ops, n_tensors, last):
+    """Tensor indices live at each op: from the op that makes a tensor (inputs: from the
+    start) to its last reader (``last``: tensor -> op index)."""
+    first = {}
+    for step, (_, made) in enumerate(ops):
+        for t in made:
+            first[t] = step
+    return [np.array([t for t in range(n_tensors)
+                      if first.get(t, -1) <= step <= last.get(t, first.get(t, -1))], int)
+            for step in range(len(ops))]
+
+
 @dataclasses.dataclass
 class ArenaProfile:
     """Live int8 tensors per op and per-channel persistent bytes, plus a constant.
@@ -281,15 +293,7 @@ class ArenaProfile:
             ops.append((ins, made))
         for t in model.outputs:
             last[tid[id(t)]] = len(ops)
-        first = {}
-        for step, (_, made) in enumerate(ops):
-            for t in made:
-                first[t] = step
-        steps = []
-        for step in range(len(ops)):
-            live = [t for t in range(len(sizes))
-                    if first.get(t, -1) <= step <= last.get(t, first.get(t, -1))]
-            steps.append(np.array(live, int))
+        steps = _live_steps(ops, len(sizes), last)
         return cls(np.array(sizes), np.array(unit, int), steps, chan, float(const))
 
     def _scale(self, k):
