@@ -28,8 +28,8 @@ def seeded_split(x, y, n_train, seed):
 
     Example:
         >>> (a, _), (b, _) = seeded_split(np.arange(5), np.arange(5), 3, seed=0)
-        >>> len(a), len(b), sorted([*a, *b])
-        (3, 2, [0, 1, 2, 3, 4])
+        >>> len(a), len(b), sorted([*a, *b]) == [0, 1, 2, 3, 4]
+        (3, 2, True)
     """
     order = np.random.default_rng(seed).permutation(len(x))
     tr, te = order[:n_train], order[n_train:]

@@ -318,8 +318,8 @@ def table(report) -> str:
 
     Example:
         >>> print(table({"variants": {"dense": {"accuracy": 0.9}, "pruned": {"accuracy": 0.8}}}))
-                  dense  pruned
-        accuracy  90.0%   80.0%
+                              dense  pruned
+        accuracy (test set)  90.00%  80.00%
     """
     variants = report["variants"]
     rows = [("", *variants)]
