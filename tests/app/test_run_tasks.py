@@ -89,20 +89,6 @@ def test_report_shows_float_ptq_and_qat_side_by_side():
     assert "| int8 accuracy after QAT (LiteRT) | — | 93.80% |" in md
 
 
-@pytest.mark.slow
-def test_quantize_aware_step_keeps_zeros_and_reports_qat_int8(reg, tmp_path):
-    recipe = _recipe(reg, "quantize_aware: {epochs: 1, learning_rate: 0.0005}\n")
-    report = pipeline.run_recipe(recipe, str(tmp_path / "out"), quiet=True, say=lambda *_: None)
-    v = report["variants"]["pruned"]
-    q = v["qat"]
-    assert q["zeros_after"] >= q["zeros_before"] > 0.3  # pruned zeros stay through QAT
-    assert 0 <= q["tflite"]["int8"]["mae"] < 20 and 0 <= v["tflite"]["int8"]["mae"] < 20
-    assert (tmp_path / "out" / "pruned_qat_int8.tflite").exists()
-    assert "qat" in report["history"]
-    md = (tmp_path / "out" / "report.md").read_text()
-    assert "| pruned | MAE |" in md and "| int8 MAE after QAT (LiteRT) |" in md
-
-
 def test_distill_recipe_key_is_validated():
     base = "model: m.keras\ndata: {source: d.npz}\n"
     r = load_recipe_text(base + "prune: {distill: {temperature: 2, alpha: 0.5}}\n")
@@ -113,38 +99,6 @@ def test_distill_recipe_key_is_validated():
         load_recipe_text(base + "prune: {distill: {temperature: 0}}\n")
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("granularity, kind", [("weight", "regression"),
-                                               ("channel", "regression")])
-def test_distill_fits_the_pruned_model_with_the_dense_teacher(reg, granularity, kind,
-                                                              monkeypatch):
-    from tfprune import callbacks
-
-    made = []
-    real = callbacks.distill
-
-    def spy(student, teacher, **kw):
-        d = real(student, teacher, **kw)
-        made.append((d, kw))
-        return d
-
-    monkeypatch.setattr(callbacks, "distill", spy)
-    recipe = _recipe(reg)
-    recipe["prune"].update(granularity=granularity, distill={"temperature": 2.0, "alpha": 0.7})
-    if granularity == "channel":
-        recipe["prune"]["schedule"] = "one_shot"
-    job = pipeline.prepare(recipe)
-    pipeline.train(job, quiet=True)
-    before = [w.copy() for w in job.model.get_weights()]
-    plain, hist, _ = pipeline.prune_variant(job.model, job.prune, job, quiet=True)
-    (d, kw), = made
-    assert kw == {"temperature": 2.0, "alpha": 0.7, "task": kind}
-    assert d.teacher is not None and "distill_loss" in hist and "student_loss" in hist
-    assert all(np.array_equal(a, b) for a, b in zip(before, job.model.get_weights(), strict=True))
-    assert plain.count_params() <= job.model.count_params()
-    assert not any(type(x).__name__ == "PruningWrapper" for x in plain.layers)
-
-
 def test_report_prints_decision_latency_vs_dense_and_notes():
     e = {"file": "pruned_int8.tflite", "decision": "kept dense: sparse runs 1.7x slower.",
          "latency_ms": 0.122, "dense_latency_ms": 0.122,
@@ -153,40 +107,6 @@ def test_report_prints_decision_latency_vs_dense_and_notes():
     assert ("- **pruned int8** (`pruned_int8.tflite`): kept dense: sparse runs 1.7x slower. "
             "Latency 0.122 ms vs 0.122 ms for the dense encoding.") in md
     assert "  - XNNPACK refused the sparse file; builtin kernels ran it." in md
-
-
-@pytest.mark.slow
-def test_export_records_are_report_lines_not_warnings(reg, tmp_path, recwarn):
-    import warnings
-
-    from tfprune import export
-    from tfprune.export import tflite_file
-
-    real = export.tflite
-
-    def noisy(*a, **kw):
-        rec = real(*a, **kw)
-        warnings.warn_explicit(  # as tflite_file.py warns for a delegate fallback
-            "LiteRT's default delegate refused x.tflite (sparse int8); it runs with the "
-            "builtin op resolver.", UserWarning, tflite_file.__file__, 1)
-        return rec
-
-    job = pipeline.prepare(_recipe(reg))
-    job.export["latency_runs"] = 5
-    said = []
-    import unittest.mock as mock
-
-    with mock.patch.object(export, "tflite", noisy):
-        entry = pipeline.measure(job.model, job, str(tmp_path), "dense", say=said.append)
-    e = entry["tflite"]["int8"]
-    assert e["decision"] and e["latency_ms"] > 0 and e["dense_latency_ms"] > 0
-    assert any("delegate refused" in n for n in e["notes"])
-    assert not [w for w in recwarn if "delegate refused" in str(w.message)]
-    assert any(s.strip().startswith("note: LiteRT's default delegate") for s in said)
-    assert any("dense encoding" in s for s in said)
-    md = reports.render_markdown({"title": "t", "variants": {"dense": entry}})
-    assert "## Exports (which file was kept, and why)" in md
-    assert f"  - {e['notes'][0]}" in md and e["decision"] in md
 
 
 def test_inspect_advise_prints_the_advice(reg):
@@ -206,17 +126,3 @@ def test_inspect_advise_prints_the_advice(reg):
     assert r.exit_code == 0 and json.loads(r.output)["advice"]["target"] == "all"
 
 
-def test_litert_metric_covers_the_whole_test_set_in_chunks(tmp_path):
-    from types import SimpleNamespace
-
-    from tfprune import export
-
-    m = keras.Sequential([keras.Input((3,)), L.Dense(1, name="price")])
-    export.tflite(m, str(tmp_path / "m.tflite"), measure=False)
-    rng = np.random.default_rng(0)
-    x, y = rng.random((23, 3), dtype=np.float32), rng.random(23).astype("float32")
-    t, metric = pipeline.resolve_metric(m, y, "mse")
-    got = pipeline._litert_metric(str(tmp_path / "m.tflite"), x, y,
-                                  SimpleNamespace(task=t, metric=metric), chunk=7)
-    want = float(np.mean(np.abs(m.predict(x, verbose=0)[:, 0] - y)))
-    assert metric == "mae" and abs(got - want) < 1e-5

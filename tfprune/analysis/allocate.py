@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import collections.abc
 import dataclasses
 import math
 import numbers
@@ -29,15 +28,14 @@ import numbers
 import numpy as np
 
 from tfprune import errors
-from tfprune import graph as graph_lib
 from tfprune.analysis import methods, owl
+from tfprune.analysis.allocation import Allocation
 from tfprune.analysis.costs import Costs
-from tfprune.analysis.heads import check_heads, head_scores
-from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult, group_scores
+from tfprune.analysis.heads import check_heads
+from tfprune.analysis.profiles import arena_profile, latency_profile
+from tfprune.analysis.profiles import model_cache as profiles_cache
+from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult
 from tfprune.compat import keras, keras3_io
-from tfprune.core import masks as masks_lib
-from tfprune.structured import Plan, rebuild
-from tfprune.structured import heads as heads_lib
 
 __all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
 
@@ -45,115 +43,6 @@ TARGETS = ("sparsity", "params", "macs", "bytes", "latency_ms", "flash", "arena"
 METHODS = ("sensitivity", "erk", "lamp", "uniform", "owl")
 #: the targets a head allocation supports (the others are refused with this list)
 HEAD_TARGETS = ("sparsity", "params", "macs")
-
-
-@dataclasses.dataclass
-class Allocation(collections.abc.Mapping):
-    """``{unit: sparsity}`` plus what it is predicted to cost.
-
-    Attributes:
-        scope: unit (layer or group name) -> sparsity in [0, 1).
-        granularity: ``"weight"``, ``"channel"`` or ``"head"``.
-        method: how it was chosen.
-        target: ``(name, value)`` in the user's units.
-        predicted: ``params``, ``macs``, ``bytes`` (int8 estimate, channel only),
-            ``sparsity``, ``latency_ms``/``arena`` for those targets and, with a sensitivity result, ``metric_delta`` (sum of the
-            measured per-unit degradations).
-        dense: the same figures for the unpruned model.
-    """
-
-    scope: dict
-    granularity: str
-    method: str
-    target: tuple
-    predicted: dict
-    dense: dict
-
-    def __getitem__(self, key):
-        return self.scope[key]
-
-    def __iter__(self):
-        return iter(self.scope)
-
-    def __len__(self):
-        return len(self.scope)
-
-    def to_dict(self) -> dict:
-        """JSON-ready dict."""
-        return {"scope": dict(self.scope), "granularity": self.granularity,
-                "method": self.method, "target": list(self.target),
-                "predicted": dict(self.predicted), "dense": dict(self.dense)}
-
-    def plan(self, model, *, criterion: str = "magnitude", scores: dict | None = None):
-        """A ``structured.Plan`` keeping each group's best channels (channel granularity)
-        or each attention layer's best heads (head granularity: groups
-        ``"<layer path>/heads"``).
-
-        Channels are ranked as in :func:`tfprune.analysis.sensitivity` (summed filter
-        norms of the group's members, ``criterion`` ``"magnitude"``/``"l1"``/``"l2"``;
-        heads: ``criterion`` summed over the head's kernel slices), so the plan removes
-        what was measured — or by ``scores`` (group name -> per-channel score, larger =
-        keep), e.g. from :func:`~tfprune.analysis.sensitivity.channel_loss_delta` (the
-        measured ``"sensitivity"`` criterion; ``granularity="head"`` for heads).
-
-        Example:
-            >>> from tfprune.compat import keras
-            >>> i = keras.Input((6, 8))
-            >>> a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
-            >>> m = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(a)))
-            >>> alloc = allocate(m, sparsity=0.5, method="uniform", granularity="head")
-            >>> p = alloc.plan(m)
-            >>> list(p.keep), len(p.keep["att/heads"]), p.channels
-            (['att/heads'], 2, {'att/heads': 4})
-        """
-        if self.granularity == "head":
-            return self._head_plan(model, criterion, scores)
-        if self.granularity != "channel":
-            raise errors.ConfigError(
-                "Allocation.plan() needs a channel allocation; for weight granularity pass "
-                "the allocation as prune(scope=allocation.scope) or one_shot(scope=...).")
-
-        g = graph_lib.build(model)
-        groups = [x for x in g.prunable() if x.name in self.scope]
-        if scores is None:
-            scores = group_scores(g, groups, criterion)
-        else:
-            scores = {grp.index: np.asarray(scores[grp.name], float) for grp in groups
-                      if grp.name in scores}
-        keep, channels = {}, {}
-        for grp in groups:
-            k = int(masks_lib.kept_count(grp.channels, self.scope[grp.name]))
-            if k < grp.channels and grp.index in scores:
-                keep[grp.name] = tuple(sorted(np.argsort(-scores[grp.index],
-                                                         kind="stable")[:k].tolist()))
-                channels[grp.name] = grp.channels
-        return Plan(keep, channels)
-
-    def _head_plan(self, model, criterion, scores):
-        attn = heads_lib.attention_layers(rebuild.layers_by_path(model))
-        found = {lyr.name: (path, lyr) for path, lyr in attn.items() if lyr.name in self.scope}
-        if scores is None:
-            scores = head_scores([lyr for _, lyr in found.values()], criterion)
-        keep, count = {}, {}
-        for name, (path, layer) in found.items():
-            n = int(layer.get_config()["num_heads"])
-            k = int(masks_lib.kept_count(n, self.scope[name]))
-            s = scores.get(name, scores.get(name + heads_lib.SUFFIX))
-            if k < n and s is not None:
-                group = path + heads_lib.SUFFIX
-                keep[group] = tuple(sorted(np.argsort(-np.asarray(s, float),
-                                                      kind="stable")[:k].tolist()))
-                count[group] = n
-        return Plan(keep, count)
-
-    def __str__(self) -> str:
-        name, value = self.target
-        p, d = self.predicted, self.dense
-        head = (f"Allocation ({self.granularity}, {self.method}) for {name}={value}: "
-                f"params {d['params']:,} -> {p['params']:,}, MACs {d['macs']:,} -> "
-                f"{p['macs']:,}, sparsity {p['sparsity']:.1%}")
-        rows = [f"  {u}: {s:.3f}" for u, s in self.scope.items() if s > 0]
-        return "\n".join([head] + rows)
 
 
 # -- the public function -----------------------------------------------------------------
@@ -283,6 +172,57 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         {'att': 0.5}
     """
 
+    # Public API exception (issue 23): allocate() keeps its 13 keyword parameters, one per
+    # target and method option (README examples and recipes use them); the body is a few
+    # steps over one _Search.
+    result, model, gran = _subject(result_or_model, granularity)
+    if method not in METHODS:
+        raise errors.unknown_name("method", method, METHODS)
+    name, value = _target(dict(sparsity=sparsity, params=params, macs=macs, bytes=bytes,
+                               latency_ms=latency_ms, flash=flash, arena=arena), gran)
+    _check_method(method, result, model, gran)
+    if method == "owl":
+        _check_owl(gran, data, owl_m, owl_lambda)
+    search = _Search(model, result, gran, method, name, value, _costs(model, gran))
+    _set_goal(search)
+    _set_family(search, data, owl_m, owl_lambda)
+    _refuse_unreachable(search)
+    return _solve(search)
+
+
+# -- the steps of allocate() -------------------------------------------------------------
+#: column of each target in Costs.totals (bytes and flash share the int8 size estimate;
+#: arena is appended as column 5 by the arena profile)
+_COLUMNS = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3, "latency_ms": 4,
+            "arena": 5}
+
+
+@dataclasses.dataclass
+class _Search:
+    """One allocation problem, filled in step by step by :func:`allocate`."""
+
+    model: object
+    result: object  # SensitivityResult or None
+    gran: str
+    method: str
+    name: str  # the target
+    value: float
+    costs: Costs
+    lat: object = None  # latency profile (latency_ms target)
+    fn: tuple | None = None  # (predict, surrogate) of the arena profile (arena target)
+    dense: np.ndarray | None = None  # Costs.totals of the dense model (+ arena)
+    goal: float = 0.0  # the target in Costs.totals units
+    cap: float = 0.0  # highest sparsity of any unit
+    curves: list | None = None
+    family: object = None  # sparsities from one parameter (rule-based methods, owl)
+
+    @property
+    def col(self) -> int:
+        return _COLUMNS[self.name]
+
+
+def _subject(result_or_model, granularity):
+    """``(result or None, model, granularity)`` of allocate()'s first argument."""
     result = result_or_model if isinstance(result_or_model, SensitivityResult) else None
     model = result.model if result is not None else result_or_model
     if result is not None and granularity not in (None, result.granularity):
@@ -292,10 +232,10 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
     gran = result.granularity if result is not None else (granularity or "weight")
     if gran not in GRANULARITIES:
         raise errors.unknown_name("granularity", gran, GRANULARITIES)
-    if method not in METHODS:
-        raise errors.unknown_name("method", method, METHODS)
-    name, value = _target(dict(sparsity=sparsity, params=params, macs=macs, bytes=bytes,
-                               latency_ms=latency_ms, flash=flash, arena=arena), gran)
+    return result, model, gran
+
+
+def _check_method(method, result, model, gran) -> None:
     if method == "sensitivity" and result is None:
         raise errors.ConfigError(
             "method='sensitivity' needs a sensitivity result: allocate(sensitivity(model, "
@@ -306,76 +246,93 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             "(SensitivityResult.from_dict(d, model=...)).")
     if gran == "head":
         check_heads(model)  # no MultiHeadAttention: say which granularity to use
-    if method == "owl":
-        _check_owl(gran, data, owl_m, owl_lambda)
+
+
+def _costs(model, gran) -> Costs:
     costs = Costs(model, gran)
     if not costs.units:
         raise errors.NothingToPruneError(f"Model {model.name!r} has nothing prunable at "
                                          f"granularity={gran!r}.")
-    col = {"params": 0, "macs": 1, "bytes": 2, "flash": 2, "sparsity": 3, "latency_ms": 4,
-           "arena": 5}[name]
-    fn = lat = None
-    if name == "latency_ms":
-        from tfprune.analysis.profiles import latency_profile
-        from tfprune.analysis.profiles import model_cache as profiles_cache
+    return costs
 
-        cached = profiles_cache(model)
-        lat = cached.get("latency_groups") or latency_profile(model)  # per-group if measured
-        lat.apply(costs)
-    dense = costs.totals(np.ones(len(costs.units)))
-    if name == "latency_ms":
-        goal = value
-    elif name == "arena":
-        from tfprune.analysis.profiles import arena_profile
 
-        arena = arena_profile(model, costs.index)
-        fn = (arena.predict, arena.surrogate)
-        dense = np.append(dense, arena.predict(np.ones(len(costs.units))))
-        goal = value * dense[col] if value < 1 else value
-    elif name == "sparsity":
-        goal = (1.0 - value) * dense[3]
+def _set_goal(s: _Search) -> None:
+    """The dense totals and the goal in their units (profiles measured for latency/arena)."""
+    costs, ones = s.costs, np.ones(len(s.costs.units))
+    if s.name == "latency_ms":
+        cached = profiles_cache(s.model)
+        s.lat = cached.get("latency_groups") or latency_profile(s.model)  # per-group if measured
+        s.lat.apply(costs)
+    s.dense = costs.totals(ones)
+    if s.name == "latency_ms":
+        s.goal = s.value
+    elif s.name == "arena":
+        arena = arena_profile(s.model, costs.index)
+        s.fn = (arena.predict, arena.surrogate)
+        s.dense = np.append(s.dense, arena.predict(ones))
+        s.goal = s.value * s.dense[s.col] if s.value < 1 else s.value
+    elif s.name == "sparsity":
+        s.goal = (1.0 - s.value) * s.dense[3]
     else:
-        goal = value * dense[col] if value < 1 else value
+        s.goal = s.value * s.dense[s.col] if s.value < 1 else s.value
+
+
+def _set_family(s: _Search, data, owl_m, owl_lambda) -> None:
+    """The sparsity cap, the measured curves and the one-parameter family of the method."""
     # the rule-based methods may take a weight tensor to 99.9 % (a 99 % target must leave
     # room above it: LAMP/ERK put the large layers past 99 %); channels and heads stop at
     # 99 % (kept_count keeps at least one anyway)
-    cap = max(result.levels) if method == "sensitivity" else (0.999 if gran == "weight" else 0.99)
-    curves = methods.curves(result, costs) if result is not None else None
-    family = methods.family(method, model, costs, cap) if method not in ("sensitivity",
-                                                                         "owl") else None
-    if method == "owl":
-        ratios = owl.outlier_ratios(model, data, costs.units, m=owl_m)
-        family = owl.owl_family([ratios[u] for u in costs.units], owl_lambda, cap)
-    k_least = costs.kept(np.full(len(costs.units), cap) if family is None else family(1.0))
-    least = fn[0](k_least) if fn else costs.totals(k_least)[col]
-    if goal < least - 1e-9:
-        closest_txt = (f"{1.0 - least / dense[3]:.4f}" if name == "sparsity"
-                       else f"{least:.4g}" if lat is not None
-                       else str(int(math.ceil(least))))
-        dense_txt = ("" if name == "sparsity" else
-                     f" (dense: {dense[4]:.4g})" if lat is not None
-                     else f" (dense: {int(round(dense[col])):,})")
-        why = (f"beyond the highest measured level ({cap}) of every unit"
-               if method == "sensitivity" else f"with {method} up to sparsity {cap}")
-        raise errors.ConfigError(
-            f"{name}={value} is unreachable {why}: the closest reachable value is "
-            f"{name}={closest_txt}{dense_txt}. "
-            "Relax the target" + (" or measure higher levels." if family is None else "."))
-    if family is None:
-        s = methods.greedy(costs, curves, goal, col, cap, np.array(result.levels), fn)
+    s.cap = (max(s.result.levels) if s.method == "sensitivity"
+             else (0.999 if s.gran == "weight" else 0.99))
+    s.curves = methods.curves(s.result, s.costs) if s.result is not None else None
+    if s.method == "owl":
+        ratios = owl.outlier_ratios(s.model, data, s.costs.units, m=owl_m)
+        s.family = owl.owl_family([ratios[u] for u in s.costs.units], owl_lambda, s.cap)
+    elif s.method != "sensitivity":
+        s.family = methods.family(s.method, s.model, s.costs, s.cap)
+
+
+def _refuse_unreachable(s: _Search) -> None:
+    """Refuse a goal below what the most pruned allocation reaches, naming the closest."""
+    costs, dense, name, col = s.costs, s.dense, s.name, s.col
+    k_least = costs.kept(np.full(len(costs.units), s.cap) if s.family is None
+                         else s.family(1.0))
+    least = s.fn[0](k_least) if s.fn else costs.totals(k_least)[col]
+    if s.goal >= least - 1e-9:
+        return
+    closest_txt = (f"{1.0 - least / dense[3]:.4f}" if name == "sparsity"
+                   else f"{least:.4g}" if s.lat is not None
+                   else str(int(math.ceil(least))))
+    dense_txt = ("" if name == "sparsity" else
+                 f" (dense: {dense[4]:.4g})" if s.lat is not None
+                 else f" (dense: {int(round(dense[col])):,})")
+    why = (f"beyond the highest measured level ({s.cap}) of every unit"
+           if s.method == "sensitivity" else f"with {s.method} up to sparsity {s.cap}")
+    raise errors.ConfigError(
+        f"{name}={s.value} is unreachable {why}: the closest reachable value is "
+        f"{name}={closest_txt}{dense_txt}. "
+        "Relax the target" + (" or measure higher levels." if s.family is None else "."))
+
+
+def _solve(s: _Search) -> Allocation:
+    """Search the sparsities, round them to whole units and predict what they cost."""
+    costs, fn = s.costs, s.fn
+    if s.family is None:
+        sp = methods.greedy(costs, s.curves, s.goal, s.col, s.cap, np.array(s.result.levels),
+                            fn)
     else:
-        s = methods.bisect(family, costs, goal, col, fn[0] if fn else None)
-    k = costs.kept(s)
-    s = 1.0 - k  # the sparsity actually applied (whole units)
+        sp = methods.bisect(s.family, costs, s.goal, s.col, fn[0] if fn else None)
+    k = costs.kept(sp)
+    sp = 1.0 - k  # the sparsity actually applied (whole units)
     predicted, dense_rep = costs.report(k), costs.report(np.ones(len(costs.units)))
-    if lat is not None:
+    if s.lat is not None:
         predicted["latency_ms"] = float(costs.totals(k)[4])
-        dense_rep["latency_ms"] = float(dense[4])
+        dense_rep["latency_ms"] = float(s.dense[4])
     if fn is not None:
         predicted["arena"] = int(round(fn[0](k)))
-        dense_rep["arena"] = int(round(dense[5]))
-    if curves is not None:
+        dense_rep["arena"] = int(round(s.dense[5]))
+    if s.curves is not None:
         predicted["metric_delta"] = float(sum(np.interp(si, *c) for si, c in
-                                              zip(s, curves, strict=True)))
-    scope = {u: float(round(si, 6)) for u, si in zip(costs.units, s, strict=True)}
-    return Allocation(scope, gran, method, (name, value), predicted, dense_rep)
+                                              zip(sp, s.curves, strict=True)))
+    scope = {u: float(round(si, 6)) for u, si in zip(costs.units, sp, strict=True)}
+    return Allocation(scope, s.gran, s.method, (s.name, s.value), predicted, dense_rep)

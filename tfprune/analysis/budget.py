@@ -26,10 +26,12 @@ import json
 import math
 import os
 import tempfile
+import warnings
 
 import numpy as np
 
 from tfprune import errors, export, structured
+from tfprune import task as task_lib
 from tfprune.analysis.allocate import Costs, allocate
 from tfprune.analysis.profiles import float_latency_ms, micro_arena
 from tfprune.analysis.sensitivity import sensitivity
@@ -157,8 +159,7 @@ def _fmt(name, v) -> str:
 def _compile_like(small, model):
     opt = model.optimizer
     opt = opt.__class__.from_config(opt.get_config()) if opt is not None else "adam"
-    metrics = [m for m in (getattr(model, "compiled_metrics", None) and
-                           model.compiled_metrics._user_metrics or [])]
+    metrics = list(task_lib.compiled_metrics(model) or [])
     small.compile(optimizer=opt, loss=model.loss, metrics=metrics or None)
 
 
@@ -219,11 +220,58 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
             model, bad ``fine_tune`` or ``max_rounds``, an unreachable budget — before
             the fine-tuning starts.
     """
-    import warnings
-
-
+    # Public API exception (issue 23): to_budget() keeps its 11 parameters (one per budget
+    # and fine-tuning option, documented above); the body is the steps below over one _Budget.
     name, value = _target(dict(macs=macs, latency_ms=latency_ms, flash=flash, arena=arena,
                                bytes=bytes))
+    x, y = _check_inputs(model, data, fine_tune, max_rounds)
+    b = _start(model, name, value, x, y, progress)
+    b.fine_tune = fine_tune
+    b.val = validation_data if validation_data is not None else (x[:1024], y[:1024])
+    dense_acc = _accuracy(model, b.val)
+    rounds, best = [], None
+    for i in range(1, max_rounds + 1):
+        try:
+            alloc = allocate(b.res, **{b.alloc_name: b.internal})
+        except errors.ConfigError:
+            break
+        row, small = _round(b, model, alloc, i)
+        rounds.append(row)
+        met, measured = row["met"], row["measured"]
+        if best is None or (met and not best[0]) or (met == best[0] and measured < best[1]):
+            best = (met, measured, small, row["accuracy"], alloc)
+        if met:
+            break
+        b.internal -= (measured - b.goal) + 0.01 * b.goal  # tighten by the miss, a little more
+    met, measured, small, acc, alloc = best
+    if not met:
+        warnings.warn(
+            f"to_budget: {name} budget {b.goal:,.0f} NOT met after {len(rounds)} round(s); the "
+            f"smallest model measures {measured:,.0f}. Raise max_rounds or relax the budget.",
+            stacklevel=2)
+    return BudgetResult(small, met, (name, value, b.goal), measured, b.dense, acc, dense_acc,
+                        rounds, alloc, b.res)
+
+
+@dataclasses.dataclass
+class _Budget:
+    """One to_budget() search: the target in the user's and in allocate()'s units."""
+
+    name: str  # the user's budget
+    value: float
+    goal: float  # absolute
+    dense: float  # measured on the dense model
+    alloc_name: str  # the allocate() target that models it
+    internal: float  # what allocate() is asked for (tightened after each miss)
+    res: object  # the SensitivityResult
+    x: np.ndarray
+    y: np.ndarray
+    fine_tune: object = 1
+    val: tuple | None = None
+
+
+def _check_inputs(model, data, fine_tune, max_rounds):
+    """``(x, y)`` of ``data``, after refusing bad options and an uncompiled model."""
     _check_fine_tune(fine_tune)
     if isinstance(max_rounds, bool) or not isinstance(max_rounds, int) or max_rounds < 1:
         raise errors.ConfigError(f"max_rounds must be an int >= 1, got {max_rounds!r}.")
@@ -233,7 +281,11 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
             "metrics=['accuracy']) first (the loss drives the sensitivity scan and fine-tuning).")
     if not (isinstance(data, tuple) and len(data) == 2):
         raise errors.ConfigError("to_budget() takes data=(x, y) arrays.")
-    x, y = np.asarray(data[0]), np.asarray(data[1])
+    return np.asarray(data[0]), np.asarray(data[1])
+
+
+def _start(model, name, value, x, y, progress) -> _Budget:
+    """Measure the dense model, scan its sensitivity and refuse an unreachable budget."""
     dense = _measure(name, model, x)
     goal = value * dense if value < 1 and name != "latency_ms" else value
     alloc_name = "flash" if name in ("flash", "bytes") else name
@@ -242,40 +294,23 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     except errors.NothingToPruneError as e:
         raise errors.NothingToPruneError(f"{e} {_HEADS_NOTE}") from None
     allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
-    internal, rounds, best = goal, [], None
+    internal = goal
     if alloc_name == "flash":  # calibrate the int8 size estimate on the dense model
-
         estimate = Costs(model, "channel").totals(np.ones(len(res.curves)))[2]
         internal = goal - max(dense - estimate, 0.0)
-    val = validation_data if validation_data is not None else (x[:1024], y[:1024])
-    dense_acc = _accuracy(model, val)
-    for i in range(1, max_rounds + 1):
-        try:
-            alloc = allocate(res, **{alloc_name: internal})
-        except errors.ConfigError:
-            break
-        small = structured.shrink(model, alloc.plan(model))
-        _compile_like(small, model)
-        if callable(fine_tune):
-            small = fine_tune(small) or small
-        elif fine_tune:
-            small.fit(x, y, epochs=int(fine_tune), batch_size=64, verbose=0)
-        measured = _measure(name, small, x)
-        acc = _accuracy(small, val)
-        met = measured <= goal
-        predicted = alloc.predicted["bytes" if alloc_name == "flash" else name]
-        rounds.append({"round": i, "internal_target": internal, "predicted": predicted,
-                       "measured": measured, "accuracy": acc, "met": met})
-        if best is None or (met and not best[0]) or (met == best[0] and measured < best[1]):
-            best = (met, measured, small, acc, alloc)
-        if met:
-            break
-        internal -= (measured - goal) + 0.01 * goal  # tighten by the miss, a little more
-    met, measured, small, acc, alloc = best
-    if not met:
-        warnings.warn(
-            f"to_budget: {name} budget {goal:,.0f} NOT met after {len(rounds)} round(s); the "
-            f"smallest model measures {measured:,.0f}. Raise max_rounds or relax the budget.",
-            stacklevel=2)
-    return BudgetResult(small, met, (name, value, goal), measured, dense, acc, dense_acc,
-                        rounds, alloc, res)
+    return _Budget(name, value, goal, dense, alloc_name, internal, res, x, y)
+
+
+def _round(b: _Budget, model, alloc, i):
+    """Shrink by ``alloc``, fine-tune, measure: ``(the round's report row, small model)``."""
+    small = structured.shrink(model, alloc.plan(model))
+    _compile_like(small, model)
+    if callable(b.fine_tune):
+        small = b.fine_tune(small) or small
+    elif b.fine_tune:
+        small.fit(b.x, b.y, epochs=int(b.fine_tune), batch_size=64, verbose=0)
+    measured = _measure(b.name, small, b.x)
+    predicted = alloc.predicted["bytes" if b.alloc_name == "flash" else b.name]
+    row = {"round": i, "internal_target": b.internal, "predicted": predicted,
+           "measured": measured, "accuracy": _accuracy(small, b.val), "met": measured <= b.goal}
+    return row, small

@@ -47,20 +47,19 @@ def _macs_by_var(model) -> dict:
     """id(variable) -> MACs of one sample attributed to it (summed over calls); MACs of no
     variable (attention matmuls) under the key ``None``."""
     out = collections.Counter()
-    for depth in model._nodes_by_depth:
-        for node in model._nodes_by_depth[depth]:
-            layer = node.layer
-            if isinstance(layer, keras.Model):
-                out.update(_macs_by_var(layer))
-                continue
-            ins, outs = node.keras_inputs, node.outputs
-            outs = outs if isinstance(outs, (list, tuple)) else [outs]
-            if not ins or not outs:
-                continue
-            for macs, attr in layers.layer_macs(layer, tuple(ins[0].shape),
-                                                tuple(outs[0].shape)):
-                var = _attribute(layer, attr) if attr else None
-                out[id(var) if var is not None else None] += int(macs)
+    for node in graph_lib.nodes(model):
+        layer = node.layer
+        if isinstance(layer, keras.Model):
+            out.update(_macs_by_var(layer))
+            continue
+        ins, outs = node.keras_inputs, node.outputs
+        outs = outs if isinstance(outs, (list, tuple)) else [outs]
+        if not ins or not outs:
+            continue
+        for macs, attr in layers.layer_macs(layer, tuple(ins[0].shape),
+                                            tuple(outs[0].shape)):
+            var = _attribute(layer, attr) if attr else None
+            out[id(var) if var is not None else None] += int(macs)
     return out
 
 
@@ -69,15 +68,14 @@ def _head_macs(model) -> dict:
     scale with the number of heads."""
 
     out = collections.Counter()
-    for depth in model._nodes_by_depth:
-        for node in model._nodes_by_depth[depth]:
-            layer = node.layer
-            if isinstance(layer, keras.Model):
-                out.update(_head_macs(layer))
-            elif heads.is_attention(layer) and node.keras_inputs:
-                outs = tf.nest.flatten(node.outputs)
-                out[id(layer)] += sum(m for m, _ in layers.layer_macs(
-                    layer, tuple(node.keras_inputs[0].shape), tuple(outs[0].shape)))
+    for node in graph_lib.nodes(model):
+        layer = node.layer
+        if isinstance(layer, keras.Model):
+            out.update(_head_macs(layer))
+        elif heads.is_attention(layer) and node.keras_inputs:
+            outs = tf.nest.flatten(node.outputs)
+            out[id(layer)] += sum(m for m, _ in layers.layer_macs(
+                layer, tuple(node.keras_inputs[0].shape), tuple(outs[0].shape)))
     return out
 
 

@@ -46,6 +46,7 @@ import numpy as np
 
 from tfprune import errors, export, structured
 from tfprune import graph as graph_lib
+from tfprune.analysis.allocation import Allocation
 from tfprune.analysis.costs import Costs
 from tfprune.compat import keras
 
@@ -178,8 +179,6 @@ def latency_profile(model, *, runs: int = 100, per_group: bool = False) -> Laten
     hit = _CACHE.get(model, {}).get(key)
     if hit is not None:
         return hit
-    from tfprune.analysis.allocate import Allocation
-
     costs = Costs(model, "channel")
     units = list(costs.units)
     nb = min(len(units), MAX_BUCKETS)
@@ -216,6 +215,18 @@ def latency_profile(model, *, runs: int = 100, per_group: bool = False) -> Laten
         prof.other, prof.a_groups_ms = float(slopes[nb]), a
     _CACHE.setdefault(model, {})[key] = prof
     return prof
+
+
+def _live_steps(ops, n_tensors, last):
+    """Tensor indices live at each op: from the op that makes a tensor (inputs: from the
+    start) to its last reader (``last``: tensor -> op index)."""
+    first = {}
+    for step, (_, made) in enumerate(ops):
+        for t in made:
+            first[t] = step
+    return [np.array([t for t in range(n_tensors)
+                      if first.get(t, -1) <= step <= last.get(t, first.get(t, -1))], int)
+            for step in range(len(ops))]
 
 
 @dataclasses.dataclass
@@ -258,40 +269,31 @@ class ArenaProfile:
         for t in model.inputs:
             new(t, -1)
         ops, chan = [], []
-        for depth in sorted(model._nodes_by_depth, reverse=True):
-            for node in model._nodes_by_depth[depth]:
-                layer = node.layer
-                if isinstance(layer, keras.layers.InputLayer):
-                    continue
-                ins = [tid[id(t)] for t in node.keras_inputs if id(t) in tid]
-                outs = node.outputs if isinstance(node.outputs, (list, tuple)) else \
-                    [node.outputs]
-                if isinstance(layer, _ALIAS) and len(ins) == 1:
-                    for t in outs:
-                        tid[id(t)] = ins[0]
-                    continue
-                u = unit_of(layer.name)
-                made = []
+        for node in graph_lib.nodes(model):
+            layer = node.layer
+            if isinstance(layer, keras.layers.InputLayer):
+                continue
+            ins = [tid[id(t)] for t in node.keras_inputs if id(t) in tid]
+            outs = node.outputs if isinstance(node.outputs, (list, tuple)) else \
+                [node.outputs]
+            if isinstance(layer, _ALIAS) and len(ins) == 1:
                 for t in outs:
-                    new(t, u)
-                    made.append(len(sizes) - 1)
-                    producers.append(len(ops))
-                if isinstance(layer, _CONV):
-                    chan.append((8.0 * int(outs[0].shape[-1]), u))
-                for i in ins:
-                    last[i] = len(ops)
-                ops.append((ins, made))
+                    tid[id(t)] = ins[0]
+                continue
+            u = unit_of(layer.name)
+            made = []
+            for t in outs:
+                new(t, u)
+                made.append(len(sizes) - 1)
+                producers.append(len(ops))
+            if isinstance(layer, _CONV):
+                chan.append((8.0 * int(outs[0].shape[-1]), u))
+            for i in ins:
+                last[i] = len(ops)
+            ops.append((ins, made))
         for t in model.outputs:
             last[tid[id(t)]] = len(ops)
-        first = {}
-        for step, (_, made) in enumerate(ops):
-            for t in made:
-                first[t] = step
-        steps = []
-        for step in range(len(ops)):
-            live = [t for t in range(len(sizes))
-                    if first.get(t, -1) <= step <= last.get(t, first.get(t, -1))]
-            steps.append(np.array(live, int))
+        steps = _live_steps(ops, len(sizes), last)
         return cls(np.array(sizes), np.array(unit, int), steps, chan, float(const))
 
     def _scale(self, k):
@@ -341,8 +343,6 @@ def arena_profile(model, unit_index: dict) -> ArenaProfile:
     dense = micro_arena(model)
     prof.const = float(dense) - prof.raw(np.ones(len(unit_index)))
     prof.dense_measured = float(dense)
-    from tfprune.analysis.allocate import Allocation
-
     for s in (0.9, 0.75):  # TFLM may abort on single-channel tensors: take the next one
         a = Allocation({u: s for u in unit_index}, "channel", "uniform", ("sparsity", s),
                        {}, {})

@@ -28,10 +28,9 @@ import click  # noqa: E402
 
 import tfprune  # noqa: E402
 from tfprune import errors, logs  # noqa: E402
-from tfprune.app import inspection, models, pipeline, recipes
+from tfprune.app import inspection, models, pipeline, recipes, reports
 from tfprune.app.demo import run_demo
 from tfprune.app.recipes import load_demo_recipe
-from tfprune.app.reports import METRICS, lookup
 
 __all__ = ["main"]
 
@@ -63,6 +62,9 @@ def _handled(fn):
     return wrapper
 
 
+# Public-API exception (issue 23): a command takes one parameter per command-line option
+# (click passes them so), so shrink, export and sensitivity have more than 8; the options are
+# the CLI's documented interface and the bodies only hand them to tfprune.app.inspection.
 _UNSAFE = click.option("--unsafe", is_flag=True,
                        help="Load model files carrying Python code (Lambda layers holding "
                             "lambdas); the code runs. Only for files whose author you trust.")
@@ -110,59 +112,11 @@ def run(recipe, out, quiet, unsafe=False):
     """
 
     spec = recipes.load_recipe(recipe)
-    out = out or _run_folder(spec.get("name"), recipe)
+    out = out or reports.run_folder(spec.get("name"), recipe)
     report = pipeline.run_recipe(spec, out, quiet=quiet, say=_say(quiet), safe_mode=not unsafe)
-    click.echo(_table(report))
+    click.echo(reports.table(report))
     click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
                f"({len(report['plots'])} plots, {report['seconds']:.0f} s)")
-
-
-def _run_folder(name, recipe) -> str:
-    """``runs/<name>``, refused unless it stays inside ``runs/`` (links resolved)."""
-
-    key = "name" if name else "recipe file name"
-    name = recipes.check_run_name(name or os.path.splitext(os.path.basename(recipe))[0],
-                                  f"{recipe}: {key}")
-    out = os.path.join("runs", name)
-    root = os.path.realpath("runs")
-    if os.path.commonpath([root, os.path.realpath(out)]) != root or \
-            os.path.realpath(out) == root:
-        raise errors.ConfigError(f"{recipe}: {key} {name!r}: runs/{name} resolves to "
-                                 f"{os.path.realpath(out)!r}, outside the runs folder {root!r} "
-                                 "(a link?). Use another name, or give the folder with --out.")
-    return out
-
-
-def _table(report) -> str:
-    variants = report["variants"]
-    rows = [("", *variants)]
-    for key, label, fmt in METRICS:
-        vals = [lookup(v, key) for v in variants.values()]
-        if any(v is not None for v in vals):
-            rows.append((label, *("—" if v is None else fmt.format(v) for v in vals)))
-    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
-                               for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows)
-
-
-def _ints(text, option):
-    try:
-        values = [int(s) for s in text.split(",")]
-    except ValueError:
-        values = []
-    if not values or min(values) < 1:
-        raise errors.ConfigError(f"{option} {text!r}: give positive integers separated by "
-                                 "commas, e.g. 96,96,3.")
-    return values
-
-
-def _model_options(input_shape, classes):
-    opts = {}
-    if input_shape:
-        opts["input_shape"] = _ints(input_shape, "--input-shape")
-    if classes:
-        opts["classes"] = classes
-    return opts
 
 
 _MODEL_HELP = ("MODEL: a .keras/.h5 file (Keras 3 or tf_keras), a SavedModel folder, demo_cnn or "
@@ -193,7 +147,7 @@ def inspect(model, input_shape, classes, as_json, advise=False, target="all", un
       tfprune inspect runs/mcu/pruned.keras --advise --target micro
     """
 
-    m = models.load_model(model, _model_options(input_shape, classes), safe_mode=not unsafe)
+    m = models.load_model(model, models.cli_options(input_shape, classes), safe_mode=not unsafe)
     info = inspection.inspect_model(m)
     advice = inspection.advise(m, target=target) if advise else None
     if as_json:
@@ -242,7 +196,7 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
     """
 
     path = inspection.check_model_out(out, overwrite=overwrite, source=model)
-    m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
+    m = models.load_model(model, models.cli_options(input_shape, None), safe_mode=not unsafe)
     small, before, after, removed = inspection.shrink_model(
         m, sparsity=sparsity, criterion=criterion, scope=scope, round_to=round_to,
         exclude=list(exclude))
@@ -306,7 +260,7 @@ def report(runs, out):
     """
 
     combined = inspection.combine_reports(runs)
-    click.echo(_table(combined))
+    click.echo(reports.table(combined))
     if out:
         inspection.write_combined(combined, out)
         click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
@@ -365,7 +319,7 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
       tfprune sensitivity text.keras --data tokens.npz --granularity head
     """
 
-    m = models.load_model(model, _model_options(input_shape, None), safe_mode=not unsafe)
+    m = models.load_model(model, models.cli_options(input_shape, None), safe_mode=not unsafe)
     res, rep = inspection.sensitivity_report(m, data_source, granularity=granularity,
                                              levels=levels, metric=metric, samples=samples,
                                              out=out)
@@ -408,7 +362,7 @@ def demo(out, sparsity, channels, quick, quiet, seed, scope, config):
     recipe = load_demo_recipe(config) if config else None
     rep = run_demo(out, sparsity=sparsity, channels=channels, quick=quick, quiet=quiet,
                    seed=seed, scope=scope, recipe=recipe, say=_say(quiet))
-    click.echo(_table(rep))
+    click.echo(reports.table(rep))
     click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
                f"(and report.json), {rep['seconds']:.0f} s")
 

@@ -17,7 +17,7 @@ import time
 
 from tfprune import errors
 from tfprune.app import pipeline, reports
-from tfprune.app.data import demo_cnn, mnist5k
+from tfprune.app.builtin import demo_cnn, mnist5k
 from tfprune.compat import keras
 from tfprune.masking import api
 
@@ -85,6 +85,8 @@ def _check(sparsity, channels, scope):
             raise errors.ConfigError(f"{arg} must be > 0 for the demo (e.g. 0.9 / 0.5).")
 
 
+# Public-API exception (issue 23): run_demo keeps its 9 parameters, the options of
+# `tfprune demo` (README and the CLI call it so).
 def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, channels: float = 0.5,
              quick: bool = False, quiet: bool = False, seed: int = 0, scope: str = "global",
              recipe: dict | None = None, say=print) -> dict:

@@ -166,6 +166,8 @@ def _representative(model, data_source, image_size):
     return x[:300]
 
 
+# Public-API exception (issue 23): export_model takes the 9 options of `tfprune export` as
+# they come from the command line.
 def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
                  latency_runs, safe_mode=True) -> dict:
     """``tfprune export``: checks the model and data, then exports and returns a summary."""

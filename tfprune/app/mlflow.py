@@ -18,6 +18,7 @@ from __future__ import annotations
 import os
 
 from tfprune import errors
+from tfprune.app.reports import METRICS, lookup
 from tfprune.compat import keras
 
 __all__ = ["MlflowCallback", "RunLogger", "flatten"]
@@ -115,8 +116,6 @@ class RunLogger:
         """Final metrics of every variant, then the run folder's files as artifacts."""
         if self.config is None:
             return
-        from tfprune.app.reports import METRICS, lookup
-
         metrics = {}
         for name, v in report["variants"].items():
             for key, _, _ in METRICS:

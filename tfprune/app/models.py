@@ -14,10 +14,10 @@ import inspect
 import os
 
 from tfprune import compat, errors
-from tfprune.app.data import demo_cnn
+from tfprune.app.builtin import demo_cnn
 from tfprune.compat import keras
 
-__all__ = ["load_model", "application_names", "is_model_path"]
+__all__ = ["load_model", "application_names", "is_model_path", "cli_options"]
 
 _SUFFIXES = (".keras", ".h5", ".hdf5")
 
@@ -167,3 +167,29 @@ Give a .keras/.h5 file, a SavedModel folder, 'demo_cnn' or a tf_keras.applicatio
     hint = f" Did you mean {close[0]!r}?" if close else ""
     raise errors.ConfigError(f"Unknown model {spec!r}.{hint} Give a .keras/.h5 file, a "
                              "SavedModel folder, 'demo_cnn' or a tf_keras.applications name.")
+
+
+def _ints(text, option):
+    try:
+        values = [int(s) for s in text.split(",")]
+    except ValueError:
+        values = []
+    if not values or min(values) < 1:
+        raise errors.ConfigError(f"{option} {text!r}: give positive integers separated by "
+                                 "commas, e.g. 96,96,3.")
+    return values
+
+
+def cli_options(input_shape, classes):
+    """``model_options`` from the CLI's ``--input-shape 96,96,3`` and ``--classes``.
+
+    Example:
+        >>> cli_options("96,96,3", 10)
+        {'input_shape': [96, 96, 3], 'classes': 10}
+    """
+    opts = {}
+    if input_shape:
+        opts["input_shape"] = _ints(input_shape, "--input-shape")
+    if classes:
+        opts["classes"] = classes
+    return opts

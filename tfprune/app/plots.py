@@ -21,6 +21,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from tfprune.app.reports import lookup  # noqa: E402
+
 __all__ = ["all_plots", "sparsity_per_layer", "accuracy_vs_cost", "sensitivity_curves", "pareto"]
 
 _DIR = "plots"
@@ -62,8 +64,6 @@ def sparsity_per_layer(report: dict, folder: str) -> list:
 def accuracy_vs_cost(report: dict, folder: str) -> list:
     """The run's metric (accuracy; MAE for regression) against .tflite bytes, MACs and LiteRT
     latency, one point per variant."""
-    from tfprune.app.reports import lookup
-
     axes_keys = [("macs", "MACs per sample"), ("tflite.float.bytes", ".tflite float32 bytes"),
                  ("tflite.int8.bytes", ".tflite int8 bytes"),
                  ("tflite.float.latency_ms", "LiteRT float32 latency (ms)")]

@@ -23,9 +23,11 @@ import shutil
 import tempfile
 
 from tfprune import errors
+from tfprune.app import recipes
 from tfprune.export._atomic import pid_alive
 
-__all__ = ["RunFolder", "check_out", "write_text", "write_report", "render_markdown", "METRICS"]
+__all__ = ["RunFolder", "check_out", "write_text", "write_report", "render_markdown", "METRICS",
+           "table", "run_folder"]
 
 
 def _umask() -> int:
@@ -287,3 +289,44 @@ def write_report(stage: str, report: dict) -> None:
     """Write report.json and report.md into ``stage``."""
     write_text(os.path.join(stage, "report.json"), json.dumps(report, indent=2, default=str))
     write_text(os.path.join(stage, "report.md"), render_markdown(report))
+
+
+def run_folder(name, recipe) -> str:
+    """``runs/<name>`` for a recipe (its ``name``, else its file name), refused unless it
+    stays inside ``runs/`` (links resolved).
+
+    Example:
+        >>> run_folder("demo", "configs/demo.yaml")
+        'runs/demo'
+    """
+
+    key = "name" if name else "recipe file name"
+    name = recipes.check_run_name(name or os.path.splitext(os.path.basename(recipe))[0],
+                                  f"{recipe}: {key}")
+    out = os.path.join("runs", name)
+    root = os.path.realpath("runs")
+    if os.path.commonpath([root, os.path.realpath(out)]) != root or \
+            os.path.realpath(out) == root:
+        raise errors.ConfigError(f"{recipe}: {key} {name!r}: runs/{name} resolves to "
+                                 f"{os.path.realpath(out)!r}, outside the runs folder {root!r} "
+                                 "(a link?). Use another name, or give the folder with --out.")
+    return out
+
+
+def table(report) -> str:
+    """The variants of a report side by side, one row per metric in :data:`METRICS`.
+
+    Example:
+        >>> print(table({"variants": {"dense": {"accuracy": 0.9}, "pruned": {"accuracy": 0.8}}}))
+                              dense  pruned
+        accuracy (test set)  90.00%  80.00%
+    """
+    variants = report["variants"]
+    rows = [("", *variants)]
+    for key, label, fmt in METRICS:
+        vals = [lookup(v, key) for v in variants.values()]
+        if any(v is not None for v in vals):
+            rows.append((label, *("—" if v is None else fmt.format(v) for v in vals)))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) if i == 0 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths, strict=True))) for r in rows)

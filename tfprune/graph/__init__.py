@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from tfprune.graph.build import Context, build
 from tfprune.graph.group import DependencyGraph, Group, Member
+from tfprune.graph.keras_nodes import nodes
 from tfprune.graph.rules import passthrough, pin, register_rule
 
 __all__ = [
@@ -24,4 +25,5 @@ __all__ = [
     "DependencyGraph",
     "Group",
     "Member",
+    "nodes",
 ]

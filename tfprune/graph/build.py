@@ -16,6 +16,7 @@ import tensorflow as tf
 from tfprune import compat, errors
 from tfprune.compat import keras, keras3_io
 from tfprune.graph import group as group_lib
+from tfprune.graph import keras_nodes
 from tfprune.graph import rules as rules_lib
 
 __all__ = ["build", "Context"]
@@ -187,34 +188,33 @@ def _walk(model, in_atoms, ctx, prefix, done):
             "built Sequential model; tfprune cannot read its layer graph."
         )
     known = {_key(t): a for t, a in zip(model.inputs, in_atoms, strict=True)}
-    for depth in sorted(model._nodes_by_depth, reverse=True):
-        for node in model._nodes_by_depth[depth]:
-            layer = node.layer
-            if isinstance(layer, keras.layers.InputLayer):
-                continue
-            ins = [known[_key(t)] for t in node.keras_inputs]
-            path = prefix + layer.name
-            ctx.seen.add(path)
-            if isinstance(layer, keras.Model):
-                if id(layer) in done:
-                    first_in, outs = done[id(layer)]
-                    for a, b in zip(first_in, ins, strict=True):
-                        ctx.tie(a, b)
-                else:
-                    for t, a in zip(layer.inputs, ins, strict=True):  # its InputLayer shapes follow
-                        inp = t._keras_history[0]
-                        ctx.edits.append(
-                            group_lib.ConfigEdit(
-                                f"{path}/{inp.name}", inp, "batch_input_shape", np.asarray(a)
-                            )
-                        )
-                    outs = _walk(layer, ins, ctx, path + "/", done)
-                    done[id(layer)] = (ins, outs)
+    for node in keras_nodes.nodes(model):
+        layer = node.layer
+        if isinstance(layer, keras.layers.InputLayer):
+            continue
+        ins = [known[_key(t)] for t in node.keras_inputs]
+        path = prefix + layer.name
+        ctx.seen.add(path)
+        if isinstance(layer, keras.Model):
+            if id(layer) in done:
+                first_in, outs = done[id(layer)]
+                for a, b in zip(first_in, ins, strict=True):
+                    ctx.tie(a, b)
             else:
-                ctx.layer, ctx.node, ctx.path = layer, node, path
-                outs = rules_lib.apply(layer, ins, ctx)
-            for t, a in zip(tf.nest.flatten(node.outputs), outs, strict=True):
-                known[_key(t)] = np.asarray(a, dtype=np.int64)
+                for t, a in zip(layer.inputs, ins, strict=True):  # its InputLayer shapes follow
+                    inp = t._keras_history[0]
+                    ctx.edits.append(
+                        group_lib.ConfigEdit(
+                            f"{path}/{inp.name}", inp, "batch_input_shape", np.asarray(a)
+                        )
+                    )
+                outs = _walk(layer, ins, ctx, path + "/", done)
+                done[id(layer)] = (ins, outs)
+        else:
+            ctx.layer, ctx.node, ctx.path = layer, node, path
+            outs = rules_lib.apply(layer, ins, ctx)
+        for t, a in zip(tf.nest.flatten(node.outputs), outs, strict=True):
+            known[_key(t)] = np.asarray(a, dtype=np.int64)
     return [known[_key(t)] for t in model.outputs]
 
 

@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tfprune import layers
 from tfprune.compat import keras
+from tfprune.graph.keras_nodes import nodes
 
 __all__ = ["count_macs"]
 
@@ -26,15 +27,14 @@ def count_macs(model) -> int:
         2304
     """
     total = 0
-    for depth in model._nodes_by_depth:
-        for node in model._nodes_by_depth[depth]:
-            layer = node.layer
-            if isinstance(layer, keras.Model):
-                total += count_macs(layer)
-                continue
-            ins = node.keras_inputs
-            outs = tf.nest.flatten(node.outputs)
-            if not ins or not outs:
-                continue
-            total += _layer_macs(layer, tuple(ins[0].shape), tuple(outs[0].shape))
+    for node in nodes(model):
+        layer = node.layer
+        if isinstance(layer, keras.Model):
+            total += count_macs(layer)
+            continue
+        ins = node.keras_inputs
+        outs = tf.nest.flatten(node.outputs)
+        if not ins or not outs:
+            continue
+        total += _layer_macs(layer, tuple(ins[0].shape), tuple(outs[0].shape))
     return int(total)
