@@ -85,6 +85,7 @@ def check_tf_keras_model(model, arg: str = "model") -> None:
         )
 
 
+from tfprune.compat._counterparts import register_counterpart  # noqa: E402
 from tfprune.compat._io import is_from_keras3, keras3_io, load_model  # noqa: E402
 from tfprune.compat._reverse import to_keras3  # noqa: E402
-from tfprune.compat._translate import register_counterpart, to_tf_keras  # noqa: E402
+from tfprune.compat._translate import to_tf_keras  # noqa: E402

@@ -27,6 +27,7 @@ import zipfile
 from tfprune import errors
 from tfprune.compat import _reverse, _training, _translate
 from tfprune.compat._files import check_model_file, refuse_code
+from tfprune.compat._models import walk
 
 __all__ = ["keras3_io", "load_model", "check_model_file", "is_from_keras3", "mark_from_keras3"]
 
@@ -135,7 +136,7 @@ def _is_wrapped(model) -> bool:
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
     wrapper = pruning_wrapper.PruneLowMagnitude
-    return any(isinstance(layer, wrapper) for layer in _translate._walk(model))
+    return any(isinstance(layer, wrapper) for layer in walk(model))
 
 
 def _inbound(model, own_paths=False):

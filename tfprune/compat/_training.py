@@ -16,13 +16,13 @@ Example:
 from __future__ import annotations
 
 import functools
-import inspect
 import types
 import warnings
 
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat._configs import filter_config, init_args
 
 __all__ = ["to_tf_keras_object", "to_keras3_object", "Keras3Callback", "accept_keras3",
            "compile_like", "compile_args", "has_keras3_compile"]
@@ -48,19 +48,6 @@ def _module(keras_module, kind):
             "metric": keras_module.metrics}[kind]
 
 
-@functools.cache
-def _accepted(klass) -> frozenset:
-    """The keyword arguments ``klass(...)`` takes (parents' only through ``**kwargs``)."""
-    names = set()
-    for k in klass.__mro__:
-        if "__init__" in k.__dict__:
-            params = inspect.signature(k.__dict__["__init__"]).parameters
-            names.update(p for p in params if p not in ("self", "args", "kwargs"))
-            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                break
-    return frozenset(names)
-
-
 def _schedule(value, target):
     """A serialized learning-rate schedule from one Keras, rebuilt in ``target`` Keras."""
     name = value["class_name"]
@@ -74,23 +61,21 @@ def _schedule(value, target):
 
 
 def _config(klass, config, what, target):
-    out = {}
-    for key, value in config.items():
+    def convert(key, value):
         if isinstance(value, dict) and "class_name" in value and key == "learning_rate":
-            value = _schedule(value, target)
-        if key == "reduction" and value == "auto":
-            value = "sum_over_batch_size"  # tf_keras' "auto" is Keras 3's default
-        if key in _accepted(klass):
-            out[key] = value
-            continue
-        allowed = _DROP.get(key, ())
-        if allowed is None or value in allowed:
-            continue
-        raise errors.KerasVersionError(
+            return _schedule(value, target)
+        # tf_keras' "auto" is Keras 3's default
+        return "sum_over_batch_size" if key == "reduction" and value == "auto" else value
+
+    def refuse(key, value):
+        return errors.KerasVersionError(
             f"The {what} option {key}={value!r} has no counterpart in {target.__name__}'s "
             f"{klass.__name__}: the model returned by tfprune trains in tf_keras. Leave the "
             "option at its default, or pass the tf_keras object.")
-    if "dtype" in _accepted(klass) and isinstance(out.get("dtype"), dict):
+
+    out = filter_config(config, accepted=init_args(klass), droppable=_DROP, refuse=refuse,
+                        convert=convert)
+    if "dtype" in init_args(klass) and isinstance(out.get("dtype"), dict):
         out["dtype"] = out["dtype"].get("config", {}).get("name", "float32")
     return out
 
@@ -139,7 +124,7 @@ def to_tf_keras_object(obj, kind: str):
     # Keras 3's function-wrapping losses/metrics (Huber, ...) keep their options in
     # ``_fn_kwargs`` and leave them out of get_config(): carry them too.
     extra = {k: v for k, v in dict(getattr(obj, "_fn_kwargs", None) or {}).items()
-             if k in _accepted(klass)}  # e.g. Huber's delta; not SparseCCE's axis
+             if k in init_args(klass)}  # e.g. Huber's delta; not SparseCCE's axis
     config = {**extra, **obj.get_config()}
     return klass(**_config(klass, config, f"{kind} {type(obj).__name__}", tf_keras))
 

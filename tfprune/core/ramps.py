@@ -35,8 +35,8 @@ from tfprune.core.schedule_base import (
     Schedule,
     as_step,
     check_frequency,
-    check_sparsity,
     check_span,
+    check_sparsity,
     register,
 )
 
