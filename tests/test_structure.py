@@ -103,7 +103,7 @@ def _private_uses(path, tree) -> list[str]:
             if owner != "tfprune" and not owner.startswith("tfprune."):
                 continue
             parts = owner.split(".")
-            for i in range(1, len(parts)):  # `from tfprune.export._atomic import write_bytes`
+            for i in range(1, len(parts)):  # `from tfprune.export.atomic import write_bytes`
                 use(".".join(parts[:i]), parts[i])
             for alias in node.names:
                 use(owner, alias.name)

@@ -20,7 +20,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras3_io
-from tfprune.export import _atomic, _data, _inspect, _io, _litert, _model, _tflm
+from tfprune.export import _data, _inspect, _io, _litert, _model, _tflm, atomic
 from tfprune.export import compress as _compress
 from tfprune.export import tflite_file as _tflite
 from tfprune.export.compress.measure import micro_step as _compress_step
@@ -237,9 +237,9 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
     if keras_model is not None:
         _model.check_finite_weights(keras_model)
     files = _filenames(name)
-    out_dir = _atomic.check_output_dir(out_dir, files.values(), overwrite=overwrite,
+    out_dir = atomic.check_output_dir(out_dir, files.values(), overwrite=overwrite,
                                        inputs=[source])
-    with _atomic.scratch(out_dir):
+    with atomic.scratch(out_dir):
         plain = content = None
         if keras_model is not None:
             plain = _model.strip(keras_model)
@@ -402,7 +402,7 @@ def _write(out_dir, files, content, name, ops) -> dict:
     try:
         for role, filename in files.items():
             path = os.path.join(out_dir, filename)
-            _atomic.write_bytes(path, texts[role])
+            atomic.write_bytes(path, texts[role])
             written[role] = path
     except BaseException:
         for path in written.values():

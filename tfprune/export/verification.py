@@ -221,10 +221,10 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
         >>> x = np.random.rand(20, 4).astype("float32")
-        >>> v = verify(m, _tflite_bytes(m), data=x)
+        >>> v = verify(m, tflite_bytes(m), data=x)
         >>> [r["runtime"] for r in v.rows], v.rows[1]["max_rel_error"] < 1e-4
         (['Keras', 'LiteRT'], True)
 
@@ -232,7 +232,7 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
 
         >>> r = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="price")])
         >>> r.compile(loss="mse")
-        >>> row = verify(r, _tflite_bytes(r), data=(x, 10 * x[:, 0])).rows[1]
+        >>> row = verify(r, tflite_bytes(r), data=(x, 10 * x[:, 0])).rows[1]
         >>> row["top1_agreement"], row["accuracy"], row["label_mae"] > 0
         (None, None, True)
     """
