@@ -11,9 +11,10 @@ Rules (DESIGN.md "Layers", STYLE.md sections 1, 8 and 15; issue 23 items 6 and 7
 (d) functions of at most 8 parameters (``self``/``cls``, ``*args`` and ``**kwargs`` not counted;
     keyword-only parameters count).
 
-Each rule has an allow-list of today's offenders. A new offender fails with the rule and its
-name; an entry that no longer offends fails too, so that the list is lowered (the ratchet only
-goes down). Fix the code rather than extend a list.
+Each rule has an allow-list of today's offenders (its length is the rule's number). A new
+offender fails with the rule and its name; an entry that no longer offends fails too, so that
+the list is lowered (the ratchet only goes down). Fix the code rather than extend a list.
+``python tests/test_structure.py`` prints today's offenders in the lists' form.
 """
 
 from __future__ import annotations
@@ -29,12 +30,85 @@ MAX_FUNCTION_LINES = 50
 MAX_PARAMETERS = 8
 
 # (a) "user module -> owner.name" for each private name used across modules.
-ALLOWED_PRIVATE_USES: set[str] = set()
+ALLOWED_PRIVATE_USES: set[str] = {
+    "tfprune.export.compress.lut -> tfprune.export.compress._OVERHEAD",
+    "tfprune.export.compress.lut -> tfprune.export.compress._align",
+    "tfprune.export.compress.lut -> tfprune.export.compress._candidates",
+    "tfprune.export.compress.lut -> tfprune.export.compress._libs",
+    "tfprune.export.compress.lut -> tfprune.export.compress._name",
+    "tfprune.export.compress.lut -> tfprune.export.compress._pad16",
+    "tfprune.export.compress.lut -> tfprune.export.compress._quant",
+    "tfprune.masking._scores -> tfprune.masking.validate._channel_axis",
+    "tfprune.masking.api -> tfprune.masking.validate._check_layers",
+    "tfprune.masking.api -> tfprune.masking.validate._resolve",
+    "tfprune.masking.subclassed -> tfprune.masking.validate._check_layers",
+    "tfprune.masking.subclassed -> tfprune.masking.validate._check_schedule_args",
+    "tfprune.masking.subclassed -> tfprune.masking.validate._final_sparsity",
+    "tfprune.masking.subclassed -> tfprune.masking.validate._pair",
+    "tfprune.masking.wrapper -> tfprune.masking.validate._channel_axis",
+    "tfprune.masking.wrapper -> tfprune.masking.validate._pair",
+    "tfprune.structured -> tfprune.masking.api._one_shot",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._SpaceModel",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._check_directory",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._describe_objective",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._is_worker",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._make_oracle",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._model_digest",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._probe_space",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._resolve_model",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._space_fn",
+    "tfprune.tuning.tuner -> tfprune.tuning.sweep._write_json",
+}
 # (b) module paths (relative to tfprune/).
-ALLOWED_LONG_MODULES: set[str] = set()
+ALLOWED_LONG_MODULES: set[str] = {
+    "analysis/sensitivity.py",
+    "app/cli.py",
+    "app/data.py",
+    "app/pipeline.py",
+    "data.py",
+    "graph/rules.py",
+    "masking/api.py",
+    "masking/probe.py",
+    "masking/subclassed.py",
+    "masking/wrapper.py",
+    "task.py",
+}
 # (c), (d) "path::qualified.name".
-ALLOWED_LONG_FUNCTIONS: set[str] = set()
-ALLOWED_WIDE_FUNCTIONS: set[str] = set()
+ALLOWED_LONG_FUNCTIONS: set[str] = {
+    "analysis/allocate.py::allocate",
+    "analysis/budget.py::to_budget",
+    "analysis/profiles.py::ArenaProfile.build",
+    "export/compress/__init__.py::prune_encode",
+    "export/compress/_tflm_pair.py::main",
+    "export/compress/lut.py::_encode_model",
+    "masking/refit.py::compensate",
+    "masking/wrapper.py::PruningWrapper.__init__",
+    "structured/__init__.py::plan",
+}
+ALLOWED_WIDE_FUNCTIONS: set[str] = {
+    "analysis/allocate.py::allocate",
+    "analysis/budget.py::to_budget",
+    "analysis/sensitivity.py::sensitivity",
+    "app/cli.py::export",
+    "app/cli.py::sensitivity",
+    "app/cli.py::shrink",
+    "app/demo.py::run_demo",
+    "app/inspection.py::export_model",
+    "masking/api.py::_one_shot",
+    "masking/api.py::_prune",
+    "masking/api.py::_wrap_layers",
+    "masking/api.py::one_shot",
+    "masking/api.py::prune",
+    "masking/cutpoints.py::choose",
+    "masking/probe.py::ChannelProbe.__init__",
+    "masking/subclassed.py::one_shot",
+    "masking/subclassed.py::prune",
+    "masking/wrapper.py::PruningWrapper.__init__",
+    "tuning/measure.py::measure",
+    "tuning/trial.py::_prune_and_fit",
+    "tuning/trial.py::run",
+    "tuning/tuner.py::PruningTuner.__init__",
+}
 
 
 # ------------------------------------------------------------------------------ the walk
@@ -237,3 +311,11 @@ def test_the_checker_sees_each_kind_of_offence(tmp_path, monkeypatch):
                        "tfprune.user -> tfprune.sub._hidden"}
     assert long_functions == {"user.py::wide"} and wide_functions == {"user.py::wide"}
     assert long_modules == set()
+
+
+if __name__ == "__main__":  # print today's offenders, to lower the allow-lists after a merge
+    for title, found in zip(("ALLOWED_PRIVATE_USES", "ALLOWED_LONG_MODULES",
+                             "ALLOWED_LONG_FUNCTIONS", "ALLOWED_WIDE_FUNCTIONS"), _measure(),
+                            strict=True):
+        print(f"{title}: set[str] = {{  # {len(found)}")
+        print("".join(f'    "{x}",\n' for x in sorted(found)) + "}")
