@@ -27,6 +27,7 @@ import zipfile
 
 from tfprune import errors
 from tfprune.compat import _reverse, _training, _translate
+from tfprune.compat._detect import is_keras3_object
 from tfprune.compat._files import check_model_file, refuse_code
 from tfprune.compat._models import walk
 
@@ -54,12 +55,6 @@ def mark_from_keras3(model):
     """Flag the tf_keras ``model`` as coming from Keras 3 (``strip`` then returns Keras 3)."""
     object.__setattr__(model, _FLAG, True)
     return model
-
-
-def _is_keras3(obj) -> bool:
-    from tfprune import compat
-
-    return compat.is_keras3_object(obj)
 
 
 def is_keras3_file(path) -> bool:
@@ -167,7 +162,7 @@ def _inbound(model, own_paths=False):
         return model, False  # the function loads (and checks) tf_keras files itself
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
         return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
-    if _is_keras3(model):
+    if is_keras3_object(model):
         return mark_from_keras3(_translate.to_tf_keras(model)), True
     return model, is_from_keras3(model)
 

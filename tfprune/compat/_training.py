@@ -23,6 +23,7 @@ import tf_keras
 
 from tfprune import errors
 from tfprune.compat._configs import filter_config, init_args
+from tfprune.compat._detect import is_keras3_object
 
 __all__ = ["to_tf_keras_object", "to_keras3_object", "Keras3Callback", "accept_keras3",
            "compile_like", "compile_args", "has_keras3_compile"]
@@ -35,12 +36,6 @@ _DROP = {"loss_scale_factor": (None,), "gradient_accumulation_steps": (None,),
          "dtype": None, "reduction": ("sum_over_batch_size", "auto"),
          "fn": None}  # a loss class's own function (tf_keras puts it in the config)
 _COMPILE_KEYS = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
-
-
-def _is_keras3(obj) -> bool:
-    from tfprune import compat
-
-    return compat.is_keras3_object(obj)
 
 
 def _module(keras_module, kind):
@@ -106,7 +101,7 @@ def to_tf_keras_object(obj, kind: str):
         return {k: to_tf_keras_object(v, kind) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_tf_keras_object(v, kind) for v in obj)
-    if obj is None or isinstance(obj, str) or not _is_keras3(obj):
+    if obj is None or isinstance(obj, str) or not is_keras3_object(obj):
         if _plain_function(obj) and obj.__module__.startswith("keras"):
             return getattr(_module(tf_keras, kind), obj.__name__, obj)
         return obj
@@ -147,7 +142,7 @@ def to_keras3_object(obj, kind: str):
         if _plain_function(obj) and obj.__module__.startswith("tf_keras"):
             return getattr(_module(keras, kind), obj.__name__, obj)
         return obj
-    if _is_keras3(obj):  # a fresh copy: the user's object stays with the user's model
+    if is_keras3_object(obj):  # a fresh copy: the user's object stays with the user's model
         try:
             return type(obj).from_config(obj.get_config())
         except (TypeError, ValueError, NotImplementedError):
@@ -230,7 +225,7 @@ for _event in Keras3Callback._EVENTS:
 def _callbacks(callbacks):
     if callbacks is None:
         return None
-    return [Keras3Callback(c) if _is_keras3(c) else c for c in callbacks]
+    return [Keras3Callback(c) if is_keras3_object(c) else c for c in callbacks]
 
 
 def _translate_args(args: dict) -> dict:
@@ -243,7 +238,7 @@ def _compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=No
              weighted_metrics=None, **kwargs):
     args = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
                 weighted_metrics=weighted_metrics)
-    if any(_is_keras3(x) for x in _leaves(args)):
+    if any(is_keras3_object(x) for x in _leaves(args)):
         object.__setattr__(self, _STASH, args)
     elif hasattr(self, _STASH):
         object.__delattr__(self, _STASH)
@@ -308,7 +303,7 @@ def compile_args(model) -> dict | None:
     """
     if getattr(model, _STASH, None) is not None:
         return dict(getattr(model, _STASH))
-    if _is_keras3(model):
+    if is_keras3_object(model):
         if not getattr(model, "compiled", False) or getattr(model, "_compile_config", None) is None:
             return None
         cfg = model._compile_config.config
@@ -339,16 +334,16 @@ def compile_like(target, source) -> None:
     kinds = {"optimizer": "optimizer", "loss": "loss", "metrics": "metric",
              "weighted_metrics": "metric"}
     try:
-        if _is_keras3(target):
+        if is_keras3_object(target):
             new = {k: to_keras3_object(v, kinds[k]) if k in kinds else v
                    for k, v in args.items()}
             target.compile(**new)
             return
         fresh = dict(args)
-        if not _is_keras3(args["optimizer"]) and not isinstance(args["optimizer"], str):
+        if not is_keras3_object(args["optimizer"]) and not isinstance(args["optimizer"], str):
             fresh["optimizer"] = type(args["optimizer"]).from_config(
                 args["optimizer"].get_config())
-        if any(_is_keras3(x) for x in _leaves(args)):
+        if any(is_keras3_object(x) for x in _leaves(args)):
             object.__setattr__(target, _STASH, args)
         type(target).compile(target, **_translate_args(fresh))
     except (errors.KerasVersionError, TypeError, ValueError) as e:
