@@ -95,7 +95,7 @@ def write(out_dir, files, content, name, ops) -> dict:
     Example:
         >>> import os, tempfile
         >>> d = tempfile.mkdtemp()
-        >>> sorted(os.path.basename(p) for p in write(d, filenames("m"), b"\x00", "m",
+        >>> sorted(os.path.basename(p) for p in write(d, filenames("m"), b"abc", "m",
         ...                                            ["ADD"]).values())
         ['m_data.cc', 'm_data.h', 'm_ops.h', 'model.tflite']
     """
