@@ -30,7 +30,7 @@ import numpy as np  # noqa: E402
 import tfprune  # noqa: E402
 from tfprune import structured as S  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
-from tfprune.export import _tflite_bytes  # noqa: E402
+from tfprune.export import tflite_bytes  # noqa: E402
 from tfprune.export.compress import prune_encode  # noqa: E402
 from tfprune.export.compress.measure import compare_tflm  # noqa: E402
 
@@ -79,7 +79,7 @@ def input_codes(content, x):
 
 def row(name, model, xtr, xte, yte, repeats):
     t0 = time.time()
-    dense8 = _tflite_bytes(model, quantize="int8", data=xtr[:300], int8_io=True)
+    dense8 = tflite_bytes(model, quantize="int8", data=xtr[:300], int8_io=True)
     small, report = prune_encode(dense8, allow_uncompressed=True)
     res = compare_tflm(dense8, small, input_codes(dense8, xte),
                        repeats=repeats if report["encoded"] else 1, keep_outputs=True)

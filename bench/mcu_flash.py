@@ -39,7 +39,7 @@ import numpy as np  # noqa: E402
 from compress import channels, clone, fit, input_codes, kernel_zeros, unstructured  # noqa: E402
 
 from tfprune.compat import keras  # noqa: E402
-from tfprune.export import _tflite_bytes, cluster, micro  # noqa: E402
+from tfprune.export import cluster, micro, tflite_bytes  # noqa: E402
 from tfprune.export.compress import (  # noqa: E402
     auto_encode,
     huffman_encode,
@@ -56,7 +56,7 @@ ENCODERS = {"none": None, "prune": prune_encode, "lut": lut_encode, "huffman": h
 
 
 def rows_for(name, model, xtr, xte, yte, encodings):
-    dense8 = _tflite_bytes(model, quantize="int8", data=xtr[:300], int8_io=True)
+    dense8 = tflite_bytes(model, quantize="int8", data=xtr[:300], int8_io=True)
     codes = input_codes(dense8, xte)
     out = []
     for enc in encodings:

@@ -49,7 +49,7 @@ import tfprune  # noqa: E402
 from tfprune.app.data import demo_cnn, mnist5k  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 from tfprune.core import criteria  # noqa: E402
-from tfprune.export import _tflite_bytes  # noqa: E402
+from tfprune.export import tflite_bytes  # noqa: E402
 from tfprune.structured import count_macs  # noqa: E402
 
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
@@ -223,7 +223,7 @@ def latencies(models: dict, rounds: int, runs: int) -> dict:
     for key, m in models.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # tf.lite.Interpreter's deprecation notice
-            it = tf.lite.Interpreter(model_content=_tflite_bytes(m), num_threads=1)
+            it = tf.lite.Interpreter(model_content=tflite_bytes(m), num_threads=1)
         it.allocate_tensors()
         inp = it.get_input_details()[0]
         it.set_tensor(inp["index"], rng.random(inp["shape"], dtype=np.float32))

@@ -67,6 +67,49 @@ def test_load_model_reads_tf_keras_and_keras3_files(tmp_path):
         compat.load_model(tmp_path / "missing.keras")
 
 
+def test_a_compiled_keras3_file_loads_compiled(tmp_path):
+    import keras as keras3
+    import tf_keras
+
+    m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2, name="d")])
+    m3.compile(keras3.optimizers.SGD(0.25, momentum=0.5), keras3.losses.MeanAbsoluteError(),
+               metrics=["mse"])
+    path = tmp_path / "compiled.keras"
+    m3.save(str(path))
+    loaded, from3 = compat.load_model(path)
+    assert from3 and isinstance(loaded.optimizer, tf_keras.optimizers.SGD)
+    assert float(loaded.optimizer.learning_rate.numpy()) == 0.25
+    assert float(loaded.optimizer.momentum) == 0.5
+    x, y = np.ones((4, 3), "float32"), np.zeros((4, 2), "float32")
+    result = loaded.evaluate(x, y, verbose=0, return_dict=True)
+    assert set(result) == {"loss", "mse"}
+    assert np.isclose(result["loss"], np.mean(np.abs(m3.predict(x, verbose=0))), atol=1e-5)
+
+    @compat.keras3_io(returns="model")
+    def same(model):
+        return model
+
+    out = same(str(path))  # what a public function (and the CLI) gets from a .keras path
+    assert compat.is_keras3_object(out) and out.compiled
+    assert isinstance(out.optimizer, keras3.optimizers.SGD)
+
+
+def test_a_keras3_file_whose_compile_state_cannot_load_loads_uncompiled(tmp_path):
+    import keras as keras3
+
+    def unregistered_loss(y, p):
+        return keras3.ops.mean(keras3.ops.abs(y - p))
+
+    m3 = keras3.Sequential([keras3.Input((3,)), keras3.layers.Dense(2, name="d")])
+    m3.compile("sgd", unregistered_loss)
+    m3.save(str(tmp_path / "custom.keras"))
+    with pytest.warns(UserWarning, match="loaded uncompiled.*register_keras_serializable"):
+        loaded, from3 = compat.load_model(tmp_path / "custom.keras")
+    assert from3 and not loaded._is_compiled
+    x = np.ones((2, 3), "float32")
+    assert np.allclose(loaded(x), m3(x))
+
+
 def test_keras3_io_options_and_keyword_model():
     import keras as keras3
 

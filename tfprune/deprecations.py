@@ -1,7 +1,8 @@
 """Every deprecated spelling tfprune still accepts, with its replacement and removal version.
 
-One table, one warning function: a deprecated name is translated in exactly one place (where the
-value is first resolved) by :func:`replace`, which warns once per call site.
+One table, one warning text: a deprecated value (or name) is translated in exactly one place
+(where the value is first resolved) by :func:`replace`, or announced by :func:`warn` where the
+caller moves the value itself (a value that became another argument, a renamed function).
 
 Example:
     >>> import warnings
@@ -10,8 +11,8 @@ Example:
     ...     warnings.simplefilter("always")
     ...     deprecations.replace("granularity", "unstructured")
     'weight'
-    >>> "removed in tfprune 0.4" in str(caught[0].message)
-    True
+    >>> print(caught[0].message)
+    granularity='unstructured' is deprecated; use granularity='weight' (the alias is removed in tfprune 0.4).
     >>> deprecations.replace("granularity", "channel")
     'channel'
 """
@@ -21,32 +22,96 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-__all__ = ["Deprecation", "DEPRECATIONS", "replace"]
+__all__ = ["Deprecation", "DEPRECATIONS", "find", "message", "replace", "warn"]
 
 
 @dataclasses.dataclass(frozen=True)
 class Deprecation:
-    """One deprecated value of an argument: what to write instead and when it goes."""
+    """One deprecated value of an argument: what to write instead and when it goes.
+
+    ``where`` limits it to one function (``None``: wherever the argument is resolved);
+    ``new_argument`` names the argument the value moved to (``None``: the same argument).
+    A renamed function is the value ``old`` of the argument ``"function"``.
+
+    Example:
+        >>> Deprecation("granularity", "unstructured", "weight", "0.4").removed_in
+        '0.4'
+    """
 
     argument: str
     old: str
     new: str
     removed_in: str
+    where: str | None = None
+    new_argument: str | None = None
 
 
 DEPRECATIONS = (
     Deprecation("granularity", "unstructured", "weight", "0.4"),
+    Deprecation("granularity", "filter", "producers", "0.4", where="structured.plan",
+                new_argument="score_from"),
+    Deprecation("function", "masking.pruner.apply_masks", "masking.pruner.assign_masked_weights",
+                "0.4"),
 )
-_BY_KEY = {(d.argument, d.old): d for d in DEPRECATIONS}
+_BY_KEY = {(d.where, d.argument, d.old): d for d in DEPRECATIONS}
 
 
-def replace(argument: str, value, *, stacklevel: int = 3):
-    """``value``, or its replacement (with a DeprecationWarning) if it is a deprecated spelling."""
+def find(argument: str, value, *, where: str | None = None) -> Deprecation | None:
+    """The table entry for ``value`` of ``argument`` (in ``where``, else anywhere), or None.
+
+    Example:
+        >>> find("granularity", "filter", where="structured.plan").new_argument
+        'score_from'
+        >>> find("granularity", "filter") is None
+        True
+    """
     if not isinstance(value, str):
-        return value
-    d = _BY_KEY.get((argument, value))
-    if d is None:
-        return value
-    warnings.warn(f"{argument}={d.old!r} is deprecated; use {argument}={d.new!r} (the alias is "
-                  f"removed in tfprune {d.removed_in}).", DeprecationWarning, stacklevel=stacklevel)
-    return d.new
+        return None
+    return _BY_KEY.get((where, argument, value)) or _BY_KEY.get((None, argument, value))
+
+
+def message(d: Deprecation) -> str:
+    """The one warning text: the old spelling, the new one, the removal version.
+
+    Example:
+        >>> message(DEPRECATIONS[1])
+        "structured.plan: granularity='filter' is deprecated; use score_from='producers' (the alias is removed in tfprune 0.4)."
+    """
+    where = f"{d.where}: " if d.where else ""
+    if d.argument == "function":
+        return (f"{where}tfprune.{d.old} is deprecated; use tfprune.{d.new} (the old name is "
+                f"removed in tfprune {d.removed_in}).")
+    return (f"{where}{d.argument}={d.old!r} is deprecated; use {d.new_argument or d.argument}="
+            f"{d.new!r} (the alias is removed in tfprune {d.removed_in}).")
+
+
+def warn(argument: str, value, *, where: str | None = None,
+         stacklevel: int = 3) -> Deprecation | None:
+    """Warn (DeprecationWarning) if ``value`` is a deprecated spelling; return its entry.
+
+    ``stacklevel`` counts from the caller of :func:`warn` as 2 (its caller: 3, the default).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     warn("function", "masking.pruner.apply_masks").new
+        'masking.pruner.assign_masked_weights'
+    """
+    d = find(argument, value, where=where)
+    if d is not None:
+        warnings.warn(message(d), DeprecationWarning, stacklevel=stacklevel)
+    return d
+
+
+def replace(argument: str, value, *, where: str | None = None, stacklevel: int = 3):
+    """``value``, or its replacement (with a DeprecationWarning) if it is a deprecated spelling.
+
+    ``stacklevel`` counts from the caller of :func:`replace` as 2 (its caller: 3, the default).
+
+    Example:
+        >>> replace("granularity", None) is None
+        True
+    """
+    d = warn(argument, value, where=where, stacklevel=stacklevel + 1)
+    return value if d is None else d.new

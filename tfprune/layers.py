@@ -228,13 +228,6 @@ def layer_macs(layer, input_shape, output_shape, *,
         input_shape = tuple(input_shape[0])  # several inputs: the first decides
     if output_shape and isinstance(output_shape[0], (tuple, list)):
         output_shape = tuple(output_shape[0])
-
-    def spatial(shape):
-        return shape[2:] if first else shape[1:-1]
-
-    def known(*dims):
-        return all(d is not None for d in dims)
-
     cin = (input_shape[1] if first else input_shape[-1]) if input_shape else None
     if isinstance(layer, L.Bidirectional):
         parts = [layer_macs(d, input_shape, None, strict=True)
@@ -243,31 +236,58 @@ def layer_macs(layer, input_shape, output_shape, *,
             return unknown
         return [(m, None) for part in parts for m, _ in part]
     if isinstance(layer, (L.SimpleRNN, L.GRU, L.LSTM)):
-        gates = 4 if isinstance(layer, L.LSTM) else 3 if isinstance(layer, L.GRU) else 1
-        steps = input_shape[1] if input_shape and len(input_shape) == 3 else None
-        if not known(steps, cin):
-            return unknown
-        u = layer.units
-        return [(steps * gates * cin * u, "cell.kernel"),
-                (steps * gates * u * u, "cell.recurrent_kernel")]
+        return _recurrent_macs(layer, input_shape, cin) or unknown
     if isinstance(layer, L.MultiHeadAttention):
-        shapes = [getattr(layer, f"_{k}_shape", None) for k in ("query", "key", "value")]
-        if any(s is None for s in shapes):
-            return unknown
-        (q, k, v) = (tuple(s.as_list()) for s in shapes)
-        tq, tk = _prod(q[1:-1]) if known(*q[1:]) else None, \
-            _prod(k[1:-1]) if known(*k[1:]) else None
-        if not known(tq, tk):
-            return unknown
-        h, dk = layer._num_heads, layer._key_dim
-        dv = layer._value_dim or dk
-        dout = layer._output_shape or q[-1]
-        dout = _prod(dout) if isinstance(dout, (tuple, list)) else int(dout)
-        return [(tq * q[-1] * h * dk, "_query_dense.kernel"),
-                (tk * k[-1] * h * dk, "_key_dense.kernel"),
-                (tk * v[-1] * h * dv, "_value_dense.kernel"),
-                (tq * tk * h * (dk + dv), None),
-                (tq * h * dv * dout, "_output_dense.kernel")]
+        return _attention_macs(layer) or unknown
+    found = _kernel_macs(layer, input_shape, output_shape, cin, first)
+    if found is not None:
+        return found
+    if not layer.weights or isinstance(layer, zero_cost):
+        return []
+    return unknown
+
+
+def _known(*dims) -> bool:
+    return all(d is not None for d in dims)
+
+
+def _recurrent_macs(layer, input_shape, cin):
+    """SimpleRNN/GRU/LSTM over all timesteps, or None (unknown length or width)."""
+    gates = 4 if isinstance(layer, L.LSTM) else 3 if isinstance(layer, L.GRU) else 1
+    steps = input_shape[1] if input_shape and len(input_shape) == 3 else None
+    if not _known(steps, cin):
+        return None
+    u = layer.units
+    return [(steps * gates * cin * u, "cell.kernel"),
+            (steps * gates * u * u, "cell.recurrent_kernel")]
+
+
+def _attention_macs(layer):
+    """MultiHeadAttention: projections, the two attention matmuls, the output; or None."""
+    shapes = [getattr(layer, f"_{k}_shape", None) for k in ("query", "key", "value")]
+    if any(s is None for s in shapes):
+        return None
+    (q, k, v) = (tuple(s.as_list()) for s in shapes)
+    tq, tk = _prod(q[1:-1]) if _known(*q[1:]) else None, \
+        _prod(k[1:-1]) if _known(*k[1:]) else None
+    if not _known(tq, tk):
+        return None
+    h, dk = layer._num_heads, layer._key_dim
+    dv = layer._value_dim or dk
+    dout = layer._output_shape or q[-1]
+    dout = _prod(dout) if isinstance(dout, (tuple, list)) else int(dout)
+    return [(tq * q[-1] * h * dk, "_query_dense.kernel"),
+            (tk * k[-1] * h * dk, "_key_dense.kernel"),
+            (tk * v[-1] * h * dv, "_value_dense.kernel"),
+            (tq * tk * h * (dk + dv), None),
+            (tq * h * dv * dout, "_output_dense.kernel")]
+
+
+def _kernel_macs(layer, input_shape, output_shape, cin, first):
+    """Convolutions (separable, depthwise, transposed, grouped) and Dense; None otherwise."""
+    def spatial(shape):
+        return shape[2:] if first else shape[1:-1]
+
     if isinstance(layer, (L.SeparableConv1D, L.SeparableConv2D)):
         sp = _prod(spatial(output_shape))
         dm = layer.depth_multiplier
@@ -285,6 +305,4 @@ def layer_macs(layer, input_shape, output_shape, *,
                  * cin // groups, "kernel")]
     if isinstance(layer, L.Dense):
         return [(_prod(output_shape[1:-1]) * cin * layer.units, "kernel")]
-    if not layer.weights or isinstance(layer, zero_cost):
-        return []
-    return unknown
+    return None

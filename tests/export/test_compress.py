@@ -5,7 +5,7 @@ import pytest
 
 from tfprune import errors
 from tfprune.compat import keras
-from tfprune.export import _tflite_bytes
+from tfprune.export import tflite_bytes
 from tfprune.export.compress import _encode, check_option, prune_encode
 from tfprune.export.compress.measure import compare_tflm
 
@@ -65,7 +65,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def dense_pruned(data):
-    return _tflite_bytes(_pruned_cnn(0.85), quantize="int8", data=data, int8_io=True)
+    return tflite_bytes(_pruned_cnn(0.85), quantize="int8", data=data, int8_io=True)
 
 
 def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
@@ -83,7 +83,7 @@ def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
 
 
 def test_no_zeros_is_refused_unless_allowed(data):
-    dense = _tflite_bytes(_pruned_cnn(0.0), quantize="int8", data=data, int8_io=True)
+    dense = tflite_bytes(_pruned_cnn(0.0), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="no zeros.*Prune the model first"):
         prune_encode(dense)
     same, report = prune_encode(dense, allow_uncompressed=True)
@@ -143,7 +143,7 @@ def test_micro_writes_the_verified_compressed_model(tmp_path, data):
 @pytest.mark.slow
 def test_float32_weights_decode_bit_exact_too(data):
     # the reader copies float32 as 32-bit patterns; only +0.0 is dropped
-    f32 = _tflite_bytes(_pruned_cnn(0.9))
+    f32 = tflite_bytes(_pruned_cnn(0.9))
     small, report = prune_encode(f32)
     assert {r["dtype"] for r in report["tensors"]} == {"float32"}
     res = compare_tflm(f32, small, data[:6], repeats=2)

@@ -6,7 +6,7 @@ import pytest
 
 from tfprune import errors
 from tfprune.compat import keras
-from tfprune.export import _tflite_bytes
+from tfprune.export import tflite_bytes
 from tfprune.export.compress import check_option, encode, huffman, huffman_encode
 from tfprune.export.compress.measure import compare_tflm
 
@@ -90,7 +90,7 @@ def data():
 
 @pytest.fixture(scope="module")
 def dense(data):
-    return _tflite_bytes(_sparse_clustered(), quantize="int8", data=data, int8_io=True)
+    return tflite_bytes(_sparse_clustered(), quantize="int8", data=data, int8_io=True)
 
 
 def test_huffman_model_is_bit_exact_in_tflm_and_smaller(dense):
@@ -119,7 +119,7 @@ def test_auto_prefers_huffman_on_sparse_clustered_weights(dense):
 def test_huffman_refusals():
     check_option("huffman")
     m = keras.Sequential([keras.layers.Dense(8, input_shape=(8,))])
-    tiny = _tflite_bytes(m, quantize="int8", data=np.ones((4, 8), "float32"))
+    tiny = tflite_bytes(m, quantize="int8", data=np.ones((4, 8), "float32"))
     with pytest.raises(errors.ExportError, match="'huffman' encoding.*cluster"):
         huffman_encode(tiny)
     same, report = huffman_encode(tiny, allow_uncompressed=True)

@@ -5,7 +5,7 @@ import pytest
 
 from tfprune import errors
 from tfprune.compat import keras
-from tfprune.export import _tflite_bytes
+from tfprune.export import tflite_bytes
 from tfprune.export.compress import auto_encode, check_option, lut_encode, prune_encode
 from tfprune.export.compress.lut import _lut_result, lut_decode, lut_plan
 from tfprune.export.compress.measure import compare_tflm
@@ -75,7 +75,7 @@ def test_plan_and_decode_roundtrip_every_layout():
 
 
 def test_lut_model_is_bit_exact_in_tflm_and_smaller(data, codes):
-    dense = _tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    dense = tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
     small, report = lut_encode(dense, min_saving_bytes=0)
     rows = {r["name"]: r for r in report["tensors"]}
     assert {r["encoding"] for r in rows.values()} == {"lut"}
@@ -89,7 +89,7 @@ def test_lut_model_is_bit_exact_in_tflm_and_smaller(data, codes):
 
 
 def test_lut_refuses_many_values_unless_allowed(data):
-    dense = _tflite_bytes(_cnn(), quantize="int8", data=data, int8_io=True)
+    dense = tflite_bytes(_cnn(), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="Cluster the weights"):
         lut_encode(dense)
     same, report = lut_encode(dense, allow_uncompressed=True)
@@ -101,9 +101,9 @@ def test_auto_takes_the_smaller_encoding_per_tensor(data, codes):
     # than any encoder alone, and per tensor it keeps the smallest of the three options
     from tfprune.export.compress import _encode, encoding, huffman, huffman_encode, lut
 
-    sparse = _tflite_bytes(_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
+    sparse = tflite_bytes(_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
                            int8_io=True)
-    mixed = _tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    mixed = tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
     for content in (sparse, mixed):
         auto, rep = auto_encode(content, min_saving_bytes=0)
         for single in (lut_encode, prune_encode, huffman_encode):

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import _atomic, tflite_file
+from tfprune.export import atomic, tflite_file
 
 
 @pytest.fixture
@@ -35,7 +35,7 @@ def umask():
 @pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
 def test_written_files_respect_the_umask(tmp_path, umask, mask, mode):
     umask(mask)
-    _atomic.write_bytes(str(tmp_path / "f.bin"), b"x")
+    atomic.write_bytes(str(tmp_path / "f.bin"), b"x")
     assert os.stat(tmp_path / "f.bin").st_mode & 0o777 == mode
 
 
@@ -45,7 +45,7 @@ def test_overwrite_keeps_the_existing_files_mode(tmp_path, umask):
     for mode in (0o600, 0o644, 0o755):
         target.write_bytes(b"old")
         os.chmod(target, mode)
-        _atomic.write_bytes(str(target), b"new")
+        atomic.write_bytes(str(target), b"new")
         assert os.stat(target).st_mode & 0o777 == mode and target.read_bytes() == b"new"
 
 
@@ -123,7 +123,7 @@ def test_stale_temporaries_of_a_dead_process_are_removed(tmp_path):
     (tmp_path / f".tfprune-{dead}-xyz.tmp").write_bytes(b"x")
     (tmp_path / f".tfprune-{os.getppid()}-live").mkdir()  # a running process: kept
     (tmp_path / "user.txt").write_bytes(b"kept")
-    with _atomic.scratch(str(tmp_path / "out")) as scratch:
+    with atomic.scratch(str(tmp_path / "out")) as scratch:
         assert os.path.dirname(scratch) == str(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".tfprune-{os.getppid()}-live",
                                                            "user.txt"]

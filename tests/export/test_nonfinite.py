@@ -45,7 +45,7 @@ def test_micro_refuses_infinite_weights_naming_the_layer(tmp_path, no_conversion
 def test_verify_fails_on_nan_outputs_of_the_model_or_of_the_file():
     x = np.random.default_rng(0).random((8, 8)).astype("float32")
     bad = _poisoned()
-    nan_file = export._tflite_bytes(bad)  # converted without the checks
+    nan_file = export.tflite_bytes(bad)  # converted without the checks
     with pytest.raises(errors.ExportError, match="'poisoned'.*NaN or infinite on 8 of 8"):
         export.verify(bad, nan_file, data=x)
     good = keras.models.clone_model(bad)

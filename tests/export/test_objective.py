@@ -100,7 +100,7 @@ def test_real_run_records_latency_kernels_and_candidates(tmp_path, sparse_mlp):
 
 
 def test_kernels_names_the_ops_the_delegate_took(mlp64):
-    b = export._tflite_bytes(mlp64)
+    b = export.tflite_bytes(mlp64)
     runs = {r: it for r, it, _ in _litert.resolvers(b)}
     assert _litert.kernels(runs[D]) == {"delegate": ["FULLY_CONNECTED"] * 2, "builtin": []}
     assert _litert.kernels(runs[B]) == {"delegate": [], "builtin": ["FULLY_CONNECTED"] * 2}

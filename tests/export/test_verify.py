@@ -87,19 +87,19 @@ def test_verify_reports_errors_not_accuracy_for_regression_on_both_sample_sets(t
 
 def test_binary_and_one_hot_outputs_keep_accuracy(tmp_path):
     from tfprune.compat import keras
-    from tfprune.export import _tflite_bytes
+    from tfprune.export import tflite_bytes
 
     L = keras.layers
     x = np.random.default_rng(1).random((40, 4)).astype("float32")
     b = keras.Sequential([keras.Input((4,)), L.Dense(1, activation="sigmoid")])
     b.compile(loss="binary_crossentropy")
     yb = (x[:, 0] > 0.5).astype("float32")
-    row = export.verify(b, _tflite_bytes(b), data=(x, yb)).rows[1]
+    row = export.verify(b, tflite_bytes(b), data=(x, yb)).rows[1]
     want = float(np.mean((b.predict(x, verbose=0)[:, 0] > 0.5) == yb))
     assert row["accuracy"] == pytest.approx(want) and row["top1_agreement"] is None
     c = keras.Sequential([keras.Input((4,)), L.Dense(3, activation="softmax")])
     yo = np.eye(3, dtype="float32")[np.arange(40) % 3]
-    row = export.verify(c, _tflite_bytes(c), data=(x, yo)).rows[1]
+    row = export.verify(c, tflite_bytes(c), data=(x, yo)).rows[1]
     want = float(np.mean(c.predict(x, verbose=0).argmax(1) == np.arange(40) % 3))
     assert row["accuracy"] == pytest.approx(want) and row["top1_agreement"] == 1.0
 

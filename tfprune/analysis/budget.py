@@ -36,7 +36,7 @@ from tfprune.analysis.allocate import Costs, allocate
 from tfprune.analysis.profiles import float_latency_ms, micro_arena
 from tfprune.analysis.sensitivity import sensitivity
 from tfprune.compat import keras, keras3_io
-from tfprune.export._atomic import write_bytes
+from tfprune.export.atomic import write_bytes
 from tfprune.graph.macs import count_macs
 
 __all__ = ["to_budget", "BudgetResult", "BUDGET_TARGETS"]

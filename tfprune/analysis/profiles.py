@@ -146,7 +146,7 @@ def fit_groups(features, ms, prior_ms_per_mac: float, ridge: float = 1e-3):
 def float_latency_ms(model, runs: int = 100) -> float:
     """Median LiteRT 1-thread invoke time of ``model``'s float .tflite (ms)."""
 
-    return export.latency(export._tflite_bytes(model), threads=1, runs=runs,
+    return export.latency(export.tflite_bytes(model), threads=1, runs=runs,
                           warmup=10).median_ms
 
 

@@ -15,7 +15,7 @@ import json
 
 import numpy as np
 
-from tfprune.export._atomic import write_bytes
+from tfprune.export.atomic import write_bytes
 
 __all__ = ["SensitivityResult"]
 

@@ -24,7 +24,7 @@ import tempfile
 
 from tfprune import errors
 from tfprune.app import recipes
-from tfprune.export._atomic import pid_alive
+from tfprune.export.atomic import pid_alive
 
 __all__ = ["RunFolder", "check_out", "write_text", "write_report", "render_markdown", "METRICS",
            "table", "run_folder"]

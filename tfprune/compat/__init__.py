@@ -29,6 +29,7 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tf_keras as keras  # noqa: E402
 
 from tfprune import errors  # noqa: E402
+from tfprune.compat._detect import is_keras3_object  # noqa: E402
 
 __all__ = ["keras", "is_keras3_object", "check_tf_keras_model", "to_tf_keras", "to_keras3",
            "load_model", "keras3_io", "is_from_keras3", "register_counterpart"]
@@ -38,20 +39,6 @@ _KERAS3_HINT = (
     "models themselves; here, translate it first with tfprune.compat.to_tf_keras(model), or "
     "build it with `import tf_keras as keras` (pip package tf-keras)."
 )
-
-
-def is_keras3_object(obj) -> bool:
-    """True if ``obj`` is a Keras 3 layer or model (not tf_keras).
-
-    Example:
-        >>> is_keras3_object(keras.layers.Dense(2))
-        False
-    """
-    for klass in type(obj).__mro__:
-        mod = klass.__module__ or ""
-        if mod == "keras" or mod.startswith("keras.") or mod.startswith("keras.src"):
-            return True
-    return False
 
 
 def check_tf_keras_model(model, arg: str = "model") -> None:
@@ -85,6 +72,7 @@ def check_tf_keras_model(model, arg: str = "model") -> None:
         )
 
 
+from tfprune.compat._counterparts import register_counterpart  # noqa: E402
 from tfprune.compat._io import is_from_keras3, keras3_io, load_model  # noqa: E402
 from tfprune.compat._reverse import to_keras3  # noqa: E402
-from tfprune.compat._translate import register_counterpart, to_tf_keras  # noqa: E402
+from tfprune.compat._translate import to_tf_keras  # noqa: E402

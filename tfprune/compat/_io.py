@@ -22,11 +22,14 @@ import functools
 import json
 import os
 import threading
+import warnings
 import zipfile
 
 from tfprune import errors
 from tfprune.compat import _reverse, _training, _translate
+from tfprune.compat._detect import is_keras3_object
 from tfprune.compat._files import check_model_file, refuse_code
+from tfprune.compat._models import walk
 
 __all__ = ["keras3_io", "load_model", "check_model_file", "is_from_keras3", "mark_from_keras3"]
 
@@ -54,12 +57,6 @@ def mark_from_keras3(model):
     return model
 
 
-def _is_keras3(obj) -> bool:
-    from tfprune import compat
-
-    return compat.is_keras3_object(obj)
-
-
 def is_keras3_file(path) -> bool:
     """True if ``path`` is a ``.keras`` archive written by Keras 3 (not tf_keras)."""
     path = os.fspath(path)
@@ -76,8 +73,9 @@ def is_keras3_file(path) -> bool:
 def load_model(path, *, safe_mode: bool = True):
     """Load a model file as tf_keras: ``(model, from_keras3)``.
 
-    Accepts a Keras 3 ``.keras`` file (translated to tf_keras) and tf_keras ``.keras``, ``.h5``
-    or SavedModel files (tfprune's and TF-MOT's wrapper classes known). The file is only read.
+    Accepts a Keras 3 ``.keras`` file (translated to tf_keras, compiled as saved: optimizer,
+    losses and metrics carried over) and tf_keras ``.keras``, ``.h5`` or SavedModel files
+    (tfprune's and TF-MOT's wrapper classes known). The file is only read.
     It is checked first (:func:`check_model_file`): a file that is no model, is damaged, or
     carries Python code (a ``Lambda`` layer holding a ``lambda``, in any format) is refused
     unless ``safe_mode=False``.
@@ -105,10 +103,7 @@ def load_model(path, *, safe_mode: bool = True):
     check_model_file(path, safe_mode=safe_mode)
     try:
         if is_keras3_file(path):
-            import keras
-
-            model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-            return mark_from_keras3(_translate.to_tf_keras(model)), True
+            return mark_from_keras3(_translate.to_tf_keras(_load_keras3(path, safe_mode))), True
         import tensorflow_model_optimization as tfmot
         import tf_keras
         from tf_keras.src.saving import serialization_lib
@@ -131,11 +126,31 @@ def load_model(path, *, safe_mode: bool = True):
     return model, False
 
 
+def _load_keras3(path, safe_mode):
+    """The Keras 3 model in ``path``, compiled as saved (its translation carries the compile
+    state); a compile state Keras 3 cannot rebuild (an unregistered custom loss) leaves it
+    uncompiled, with a warning that names the reason."""
+    import keras
+
+    try:
+        with warnings.catch_warnings():  # the translation gets a fresh optimizer anyway
+            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
+            return keras.saving.load_model(path, compile=True, safe_mode=safe_mode)
+    except Exception as exc:  # noqa: BLE001  (retried without the compile state below)
+        model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        warnings.warn(f"Model file {path!r} was loaded uncompiled: its compile state could not "
+                      f"be restored ({type(exc).__name__}: {first}). Register the custom "
+                      "objects (keras.saving.register_keras_serializable) and import them "
+                      "before loading, or compile the model yourself.", stacklevel=3)
+        return model
+
+
 def _is_wrapped(model) -> bool:
     from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
     wrapper = pruning_wrapper.PruneLowMagnitude
-    return any(isinstance(layer, wrapper) for layer in _translate._walk(model))
+    return any(isinstance(layer, wrapper) for layer in walk(model))
 
 
 def _inbound(model, own_paths=False):
@@ -147,7 +162,7 @@ def _inbound(model, own_paths=False):
         return model, False  # the function loads (and checks) tf_keras files itself
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
         return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
-    if _is_keras3(model):
+    if is_keras3_object(model):
         return mark_from_keras3(_translate.to_tf_keras(model)), True
     return model, is_from_keras3(model)
 

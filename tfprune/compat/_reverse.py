@@ -10,41 +10,17 @@ Example:
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 
 import tf_keras
 
 from tfprune import errors
 from tfprune.compat import _training
 from tfprune.compat._activations import ACTIVATION_KEYS, to_keras3_activation
-from tfprune.compat._translate import (
-    _COUNTERPARTS,
-    _KERAS3_CLASSES,
-    _copy_weights,
-    _is_model,
-    _register_applications,
-    _shift_nodes,
-    _walk,
-)
+from tfprune.compat._configs import filter_config, init_args, shift_nodes
+from tfprune.compat._counterparts import keras3_class, keras3_customs
+from tfprune.compat._models import copy_weights, is_model, walk
 
 __all__ = ["to_keras3"]
-
-
-def _keras3_class(layer):
-    if not _COUNTERPARTS:
-        _register_applications()
-    import keras
-
-    for key, klass in _COUNTERPARTS.items():
-        if type(layer) is klass:
-            return _KERAS3_CLASSES[key]
-    klass = getattr(keras.layers, type(layer).__name__, None)
-    if klass is None or type(layer) is not getattr(tf_keras.layers, type(layer).__name__, None):
-        raise errors.UnsupportedLayerError(
-            f"Layer {layer.name!r} ({type(layer).__name__}) has no Keras 3 counterpart; "
-            "strip pruning wrappers first (tfprune.strip) and use built-in layers.")
-    return klass
 
 
 def _value_to_keras3(key, value):
@@ -63,40 +39,29 @@ _DROPPABLE_3 = {"query_shape": None, "key_shape": None, "value_shape": None,
                 "batch_input_shape": None}
 
 
-@functools.cache
-def _accepted_3(klass) -> frozenset:
-    import keras
-
-    names = {"name", "trainable", "dtype", "autocast", "input_shape",
-             "batch_size", "input_dim", "activity_regularizer"}
-    for k in klass.__mro__:
-        if "__init__" in k.__dict__:
-            names.update(p for p in inspect.signature(k.__dict__["__init__"]).parameters
-                         if p not in ("self", "args", "kwargs"))
-        if k is keras.layers.Layer:
-            break
-    return frozenset(names)
+_BASE_KWARGS_3 = frozenset({"name", "trainable", "dtype", "autocast", "input_shape",
+                            "batch_size", "input_dim", "activity_regularizer"})
 
 
 def _layer_config_to_keras3(klass, layer_name, config):
-    out = {}
-    for key, value in config.items():
-        if key in _accepted_3(klass):
-            if key in ACTIVATION_KEYS and value == "hard_sigmoid":
-                raise errors.UnsupportedLayerError(
-                    f"Layer {layer_name!r} ({klass.__name__}) uses tf_keras' hard_sigmoid "
-                    "(clip(0.2*x + 0.5)); Keras 3's hard_sigmoid is relu6(x + 3) / 6, so the "
-                    "model would compute other outputs in Keras 3. Keep the tf_keras model, or "
-                    "rebuild the layer with an activation both Keras versions share.")
-            out[key] = _value_to_keras3(key, value)
-            continue
-        allowed = _DROPPABLE_3.get(key, ())
-        if allowed is None or value in allowed:
-            continue
-        raise errors.UnsupportedLayerError(
+    import keras
+
+    def convert(key, value):
+        if key in ACTIVATION_KEYS and value == "hard_sigmoid":
+            raise errors.UnsupportedLayerError(
+                f"Layer {layer_name!r} ({klass.__name__}) uses tf_keras' hard_sigmoid "
+                "(clip(0.2*x + 0.5)); Keras 3's hard_sigmoid is relu6(x + 3) / 6, so the "
+                "model would compute other outputs in Keras 3. Keep the tf_keras model, or "
+                "rebuild the layer with an activation both Keras versions share.")
+        return _value_to_keras3(key, value)
+
+    def refuse(key, value):
+        return errors.UnsupportedLayerError(
             f"Layer {layer_name!r} ({klass.__name__}) uses the tf_keras option {key}={value!r},"
             f" which Keras 3's {klass.__name__} does not have; it cannot go back to Keras 3.")
-    return out
+
+    return filter_config(config, accepted=_BASE_KWARGS_3 | init_args(klass, until=keras.layers.Layer),
+                         droppable=_DROPPABLE_3, refuse=refuse, convert=convert)
 
 
 def _tensor_3(history):
@@ -166,10 +131,10 @@ def _model_config_to_keras3(model, config, functions=None):
 
     by_name = {layer.name: layer for layer in model.layers}
     names = set(by_name)
-    skip = {layer.name for layer in model.layers if _is_model(layer)
+    skip = {layer.name for layer in model.layers if is_model(layer)
             and functional._should_skip_first_node(layer)}
     if skip:
-        config = _shift_nodes(config, skip, -1)
+        config = shift_nodes(config, skip, -1)
     out = copy.deepcopy({k: v for k, v in config.items() if k != "layers"})
     out["layers"] = []
     for entry in config["layers"]:
@@ -180,14 +145,14 @@ def _model_config_to_keras3(model, config, functions=None):
             cfg = dict(entry["config"])
             cfg["batch_shape"] = cfg.pop("batch_input_shape")
             new.update(class_name="InputLayer", module="keras.layers", config=cfg)
-        elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
+        elif layer is not None and is_model(layer):
             new.update(module="keras", class_name="Functional" if entry["class_name"] !=
                        "Sequential" else "Sequential",
                        config=_model_config_to_keras3(layer, layer.get_config(), functions))
             if entry["class_name"] != "Sequential":
                 new["module"] = "keras.src.models.functional"
         else:
-            klass = _keras3_class(layer)
+            klass = keras3_class(layer)
             cfg = _special_config_3(layer, klass, name, entry["config"], functions)
             new.update(class_name=klass.__name__, module=klass.__module__,
                        config=cfg, registered_name=None)
@@ -223,23 +188,17 @@ def to_keras3(model):
         raise errors.ModelTypeError(
             f"to_keras3 needs a Sequential or Functional tf_keras model, got "
             f"{type(model).__name__}.")
-    for layer in _walk(model):
-        if not (hasattr(layer, "layers") and hasattr(layer, "inputs")):
-            _keras3_class(layer)
+    for layer in walk(model):
+        if not is_model(layer):
+            keras3_class(layer)
     functions = {}
     config = _model_config_to_keras3(model, model.get_config(), functions)
-    custom = {**{k.__name__: k for k in _keras3_customs()}, **functions}
+    custom = {**keras3_customs(), **functions}
     with keras.saving.custom_object_scope(custom):
         if isinstance(model, tf_keras.Sequential):
             new = keras.Sequential.from_config(config)
         else:
             new = keras.Model.from_config(config)
-    _copy_weights(model, new, model.name)
+    copy_weights(model, new, model.name)
     _training.compile_like(new, model)
     return new
-
-
-def _keras3_customs():
-    if not _COUNTERPARTS:
-        _register_applications()
-    return list(_KERAS3_CLASSES.values())

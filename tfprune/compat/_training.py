@@ -16,13 +16,14 @@ Example:
 from __future__ import annotations
 
 import functools
-import inspect
 import types
 import warnings
 
 import tf_keras
 
 from tfprune import errors
+from tfprune.compat._configs import filter_config, init_args
+from tfprune.compat._detect import is_keras3_object
 
 __all__ = ["to_tf_keras_object", "to_keras3_object", "Keras3Callback", "accept_keras3",
            "compile_like", "compile_args", "has_keras3_compile"]
@@ -37,28 +38,9 @@ _DROP = {"loss_scale_factor": (None,), "gradient_accumulation_steps": (None,),
 _COMPILE_KEYS = ("optimizer", "loss", "metrics", "loss_weights", "weighted_metrics")
 
 
-def _is_keras3(obj) -> bool:
-    from tfprune import compat
-
-    return compat.is_keras3_object(obj)
-
-
 def _module(keras_module, kind):
     return {"optimizer": keras_module.optimizers, "loss": keras_module.losses,
             "metric": keras_module.metrics}[kind]
-
-
-@functools.cache
-def _accepted(klass) -> frozenset:
-    """The keyword arguments ``klass(...)`` takes (parents' only through ``**kwargs``)."""
-    names = set()
-    for k in klass.__mro__:
-        if "__init__" in k.__dict__:
-            params = inspect.signature(k.__dict__["__init__"]).parameters
-            names.update(p for p in params if p not in ("self", "args", "kwargs"))
-            if not any(p.kind is p.VAR_KEYWORD for p in params.values()):
-                break
-    return frozenset(names)
 
 
 def _schedule(value, target):
@@ -74,23 +56,21 @@ def _schedule(value, target):
 
 
 def _config(klass, config, what, target):
-    out = {}
-    for key, value in config.items():
+    def convert(key, value):
         if isinstance(value, dict) and "class_name" in value and key == "learning_rate":
-            value = _schedule(value, target)
-        if key == "reduction" and value == "auto":
-            value = "sum_over_batch_size"  # tf_keras' "auto" is Keras 3's default
-        if key in _accepted(klass):
-            out[key] = value
-            continue
-        allowed = _DROP.get(key, ())
-        if allowed is None or value in allowed:
-            continue
-        raise errors.KerasVersionError(
+            return _schedule(value, target)
+        # tf_keras' "auto" is Keras 3's default
+        return "sum_over_batch_size" if key == "reduction" and value == "auto" else value
+
+    def refuse(key, value):
+        return errors.KerasVersionError(
             f"The {what} option {key}={value!r} has no counterpart in {target.__name__}'s "
             f"{klass.__name__}: the model returned by tfprune trains in tf_keras. Leave the "
             "option at its default, or pass the tf_keras object.")
-    if "dtype" in _accepted(klass) and isinstance(out.get("dtype"), dict):
+
+    out = filter_config(config, accepted=init_args(klass), droppable=_DROP, refuse=refuse,
+                        convert=convert)
+    if "dtype" in init_args(klass) and isinstance(out.get("dtype"), dict):
         out["dtype"] = out["dtype"].get("config", {}).get("name", "float32")
     return out
 
@@ -121,7 +101,7 @@ def to_tf_keras_object(obj, kind: str):
         return {k: to_tf_keras_object(v, kind) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
         return type(obj)(to_tf_keras_object(v, kind) for v in obj)
-    if obj is None or isinstance(obj, str) or not _is_keras3(obj):
+    if obj is None or isinstance(obj, str) or not is_keras3_object(obj):
         if _plain_function(obj) and obj.__module__.startswith("keras"):
             return getattr(_module(tf_keras, kind), obj.__name__, obj)
         return obj
@@ -139,7 +119,7 @@ def to_tf_keras_object(obj, kind: str):
     # Keras 3's function-wrapping losses/metrics (Huber, ...) keep their options in
     # ``_fn_kwargs`` and leave them out of get_config(): carry them too.
     extra = {k: v for k, v in dict(getattr(obj, "_fn_kwargs", None) or {}).items()
-             if k in _accepted(klass)}  # e.g. Huber's delta; not SparseCCE's axis
+             if k in init_args(klass)}  # e.g. Huber's delta; not SparseCCE's axis
     config = {**extra, **obj.get_config()}
     return klass(**_config(klass, config, f"{kind} {type(obj).__name__}", tf_keras))
 
@@ -162,7 +142,7 @@ def to_keras3_object(obj, kind: str):
         if _plain_function(obj) and obj.__module__.startswith("tf_keras"):
             return getattr(_module(keras, kind), obj.__name__, obj)
         return obj
-    if _is_keras3(obj):  # a fresh copy: the user's object stays with the user's model
+    if is_keras3_object(obj):  # a fresh copy: the user's object stays with the user's model
         try:
             return type(obj).from_config(obj.get_config())
         except (TypeError, ValueError, NotImplementedError):
@@ -245,7 +225,7 @@ for _event in Keras3Callback._EVENTS:
 def _callbacks(callbacks):
     if callbacks is None:
         return None
-    return [Keras3Callback(c) if _is_keras3(c) else c for c in callbacks]
+    return [Keras3Callback(c) if is_keras3_object(c) else c for c in callbacks]
 
 
 def _translate_args(args: dict) -> dict:
@@ -258,7 +238,7 @@ def _compile(self, optimizer="rmsprop", loss=None, metrics=None, loss_weights=No
              weighted_metrics=None, **kwargs):
     args = dict(optimizer=optimizer, loss=loss, metrics=metrics, loss_weights=loss_weights,
                 weighted_metrics=weighted_metrics)
-    if any(_is_keras3(x) for x in _leaves(args)):
+    if any(is_keras3_object(x) for x in _leaves(args)):
         object.__setattr__(self, _STASH, args)
     elif hasattr(self, _STASH):
         object.__delattr__(self, _STASH)
@@ -323,7 +303,7 @@ def compile_args(model) -> dict | None:
     """
     if getattr(model, _STASH, None) is not None:
         return dict(getattr(model, _STASH))
-    if _is_keras3(model):
+    if is_keras3_object(model):
         if not getattr(model, "compiled", False) or getattr(model, "_compile_config", None) is None:
             return None
         cfg = model._compile_config.config
@@ -354,16 +334,16 @@ def compile_like(target, source) -> None:
     kinds = {"optimizer": "optimizer", "loss": "loss", "metrics": "metric",
              "weighted_metrics": "metric"}
     try:
-        if _is_keras3(target):
+        if is_keras3_object(target):
             new = {k: to_keras3_object(v, kinds[k]) if k in kinds else v
                    for k, v in args.items()}
             target.compile(**new)
             return
         fresh = dict(args)
-        if not _is_keras3(args["optimizer"]) and not isinstance(args["optimizer"], str):
+        if not is_keras3_object(args["optimizer"]) and not isinstance(args["optimizer"], str):
             fresh["optimizer"] = type(args["optimizer"]).from_config(
                 args["optimizer"].get_config())
-        if any(_is_keras3(x) for x in _leaves(args)):
+        if any(is_keras3_object(x) for x in _leaves(args)):
             object.__setattr__(target, _STASH, args)
         type(target).compile(target, **_translate_args(fresh))
     except (errors.KerasVersionError, TypeError, ValueError) as e:

@@ -15,7 +15,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import inspect
 
 import numpy as np
@@ -24,8 +23,11 @@ import tf_keras
 from tfprune import errors
 from tfprune.compat import _training
 from tfprune.compat._activations import ACTIVATION_KEYS, to_tf_keras_activation
+from tfprune.compat._configs import filter_config, init_args, shift_nodes
+from tfprune.compat._counterparts import tf_keras_class, tf_keras_customs
+from tfprune.compat._models import copy_weights, is_model, walk
 
-__all__ = ["to_tf_keras", "register_counterpart", "check_translatable", "max_relative_error"]
+__all__ = ["to_tf_keras", "check_translatable", "max_relative_error"]
 
 # Layer config keys tf_keras' base Layer accepts through **kwargs.
 _BASE_KWARGS = {"input_dim", "input_shape", "batch_input_shape", "batch_size", "weights",
@@ -43,71 +45,7 @@ _DROPPABLE = {"quantization_config": (None,), "lora_rank": (None,), "lora_alpha"
               "pad_to_aspect_ratio": (False,), "fill_mode": ("constant",), "fill_value": (0.0,),
               "antialias": (False,)}
 
-# Counterparts of classes that are not plain layers: (keras3 module, class name) -> tf_keras class.
-_COUNTERPARTS: dict = {}
-_KERAS3_CLASSES: dict = {}  # same keys -> the Keras 3 class
-
-
-def register_counterpart(keras3_class, tf_keras_class) -> None:
-    """Declare ``tf_keras_class`` as the translation of the Keras 3 layer ``keras3_class``.
-
-    Both must take the same config and hold the same weights in the same order.
-
-    Example:
-        >>> import keras as keras3
-        >>> register_counterpart(keras3.layers.Dense, tf_keras.layers.Dense)
-    """
-    key = (keras3_class.__module__, keras3_class.__name__)
-    _COUNTERPARTS[key] = tf_keras_class
-    _KERAS3_CLASSES[key] = keras3_class
-
-
-def _register_applications():
-    from keras.src.applications import convnext as c3
-    from tf_keras.src.applications import convnext as c2
-
-    register_counterpart(c3.LayerScale, c2.LayerScale)
-    register_counterpart(c3.StochasticDepth, c2.StochasticDepth)
-
-
-def _counterpart(layer):
-    """The tf_keras class for a Keras 3 layer object, or None."""
-    if not _COUNTERPARTS:
-        _register_applications()
-    klass = type(layer)
-    found = _COUNTERPARTS.get((klass.__module__, klass.__name__))
-    if found is not None:
-        return found
-    import keras
-
-    public = getattr(keras.layers, klass.__name__, None)
-    if public is klass or klass.__name__ in ("Functional", "Sequential"):
-        return getattr(tf_keras.layers, klass.__name__, None) or getattr(
-            tf_keras.models, klass.__name__, None) or _tf_keras_model_class(klass.__name__)
-    return None
-
-
-def _tf_keras_model_class(name):
-    from tf_keras.src.engine import functional
-
-    return functional.Functional if name == "Functional" else None
-
-
 # ---------------------------------------------------------------- checks (before any work)
-def _walk(model):
-    """Yield every layer of ``model``, nested models included (each once)."""
-    seen = set()
-    stack = list(model.layers)
-    while stack:
-        layer = stack.pop(0)
-        if id(layer) in seen:
-            continue
-        seen.add(id(layer))
-        yield layer
-        if hasattr(layer, "layers") and hasattr(layer, "inputs"):
-            stack.extend(layer.layers)
-
-
 def _check_model_kind(model, what):
     import keras
     from keras.src.models.functional import Functional
@@ -146,16 +84,16 @@ def check_translatable(model) -> None:
             "backend models. Set KERAS_BACKEND=tensorflow before importing keras, rebuild the "
             "model and load its weights (model.save_weights / load_weights).")
     _check_model_kind(model, "Model")
-    for layer in _walk(model):
+    for layer in walk(model):
         if isinstance(layer, keras.Model):
             _check_model_kind(layer, "Nested model")
-        elif _counterpart(layer) is None:
+        elif tf_keras_class(layer) is None:
             raise errors.UnsupportedLayerError(
                 f"Layer {layer.name!r} ({type(layer).__module__}.{type(layer).__name__}) has "
                 "no tf_keras counterpart, so the Keras 3 model cannot be translated. Use "
                 "built-in keras.layers, or write the same layer for tf_keras and declare it "
                 "with tfprune.compat.register_counterpart(Keras3Class, TfKerasClass).")
-    for model_like in [model, *[x for x in _walk(model) if isinstance(x, keras.Model)]]:
+    for model_like in [model, *[x for x in walk(model) if isinstance(x, keras.Model)]]:
         inner = getattr(model_like, "_functional", None) or model_like
         for op in getattr(inner, "operations", []):
             if not isinstance(op, keras.layers.Layer) and type(op).__name__ not in _OPS:
@@ -169,18 +107,6 @@ def check_translatable(model) -> None:
 
 
 # ---------------------------------------------------------------- Keras 3 -> tf_keras config
-@functools.cache
-def _accepted(klass) -> frozenset:
-    names = set(_BASE_KWARGS)
-    for k in klass.__mro__:
-        if "__init__" in k.__dict__:
-            names.update(p for p in inspect.signature(k.__dict__["__init__"]).parameters
-                         if p not in ("self", "args", "kwargs"))
-        if k is tf_keras.layers.Layer:
-            break
-    return frozenset(names)
-
-
 def _value_to_tf_keras(value):
     """Serialized Keras 3 values (dtype policies, object envelopes) in tf_keras form."""
     if isinstance(value, dict):
@@ -199,23 +125,19 @@ def _value_to_tf_keras(value):
 
 
 def _layer_config_to_tf_keras(klass, layer_name, config):
-    out = {}
-    accepted = _accepted(klass)
-    for key, value in config.items():
-        if key == "batch_shape":
-            key = "batch_input_shape"
-        if key in accepted:
-            out[key] = (to_tf_keras_activation(value) if key in ACTIVATION_KEYS
-                        else _value_to_tf_keras(value))
-            continue
-        allowed = _DROPPABLE.get(key, ())
-        if allowed is None or value in allowed or (key == "lora_alpha" and
-                                                   config.get("lora_rank") is None):
-            continue
-        raise errors.UnsupportedLayerError(
+    config = {("batch_input_shape" if k == "batch_shape" else k): v for k, v in config.items()
+              if not (k == "lora_alpha" and config.get("lora_rank") is None)}
+
+    def refuse(key, value):
+        return errors.UnsupportedLayerError(
             f"Layer {layer_name!r} ({klass.__name__}) uses the Keras 3 option {key}={value!r}, "
             f"which tf_keras' {klass.__name__} does not have. Rebuild the layer without it.")
-    return out
+
+    return filter_config(
+        config, accepted=_BASE_KWARGS | init_args(klass, until=tf_keras.layers.Layer),
+        droppable=_DROPPABLE, refuse=refuse,
+        convert=lambda key, value: (to_tf_keras_activation(value) if key in ACTIVATION_KEYS
+                                    else _value_to_tf_keras(value)))
 
 
 def _node_to_tf_keras(node, call_arg_names):
@@ -239,21 +161,6 @@ def _node_to_tf_keras(node, call_arg_names):
     if data and isinstance(data[0], str):
         data = [data]
     return data
-
-
-def _shift_nodes(value, names, delta):
-    """Shift node indices of references ``[name, node, tensor(, kwargs)]`` to models in ``names``.
-
-    tf_keras counts a nested model's own construction as its node 0; Keras 3 does not.
-    """
-    if isinstance(value, dict):
-        return {k: _shift_nodes(v, names, delta) for k, v in value.items()}
-    if not isinstance(value, list):
-        return value
-    if (len(value) in (3, 4) and isinstance(value[0], str) and value[0] in names
-            and isinstance(value[1], int) and isinstance(value[2], int)):
-        return [value[0], value[1] + delta, *[_shift_nodes(v, names, delta) for v in value[2:]]]
-    return [_shift_nodes(v, names, delta) for v in value]
 
 
 def _io_list(value):
@@ -332,12 +239,12 @@ def _model_config_to_tf_keras(model, config, functions=None):
         if entry["class_name"] == "InputLayer":
             new = {"class_name": "InputLayer", "config": _layer_config_to_tf_keras(
                 tf_keras.layers.InputLayer, name, cfg)}
-        elif layer is not None and hasattr(layer, "layers") and hasattr(layer, "inputs"):
+        elif layer is not None and is_model(layer):
             inner = _model_config_to_tf_keras(layer, layer.get_config(), functions)
             new = {"class_name": "Sequential" if entry["class_name"] == "Sequential"
                    else "Functional", "config": inner}
         else:
-            klass = _counterpart(layer)
+            klass = tf_keras_class(layer)
             new = {"class_name": klass.__name__,
                    "config": _layer_config_to_tf_keras(klass, name, _special_config(layer, cfg))}
             if issubclass(klass, tf_keras.layers.Lambda):
@@ -347,27 +254,23 @@ def _model_config_to_tf_keras(model, config, functions=None):
                 for key in ("query_shape", "key_shape", "value_shape"):
                     new["config"][key] = shapes.get(key)
         if "inbound_nodes" in entry:
-            names = _call_arg_names(new["class_name"], _counterpart(layer) if layer else None)
+            names = _call_arg_names(new["class_name"], tf_keras_class(layer) if layer else None)
             new["name"] = name
             new["inbound_nodes"] = [_node_to_tf_keras(n, names) for n in entry["inbound_nodes"]]
         out["layers"].append(new)
     for key in ("input_layers", "output_layers"):
         if key in config:
             out[key] = _io_list(config[key])
-    nested = {layer.name for layer in model.layers if _is_model(layer)}
+    nested = {layer.name for layer in model.layers if is_model(layer)}
     if nested:
         for key in ("layers", "input_layers", "output_layers"):
             if key in out:
                 out[key] = [e if not isinstance(e, dict) else
-                            {**e, "inbound_nodes": _shift_nodes(e.get("inbound_nodes", []),
+                            {**e, "inbound_nodes": shift_nodes(e.get("inbound_nodes", []),
                                                                 nested, 1)}
-                            for e in out[key]] if key == "layers" else _shift_nodes(
+                            for e in out[key]] if key == "layers" else shift_nodes(
                                 out[key], nested, 1)
     return out
-
-
-def _is_model(layer):
-    return hasattr(layer, "layers") and hasattr(layer, "inputs")
 
 
 def _call_arg_names(class_name, klass):
@@ -375,35 +278,6 @@ def _call_arg_names(class_name, klass):
         return ["inputs"]
     params = list(inspect.signature(klass.call).parameters)
     return [p for p in params if p != "self"]
-
-
-def _custom_objects():
-    if not _COUNTERPARTS:
-        _register_applications()
-    return {k.__name__: k for k in _COUNTERPARTS.values()}
-
-
-def _copy_weights(src, dst, src_name):
-    """Copy weights layer by layer (matched by name; nested models walked)."""
-    dst_layers = {layer.name: layer for layer in dst.layers}
-    for layer in src.layers:
-        target = dst_layers[layer.name]
-        if hasattr(layer, "layers") and hasattr(layer, "inputs"):
-            _copy_weights(layer, target, src_name)
-            continue
-        values = layer.get_weights()
-        if type(layer).__name__ == "TextVectorization":
-            continue  # the vocabulary travels in the config
-        shapes = [tuple(w.shape) for w in target.weights]
-        if [v.shape for v in values] != shapes:
-            raise errors.UnsupportedLayerError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) of {src_name!r} holds weights "
-                f"of shapes {[v.shape for v in values]}, but its translation expects {shapes}; "
-                "the layer cannot be translated.")
-        if values:
-            target.set_weights(values)
-            if hasattr(target, "finalize_state"):  # Normalization: mean/variance from weights
-                target.finalize_state()
 
 
 def to_tf_keras(model):
@@ -433,7 +307,7 @@ def to_tf_keras(model):
     check_translatable(model)
     functions = {}
     config = _model_config_to_tf_keras(model, model.get_config(), functions)
-    custom = _custom_objects()
+    custom = tf_keras_customs()
     try:
         if isinstance(model, keras.Sequential):
             new = tf_keras.Sequential.from_config(config, custom_objects=custom)
@@ -449,7 +323,7 @@ def to_tf_keras(model):
             "plain tensor function (tf.* or keras.ops.* on its input). Replace it with "
             "built-in layers, or a custom layer declared with "
             "tfprune.compat.register_counterpart(Keras3Class, TfKerasClass).") from e
-    _copy_weights(model, new, model.name)
+    copy_weights(model, new, model.name)
     _training.compile_like(new, model)
     return new
 

@@ -9,20 +9,10 @@ survives .keras, .h5 and SavedModel round trips (registered under ``package="tfp
 int, an int tensor or the wrapper's int64 ``pruning_step`` variable, and also a vector
 of steps (element-wise). It returns a bool tensor and a float32 tensor.
 
-Ramp schedules (``AGP``, ``Linear``, ``Exponential``, ``Cosine``) move from
-``initial_sparsity`` at ``begin_step`` to ``final_sparsity`` at ``end_step``; masks are
-updated every ``frequency`` steps from ``begin_step`` AND at ``end_step`` itself, so the
-final sparsity is always applied (TF-MOT's ``PolynomialDecay`` skips it when
-``end_step - begin_step`` is not a multiple of ``frequency``). With progress
-``p = clip((t - begin_step) / (end_step - begin_step), 0, 1)``:
-
-=============  ===============================================================
-``AGP``        ``s_f + (s_i - s_f) * (1 - p) ** power``  (Zhu & Gupta 2017)
-``Linear``     ``s_f + (s_i - s_f) * (1 - p)``
-``Cosine``     ``s_f + (s_i - s_f) * (1 + cos(pi * p)) / 2``
-``Exponential````1 - (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** p``: every update removes
-               the same fraction of the remaining weights
-=============  ===============================================================
+The ramps (``AGP``/``Polynomial``, ``Linear``, ``Exponential``, ``Cosine``) live in
+:mod:`tfprune.core.ramps` and are re-exported here; masks are updated every ``frequency``
+steps from ``begin_step`` AND at ``end_step`` itself, so the final sparsity is always
+applied.
 
 Step counting under TF-MOT's wrapper: ``UpdatePruningStep`` sets the step to 0 at the
 start of ``fit`` and the wrapper adds 1 before its mask update, so the first training
@@ -36,22 +26,21 @@ Example:
 
 from __future__ import annotations
 
-import math
 import numbers
 
 import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_schedule as _tfmot
 
 from tfprune import errors
-from tfprune.compat import keras
-from tfprune.core._schedule_base import (
-    _as_step,
-    _check_frequency,
-    _check_int,
-    _check_span,
-    _check_sparsity,
-    _Ramp,
-    _Schedule,
+from tfprune.core.ramps import AGP, Cosine, Exponential, Linear, Polynomial
+from tfprune.core.schedule_base import (
+    Schedule,
+    as_step,
+    check_frequency,
+    check_int,
+    check_span,
+    check_sparsity,
+    register,
 )
 
 __all__ = [
@@ -68,12 +57,10 @@ __all__ = [
     "last_update",
 ]
 
-_register = keras.utils.register_keras_serializable(package="tfprune")
-
 
 # ----------------------------------------------------------------------------- schedules
-@_register
-class Constant(_Schedule):
+@register
+class Constant(Schedule):
     """Constant sparsity from ``begin_step`` on, re-applied every ``frequency`` steps.
 
     Args:
@@ -91,15 +78,15 @@ class Constant(_Schedule):
     _ARGS = ("sparsity", "begin_step", "end_step", "frequency")
 
     def __init__(self, sparsity, *, begin_step=0, end_step=-1, frequency=100):
-        self.sparsity = _check_sparsity("sparsity", "Constant", sparsity)
-        self.begin_step = _check_int("begin_step", "Constant", begin_step, 0)
+        self.sparsity = check_sparsity("sparsity", "Constant", sparsity)
+        self.begin_step = check_int("begin_step", "Constant", begin_step, 0)
         if end_step != -1:
-            _check_span("Constant", begin_step, end_step)
+            check_span("Constant", begin_step, end_step)
         self.end_step = int(end_step)
-        self.frequency = _check_frequency("Constant", frequency)
+        self.frequency = check_frequency("Constant", frequency)
 
     def __call__(self, step):
-        step = _as_step(step)
+        step = as_step(step)
         in_range = step >= self.begin_step
         if self.end_step >= 0:
             in_range &= step <= self.end_step
@@ -108,112 +95,8 @@ class Constant(_Schedule):
         return in_range & turn, sparsity
 
 
-@_register
-class AGP(_Ramp):
-    """Automated gradual pruning (Zhu & Gupta): a polynomial ramp, fast first, slow last.
-
-    ``s_t = s_f + (s_i - s_f) * (1 - (t - t0) / (n * dt)) ** power`` for
-    ``t0 <= t <= t0 + n * dt``, with ``t0 = begin_step``, ``t0 + n * dt = end_step`` and
-    ``dt = frequency`` (masks are also updated at ``end_step``). ``Polynomial`` is the same
-    class. Identical to TF-MOT's ``PolynomialDecay`` at every step.
-
-    Args:
-        final_sparsity: sparsity reached at ``end_step``, in [0, 1).
-        end_step: step at which ``final_sparsity`` is reached (> ``begin_step``).
-        begin_step: first mask update (>= 0).
-        initial_sparsity: sparsity at ``begin_step`` (<= ``final_sparsity``).
-        power: exponent of the ramp (> 0); 3 in the paper, 1 is linear.
-        frequency: steps between mask updates (> 0), ``dt`` in the paper.
-
-    Example:
-        >>> s = AGP(0.9, end_step=1000, begin_step=0, power=3)
-        >>> round(float(s(500)[1]), 4)
-        0.7875
-
-    References:
-        Zhu & Gupta, "To prune, or not to prune: exploring the efficacy of pruning for
-        model compression", 2017. https://arxiv.org/abs/1710.01878
-    """
-
-    _ARGS = _Ramp._ARGS + ("power",)
-
-    def __init__(self, final_sparsity, *, end_step, begin_step=0, initial_sparsity=0.0,
-                 power=3, frequency=100):
-        super().__init__(final_sparsity, end_step=end_step, begin_step=begin_step,
-                         initial_sparsity=initial_sparsity, frequency=frequency)
-        if isinstance(power, bool) or not isinstance(power, numbers.Real) \
-                or not math.isfinite(float(power)) or power <= 0:
-            raise errors.ConfigError(
-                f"AGP: `power` must be a positive number (3 in Zhu & Gupta), got power={power!r}.")
-        self.power = power
-
-    def _curve(self, p):
-        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * tf.pow(
-            1.0 - p, float(self.power))
-
-
-Polynomial = AGP
-
-
-@_register
-class Linear(_Ramp):
-    """Sparsity grows linearly from ``initial_sparsity`` to ``final_sparsity``.
-
-    Args are those of :class:`AGP` without ``power``.
-
-    Example:
-        >>> s = Linear(0.8, end_step=100, frequency=10)
-        >>> round(float(s(25)[1]), 4), bool(s(25)[0]), bool(s(30)[0])
-        (0.2, False, True)
-    """
-
-    def _curve(self, p):
-        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * (1.0 - p)
-
-
-@_register
-class Exponential(_Ramp):
-    """Every update removes the same fraction of the weights that remain.
-
-    ``1 - s_t = (1 - s_i) * ((1 - s_f) / (1 - s_i)) ** p``: the density decays
-    geometrically, as in iterative magnitude pruning with a fixed rate per round.
-
-    Args are those of :class:`AGP` without ``power``.
-
-    Example:
-        >>> s = Exponential(0.75, end_step=100)
-        >>> round(float(s(50)[1]), 4)
-        0.5
-
-    References:
-        Han et al., "Learning both weights and connections for efficient neural
-        networks", NeurIPS 2015 (iterative pruning at a constant rate).
-    """
-
-    def _curve(self, p):
-        ratio = (1.0 - self.final_sparsity) / (1.0 - self.initial_sparsity)
-        return 1.0 - (1.0 - self.initial_sparsity) * tf.pow(ratio, p)
-
-
-@_register
-class Cosine(_Ramp):
-    """Sparsity follows a half cosine: slow at both ends, fastest in the middle.
-
-    Args are those of :class:`AGP` without ``power``.
-
-    Example:
-        >>> s = Cosine(0.8, end_step=100)
-        >>> round(float(s(50)[1]), 4)
-        0.4
-    """
-
-    def _curve(self, p):
-        return self.final_sparsity + (self.initial_sparsity - self.final_sparsity) * 0.5 * (
-            1.0 + tf.cos(math.pi * p))
-
-
-@_register
-class Iterative(_Schedule):
+@register
+class Iterative(Schedule):
     """Plateaus: prune to a sparsity at given steps, fine-tune in between, prune more.
 
     Masks are updated exactly at the plateau steps; between them the sparsity of the
@@ -244,8 +127,8 @@ class Iterative(_Schedule):
             if not hasattr(item, "__len__") or len(item) != 2:
                 raise errors.ConfigError(
                     f"Iterative: plateaus[{i}] must be a (step, sparsity) pair, got {item!r}.")
-            pairs.append([_check_int(f"plateaus[{i}] step", "Iterative", item[0], 0),
-                          _check_sparsity(f"plateaus[{i}] sparsity", "Iterative", item[1])])
+            pairs.append([check_int(f"plateaus[{i}] step", "Iterative", item[0], 0),
+                          check_sparsity(f"plateaus[{i}] sparsity", "Iterative", item[1])])
         if not pairs:
             raise errors.ConfigError(
                 "Iterative: `plateaus` is empty; give at least one (step, sparsity) pair, "
@@ -272,7 +155,7 @@ class Iterative(_Schedule):
         return self.plateaus[-1][1]
 
     def __call__(self, step):
-        step = _as_step(step)
+        step = as_step(step)
         steps = tf.constant([p[0] for p in self.plateaus], tf.int64)
         levels = tf.constant([0.0] + [p[1] for p in self.plateaus], tf.float32)
         flat = tf.reshape(step, [-1])
@@ -283,8 +166,8 @@ class Iterative(_Schedule):
         return tf.reshape(hit, tf.shape(step)), sparsity
 
 
-@_register
-class OneShot(_Schedule):
+@register
+class OneShot(Schedule):
     """Prune once, at ``step``, to ``sparsity``; masks then stay fixed.
 
     Args:
@@ -301,8 +184,8 @@ class OneShot(_Schedule):
     _ARGS = ("sparsity", "step")
 
     def __init__(self, sparsity, *, step=1):
-        self.sparsity = _check_sparsity("sparsity", "OneShot", sparsity)
-        self.step = _check_int("step", "OneShot", step, 0)
+        self.sparsity = check_sparsity("sparsity", "OneShot", sparsity)
+        self.step = check_int("step", "OneShot", step, 0)
 
     @property
     def begin_step(self) -> int:
@@ -311,13 +194,13 @@ class OneShot(_Schedule):
     end_step = begin_step
 
     def __call__(self, step):
-        step = _as_step(step)
+        step = as_step(step)
         sparsity = tf.where(step >= self.step, self.sparsity, 0.0)
         return tf.equal(step, self.step), tf.cast(sparsity, tf.float32)
 
 
-@_register
-class Manual(_Schedule):
+@register
+class Manual(Schedule):
     """Never updates masks by itself: masks are set by hand or by a callback.
 
     Use it with :class:`tfprune.callbacks.guard.AccuracyGuard`, :class:`tfprune.callbacks.lottery.LotteryTicket`
@@ -330,7 +213,7 @@ class Manual(_Schedule):
     """
 
     def __call__(self, step):
-        step = _as_step(step)
+        step = as_step(step)
         return tf.zeros_like(step, tf.bool), tf.zeros(tf.shape(step), tf.float32)
 
 

@@ -13,7 +13,7 @@ Example:
     >>> from tfprune.compat import keras
     >>> from tfprune import export
     >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
-    >>> len(_tflite_bytes(m)) > 0
+    >>> len(export.tflite_bytes(m)) > 0
     True
 """
 
@@ -22,7 +22,7 @@ from __future__ import annotations
 from tfprune.export.advice import Advice, advise
 from tfprune.export.compress.cluster import cluster
 from tfprune.export.micro_file import TFLM_STEP_TOLERANCE, MicroRecord, micro
-from tfprune.export.tflite_file import FLOAT_TOLERANCE, ExportRecord, tflite
+from tfprune.export.tflite_file import FLOAT_TOLERANCE, ExportRecord, tflite, tflite_bytes
 from tfprune.export.timing import Latency, latency
 from tfprune.export.verification import Verification, verify
 
@@ -39,12 +39,7 @@ __all__ = [
     "latency",
     "micro",
     "tflite",
+    "tflite_bytes",
     "verify",
 ]
 
-
-def _tflite_bytes(model, **kwargs) -> bytes:
-    """Convert without writing or verifying (a helper for examples and tests)."""
-    from tfprune.export import _model, tflite_file
-
-    return tflite_file.convert(_model.strip(_model.resolve(model)[0]), **kwargs)

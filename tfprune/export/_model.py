@@ -18,7 +18,7 @@ from tfprune import compat, errors
 from tfprune.compat import keras
 from tfprune.masking import slots, subclassed
 
-__all__ = ["resolve", "strip", "is_recurrent", "output_names", "check_int8_recurrent",
+__all__ = ["resolve", "strip", "walk_layers", "is_recurrent", "output_names", "check_int8_recurrent",
            "check_finite_weights"]
 
 
@@ -87,11 +87,19 @@ def strip(model):
     return plain
 
 
-def _layers(model):
+def walk_layers(model):
+    """Every layer of ``model``: nested models (and their layers) and a wrapper's inner layer.
+
+    Example:
+        >>> m = keras.Sequential([keras.layers.Bidirectional(keras.layers.LSTM(2),
+        ...                                                  input_shape=(3, 4))])
+        >>> [type(layer).__name__ for layer in walk_layers(m)]
+        ['Bidirectional', 'LSTM']
+    """
     for layer in model.layers:
         yield layer
         if isinstance(layer, keras.Model):
-            yield from _layers(layer)
+            yield from walk_layers(layer)
         inner = getattr(layer, "layer", None) or getattr(layer, "forward_layer", None)
         if isinstance(inner, keras.layers.Layer):
             yield inner
@@ -101,7 +109,7 @@ def is_recurrent(model) -> bool:
     """True if ``model`` holds an RNN layer (LSTM, GRU, SimpleRNN, ConvLSTM, Bidirectional):
     the TFLite converter needs a static batch size for those (FACTS.md)."""
     return any(isinstance(layer, (keras.layers.RNN, keras.layers.Bidirectional))
-               for layer in _layers(model))
+               for layer in walk_layers(model))
 
 
 def output_names(model) -> list:
@@ -119,7 +127,7 @@ def check_int8_recurrent(model) -> None:
     RNN cells convert to a WHILE loop, and TF 2.21's int8 calibrator crashes the Python process
     on it (segmentation fault, checked with GRU(4)). Float, float16 and dynamic files work.
     """
-    for layer in _layers(model):
+    for layer in walk_layers(model):
         if isinstance(layer, keras.layers.RNN) and not isinstance(layer, keras.layers.LSTM):
             raise errors.ExportError(
                 f"Layer {layer.name!r} ({type(layer).__name__}) cannot be quantised to full "
@@ -140,7 +148,7 @@ def check_finite_weights(model) -> None:
         ...     print(str(e)[:47])
         Layer 'fc' holds 1 NaN/infinite value in weight
     """
-    for layer in _layers(model):
+    for layer in walk_layers(model):
         if isinstance(layer, keras.Model):
             continue
         for w in layer.weights:

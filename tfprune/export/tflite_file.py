@@ -21,9 +21,9 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras3_io
-from tfprune.export import _atomic, _choice, _data, _inspect, _io, _litert, _model
+from tfprune.export import _choice, _data, _inspect, _io, _litert, _model, atomic
 
-__all__ = ["tflite", "ExportRecord", "convert", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
+__all__ = ["tflite", "ExportRecord", "convert", "tflite_bytes", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
 
 log = logging.getLogger(__name__)
 
@@ -170,6 +170,20 @@ def convert(plain, *, quantize=None, sparse=False, data=None, int8_io=False,
         return _convert(plain, quantize, sparse, data, int8_io, True)
 
 
+def tflite_bytes(model, **kwargs) -> bytes:
+    """``model`` (a path, Keras 3 or tf_keras; pruning wrappers stripped) as .tflite bytes,
+    neither written nor verified: for measurements, examples and tests. ``kwargs`` are those
+    of :func:`convert`; :func:`tflite` is the export that checks and writes a file.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.layers.Dense(2, input_shape=(3,))])
+        >>> tflite_bytes(m)[4:8]
+        b'TFL3'
+    """
+    return convert(_model.strip(_model.resolve(model)[0]), **kwargs)
+
+
 def _convert(plain, quantize, sparse, data, int8_io, static) -> bytes:
     import tensorflow as tf
 
@@ -266,12 +280,12 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
     _check_options(quantize, sparse, representative_data, objective, measure)
     keras_model, source = _model.resolve(model)
     _model.check_finite_weights(keras_model)
-    path = _atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
+    path = atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
     data = None
     if representative_data is not None:
         data = _data.representative(keras_model, representative_data)
     plain = _model.strip(keras_model)
-    with _atomic.scratch(path):
+    with atomic.scratch(path):
         return _export(keras_model, plain, path, quantize, sparse, data, objective, measure)
 
 
@@ -310,7 +324,7 @@ def _export(keras_model, plain, path, quantize, sparse, data, objective,
     verification = _litert.compare(ref, out, io.output_names)
     _warn_disagreement(verification, quantize, path)
     dense = next((c for c in _choice.effective(cands) if c.encoding == "dense"), None)
-    _atomic.write_bytes(path, content)
+    atomic.write_bytes(path, content)
     log.info("wrote %s (%d bytes)", path, len(content))
     return ExportRecord(
         path=path, bytes=len(content), gzip_bytes=len(gzip.compress(content, 9)),

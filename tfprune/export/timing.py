@@ -2,9 +2,9 @@
 
 Example:
     >>> from tfprune.compat import keras
-    >>> from tfprune.export import _tflite_bytes
+    >>> from tfprune.export import tflite_bytes
     >>> m = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
-    >>> latency(_tflite_bytes(m), runs=5, warmup=1).median_ms > 0
+    >>> latency(tflite_bytes(m), runs=5, warmup=1).median_ms > 0
     True
 """
 
@@ -56,9 +56,9 @@ def latency(file_or_bytes, *, threads: int = 1, runs: int = 200, warmup: int = 2
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
-        >>> latency(_tflite_bytes(m), runs=3, warmup=0).runs
+        >>> latency(tflite_bytes(m), runs=3, warmup=0).runs
         3
     """
     for arg, value, low in (("threads", threads, 1), ("runs", runs, 1), ("warmup", warmup, 0)):
@@ -126,8 +126,8 @@ def interleaved(interpreters: dict, summary, *, rounds: int = 15, block_ms: floa
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _inspect, _litert, _tflite_bytes
-        >>> b = _tflite_bytes(keras.Sequential([keras.layers.Dense(3, input_shape=(4,))]))
+        >>> from tfprune.export import _inspect, _litert, tflite_bytes
+        >>> b = tflite_bytes(keras.Sequential([keras.layers.Dense(3, input_shape=(4,))]))
         >>> its = {r: it for r, it, _ in _litert.resolvers(b)}
         >>> sorted(interleaved(its, _inspect.summarize(b), rounds=2))
         ['builtin_without_default_delegates', 'default']

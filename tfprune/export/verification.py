@@ -132,42 +132,63 @@ def _vs_labels(out, labels, task) -> dict:
     return {"accuracy": None, "label_mae": float(np.mean(np.abs(out - y)))}
 
 
-def _row(name, runtime, kind, reference, out, labels, task, note="", output=None,
-         samples="data"):
+@dataclasses.dataclass(frozen=True)
+class _Who:
+    """What a row describes: the file (or model) name, the runtime, the file kind, the note
+    and which samples (``"data"`` or ``"calibration"``)."""
+
+    name: str
+    runtime: str
+    kind: str
+    note: str = ""
+    samples: str = "data"
+
+
+@dataclasses.dataclass(frozen=True)
+class _Expected:
+    """What a file's outputs are compared with on one sample set: the Keras outputs (one
+    array per output), the labels (or None), the file-to-model match and the output tasks."""
+
+    refs: list
+    labels: object
+    io: object
+    tasks: list
+
+
+def _row(who, reference, out, labels, task, output=None):
     """One table row; ``reference``/``out`` are one output's arrays (Keras, file)."""
     stats = _compare(reference, out, task) if out is not None else {}
-    return {"name": name, "runtime": runtime, "kind": kind, "output": output,
-            "samples": samples, "max_abs_error": stats.get("max_abs_error"),
+    return {"name": who.name, "runtime": who.runtime, "kind": who.kind, "output": output,
+            "samples": who.samples, "max_abs_error": stats.get("max_abs_error"),
             "mean_abs_error": stats.get("mean_abs_error"),
             "max_rel_error": stats.get("max_rel_error"),
             "mean_rel_error": stats.get("mean_rel_error"),
             "top1_agreement": stats.get("top1_agreement"), **_vs_labels(out, labels, task),
-            "note": note}
+            "note": who.note}
 
 
-def _rows(name, runtime, kind, refs, outs, labels, io, tasks, note="", samples="data"):
+def _rows(who, expected, outs):
     """One row per Keras output (the output column names it when there are several)."""
-    many = len(refs) > 1
-    return [_row(name, runtime, kind, r, None if outs is None else outs[j],
-                 labels if not many else None, tasks[j], note,
-                 io.output_names[j] if many else None, samples)
-            for j, r in enumerate(refs)]
+    many = len(expected.refs) > 1
+    return [_row(who, r, None if outs is None else outs[j],
+                 expected.labels if not many else None, expected.tasks[j],
+                 expected.io.output_names[j] if many else None)
+            for j, r in enumerate(expected.refs)]
 
 
-def _tflm_rows(name, kind, content, it, summary, xs, refs, labels, io, tasks, samples):
+def _tflm_rows(who, content, it, summary, xs, expected):
     if not all(t.dtype == "int8" or (t.dtype in ("int32", "int64") and not t.quantized)
                for t in summary.inputs) or not all(t.dtype in ("int8", "int32")
                                                    for t in summary.outputs):
         return []
-    codes = _litert.encode_inputs(it, xs, io)
+    codes = _litert.encode_inputs(it, xs, expected.io)
     res = _tflm.run(content, codes, n_outputs=len(summary.outputs))
     if not res["ok"]:
         note = "missing op " + ", ".join(res["missing"]) if res["missing"] else res["error"]
-        return _rows(name, "TFLM", kind, refs, None, labels, io, tasks, note=note,
-                     samples=samples)
-    outs = _litert.decode_outputs(it, res["outputs"], io)
-    note = "sparse file: TFLM may miscompute" if "sparse" in kind else ""
-    return _rows(name, "TFLM", kind, refs, outs, labels, io, tasks, note=note, samples=samples)
+        return _rows(dataclasses.replace(who, runtime="TFLM", note=note), expected, None)
+    outs = _litert.decode_outputs(it, res["outputs"], expected.io)
+    note = "sparse file: TFLM may miscompute" if "sparse" in who.kind else ""
+    return _rows(dataclasses.replace(who, runtime="TFLM", note=note), expected, outs)
 
 
 def _labels_of(data, labels, specs, n_outputs, n, arg):
@@ -221,10 +242,10 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(3, input_shape=(4,))])
         >>> x = np.random.rand(20, 4).astype("float32")
-        >>> v = verify(m, _tflite_bytes(m), data=x)
+        >>> v = verify(m, tflite_bytes(m), data=x)
         >>> [r["runtime"] for r in v.rows], v.rows[1]["max_rel_error"] < 1e-4
         (['Keras', 'LiteRT'], True)
 
@@ -232,7 +253,7 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
 
         >>> r = keras.Sequential([keras.Input((4,)), keras.layers.Dense(1, name="price")])
         >>> r.compile(loss="mse")
-        >>> row = verify(r, _tflite_bytes(r), data=(x, 10 * x[:, 0])).rows[1]
+        >>> row = verify(r, tflite_bytes(r), data=(x, 10 * x[:, 0])).rows[1]
         >>> row["top1_agreement"], row["accuracy"], row["label_mae"] > 0
         (None, None, True)
     """
@@ -261,8 +282,9 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
     refs = [_io.predict(plain, x) for _, x, _ in sets]
     for ref in refs:
         _litert.check_finite(ref, names, f"The Keras model {keras_model.name!r}")
-    rows = _rows(keras_model.name, "Keras", "float32", refs[0], refs[0], labels,
-                 _io.identity(len(specs), len(names), names), tasks)
+    rows = _rows(_Who(keras_model.name, "Keras", "float32"),
+                 _Expected(refs[0], labels, _io.identity(len(specs), len(names), names), tasks),
+                 refs[0])
     for name, content, summary, io in checked:
         kind = _kind(summary)
         it, resolver, _ = _litert.interpreter(content, what=name)
@@ -270,9 +292,8 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
         for (samples, x, y), ref in zip(sets, refs, strict=True):
             outs, _ = _litert.run(it, x, io)
             _litert.check_finite(outs, io.output_names, f"{name} (LiteRT)")
-            rows.extend(_rows(name, "LiteRT", kind, ref, outs, y, io, tasks, note=note,
-                              samples=samples))
+            who, expected = _Who(name, "LiteRT", kind, note, samples), _Expected(ref, y, io, tasks)
+            rows.extend(_rows(who, expected, outs))
             if tflm:
-                rows.extend(_tflm_rows(name, kind, content, it, summary, x, ref, y, io, tasks,
-                                       samples))
+                rows.extend(_tflm_rows(who, content, it, summary, x, expected))
     return Verification(rows)

@@ -100,3 +100,15 @@ def test_granularity_survives_keras_save_and_load(tmp_path):
     again = keras.models.load_model(str(tmp_path / "m.keras"))
     w = tfprune.masking.pruner.wrapped_layers(again)[0]
     assert (w.granularity, w.n_m) == ("n:m", (1, 4))
+
+
+def test_unstructured_alias_is_translated_by_the_deprecation_table():
+    from tfprune import deprecations
+    from tfprune.core import criteria
+
+    with pytest.warns(DeprecationWarning) as caught:
+        assert criteria.resolve_granularity("unstructured") == "weight"
+    entry = deprecations.find("granularity", "unstructured")
+    assert [str(w.message) for w in caught] == [deprecations.message(entry)]
+    assert "removed in tfprune 0.4" in str(caught[0].message)
+    assert criteria.resolve_granularity("weight") == "weight"

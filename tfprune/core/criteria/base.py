@@ -7,7 +7,7 @@ import zlib
 
 import tensorflow as tf
 
-from tfprune import errors
+from tfprune import deprecations, errors
 from tfprune.compat import keras
 
 __all__ = ["STAT_NAMES", "DATA_STATS", "GRANULARITIES", "Criterion", "Magnitude", "Random",
@@ -277,7 +277,8 @@ class Random(Criterion):
 def resolve_granularity(granularity, criterion=None) -> str:
     """The granularity name to use: ``None`` gives the criterion's default.
 
-    ``"unstructured"`` is a deprecated alias of ``"weight"`` (removed in 0.4).
+    Deprecated spellings (``"unstructured"`` for ``"weight"``) are translated here, the one
+    place a granularity is resolved, through :mod:`tfprune.deprecations`.
 
     Example:
         >>> resolve_granularity(None, get("apoz")), resolve_granularity("weight")
@@ -285,12 +286,7 @@ def resolve_granularity(granularity, criterion=None) -> str:
     """
     if granularity is None:
         return get(criterion).granularities[0] if criterion is not None else "weight"
-    if granularity == "unstructured":
-        import warnings
-
-        warnings.warn("granularity='unstructured' is deprecated; use granularity='weight' "
-                      "(the alias goes in tfprune 0.4).", DeprecationWarning, stacklevel=3)
-        return "weight"
+    granularity = deprecations.replace("granularity", granularity, stacklevel=4)
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
     return granularity

@@ -19,10 +19,20 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.core.criteria.base import Criterion, register_criterion
 
-__all__ = ["OBS", "obs_update"]
+__all__ = ["OBS", "damped", "obs_update"]
 
 
-def _damped(h, damp):
+def damped(h, damp):
+    """``(H + damp * mean(diag H) * I, dead)``: the Hessian made invertible for OBS updates.
+
+    Inputs that never fired (zero diagonal, ``dead``) get a unit diagonal first; the result
+    is float64. SparseGPT and OBS share it.
+
+    Example:
+        >>> h, dead = damped(np.diag([2.0, 0.0]), 0.5)
+        >>> h.tolist(), dead.tolist()
+        ([[2.75, 0.0], [0.0, 1.75]], [False, True])
+    """
     h = np.array(h, dtype=np.float64)
     dead = np.diag(h) == 0
     h[dead, dead] = 1.0
@@ -57,7 +67,7 @@ def obs_update(weight, mask, hessian, *, damp: float = 0.01, block_size: int = 1
     shape = np.shape(weight)
     w = np.array(weight, dtype=np.float64).reshape(-1, shape[-1]).T  # [out, rows]
     m = np.array(mask, dtype=np.float64).reshape(-1, shape[-1]).T
-    h, dead = _damped(hessian, damp)
+    h, dead = damped(hessian, damp)
     w[:, dead] = 0.0
     hinv = np.linalg.cholesky(np.linalg.inv(h)).T  # upper Cholesky factor of H^-1
     rows = w.shape[1]

@@ -22,7 +22,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.core.criteria.base import register_criterion
-from tfprune.core.criteria.obs import OBS, _damped
+from tfprune.core.criteria.obs import OBS, damped
 
 __all__ = ["SparseGPT", "sparsegpt_prune"]
 
@@ -78,7 +78,7 @@ def sparsegpt_prune(weight, hessian, *, sparsity: float | None = None, n_m=None,
             raise errors.ConfigError(f"sparsegpt_prune: n_m={tuple(n_m)} needs 0 < N < M and "
                                      f"rows ({rows}) divisible by M.")
         block_size = max(m, block_size - block_size % m)
-    h, dead = _damped(hessian, damp)
+    h, dead = damped(hessian, damp)
     w[:, dead] = 0.0
     hinv = np.linalg.cholesky(np.linalg.inv(h)).T  # upper Cholesky factor of H^-1
     keep = np.ones_like(w, dtype=bool)

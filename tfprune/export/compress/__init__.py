@@ -13,12 +13,12 @@ modules, and the file is re-aligned with its flatbuffer aligner.
 Example:
     >>> import numpy as np
     >>> from tfprune.compat import keras
-    >>> from tfprune.export import _tflite_bytes
+    >>> from tfprune.export import tflite_bytes
     >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
     >>> w, b = m.get_weights(); w[np.abs(w) < np.quantile(np.abs(w), 0.9)] = 0
     >>> m.set_weights([w, b])
     >>> x = np.random.default_rng(0).random((20, 64)).astype("float32")
-    >>> dense = _tflite_bytes(m, quantize="int8", data=x, int8_io=True)
+    >>> dense = tflite_bytes(m, quantize="int8", data=x, int8_io=True)
     >>> small, report = prune_encode(dense)
     >>> len(small) < len(dense), report["tensors"][0]["zero_fraction"] >= 0.89
     (True, True)
@@ -95,9 +95,9 @@ def prune_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVI
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(8, input_shape=(8,))])
-        >>> dense = _tflite_bytes(m, quantize="int8", data=np.ones((4, 8), "float32"))
+        >>> dense = tflite_bytes(m, quantize="int8", data=np.ones((4, 8), "float32"))
         >>> prune_encode(dense)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...

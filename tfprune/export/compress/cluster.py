@@ -63,7 +63,7 @@ def kmeans_1d(values: np.ndarray, k: int) -> tuple:
 
 def _kernels(model):
     seen = set()
-    for layer in _model._layers(model):
+    for layer in _model.walk_layers(model):
         for v in getattr(layer, "trainable_weights", []):
             name = v.name.split("/")[-1].split(":")[0]
             if id(v) in seen or "kernel" not in name or len(v.shape) < 2:

@@ -162,10 +162,10 @@ def constants(model, constant_inputs):
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(8,))])
         >>> mods = tflm_modules()
-        >>> model = mods.model_editor.read(_tflite_bytes(m))
+        >>> model = mods.model_editor.read(tflite_bytes(m))
         >>> [(c.tensor.array.shape, c.why) for c in constants(model, mods.constant_inputs)]
         [((4, 8), None)]
     """
@@ -311,10 +311,10 @@ def build(model, results: dict, mods: Modules) -> bytes:
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(4, input_shape=(8,))])
         >>> mods = tflm_modules()
-        >>> model = mods.model_editor.read(_tflite_bytes(m))
+        >>> model = mods.model_editor.read(tflite_bytes(m))
         >>> len(build(model, {}, mods)) > 0  # nothing to encode: the same model, aligned
         True
     """
@@ -335,8 +335,8 @@ def align(content: bytes, aligner) -> bytes:
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
-        >>> content = _tflite_bytes(keras.Sequential([keras.layers.Dense(2, input_shape=(3,))]))
+        >>> from tfprune.export import tflite_bytes
+        >>> content = tflite_bytes(keras.Sequential([keras.layers.Dense(2, input_shape=(3,))]))
         >>> align(content, tflm_modules().aligner)[4:8]
         b'TFL3'
     """

@@ -278,12 +278,12 @@ def huffman_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SA
 
     Example:
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
         >>> w, b = m.get_weights(); w[np.abs(w) < np.quantile(np.abs(w), 0.9)] = 0
         >>> m.set_weights([w, b])
         >>> x = np.random.default_rng(0).random((20, 64)).astype("float32")
-        >>> dense = _tflite_bytes(m, quantize="int8", data=x, int8_io=True)
+        >>> dense = tflite_bytes(m, quantize="int8", data=x, int8_io=True)
         >>> small, report = huffman_encode(dense)
         >>> row = report["tensors"][0]
         >>> len(small) < len(dense), row["encoding"], row["flash_bytes"] < row["dense_bytes"] / 3

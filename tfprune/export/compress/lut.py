@@ -17,11 +17,11 @@ Huffman and none.
 Example:
     >>> import numpy as np
     >>> from tfprune.compat import keras
-    >>> from tfprune.export import _tflite_bytes
+    >>> from tfprune.export import tflite_bytes
     >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
     >>> w, b = m.get_weights(); m.set_weights([np.round(w * 4) / 4, b])  # few values
     >>> x = np.random.default_rng(0).random((20, 64)).astype("float32")
-    >>> dense = _tflite_bytes(m, quantize="int8", data=x, int8_io=True)
+    >>> dense = tflite_bytes(m, quantize="int8", data=x, int8_io=True)
     >>> small, report = lut_encode(dense)
     >>> len(small) < 0.7 * len(dense), report["tensors"][0]["encoding"]
     (True, 'lut')
@@ -175,9 +175,9 @@ def lut_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVING
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
-        >>> dense = _tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
+        >>> dense = tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
         >>> lut_encode(dense)  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
@@ -202,9 +202,9 @@ def auto_encode(model_bytes: bytes, *, min_saving_bytes: int = DEFAULT_MIN_SAVIN
     Example:
         >>> import numpy as np
         >>> from tfprune.compat import keras
-        >>> from tfprune.export import _tflite_bytes
+        >>> from tfprune.export import tflite_bytes
         >>> m = keras.Sequential([keras.layers.Dense(64, input_shape=(64,))])
-        >>> dense = _tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
+        >>> dense = tflite_bytes(m, quantize="int8", data=np.ones((4, 64), "float32"))
         >>> auto_encode(dense)[1]["encoded"]
         0
     """
