@@ -113,6 +113,29 @@ def test_shrink_then_export(tiny, tmp_path):
     assert r.exit_code == 2 and "expects (8, 8, 1)" in _flat(r.output)
 
 
+def test_export_micro_compression_flags(tiny, tmp_path):
+    d, model = tiny
+    sparse = tmp_path / "sparse.keras"
+    tfprune.strip(tfprune.one_shot(keras.models.load_model(model), 0.9)).save(sparse)
+    r = _invoke("export", sparse, "--format", "micro", "--data", d / "data.npz", "--out",
+                tmp_path / "mcu", "--compress", "auto", "--arena", 1_000_000)
+    assert r.exit_code == 0, r.output
+    assert "encodings:" in r.output and "flash_bytes:" in r.output
+    dense = _invoke("export", sparse, "--format", "micro", "--data", d / "data.npz", "--out",
+                    tmp_path / "mcu_dense")
+    assert dense.exit_code == 0, dense.output
+
+    def flash(text):
+        return int(re.search(r"flash_bytes: (\d+)", text).group(1))
+
+    assert flash(r.output) < flash(dense.output)
+    r = _invoke("export", sparse, "--out", tmp_path / "m.tflite", "--compress", "auto")
+    assert r.exit_code == 2 and "apply to --format micro" in _flat(r.output)
+    assert not (tmp_path / "m.tflite").exists()
+    assert _invoke("export", sparse, "--format", "micro", "--out", tmp_path / "x",
+                   "--compress", "gzip").exit_code == 2
+
+
 def test_report_verb_combines_runs(tmp_path):
     for name, acc in (("a", 0.9), ("b", 0.8)):
         (tmp_path / name).mkdir()

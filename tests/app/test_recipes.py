@@ -22,6 +22,8 @@ BASE = "model: demo_cnn\ndata: {source: digits}\n"
     ("prun: {}", r"'prun' is not a known key. Did you mean 'prune'\?"),
     ("prune: {sparsty: 0.5}", r"'prune.sparsty' is not a known key. Did you mean 'sparsity'\?"),
     ("export: {tflite: [float, float]}", r"'export.tflite'"),
+    ("export: {micro: {compress: gzip}}", r"'export.micro'"),
+    ("export: {micro: {arena: 0}}", r"'export.micro'"),
 ])
 def test_bad_run_recipes_are_refused_naming_the_key(extra, match):
     with pytest.raises(errors.ConfigError, match=match):
@@ -120,3 +122,11 @@ def test_local_mlflow_stores_stay_under_the_current_folder(monkeypatch):
             recipes.load_recipe_text(BASE + f"mlflow: {{tracking_uri: '{uri}'}}\n")
     for uri in ("mlruns", "sqlite:///mlflow.db", "http://127.0.0.1:5000", "databricks"):
         assert recipes.load_recipe_text(BASE + f"mlflow: {{tracking_uri: '{uri}'}}\n")
+
+
+
+def test_micro_export_options_from_a_recipe():
+    r = recipes.load_recipe_text(BASE + "export: {micro: {compress: huffman, arena: 65536}}")
+    assert recipes.micro_options(r["export"]["micro"]) == {"compress": "huffman", "arena": 65536}
+    r = recipes.load_recipe_text(BASE + "export: {micro: true}")
+    assert recipes.micro_options(r["export"]["micro"]) == {"compress": None, "arena": None}

@@ -222,25 +222,35 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
 @click.option("--image-size", default=None, help="For an image folder: e.g. 96,96.")
 @click.option("--latency", "latency_runs", default=0, show_default=True, type=click.IntRange(0),
               help="Also time LiteRT invokes (runs).")
+@click.option("--compress", default="none", show_default=True,
+              type=click.Choice(["none", "auto", "prune", "lut", "huffman"]),
+              help="--format micro: TFLM DECODE weight compression (auto: per tensor the "
+                   "smallest of prune, lut, huffman, none), checked bit-exact in TFLM.")
+@click.option("--arena", default=None, type=click.IntRange(1),
+              help="--format micro: tensor arena limit in bytes; tensors whose decoded size "
+                   "would break it stay uncompressed.")
 @click.option("--overwrite", is_flag=True, help="Replace existing files.")
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @_UNSAFE
 @_handled
-def export(model, fmt, out, quantize, data_source, image_size, latency_runs, overwrite, quiet,
-           unsafe=False):
+def export(model, fmt, out, quantize, data_source, image_size, latency_runs, compress, arena,
+           overwrite, quiet, unsafe=False):
     """Export MODEL to a verified .tflite file or a microcontroller build.
 
     \b
     Examples:
       tfprune export runs/mcu/pruned.keras --out m.tflite --quantize int8 --data mnist5k
       tfprune export runs/mcu/pruned.keras --format micro --data mnist5k --out mcu/
+      tfprune export pruned.keras --format micro --data mnist5k --out mcu/ --compress auto
       tfprune export m.tflite --format micro --out mcu/     (an int8 .tflite file)
     """
 
     rec = inspection.export_model(model, fmt=fmt, out=out, quantize=quantize,
                                   data_source=data_source, image_size=image_size,
                                   overwrite=overwrite, latency_runs=latency_runs,
-                                  safe_mode=not unsafe)
+                                  safe_mode=not unsafe,
+                                  micro={"compress": None if compress == "none" else compress,
+                                         "arena": arena})
     if not quiet:
         click.echo("\n".join(f"{k}: {v}" for k, v in rec.items()))
 

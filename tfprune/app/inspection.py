@@ -169,8 +169,15 @@ def _representative(model, data_source, image_size):
 # Public-API exception (issue 23): export_model takes the 9 options of `tfprune export` as
 # they come from the command line.
 def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
-                 latency_runs, safe_mode=True) -> dict:
-    """``tfprune export``: checks the model and data, then exports and returns a summary."""
+                 latency_runs, safe_mode=True, micro=None) -> dict:
+    """``tfprune export``: checks the model and data, then exports and returns a summary.
+
+    ``micro``: ``{"compress": None|"auto"|"prune"|"lut"|"huffman", "arena": bytes|None}`` for
+    ``fmt="micro"`` (refused with ``fmt="tflite"``)."""
+    micro = {k: v for k, v in (micro or {}).items() if v is not None}
+    if micro and fmt != "micro":
+        raise errors.ConfigError(f"--compress/--arena apply to --format micro, not --format "
+                                 f"{fmt}: drop them or add --format micro.")
 
     is_tflite = model.endswith(".tflite")
     if is_tflite and not os.path.isfile(model):
@@ -182,8 +189,10 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
             raise errors.ConfigError("--format micro quantizes to int8: give --data (e.g. "
                                      "--data mnist5k or --data my_data.npz).")
         rec = export.micro(model if is_tflite else keras_model, out, representative_data=x,
-                           overwrite=overwrite)
+                           overwrite=overwrite, **micro)
+        encodings = sorted({t["encoding"] for t in (rec.compression or {}).get("tensors", [])})
         return {"folder": rec.out_dir, "flash_bytes": rec.flash_bytes,
+                **({"encodings": ", ".join(encodings)} if micro.get("compress") else {}),
                 "arena_bytes": rec.arena_bytes, "ops": ", ".join(rec.ops),
                 "tflm_vs_litert_max_step_diff": rec.tflm_vs_litert.get("max_step_diff")}
     if is_tflite:

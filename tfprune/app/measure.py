@@ -16,6 +16,7 @@ import tensorflow as tf
 
 from tfprune import analysis, compat, export
 from tfprune import task as task_lib
+from tfprune.app import recipes
 from tfprune.app.job import Job, compile_model
 
 __all__ = ["measure", "evaluate", "litert_metric", "tflite_entry", "micro_entry", "save_model",
@@ -90,10 +91,15 @@ def tflite_entry(model, stage, tag, fmt, x_cal, job: Job):
     return e
 
 
-def micro_entry(model, stage, tag, x_cal):
+def micro_entry(model, stage, tag, x_cal, compress=None, arena=None):
     rec = export.micro(model, os.path.join(stage, f"micro_{tag}"), representative_data=x_cal,
-                       name=tag.replace("-", "_"), overwrite=True)
+                       name=tag.replace("-", "_"), overwrite=True, compress=compress,
+                       arena=arena)
+    comp = rec.compression or {}
     return {"folder": f"micro_{tag}", "flash_bytes": rec.flash_bytes,
+            "compress": compress, "arena_limit": arena,
+            "dense_flash_bytes": comp.get("dense_bytes"),
+            "encodings": {t["name"]: t["encoding"] for t in comp.get("tensors", [])},
             "arena_bytes": rec.arena_bytes, "ops": list(rec.ops),
             "top1_vs_keras": (rec.vs_keras or {}).get("top1_agreement"),
             "max_step_diff_vs_litert": rec.tflm_vs_litert.get("max_step_diff")}
@@ -146,8 +152,10 @@ def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
         say(f"  export {tag}: {fmt} .tflite")
         entry["tflite"][fmt] = tflite_entry(model, stage, tag, fmt, x_cal, job)
         say_record(entry["tflite"][fmt], say)
-    if job.export["micro"]:
-        say(f"  export {tag}: microcontroller (TFLM)")
-        entry["micro"] = micro_entry(model, stage, tag, x_cal)
+    micro = recipes.micro_options(job.export["micro"])
+    if micro is not None:
+        how = f", {micro['compress']} compression" if micro["compress"] else ""
+        say(f"  export {tag}: microcontroller (TFLM{how})")
+        entry["micro"] = micro_entry(model, stage, tag, x_cal, **micro)
     return entry
 

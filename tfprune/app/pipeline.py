@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from tfprune import analysis, compat, errors, masking, structured
+from tfprune import analysis, compat, deprecations, errors, masking, structured
 from tfprune import task as task_lib
 from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
@@ -90,8 +90,7 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
                          loss=loss or data_lib.default_loss(model, ytr, task))
     _check_loss(train_cfg["loss"])
     prune_cfg = section(recipe, "prune")
-    if prune_cfg["granularity"] == "unstructured":  # the older name of "weight"
-        prune_cfg["granularity"] = "weight"
+    prune_cfg["granularity"] = deprecations.replace("granularity", prune_cfg["granularity"])
     if prune_cfg["granularity"] == "n:m" and "sparsity" not in recipe.get("prune", {}):
         n, m = prune_cfg.get("n_m", (2, 4))
         prune_cfg["sparsity"] = 1 - n / m
@@ -184,12 +183,12 @@ def _sweep_tuner(job: Job, directory: str):
                                project_name="sweep", overwrite=True, options=options)
 
 
-def sweep(job: Job, stage: str, *, say=print) -> dict:
+def sweep(job: Job, stage: str, *, say=print, quiet=False) -> dict:
     """The recipe's sweep (:class:`tfprune.tuning.PruningTuner`) on the trained model; the
     trials and Pareto set for the report (``report["sweep"]``)."""
     cfg = job.recipe["sweep"]
     tuner = _sweep_tuner(job, stage)
-    tuner.search(*job.train_data, validation_data=job.test_data)
+    tuner.search(*job.train_data, validation_data=job.test_data, verbose=0 if quiet else 1)
     quality, cost = cfg.get("quality") or tuner.quality, cfg.get("cost", "macs")
     rows = [dict(r) for r in tuner.results()]
     front = tuner.pareto(quality, cost)
@@ -301,7 +300,7 @@ def _analyse(job, stage, *, quiet, say):
     recipe, extra, alloc = job.recipe, {}, None
     if "sweep" in recipe:
         say("[2/3] sweep (tfprune.tuning.PruningTuner)")
-        extra["sweep"] = sweep(job, stage, say=say)
+        extra["sweep"] = sweep(job, stage, say=say, quiet=quiet)
     if "sensitivity" in recipe or "allocate" in recipe:
         say(f"[2/3] sensitivity scan ({_unit_granularity(job.prune)} units)")
         res, extra["sensitivity"] = sensitivity_scan(job, quiet=quiet)

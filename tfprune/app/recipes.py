@@ -109,7 +109,9 @@ RUN = _obj({
     "export": _obj({
         "tflite": {"type": "array", "items": {"enum": ["float", "int8", "dynamic", "float16"]},
                    "uniqueItems": True},
-        "micro": {"type": "boolean"},
+        "micro": {"oneOf": [{"type": "boolean"}, _obj({
+            "compress": {"enum": ["none", "auto", "prune", "lut", "huffman"]},
+            "arena": {"type": "integer", "minimum": 1, "maximum": 2**31}})]},
         "latency_runs": {"type": "integer", "minimum": 0, "maximum": 100_000},
     }),
     "quantize_aware": _obj({
@@ -395,3 +397,23 @@ def load_demo_recipe_text(text, source: str = "<text>") -> dict:
 def load_demo_recipe(path: str) -> dict:
     """Read and validate a demo recipe file (see ``configs/demo.yaml``)."""
     return load_demo_recipe_text(_read(path, "--config"), source=path)
+
+
+def micro_options(value) -> dict | None:
+    """A recipe's ``export.micro`` as :func:`tfprune.export.micro` keywords; None when off.
+
+    ``micro: true`` is a dense int8 file; ``micro: {compress: auto, arena: 65536}`` asks for
+    TFLM DECODE compression (``none``, ``auto``, ``prune``, ``lut``, ``huffman``) under an
+    arena limit in bytes.
+
+    Example:
+        >>> micro_options(True), micro_options(False)
+        ({'compress': None, 'arena': None}, None)
+        >>> micro_options({"compress": "auto", "arena": 65536})
+        {'compress': 'auto', 'arena': 65536}
+    """
+    if not value:
+        return None
+    value = {} if value is True else value
+    compress = value.get("compress", "none")
+    return {"compress": None if compress == "none" else compress, "arena": value.get("arena")}
