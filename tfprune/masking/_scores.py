@@ -19,6 +19,10 @@ class ScoringMixin:
     """Statistics, scores and masks of the wrapper's prunable weights (needs the
     wrapper's ``pruning_vars``, ``criterion``, ``granularity``, statistic variables)."""
 
+    #: statistics measured on the whole model, ``{index: {"loss_delta": ...}}`` (criterion
+    #: "sensitivity"; set by :func:`tfprune.masking.channels.measure`, not saved)
+    measured_stats = None
+
     # -- mask math (pure functions from tfprune.core.masks) ------------------------------
     def statistics(self, index: int = 0) -> dict:
         """The statistics handed to the criterion for prunable weight ``index``.
@@ -30,7 +34,7 @@ class ScoringMixin:
         if not self.scored:
             return out
         # statistics measured on the whole model (criterion "sensitivity": loss_delta)
-        out.update((getattr(self, "_measured", None) or {}).get(index, {}))
+        out.update((self.measured_stats or {}).get(index, {}))
         if self._grad_names:
             steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
             for name, var in self._grad_vars[index].items():

@@ -15,7 +15,7 @@ from tfprune import graph as graph_lib
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
-from tfprune.masking import channels, heads, probe, pruner, refit, subclassed
+from tfprune.masking import channels, heads, pruner, refit, subclassed
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
@@ -289,7 +289,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         compensate: ``granularity="channel"`` only, needs ``data``: after the channels
             are chosen, re-fit every layer that consumes a pruned group by least squares
             on the calibration inputs, layer after layer, so that its pre-activation output
-            matches the original model's (:func:`tfprune.masking.refit.compensate`;
+            matches the original model's (:func:`tfprune.masking.refit.refit_pruned`;
             what OBS does for single weights, applied to whole channels). The result
             keeps more accuracy without fine-tuning and still strips and shrinks exactly.
         inplace: subclassed models only: prune ``model`` itself instead of a copy.
@@ -333,8 +333,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
                        data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
                        max_batches=max_batches)
     if compensate:
-
-        refit.refit_pruned(model, pruned, data, max_batches)
+        refit.refit_pruned(model, pruned, strip(pruned), data, max_batches)
     return pruned
 
 
@@ -360,9 +359,8 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     ranking, unit = resolved_scope.ranking, strategy.name
     kw = {"scope": ranking, "channel_options": options}
     if crit.measured:  # "sensitivity": measured on the whole model
-
-        probe.measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
-                                  max_batches=max_batches, max_samples=crit.max_samples)
+        channels.measure(model, pruner.wrapped_layers(pruned), data, loss=loss, exclude=exclude,
+                         max_batches=max_batches, max_samples=crit.max_samples)
         pruner.update_masks(pruned, step=0, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, **kw)

@@ -18,7 +18,7 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
-from tfprune.masking import api, bnfold, channels, probe
+from tfprune.masking import api, bnfold, channels
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
@@ -196,9 +196,8 @@ def _measure(model, wrappers) -> None:
     if crit is None:
         return
 
-    probe.measure_loss_deltas(api.strip(model), model, crit.data,
-                              loss=resolve_loss(model, crit.loss, crit),
-                              max_samples=crit.max_samples)
+    channels.measure(api.strip(model), wrapped_layers(model), crit.data,
+                     loss=resolve_loss(model, crit.loss, crit), max_samples=crit.max_samples)
 
 
 @contextlib.contextmanager

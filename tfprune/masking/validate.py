@@ -18,6 +18,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import data as data_lib
 from tfprune import errors, layers
 from tfprune.compat import check_tf_keras_model, keras
+from tfprune.graph import heads
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules as schedules_lib
 from tfprune.core.criteria.base import GRANULARITIES
@@ -26,7 +27,7 @@ from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
 
 __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_finite", "check_data",
-           "check_labels"]
+           "check_labels", "check_head_targets"]
 
 DEFAULT_FREQUENCY = 100
 UPDATE_MODES = ("layer", "external")
@@ -110,6 +111,32 @@ def _final_sparsity(schedule) -> float:
         "schedule a `final_sparsity` attribute, or pass `sparsity=` instead.")
 
 
+def check_head_targets(targets: dict, scope) -> None:
+    """Refuse ``granularity="head"`` when no target layer has heads, or a dict scope names
+    a layer without heads, before any work.
+
+    Example:
+        >>> check_head_targets({"fc": keras.layers.Dense(2, name="fc")}, "layer")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.NothingToPruneError: granularity='head' prunes whole heads of ...
+    """
+    targets_of = scope_lib.resolve(scope).targets
+    if targets_of is not None:
+        other = [n for n in targets_of if n in targets and not heads.is_attention(targets[n])]
+        if other:
+            raise errors.ConfigError(
+                f"scope names layer {other[0]!r} ({type(targets[other[0]]).__name__}), which has "
+                "no attention heads; at granularity='head' the dict names MultiHeadAttention "
+                "layers. Remove it, or prune it at granularity='channel'/'weight'.")
+    if not any(heads.is_attention(layer) for layer in targets.values()):
+        raise errors.NothingToPruneError(
+            "granularity='head' prunes whole heads of MultiHeadAttention layers, and no "
+            "(non-excluded) layer of this model is one. Use granularity='channel' (whole "
+            "channels) or 'weight' (single weights) instead.")
+
+
 def _check_layers(targets, crit, scope, granularity, n_m, block):
     """Refuse a criterion/granularity a target layer cannot take, before any work
     (``scope``: a resolved :class:`tfprune.masking.scope.Scope` or the user's value)."""
@@ -117,10 +144,8 @@ def _check_layers(targets, crit, scope, granularity, n_m, block):
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
     scope = scope_lib.resolve(scope)
     criteria_lib.check_granularity(crit, granularity)
-    if granularity == "head":  # MultiHeadAttention layers only (masking.heads)
-        from tfprune.masking import heads
-
-        heads.check_targets(targets, scope)
+    if granularity == "head":  # MultiHeadAttention layers only
+        check_head_targets(targets, scope)
     strategy = granularity_lib.get(granularity)
     if scope.ranking == "global" and not strategy.global_ranking:
         raise errors.ConfigError(f"granularity={granularity!r} fixes the sparsity of every group "

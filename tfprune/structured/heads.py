@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfprune import errors
-from tfprune.masking import heads as heads_lib
+from tfprune.graph import heads as heads_lib
 from tfprune.structured.plans import Plan
 
 __all__ = ["SUFFIX", "attention_layers", "derive", "keep_arrays", "apply", "removed_weights", "split"]
