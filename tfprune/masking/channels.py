@@ -9,7 +9,7 @@ chooses the kept channels (:func:`tfprune.core.masks.group_keep_masks`) and assi
 the masks of EVERY member (producer kernel and bias, BatchNormalization gamma/beta,
 depthwise slices, consumer input slices), so the masked model equals the shrunk one.
 
-``granularity="head"`` uses the same functions: :mod:`tfprune.masking.heads` gives each
+``granularity="head"`` uses the same functions: :mod:`tfprune.masking.wrap` gives each
 MultiHeadAttention wrapper a ``channel_map`` whose one group (``"<layer>/heads"``) has one
 "channel" per head, living in the query/key/value kernels and biases and the output kernel.
 """

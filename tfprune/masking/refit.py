@@ -29,7 +29,6 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
-
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import data as data_lib
