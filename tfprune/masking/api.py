@@ -21,7 +21,7 @@ from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public
     resolve_args,
 )
 
-__all__ = ["prune", "one_shot", "strip", "SCOPES"]
+__all__ = ["prune", "one_shot", "strip", "SCOPES", "one_shot_functional"]
 
 
 @keras3_io(returns="model")
@@ -234,16 +234,28 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
             raise errors.ConfigError(
                 "compensate=True re-fits layers on calibration inputs: pass data=x (or (x, y), "
                 "batches, a tf.data.Dataset; 256+ samples).")
-    pruned = _one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
-                       data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
-                       max_batches=max_batches)
+    pruned = one_shot_functional(model, sparsity, criterion=criterion, scope=scope,
+                                 exclude=exclude, data=data, loss=loss, granularity=granularity,
+                                 n_m=n_m, block=block, max_batches=max_batches)
     if compensate:
         refit.refit_pruned(model, pruned, strip(pruned), data, max_batches)
     return pruned
 
 
-def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
-              block, max_batches, options=None):
+def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, loss, granularity,
+                        n_m, block, max_batches, options=None):
+    """:func:`one_shot` of a Functional or Sequential model without ``compensate``, with the
+    channel choice's ``options`` (:class:`tfprune.masking.channels.ChannelOptions`; what
+    ``structured.plan`` passes). Every argument is passed explicitly.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        >>> p = one_shot_functional(m, 0.5, criterion="magnitude", scope="layer", exclude=None,
+        ...                         data=None, loss=None, granularity=None, n_m=(2, 4),
+        ...                         block=(4, 1), max_batches=None)
+        >>> pruner.sparsity_report(p)["sparsity"]
+        0.5
+    """
     check_tf_keras_model(model)
     errors.check_not_pruned(model)
     crit = criteria_lib.get(criterion)
