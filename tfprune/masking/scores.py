@@ -1,6 +1,6 @@
 """Criterion scores and masks of a :class:`tfprune.masking.wrapper.PruningWrapper`
-(a mixin; the mask math itself is in :mod:`tfprune.core.masks`). Moved out of
-``wrapper``; no behaviour change."""
+(a mixin; the mask math itself is in :mod:`tfprune.core.masks`, the statistics the scores
+read in :class:`tfprune.masking.stats.StatisticsMixin`)."""
 
 from __future__ import annotations
 

@@ -12,6 +12,9 @@ cross-replica read, as TF-MOT's mask update does, returns the sum over replicas)
 * activation statistics per output channel of the layer's output;
 * the input second moment ``H = sum X^T X`` of Dense/Conv layers (for OBS).
 
+:class:`StatisticsMixin` is the wrapper's side: it makes the variables, adds to them in the
+call and reads them back as the criterion's statistics.
+
 Under ``MirroredStrategy`` with ``R`` replicas each replica sees only its share
 ``g_r`` of the gradient (``g = sum_r g_r``). Linear statistics (``grad``,
 ``movement``) add ``g_r`` and sum exactly. Non-linear ones (``grad_sq``,
