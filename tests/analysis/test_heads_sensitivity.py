@@ -152,7 +152,7 @@ def test_head_allocation_refuses_targets_it_does_not_model(target):
 
 
 def test_head_probe_from_a_cut_equals_the_whole_model(data):
-    from tfprune.masking import probe
+    from tfprune.measure import probe
 
     i = keras.Input((6, 8))
     h = L.Dense(8, name="pre")(i)

@@ -1,10 +1,10 @@
-"""masking.probe: measuring with channels removed; the cut-point shortcut changes nothing."""
+"""measure.probe: measuring with channels removed; the cut-point shortcut changes nothing."""
 
 import numpy as np
 import pytest
 
 from tfprune.compat import keras
-from tfprune.masking import cutpoints, probe
+from tfprune.measure import cutpoints, probe
 
 L = keras.layers
 

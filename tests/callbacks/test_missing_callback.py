@@ -7,7 +7,7 @@ import tensorflow as tf
 import tfprune
 from tfprune import errors
 from tfprune.compat import keras
-from tfprune.masking import _train_guard
+from tfprune.masking import train_guard as _train_guard
 
 
 def _pruned():

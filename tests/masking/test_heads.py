@@ -8,7 +8,8 @@ import tfprune
 from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core import masks
-from tfprune.masking import channels, heads, pruner
+from tfprune.graph import heads
+from tfprune.masking import channels, pruner
 
 L = keras.layers
 

@@ -15,6 +15,6 @@ Example:
     True
 """
 
-from tfprune.masking.refit import compensate
+from tfprune.structured.refit import compensate
 
 __all__ = ["compensate"]

@@ -26,8 +26,8 @@ from tfprune import graph as graph_lib
 from tfprune import layers
 from tfprune.compat import keras
 from tfprune.core import masks
+from tfprune.graph import heads
 from tfprune.graph.macs import count_macs
-from tfprune.masking import heads
 
 __all__ = ["Costs", "RESOURCES"]
 

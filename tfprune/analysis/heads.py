@@ -28,7 +28,9 @@ import numpy as np
 from tfprune import errors, layers
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import channels, heads, probe
+from tfprune.graph import heads
+from tfprune.masking import channels
+from tfprune.measure import probe
 
 __all__ = ["head_criterion", "check_heads", "head_scores", "scan"]
 

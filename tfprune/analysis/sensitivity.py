@@ -41,7 +41,8 @@ from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
-from tfprune.masking import channels, probe, slots, subclassed
+from tfprune.masking import channels, slots, subclassed
+from tfprune.measure import probe
 
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
            "channel_loss_delta"]

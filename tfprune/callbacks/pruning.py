@@ -44,7 +44,7 @@ def _training_begin(model) -> None:
             "or tfprune.one_shot(...) before training with PruningCallback.")
     if pruner.global_step(model) < 0:
         pruner.set_step(model, 0)
-        first = [w for w in ws if hasattr(w, "target_sparsity")]
+        first = pruner.tfprune_wrappers(model)
         if first and bool(first[0].pruning_schedule(tf.constant(0, tf.int64))[0]):
             pruner.update_masks(model, step=0)  # the scope is read from the wrappers
 
@@ -81,8 +81,9 @@ def before_step(model) -> None:
         _training_begin(model)
         ws = pruner.wrapped_layers(model)
         step = 0
-    _begin_step(ws)
-    external = [w for w in ws if getattr(w, "update", "layer") == "external"]
+    ours = pruner.tfprune_wrappers(model)
+    _begin_step(ours)
+    external = [w for w in ours if w.external]
     if external:
         should, _ = external[0].pruning_schedule(tf.constant(step + 1, tf.int64))
         if bool(should):
@@ -90,10 +91,10 @@ def before_step(model) -> None:
 
 
 def _begin_step(wrappers) -> None:
-    """A step starts: eager training calls of a shared wrapper advance its step once."""
+    """A step starts: eager training calls of a shared wrapper advance its step once
+    (``wrappers``: tfprune's)."""
     for w in wrappers:
-        if hasattr(w, "begin_step"):
-            w.begin_step()
+        w.begin_step()
 
 
 def shortfall(model) -> str | None:
@@ -112,13 +113,13 @@ def shortfall(model) -> str | None:
         >>> shortfall(p) is None  # before training nothing is due
         True
     """
-    ws = [w for w in pruner.wrapped_layers(model) if hasattr(w, "target_sparsity")]
+    ws = pruner.tfprune_wrappers(model)
     step = pruner.global_step(model)
     if not ws or step <= 0:
         return None
     sizes = [sum(int(np.prod(v.shape)) for v, _, _ in w.pruning_vars) for w in ws]
     total = sum(sizes)
-    if ws[0].update == "external":
+    if ws[0].external:
         target = ws[0].target_sparsity(step)
     else:
         target = sum(w.target_sparsity(step) * n for w, n in zip(ws, sizes, strict=True)) / total
@@ -132,7 +133,7 @@ def shortfall(model) -> str | None:
     after = dynamic.firing_steps(schedule, step + 1, step + 100_000)[:1]
     head = (f"Pruning reached sparsity {reached:.3g} but the schedule asks for {target:.3g} "
             f"at step {step} (below {SHORTFALL:.0%} of it).")
-    if getattr(criterion, "needs_data", False):
+    if criterion.needs_data:
         seen = [u for u in updates if u > 0]
         nxt = f"step {after[0]}" if after else "no later step"
         if not seen:
@@ -190,6 +191,7 @@ class PruningCallback(keras.callbacks.Callback):
 
     def _reset(self):
         self._wrappers = []
+        self._ours = []  # tfprune's wrappers (TF-MOT's are in _wrappers too)
         self._global = False
         self._previous = None
         self._writer = None
@@ -202,7 +204,8 @@ class PruningCallback(keras.callbacks.Callback):
         self._reset()
         _training_begin(self.model)
         self._wrappers = pruner.wrapped_layers(self.model)
-        self._global = any(getattr(w, "update", "layer") == "external" for w in self._wrappers)
+        self._ours = pruner.tfprune_wrappers(self.model)
+        self._global = any(w.external for w in self._ours)
         spe = getattr(self.model, "_steps_per_execution", None)
         self._per_call = max(int(keras.backend.get_value(spe)), 1) if spe is not None else 1
         if self.log_dir:
@@ -222,7 +225,7 @@ class PruningCallback(keras.callbacks.Callback):
         # inside a window are applied at the next opportunity (the next window's start, or
         # the epoch end), the latest one only (the schedule is monotone, so the mask of
         # the latest due step is the one that matters).
-        _begin_step(self._wrappers)
+        _begin_step(self._ours)
         if not self._global:
             return
         if self._base is None:
@@ -254,8 +257,7 @@ class PruningCallback(keras.callbacks.Callback):
         """The steps in [first, last] at which the global schedule updates masks."""
         lo, hi, known = self._fires
         if first < lo or last > hi:
-            schedule = next(w for w in self._wrappers
-                            if getattr(w, "update", "layer") == "external").pruning_schedule
+            schedule = next(w for w in self._ours if w.external).pruning_schedule
             lo, hi = first, max(last, first + 4095)
             known = frozenset(dynamic.firing_steps(schedule, lo, hi))
             self._fires = (lo, hi, known)
@@ -297,9 +299,8 @@ class PruningCallback(keras.callbacks.Callback):
                 "its weights are NaN.")
 
     def on_train_end(self, logs=None):
-        for w in self._wrappers:
-            if hasattr(w, "end_steps"):
-                w.end_steps()
+        for w in self._ours:
+            w.end_steps()
         pruner.assign_masked_weights(self.model)
         why = shortfall(self.model)
         if why:

@@ -6,59 +6,22 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 from __future__ import annotations
 
 import numpy as np
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_wrapper,
-)
 
 from tfprune import errors
-from tfprune import graph as graph_lib
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
-from tfprune.masking import channels, heads, probe, pruner, refit, subclassed
+from tfprune.masking import channels, pruner, refit, subclassed, wrap
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
 from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public)
     DEFAULT_FREQUENCY,
-    _check_layers,
-    _resolve,
+    check_layers,
+    resolve_args,
 )
-from tfprune.masking.wrapper import PruningWrapper
 
-__all__ = ["prune", "one_shot", "strip", "SCOPES"]
-
-
-# -- cloning --------------------------------------------------------------------------
-def _fresh(layer):
-    return layer.__class__.from_config(layer.get_config())
-
-
-def _inner(layer):
-    return layer.layer if isinstance(layer, pruning_wrapper.PruneLowMagnitude) else layer
-
-
-def _transform(model, make_layer):
-    """Clone ``model`` (nested models too) with ``make_layer`` and copy the weights."""
-
-    outputs = set(getattr(model, "output_names", None) or ())
-
-    def clone_fn(layer):
-        if isinstance(layer, keras.Model):
-            return _transform(layer, make_layer)
-        new = make_layer(layer)
-        if layer.name in outputs and isinstance(new, pruning_wrapper.PruneLowMagnitude):
-            new._name = new.layer.name  # outputs keep the user's names: compile(loss={name: ..})
-        return new
-
-    new = keras.models.clone_model(model, clone_function=clone_fn)
-    source = {_inner(lyr).name: _inner(lyr) for lyr in model.layers}
-    for layer in new.layers:
-        inner = _inner(layer)
-        if isinstance(inner, keras.Model) or inner.name not in source:
-            continue
-        inner.set_weights(source[inner.name].get_weights())
-    return new
+__all__ = ["prune", "one_shot", "strip", "SCOPES", "one_shot_functional"]
 
 
 @keras3_io(returns="model")
@@ -161,12 +124,11 @@ def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity,
     crit = criteria_lib.get(criterion)
     scope, strategy = _scope_and_granularity(scope, granularity, crit)
     sparsity = _nm_sparsity(strategy, sparsity, schedule, scope, n_m)
-    schedule, crit, scales = _resolve(model, sparsity, schedule, crit, scope, exclude, fixed)
+    schedule, crit, scales = resolve_args(model, sparsity, schedule, crit, scope, exclude, fixed)
     by_name = {layer.name: layer for layer in leaf_layers(model)}
-    _check_layers({n: by_name[n] for n in scales}, crit, scope, strategy.name, n_m, block)
-    wrap = _WRAPS[strategy.wraps]
-    return wrap(model, schedule, crit, scope, exclude, scales, strategy=strategy, n_m=n_m,
-                block=block, options=options)
+    check_layers({n: by_name[n] for n in scales}, crit, scope, strategy.name, n_m, block)
+    return wrap.wrap(model, wrap.WrapSpec(schedule, crit, scope, exclude, scales, strategy, n_m,
+                                          block, options))
 
 
 def _scope_and_granularity(scope, granularity, crit):
@@ -201,62 +163,6 @@ def _nm_sparsity(strategy, sparsity, schedule, scope, n_m):
     return sparsity
 
 
-def _wrap_layers(model, schedule, crit, scope, exclude, scales, *, strategy, n_m, block,
-                 options):
-    """``"weight"``, ``"n:m"``, ``"block"``: wrap every target layer, one mask per weight
-    (``scope="global"``: the pruner sets the masks from one ranking)."""
-    del exclude, options  # the targets are in ``scales``
-    update = "external" if scope.ranking == "global" else "layer"
-
-    def make_layer(layer):
-        fresh = _fresh(layer)
-        if layer.name in scales:
-            return PruningWrapper(fresh, schedule, criterion=crit, update=update,
-                                  sparsity_scale=scales[layer.name], granularity=strategy.name,
-                                  n_m=n_m, block=block, scope=scope.ranking)
-        return fresh
-
-    return _transform(model, make_layer)
-
-
-def _wrap_heads(model, schedule, crit, scope, exclude, scales, **_):
-    """``"head"``: wrap every target MultiHeadAttention with its head map."""
-    return _transform(model, heads.layer_maker(model, schedule, crit, scope, exclude, scales))
-
-
-def _wrap_channels(model, schedule, crit, scope, exclude, scales, *, options=None, **_):
-    """``granularity="channel"``: wrap every layer holding a channel of a prunable group."""
-
-    options = options or channels.ChannelOptions()
-    g = graph_lib.build(model, exclude=exclude)
-    groups = g.prunable()
-    if scope.is_mapping:
-        groups = [x for x in groups if x.name in scope.targets]
-    if not groups:
-        raise errors.NothingToPruneError(
-            f"Model {model.name!r} has no prunable channel group: {g.why_none_prunable()}. "
-            "print(tfprune.graph.build(model)) shows every group.")
-    maps = channels.channel_maps(g, groups)
-    roles = channels.scored_roles(crit, options)
-
-    def make_layer(layer):
-        fresh = _fresh(layer)
-        entries = maps.get(id(layer))
-        if not entries:
-            return fresh
-        names = list(dict.fromkeys(e["weight"] for e in entries))
-        return PruningWrapper(fresh, schedule, criterion=crit, weights=names,
-                              update="external", sparsity_scale=scales.get(layer.name, 1.0),
-                              granularity="channel", channel_map=entries, scope=scope.ranking,
-                              scored=any(e["role"] in roles for e in entries))
-
-    return _transform(model, make_layer)
-
-
-#: how ``prune`` wraps the layers of each :class:`~tfprune.masking.granularity.Strategy`
-_WRAPS = {"layers": _wrap_layers, "groups": _wrap_channels, "heads": _wrap_heads}
-
-
 @keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
              data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
@@ -288,7 +194,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         compensate: ``granularity="channel"`` only, needs ``data``: after the channels
             are chosen, re-fit every layer that consumes a pruned group by least squares
             on the calibration inputs, layer after layer, so that its pre-activation output
-            matches the original model's (:func:`tfprune.masking.refit.compensate`;
+            matches the original model's (:func:`tfprune.masking.refit.refit_pruned`;
             what OBS does for single weights, applied to whole channels). The result
             keeps more accuracy without fine-tuning and still strips and shrinks exactly.
         inplace: subclassed models only: prune ``model`` itself instead of a copy.
@@ -328,17 +234,28 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
             raise errors.ConfigError(
                 "compensate=True re-fits layers on calibration inputs: pass data=x (or (x, y), "
                 "batches, a tf.data.Dataset; 256+ samples).")
-    pruned = _one_shot(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
-                       data=data, loss=loss, granularity=granularity, n_m=n_m, block=block,
-                       max_batches=max_batches)
+    pruned = one_shot_functional(model, sparsity, criterion=criterion, scope=scope,
+                                 exclude=exclude, data=data, loss=loss, granularity=granularity,
+                                 n_m=n_m, block=block, max_batches=max_batches)
     if compensate:
-
-        refit.refit_pruned(model, pruned, data, max_batches)
+        refit.refit_pruned(model, pruned, strip(pruned), data, max_batches)
     return pruned
 
 
-def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granularity, n_m,
-              block, max_batches, options=None):
+def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, loss, granularity,
+                        n_m, block, max_batches, options=None):
+    """:func:`one_shot` of a Functional or Sequential model without ``compensate``, with the
+    channel choice's ``options`` (:class:`tfprune.masking.channels.ChannelOptions`; what
+    ``structured.plan`` passes). Every argument is passed explicitly.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        >>> p = one_shot_functional(m, 0.5, criterion="magnitude", scope="layer", exclude=None,
+        ...                         data=None, loss=None, granularity=None, n_m=(2, 4),
+        ...                         block=(4, 1), max_batches=None)
+        >>> pruner.sparsity_report(p)["sparsity"]
+        0.5
+    """
     check_tf_keras_model(model)
     errors.check_not_pruned(model)
     crit = criteria_lib.get(criterion)
@@ -359,9 +276,8 @@ def _one_shot(model, sparsity, *, criterion, scope, exclude, data, loss, granula
     ranking, unit = resolved_scope.ranking, strategy.name
     kw = {"scope": ranking, "channel_options": options}
     if crit.measured:  # "sensitivity": measured on the whole model
-
-        probe.measure_loss_deltas(model, pruned, data, loss=loss, exclude=exclude,
-                                  max_batches=max_batches, max_samples=crit.max_samples)
+        channels.measure(model, pruner.wrapped_layers(pruned), data, loss=loss, exclude=exclude,
+                         max_batches=max_batches, max_samples=crit.max_samples)
         pruner.update_masks(pruned, step=0, **kw)
     elif not crit.needs_data:
         pruner.update_masks(pruned, step=0, **kw)
@@ -406,9 +322,9 @@ def strip(model, *, inplace=False):
         masked[w.layer.name + "/vars"] = [wt for wt, _, _ in w.pruning_vars]
 
     def make_layer(layer):
-        return _fresh(_inner(layer))
+        return wrap.fresh(wrap.inner(layer))
 
-    plain = _transform(model, make_layer)
+    plain = wrap.transform(model, make_layer)
     for layer in leaf_layers(plain):
         if layer.name not in masked:
             continue

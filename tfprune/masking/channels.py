@@ -9,7 +9,7 @@ chooses the kept channels (:func:`tfprune.core.masks.group_keep_masks`) and assi
 the masks of EVERY member (producer kernel and bias, BatchNormalization gamma/beta,
 depthwise slices, consumer input slices), so the masked model equals the shrunk one.
 
-``granularity="head"`` uses the same functions: :mod:`tfprune.masking.heads` gives each
+``granularity="head"`` uses the same functions: :mod:`tfprune.masking.wrap` gives each
 MultiHeadAttention wrapper a ``channel_map`` whose one group (``"<layer>/heads"``) has one
 "channel" per head, living in the query/key/value kernels and biases and the output kernel.
 """
@@ -27,10 +27,11 @@ from tfprune import errors, layers
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
+from tfprune.measure import probe
 
 __all__ = ["ChannelOptions", "Member", "channel_maps", "scored_roles", "members_of",
            "layer_members", "plain_members", "groups_of",
-           "group_scores", "select", "assign", "keep_state", "update"]
+           "group_scores", "select", "assign", "keep_state", "update", "measure"]
 
 #: roles of the members whose weights are masked; ``stat`` (moving statistics) is not
 MASKED_ROLES = ("out", "bias", "in", "dw", "affine", "scale")
@@ -332,3 +333,35 @@ def update(wrappers, *, step, scope, sparsity=None, options=None) -> dict:
     keep = select(groups, scores, step=step, scope=scope, sparsity=sparsity, options=options)
     assign(wrappers, keep)
     return keep
+
+
+def measure(model, wrappers, data, *, loss, exclude=None, max_batches=None,
+            max_samples=None) -> dict:
+    """Measure the ``loss_delta`` statistic of every group of the channel (or head)
+    ``wrappers`` on ``model`` (plain, unpruned weights) and hand it to the wrappers
+    (criterion "sensitivity"; the measuring is :func:`tfprune.measure.probe.measure_loss_deltas`).
+
+    Returns:
+        group name -> per-channel (per-head) loss increase when that channel (head) alone
+        is removed.
+    """
+    ws = [w for w in wrappers if getattr(w, "channel_map", None)]  # TF-MOT's have none
+    head = any(w.granularity == "head" for w in ws)
+    deltas = probe.measure_loss_deltas(model, data, loss=loss, groups=list(groups_of(ws)),
+                                       granularity="head" if head else "channel",
+                                       exclude=exclude, max_batches=max_batches,
+                                       max_samples=max_samples)
+    for w in ws:
+        per = {}
+        for e in w.channel_map:
+            if e["role"] not in ("out", "dw") or e["group"] not in deltas:
+                continue
+            i = w.prunable_weight_names.index(e["weight"])
+            shape = w.pruning_vars[i][0].shape.as_list()
+            axis = e["axis"] % len(shape)
+            vec = per.setdefault(i, {}).setdefault(axis, np.zeros(shape[axis], np.float32))
+            pos = np.asarray(e["positions"])
+            vec[pos >= 0] = deltas[e["group"]][pos[pos >= 0]]
+        # a plain attribute, not tracked by Keras (not a weight; not saved)
+        object.__setattr__(w, "measured_stats", {i: {"loss_delta": d} for i, d in per.items()})
+    return deltas

@@ -13,8 +13,6 @@ from __future__ import annotations
 import numpy as np
 import tensorflow as tf
 
-from tfprune.core import schedules as schedules_lib
-
 __all__ = ["gated", "until_last_update", "every_nth_step"]
 
 
@@ -41,29 +39,28 @@ def gated(gate, fn, *args):
 
 def _always(wrapper) -> bool:
     """No gating: while calibrating (``observing``) and under a distribution strategy."""
-    return wrapper._observe or tf.distribute.has_strategy()
+    return wrapper.observe or tf.distribute.has_strategy()
 
 
 def until_last_update(wrapper):
     """True while a mask update of ``wrapper``'s schedule can still come, or None.
 
-    The last update is computed once per wrapper (``schedules.last_update`` evaluates the
-    schedule over many steps).
+    The last update is computed once per wrapper (:meth:`PruningWrapper.last_update`:
+    ``schedules.last_update`` evaluates the schedule over many steps).
     """
     if _always(wrapper):
         return None
-    if not hasattr(wrapper, "_stats_until"):
-        wrapper._stats_until = schedules_lib.last_update(wrapper.pruning_schedule)
-    if wrapper._stats_until is None:
+    last = wrapper.last_update()
+    if last is None:
         return None
-    return tf.less(wrapper.pruning_step, np.int64(wrapper._stats_until))
+    return tf.less(wrapper.pruning_step, np.int64(last))
 
 
 def every_nth_step(wrapper, gate):
     """``gate``, and for a criterion with ``train_every > 1`` only every ``train_every``-th
     training step: its statistic is an average that a sample of the steps estimates, at a
     fraction of the cost. Never while calibrating."""
-    every = int(getattr(wrapper.criterion, "train_every", 1))
+    every = int(wrapper.criterion.train_every)
     if every <= 1 or _always(wrapper):
         return gate
     # the step counter is already advanced here: training steps 0, every, 2*every, ...

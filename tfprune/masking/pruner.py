@@ -18,12 +18,13 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
-from tfprune.masking import api, bnfold, channels, probe
+from tfprune.masking import api, bnfold, channels
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
+from tfprune.masking.wrapper import PruningWrapper
 
-__all__ = ["wrapped_layers", "is_pruned", "update_masks", "assign_masked_weights",
+__all__ = ["wrapped_layers", "tfprune_wrappers", "is_pruned", "update_masks", "assign_masked_weights",
            "apply_masks", "sparsity_report", "global_step", "set_step", "observing", "gather",
            "batches", "stats_ready", "model_scope", "check_finite", "check_data",
            "check_labels"]
@@ -50,6 +51,17 @@ def wrapped_layers(model) -> list:
     return found
 
 
+def tfprune_wrappers(model) -> list:
+    """The :class:`tfprune.masking.wrapper.PruningWrapper` s of ``model`` (TF-MOT's own
+    wrappers left out), nested models included.
+
+    Example:
+        >>> tfprune_wrappers(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        []
+    """
+    return [w for w in wrapped_layers(model) if isinstance(w, PruningWrapper)]
+
+
 def is_pruned(model) -> bool:
     """True if ``model`` contains pruning wrappers."""
     return bool(wrapped_layers(model))
@@ -67,7 +79,7 @@ def set_step(model, step: int) -> None:
 
 
 def _is_tfprune(w) -> bool:
-    return hasattr(w, "mask_for")
+    return isinstance(w, PruningWrapper)
 
 
 def stats_ready(wrappers) -> bool:
@@ -78,8 +90,8 @@ def stats_ready(wrappers) -> bool:
         True
     """
     for w in wrappers:
-        if _is_tfprune(w) and w.criterion.needs_data and getattr(w, "scored", True):
-            recorded = w._recorded()
+        if _is_tfprune(w) and w.criterion.needs_data and w.scored:
+            recorded = w.recorded()
             if recorded is not None and float(recorded) <= 0:
                 return False
     return True
@@ -93,12 +105,8 @@ def model_scope(model) -> str:
         >>> model_scope(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
         'layer'
     """
-    for w in wrapped_layers(model):
-        if getattr(w, "scope", None):
-            return w.scope
-        if getattr(w, "update", "layer") == "external":
-            return "global"
-    return "layer"
+    ws = tfprune_wrappers(model)
+    return ws[0].scope if ws else "layer"
 
 
 def update_masks(model, step: int | None = None, *, scope: str | None = None,
@@ -138,7 +146,7 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
     ws = [w for w in ws if not granularity_lib.get(w.granularity).grouped]
     if chan:
         # channel/head wrappers rank with the scope they were pruned with; a head is a
-        # channel of its layer's head group (masking.heads), so one code path serves both
+        # channel of its layer's head group (graph.heads), so one code path serves both
         channels.update(chan, step=step, scope=chan[0].scope, sparsity=sparsity,
                         options=channel_options)
     if ws and scope == "global":
@@ -192,13 +200,12 @@ def _measure(model, wrappers) -> None:
     model's current weights before its masks are chosen (``one_shot`` measures itself)."""
     crit = next((w.criterion for w in wrappers if w.criterion.measured
                  and w.criterion.data is not None
-                 and getattr(w, "channel_map", None)), None)
+                 and w.channel_map), None)
     if crit is None:
         return
 
-    probe.measure_loss_deltas(api.strip(model), model, crit.data,
-                              loss=resolve_loss(model, crit.loss, crit),
-                              max_samples=crit.max_samples)
+    channels.measure(api.strip(model), wrapped_layers(model), crit.data,
+                     loss=resolve_loss(model, crit.loss, crit), max_samples=crit.max_samples)
 
 
 @contextlib.contextmanager
@@ -211,12 +218,12 @@ def observing(wrappers):
     """
     wrappers = list(wrappers)
     for w in wrappers:
-        w._observe = True
+        w.observe = True
     try:
         yield
     finally:
         for w in wrappers:
-            w._observe = False
+            w.observe = False
 
 
 def batches(data, batch_size: int = 64, *, max_batches: int | None = None):
@@ -344,8 +351,8 @@ def channel_sparsity(model) -> float | None:
         0.5
     """
     seen = {}
-    for w in wrapped_layers(model):
-        if getattr(w, "granularity", None) != "channel":
+    for w in tfprune_wrappers(model):
+        if w.granularity != "channel":
             continue
         for m in channels.members_of(w):
             if m.entry["role"] != "out" or m.entry["group"] in seen:

@@ -1,5 +1,8 @@
 """Least-squares refit of the layers that consume removed channels (no fine-tuning).
 
+Stop of the path: ``one_shot(..., compensate=True)`` (masking); the same refit for a
+``structured.Plan`` is :func:`tfprune.structured.refit.compensate` (``tfprune.analysis.compensate``).
+
 After a channel plan zeroes some channels, each consumer (Dense, or Conv2D without
 groups/dilation) of a pruned group is re-fitted layer after layer, in graph order, so
 that its pre-activation output on calibration data matches the original model's:
@@ -9,18 +12,16 @@ that its pre-activation output on calibration data matches the original model's:
 where ``X`` is the layer's input in the original model and ``X_masked`` its input in the
 compensated model so far (errors of earlier layers are corrected too). This is what OBS
 does for single weights, applied to whole channels. ``one_shot(..., granularity="channel",
-data=..., compensate=True)`` runs it on the masks it chose; ``tfprune.analysis.compensate``
-is the same function for a ``structured.Plan``.
+data=..., compensate=True)`` runs it on the masks it chose (:func:`refit_pruned`).
 
 Example:
-    >>> import numpy as np
-    >>> from tfprune.compat import keras
-    >>> from tfprune.structured import Plan
+    >>> import numpy as np, tfprune
     >>> m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, name="h"),
     ...                       keras.layers.Dense(2, name="out")])
     >>> x = np.random.rand(256, 6).astype("float32")
-    >>> c = compensate(m, Plan({"h": (0, 1, 2, 3, 4)}, {"h": 8}), x)
-    >>> bool((c.get_layer("h").kernel.numpy()[:, 5:] == 0).all())
+    >>> p = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=x,
+    ...                      compensate=True)
+    >>> bool((p.get_layer("out").layer.kernel.numpy() == 0).any())
     True
 """
 
@@ -28,12 +29,19 @@ from __future__ import annotations
 
 import numpy as np
 import tensorflow as tf
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import data as data_lib
 from tfprune import errors
 from tfprune.compat import keras
+from tfprune.layers import leaf_layers
+from tfprune.masking import channels, pruner
 
-__all__ = ["compensate", "inputs_array", "recalibrate_bn", "refit_pruned"]
+__all__ = ["MIN_SAMPLES", "fits", "inputs_array", "recalibrate_bn", "refit_layers",
+           "refit_pruned"]
+
+#: fewest calibration samples a refit accepts
+MIN_SAMPLES = 16
 
 
 def _inputs_of(model, layer_names, x):
@@ -55,7 +63,14 @@ def _rows(layer, x):
     return x
 
 
-def _fits(layer):
+def fits(layer) -> bool:
+    """True for a layer the least-squares refit handles (Dense; Conv2D without groups or
+    dilation, channels-last).
+
+    Example:
+        >>> fits(keras.layers.Dense(2)), fits(keras.layers.Conv2D(2, 3, dilation_rate=2))
+        (True, False)
+    """
     if isinstance(layer, keras.layers.Dense):
         return True
     return (type(layer) is keras.layers.Conv2D and layer.groups == 1
@@ -108,112 +123,126 @@ def recalibrate_bn(model, x) -> list:
     return done
 
 
-def compensate(model, plan, data, *, damp: float = 1e-3, max_rows: int = 40_000, seed: int = 0,
-               refitted: list | None = None, bn: bool = True):
-    """Apply ``plan`` (zeroing channels) and refit the consumers by least squares.
+def check_samples(x) -> None:
+    """Refuse fewer than :data:`MIN_SAMPLES` calibration samples, before any work.
+
+    Example:
+        >>> check_samples(np.zeros((3, 2)))
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: compensate() got 3 calibration samples; give at least 16 (256+ is better).
+    """
+    if len(x) < MIN_SAMPLES:
+        raise errors.ConfigError(
+            f"compensate() got {len(x)} calibration samples; give at least {MIN_SAMPLES} "
+            "(256+ is better).")
+
+
+def refit_layers(model, masked, order, masks, x, *, damp: float = 1e-3,
+                 max_rows: int = 40_000, seed: int = 0) -> None:
+    """Refit the layers ``order`` (graph order) of ``masked`` by least squares, in place.
 
     Args:
-        model: a built tf_keras Functional/Sequential model (not modified).
-        plan: a :class:`tfprune.structured.Plan` (e.g. ``allocation.plan(model)``).
-        data: calibration inputs ``x`` (an array; ``(x, y)`` is accepted, ``y`` unused).
-        damp: ridge term, relative to the mean diagonal of ``A^T A``.
-        max_rows: regression rows sampled per layer (patches for convolutions).
-        seed: sampling seed.
-        refitted: if a list, the names of the refitted layers are appended to it (and of
-            the BatchNormalization layers whose statistics were re-estimated).
-        bn: after the refit, re-estimate the BatchNormalization moving statistics on
-            ``data`` (:func:`recalibrate_bn`).
+        model: the original plain model (its layers' inputs are the targets' inputs).
+        masked: the same architecture with the removed channels zeroed (changed in place).
+        order: names of the layers to refit (each :func:`fits`), in graph order.
+        masks: ``name -> (kernel mask, bias mask or None)``, the 0/1 masks the refitted
+            weights keep (broadcastable to the weights).
+        x: calibration inputs (an array).
+        damp, max_rows, seed: as for :func:`tfprune.structured.refit.compensate`.
 
-    Returns:
-        A new model: ``structured.apply_masks(model, plan)`` with the refitted consumer
-        kernels and biases (removed channels stay exactly zero, so ``shrink`` works) and
-        re-estimated BatchNormalization statistics.
-
-    Raises:
-        ConfigError: fewer than 16 calibration samples.
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> c = keras.models.clone_model(m); c.set_weights(m.get_weights())
+        >>> refit_layers(m, c, ["d"], {"d": (np.ones((3, 2)), None)}, np.ones((32, 3)))
+        >>> c.get_layer("d").kernel.shape
+        TensorShape([3, 2])
     """
-    from tfprune import graph as graph_lib
-    from tfprune import structured
-    from tfprune.structured import plans, rebuild
-
-    x = inputs_array(data)
-    if len(x) < 16:
-        raise errors.ConfigError(
-            f"compensate() got {len(x)} calibration samples; give at least 16 (256+ is better).")
-    masked = structured.apply_masks(model, plan)
-    g = graph_lib.build(model)
-    keep = plans.keep_masks(g, plan)
-    masks = rebuild.weight_masks(g, keep)
-    todo = []
-    for u in g.uses:
-        if u.role == "in" and _fits(u.layer) and u.attr == "kernel" and u.path not in todo:
-            if not g.keep_positions(u.atoms, keep).all():
-                todo.append(u.path)
-    order = [la.name for la in model.layers if la.name in todo]
-    if refitted is not None:
-        refitted.extend(order)
     rng = np.random.default_rng(seed)
     originals = dict(zip(order, _inputs_of(model, order, x), strict=True))
     for name in order:
         layer, new = model.get_layer(name), masked.get_layer(name)
-        kernel = layer.kernel.numpy()
-        w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
-        b = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(w.shape[1])
         xo = _rows(layer, originals[name])
         xm = _rows(layer, _inputs_of(masked, [name], x)[0])
         idx = rng.choice(len(xo), min(max_rows, len(xo)), replace=False)
-        xo, xm = xo[idx].astype(np.float64), xm[idx].astype(np.float64)
-        target = xo @ w + b
-        kmask = masks.get(f"{name}/kernel", np.ones_like(kernel)) * np.ones_like(kernel)
-        kept_in = kmask.reshape(-1, kernel.shape[-1]).any(1)
-        a = np.concatenate([xm[:, kept_in], np.ones((len(xm), 1))], 1)
-        ata = a.T @ a
-        ata[np.diag_indices_from(ata)] += damp * float(np.mean(np.diag(ata))) + 1e-12
-        sol = np.linalg.solve(ata, a.T @ target)
-        w_new = np.zeros_like(w)
-        w_new[kept_in] = sol[:-1]
-        k_new = (w_new.reshape(kernel.shape) * kmask).astype(np.float32)
-        new.kernel.assign(k_new)
-        if layer.use_bias:
-            bmask = masks.get(f"{name}/bias", np.ones_like(b)).reshape(-1)
-            new.bias.assign((sol[-1] * bmask).astype(np.float32))
-    if bn:
-        recalibrated = recalibrate_bn(masked, x)
-        if refitted is not None:
-            refitted.extend(recalibrated)
-    return masked
+        kmask, bmask = masks[name]
+        _solve(layer, new, xo[idx].astype(np.float64), xm[idx].astype(np.float64),
+               kmask, bmask, damp)
 
 
-def refit_pruned(model, pruned, data, max_batches=None) -> list:
+def _solve(layer, new, xo, xm, kmask, bmask, damp) -> None:
+    """One layer's ridge regression: ``new``'s kernel and bias from the rows ``xm`` so that
+    its pre-activation output matches ``layer``'s on ``xo``."""
+    kernel = layer.kernel.numpy()
+    w = kernel.reshape(-1, kernel.shape[-1]).astype(np.float64)
+    b = layer.bias.numpy().astype(np.float64) if layer.use_bias else np.zeros(w.shape[1])
+    target = xo @ w + b
+    kmask = kmask * np.ones_like(kernel)
+    kept_in = kmask.reshape(-1, kernel.shape[-1]).any(1)
+    a = np.concatenate([xm[:, kept_in], np.ones((len(xm), 1))], 1)
+    ata = a.T @ a
+    ata[np.diag_indices_from(ata)] += damp * float(np.mean(np.diag(ata))) + 1e-12
+    sol = np.linalg.solve(ata, a.T @ target)
+    w_new = np.zeros_like(w)
+    w_new[kept_in] = sol[:-1]
+    new.kernel.assign((w_new.reshape(kernel.shape) * kmask).astype(np.float32))
+    if layer.use_bias:
+        bmask = np.ones_like(b) if bmask is None else bmask
+        new.bias.assign((sol[-1] * np.reshape(bmask, -1)).astype(np.float32))
+
+
+def _consumers(wrappers, keep) -> dict:
+    """``name -> (kernel mask, bias mask)`` of the wrapped layers that consume a removed
+    channel (an ``"in"`` kernel entry of their channel map) and :func:`fits` can refit."""
+    out = {}
+    for w in wrappers:
+        if not getattr(w, "channel_map", None) or not fits(w.layer):
+            continue
+        if not any(e["role"] == "in" and e["weight"] == "kernel" and e["group"] in keep
+                   and not all(keep[e["group"]][p] for p in e["positions"] if p >= 0)
+                   for e in w.channel_map):
+            continue
+        names = w.prunable_weight_names
+        mask_of = {n: w.pruning_vars[i][1].numpy() for i, n in enumerate(names)}
+        out[w.layer.name] = (mask_of["kernel"], mask_of.get("bias"))
+    return out
+
+
+def refit_pruned(model, pruned, masked, data, max_batches=None) -> list:
     """Refit, in the channel-pruned wrapped model ``pruned`` (from ``model``), the consumers
     of the channels its masks remove (``one_shot(..., compensate=True)``).
 
+    Args:
+        model: the original plain model.
+        pruned: ``model`` pruned at ``granularity="channel"``, masks chosen (changed in place).
+        masked: ``strip(pruned)``: the plain model with the removed channels zeroed (the
+            refit writes into it).
+        data: calibration data (:func:`inputs_array`).
+        max_batches: use at most this many calibration batches.
+
     Returns:
-        The names of the refitted layers.
+        The names of the refitted layers, then of the BatchNormalization layers whose
+        statistics were re-estimated.
     """
-    from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
-
-    from tfprune.layers import leaf_layers
-    from tfprune.masking import channels, pruner
-    from tfprune.structured import Plan
-
-    keep = channels.keep_state(pruner.wrapped_layers(pruned))
-    plan = Plan({g: tuple(int(c) for c in np.flatnonzero(k)) for g, k in keep.items()},
-                {g: len(k) for g, k in keep.items()})
-    names = []
-    fitted = compensate(model, plan, inputs_array(data, max_batches), refitted=names)
+    x = inputs_array(data, max_batches)
+    check_samples(x)
+    wrappers = pruner.wrapped_layers(pruned)
+    masks = _consumers(wrappers, channels.keep_state(wrappers))
+    names = [la.name for la in model.layers if la.name in masks]
+    refit_layers(model, masked, names, masks, x)
+    names += recalibrate_bn(masked, x)
     inner = {}
     for la in leaf_layers(pruned):
         la = la.layer if isinstance(la, pruning_wrapper.PruneLowMagnitude) else la
         inner[la.name] = la
     for name in names:
-        src, dst = fitted.get_layer(name), inner[name]
+        src, dst = masked.get_layer(name), inner[name]
         if isinstance(src, keras.layers.BatchNormalization):
             dst.moving_mean.assign(src.moving_mean)
             dst.moving_variance.assign(src.moving_variance)
             continue
         dst.kernel.assign(src.kernel)
-        if getattr(dst, "use_bias", False):
+        if dst.use_bias:
             dst.bias.assign(src.bias)
     pruner.assign_masked_weights(pruned)
     return names

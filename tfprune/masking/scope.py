@@ -15,13 +15,14 @@ import collections.abc
 import dataclasses
 
 from tfprune import errors
+from tfprune.core.criteria.base import resolve_granularity
 
 __all__ = ["SCOPES", "RANKINGS", "Scope", "resolve"]
 
 #: the unit an allocation's sparsities count, per granularity (weight, n:m and block
 #: sparsities are all fractions of weights, so a weight allocation serves the three)
-_UNIT = {"weight": "weight", "unstructured": "weight", "n:m": "weight", "block": "weight",
-         "channel": "channel", "head": "head"}
+_UNIT = {"weight": "weight", "n:m": "weight", "block": "weight", "channel": "channel",
+         "head": "head"}
 
 #: The scope names; any Mapping ``{layer_or_group: sparsity}`` is the third form.
 SCOPES = ("layer", "global")
@@ -111,7 +112,8 @@ def resolve(scope, granularity: str | None = None) -> Scope:
                 f"({type(name).__name__}).")
         errors.check_sparsity(value, f"scope[{name!r}]")
     made_for = getattr(scope, "granularity", None)
-    made_for = made_for if isinstance(made_for, str) else None
+    # a deprecated spelling ("unstructured") is translated where granularities are resolved
+    made_for = resolve_granularity(made_for) if isinstance(made_for, str) else None
     if made_for and granularity and _UNIT.get(granularity) != _UNIT.get(made_for):
         raise errors.ConfigError(
             f"scope is an allocation made for granularity={made_for!r} (sparsities of "

@@ -12,6 +12,9 @@ cross-replica read, as TF-MOT's mask update does, returns the sum over replicas)
 * activation statistics per output channel of the layer's output;
 * the input second moment ``H = sum X^T X`` of Dense/Conv layers (for OBS).
 
+:class:`StatisticsMixin` is the wrapper's side: it makes the variables, adds to them in the
+call and reads them back as the criterion's statistics.
+
 Under ``MirroredStrategy`` with ``R`` replicas each replica sees only its share
 ``g_r`` of the gradient (``g = sum_r g_r``). Linear statistics (``grad``,
 ``movement``) add ``g_r`` and sum exactly. Non-linear ones (``grad_sq``,
@@ -29,9 +32,12 @@ Example:
 
 from __future__ import annotations
 
+import numpy as np
 import tensorflow as tf
 
-__all__ = ["GRAD_STATS", "ACT_STATS", "INPUT_STATS", "gradient_deltas", "activation_sums",
+from tfprune.masking.validate import channel_axis
+
+__all__ = ["StatisticsMixin", "GRAD_STATS", "ACT_STATS", "INPUT_STATS", "gradient_deltas", "activation_sums",
            "gradient_tap", "patches"]
 
 #: gradient statistics (per prunable weight, same shape as the weight)
@@ -213,3 +219,118 @@ def gradient_tap(fn, inputs, weights, on_gradients):
 
     out_flat = tapped(*[flat[i] for i in slots])
     return tf.nest.pack_sequence_as(structure["out"], out_flat)
+
+
+class StatisticsMixin:
+    """The statistic variables of a :class:`tfprune.masking.wrapper.PruningWrapper`: made in
+    ``build`` (:meth:`build_stats`), added to in the call (:meth:`on_gradients`,
+    :meth:`record_forward`) and read as the criterion's statistics (:meth:`statistics`).
+    Needs the wrapper's ``criterion``, ``scored``, ``layer``, ``prunable_weights``,
+    ``weight_keys`` and ``observe``."""
+
+    #: statistics measured on the whole model, ``{index: {"loss_delta": ...}}`` (criterion
+    #: "sensitivity"; set by :func:`tfprune.masking.channels.measure`, not saved)
+    measured_stats = None
+
+    @property
+    def gathers_gradients(self) -> bool:
+        """True when the criterion needs gradient statistics here (a gradient tap)."""
+        return bool(self._grad_names)
+
+    def _stat_weight(self, name, shape):
+        return self.add_weight(
+            name, shape=shape, initializer="zeros", dtype=tf.float32, trainable=False,
+            synchronization=tf.VariableSynchronization.ON_READ,
+            aggregation=tf.VariableAggregation.SUM)
+
+    def build_stats(self, input_shape) -> None:
+        """Create the statistic variables the criterion needs (``build``)."""
+        needs = set(self.criterion.needs) if self.scored else set()
+        grad = sorted(needs & GRAD_STATS)
+        self._grad_names = grad
+        self._grad_vars = [{n: self._stat_weight(f"stat_{n}_{i}", w.shape) for n in grad}
+                           for i, w in enumerate(self.prunable_weights)]
+        self._grad_steps = self._stat_weight("stat_steps", []) if grad else None
+        act = sorted(needs & ACT_STATS)
+        self._act_names = act
+        self._act_vars = {}
+        if act:
+            channels = int(self.layer.compute_output_shape(input_shape)[-1])
+            self._act_vars = {n: self._stat_weight(f"stat_{n}", [channels]) for n in act}
+            self._act_vars["count"] = self._stat_weight("stat_act_count", [])
+            self._act_vars["samples"] = self._stat_weight("stat_act_samples", [])
+        self._input_vars = {}
+        if "hessian" in needs:
+            rows = int(np.prod(self.prunable_weights[0].shape[:-1]))
+            self._input_vars = {"hessian": self._stat_weight("stat_hessian", [rows, rows]),
+                                "rows": self._stat_weight("stat_hessian_rows", [])}
+
+    def stat_variables(self) -> list:
+        """Every statistic variable of this wrapper."""
+        out = [v for d in self._grad_vars for v in d.values()]
+        out += [self._grad_steps] if self._grad_steps is not None else []
+        return out + list(self._act_vars.values()) + list(self._input_vars.values())
+
+    def reset_stats(self) -> None:
+        """Set every statistic to zero (e.g. before one-shot calibration)."""
+        for v in self.stat_variables():
+            v.assign(tf.zeros(v.shape, v.dtype))
+
+    def on_gradients(self, grads) -> list:
+        """Add one step's weight gradients to the gradient statistics (the tap's backward)."""
+        ctx = tf.distribute.get_replica_context()
+        ops = []
+        for i, (weight, g) in enumerate(zip(self.prunable_weights, grads, strict=True)):
+            deltas = gradient_deltas(self._grad_names, tf.convert_to_tensor(weight), g, ctx)
+            for name, var in self._grad_vars[i].items():
+                ops.append(var.assign_add(deltas[name]))
+            if i == 0:
+                ops.append(self._grad_steps.assign_add(deltas["steps"]))
+        return ops
+
+    def record_forward(self, inputs, out) -> list:
+        """Add one call's activations (and input second moment) to the statistics."""
+        ops = []
+        if self._act_vars:
+            sums = activation_sums(self._act_names, out,
+                                   None if self.observe else self.criterion.train_samples)
+            ops += [var.assign_add(sums[name]) for name, var in self._act_vars.items()]
+        if self._input_vars:
+            x = patches(self.layer, tf.nest.flatten(inputs)[0])
+            ops.append(self._input_vars["hessian"].assign_add(tf.matmul(x, x, transpose_a=True)))
+            ops.append(self._input_vars["rows"].assign_add(tf.cast(tf.shape(x)[0], tf.float32)))
+        return ops
+
+    def statistics(self, index: int = 0) -> dict:
+        """The statistics handed to the criterion for prunable weight ``index``.
+
+        Gradient statistics are means over the recorded steps, activation statistics
+        means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
+        """
+        out = {"key": self.weight_keys[index], "axis": channel_axis(self.layer)}
+        if not self.scored:
+            return out
+        # statistics measured on the whole model (criterion "sensitivity": loss_delta)
+        out.update((self.measured_stats or {}).get(index, {}))
+        if self._grad_names:
+            steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
+            for name, var in self._grad_vars[index].items():
+                out[name] = tf.convert_to_tensor(var) / steps
+            out["steps"] = tf.convert_to_tensor(self._grad_steps)
+        if self._act_vars:
+            count = tf.maximum(tf.convert_to_tensor(self._act_vars["count"]), 1.0)
+            samples = tf.maximum(tf.convert_to_tensor(self._act_vars["samples"]), 1.0)
+            for name in self._act_names:
+                denom = samples if name == "act_rank" else count
+                out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
+        if self._input_vars and index == 0:
+            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
+            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
+        return out
+
+    def recorded(self):
+        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
+        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
+            if var is not None:
+                return tf.convert_to_tensor(var)
+        return None

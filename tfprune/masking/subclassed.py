@@ -51,11 +51,11 @@ from tfprune.masking import slots as slots_lib
 from tfprune.masking.slots import copy_model, is_subclassed, slots
 from tfprune.masking.validate import (
     DEFAULT_FREQUENCY,
-    _check_layers,
-    _check_schedule_args,
-    _final_sparsity,
-    _pair,
 )
+from tfprune.masking.validate import check_layers as _check_layers
+from tfprune.masking.validate import check_positive_pair as _pair
+from tfprune.masking.validate import check_schedule_args as _check_schedule_args
+from tfprune.masking.validate import final_sparsity as _final_sparsity
 from tfprune.masking.wrapper import PruningWrapper
 
 __all__ = ["is_subclassed", "check_inplace", "check_graph_free", "slots", "copy_model", "prune",

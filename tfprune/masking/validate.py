@@ -1,5 +1,5 @@
 """Validation of the masking entry points, before any work: the arguments of
-``prune``/``one_shot`` (:func:`_resolve`) and what a layer can take
+``prune``/``one_shot`` (:func:`resolve_args`) and what a layer can take
 (:func:`check_layer`). Moved out of ``api`` and ``wrapper``; no behaviour change.
 """
 
@@ -21,18 +21,25 @@ from tfprune.compat import check_tf_keras_model, keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules as schedules_lib
 from tfprune.core.criteria.base import GRANULARITIES
+from tfprune.graph import heads
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
 
 __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_finite", "check_data",
-           "check_labels"]
+           "check_labels", "check_head_targets"]
 
 DEFAULT_FREQUENCY = 100
 UPDATE_MODES = ("layer", "external")
 
 
-def _pair(value, arg):
+def check_positive_pair(value, arg):
+    """``value`` as a pair of positive ints (``n_m``, ``block``), or a ConfigError naming ``arg``.
+
+    Example:
+        >>> check_positive_pair([4, 1], "block")
+        (4, 1)
+    """
     try:
         a, b = (int(v) for v in value)
     except (TypeError, ValueError):
@@ -43,8 +50,13 @@ def _pair(value, arg):
     return a, b
 
 
-def _channel_axis(layer) -> int | None:
-    """Axis of the output channels in the layer's kernel (None: not channel-prunable)."""
+def channel_axis(layer) -> int | None:
+    """Axis of the output channels in the layer's kernel (None: not channel-prunable).
+
+    Example:
+        >>> channel_axis(keras.layers.Dense(2)), channel_axis(keras.layers.Conv2DTranspose(2, 3))
+        (-1, -2)
+    """
     L = keras.layers
     if isinstance(layer, (L.DepthwiseConv2D, L.SeparableConv1D, L.SeparableConv2D)):
         return None
@@ -86,7 +98,7 @@ def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1)
     needs = set(criterion.needs)
     if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
             isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
-            and _channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
+            and channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
         raise errors.UnsupportedLayerError(
             f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D and Conv2D "
             f"(groups=1); {fix}.")
@@ -101,7 +113,15 @@ def _check_sparsity(value, arg="sparsity"):
     return errors.check_sparsity(value, arg)
 
 
-def _final_sparsity(schedule) -> float:
+def final_sparsity(schedule) -> float:
+    """The sparsity ``schedule`` ends at (its ``final_sparsity``, ``target_sparsity`` or
+    ``sparsity``), for a mapping scope's per-layer scales.
+
+    Example:
+        >>> from tfprune.core import schedules
+        >>> final_sparsity(schedules.AGP(0.8, end_step=10))
+        0.8
+    """
     for attr in ("final_sparsity", "target_sparsity", "sparsity"):
         if hasattr(schedule, attr):
             return float(getattr(schedule, attr))
@@ -110,29 +130,61 @@ def _final_sparsity(schedule) -> float:
         "schedule a `final_sparsity` attribute, or pass `sparsity=` instead.")
 
 
-def _check_layers(targets, crit, scope, granularity, n_m, block):
+def check_head_targets(targets: dict, scope) -> None:
+    """Refuse ``granularity="head"`` when no target layer has heads, or a dict scope names
+    a layer without heads, before any work.
+
+    Example:
+        >>> check_head_targets({"fc": keras.layers.Dense(2, name="fc")}, "layer")
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.NothingToPruneError: granularity='head' prunes whole heads of ...
+    """
+    targets_of = scope_lib.resolve(scope).targets
+    if targets_of is not None:
+        other = [n for n in targets_of if n in targets and not heads.is_attention(targets[n])]
+        if other:
+            raise errors.ConfigError(
+                f"scope names layer {other[0]!r} ({type(targets[other[0]]).__name__}), which has "
+                "no attention heads; at granularity='head' the dict names MultiHeadAttention "
+                "layers. Remove it, or prune it at granularity='channel'/'weight'.")
+    if not any(heads.is_attention(layer) for layer in targets.values()):
+        raise errors.NothingToPruneError(
+            "granularity='head' prunes whole heads of MultiHeadAttention layers, and no "
+            "(non-excluded) layer of this model is one. Use granularity='channel' (whole "
+            "channels) or 'weight' (single weights) instead.")
+
+
+def check_layers(targets, crit, scope, granularity, n_m, block):
     """Refuse a criterion/granularity a target layer cannot take, before any work
-    (``scope``: a resolved :class:`tfprune.masking.scope.Scope` or the user's value)."""
+    (``scope``: a resolved :class:`tfprune.masking.scope.Scope` or the user's value).
+
+    Example:
+        >>> check_layers({"d": keras.layers.Dense(2, name="d")}, criteria_lib.get("l1"),
+        ...              "global", "n:m", (2, 4), (4, 1))  # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: granularity='n:m' fixes the sparsity of every group ...
+    """
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
     scope = scope_lib.resolve(scope)
     criteria_lib.check_granularity(crit, granularity)
-    if granularity == "head":  # MultiHeadAttention layers only (masking.heads)
-        from tfprune.masking import heads
-
-        heads.check_targets(targets, scope)
+    if granularity == "head":  # MultiHeadAttention layers only
+        check_head_targets(targets, scope)
     strategy = granularity_lib.get(granularity)
     if scope.ranking == "global" and not strategy.global_ranking:
         raise errors.ConfigError(f"granularity={granularity!r} fixes the sparsity of every group "
                                  "(1 - N/M); it has no global ranking. Use scope='layer'.")
-    n_m, block = _pair(n_m, "n_m"), _pair(block, "block")
+    n_m, block = check_positive_pair(n_m, "n_m"), check_positive_pair(block, "block")
     if n_m[0] >= n_m[1]:
         raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
     for layer in targets.values():
         check_layer(layer, crit, granularity, n_m, block)
 
 
-def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
+def resolve_args(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
     """Validate everything before any work; return (schedule, criterion, scales).
 
     ``scope`` is resolved by :func:`tfprune.masking.scope.resolve` (a resolved one is
@@ -141,10 +193,16 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
     Without a schedule: ``Constant`` at the sparsity, re-applied every
     ``DEFAULT_FREQUENCY`` steps (``prune``), or with ``fixed`` (``one_shot``, whose masks
     are set at once) ``OneShot`` at step 0: fine-tuning keeps the masks as they are.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> schedule, crit, scales = resolve_args(m, 0.5, None, "l1", "layer", None)
+        >>> crit.name, scales
+        ('l1', {'d': 1.0})
     """
     check_tf_keras_model(model)
     scope = scope_lib.resolve(scope)
-    _check_schedule_args(sparsity, schedule, scope)
+    check_schedule_args(sparsity, schedule, scope)
     crit = criteria_lib.get(criterion)
     exclude = set(errors.check_layer_names("exclude", exclude, model))
     by_name = {layer.name: layer for layer in layers.leaf_layers(model)}
@@ -174,14 +232,21 @@ def _resolve(model, sparsity, schedule, criterion, scope, exclude, fixed=False):
                                                         frequency=DEFAULT_FREQUENCY)
     scales = {n: 1.0 for n in targets}
     if scope.is_mapping:
-        final = _final_sparsity(schedule)
+        final = final_sparsity(schedule)
         if final <= 0:
             raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
         scales = {n: scope.targets[n] / final for n in targets}
     return schedule, crit, scales
 
 
-def _check_schedule_args(sparsity, schedule, scope) -> None:
+def check_schedule_args(sparsity, schedule, scope) -> None:
+    """Refuse ``sparsity`` and ``schedule`` together, neither of them (unless the resolved
+    ``scope`` is a mapping), a bad sparsity or a schedule that is not a PruningSchedule.
+
+    Example:
+        >>> from tfprune.masking import scope as scope_lib
+        >>> check_schedule_args(0.5, None, scope_lib.resolve("layer"))
+    """
     if sparsity is not None and schedule is not None:
         raise errors.ConfigError(
             "Pass either `sparsity=` (a constant target) or `schedule=` (a PruningSchedule), "

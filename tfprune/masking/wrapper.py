@@ -42,23 +42,38 @@ from tf_keras.src.mixed_precision import autocast_variable
 from tfprune import errors, layers
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
+from tfprune.core import schedules as schedules_lib
 from tfprune.masking import gates
+from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import stats as stats_lib
-from tfprune.masking._scores import ScoringMixin
-from tfprune.masking._train_guard import MISSING_CALLBACK_MSG, install
+from tfprune.masking.scores import ScoringMixin
+from tfprune.masking.train_guard import MISSING_CALLBACK_MSG, install
 from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
     GRANULARITIES,
     UPDATE_MODES,
-    _channel_axis,
-    _pair,
+    channel_axis,
     check_layer,
+    check_positive_pair,
 )
 
-__all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer"]
+__all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer", "update_mode"]
 
 
 #: graph -> {(wrapper id, thread id)} that already advanced the step in that graph.
 _STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def update_mode(ranking: str, granularity: str) -> str:
+    """The ``update`` of a wrapper: ``"external"`` when the model-level pruner sets its masks
+    (a global ranking, or one mask per group: channel, head), else ``"layer"`` (the wrapper
+    re-masks itself in the training step). The one place this is decided.
+
+    Example:
+        >>> update_mode("global", "weight"), update_mode("layer", "head"), update_mode("layer", "n:m")
+        ('external', 'external', 'layer')
+    """
+    grouped = granularity_lib.get(granularity).grouped
+    return "external" if ranking == "global" or grouped else "layer"
 
 
 def _is_true(training) -> bool:
@@ -89,7 +104,7 @@ class _CriterionPruning(pruning_impl.Pruning):
         w = self._wrapper
         idx = next(i for i, (v, _, _) in enumerate(self._pruning_vars) if v is weights)
         _, mask_var, thr_var = self._pruning_vars[idx]
-        if w.update == "external":
+        if w.external:
             return thr_var.read_value(), mask_var.read_value()
         sparsity = self._pruning_schedule(self._step_fn())[1] * w.sparsity_scale
         sparsity = tf.clip_by_value(sparsity, 0.0, 0.9999)
@@ -111,8 +126,39 @@ def _materialize(layer) -> None:
         layer(zeros(q), zeros(v), key=zeros(k))
 
 
+def _checked_args(layer, weights, update, granularity, scope, block_size, n_m, block):
+    """The wrapper's arguments checked, before any variable: ``(weight names, update,
+    granularity, n_m, block)`` (a channel or head wrapper's update is always external)."""
+    if not isinstance(layer, keras.layers.Layer):
+        raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
+    names = layers.prunable_weight_names(layer) if weights is None else list(weights)
+    if names is None:
+        raise errors.UnsupportedLayerError(
+            f"Layer {layer.name!r} ({type(layer).__name__}) has no prunable weights. "
+            "Prunable: Dense, Conv1D/2D/3D(+Transpose), DepthwiseConv2D, SeparableConv1D/2D, "
+            "Embedding, LSTM/GRU/SimpleRNN, MultiHeadAttention, layers with "
+            "get_prunable_weights(), or declare it with tfprune.register(LayerClass, "
+            "weights=[...]).")
+    if update not in UPDATE_MODES:
+        raise errors.unknown_name("update mode", update, UPDATE_MODES)
+    granularity = criteria_lib.resolve_granularity(granularity)
+    if granularity not in GRANULARITIES:
+        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
+    if scope not in ("layer", "global"):
+        raise errors.unknown_name("scope", scope, ("layer", "global"))
+    if granularity_lib.get(granularity).grouped:
+        update = "external"  # one mask per dependency group or head set: the pruner sets it
+    if tuple(block_size) != (1, 1):
+        raise errors.ConfigError("PruningWrapper: TF-MOT's block_size is not used; pass "
+                                 "granularity='block', block=(r, c) instead.")
+    pair, block = check_positive_pair(n_m, "n_m"), check_positive_pair(block, "block")
+    if pair[0] >= pair[1]:
+        raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
+    return names, update, granularity, pair, block
+
+
 @keras.utils.register_keras_serializable(package="tfprune")
-class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
+class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.PruneLowMagnitude):
     """Wraps one layer; owns mask/threshold/step/statistic variables; applies the mask.
 
     Args:
@@ -151,35 +197,11 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
                  update="layer", sparsity_scale=1.0, block_size=(1, 1),
                  block_pooling_type="AVG", granularity="weight", n_m=(2, 4),
                  block=(4, 1), channel_map=None, scope="layer", scored=True, **kwargs):
-        if not isinstance(layer, keras.layers.Layer):
-            raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
         # fit without PruningCallback -> MissingCallbackError, reloaded models too: installed
         # when the first wrapper is made (pruned or loaded), not when tfprune is imported
         install()
-        names = layers.prunable_weight_names(layer) if weights is None else list(weights)
-        if names is None:
-            raise errors.UnsupportedLayerError(
-                f"Layer {layer.name!r} ({type(layer).__name__}) has no prunable weights. "
-                "Prunable: Dense, Conv1D/2D/3D(+Transpose), DepthwiseConv2D, SeparableConv1D/2D, "
-                "Embedding, LSTM/GRU/SimpleRNN, MultiHeadAttention, layers with "
-                "get_prunable_weights(), or declare it with tfprune.register(LayerClass, "
-                "weights=[...]).")
-        if update not in UPDATE_MODES:
-            raise errors.unknown_name("update mode", update, UPDATE_MODES)
-        granularity = criteria_lib.resolve_granularity(granularity)
-        if granularity not in GRANULARITIES:
-            raise errors.unknown_name("granularity", granularity, GRANULARITIES)
-        if scope not in ("layer", "global"):
-            raise errors.unknown_name("scope", scope, ("layer", "global"))
-        if granularity == "channel":
-            update = "external"  # one mask per dependency group: the pruner sets it
-        if tuple(block_size) != (1, 1):
-            raise errors.ConfigError("PruningWrapper: TF-MOT's block_size is not used; pass "
-                                     "granularity='block', block=(r, c) instead.")
-        self.n_m = _pair(n_m, "n_m")
-        self.block = _pair(block, "block")
-        if self.n_m[0] >= self.n_m[1]:
-            raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
+        names, update, granularity, self.n_m, self.block = _checked_args(
+            layer, weights, update, granularity, scope, block_size, n_m, block)
         self.granularity = granularity
         self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
         self.criterion = criteria_lib.get(criterion)
@@ -196,7 +218,10 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         self.sparsity_m_by_n = None
         self.pruning_obj = None
         self.pruning_vars = []
-        self._observe = False
+        #: gather statistics in every call, inference included (:func:`pruner.observing`)
+        self.observe = False
+        self._last_update = None  # the schedule's last mask-update step, once computed
+        self._last_update_known = False
         self._eager_step_open = None  # None: every eager training call increments
         kwargs.setdefault("name", f"prune_{layer.name}")
         keras.layers.Wrapper.__init__(self, layer, **kwargs)
@@ -205,13 +230,6 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         self._track_trackable(layer, name="layer")
         if not hasattr(self, "_batch_input_shape") and hasattr(layer, "_batch_input_shape"):
             self._batch_input_shape = layer._batch_input_shape
-
-    # -- variables ---------------------------------------------------------------------
-    def _stat_weight(self, name, shape):
-        return self.add_weight(
-            name, shape=shape, initializer="zeros", dtype=tf.float32, trainable=False,
-            synchronization=tf.VariableSynchronization.ON_READ,
-            aggregation=tf.VariableAggregation.SUM)
 
     def build(self, input_shape):
         keras.layers.Wrapper.build(self, input_shape)
@@ -233,44 +251,12 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         self.pruning_step = self.add_weight(
             "pruning_step", shape=[], initializer=keras.initializers.Constant(-1),
             dtype=tf.int64, trainable=False)
-        self._build_stats(input_shape)
-        self._keys = [_weight_key(self.layer.name, i) for i in range(len(triples))]
+        self.build_stats(input_shape)
+        self.weight_keys = [_weight_key(self.layer.name, i) for i in range(len(triples))]
         self.pruning_obj = _CriterionPruning(
             wrapper=self, training_step_fn=lambda: self.pruning_step,
             pruning_vars=self.pruning_vars, pruning_schedule=self.pruning_schedule,
             block_size=self.block_size, block_pooling_type=self.block_pooling_type)
-
-    def _build_stats(self, input_shape):
-        needs = set(self.criterion.needs) if self.scored else set()
-        grad = sorted(needs & stats_lib.GRAD_STATS)
-        self._grad_names = grad
-        self._grad_vars = [{n: self._stat_weight(f"stat_{n}_{i}", w.shape) for n in grad}
-                           for i, w in enumerate(self.prunable_weights)]
-        self._grad_steps = self._stat_weight("stat_steps", []) if grad else None
-        act = sorted(needs & stats_lib.ACT_STATS)
-        self._act_names = act
-        self._act_vars = {}
-        if act:
-            channels = int(self.layer.compute_output_shape(input_shape)[-1])
-            self._act_vars = {n: self._stat_weight(f"stat_{n}", [channels]) for n in act}
-            self._act_vars["count"] = self._stat_weight("stat_act_count", [])
-            self._act_vars["samples"] = self._stat_weight("stat_act_samples", [])
-        self._input_vars = {}
-        if "hessian" in needs:
-            rows = int(np.prod(self.prunable_weights[0].shape[:-1]))
-            self._input_vars = {"hessian": self._stat_weight("stat_hessian", [rows, rows]),
-                                "rows": self._stat_weight("stat_hessian_rows", [])}
-
-    def stat_variables(self) -> list:
-        """Every statistic variable of this wrapper."""
-        out = [v for d in self._grad_vars for v in d.values()]
-        out += [self._grad_steps] if self._grad_steps is not None else []
-        return out + list(self._act_vars.values()) + list(self._input_vars.values())
-
-    def reset_stats(self) -> None:
-        """Set every statistic to zero (e.g. before one-shot calibration)."""
-        for v in self.stat_variables():
-            v.assign(tf.zeros(v.shape, v.dtype))
 
     # -- call: TF-MOT's step/mask/weight updates, then the tapped inner call -----------
     def call(self, inputs, *args, training=None, **kwargs):
@@ -281,7 +267,7 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         with autocast_variable.enable_auto_cast_variables(None):
             self._tfmot_updates(training)
         static = tf.get_static_value(training) if tf.is_tensor(training) else training
-        gather = self._observe or bool(static)
+        gather = self.observe or bool(static)
         # every argument the inner layer takes is passed through (a Keras mask, attention
         # masks, initial states, ``training``); one it does not take (an implicit ``mask``
         # Keras hands every wrapper) is dropped, as the inner layer's own __call__ would
@@ -296,14 +282,14 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         for k in packed[2]:
             inner_kwargs.pop(k)
         gate = gates.until_last_update(self)
-        if self._grad_names and (gather or static is None):
+        if self.gathers_gradients and (gather or static is None):
             out = stats_lib.gradient_tap(
                 inner, packed, self.prunable_weights,
-                lambda grads: gates.gated(gate, self._on_gradients, grads))
+                lambda grads: gates.gated(gate, self.on_gradients, grads))
         else:
             out = inner(packed)
         if gather:
-            gates.gated(gates.every_nth_step(self, gate), self._record_forward, inputs, out)
+            gates.gated(gates.every_nth_step(self, gate), self.record_forward, inputs, out)
         return out
 
     def compute_mask(self, inputs, mask=None):
@@ -364,30 +350,31 @@ class PruningWrapper(ScoringMixin, pruning_wrapper.PruneLowMagnitude):
         """Training ended: every eager training call advances the step again."""
         self._eager_step_open = None
 
-    def _on_gradients(self, grads):
-        ctx = tf.distribute.get_replica_context()
-        ops = []
-        for i, (weight, g) in enumerate(zip(self.prunable_weights, grads, strict=True)):
-            deltas = stats_lib.gradient_deltas(self._grad_names, tf.convert_to_tensor(weight),
-                                               g, ctx)
-            for name, var in self._grad_vars[i].items():
-                ops.append(var.assign_add(deltas[name]))
-            if i == 0:
-                ops.append(self._grad_steps.assign_add(deltas["steps"]))
-        return ops
+    def last_update(self) -> int | None:
+        """The last step at which the schedule updates masks (None: no last one), computed
+        once (:func:`tfprune.core.schedules.last_update`); statistics stop after it.
 
-    def _record_forward(self, inputs, out):
-        ops = []
-        if self._act_vars:
-            sums = stats_lib.activation_sums(
-                self._act_names, out,
-                None if self._observe else getattr(self.criterion, "train_samples", None))
-            ops += [var.assign_add(sums[name]) for name, var in self._act_vars.items()]
-        if self._input_vars:
-            x = stats_lib.patches(self.layer, tf.nest.flatten(inputs)[0])
-            ops.append(self._input_vars["hessian"].assign_add(tf.matmul(x, x, transpose_a=True)))
-            ops.append(self._input_vars["rows"].assign_add(tf.cast(tf.shape(x)[0], tf.float32)))
-        return ops
+        Example:
+            >>> from tfprune.core import schedules
+            >>> PruningWrapper(keras.layers.Dense(2), schedules.OneShot(0.5, step=3)).last_update()
+            3
+        """
+        if not self._last_update_known:
+            self._last_update = schedules_lib.last_update(self.pruning_schedule)
+            self._last_update_known = True
+        return self._last_update
+
+    @property
+    def external(self) -> bool:
+        """True when the model-level pruner sets this wrapper's masks (``update="external"``:
+        a global ranking, or one mask per group at channel/head granularity); False when
+        the wrapper re-masks itself in the training step.
+
+        Example:
+            >>> PruningWrapper(keras.layers.Dense(2), granularity="channel").external
+            True
+        """
+        return self.update == "external"
 
     def target_sparsity(self, step) -> float:
         """The sparsity this layer aims for at ``step`` (schedule × sparsity_scale)."""

@@ -148,9 +148,10 @@ def plan(
     if not groups:
         return Plan({}, {})
     if crit.needs_data:  # statistics need wrappers: the one_shot path
-        pruned = api._one_shot(model, sparsity, criterion=crit, scope=scope, exclude=exclude,
-                               data=data, loss=loss, granularity="channel", n_m=(2, 4),
-                               block=(4, 1), max_batches=None, options=opts)
+        pruned = api.one_shot_functional(model, sparsity, criterion=crit, scope=scope,
+                                         exclude=exclude, data=data, loss=loss,
+                                         granularity="channel", n_m=(2, 4), block=(4, 1),
+                                         max_batches=None, options=opts)
         keep = channels.keep_state(pruner.wrapped_layers(pruned))
     else:  # the same group code on the plain layers, no cloning
         members = channels.groups_of(channels.plain_members(g, groups, crit, opts))

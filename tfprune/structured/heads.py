@@ -4,7 +4,7 @@ and slice them out (``num_heads`` lowered, same outputs).
 Stop of the path: structured (plan, rebuild). Head ``h`` of a layer lives at position
 ``h`` of axis 1 of the query/key/value kernels (``[d, H, dim]``), axis 0 of their biases
 (``[H, dim]``) and axis 0 of the output-projection kernel (``[H, value_dim, d_out]``)
-(the map of :mod:`tfprune.masking.heads`). Heads are internal to the layer: its input and
+(the map of :mod:`tfprune.graph.heads`). Heads are internal to the layer: its input and
 output widths do not change, so no other layer is touched. A head's group in a
 :class:`tfprune.structured.Plan` is ``"<layer path>/heads"``.
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import numpy as np
 
 from tfprune import errors
-from tfprune.masking import heads as heads_lib
+from tfprune.graph import heads as heads_lib
 from tfprune.structured.plans import Plan
 
 __all__ = ["SUFFIX", "attention_layers", "derive", "keep_arrays", "apply", "removed_weights", "split"]

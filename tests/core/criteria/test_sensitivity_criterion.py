@@ -7,7 +7,8 @@ import tfprune
 from tfprune import errors, structured
 from tfprune.compat import keras
 from tfprune.core import criteria
-from tfprune.masking import channels, probe, pruner
+from tfprune.masking import channels, pruner
+from tfprune.measure import probe
 
 L = keras.layers
 LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)

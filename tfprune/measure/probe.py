@@ -12,7 +12,7 @@ Python walk of the model happens per point.
 
 ``granularity="head"``: the groups are the heads of every ``MultiHeadAttention``
 (``"<layer>/heads"``, one "channel" per head, living in the query/key/value kernels and
-biases and the output-projection kernel: the map of :mod:`tfprune.masking.heads`), so the
+biases and the output-projection kernel: the map of :mod:`tfprune.graph.heads`), so the
 same probe measures heads removed, for ``sensitivity(granularity="head")`` and
 ``criterion="sensitivity"`` at head granularity.
 
@@ -33,16 +33,17 @@ from __future__ import annotations
 import time
 
 import numpy as np
-import tensorflow as tf
 
 from tfprune import data as data_lib
 from tfprune import errors
 from tfprune import graph as graph_lib
 from tfprune.compat import keras
 from tfprune.core.criteria import grouping
-from tfprune.masking import channels, cutpoints, heads, pruner
-from tfprune.masking.batchstats import BatchStatsNormalization, has_batch_norm, working_copy
-from tfprune.masking.heads import HeadGroup, head_groups
+from tfprune.graph import heads
+from tfprune.graph.heads import HeadGroup, head_groups
+from tfprune.measure import cutpoints
+from tfprune.measure.batchstats import BatchStatsNormalization, has_batch_norm, working_copy
+from tfprune.measure.metric import chunk_size, compile_metric, loss_metric
 
 __all__ = ["cache", "compile_metric", "chunk_size", "loss_metric", "ChannelProbe", "HeadGroup",
            "head_groups", "MIN_SAMPLES", "measure_loss_deltas", "BatchStatsNormalization", "working_copy",
@@ -102,78 +103,6 @@ def cache(data, *, batch_size: int = 64, max_batches=None, max_samples=None, mod
     return out
 
 
-def compile_metric(model, batches, fn, *, batch_size: int = 32):
-    """A tf.function ``() -> mean metric`` over ``batches``, traced once.
-
-    The batches are concatenated and re-cut into chunks of about ``batch_size`` (a size
-    between ``batch_size/2`` and ``1.5*batch_size`` that divides the sample count when there
-    is one) held as constants, and a ``tf.while_loop`` runs the model on one chunk per step:
-    the model is traced once, not once per chunk (MobileNetV2(alpha=0.35, 96x96) on 256
-    samples, 2-core CPU: trace and first call 3.0 CPU-s instead of 8.9 for the 8 chunks
-    unrolled; an evaluation 0.6 CPU-s in chunks of 32, 0.64 in chunks of 16, 0.74 of 64, 0.9
-    as one batch of 256). It reads the model's variables, so assigning weights changes its
-    result without retracing. ``fn(y, y_pred)`` returns the batch mean; the result is the
-    sample-weighted mean.
-
-    Example:
-        >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
-        >>> run = compile_metric(m, [(np.ones((3, 2)), np.zeros(3))],
-        ...                      lambda y, p: tf.reduce_mean(p * 0.0))
-        >>> float(run())
-        0.0
-    """
-    x = np.concatenate([b[0] for b in batches])
-    y = np.concatenate([b[1] for b in batches])
-    n = len(x)
-    bs = chunk_size(n, batch_size)
-    k, rest = n // bs, n % bs
-    xs = tf.constant(x[:k * bs].reshape((k, bs) + x.shape[1:]))
-    ys = tf.constant(y[:k * bs].reshape((k, bs) + y.shape[1:]))
-    tail = (tf.constant(x[k * bs:]), tf.constant(y[k * bs:])) if rest else None
-
-    def chunk(cx, cy):
-        return tf.cast(fn(cy, model(cx, training=False)), tf.float32) * float(cx.shape[0])
-
-    @tf.function(autograph=False)
-    def run():
-        _, total = tf.while_loop(lambda i, t: i < k,
-                                 lambda i, t: (i + 1, t + chunk(xs[i], ys[i])),
-                                 (tf.constant(0), tf.constant(0.0, tf.float32)))
-        if tail is not None:  # a second trace only when no chunk size divides n
-            total += chunk(*tail)
-        return total / float(n)
-
-    return run
-
-
-def chunk_size(n: int, batch_size: int) -> int:
-    """The chunk size :func:`compile_metric` uses for ``n`` samples: a size in
-    (``batch_size/2``, ``1.5*batch_size``] dividing ``n`` when there is one (one trace).
-
-    Example:
-        >>> chunk_size(256, 32), chunk_size(300, 32), chunk_size(10, 32)
-        (32, 30, 10)
-    """
-    bs = next((s for s in range(batch_size, batch_size // 2, -1) if n % s == 0), None) or next(
-        (s for s in range(batch_size + 1, batch_size * 3 // 2 + 1) if n % s == 0), batch_size)
-    return max(1, min(bs, n))
-
-
-def loss_metric(loss):
-    """``fn(y, y_pred) -> batch-mean loss`` for a loss name, Keras loss or callable.
-
-    Example:
-        >>> float(loss_metric("mse")(tf.zeros([2, 1]), tf.ones([2, 1])))
-        1.0
-    """
-    loss_fn = errors.check_loss(loss)
-
-    def fn(y, p):
-        return tf.reduce_mean(tf.cast(loss_fn(y, p), tf.float32))
-
-    return fn
-
-
 def _attribute(obj, path: str):
     for part in path.split("."):
         obj = getattr(obj, part)
@@ -191,7 +120,7 @@ class ChannelProbe:
         exclude: layer names whose output channels are kept (their groups are not
             measured).
         higher_is_better: True for accuracy-like metrics (a delta is then ``base - v``).
-        cuts: where evaluations may start (:mod:`tfprune.masking.cutpoints`): a group
+        cuts: where evaluations may start (:mod:`tfprune.measure.cutpoints`): a group
             lying wholly after a single-tensor cut point is measured on the model from
             that cut on, on activations computed once (the same value, less work; one
             more trace per cut). ``"auto"``: the cuts that minimise the predicted scan
@@ -374,39 +303,36 @@ class ChannelProbe:
         return out
 
 
-def measure_loss_deltas(model, pruned, data, *, loss, exclude=None, max_batches=None,
-                        max_samples=None) -> dict:
-    """Measure the ``loss_delta`` statistic of every group of ``pruned``'s channel (or head)
-    wrappers on a working copy of ``model`` and hand it to the wrappers (criterion
-    "sensitivity").
+def measure_loss_deltas(model, data, *, loss, groups=None, granularity: str = "channel",
+                        exclude=None, max_batches=None, max_samples=None) -> dict:
+    """The ``loss_delta`` statistic (criterion "sensitivity"): the loss increase of removing
+    each channel (or head) of a group alone, measured on a working copy of ``model``.
 
-    At head granularity (wrappers made by ``prune``/``one_shot(granularity="head")``) a
-    group is a ``MultiHeadAttention``'s heads and each head is removed alone (all its
-    query/key/value/output slices) while the loss is measured.
+    At ``granularity="head"`` a group is a ``MultiHeadAttention``'s heads and each head is
+    removed alone (all its query/key/value/output slices) while the loss is measured.
+    :func:`tfprune.masking.channels.measure` hands the result to the wrappers.
+
+    Args:
+        model: a plain built tf_keras model (not modified).
+        data: ``(x, y)`` calibration data (:func:`cache`).
+        loss: the loss measured (:func:`loss_metric`).
+        groups: the group names wanted (default: every prunable group of the model).
+        granularity: ``"channel"`` or ``"head"``.
+        exclude, max_batches, max_samples: as for :class:`ChannelProbe` and :func:`cache`.
 
     Returns:
-        group name -> per-channel (per-head) loss increase when that channel (head) alone
-        is removed.
-    """
+        group name -> per-channel (per-head) loss increase (float64).
 
+    Example:
+        >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="h"),
+        ...                       keras.layers.Dense(2, name="out")])
+        >>> x, y = np.random.rand(16, 4).astype("float32"), np.arange(16) % 2
+        >>> d = measure_loss_deltas(m, (x, y), loss="sparse_categorical_crossentropy")
+        >>> {g: v.shape for g, v in d.items()}
+        {'h': (3,)}
+    """
     batches = cache(data, max_batches=max_batches, max_samples=max_samples)
-    ws = [w for w in pruner.wrapped_layers(pruned) if getattr(w, "channel_map", None)]
-    head = any(getattr(w, "granularity", None) == "head" for w in ws)
     p = ChannelProbe(model, batches, loss_metric(loss), exclude=exclude,
-                     points="channels", granularity="head" if head else "channel")
-    wanted = [g for g in channels.groups_of(ws) if g in p.groups]
-    deltas = {g: p.deltas(g) for g in wanted}
-    for w in ws:
-        per = {}
-        for e in w.channel_map:
-            if e["role"] not in ("out", "dw") or e["group"] not in deltas:
-                continue
-            i = w.prunable_weight_names.index(e["weight"])
-            shape = w.pruning_vars[i][0].shape.as_list()
-            axis = e["axis"] % len(shape)
-            vec = per.setdefault(i, {}).setdefault(axis, np.zeros(shape[axis], np.float32))
-            pos = np.asarray(e["positions"])
-            vec[pos >= 0] = deltas[e["group"]][pos[pos >= 0]]
-        # a plain attribute, not tracked by Keras (not a weight; not saved)
-        object.__setattr__(w, "_measured", {i: {"loss_delta": d} for i, d in per.items()})
-    return deltas
+                     points="channels", granularity=granularity)
+    wanted = list(p.groups) if groups is None else [g for g in groups if g in p.groups]
+    return {g: p.deltas(g) for g in wanted}

@@ -98,7 +98,7 @@ def first_positions(model, graph, groups) -> dict:
     """group name -> index in ``model.layers`` of the first layer holding the group.
 
     ``graph=None``: groups that name their layers themselves (``groups[name].layers()``,
-    e.g. the attention heads of :class:`tfprune.masking.heads.HeadGroup`); a layer that is
+    e.g. the attention heads of :class:`tfprune.graph.heads.HeadGroup`); a layer that is
     not a top-level layer of ``model`` (inside a nested model) gives 0, the whole model.
 
     Example:

@@ -1,6 +1,6 @@
 """Criterion scores and masks of a :class:`tfprune.masking.wrapper.PruningWrapper`
-(a mixin; the mask math itself is in :mod:`tfprune.core.masks`). Moved out of
-``wrapper``; no behaviour change."""
+(a mixin; the mask math itself is in :mod:`tfprune.core.masks`, the statistics the scores
+read in :class:`tfprune.masking.stats.StatisticsMixin`)."""
 
 from __future__ import annotations
 
@@ -10,43 +10,16 @@ import tensorflow as tf
 from tfprune.core import criteria as criteria_lib
 from tfprune.core.criteria import grouping
 from tfprune.masking import granularity as granularity_lib
-from tfprune.masking.validate import _channel_axis
 
 __all__ = ["ScoringMixin"]
 
 
 class ScoringMixin:
-    """Statistics, scores and masks of the wrapper's prunable weights (needs the
-    wrapper's ``pruning_vars``, ``criterion``, ``granularity``, statistic variables)."""
+    """Scores and masks of the wrapper's prunable weights (needs the wrapper's
+    ``pruning_vars``, ``criterion``, ``granularity`` and its statistics:
+    :class:`tfprune.masking.stats.StatisticsMixin`)."""
 
     # -- mask math (pure functions from tfprune.core.masks) ------------------------------
-    def statistics(self, index: int = 0) -> dict:
-        """The statistics handed to the criterion for prunable weight ``index``.
-
-        Gradient statistics are means over the recorded steps, activation statistics
-        means over the observed entries/samples, ``hessian`` is ``X^T X / rows``.
-        """
-        out = {"key": self._keys[index], "axis": _channel_axis(self.layer)}
-        if not self.scored:
-            return out
-        # statistics measured on the whole model (criterion "sensitivity": loss_delta)
-        out.update((getattr(self, "_measured", None) or {}).get(index, {}))
-        if self._grad_names:
-            steps = tf.maximum(tf.convert_to_tensor(self._grad_steps), 1e-12)
-            for name, var in self._grad_vars[index].items():
-                out[name] = tf.convert_to_tensor(var) / steps
-            out["steps"] = tf.convert_to_tensor(self._grad_steps)
-        if self._act_vars:
-            count = tf.maximum(tf.convert_to_tensor(self._act_vars["count"]), 1.0)
-            samples = tf.maximum(tf.convert_to_tensor(self._act_vars["samples"]), 1.0)
-            for name in self._act_names:
-                denom = samples if name == "act_rank" else count
-                out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
-        if self._input_vars and index == 0:
-            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
-            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
-        return out
-
     def scores(self, index: int, axis: int | None = None) -> tf.Tensor:
         """Criterion scores of prunable weight ``index``: the weight's shape, or one per
         channel for per-channel criteria (``axis``: the channel axis for FPGM), checked by
@@ -84,20 +57,13 @@ class ScoringMixin:
         shape = self.pruning_vars[index][0].shape.as_list()
         return granularity_lib.get(self.granularity).expand(unit_mask, shape, self)
 
-    def _recorded(self):
-        """Scalar count of recorded steps/entries, or None when no data statistic is needed."""
-        for var in (self._grad_steps, self._act_vars.get("count"), self._input_vars.get("rows")):
-            if var is not None:
-                return tf.convert_to_tensor(var)
-        return None
-
     def mask_for(self, index: int, sparsity):
         """(threshold, mask) for prunable weight ``index`` at ``sparsity``.
 
         A data-driven criterion with nothing recorded yet keeps the current mask (no
         arbitrary mask from all-zero statistics at step 0).
         """
-        recorded = self._recorded()
+        recorded = self.recorded()
         if recorded is None:
             return self._new_mask(index, sparsity)
         _, mask_var, thr_var = self.pruning_vars[index]
