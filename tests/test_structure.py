@@ -30,62 +30,19 @@ MAX_FUNCTION_LINES = 50
 MAX_PARAMETERS = 8
 
 # (a) "user module -> owner.name" for each private name used across modules.
-ALLOWED_PRIVATE_USES: set[str] = {
-    "tfprune.export.compress.lut -> tfprune.export.compress._OVERHEAD",
-    "tfprune.export.compress.lut -> tfprune.export.compress._align",
-    "tfprune.export.compress.lut -> tfprune.export.compress._candidates",
-    "tfprune.export.compress.lut -> tfprune.export.compress._libs",
-    "tfprune.export.compress.lut -> tfprune.export.compress._name",
-    "tfprune.export.compress.lut -> tfprune.export.compress._pad16",
-    "tfprune.export.compress.lut -> tfprune.export.compress._quant",
-    "tfprune.masking._scores -> tfprune.masking.validate._channel_axis",
-    "tfprune.masking.api -> tfprune.masking.validate._check_layers",
-    "tfprune.masking.api -> tfprune.masking.validate._resolve",
-    "tfprune.masking.subclassed -> tfprune.masking.validate._check_layers",
-    "tfprune.masking.subclassed -> tfprune.masking.validate._check_schedule_args",
-    "tfprune.masking.subclassed -> tfprune.masking.validate._final_sparsity",
-    "tfprune.masking.subclassed -> tfprune.masking.validate._pair",
-    "tfprune.masking.wrapper -> tfprune.masking.validate._channel_axis",
-    "tfprune.masking.wrapper -> tfprune.masking.validate._pair",
-    "tfprune.structured -> tfprune.masking.api._one_shot",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._SpaceModel",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._check_directory",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._describe_objective",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._is_worker",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._make_oracle",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._model_digest",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._probe_space",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._resolve_model",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._space_fn",
-    "tfprune.tuning.tuner -> tfprune.tuning.sweep._write_json",
-}
+ALLOWED_PRIVATE_USES: set[str] = set()  # 0: every cross-module name is public
 # (b) module paths (relative to tfprune/).
-ALLOWED_LONG_MODULES: set[str] = {
+ALLOWED_LONG_MODULES: set[str] = {  # 3
     "analysis/sensitivity.py",
-    "app/cli.py",
-    "app/data.py",
-    "app/pipeline.py",
-    "data.py",
-    "graph/rules.py",
-    "masking/api.py",
-    "masking/probe.py",
-    "masking/subclassed.py",
+    "app/recipes.py",
     "masking/wrapper.py",
-    "task.py",
 }
 # (c), (d) "path::qualified.name".
-ALLOWED_LONG_FUNCTIONS: set[str] = {
-    "analysis/allocate.py::allocate",
-    "analysis/budget.py::to_budget",
-    "analysis/profiles.py::ArenaProfile.build",
-    "export/compress/__init__.py::prune_encode",
+ALLOWED_LONG_FUNCTIONS: set[str] = {  # 2
     "export/compress/_tflm_pair.py::main",
-    "export/compress/lut.py::_encode_model",
-    "masking/refit.py::compensate",
-    "masking/wrapper.py::PruningWrapper.__init__",
     "structured/__init__.py::plan",
 }
-ALLOWED_WIDE_FUNCTIONS: set[str] = {
+ALLOWED_WIDE_FUNCTIONS: set[str] = {  # 18
     "analysis/allocate.py::allocate",
     "analysis/budget.py::to_budget",
     "analysis/sensitivity.py::sensitivity",
@@ -94,19 +51,15 @@ ALLOWED_WIDE_FUNCTIONS: set[str] = {
     "app/cli.py::shrink",
     "app/demo.py::run_demo",
     "app/inspection.py::export_model",
-    "masking/api.py::_one_shot",
     "masking/api.py::_prune",
-    "masking/api.py::_wrap_layers",
     "masking/api.py::one_shot",
+    "masking/api.py::one_shot_functional",
     "masking/api.py::prune",
-    "masking/cutpoints.py::choose",
-    "masking/probe.py::ChannelProbe.__init__",
     "masking/subclassed.py::one_shot",
     "masking/subclassed.py::prune",
     "masking/wrapper.py::PruningWrapper.__init__",
-    "tuning/measure.py::measure",
-    "tuning/trial.py::_prune_and_fit",
-    "tuning/trial.py::run",
+    "measure/cutpoints.py::choose",
+    "measure/probe.py::ChannelProbe.__init__",
     "tuning/tuner.py::PruningTuner.__init__",
 }
 

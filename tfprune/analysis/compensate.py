@@ -1,6 +1,6 @@
 """Least-squares refit of the layers that consume removed channels (no fine-tuning).
 
-The implementation lives in :mod:`tfprune.masking.refit` (``one_shot(..., compensate=True)``
+The implementation lives in :mod:`tfprune.structured.refit` (``one_shot(..., compensate=True)``
 uses it too); this is its analysis-side name.
 
 Example:

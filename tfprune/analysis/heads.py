@@ -3,7 +3,7 @@ ranked and costed as one unit per layer.
 
 Stop of the path: ``sensitivity(granularity="head")`` -> ``allocate`` -> ``one_shot(scope=...,
 granularity="head")``. The measuring tool is the one of channels
-(:class:`tfprune.masking.probe.ChannelProbe` with ``granularity="head"``: a layer's heads are
+(:class:`tfprune.measure.probe.ChannelProbe` with ``granularity="head"``: a layer's heads are
 one group, removed in place on a working copy and restored); heads are ranked by the
 criterion summed over each head's query/key/value/output kernel slices, with the group code
 that ``one_shot(granularity="head")`` runs (:mod:`tfprune.masking.channels`), so a scan point
@@ -100,7 +100,7 @@ def head_scores(layers_, criterion="magnitude") -> dict:
 def scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
     """The head scan of :func:`tfprune.analysis.sensitivity`: yields ``(baseline, units,
     points)`` where ``points`` yields ``(layer name, [layer name], num_heads, metric)`` per
-    layer and level, measured on a :class:`tfprune.masking.probe.ChannelProbe` whose groups
+    layer and level, measured on a :class:`tfprune.measure.probe.ChannelProbe` whose groups
     are the heads of each MultiHeadAttention (the weakest heads by ``criterion`` removed).
 
     Example:

@@ -43,7 +43,7 @@ import tensorflow as tf
 from tfprune import data as data_lib
 from tfprune import errors
 from tfprune import task as task_lib
-from tfprune.masking import probe
+from tfprune.measure import probe
 
 __all__ = ["Labels", "output_names", "labelled", "measure", "loss_weights", "cached_batches",
            "prepare"]
@@ -276,7 +276,7 @@ def _total_loss(model, outs, labels):
 def cached_batches(data, *, batch_size: int = 64, max_batches=None, model=None,
                    metric=None) -> list:
     """``(x, y)`` numpy batches from arrays, a list of batches, a tf.data.Dataset or a
-    generator (:func:`tfprune.masking.probe.cache`); with ``model``, every batch is checked
+    generator (:func:`tfprune.measure.probe.cache`); with ``model``, every batch is checked
     against it and its labels against ``metric`` (:mod:`tfprune.data`).
 
     Raises:

@@ -9,9 +9,9 @@ on ONE working copy of the model, the metric is measured on cached batches by on
 compiled function, and the weights are restored. The user's model is not touched.
 A model with several outputs is measured by its compiled total loss or by one output's
 metric (:mod:`tfprune.analysis.outputs`); a subclassed tf_keras model at weight granularity.
-At channel granularity the tool is :class:`tfprune.masking.probe.ChannelProbe` (the one behind
+At channel granularity the tool is :class:`tfprune.measure.probe.ChannelProbe` (the one behind
 ``criterion="sensitivity"``): a group lying after a single-tensor cut point may be evaluated from the
-cut, on activations computed once (same values, less work; :mod:`tfprune.masking.cutpoints`
+cut, on activations computed once (same values, less work; :mod:`tfprune.measure.cutpoints`
 chooses the cuts that minimise the predicted scan time).
 
 Example:
@@ -76,7 +76,7 @@ def check_levels(levels) -> tuple:
 
 def evaluator(model, batches, fn):
     """A tf.function ``() -> metric`` over the cached batches, traced once
-    (:func:`tfprune.masking.probe.compile_metric`)."""
+    (:func:`tfprune.measure.probe.compile_metric`)."""
     return probe.compile_metric(model, batches, fn)
 
 
@@ -205,7 +205,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         progress: show a tqdm bar (default: when stderr is a terminal).
         recalibrate_bn: channel and head granularity: measure each point as if the
             BatchNormalization statistics were re-estimated after the removal
-            (:class:`tfprune.masking.probe.ChannelProbe`); ``"auto"``: when the model has
+            (:class:`tfprune.measure.probe.ChannelProbe`); ``"auto"``: when the model has
             BatchNormalization. A removal otherwise also shifts every later
             BatchNormalization's input against statistics of the dense model, damage that
             fine-tuning or a re-estimate removes and that hides which groups matter.
@@ -336,7 +336,7 @@ def _weight_points(units, run, levels):
 
 
 def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
-    """Channel granularity on a :class:`tfprune.masking.probe.ChannelProbe`: each group's
+    """Channel granularity on a :class:`tfprune.measure.probe.ChannelProbe`: each group's
     channels ranked by ``criterion`` (:func:`group_scores`), the weakest removed."""
     channel_criterion(criterion)
     p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),

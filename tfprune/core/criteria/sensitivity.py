@@ -4,7 +4,7 @@
 on calibration data: the sensitivity-based pruning of the literature, measured exactly
 instead of approximated to first (Taylor) or second order (OBD). The statistic
 ``loss_delta`` is measured at the model level (it needs the whole model) by
-:class:`tfprune.masking.probe.ChannelProbe` when ``one_shot``/``structured.plan`` choose
+:class:`tfprune.measure.probe.ChannelProbe` when ``one_shot``/``structured.plan`` choose
 the masks, and handed to :meth:`Sensitivity.score` per producer weight like any other
 statistic; the group reduction is the usual one (:mod:`tfprune.core.criteria.grouping`).
 
