@@ -3,8 +3,9 @@
 ``bench/shrink.py`` (channel shrink on 14 tf_keras.applications architectures),
 ``bench/allocation.py`` (sensitivity scan time, allocation methods, to_budget),
 ``bench/compress.py`` (channel shrink + unstructured + TFLM DECODE on the demo CNN),
-``bench/structured.py`` (every channel criterion on the demo CNN, issue 10) and
-``bench/sweeps.py``; each JSON is read when present in the results folder.
+``bench/structured.py`` (every channel criterion on the demo CNN, issue 10),
+``bench/sweeps.py``, ``bench/distill.py`` and ``bench/collapse.py``; each JSON is read when
+present in the results folder.
 """
 
 from __future__ import annotations
@@ -309,6 +310,49 @@ def mcu_flash_section(d):
     return rows + [""]
 
 
+def distill_section(d):
+    """Fine-tuning with and without the dense teacher (``bench/distill.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    pairs = {}
+    for r in d["rows"]:
+        key = (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])
+        pairs.setdefault(key, {})[bool(r["distill"])] = r
+    rows = ["## Distillation: fine-tuning with the dense model as teacher (`bench/distill.py`)",
+            "", "MNIST-5k, 1,000 test images; the same pruned start, epochs and Adam learning "
+            "rate with and without `tfprune.distill(student, dense, temperature, alpha)`; one "
+            "seed per row. Commands per row in bench/results/distill.json.", "",
+            "| network | pruned | dense % | fine-tune % | with teacher % | target | met | epochs, lr, seed |",
+            "|---|---|---:|---:|---:|---|---|---|"]
+    for (net, pruned, epochs, lr, seed), p in pairs.items():
+        first = next(iter(p.values()))
+        dense = first["dense_accuracy"]
+        best = max(r["accuracy"] for r in p.values())
+        goal = first["target"]
+        met = (best >= 0.95 if goal.startswith(">= 95") else
+               best >= dense - (0.005 if "0.5" in goal else 0.01))
+        cell = lambda k: pct(p[k]["accuracy"]) if k in p else "–"  # noqa: E731
+        rows.append(f"| {net} | {pruned} | {pct(dense)} | {cell(False)} | {cell(True)} | "
+                    f"{goal} | {'yes' if met else 'no'} | {epochs}, {lr:g}, {seed} |")
+    return rows + [""]
+
+
+def collapse_section(d):
+    """The DS-CNN collapse at 8x, before and after the no-collapse guard (``bench/collapse.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    rows = ["## DS-CNN at high weight compression: the emptied classifier (`bench/collapse.py`)",
+            "", f"Command: `{d['command']}`. {d.get('note', '')}", "",
+            "| method | ratio | guard | accuracy % | BN re-estimated % | fc kept | "
+            "empty output channels |", "|---|---:|---|---:|---:|---:|---:|"]
+    for r in d["rows"]:
+        empty = sum(v["empty_out"] for v in r["layers"].values())
+        fc = r["layers"].get("fc", {})
+        rows.append(f"| {r['method']} | {r['ratio']:g} | {r['guard']} | {pct(r['acc'])} | "
+                    f"{pct(r['acc_bn_recalibrated'])} | {fc.get('kept_weights', '–')} | {empty} |")
+    return rows + [""]
+
+
 def coverage_section(results: Path) -> list:
     """The model-zoo coverage table ``bench/coverage.py`` renders into coverage.md."""
     path = results / "coverage.md"
@@ -327,6 +371,7 @@ def sections(results: Path) -> list:
                      ("structured", structured_section), ("sweeps", sweeps_section),
                      ("qat", qat_section), ("oneshot", oneshot_section),
                      ("sparse_kernels", sparse_kernels_section),
-                     ("mcu_flash", mcu_flash_section)):
+                     ("mcu_flash", mcu_flash_section), ("distill", distill_section),
+                     ("collapse", collapse_section)):
         out += fn(_load(results, name))
     return out
