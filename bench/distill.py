@@ -132,19 +132,31 @@ def _load_rows(keep, path=RESULTS):
         return [r for r in json.load(f).get("rows", []) if keep(r)]
 
 
-def table(rows) -> str:
-    """Markdown table of distill.json rows (also used by bench/extras.py)."""
-    lines = ["| network | pruned | dense % | fine-tune % | with teacher % | target | epochs |",
-             "|---|---|---:|---:|---:|---|---:|"]
-    pairs = {}
+def pairs(rows) -> list:
+    """(plain row or None, distill row or None) per setting: each distillation row (one per
+    temperature and alpha) next to the plain fine-tuning of the same network, epochs, lr
+    and seed."""
+    key = lambda r: (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])  # noqa: E731
+    plain = {key(r): r for r in rows if not r["distill"]}
+    out, used = [], set()
     for r in rows:
-        key = (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])
-        pairs.setdefault(key, {})[bool(r["distill"])] = r
-    for (net, pruned, epochs, lr, seed), p in pairs.items():
-        any_row = next(iter(p.values()))
-        cell = lambda d: f"{100 * p[d]['accuracy']:.1f}" if d in p else "—"  # noqa: E731
-        lines.append(f"| {net} | {pruned} | {100 * any_row['dense_accuracy']:.1f} | "
-                     f"{cell(False)} | {cell(True)} | {any_row['target']} | {epochs} |")
+        if r["distill"]:
+            out.append((plain.get(key(r)), r))
+            used.add(key(r))
+    out += [(r, None) for k, r in plain.items() if k not in used]
+    return out
+
+
+def table(rows) -> str:
+    """Markdown table of distill.json rows."""
+    lines = ["| network | pruned | dense % | fine-tune % | with teacher % | T, alpha | target | "
+             "epochs |", "|---|---|---:|---:|---:|---|---|---:|"]
+    for p, d in pairs(rows):
+        r = p or d
+        cell = lambda x: "—" if x is None else f"{100 * x['accuracy']:.1f}"  # noqa: E731
+        ta = "—" if d is None else f"{d['temperature']:g}, {d['alpha']:g}"
+        lines.append(f"| {r['network']} | {r['pruned']} | {100 * r['dense_accuracy']:.1f} | "
+                     f"{cell(p)} | {cell(d)} | {ta} | {r['target']} | {r['epochs']} |")
     return "\n".join(lines)
 
 
@@ -163,9 +175,11 @@ def main(argv=None):
     args = ap.parse_args(argv)
     command = "python bench/distill.py " + " ".join(sys.argv[1:] if argv is None else argv)
     train, (xte, yte) = mnist5k()
-    same = lambda r: (r["network"], r["epochs"], r["lr"], r["seed"], r["distill"]) in {  # noqa: E731
-        (n, args.epochs, args.lr, args.seed, m == "distill") for n in args.nets
-        for m in args.modes}
+    settings = {(n, args.epochs, args.lr, args.seed, m == "distill",
+                 (args.temperature, args.alpha) if m == "distill" else (None, None))
+                for n in args.nets for m in args.modes}
+    same = lambda r: (r["network"], r["epochs"], r["lr"], r["seed"], r["distill"],  # noqa: E731
+                      (r["temperature"], r["alpha"])) in settings
     rows = _load_rows(lambda r: not same(r), args.out)
     result = {"command": command, "machine": platform.machine(), "cpus": os.cpu_count(),
               "rows": rows}

@@ -314,27 +314,32 @@ def distill_section(d):
     """Fine-tuning with and without the dense teacher (``bench/distill.py``)."""
     if not d or not d.get("rows"):
         return []
-    pairs = {}
-    for r in d["rows"]:
-        key = (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])
-        pairs.setdefault(key, {})[bool(r["distill"])] = r
     rows = ["## Distillation: fine-tuning with the dense model as teacher (`bench/distill.py`)",
             "", "MNIST-5k, 1,000 test images; the same pruned start, epochs and Adam learning "
             "rate with and without `tfprune.distill(student, dense, temperature, alpha)`; one "
             "seed per row. Commands per row in bench/results/distill.json.", "",
-            "| network | pruned | dense % | fine-tune % | with teacher % | target | met | epochs, lr, seed |",
-            "|---|---|---:|---:|---:|---|---|---|"]
-    for (net, pruned, epochs, lr, seed), p in pairs.items():
-        first = next(iter(p.values()))
-        dense = first["dense_accuracy"]
-        best = max(r["accuracy"] for r in p.values())
-        goal = first["target"]
+            "| network | pruned | dense % | fine-tune % | with teacher % | T, alpha | target | "
+            "met | epochs, lr, seed |", "|---|---|---:|---:|---:|---|---|---|---|"]
+    for p, t in _distill_pairs(d["rows"]):
+        r = p or t
+        dense, goal = r["dense_accuracy"], r["target"]
+        best = max(x["accuracy"] for x in (p, t) if x is not None)
         met = (best >= 0.95 if goal.startswith(">= 95") else
                best >= dense - (0.005 if "0.5" in goal else 0.01))
-        cell = lambda k: pct(p[k]["accuracy"]) if k in p else "–"  # noqa: E731
-        rows.append(f"| {net} | {pruned} | {pct(dense)} | {cell(False)} | {cell(True)} | "
-                    f"{goal} | {'yes' if met else 'no'} | {epochs}, {lr:g}, {seed} |")
+        ta = "–" if t is None else f"{t['temperature']:g}, {t['alpha']:g}"
+        rows.append(f"| {r['network']} | {r['pruned']} | {pct(dense)} | "
+                    f"{pct(p and p['accuracy'])} | {pct(t and t['accuracy'])} | {ta} | {goal} | "
+                    f"{'yes' if met else 'no'} | {r['epochs']}, {r['lr']:g}, {r['seed']} |")
     return rows + [""]
+
+
+def _distill_pairs(rows):
+    """Each distillation row next to the plain fine-tuning of the same setting."""
+    key = lambda r: (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])  # noqa: E731
+    plain = {key(r): r for r in rows if not r["distill"]}
+    out = [(plain.get(key(r)), r) for r in rows if r["distill"]]
+    used = {key(r) for r in rows if r["distill"]}
+    return out + [(r, None) for k, r in plain.items() if k not in used]
 
 
 def collapse_section(d):

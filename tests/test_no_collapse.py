@@ -54,3 +54,17 @@ def test_no_emptied_channel_no_change():
     kept = sum(int((_kernel(p, n) != 0).sum()) for n in ("a", "b"))
     assert kept == 256  # exactly the global budget: the guard added nothing
     assert all(((_kernel(p, n) != 0).sum(0) > 0).all() for n in ("a", "b"))
+
+
+def test_hidden_units_may_still_be_emptied():
+    keras.utils.set_random_seed(0)
+    i = keras.Input((6, 6, 2))
+    x = keras.layers.Conv2D(8, 3, name="big")(i)
+    x = keras.layers.GlobalAveragePooling2D()(x)
+    x = keras.layers.Dense(4, name="small")(x)
+    m = keras.Model(i, keras.layers.Dense(3, name="out")(x))
+    m.get_layer("big").kernel.assign(m.get_layer("big").kernel * 100.0)
+    m.get_layer("small").kernel.assign(m.get_layer("small").kernel * 0.01)
+    p = tfprune.strip(tfprune.one_shot(m, 0.9, scope="global"))
+    assert ((_kernel(p, "small") != 0).sum(0) == 0).any()  # a hidden unit: structured pruning
+    assert ((_kernel(p, "out") != 0).sum(0) >= 1).all()  # every class keeps an input

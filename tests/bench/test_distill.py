@@ -19,8 +19,10 @@ def _load(name):
 
 
 def _row(net, distill, acc, target):
+    t = (4.0, 0.9) if distill else (None, None)
     return {"network": net, "pruned": "99 % weights", "distill": distill, "accuracy": acc,
-            "dense_accuracy": 0.956, "target": target, "epochs": 4, "lr": 1e-3, "seed": 0}
+            "dense_accuracy": 0.956, "target": target, "epochs": 4, "lr": 1e-3, "seed": 0,
+            "temperature": t[0], "alpha": t[1]}
 
 
 ROWS = [_row("demo", False, 0.909, ">= 95.0 %"), _row("demo", True, 0.951, ">= 95.0 %"),
@@ -29,14 +31,14 @@ ROWS = [_row("demo", False, 0.909, ">= 95.0 %"), _row("demo", True, 0.951, ">= 9
 
 def test_distill_table_pairs_plain_and_teacher_rows():
     table = _load("distill").table(ROWS)
-    assert "| demo | 99 % weights | 95.6 | 90.9 | 95.1 | >= 95.0 % | 4 |" in table
-    assert "| lenet | 99 % weights | 95.6 | 94.0 | — |" in table
+    assert "| demo | 99 % weights | 95.6 | 90.9 | 95.1 | 4, 0.9 | >= 95.0 % | 4 |" in table
+    assert "| lenet | 99 % weights | 95.6 | 94.0 | — | — |" in table
 
 
 def test_extras_distill_section_says_which_targets_are_met():
     text = "\n".join(_load("extras").distill_section({"rows": ROWS}))
-    assert "| demo | 99 % weights | 95.6 | 90.9 | 95.1 | >= 95.0 % | yes |" in text
-    assert "| lenet | 99 % weights | 95.6 | 94.0 | – | within 0.5 of dense | no |" in text
+    assert "| demo | 99 % weights | 95.6 | 90.9 | 95.1 | 4, 0.9 | >= 95.0 % | yes |" in text
+    assert "| lenet | 99 % weights | 95.6 | 94.0 | – | – | within 0.5 of dense | no |" in text
     assert _load("extras").distill_section(None) == []
 
 

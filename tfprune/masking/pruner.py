@@ -178,18 +178,21 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
 
 
 def _floor_empty_outputs(w, index, scores, unit, target):
-    """The no-collapse guard of a global weight ranking: an output channel (a Dense unit,
-    a filter, a depthwise channel) that the ranking left with no weight keeps the best
-    ``ceil((1 - target) * fan_in)`` of its weights, a uniform cut's share.
+    """The no-collapse guard of a global weight ranking: an output unit of the MODEL (a
+    class of the last Dense/Conv layer, with only weightless layers after it) that the
+    ranking left with no weight keeps the best ``ceil((1 - target) * fan_in)`` of its
+    weights, a uniform cut's share.
 
-    Only an emptied channel changes, so a ranking that empties none is as before. Without
-    it a global ranking can take every weight of a small classifier: on the DS-CNN at 8x,
-    global magnitude (BN-folded) kept 1 of the 640 weights of the last Dense layer, 9 of
-    the 10 classes had no input left and the network scored chance. The total may exceed
-    the target by these weights.
+    Only such an emptied unit changes, so a ranking that empties none is as before (hidden
+    units may still be emptied: that is structured pruning, not a collapse). Without it a
+    global ranking can take every weight of a small classifier: on the DS-CNN at 8x, global
+    magnitude (BN-folded) kept 1 of the 640 weights of the last Dense layer, 9 of the 10
+    classes had no input left and the network scored chance. The total may exceed the
+    target by these weights.
     """
     layout = bnfold.output_layout(w.layer, w.prunable_weight_names[index])
-    if w.granularity != "weight" or layout is None or tuple(scores.shape) != tuple(unit.shape):
+    if (w.granularity != "weight" or layout is None
+            or tuple(scores.shape) != tuple(unit.shape) or not _feeds_output(w)):
         return unit
     s, u = np.asarray(scores, np.float32), np.asarray(unit, np.float32)
     if s.ndim < 2:
@@ -210,6 +213,22 @@ def _floor_empty_outputs(w, index, scores, unit, target):
     if layout == "second_last":
         u = np.swapaxes(u, -1, -2)
     return tf.constant(u, dtype=tf.convert_to_tensor(unit).dtype)
+
+
+def _feeds_output(layer) -> bool:
+    """True if only weightless layers (activations, pooling, reshapes) follow ``layer`` up
+    to the model's outputs (the classifier of a network)."""
+    seen, todo = set(), [layer]
+    while todo:
+        for node in getattr(todo.pop(), "_outbound_nodes", []):
+            nxt = node.outbound_layer
+            if id(nxt) in seen:
+                continue
+            seen.add(id(nxt))
+            if nxt.weights:
+                return False
+            todo.append(nxt)
+    return True
 
 
 def _global_scores(w, index):
