@@ -3,8 +3,9 @@
 ``bench/shrink.py`` (channel shrink on 14 tf_keras.applications architectures),
 ``bench/allocation.py`` (sensitivity scan time, allocation methods, to_budget),
 ``bench/compress.py`` (channel shrink + unstructured + TFLM DECODE on the demo CNN),
-``bench/structured.py`` (every channel criterion on the demo CNN, issue 10) and
-``bench/sweeps.py``; each JSON is read when present in the results folder.
+``bench/structured.py`` (every channel criterion on the demo CNN, issue 10),
+``bench/sweeps.py``, ``bench/distill.py`` and ``bench/collapse.py``; each JSON is read when
+present in the results folder.
 """
 
 from __future__ import annotations
@@ -334,6 +335,54 @@ def mcu_lenet_section(d):
     return rows + [""]
 
 
+def distill_section(d):
+    """Fine-tuning with and without the dense teacher (``bench/distill.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    rows = ["## Distillation: fine-tuning with the dense model as teacher (`bench/distill.py`)",
+            "", "MNIST-5k, 1,000 test images; the same pruned start, epochs and Adam learning "
+            "rate with and without `tfprune.distill(student, dense, temperature, alpha)`; one "
+            "seed per row. Commands per row in bench/results/distill.json.", "",
+            "| network | pruned | dense % | fine-tune % | with teacher % | T, alpha | target | "
+            "met | epochs, lr, seed |", "|---|---|---:|---:|---:|---|---|---|---|"]
+    for p, t in _distill_pairs(d["rows"]):
+        r = p or t
+        dense, goal = r["dense_accuracy"], r["target"]
+        best = max(x["accuracy"] for x in (p, t) if x is not None)
+        met = (best >= 0.95 if goal.startswith(">= 95") else
+               best >= dense - (0.005 if "0.5" in goal else 0.01))
+        ta = "–" if t is None else f"{t['temperature']:g}, {t['alpha']:g}"
+        rows.append(f"| {r['network']} | {r['pruned']} | {pct(dense)} | "
+                    f"{pct(p and p['accuracy'])} | {pct(t and t['accuracy'])} | {ta} | {goal} | "
+                    f"{'yes' if met else 'no'} | {r['epochs']}, {r['lr']:g}, {r['seed']} |")
+    return rows + [""]
+
+
+def _distill_pairs(rows):
+    """Each distillation row next to the plain fine-tuning of the same setting."""
+    key = lambda r: (r["network"], r["pruned"], r["epochs"], r["lr"], r["seed"])  # noqa: E731
+    plain = {key(r): r for r in rows if not r["distill"]}
+    out = [(plain.get(key(r)), r) for r in rows if r["distill"]]
+    used = {key(r) for r in rows if r["distill"]}
+    return out + [(r, None) for k, r in plain.items() if k not in used]
+
+
+def collapse_section(d):
+    """The DS-CNN collapse at 8x, before and after the no-collapse guard (``bench/collapse.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    rows = ["## DS-CNN at high weight compression: the emptied classifier (`bench/collapse.py`)",
+            "", f"Command: `{d['command']}`. {d.get('note', '')}", "",
+            "| method | ratio | guard | accuracy % | BN re-estimated % | fc kept | "
+            "empty output channels |", "|---|---:|---|---:|---:|---:|---:|"]
+    for r in d["rows"]:
+        empty = sum(v["empty_out"] for v in r["layers"].values())
+        fc = r["layers"].get("fc", {})
+        rows.append(f"| {r['method']} | {r['ratio']:g} | {r['guard']} | {pct(r['acc'])} | "
+                    f"{pct(r['acc_bn_recalibrated'])} | {fc.get('kept_weights', '–')} | {empty} |")
+    return rows + [""]
+
+
 def coverage_section(results: Path) -> list:
     """The model-zoo coverage table ``bench/coverage.py`` renders into coverage.md."""
     path = results / "coverage.md"
@@ -353,6 +402,7 @@ def sections(results: Path) -> list:
                      ("qat", qat_section), ("oneshot", oneshot_section),
                      ("sparse_kernels", sparse_kernels_section),
                      ("mcu_flash", mcu_flash_section),
-                     ("mcu_flash_lenet", mcu_lenet_section)):
+                     ("mcu_flash_lenet", mcu_lenet_section), ("distill", distill_section),
+                     ("collapse", collapse_section)):
         out += fn(_load(results, name))
     return out
