@@ -41,14 +41,14 @@ import tensorflow_model_optimization as tfmot
 from tensorflow_model_optimization.python.core.quantization.keras import (
     quantize_annotate as _quantize_annotate,
 )
+from tensorflow_model_optimization.python.core.quantization.keras import (
+    quantizers as _quantizers,
+)
 from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (  # noqa: E501
     default_8bit_prune_preserve_quantize_scheme as _pp_scheme,
 )
 from tensorflow_model_optimization.python.core.quantization.keras.collab_opts.prune_preserve import (  # noqa: E501
     prune_preserve_quantize_registry as _pp_registry,
-)
-from tensorflow_model_optimization.python.core.quantization.keras import (
-    quantizers as _quantizers,
 )
 from tensorflow_model_optimization.python.core.quantization.keras.default_8bit import (
     default_8bit_quantize_registry as _default_registry,
