@@ -132,8 +132,9 @@ def _follows_quantized_linear(layer, quantized) -> bool:
         if len(inbound) != 1:
             return False
         inbound = inbound[0]
-    return (isinstance(inbound, (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
-                                 keras.layers.Dense))
+    # exact classes: TF-MOT's patterns match class names (not Conv2DTranspose, a subclass)
+    return (type(inbound) in (keras.layers.Conv2D, keras.layers.DepthwiseConv2D,
+                              keras.layers.Dense)
             and keras.activations.serialize(inbound.activation) in ("linear", {"class_name": "linear"})
             and quantized(inbound))
 
