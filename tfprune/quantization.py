@@ -11,6 +11,11 @@ recurrent and attention layers, ...) stay float during QAT and are quantised aft
 the int8 converter; if such a layer holds pruned zeros it is frozen (not trained), so that its
 zeros stay, and a warning names it.
 
+A BatchNormalization right after a Conv2D, DepthwiseConv2D or Dense is taken into QAT, so that
+TF-MOT's Conv+BN(+ReLU) layout transforms put no fake-quant between the layer and its BN: the
+int8 file folds the BN into the layer and has no quantisation point there either. Pass ``representative_data`` to start the activation ranges at their calibrated
+values instead of TF-MOT's [-6, 6].
+
 Train the result with ``compile``/``fit`` as usual, then export it unchanged:
 ``tfprune.export.tflite(qat, path, quantize="int8", representative_data=x)`` or
 ``tfprune.export.micro(qat, out_dir, representative_data=x)``.
@@ -120,8 +125,9 @@ def zero_fractions(model) -> dict:
 def _follows_quantized_linear(layer, quantized) -> bool:
     """A BatchNormalization right after a quantised linear Conv2D/DepthwiseConv2D/Dense.
 
-    TF-MOT's registry does not take BatchNormalization on its own; annotated, TF-MOT's layout
-    transforms fold it with the layer before (no fake-quant between them, as in the int8 file).
+    TF-MOT's pruning-preserving registry does not take BatchNormalization; annotated, TF-MOT's
+    layout transforms drop the fake-quant between the layer and its BN (the int8 file folds
+    the BN into the layer).
     Left out, the conv output is fake-quantised per tensor before the BN scale, a point the
     converted file does not have.
     """
@@ -214,7 +220,8 @@ def quantize_aware(model, *, exclude=None, representative_data=None):
             for ``tfprune.export.tflite``). Every activation range then starts at its min/max
             over this data, as the post-training int8 converter calibrates. Without it the
             ranges start at TF-MOT's [-6, 6] and move by 0.1 % a step, so a short QAT run
-            trains and exports with ranges several times too wide. Pass it.
+            trains and exports with wide ranges (8x too wide on the demo CNN's first ReLU,
+            whose values stay in [0, 1.5], after one epoch).
 
     Returns:
         A new tf_keras model (TF-MOT ``QuantizeWrapperV2`` layers), uncompiled; ``model`` is
