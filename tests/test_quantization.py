@@ -120,3 +120,58 @@ def test_a_layer_tf_mot_cannot_train_keeps_its_zeros_frozen(data):
     qat.compile("adam", "mse")
     qat.fit(np.random.rand(16, 8, 4), np.random.rand(16, 3), epochs=1, verbose=0)
     assert _zeros(qat)["c1"] == pytest.approx(0.5, abs=0.02)
+
+
+def _conv_bn(x_scale=(1.0, 0.01)):
+    """Conv2D -> BN -> ReLU whose two output channels differ 100x in scale before BN."""
+    i = keras.Input((6, 6, 1))
+    conv = keras.layers.Conv2D(2, 3, use_bias=False, name="conv")
+    h = keras.layers.BatchNormalization(name="bn")(conv(i))
+    h = keras.layers.ReLU(name="relu")(h)
+    dw = keras.layers.DepthwiseConv2D(3, use_bias=False, name="dw")
+    h = keras.layers.ReLU(name="relu2")(keras.layers.BatchNormalization(name="bn2")(dw(h)))
+    m = keras.Model(i, keras.layers.Dense(2, name="out")(keras.layers.Flatten()(h)))
+    rng = np.random.default_rng(1)
+    conv.set_weights([rng.normal(size=(3, 3, 1, 2)).astype("float32") * np.array(x_scale)])
+    x = rng.random((64, 6, 6, 1)).astype("float32")
+    m.get_layer("bn").moving_variance.assign(np.var(conv(x).numpy(), axis=(0, 1, 2)))
+    m.get_layer("bn").moving_mean.assign(np.mean(conv(x).numpy(), axis=(0, 1, 2)))
+    return m, x
+
+
+def test_batch_norm_after_a_conv_is_folded_not_fake_quantised_before(data):
+    m, x = _conv_bn()
+    qat = quantize_aware(m, representative_data=x)
+    names = {w.name for w in qat.weights}
+    # no fake-quant between conv/depthwise and their BN (the int8 file has none there)
+    assert not any(n.startswith(("quant_conv/post_activation", "quant_dw/post_activation"))
+                   for n in names), sorted(names)
+    assert {"quant_bn", "quant_bn2"} <= {layer.name for layer in qat.layers}
+    # the 100x smaller channel survives: QAT inference tracks the float model
+    ref = m.predict(x, verbose=0)
+    err = np.max(np.abs(qat.predict(x, verbose=0) - ref)) / np.max(np.abs(ref))
+    assert err < 0.05, err
+
+
+def test_representative_data_starts_activation_ranges_at_the_data_range():
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    x = np.random.default_rng(0).random((40, 4)).astype("float32") * 2.0
+    plain = {w.name: float(w.numpy()) for w in quantize_aware(m).weights
+             if w.name.endswith(("_min:0", "_max:0")) and "kernel" not in w.name}
+    assert plain["quant_d/post_activation_max:0"] == 6.0  # TF-MOT's default start
+    ranges = {w.name: float(w.numpy()) for w in quantize_aware(m, representative_data=x).weights
+              if w.name.endswith(("_min:0", "_max:0")) and "kernel" not in w.name}
+    y = m.predict(x, verbose=0)
+    [input_max] = [v for k, v in ranges.items() if k.startswith("quantize_layer")
+                   and k.endswith("_max:0")]
+    assert input_max == pytest.approx(x.max())
+    assert ranges["quant_d/post_activation_max:0"] == pytest.approx(max(y.max(), 0), rel=0.05)
+    assert ranges["quant_d/post_activation_min:0"] == pytest.approx(min(y.min(), 0), rel=0.05)
+
+
+def test_calibrated_qat_keeps_zeros(data):
+    plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5))
+    qat = quantize_aware(plain, representative_data=data[0][:32])
+    _fit(qat, data)
+    after = _zeros(qat)
+    assert after["dw"] >= 0.49 and after["fc"] >= 0.49
