@@ -33,10 +33,11 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 BENCH = Path(__file__).resolve().parent
 sys.path.insert(0, str(BENCH))
 
+from suite import nets  # noqa: E402
+
 import tfprune  # noqa: E402
 from tfprune import export  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
-from suite import nets  # noqa: E402
 
 OUT = BENCH / "results" / "never_slower.json"
 TARGET = 1.03

@@ -87,7 +87,7 @@ def test_inputs_gives_one_array_bounded():
 
 
 def test_export_reads_generators_and_infinite_datasets_bounded(monkeypatch):
-    from tfprune.export import _data as export_data
+    from tfprune.export import samples as export_data
 
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)
     ds = tf.data.Dataset.from_tensor_slices(X).batch(4).repeat()

@@ -61,7 +61,7 @@ from tensorflow_model_optimization.python.core.quantization.keras.default_8bit i
 
 from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras, keras3_io
-from tfprune.export import _data as _export_data
+from tfprune.export import samples as export_samples
 from tfprune.masking import pruner
 
 __all__ = ["quantize_aware", "zero_fractions", "PrunePreserveScheme"]
@@ -254,7 +254,7 @@ def quantize_aware(model, *, exclude=None, representative_data=None):
             "model's layers).")
     exclude = set(errors.check_layer_names("exclude", exclude, model))
     arrays = (None if representative_data is None else
-              _export_data.representative(model, representative_data))
+              export_samples.representative(model, representative_data))
     copy = keras.models.clone_model(model)
     copy.set_weights(model.get_weights())
     registry = _Registry()

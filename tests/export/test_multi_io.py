@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import _data, _inspect, micro_file, tflite_file
+from tfprune.export import _inspect, micro_file, samples, tflite_file
 
 
 @pytest.fixture
@@ -19,7 +19,7 @@ def test_data_as_list_tuple_dict_or_pair_gives_the_same_arrays(two_io_model, two
     a, b = two_io_data
     forms = [[a, b], (a, b), {"b": b, "a": a}, ([a, b], np.zeros(40)), ({"a": a, "b": b}, None)]
     for form in forms:
-        got = _data.representative(two_io_model, form)
+        got = samples.representative(two_io_model, form)
         assert len(got) == 2 and np.array_equal(got[0], a) and np.array_equal(got[1], b)
 
 
@@ -38,11 +38,11 @@ def test_mismatched_data_names_the_input_and_both_shapes(tmp_path, two_io_model,
 def test_wrong_keys_counts_and_lengths_are_refused(two_io_model, two_io_data):
     a, b = two_io_data
     with pytest.raises(errors.ExportError, match=r"missing: \['b'\], unknown: \['c'\]"):
-        _data.representative(two_io_model, {"a": a, "c": b})
+        samples.representative(two_io_model, {"a": a, "c": b})
     with pytest.raises(errors.ExportError, match="2 inputs.*list of 2 arrays"):
-        _data.representative(two_io_model, [a, b, b])
+        samples.representative(two_io_model, [a, b, b])
     with pytest.raises(errors.ExportError, match="different sample counts"):
-        _data.representative(two_io_model, [a, b[:10]])
+        samples.representative(two_io_model, [a, b[:10]])
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import _data, _inspect, tflite_file
+from tfprune.export import _inspect, samples, tflite_file
 
 
 @pytest.fixture
@@ -18,12 +18,12 @@ def no_conversion(monkeypatch):
 
 
 def test_input_spec_finds_the_embedding_vocabulary(text_model):
-    (spec,) = _data.input_specs(text_model)
+    (spec,) = samples.input_specs(text_model)
     assert (spec.name, spec.vocab, spec.embedding, spec.dtype.name) == ("ids", 50, "emb", "int32")
 
 
 def test_sample_inputs_are_valid_ids(text_model):
-    (x,) = _data.sample_inputs(text_model, None, n=200)
+    (x,) = samples.sample_inputs(text_model, None, n=200)
     assert x.dtype == np.int32 and x.min() >= 0 and x.max() <= 49 and x.max() > 40
 
 

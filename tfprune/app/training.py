@@ -154,7 +154,7 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
 
     cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
     batch = cfg.get("batch_size", job.train["batch_size"])
-    qat = quantization.quantize_aware(model)
+    qat = quantization.quantize_aware(model, representative_data=job.train_data[0][:200])
     compile_model(qat, cfg["learning_rate"], job.train["loss"], job.metric)
     hist = fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
                 desc="quantization-aware training", quiet=quiet)

@@ -70,7 +70,7 @@ def _shape_text(shape) -> str:
 
 def match(summary, specs, output_shapes, out_names, *, model_name, file_name) -> IOMap:
     """Map the file's inputs/outputs (``summary``, from ``_inspect.summarize``) to the Keras
-    inputs (``specs``, from ``_data.input_specs``) and outputs; refuse a file that does not fit.
+    inputs (``specs``, from ``samples.input_specs``) and outputs; refuse a file that does not fit.
     """
     f_in = [t.name.replace("serving_default_", "").split(":")[0] for t in summary.inputs]
     in_order = _order(f_in, [s.name for s in specs], "input", model_name, file_name)

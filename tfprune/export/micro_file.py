@@ -19,7 +19,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras3_io
-from tfprune.export import _data, _inspect, _io, _litert, _model, _tflm, atomic, c_source
+from tfprune.export import _inspect, _io, _litert, _model, _tflm, atomic, c_source, samples
 from tfprune.export import compress as _compress
 from tfprune.export import tflite_file as _tflite
 from tfprune.export.c_source import c_array, resolver_header
@@ -93,7 +93,7 @@ def _load(model, representative_data):
             "micro() converts a Keras model to full int8 and needs `representative_data` (a "
             "few hundred typical inputs, an array [n, *input_shape] or a tf.data.Dataset) to "
             "calibrate it. Only an already full-int8 .tflite file can be passed without it.")
-    return keras_model, source, _data.representative(keras_model, representative_data)
+    return keras_model, source, samples.representative(keras_model, representative_data)
 
 
 def _is_id_input(t) -> bool:
@@ -257,7 +257,7 @@ def _measure(content, summary, plain, data) -> dict:
     """Run LiteRT and TFLM on the same codes; find the arena; compare with Keras."""
     it, _, _ = _litert.interpreter(content)
     if plain is not None:
-        io = _io.match(summary, _data.input_specs(plain), _io.output_shapes(plain),
+        io = _io.match(summary, samples.input_specs(plain), _io.output_shapes(plain),
                        _model.output_names(plain), model_name=plain.name, file_name="the file")
         xs = [x[:SAMPLES] for x in data]
         codes = _litert.encode_inputs(it, xs, io)

@@ -21,7 +21,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.compat import keras3_io
-from tfprune.export import _choice, _data, _inspect, _io, _litert, _model, atomic
+from tfprune.export import _choice, _inspect, _io, _litert, _model, atomic, samples
 
 __all__ = ["tflite", "ExportRecord", "convert", "tflite_bytes", "QUANTIZE_MODES", "FLOAT_TOLERANCE"]
 
@@ -111,7 +111,7 @@ def _serving_function(plain, static):
     model does; batch 1 if ``static`` (RNNs convert only with a static batch size, FACTS.md)."""
     import tensorflow as tf
 
-    specs = _data.input_specs(plain)
+    specs = samples.input_specs(plain)
     names = _model.output_names(plain)
     signature = [tf.TensorSpec([1 if static else None, *s.shape], tf.as_dtype(s.dtype),
                                name=s.name) for s in specs]
@@ -139,7 +139,7 @@ def _converter(plain, static):
 
 
 def _calibration(plain, data):
-    names = [s.name for s in _data.input_specs(plain)]
+    names = [s.name for s in samples.input_specs(plain)]
     n = len(data[0])
     if len(data) == 1:
         return lambda: ([data[0][i : i + 1]] for i in range(n))
@@ -283,7 +283,7 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
     path = atomic.check_output_file(path, overwrite=overwrite, inputs=[source])
     data = None
     if representative_data is not None:
-        data = _data.representative(keras_model, representative_data)
+        data = samples.representative(keras_model, representative_data)
     plain = _model.strip(keras_model)
     with atomic.scratch(path):
         return _export(keras_model, plain, path, quantize, sparse, data, objective, measure)
@@ -314,8 +314,8 @@ def _export(keras_model, plain, path, quantize, sparse, data, objective,
     if note and sparse is True:
         warnings.warn(f"LiteRT's default delegate refused {os.path.basename(path)} ({note}); it "
                       f"runs with the {resolver!r} op resolver.", stacklevel=2)
-    xs = _data.sample_inputs(keras_model, data, n=64)
-    io = _io.match(summary, _data.input_specs(plain), _io.output_shapes(plain),
+    xs = samples.sample_inputs(keras_model, data, n=64)
+    io = _io.match(summary, samples.input_specs(plain), _io.output_shapes(plain),
                    _model.output_names(plain), model_name=plain.name, file_name="the file")
     out, _ = _litert.run(it, xs, io)
     ref = _io.predict(plain, xs)

@@ -23,7 +23,7 @@ import numpy as np
 from tfprune import errors
 from tfprune import task as task_lib
 from tfprune.compat import keras3_io
-from tfprune.export import _data, _inspect, _io, _litert, _model, _tflm
+from tfprune.export import _inspect, _io, _litert, _model, _tflm, samples
 
 __all__ = ["verify", "Verification"]
 
@@ -259,13 +259,13 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
     """
     keras_model, _ = _model.resolve(model)
     contents = [_read(f, i) for i, f in enumerate(files)]
-    specs = _data.input_specs(keras_model)
-    xs = _data.representative(keras_model, data, limit=np.iinfo(np.int64).max, arg="data")
+    specs = samples.input_specs(keras_model)
+    xs = samples.representative(keras_model, data, limit=np.iinfo(np.int64).max, arg="data")
     n_out = len(keras_model.outputs)
     labels = _labels_of(data, labels, specs, n_out, len(xs[0]), "labels")
     sets = [("data", xs, labels)]
     if calibration is not None:
-        cx = _data.representative(keras_model, calibration, limit=np.iinfo(np.int64).max,
+        cx = samples.representative(keras_model, calibration, limit=np.iinfo(np.int64).max,
                                   arg="calibration")
         sets.append(("calibration", cx, _labels_of(calibration, None, specs, n_out,
                                                    len(cx[0]), "calibration labels")))
@@ -289,10 +289,10 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
         kind = _kind(summary)
         it, resolver, _ = _litert.interpreter(content, what=name)
         note = "" if resolver == _litert.DEFAULT else "builtin resolver (delegate refused)"
-        for (samples, x, y), ref in zip(sets, refs, strict=True):
+        for (which, x, y), ref in zip(sets, refs, strict=True):
             outs, _ = _litert.run(it, x, io)
             _litert.check_finite(outs, io.output_names, f"{name} (LiteRT)")
-            who, expected = _Who(name, "LiteRT", kind, note, samples), _Expected(ref, y, io, tasks)
+            who, expected = _Who(name, "LiteRT", kind, note, which), _Expected(ref, y, io, tasks)
             rows.extend(_rows(who, expected, outs))
             if tflm:
                 rows.extend(_tflm_rows(who, content, it, summary, x, expected))

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-__all__ = ["nodes"]
+__all__ = ["nodes", "feeds_output"]
 
 
 def nodes(model):
@@ -30,3 +30,27 @@ def nodes(model):
     by_depth = model._nodes_by_depth
     for depth in sorted(by_depth, reverse=True):
         yield from by_depth[depth]
+
+
+def feeds_output(layer) -> bool:
+    """True if only weightless layers (activations, pooling, reshapes) follow ``layer`` up
+    to the model's outputs (the classifier of a network).
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(4, name="a"),
+        ...                       keras.layers.ReLU(), keras.layers.Dense(2, name="b")])
+        >>> feeds_output(m.get_layer("a")), feeds_output(m.get_layer("b"))
+        (False, True)
+    """
+    seen, todo = set(), [layer]
+    while todo:
+        for node in getattr(todo.pop(), "_outbound_nodes", []):
+            nxt = node.outbound_layer
+            if id(nxt) in seen:
+                continue
+            seen.add(id(nxt))
+            if nxt.weights:
+                return False
+            todo.append(nxt)
+    return True

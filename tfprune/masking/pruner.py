@@ -18,7 +18,7 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
-from tfprune.masking import api, bnfold, channels
+from tfprune.masking import api, bnfold, channels, floor
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
@@ -159,7 +159,7 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
         # every tensor keeps at least one unit: a global cut never removes a whole layer;
         # the one global ranking (channel groups and heads: channels.select)
         units = masks.global_keep_masks(scores, target, min_per_tensor=1, unit_sizes=unit_sizes)
-        units = [_floor_empty_outputs(w, i, sc, u, target)
+        units = [floor.floor_empty_outputs(w, i, sc, u, target)
                  for (w, i), sc, u in zip(pairs, scores, units, strict=True)]
         for (w, i), unit in zip(pairs, units, strict=True):
             _, mask, thr = w.pruning_vars[i]
@@ -183,60 +183,6 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                     mask.assign(tf.cast(chosen, mask.dtype))
                 weight.assign(new)
     assign_masked_weights(model)
-
-
-def _floor_empty_outputs(w, index, scores, unit, target):
-    """The no-collapse guard of a global weight ranking: an output unit of the MODEL (a
-    class of the last Dense/Conv layer, with only weightless layers after it) that the
-    ranking left with no weight keeps the best ``ceil((1 - target) * fan_in)`` of its
-    weights, a uniform cut's share.
-
-    Only such an emptied unit changes, so a ranking that empties none is as before (hidden
-    units may still be emptied: that is structured pruning, not a collapse). Without it a
-    global ranking can take every weight of a small classifier: on the DS-CNN at 8x, global
-    magnitude (BN-folded) kept 1 of the 640 weights of the last Dense layer, 9 of the 10
-    classes had no input left and the network scored chance. The total may exceed the
-    target by these weights.
-    """
-    layout = bnfold.output_layout(w.layer, w.prunable_weight_names[index])
-    if (w.granularity != "weight" or layout is None
-            or tuple(scores.shape) != tuple(unit.shape) or not _feeds_output(w)):
-        return unit
-    s, u = np.asarray(scores, np.float32), np.asarray(unit, np.float32)
-    if s.ndim < 2:
-        return unit
-    if layout == "second_last":
-        s, u = np.swapaxes(s, -1, -2), np.swapaxes(u, -1, -2)
-    shape = u.shape
-    # [..., out] (a transposed kernel swapped to it) or depthwise [h, w, in, multiplier]
-    s = s.reshape(-1, shape[-1] * shape[-2] if layout == "depthwise" else shape[-1])
-    u = u.reshape(s.shape).copy()
-    empty = np.flatnonzero(u.sum(0) == 0)
-    if not empty.size:
-        return unit
-    share = min(s.shape[0], max(1, int(np.ceil((1.0 - float(target)) * s.shape[0]))))
-    for c in empty:
-        u[np.argsort(-s[:, c], kind="stable")[:share], c] = 1.0
-    u = u.reshape(shape)
-    if layout == "second_last":
-        u = np.swapaxes(u, -1, -2)
-    return tf.constant(u, dtype=tf.convert_to_tensor(unit).dtype)
-
-
-def _feeds_output(layer) -> bool:
-    """True if only weightless layers (activations, pooling, reshapes) follow ``layer`` up
-    to the model's outputs (the classifier of a network)."""
-    seen, todo = set(), [layer]
-    while todo:
-        for node in getattr(todo.pop(), "_outbound_nodes", []):
-            nxt = node.outbound_layer
-            if id(nxt) in seen:
-                continue
-            seen.add(id(nxt))
-            if nxt.weights:
-                return False
-            todo.append(nxt)
-    return True
 
 
 def _global_scores(w, index):
