@@ -393,6 +393,34 @@ def coverage_section(results: Path) -> list:
                          1), ""]
 
 
+def never_slower_section(d):
+    """Every exported pruned model against its dense encoding (``bench/never_slower.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    rows = ["## Never a slower file (`bench/never_slower.py`)", "",
+            f"Command: `{d['command'].strip()}`. One-shot magnitude pruning of the suite's "
+            "shapes (no fine-tuning: latency does not depend on accuracy), exported with the "
+            "default `objective=\"balanced\"`; the written file and the dense encoding of the "
+            f"same model re-timed in a fresh interleaved run ({d['rounds']} rounds x "
+            f"{d['runs']} invokes, LiteRT 1 thread), load average "
+            f"{d['machine']['load_average']:.1f}. A kept file byte-identical to the dense one "
+            f"is ratio 1 without timing. Target: ratio <= {d['target_ratio']}.", "",
+            "| network | pattern | file | encoding kept | written ms | dense ms | ratio |",
+            "|---|---|---|---|---:|---:|---:|"]
+    for r in d["rows"]:
+        if r["status"] != "ok":
+            rows.append(f"| {r['net']} | {r['pattern']} | {r['quantize']} | {r['status']} "
+                        "| | | |")
+            continue
+        enc = "sparse" if r["sparse"] else "dense"
+        ms = ("same file", "") if r.get("same_file") else (
+            f"{r['latency_ms']:.4f}", f"{r['dense_latency_ms']:.4f}")
+        rows.append(f"| {r['net']} | {r['pattern']} | {r['quantize']} | {enc} | {ms[0]} | "
+                    f"{ms[1]} | {r['ratio']:.3f} |")
+    return rows + ["", f"{d['within_target']}/{d['measured']} within the target; worst ratio "
+                   f"{d['worst_ratio']}.", ""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
     out = coverage_section(results)
@@ -403,6 +431,6 @@ def sections(results: Path) -> list:
                      ("sparse_kernels", sparse_kernels_section),
                      ("mcu_flash", mcu_flash_section),
                      ("mcu_flash_lenet", mcu_lenet_section), ("distill", distill_section),
-                     ("collapse", collapse_section)):
+                     ("collapse", collapse_section), ("never_slower", never_slower_section)):
         out += fn(_load(results, name))
     return out

@@ -71,6 +71,8 @@ def pruned(net, pattern, calib):
     if kw.get("granularity") == "block":
         dense_layers = [layer.name for layer in model.layers
                         if isinstance(layer, keras.layers.Dense) and layer.units >= 16]
+        if not dense_layers:
+            return None, "n/a: no Dense layer with >= 16 units to block"
         level = kw.pop("sparsity")
         kw["scope"] = {name: level for name in dense_layers}
     try:
