@@ -138,6 +138,14 @@ def test_channel_pruned_model_saves_and_resumes(tmp_path, l1_run):
     assert all((after[g] == before[g]).all() for g in GROUPS)
 
 
+def test_channel_map_is_a_plain_untracked_list(l1_run):
+    # Keras attribute tracking wrapped every position of every entry (minutes on DenseNet)
+    _, p, _, _ = l1_run
+    w = pruner.wrapped_layers(p)[0]
+    assert type(w.channel_map) is list and type(w.channel_map[0]["positions"]) is list
+    assert "channel_map" not in {c for c in w._trackable_children()}
+
+
 def test_training_without_the_callback_raises_missing_callback_error():
     p = tfprune.prune(cnn(), sparsity=0.5, criterion="l1")
     p.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
