@@ -36,7 +36,12 @@ _DROPPABLE_3 = {"query_shape": None, "key_shape": None, "value_shape": None,
                 "time_major": (False,), "implementation": (1, 2), "ragged": (False,),
                 "zero_output_for_mask": None, "input_length": None,
                 # the model's InputLayer carries the shape (tf_keras Embedding repeats it)
-                "batch_input_shape": None}
+                "batch_input_shape": None,
+                # tf_keras SeparableConv keeps its base class's kernel_* options unused (its
+                # kernels are depthwise_*/pointwise_*); Keras 3's does not take them. An
+                # initializer never matters to a model whose weights are copied.
+                "kernel_initializer": None, "kernel_regularizer": (None,),
+                "kernel_constraint": (None,)}
 
 
 _BASE_KWARGS_3 = frozenset({"name", "trainable", "dtype", "autocast", "input_shape",
