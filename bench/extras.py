@@ -421,6 +421,39 @@ def never_slower_section(d):
                    f"{d['worst_ratio']}.", ""]
 
 
+def qat_gap_section(d):
+    """QAT int8 before and after the BatchNormalization fix (``bench/qat_gap.py``)."""
+    if not d or not d.get("rows"):
+        return []
+    rows = ["## QAT int8 against float and post-training int8 (`bench/qat_gap.py`)", "",
+            "MNIST-5k, 1,000 test images, one seed; each network channel-pruned 50 % and shrunk; "
+            "1 QAT epoch at Adam 1e-4. before: BatchNormalization left out of QAT (the old "
+            "behaviour); fold only: BN after Conv/Depthwise/Dense taken into QAT; after: that "
+            "plus activation ranges calibrated from data. Commands: `python bench/qat_gap.py "
+            "--nets demo` and `--nets ds_cnn`.", "",
+            "| network | float % | int8 PTQ % | QAT before % | QAT fold only % | QAT after % |",
+            "|---|---:|---:|---:|---:|---:|"]
+    for r in d["rows"]:
+        rows.append(f"| {r['network']} | {pct(r['float'])} | {pct(r['ptq_int8'])} | "
+                    f"{pct(r['qat_int8_before'])} | {pct(r['qat_int8_fold_only'])} | "
+                    f"{pct(r['qat_int8_after'])} |")
+    return rows + [""]
+
+
+def keras3_fit_section(d):
+    """Epoch time through the Keras 3 translation vs plain tf_keras (``bench/keras3_fit_time.py``)."""
+    if not d:
+        return []
+    pairs = ", ".join(f"{r:.2f}" for r in d["pair_ratios"])
+    return ["## Keras 3 objects in fit: epoch time (`bench/keras3_fit_time.py`)", "",
+            f"Command: `{d['command']}`. A pruned model fitted with Keras 3 Adam, loss and "
+            "EarlyStopping (translated) vs the same model built and fitted in tf_keras; "
+            f"{d['reps']} interleaved pairs, order alternating. Median steady epoch: "
+            f"{d['translated_median_epoch_s']:.3f} s translated, {d['plain_median_epoch_s']:.3f} s "
+            f"plain ({d['ratio']:.2f}x); pair ratios {pairs} at load "
+            f"{d['load_average']:.1f}: no overhead out of the noise.", ""]
+
+
 def sections(results: Path) -> list:
     """The extra sections whose JSON exists in ``results``."""
     out = coverage_section(results)
@@ -431,6 +464,7 @@ def sections(results: Path) -> list:
                      ("sparse_kernels", sparse_kernels_section),
                      ("mcu_flash", mcu_flash_section),
                      ("mcu_flash_lenet", mcu_lenet_section), ("distill", distill_section),
-                     ("collapse", collapse_section), ("never_slower", never_slower_section)):
+                     ("collapse", collapse_section), ("never_slower", never_slower_section),
+                     ("qat_gap", qat_gap_section), ("keras3_fit_time", keras3_fit_section)):
         out += fn(_load(results, name))
     return out
