@@ -13,9 +13,11 @@ import os
 import weakref
 
 import numpy as np
+import tensorflow_model_optimization as tfmot
 
 from tfprune import compat, errors
 from tfprune.compat import keras
+from tfprune.masking import api as masking_api
 from tfprune.masking import slots, subclassed
 
 __all__ = ["resolve", "strip", "walk_layers", "is_recurrent", "output_names", "check_int8_recurrent",
@@ -28,13 +30,7 @@ def resolve(model):
         source = os.fspath(model)
         if not os.path.exists(source):
             raise errors.ExportError(f"Model file {source!r} does not exist.")
-        import tensorflow_model_optimization as tfmot
-
-        try:  # registers tfprune's wrapper classes, when that module exists
-            from tfprune.masking import api as pruning  # noqa: F401
-        except ImportError:
-            pass
-        try:
+        try:  # tfprune's wrapper classes are registered by importing masking.api (above)
             with tfmot.sparsity.keras.prune_scope():
                 loaded = keras.models.load_model(source, compile=False)
         except Exception as e:  # h5py, zipfile, json, protobuf and Keras errors alike
@@ -69,18 +65,8 @@ def strip(model):
     """A new plain tf_keras model without pruning wrappers; ``model`` itself is not changed."""
     if model in _VIEWS:  # already plain, and a new object: nothing to clone
         return model
-    import tensorflow_model_optimization as tfmot
-
-    try:
-        from tfprune.masking import api as pruning
-
-        strip_fn = pruning.strip
-    except (ImportError, AttributeError):
-        import tensorflow_model_optimization as tfmot
-
-        strip_fn = tfmot.sparsity.keras.strip_pruning
     with tfmot.quantization.keras.quantize_scope():  # a QAT model's wrappers clone too
-        plain = strip_fn(model)
+        plain = masking_api.strip(model)
     if plain is model:  # never convert (or mutate) the user's object itself
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())
