@@ -19,21 +19,20 @@ It is a registered subclass of TF-MOT's wrapper, so TF-MOT's ``strip_pruning``,
   (kernel, bias, depthwise kernel, BatchNormalization gamma/beta) with the group map
   ``channel_map``, and the pruner sets one mask per group on all its members.
 
+Here: the Keras layer glue (arguments checked, variables built, the tapped inner call,
+config). The step counting and mask updates it mixes in are :mod:`tfprune.masking.updates`;
+its statistics :mod:`tfprune.masking.stats`; its scores and masks :mod:`tfprune.masking.scores`.
+
 Users normally do not construct it: :func:`tfprune.prune` does.
 """
 
 from __future__ import annotations
 
-import threading
-import weakref
 import zlib
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import (
-    pruning_impl,
-    pruning_wrapper,
-)
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
@@ -43,12 +42,12 @@ from tf_keras.src.mixed_precision import autocast_variable
 from tfprune import errors, layers
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
-from tfprune.core import schedules as schedules_lib
 from tfprune.masking import gates
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import stats as stats_lib
 from tfprune.masking.scores import ScoringMixin
-from tfprune.masking.train_guard import MISSING_CALLBACK_MSG, install
+from tfprune.masking.train_guard import install
+from tfprune.masking.updates import CriterionPruning, MaskUpdateMixin
 from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
     GRANULARITIES,
     UPDATE_MODES,
@@ -58,10 +57,6 @@ from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
 )
 
 __all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer", "update_mode"]
-
-
-#: graph -> {(wrapper id, thread id)} that already advanced the step in that graph.
-_STEPPED: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def update_mode(ranking: str, granularity: str) -> str:
@@ -77,11 +72,6 @@ def update_mode(ranking: str, granularity: str) -> str:
     return "external" if ranking == "global" or grouped else "layer"
 
 
-def _is_true(training) -> bool:
-    value = tf.get_static_value(training) if tf.is_tensor(training) else training
-    return bool(value)
-
-
 def _accepted(layer, kwargs: dict) -> dict:
     """The keyword arguments ``layer.call`` accepts (all of them if it takes ``**kwargs``)."""
     spec = getattr(layer, "_call_spec", None)
@@ -92,24 +82,6 @@ def _accepted(layer, kwargs: dict) -> dict:
 
 def _weight_key(layer_name: str, index: int) -> int:
     return zlib.crc32(f"{layer_name}/{index}".encode()) & 0x7FFFFFFF
-
-
-class _CriterionPruning(pruning_impl.Pruning):
-    """TF-MOT's Pruning with the mask computed by a tfprune Criterion."""
-
-    def __init__(self, *, wrapper, **kwargs):
-        super().__init__(**kwargs)
-        self._wrapper = wrapper
-
-    def _maybe_update_block_mask(self, weights):
-        w = self._wrapper
-        idx = next(i for i, (v, _, _) in enumerate(self._pruning_vars) if v is weights)
-        _, mask_var, thr_var = self._pruning_vars[idx]
-        if w.external:
-            return thr_var.read_value(), mask_var.read_value()
-        sparsity = self._pruning_schedule(self._step_fn())[1] * w.sparsity_scale
-        sparsity = tf.clip_by_value(sparsity, 0.0, 0.9999)
-        return w.mask_for(idx, sparsity)
 
 
 def _materialize(layer) -> None:
@@ -159,7 +131,8 @@ def _checked_args(layer, weights, update, granularity, scope, block_size, n_m, b
 
 
 @keras.utils.register_keras_serializable(package="tfprune")
-class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.PruneLowMagnitude):
+class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
+                     pruning_wrapper.PruneLowMagnitude):
     """Wraps one layer; owns mask/threshold/step/statistic variables; applies the mask.
 
     Args:
@@ -191,8 +164,6 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.Pr
         >>> [v.name.split("/")[-1].split(":")[0] for v in w.non_trainable_weights]
         ['mask', 'threshold', 'pruning_step']
     """
-
-    _PRUNE_CALLBACK_ERROR_MSG = MISSING_CALLBACK_MSG
 
     def __init__(self, layer, pruning_schedule=None, criterion="magnitude", weights=None,
                  update="layer", sparsity_scale=1.0, block_size=(1, 1),
@@ -256,7 +227,7 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.Pr
             dtype=tf.int64, trainable=False)
         self.build_stats(input_shape)
         self.weight_keys = [_weight_key(self.layer.name, i) for i in range(len(triples))]
-        self.pruning_obj = _CriterionPruning(
+        self.pruning_obj = CriterionPruning(
             wrapper=self, training_step_fn=lambda: self.pruning_step,
             pruning_vars=self.pruning_vars, pruning_schedule=self.pruning_schedule,
             block_size=self.block_size, block_pooling_type=self.block_pooling_type)
@@ -298,91 +269,6 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.Pr
     def compute_mask(self, inputs, mask=None):
         """The inner layer's output mask (``Embedding(mask_zero=True)``, RNNs, ...)."""
         return self.layer.compute_mask(inputs, mask)
-
-    def _tfmot_updates(self, training):
-        """The first half of TF-MOT's ``PruneLowMagnitude.call`` (step, masks, w*mask)."""
-        from tensorflow_model_optimization.python.core.keras import utils as tfmot_utils
-
-        def increment_step():
-            # checked before the increment: a step without the callback leaves the step
-            # at -1, so every later attempt without it fails too (not only the first)
-            started = tf.debugging.assert_non_negative(
-                self.pruning_step, message=self._PRUNE_CALLBACK_ERROR_MSG)
-            with tf.control_dependencies([started]):
-                with tf.control_dependencies([self.pruning_step.assign_add(1)]):
-                    return tf.no_op("update")
-
-        # A shared layer (called several times in one training step) advances its step
-        # once per traced step: only its first call in a graph increments. Under
-        # MirroredStrategy every replica traces the step in the same graph, each in its own
-        # thread, and each replica must increment its copy: the key is (layer, thread).
-        # Eagerly (run_eagerly=True, eager custom loops) there is no graph: begin_step(),
-        # called before every step by PruningCallback/before_step, lets only the first
-        # training call of the step increment.
-        graph = None if tf.executing_eagerly() else tf.compat.v1.get_default_graph()
-        first_call = True
-        if graph is not None:
-            seen = _STEPPED.setdefault(graph, set())
-            key = (id(self), threading.get_ident())
-            first_call = key not in seen
-            seen.add(key)
-        elif self._eager_step_open is not None and _is_true(training):
-            first_call = self._eager_step_open
-            self._eager_step_open = False
-
-        def add_update():
-            with tf.control_dependencies([tf.debugging.assert_greater_equal(
-                    self.pruning_step, np.int64(1), message=self._PRUNE_CALLBACK_ERROR_MSG)]):
-                with tf.control_dependencies([self.pruning_obj.conditional_mask_update()]):
-                    return tf.no_op("update")
-
-        if first_call:
-            self.add_update(tfmot_utils.smart_cond(training, increment_step, tf.no_op))
-        self.add_update(tfmot_utils.smart_cond(training, add_update, tf.no_op))
-        self.add_update(self.pruning_obj.weight_mask_op())
-
-    def begin_step(self) -> None:
-        """A training step starts: in eager calls only its first training call advances the step.
-
-        ``PruningCallback`` and :func:`tfprune.before_step` call it before every step, so a
-        layer called several times in one eager step (shared) advances once, as in a graph.
-        """
-        self._eager_step_open = True
-
-    def end_steps(self) -> None:
-        """Training ended: every eager training call advances the step again."""
-        self._eager_step_open = None
-
-    def last_update(self) -> int | None:
-        """The last step at which the schedule updates masks (None: no last one), computed
-        once (:func:`tfprune.core.schedules.last_update`); statistics stop after it.
-
-        Example:
-            >>> from tfprune.core import schedules
-            >>> PruningWrapper(keras.layers.Dense(2), schedules.OneShot(0.5, step=3)).last_update()
-            3
-        """
-        if not self._last_update_known:
-            self._last_update = schedules_lib.last_update(self.pruning_schedule)
-            self._last_update_known = True
-        return self._last_update
-
-    @property
-    def external(self) -> bool:
-        """True when the model-level pruner sets this wrapper's masks (``update="external"``:
-        a global ranking, or one mask per group at channel/head granularity); False when
-        the wrapper re-masks itself in the training step.
-
-        Example:
-            >>> PruningWrapper(keras.layers.Dense(2), granularity="channel").external
-            True
-        """
-        return self.update == "external"
-
-    def target_sparsity(self, step) -> float:
-        """The sparsity this layer aims for at ``step`` (schedule × sparsity_scale)."""
-        s = float(self.pruning_schedule(tf.constant(step, tf.int64))[1]) * self.sparsity_scale
-        return float(np.clip(s, 0.0, 0.9999))
 
     def get_config(self):
         config = super().get_config()
