@@ -5,12 +5,9 @@ Each returns a NEW model; the model passed in and its weights are never changed.
 
 from __future__ import annotations
 
-import numpy as np
-
 from tfprune import errors
-from tfprune.compat import check_tf_keras_model, keras, keras3_io
+from tfprune.compat import check_tf_keras_model, keras3_io
 from tfprune.core import criteria as criteria_lib
-from tfprune.layers import leaf_layers
 from tfprune.masking import channels, pruner, refit, subclassed, wrap
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
@@ -314,24 +311,4 @@ def strip(model, *, inplace=False):
         return subclassed.strip(model, inplace=inplace)
     subclassed.check_inplace(inplace)
     check_tf_keras_model(model)
-    masked = {}
-    for w in pruner.wrapped_layers(model):
-        masked[w.layer.name] = [
-            (i, np.asarray(keras.backend.get_value(wt)) * np.asarray(keras.backend.get_value(m)))
-            for i, (wt, m, _) in enumerate(w.pruning_vars)]
-        masked[w.layer.name + "/vars"] = [wt for wt, _, _ in w.pruning_vars]
-
-    def make_layer(layer):
-        return wrap.fresh(wrap.inner(layer))
-
-    plain = wrap.transform(model, make_layer)
-    for layer in leaf_layers(plain):
-        if layer.name not in masked:
-            continue
-        src_vars = masked[layer.name + "/vars"]
-        # same variable order as the source layer's weights
-        src_layer = next(w.layer for w in pruner.wrapped_layers(model) if w.layer.name == layer.name)
-        order = {id(v): j for j, v in enumerate(src_layer.weights)}
-        for i, value in masked[layer.name]:
-            layer.weights[order[id(src_vars[i])]].assign(value)
-    return plain
+    return wrap.unwrap(model)

@@ -10,7 +10,6 @@ import contextlib
 
 import numpy as np
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import data as data_lib
 from tfprune import errors
@@ -18,10 +17,11 @@ from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks
 from tfprune.core.criteria import grouping
-from tfprune.masking import api, bnfold, channels, floor
+from tfprune.masking import bnfold, channels, floor, wrap
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.validate import check_data, check_finite, check_labels
+from tfprune.masking.wrap import wrapped_layers  # noqa: F401  (public here too)
 from tfprune.masking.wrapper import PruningWrapper
 
 __all__ = ["wrapped_layers", "tfprune_wrappers", "is_pruned", "update_masks", "assign_masked_weights",
@@ -31,24 +31,6 @@ __all__ = ["wrapped_layers", "tfprune_wrappers", "is_pruned", "update_masks", "a
 
 #: granularities whose masks are chosen per group by :func:`channels.update`
 GROUPED = tuple(n for n, s in granularity_lib.STRATEGIES.items() if s.grouped)
-
-
-def wrapped_layers(model) -> list:
-    """Every pruning wrapper in ``model`` (TF-MOT's and tfprune's), nested models included.
-
-    Example:
-        >>> from tfprune.compat import keras
-        >>> wrapped_layers(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-        []
-    """
-    found = []
-    # layers holding layers are walked too: the custom blocks of a subclassed model
-    for layer in model._flatten_layers(include_self=False, recursive=False):  # noqa: SLF001
-        if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
-            found.append(layer)
-        elif isinstance(layer, keras.Model) or getattr(layer, "_self_tracked_trackables", None):
-            found.extend(wrapped_layers(layer))
-    return found
 
 
 def tfprune_wrappers(model) -> list:
@@ -206,7 +188,7 @@ def _measure(model, wrappers) -> None:
     if crit is None:
         return
 
-    channels.measure(api.strip(model), wrapped_layers(model), crit.data,
+    channels.measure(wrap.unwrap(model), wrapped_layers(model), crit.data,
                      loss=resolve_loss(model, crit.loss, crit), max_samples=crit.max_samples)
 
 

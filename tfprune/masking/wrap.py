@@ -1,7 +1,7 @@
 """How ``prune`` wraps a model: a clone whose target layers are pruning wrappers.
 
 Stop of the path: masking (``prune``/``one_shot`` wrap, ``strip`` unwraps with the same
-clone). One wrapping per kind of :class:`tfprune.masking.granularity.Strategy` (its
+clone: :func:`unwrap`; :func:`wrapped_layers` finds the wrappers). One wrapping per kind of :class:`tfprune.masking.granularity.Strategy` (its
 ``wraps``): ``"layers"`` (weight, n:m, block: one mask per weight), ``"groups"`` (channel:
 every layer holding a channel of a prunable dependency group, with its ``channel_map``) and
 ``"heads"`` (every ``MultiHeadAttention`` with its head map, :mod:`tfprune.graph.heads`).
@@ -9,7 +9,7 @@ Whether the pruner or the wrapper sets the masks is
 :func:`tfprune.masking.wrapper.update_mode`.
 
 Example:
-    >>> from tfprune.compat import keras
+    >>> from tfprune.compat import keras, keras3_io
     >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
     >>> c = transform(m, fresh)
     >>> c.get_layer("d") is m.get_layer("d"), bool((c.get_layer("d").kernel.numpy() ==
@@ -21,16 +21,18 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 
 from tfprune import errors
 from tfprune import graph as graph_lib
-from tfprune.compat import keras
+from tfprune.compat import keras, keras3_io
 from tfprune.graph import heads
+from tfprune.layers import leaf_layers
 from tfprune.masking import channels
 from tfprune.masking.wrapper import PruningWrapper, update_mode
 
-__all__ = ["fresh", "inner", "transform", "WrapSpec", "wrap"]
+__all__ = ["fresh", "inner", "transform", "WrapSpec", "wrap", "wrapped_layers", "unwrap"]
 
 
 def fresh(layer):
@@ -73,6 +75,60 @@ def transform(model, make_layer):
             continue
         la.set_weights(source[la.name].get_weights())
     return new
+
+
+def wrapped_layers(model) -> list:
+    """Every pruning wrapper in ``model`` (TF-MOT's and tfprune's), nested models included.
+
+    Example:
+        >>> wrapped_layers(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
+        []
+    """
+    found = []
+    # layers holding layers are walked too: the custom blocks of a subclassed model
+    for layer in model._flatten_layers(include_self=False, recursive=False):  # noqa: SLF001
+        if isinstance(layer, pruning_wrapper.PruneLowMagnitude):
+            found.append(layer)
+        elif isinstance(layer, keras.Model) or getattr(layer, "_self_tracked_trackables", None):
+            found.extend(wrapped_layers(layer))
+    return found
+
+
+@keras3_io(returns="model")
+def unwrap(model):
+    """:func:`tfprune.strip` of a functional or Sequential model: a new plain model, wrappers
+    removed, masks applied (pruned weights are 0), no variable shared with ``model``.
+
+    Example:
+        >>> from tfprune.masking.wrapper import PruningWrapper
+        >>> m = keras.Sequential([keras.Input((3,)), PruningWrapper(keras.layers.Dense(2))])
+        >>> m.layers[0].pruning_vars[0][1].assign(np.zeros((3, 2), "float32"))  # doctest: +ELLIPSIS
+        <...>
+        >>> plain = unwrap(m)
+        >>> type(plain.layers[0]).__name__, float(abs(plain.layers[0].kernel.numpy()).sum())
+        ('Dense', 0.0)
+    """
+    masked = {}
+    for w in wrapped_layers(model):
+        masked[w.layer.name] = [
+            (i, np.asarray(keras.backend.get_value(wt)) * np.asarray(keras.backend.get_value(m)))
+            for i, (wt, m, _) in enumerate(w.pruning_vars)]
+        masked[w.layer.name + "/vars"] = [wt for wt, _, _ in w.pruning_vars]
+
+    def make_layer(layer):
+        return fresh(inner(layer))
+
+    plain = transform(model, make_layer)
+    for layer in leaf_layers(plain):
+        if layer.name not in masked:
+            continue
+        src_vars = masked[layer.name + "/vars"]
+        # same variable order as the source layer's weights
+        src_layer = next(w.layer for w in wrapped_layers(model) if w.layer.name == layer.name)
+        order = {id(v): j for j, v in enumerate(src_layer.weights)}
+        for i, value in masked[layer.name]:
+            layer.weights[order[id(src_vars[i])]].assign(value)
+    return plain
 
 
 @dataclasses.dataclass(frozen=True)
