@@ -17,11 +17,6 @@ X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
 Y = np.arange(12) % 3
 
 
-def dense():
-    return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu", name="fc1"),
-                             L.Dense(3, name="fc2")], name="tiny")
-
-
 class Counting:
     """An endless iterator of (x, y) batches that counts how many were pulled."""
 
@@ -39,11 +34,7 @@ class Counting:
         return x, Y[:4]
 
 
-def _flat(batches):
-    return [tuple(np.asarray(p) for p in tf.nest.flatten(b)) for b in batches]
-
-
-def test_nan_in_second_batch_of_a_generator_is_refused():
+def test_nan_in_second_batch_of_a_generator_is_refused(dense):
     gen = Counting(nan_at=2)
     with pytest.raises(errors.DataError, match=r"batch 1.*NaN/inf"):
         tfprune.one_shot(dense(), 0.5, criterion="taylor", data=gen, loss=SPARSE,
@@ -51,7 +42,7 @@ def test_nan_in_second_batch_of_a_generator_is_refused():
     assert gen.pulled == 2  # refused when read, before the batch is used
 
 
-def test_labels_out_of_range_in_one_shot_and_sensitivity():
+def test_labels_out_of_range_in_one_shot_and_sensitivity(dense):
     y = Y.copy()
     y[3] = 7
     with pytest.raises(errors.DataError, match=r"class 7.*3 outputs"):
@@ -64,7 +55,7 @@ def test_labels_out_of_range_in_one_shot_and_sensitivity():
         tfprune.sensitivity(m, (X, y), levels=(0.5,), metric="accuracy", progress=False)
 
 
-def test_out_of_range_labels_in_a_later_generator_batch_are_refused():
+def test_out_of_range_labels_in_a_later_generator_batch_are_refused(dense):
     def gen():
         yield X[:4], Y[:4]
         yield X[4:8], np.array([0, 1, 9, 2])
@@ -73,14 +64,14 @@ def test_out_of_range_labels_in_a_later_generator_batch_are_refused():
         list(data.batches(gen(), model=dense(), loss=SPARSE))
 
 
-def test_fractional_labels_with_a_sparse_loss_are_refused():
+def test_fractional_labels_with_a_sparse_loss_are_refused(dense):
     with pytest.raises(errors.DataError, match="non-integer.*class ids"):
         tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y * 0.5), loss=SPARSE)
     # whole-number float labels are class ids
     data.check(dense(), (X, Y.astype("float32")), loss=SPARSE)
 
 
-def test_complex_and_string_inputs_are_refused():
+def test_complex_and_string_inputs_are_refused(dense):
     with pytest.raises(errors.DataError, match="complex numbers"):
         tfprune.one_shot(dense(), 0.5, criterion="apoz", data=X.astype("complex64"))
     ds = tf.data.Dataset.from_tensor_slices(X.astype("complex64")).batch(4)
@@ -90,7 +81,7 @@ def test_complex_and_string_inputs_are_refused():
         data.check(dense(), np.full((2, 4), "a"))
 
 
-def test_nan_labels_are_refused_when_labels_are_used():
+def test_nan_labels_are_refused_when_labels_are_used(dense):
     y = Y.astype("float32")
     y[0] = np.nan
     with pytest.raises(errors.DataError, match=r"\(labels\).*NaN/inf"):

@@ -17,11 +17,6 @@ X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
 Y = np.arange(12) % 3
 
 
-def dense():
-    return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu", name="fc1"),
-                             L.Dense(3, name="fc2")], name="tiny")
-
-
 def two_inputs():
     a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
     h = L.Concatenate()([L.Dense(4, name="da")(a), L.Dense(4, name="db")(b)])
@@ -45,12 +40,8 @@ class Counting:
         return x, Y[:4]
 
 
-def _flat(batches):
-    return [tuple(np.asarray(p) for p in tf.nest.flatten(b)) for b in batches]
-
-
-def test_every_form_yields_the_same_batches():
-    want = _flat(data.batches((X, Y), batch_size=4))
+def test_every_form_yields_the_same_batches(flat):
+    want = flat(data.batches((X, Y), batch_size=4))
     assert len(want) == 3
     forms = {
         "list of batches": [(X[i:i + 4], Y[i:i + 4]) for i in range(0, 12, 4)],
@@ -60,7 +51,7 @@ def test_every_form_yields_the_same_batches():
         "tensors": (tf.constant(X), tf.constant(Y)),
     }
     for name, form in forms.items():
-        got = _flat(data.batches(form, batch_size=4))
+        got = flat(data.batches(form, batch_size=4))
         assert len(got) == len(want), name
         for g, w in zip(got, want, strict=True):
             for a, b in zip(g, w, strict=True):
@@ -87,7 +78,7 @@ def test_one_shot_accepts_dict_input_for_a_two_input_model():
     assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.05)
 
 
-def test_nested_python_lists_are_read_as_arrays():
+def test_nested_python_lists_are_read_as_arrays(dense):
     p = tfprune.one_shot(dense(), 0.5, criterion="apoz", data=X.tolist())
     assert p is not None
     with pytest.raises(errors.DataError, match="`data` could not be read as an array.*even lengths"):

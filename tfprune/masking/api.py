@@ -8,6 +8,7 @@ from __future__ import annotations
 from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras3_io
 from tfprune.core import criteria as criteria_lib
+from tfprune.layers import leaf_layers
 from tfprune.masking import channels, pruner, refit, subclassed, wrap
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib

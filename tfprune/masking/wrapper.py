@@ -30,13 +30,12 @@ from __future__ import annotations
 
 import zlib
 
-import numpy as np
 import tensorflow as tf
-from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
+from tensorflow.python.trackable.data_structures import NoDependency as _NoDependency
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
-from tensorflow.python.trackable.data_structures import NoDependency as _NoDependency
+from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 from tf_keras.src.mixed_precision import autocast_variable
 
 from tfprune import errors, layers
