@@ -101,3 +101,90 @@ def two_io_model():
 def two_io_data():
     rng = np.random.default_rng(0)
     return [rng.random((40, 4)).astype("float32"), rng.random((40, 3)).astype("float32")]
+
+
+@pytest.fixture
+def no_conversion(monkeypatch):
+    """Make any conversion fail loudly: the error under test must come first."""
+    from tfprune.export import tflite_file
+
+    def boom(*args, **kwargs):
+        raise AssertionError("conversion was attempted")
+
+    monkeypatch.setattr(tflite_file, "convert", boom)
+
+
+# -- the DECODE compression tests (test_compress*.py) ---------------------------------------
+@pytest.fixture(scope="module")
+def data():
+    """40 random 8x8x1 images: representative data of the compression tests' CNNs."""
+    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
+
+
+def _codebook(w, sparsity, levels):
+    """``w`` with its smallest ``sparsity`` fraction set to 0 and the non-zeros snapped to
+    ``levels`` distinct float32 values (quantiles); zeros kept. ``w`` is changed in place."""
+    if sparsity:
+        w[np.abs(w) < np.quantile(np.abs(w), sparsity)] = 0.0
+    if levels:
+        grid = np.quantile(w[w != 0], np.linspace(0, 1, levels))
+        snapped = grid[np.abs(w[..., None] - grid).argmin(-1)].astype("float32")
+        w = np.where(w == 0, 0.0, snapped).astype("float32")
+    return w
+
+
+def _small_cnn(levels=None, sparsity=0.0, seed=0):
+    """Conv16-Conv24-Pool-Flatten-Dense48-Dense10, each kernel through :func:`_codebook`,
+    biases random (scale 0.05)."""
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
+        L.Conv2D(24, 3, activation="relu", padding="same", name="conv2"),
+        L.MaxPooling2D(name="pool"),
+        L.Flatten(name="flat"),
+        L.Dense(48, activation="relu", name="fc"),
+        L.Dense(10, name="logits"),
+    ])
+    rng = np.random.default_rng(seed)
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if not ws:
+            continue
+        w = _codebook(ws[0], sparsity, levels)
+        ws[1][:] = rng.normal(size=ws[1].shape) * 0.05
+        layer.set_weights([w, ws[1]])
+    return m
+
+
+def _sparse_clustered(seed=0, sparsity=0.9, levels=8):
+    """Conv16-Pool-Flatten-Dense64-Dense10, kernels ``sparsity`` zeros and ``levels`` values
+    (the Huffman tests' model; biases as initialised)."""
+    keras.utils.set_random_seed(seed)
+    L = keras.layers
+    m = keras.Sequential([
+        keras.Input((8, 8, 1)),
+        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
+        L.MaxPooling2D(name="pool"),
+        L.Flatten(name="flat"),
+        L.Dense(64, activation="relu", name="fc"),
+        L.Dense(10, name="logits"),
+    ])
+    for layer in m.layers:
+        ws = layer.get_weights()
+        if ws:
+            layer.set_weights([_codebook(ws[0], sparsity, levels).astype("float32"), ws[1]])
+    return m
+
+
+@pytest.fixture(scope="session")
+def small_cnn():
+    """``small_cnn(levels=None, sparsity=0.0, seed=0)``: a new CNN for the LUT/prune encodings."""
+    return _small_cnn
+
+
+@pytest.fixture(scope="session")
+def sparse_clustered():
+    """``sparse_clustered(seed=0, sparsity=0.9, levels=8)``: a new CNN for the Huffman tests."""
+    return _sparse_clustered

@@ -8,17 +8,6 @@ import tensorflow as tf
 
 from tfprune import errors, export
 from tfprune.compat import keras
-from tfprune.export import tflite_file
-
-
-@pytest.fixture
-def no_conversion(monkeypatch):
-    """Make any conversion fail loudly: the error under test must come first."""
-
-    def boom(*args, **kwargs):
-        raise AssertionError("conversion was attempted")
-
-    monkeypatch.setattr(tflite_file, "convert", boom)
 
 
 def test_int8_without_representative_data_is_refused(tmp_path, mlp64, no_conversion):

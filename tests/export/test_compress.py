@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.compat import keras
 from tfprune.export import tflite_bytes
 from tfprune.export.compress import _encode, check_option, prune_encode
 from tfprune.export.compress.measure import compare_tflm
@@ -34,38 +33,9 @@ def test_layout_matches_the_cc_reader():
     assert _encode.refusal(np.int8, (4, 3), [0, 0, 0], 1) is None
 
 
-def _pruned_cnn(fraction, seed=0):
-    keras.utils.set_random_seed(seed)
-    L = keras.layers
-    m = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
-        L.Conv2D(24, 3, activation="relu", padding="same", name="conv2"),
-        L.MaxPooling2D(name="pool"),
-        L.Flatten(name="flat"),
-        L.Dense(48, activation="relu", name="fc"),
-        L.Dense(10, name="logits"),
-    ])
-    rng = np.random.default_rng(seed)
-    for layer in m.layers:
-        ws = layer.get_weights()
-        if ws:
-            w = ws[0]
-            if fraction:
-                w[np.abs(w) < np.quantile(np.abs(w), fraction)] = 0.0
-            ws[1][:] = rng.normal(size=ws[1].shape) * 0.05
-            layer.set_weights([w, ws[1]])
-    return m
-
-
 @pytest.fixture(scope="module")
-def data():
-    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def dense_pruned(data):
-    return tflite_bytes(_pruned_cnn(0.85), quantize="int8", data=data, int8_io=True)
+def dense_pruned(small_cnn, data):
+    return tflite_bytes(small_cnn(sparsity=0.85), quantize="int8", data=data, int8_io=True)
 
 
 def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
@@ -82,8 +52,8 @@ def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
     assert res["reported"]["compressed"] > 0 and res["overhead"] > 0
 
 
-def test_no_zeros_is_refused_unless_allowed(data):
-    dense = tflite_bytes(_pruned_cnn(0.0), quantize="int8", data=data, int8_io=True)
+def test_no_zeros_is_refused_unless_allowed(small_cnn, data):
+    dense = tflite_bytes(small_cnn(sparsity=0.0), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="no zeros.*Prune the model first"):
         prune_encode(dense)
     same, report = prune_encode(dense, allow_uncompressed=True)
@@ -116,12 +86,12 @@ def test_max_decoded_bytes_keeps_big_tensors_dense(dense_pruned):
 
 
 @pytest.mark.slow
-def test_micro_writes_the_verified_compressed_model(tmp_path, data):
+def test_micro_writes_the_verified_compressed_model(small_cnn, tmp_path, data):
     import os
 
     from tfprune.export import micro
 
-    model = _pruned_cnn(0.85)
+    model = small_cnn(sparsity=0.85)
     rec = micro(model, tmp_path / "c", representative_data=data, compress="prune")
     c = rec.compression
     assert c["bit_exact"] is True and c["encoded"] >= 2 and c["samples"] > 0
@@ -135,15 +105,15 @@ def test_micro_writes_the_verified_compressed_model(tmp_path, data):
     with pytest.raises(errors.ConfigError, match="Valid: None, 'prune'"):
         micro(model, tmp_path / "z", representative_data=data, compress="zip")
     with pytest.raises(errors.ExportError, match="no zeros"):
-        micro(_pruned_cnn(0.0), tmp_path / "n", representative_data=data, compress="prune")
+        micro(small_cnn(sparsity=0.0), tmp_path / "n", representative_data=data, compress="prune")
     assert not os.path.exists(tmp_path / "z") or not os.listdir(tmp_path / "z")
     assert not os.path.exists(tmp_path / "n") or not os.listdir(tmp_path / "n")
 
 
 @pytest.mark.slow
-def test_float32_weights_decode_bit_exact_too(data):
+def test_float32_weights_decode_bit_exact_too(small_cnn, data):
     # the reader copies float32 as 32-bit patterns; only +0.0 is dropped
-    f32 = tflite_bytes(_pruned_cnn(0.9))
+    f32 = tflite_bytes(small_cnn(sparsity=0.9))
     small, report = prune_encode(f32)
     assert {r["dtype"] for r in report["tensors"]} == {"float32"}
     res = compare_tflm(f32, small, data[:6], repeats=2)

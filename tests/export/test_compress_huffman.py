@@ -61,36 +61,9 @@ def test_roundtrip_lengths_limited_and_multilevel_tables():
     assert huffman.plan(np.zeros(4, np.int32)) is None
 
 
-def _sparse_clustered(seed=0, sparsity=0.9, levels=8):
-    keras.utils.set_random_seed(seed)
-    L = keras.layers
-    m = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
-        L.MaxPooling2D(name="pool"),
-        L.Flatten(name="flat"),
-        L.Dense(64, activation="relu", name="fc"),
-        L.Dense(10, name="logits"),
-    ])
-    for layer in m.layers:
-        ws = layer.get_weights()
-        if ws:
-            w = ws[0]
-            w[np.abs(w) < np.quantile(np.abs(w), sparsity)] = 0.0
-            grid = np.quantile(w[w != 0], np.linspace(0, 1, levels))
-            w = np.where(w == 0, 0.0, grid[np.abs(w[..., None] - grid).argmin(-1)])
-            layer.set_weights([w.astype("float32"), ws[1]])
-    return m
-
-
 @pytest.fixture(scope="module")
-def data():
-    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
-
-
-@pytest.fixture(scope="module")
-def dense(data):
-    return tflite_bytes(_sparse_clustered(), quantize="int8", data=data, int8_io=True)
+def dense(sparse_clustered, data):
+    return tflite_bytes(sparse_clustered(), quantize="int8", data=data, int8_io=True)
 
 
 def test_huffman_model_is_bit_exact_in_tflm_and_smaller(dense):
@@ -129,10 +102,10 @@ def test_huffman_refusals():
 
 
 @pytest.mark.slow
-def test_micro_huffman_and_auto_with_arena_limit(tmp_path, data):
+def test_micro_huffman_and_auto_with_arena_limit(sparse_clustered, tmp_path, data):
     from tfprune.export import micro
 
-    model = _sparse_clustered()
+    model = sparse_clustered()
     rec = micro(model, tmp_path / "h", representative_data=data, compress="huffman")
     c = rec.compression
     assert c["bit_exact"] is True and c["encoded"] >= 1 and c["method"] == "huffman"

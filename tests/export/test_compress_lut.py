@@ -4,46 +4,10 @@ import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.compat import keras
 from tfprune.export import tflite_bytes
 from tfprune.export.compress import auto_encode, check_option, lut_encode, prune_encode
 from tfprune.export.compress.lut import _lut_result, lut_decode, lut_plan
 from tfprune.export.compress.measure import compare_tflm
-
-
-def _cnn(levels=None, sparsity=0.0, seed=0):
-    """A small CNN; ``levels``: round each kernel to that many distinct float values."""
-    keras.utils.set_random_seed(seed)
-    L = keras.layers
-    m = keras.Sequential([
-        keras.Input((8, 8, 1)),
-        L.Conv2D(16, 3, activation="relu", padding="same", name="conv"),
-        L.Conv2D(24, 3, activation="relu", padding="same", name="conv2"),
-        L.MaxPooling2D(name="pool"),
-        L.Flatten(name="flat"),
-        L.Dense(48, activation="relu", name="fc"),
-        L.Dense(10, name="logits"),
-    ])
-    rng = np.random.default_rng(seed)
-    for layer in m.layers:
-        ws = layer.get_weights()
-        if not ws:
-            continue
-        w = ws[0]
-        if sparsity:
-            w[np.abs(w) < np.quantile(np.abs(w), sparsity)] = 0.0
-        if levels:  # the non-zeros snapped to `levels` values (quantiles), zeros kept
-            grid = np.quantile(w[w != 0], np.linspace(0, 1, levels))
-            snapped = grid[np.abs(w[..., None] - grid).argmin(-1)].astype("float32")
-            w = np.where(w == 0, 0.0, snapped).astype("float32")
-        ws[1][:] = rng.normal(size=ws[1].shape) * 0.05
-        layer.set_weights([w, ws[1]])
-    return m
-
-
-@pytest.fixture(scope="module")
-def data():
-    return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
 
 
 @pytest.fixture(scope="module")
@@ -74,8 +38,8 @@ def test_plan_and_decode_roundtrip_every_layout():
     assert lut_plan(np.zeros(4, np.int32)) is None
 
 
-def test_lut_model_is_bit_exact_in_tflm_and_smaller(data, codes):
-    dense = tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
+    dense = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
     small, report = lut_encode(dense, min_saving_bytes=0)
     rows = {r["name"]: r for r in report["tensors"]}
     assert {r["encoding"] for r in rows.values()} == {"lut"}
@@ -88,22 +52,22 @@ def test_lut_model_is_bit_exact_in_tflm_and_smaller(data, codes):
     assert res["bit_exact"] and res["samples"] == 10
 
 
-def test_lut_refuses_many_values_unless_allowed(data):
-    dense = tflite_bytes(_cnn(), quantize="int8", data=data, int8_io=True)
+def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
+    dense = tflite_bytes(small_cnn(), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="Cluster the weights"):
         lut_encode(dense)
     same, report = lut_encode(dense, allow_uncompressed=True)
     assert same == dense and report["encoded"] == 0
 
 
-def test_auto_takes_the_smaller_encoding_per_tensor(data, codes):
+def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, data, codes):
     # 92% zeros, the rest on 16 values; an unpruned clustered model: auto is never larger
     # than any encoder alone, and per tensor it keeps the smallest of the three options
     from tfprune.export.compress import _encode, encoding, huffman, huffman_encode, lut
 
-    sparse = tflite_bytes(_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
+    sparse = tflite_bytes(small_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
                            int8_io=True)
-    mixed = tflite_bytes(_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    mixed = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
     for content in (sparse, mixed):
         auto, rep = auto_encode(content, min_saving_bytes=0)
         for single in (lut_encode, prune_encode, huffman_encode):
@@ -140,11 +104,11 @@ def test_check_option_takes_lut_and_auto():
         check_option("gzip")
 
 
-def test_cluster_keeps_zeros_and_limits_values_per_kernel():
+def test_cluster_keeps_zeros_and_limits_values_per_kernel(small_cnn):
     from tfprune.export import cluster
     from tfprune.export.compress.cluster import kmeans_1d
 
-    m = _cnn(sparsity=0.5)
+    m = small_cnn(sparsity=0.5)
     before = [w.copy() for w in m.get_weights()]
     c = cluster(m, clusters=16)
     assert c is not m
@@ -161,10 +125,10 @@ def test_cluster_keeps_zeros_and_limits_values_per_kernel():
 
 
 @pytest.mark.slow
-def test_micro_lut_and_auto_with_an_arena_limit(tmp_path, data):
+def test_micro_lut_and_auto_with_an_arena_limit(small_cnn, tmp_path, data):
     from tfprune.export import cluster, micro
 
-    model = cluster(_cnn(sparsity=0.9), clusters=16)
+    model = cluster(small_cnn(sparsity=0.9), clusters=16)
     rec = micro(model, tmp_path / "a", representative_data=data, compress="auto")
     c = rec.compression
     assert c["bit_exact"] is True and c["encoded"] >= 2 and c["arena_limit"] is None
@@ -182,7 +146,7 @@ def test_micro_lut_and_auto_with_an_arena_limit(tmp_path, data):
     with pytest.raises(errors.ExportError, match="arena"):
         micro(model, tmp_path / "c", representative_data=data, compress="auto", arena=100)
     # lut alone: clustered without zeros -> every big kernel LUT-encoded
-    rec3 = micro(cluster(_cnn(), clusters=16), tmp_path / "d", representative_data=data,
+    rec3 = micro(cluster(small_cnn(), clusters=16), tmp_path / "d", representative_data=data,
                  compress="lut")
     assert rec3.compression["bit_exact"] and rec3.compression["encoded"] >= 2
     assert all(r["bits"] <= 4 for r in rec3.compression["tensors"])

@@ -10,15 +10,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import atomic, tflite_file
-
-
-@pytest.fixture
-def no_conversion(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("conversion was attempted")
-
-    monkeypatch.setattr(tflite_file, "convert", boom)
+from tfprune.export import atomic
 
 
 @pytest.fixture

@@ -4,15 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import _inspect, micro_file, samples, tflite_file
-
-
-@pytest.fixture
-def no_conversion(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("conversion was attempted")
-
-    monkeypatch.setattr(tflite_file, "convert", boom)
+from tfprune.export import _inspect, micro_file, samples
 
 
 def test_data_as_list_tuple_dict_or_pair_gives_the_same_arrays(two_io_model, two_io_data):

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import _inspect, samples, tflite_file
-
-
-@pytest.fixture
-def no_conversion(monkeypatch):
-    def boom(*args, **kwargs):
-        raise AssertionError("conversion was attempted")
-
-    monkeypatch.setattr(tflite_file, "convert", boom)
+from tfprune.export import _inspect, samples
 
 
 def test_input_spec_finds_the_embedding_vocabulary(text_model):

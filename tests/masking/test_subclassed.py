@@ -200,19 +200,8 @@ def test_unbuilt_and_already_pruned_refused():
         tfprune.prune(p, sparsity=0.5)
 
 
-def test_keras3_subclassed_model_refused_naming_the_tf_keras_fix():
-    import keras as keras3
-
-    class K3(keras3.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = keras3.layers.Dense(2)
-
-        def call(self, x):
-            return self.d(x)
-
-    m = K3()
-    m(np.zeros((1, 3), "float32"))
+def test_keras3_subclassed_model_refused_naming_the_tf_keras_fix(keras3_subclassed):
+    m = keras3_subclassed
     with pytest.raises(errors.ModelTypeError, match=r"subclassed Keras 3 model \(K3\).*tf_keras"):
         tfprune.prune(m, sparsity=0.5)
 

@@ -72,19 +72,8 @@ def test_unbuilt_subclassed_model_export_says_to_call_it_first(tmp_path):
     assert not (tmp_path / "m.tflite").exists()
 
 
-def test_keras3_subclassed_model_refused_up_front_naming_class_and_fix(tmp_path):
-    import keras as keras3
-
-    class K3(keras3.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = keras3.layers.Dense(2)
-
-        def call(self, x):
-            return self.d(x)
-
-    m = K3()
-    m(np.zeros((1, 3), "float32"))
+def test_keras3_subclassed_model_refused_up_front_naming_class_and_fix(tmp_path, keras3_subclassed):
+    m = keras3_subclassed
     x, y = np.zeros((16, 3), "float32"), np.arange(16) % 2
     want = r"subclassed Keras 3 model \(K3\).*keras.Model\(inputs, outputs\).*tf_keras"
     with pytest.raises(errors.ModelTypeError, match=want):

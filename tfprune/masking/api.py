@@ -247,6 +247,7 @@ def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, los
     ``structured.plan`` passes). Every argument is passed explicitly.
 
     Example:
+        >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> p = one_shot_functional(m, 0.5, criterion="magnitude", scope="layer", exclude=None,
         ...                         data=None, loss=None, granularity=None, n_m=(2, 4),

@@ -9,7 +9,7 @@ Whether the pruner or the wrapper sets the masks is
 :func:`tfprune.masking.wrapper.update_mode`.
 
 Example:
-    >>> from tfprune.compat import keras, keras3_io
+    >>> from tfprune.compat import keras
     >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
     >>> c = transform(m, fresh)
     >>> c.get_layer("d") is m.get_layer("d"), bool((c.get_layer("d").kernel.numpy() ==
