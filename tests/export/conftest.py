@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune.compat import keras
+from tfprune.export import tflite_file
 
 
 @pytest.fixture(scope="session")
@@ -106,7 +107,6 @@ def two_io_data():
 @pytest.fixture
 def no_conversion(monkeypatch):
     """Make any conversion fail loudly: the error under test must come first."""
-    from tfprune.export import tflite_file
 
     def boom(*args, **kwargs):
         raise AssertionError("conversion was attempted")
