@@ -339,6 +339,8 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
                                              levels=levels, metric=metric, samples=samples,
                                              out=out)
     click.echo(res.table())
+    if rep.get("outputs"):
+        click.echo(inspection.outputs_line(rep["outputs"]))
     if out:
         click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 from tfprune import errors
 from tfprune import task as task_lib
 from tfprune.compat import keras
+from tfprune.task.resolution import name_of
 
 __all__ = ["user_loss", "user_metric", "metric_for"]
 
@@ -31,7 +32,7 @@ def user_loss(model):
     loss = getattr(model, "loss", None)
     if loss is None or isinstance(loss, (dict, list, tuple)):
         return None
-    name = task_lib.name_of(loss) if not isinstance(loss, str) else loss
+    name = name_of(loss) if not isinstance(loss, str) else loss
     if name:
         try:
             keras.losses.get(name)
@@ -64,7 +65,7 @@ def user_metric(model, labels=None, task=None) -> str | None:
         return None
     t = task_lib.resolve(model, labels, task=task)[0]
     for m in _flat(metrics):
-        name = m if isinstance(m, str) else task_lib.name_of(m)
+        name = m if isinstance(m, str) else name_of(m)
         if not name:
             continue
         try:

@@ -18,7 +18,7 @@ from tfprune.app import data as data_lib
 from tfprune.app import compiled, models, outputs, plots, reports
 
 __all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
-           "export_model", "combine_reports", "write_combined"]
+           "export_model", "combine_reports", "write_combined", "sensitivity_report", "outputs_line"]
 
 
 def _weights_row(layer) -> dict:
@@ -273,7 +273,9 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
               for u, c in res.curves.items()}
     report = {"title": f"tfprune sensitivity: {model.name}", "variants": {},
               "sensitivity": curves, "sensitivity_metric": res.metric,
-              "result": res.to_dict()}
+              "result": res.to_dict(),
+              "outputs": outputs.per_output_measures(model, x[:samples],
+                                                     outputs.head(y, samples))}
     if folder:
         with folder as stage:
             report["plots"] = plots.sensitivity_curves(report, stage)
@@ -281,5 +283,18 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
                                json.dumps(report, indent=2, default=str))
             reports.write_text(os.path.join(stage, "report.md"),
                                f"# {report['title']}\n\n```\n{res.table()}\n```\n\n"
+                               + outputs_line(report["outputs"]) + "\n\n"
                                + "".join(f"![{p}]({p})\n" for p in report["plots"]))
     return res, report
+
+
+def outputs_line(measures) -> str:
+    """The per-output measures of the dense model, one line (empty for one output).
+
+    Example:
+        >>> outputs_line({"cls_accuracy": 0.75, "reg_mae": 1.25})
+        'dense model per output: cls_accuracy 0.75, reg_mae 1.25'
+    """
+    if not measures:
+        return ""
+    return "dense model per output: " + ", ".join(f"{k} {v:.4g}" for k, v in measures.items())

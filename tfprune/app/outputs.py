@@ -24,7 +24,8 @@ import numpy as np
 from tfprune import errors
 from tfprune import task as task_lib
 
-__all__ = ["split_arrays", "check_labels", "head", "refuse_several", "output_names"]
+__all__ = ["split_arrays", "check_labels", "head", "refuse_several", "output_names",
+           "per_output_measures"]
 
 
 def output_names(model) -> list:
@@ -160,3 +161,22 @@ def refuse_several(model, spec: str) -> None:
         f"tfprune.analysis.to_budget(model, (x, {{{labels}}}), macs=...) or "
         "tfprune.prune(model, ...) trained with the PruningCallback and "
         f"compile(loss={{{names[0]!r}: ..., ...}}).")
+
+
+def per_output_measures(model, x, y) -> dict | None:
+    """Each output's compiled loss and metrics on ``(x, y)`` (``{"cls_accuracy": ...,
+    "reg_mae": ...}``, as Keras names them) for a model with several outputs; None for one
+    output or a model compiled without losses.
+
+    Example:
+        >>> from tfprune.compat import keras
+        >>> i = keras.Input((2,))
+        >>> m = keras.Model(i, [keras.layers.Dense(1, name="a")(i), keras.layers.Dense(1, name="b")(i)])
+        >>> m.compile(loss={"a": "mse", "b": "mae"}, metrics={"b": ["mse"]})
+        >>> sorted(per_output_measures(m, np.zeros((4, 2)), {"a": np.zeros(4), "b": np.zeros(4)}))
+        ['a_loss', 'b_loss', 'b_mse']
+    """
+    if not isinstance(y, dict) or getattr(model, "loss", None) is None:
+        return None
+    got = model.evaluate(x, y, batch_size=256, verbose=0, return_dict=True)
+    return {k: float(v) for k, v in got.items() if k != "loss"}
