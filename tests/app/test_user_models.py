@@ -183,3 +183,14 @@ def test_subclassed_keras3_model_refused_by_prune_export_and_verify(tmp_path):
                  lambda: export.verify(m, str(tmp_path / "none.tflite"), data=x)):
         with pytest.raises(errors.ModelTypeError, match=fix):
             call()
+
+
+def test_report_shows_the_users_metric_in_keras_and_litert():
+    from tfprune.app import reports
+
+    rep = {"title": "t", "variants": {
+        "dense": {"metric": "mse", "mse": 105.25, "tflite": {"float": {"mse": 105.3}}},
+        "pruned": {"metric": "mse", "mse": 108.5, "tflite": {"float": {"mse": 108.4}}}}}
+    text = reports.table(rep)
+    assert "mse (test set)" in text and "105.2" in text and "float32 mse (LiteRT)" in text
+    assert "| mse (test set) | 105.2 | 108.5 |" in reports.render_markdown(rep)
