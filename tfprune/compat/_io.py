@@ -75,7 +75,8 @@ def load_model(path, *, safe_mode: bool = True):
 
     Accepts a Keras 3 ``.keras`` file (translated to tf_keras, compiled as saved: optimizer,
     losses and metrics carried over) and tf_keras ``.keras``, ``.h5`` or SavedModel files
-    (tfprune's and TF-MOT's wrapper classes known). The file is only read.
+    (compiled as saved too; tfprune's and TF-MOT's wrapper classes known). The file is only
+    read.
     It is checked first (:func:`check_model_file`): a file that is no model, is damaged, or
     carries Python code (a ``Lambda`` layer holding a ``lambda``, in any format) is refused
     unless ``safe_mode=False``.
