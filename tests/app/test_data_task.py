@@ -56,5 +56,7 @@ def test_cli_sensitivity_on_float_targets(tmp_path):
             "--levels", "0.5", "--samples", "16"]
     r = CliRunner().invoke(main, args + ["--metric", "mae"])
     assert r.exit_code == 0, r.output
-    r = CliRunner().invoke(main, args)  # the default --metric accuracy does not apply
+    r = CliRunner().invoke(main, args)  # the default fits the output: mae for regression
+    assert r.exit_code == 0 and "baseline mae" in r.output, r.output
+    r = CliRunner().invoke(main, args + ["--metric", "accuracy"])  # does not apply
     assert r.exit_code == 2 and "cannot apply to output 'price'" in " ".join(r.output.split())

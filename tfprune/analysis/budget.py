@@ -159,8 +159,9 @@ def _fmt(name, v) -> str:
 def _compile_like(small, model):
     opt = model.optimizer
     opt = opt.__class__.from_config(opt.get_config()) if opt is not None else "adam"
-    metrics = list(task_lib.compiled_metrics(model) or [])
-    small.compile(optimizer=opt, loss=model.loss, metrics=metrics or None)
+    metrics = task_lib.compiled_metrics(model)  # a list, or a dict per output: kept as given
+    small.compile(optimizer=opt, loss=model.loss, metrics=metrics or None,
+                  loss_weights=getattr(model.compiled_loss, "_user_loss_weights", None))
 
 
 def _accuracy(model, val):
@@ -227,7 +228,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     x, y = _check_inputs(model, data, fine_tune, max_rounds)
     b = _start(model, name, value, x, y, progress)
     b.fine_tune = fine_tune
-    b.val = validation_data if validation_data is not None else (x[:1024], y[:1024])
+    b.val = validation_data if validation_data is not None else (x[:1024], _head(y, 1024))
     dense_acc = _accuracy(model, b.val)
     rounds, best = [], None
     for i in range(1, max_rounds + 1):
@@ -265,7 +266,7 @@ class _Budget:
     internal: float  # what allocate() is asked for (tightened after each miss)
     res: object  # the SensitivityResult
     x: np.ndarray
-    y: np.ndarray
+    y: object  # an array, or one per output (dict or list)
     fine_tune: object = 1
     val: tuple | None = None
 
@@ -281,7 +282,19 @@ def _check_inputs(model, data, fine_tune, max_rounds):
             "metrics=['accuracy']) first (the loss drives the sensitivity scan and fine-tuning).")
     if not (isinstance(data, tuple) and len(data) == 2):
         raise errors.ConfigError("to_budget() takes data=(x, y) arrays.")
-    return np.asarray(data[0]), np.asarray(data[1])
+    y = data[1]
+    if isinstance(y, dict) or (isinstance(y, (list, tuple)) and len(model.outputs) > 1):
+        return np.asarray(data[0]), y  # one label array per output (a dict or a list)
+    return np.asarray(data[0]), np.asarray(y)
+
+
+def _head(y, n):
+    """The first ``n`` labels: an array, or one array per output (dict or list)."""
+    if isinstance(y, dict):
+        return {k: np.asarray(v)[:n] for k, v in y.items()}
+    if isinstance(y, (list, tuple)):
+        return [np.asarray(v)[:n] for v in y]
+    return y[:n]
 
 
 def _start(model, name, value, x, y, progress) -> _Budget:
@@ -290,7 +303,8 @@ def _start(model, name, value, x, y, progress) -> _Budget:
     goal = value * dense if value < 1 and name != "latency_ms" else value
     alloc_name = "flash" if name in ("flash", "bytes") else name
     try:
-        res = sensitivity(model, (x[:256], y[:256]), granularity="channel", progress=progress)
+        res = sensitivity(model, (x[:256], _head(y, 256)), granularity="channel",
+                          progress=progress)
     except errors.NothingToPruneError as e:
         raise errors.NothingToPruneError(f"{e} {_HEADS_NOTE}") from None
     allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training

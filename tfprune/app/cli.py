@@ -308,8 +308,11 @@ def sweep(ctx, recipe, out, quiet, unsafe=False):
                    "each MultiHeadAttention.")
 @click.option("--levels", default="0.25,0.5,0.75,0.9", show_default=True,
               help="Sparsities to try, comma-separated, each in (0, 1).")
-@click.option("--metric", default="accuracy", show_default=True,
-              type=click.Choice(["accuracy", "loss", "mae", "mse", "rmse"]))
+@click.option("--metric", default=None,
+              help="accuracy, loss, mae, mse, rmse or another Keras metric name; for a model "
+                   "with several outputs loss (the compiled total) or <output>_<metric> "
+                   "(cls_accuracy). Default: the metric the model was compiled with, else "
+                   "accuracy for class scores, mae for regression (loss for several outputs).")
 @click.option("--samples", default=256, show_default=True, type=click.IntRange(8),
               help="Test samples evaluated per point.")
 @click.option("--out", default=None, type=click.Path(),
@@ -327,6 +330,8 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
       tfprune sensitivity runs/demo-unstructured/dense.keras --data mnist5k
       tfprune sensitivity model.keras --data data.npz --granularity channel --out sens/
       tfprune sensitivity text.keras --data tokens.npz --granularity head
+      tfprune sensitivity two_heads.keras --data d.npz --metric cls_accuracy
+                                           (d.npz: x, y_cls, y_reg: one label array per output)
     """
 
     m = models.load_model(model, models.cli_options(input_shape, None), safe_mode=not unsafe)
@@ -334,6 +339,8 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
                                              levels=levels, metric=metric, samples=samples,
                                              out=out)
     click.echo(res.table())
+    if rep.get("outputs"):
+        click.echo(inspection.outputs_line(rep["outputs"]))
     if out:
         click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
 

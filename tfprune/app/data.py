@@ -13,6 +13,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune import task as task_lib
+from tfprune.app import outputs
 from tfprune.app.builtin import BUILTIN, demo_cnn, digits, ds_cnn, mnist5k, seeded_split
 from tfprune.compat import keras
 
@@ -86,6 +87,9 @@ def _npz(path, test_fraction, seed, task=None):
     except Exception as exc:  # noqa: BLE001  (zipfile/zlib errors of a damaged file)
         raise errors.ConfigError(f"data.source {path!r}: not a readable .npz "
                                  f"({type(exc).__name__}: {exc}).") from None
+    several = outputs.split_arrays(path, arrays, test_fraction, seed)
+    if several is not None:  # one label array per output: y_<output>
+        return several
     if {"x_train", "y_train", "x_test", "y_test"} <= set(arrays):
         for part in ("train", "test"):
             _check_pair(path, f"x_{part}", arrays[f"x_{part}"], f"y_{part}", arrays[f"y_{part}"],
@@ -99,7 +103,8 @@ def _npz(path, test_fraction, seed, task=None):
                                      "needs training and test samples (at least 2).")
         return seeded_split(x, y, len(x) - max(1, int(round(test_fraction * len(x)))), seed)
     raise errors.ConfigError(f"data.source {path!r} holds {sorted(arrays)}; it needs arrays "
-                             "x_train, y_train, x_test, y_test (or x, y split by test_fraction).")
+                             "x_train, y_train, x_test, y_test (or x, y split by test_fraction; "
+                             "for a model with several outputs y_<output> per output).")
 
 
 def _check_pair(source, xname, x, yname, y, task=None) -> None:

@@ -15,10 +15,10 @@ import tempfile
 
 from tfprune import analysis, errors, export, graph, layers, structured
 from tfprune.app import data as data_lib
-from tfprune.app import models, plots, reports
+from tfprune.app import compiled, models, outputs, plots, reports
 
 __all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
-           "export_model", "combine_reports", "write_combined"]
+           "export_model", "combine_reports", "write_combined", "sensitivity_report", "outputs_line"]
 
 
 def _weights_row(layer) -> dict:
@@ -260,15 +260,22 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
     folder = reports.RunFolder(out) if out else None  # checked before the scan
     _, (x, y) = data_lib.load_data({"source": data_source})
     x = data_lib.for_model(model, x)
-    data_lib.check_input(model, x, y, source=f"--data {data_source!r}")
-    model.compile(loss=data_lib.default_loss(model, y), metrics=["accuracy"])
-    res = analysis.sensitivity(model, (x[:samples], y[:samples]), granularity=granularity,
-                               levels=lv, metric=metric, progress=False)
+    source = f"--data {data_source!r}"
+    outputs.check_labels(model, y, source)  # several outputs: y_<output> arrays
+    data_lib.check_input(model, x, None if isinstance(y, dict) else y, source=source)
+    if getattr(model, "loss", None) is None and not isinstance(y, dict):
+        model.compile(loss=data_lib.default_loss(model, y))  # not compiled: the task's loss
+    metric = metric or compiled.metric_for(model, None if isinstance(y, dict) else y)
+    res = analysis.sensitivity(model, (x[:samples], outputs.head(y, samples)),
+                               granularity=granularity, levels=lv, metric=metric,
+                               progress=False)
     curves = {u: [[0.0, res.baseline]] + [[float(a), float(b)] for a, b in zip(res.levels, c, strict=True)]
               for u, c in res.curves.items()}
     report = {"title": f"tfprune sensitivity: {model.name}", "variants": {},
               "sensitivity": curves, "sensitivity_metric": res.metric,
-              "result": res.to_dict()}
+              "result": res.to_dict(),
+              "outputs": outputs.per_output_measures(model, x[:samples],
+                                                     outputs.head(y, samples))}
     if folder:
         with folder as stage:
             report["plots"] = plots.sensitivity_curves(report, stage)
@@ -276,5 +283,18 @@ def sensitivity_report(model, data_source, *, granularity, levels, metric, sampl
                                json.dumps(report, indent=2, default=str))
             reports.write_text(os.path.join(stage, "report.md"),
                                f"# {report['title']}\n\n```\n{res.table()}\n```\n\n"
+                               + outputs_line(report["outputs"]) + "\n\n"
                                + "".join(f"![{p}]({p})\n" for p in report["plots"]))
     return res, report
+
+
+def outputs_line(measures) -> str:
+    """The per-output measures of the dense model, one line (empty for one output).
+
+    Example:
+        >>> outputs_line({"cls_accuracy": 0.75, "reg_mae": 1.25})
+        'dense model per output: cls_accuracy 0.75, reg_mae 1.25'
+    """
+    if not measures:
+        return ""
+    return "dense model per output: " + ", ".join(f"{k} {v:.4g}" for k, v in measures.items())

@@ -27,7 +27,7 @@ from tfprune import analysis, compat, deprecations, errors, masking, structured
 from tfprune import task as task_lib
 from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
-from tfprune.app import models, plots, reports
+from tfprune.app import compiled, models, outputs, plots, reports
 from tfprune.app.job import DEFAULTS, DIVERGED, Job, RunFailedError, check_finite, section
 from tfprune.app.measure import measure
 from tfprune.app.training import granularity_args, prune_variant, quantize_aware_variant, train
@@ -73,6 +73,7 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     seed = int(recipe.get("seed", 0))
     keras.utils.set_random_seed(seed)
     model = models.load_model(recipe["model"], recipe.get("model_options"), safe_mode=safe_mode)
+    outputs.refuse_several(model, recipe["model"])
     try:
         check_finite(model, None, f"model {recipe['model']!r}", "Give a model with finite "
                      "weights (re-train it or save it again from a good checkpoint).")
@@ -86,8 +87,9 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)",
                          task=task, loss=loss)
     epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]
+    loss = loss or compiled.user_loss(model)  # the recipe's, else the model's compile state
     train_cfg = section(recipe, "train", epochs=epochs,
-                         loss=loss or data_lib.default_loss(model, ytr, task))
+                        loss=loss or data_lib.default_loss(model, ytr, task))
     _check_loss(train_cfg["loss"])
     prune_cfg = section(recipe, "prune")
     prune_cfg["granularity"] = deprecations.replace("granularity", prune_cfg["granularity"])
@@ -116,8 +118,9 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
 
 def resolve_metric(model, y, loss, task=None):
     """The task of the model's first output (:func:`tfprune.task.resolve`) and the metric a
-    run measures on it: accuracy for class scores and binary outputs, ``mae`` for regression,
-    the loss when the task cannot be told.
+    run measures on it: the one the model was compiled with (:mod:`tfprune.app.compiled`),
+    else accuracy for class scores and binary outputs, ``mae`` for regression, the loss when
+    the task cannot be told.
 
     Example:
         >>> import numpy as np
@@ -127,7 +130,8 @@ def resolve_metric(model, y, loss, task=None):
         ('regression', 'mae')
     """
     t = task_lib.resolve(model, y, loss=loss, task=task)[0]
-    return t, (task_lib.default_metrics(t.kind) or ("loss",))[0]
+    chosen = compiled.user_metric(model, y, task)
+    return t, chosen or (task_lib.default_metrics(t.kind) or ("loss",))[0]
 
 
 def _unit_granularity(prune_cfg) -> str:

@@ -245,7 +245,7 @@ def render_markdown(report: dict) -> str:
     if report.get("description"):
         out += [report["description"], ""]
     out += ["| | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
-    for key, label, fmt in METRICS:
+    for key, label, fmt in _metric_rows(variants) + METRICS:
         values = [lookup(variants[n], key) for n in names]
         if any(v is not None for v in values):
             out.append(f"| {label} | " + " | ".join(_cell(v, fmt) for v in values) + " |")
@@ -313,6 +313,19 @@ def run_folder(name, recipe) -> str:
     return out
 
 
+def _metric_rows(variants) -> list:
+    """Rows for a run's metric that :data:`METRICS` does not list (the metric the user's
+    model was compiled with: ``mse``, ``rmse``, ...), in Keras and in LiteRT."""
+    known = {key for key, _, _ in METRICS}
+    names = {v.get("metric") for v in variants.values() if isinstance(v, dict)} - {None}
+    rows = []
+    for m in sorted(n for n in names if n not in known):
+        rows += [(m, f"{m} (test set)", "{:.4g}"),
+                 (f"tflite.float.{m}", f"float32 {m} (LiteRT)", "{:.4g}"),
+                 (f"tflite.int8.{m}", f"int8 {m} (LiteRT)", "{:.4g}")]
+    return rows
+
+
 def table(report) -> str:
     """The variants of a report side by side, one row per metric in :data:`METRICS`.
 
@@ -323,7 +336,7 @@ def table(report) -> str:
     """
     variants = report["variants"]
     rows = [("", *variants)]
-    for key, label, fmt in METRICS:
+    for key, label, fmt in _metric_rows(variants) + METRICS:
         vals = [lookup(v, key) for v in variants.values()]
         if any(v is not None for v in vals):
             rows.append((label, *("—" if v is None else fmt.format(v) for v in vals)))

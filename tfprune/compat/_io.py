@@ -75,7 +75,8 @@ def load_model(path, *, safe_mode: bool = True):
 
     Accepts a Keras 3 ``.keras`` file (translated to tf_keras, compiled as saved: optimizer,
     losses and metrics carried over) and tf_keras ``.keras``, ``.h5`` or SavedModel files
-    (tfprune's and TF-MOT's wrapper classes known). The file is only read.
+    (compiled as saved too; tfprune's and TF-MOT's wrapper classes known). The file is only
+    read.
     It is checked first (:func:`check_model_file`): a file that is no model, is damaged, or
     carries Python code (a ``Lambda`` layer holding a ``lambda``, in any format) is refused
     unless ``safe_mode=False``.
@@ -113,7 +114,7 @@ def load_model(path, *, safe_mode: bool = True):
         # Keras' own lambda check, in every format (it covers .keras files only by default)
         with tfmot.sparsity.keras.prune_scope(), serialization_lib.SafeModeScope(safe_mode):
             kwargs = {"safe_mode": safe_mode} if path.endswith(".keras") else {}
-            model = tf_keras.models.load_model(path, compile=False, **kwargs)
+            model = _load_tf_keras(tf_keras, path, kwargs)
     except errors.TfpruneError:
         raise
     except Exception as exc:  # noqa: BLE001  (h5py, zip, protobuf and Keras errors alike)
@@ -143,6 +144,24 @@ def _load_keras3(path, safe_mode):
                       f"be restored ({type(exc).__name__}: {first}). Register the custom "
                       "objects (keras.saving.register_keras_serializable) and import them "
                       "before loading, or compile the model yourself.", stacklevel=3)
+        return model
+
+
+def _load_tf_keras(tf_keras, path, kwargs):
+    """The tf_keras model in ``path``, compiled as saved (loss, metrics, loss weights: what
+    the user measures by); a compile state tf_keras cannot rebuild (an unregistered custom
+    loss) leaves it uncompiled, with a warning that names the reason."""
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", "No training configuration found")
+            return tf_keras.models.load_model(path, compile=True, **kwargs)
+    except Exception as exc:  # noqa: BLE001  (retried without the compile state below)
+        model = tf_keras.models.load_model(path, compile=False, **kwargs)
+        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+        warnings.warn(f"Model file {path!r} was loaded uncompiled: its compile state could not "
+                      f"be restored ({type(exc).__name__}: {first}). Register the custom "
+                      "objects (keras.saving.register_keras_serializable) and import them "
+                      "before loading, or compile the model yourself.", stacklevel=4)
         return model
 
 
