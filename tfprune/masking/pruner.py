@@ -175,14 +175,22 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
     if compensate:
         for w in ws:
             if w.criterion.compensates:
-                weight, mask, _ = w.pruning_vars[0]
-                stats = dict(w.statistics(0), granularity=w.granularity, n_m=w.n_m)
-                new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
-                if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
-                    new, chosen = new
-                    mask.assign(tf.cast(chosen, mask.dtype))
-                weight.assign(new)
+                _compensate(w)
     assign_masked_weights(model)
+
+
+def _compensate(w) -> None:
+    """Let the wrapper's criterion update each weight that has an input statistic (OBS,
+    SparseGPT; MultiHeadAttention: its four projections)."""
+    for i, (weight, mask, _) in enumerate(w.pruning_vars):
+        stats = dict(w.statistics(i), granularity=w.granularity, n_m=w.n_m)
+        if "hessian" not in stats:
+            continue
+        new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
+        if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
+            new, chosen = new
+            mask.assign(tf.cast(chosen, mask.dtype))
+        weight.assign(new)
 
 
 def _global_scores(w, index):
