@@ -36,8 +36,8 @@ def matrix_views(weight, hessian):
 
     Example:
         >>> views, back = matrix_views(np.arange(8.).reshape(2, 2, 2), np.ones((2, 2, 2)))
-        >>> [v[0].tolist() for v in views]
-        [[[0.0], [4.0]], [[1.0], [5.0]]]
+        >>> [v[0].tolist() for v in views]  # channel c: weight[:, c, :]
+        [[[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]]]
         >>> back([v[0] for v in views]).tolist() == np.arange(8.).reshape(2, 2, 2).tolist()
         True
     """
