@@ -172,25 +172,21 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                 t, m = w.mask_for(i, tf.constant(target, tf.float32))
                 mask.assign(m)
                 thr.assign(t)
-    if compensate:
-        for w in ws:
-            if w.criterion.compensates:
-                _compensate(w)
+    for w in ws if compensate else []:
+        if w.criterion.compensates:
+            _compensate(w)
     assign_masked_weights(model)
 
 
 def _compensate(w) -> None:
-    """Let the wrapper's criterion update each weight that has an input statistic (OBS,
-    SparseGPT; MultiHeadAttention: its four projections). ``output_scale``: the per-output
-    factors of a BatchNormalization that alone consumes the layer (:mod:`bnfold`), so that
-    the criterion can weigh each output's error as the network sees it after BN."""
+    """The criterion updates every weight with an input statistic (OBS, SparseGPT), seeing
+    ``output_scale``: the factors of a BatchNormalization after the layer (:mod:`bnfold`)."""
     factors = bnfold.bn_factors(w)
     for i, (weight, mask, _) in enumerate(w.pruning_vars):
-        stats = dict(w.statistics(i), granularity=w.granularity, n_m=w.n_m)
+        stats = dict(w.statistics(i), granularity=w.granularity, n_m=w.n_m,
+                     output_scale=factors if i == 0 else None)
         if "hessian" not in stats:
             continue
-        if factors is not None and i == 0:
-            stats["output_scale"] = factors
         new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
         if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
             new, chosen = new
