@@ -202,14 +202,17 @@ def main():
     args = ap.parse_args()
     epochs = NETS[args.net][3] if args.epochs is None else args.epochs
     command = "python bench/oneshot.py " + " ".join(sys.argv[1:])
-    result = merge(args.net, [run(args.net, epochs, s) for s in args.seeds], command.strip())
     name = "oneshot.json" if args.net == "demo_cnn" else f"oneshot_{args.net}.json"
     path = os.path.join(os.path.dirname(OUT), name)
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    with open(path + ".tmp", "w") as f:
-        json.dump(result, f, indent=1)
-    os.replace(path + ".tmp", path)
-    print(f"dense {result['dense']:.4f}; wrote {path}")
+    runs = []
+    for seed in args.seeds:  # written after every seed: a stopped run keeps what it measured
+        runs.append(run(args.net, epochs, seed))
+        result = merge(args.net, runs, command.strip())
+        with open(path + ".tmp", "w") as f:
+            json.dump(result, f, indent=1)
+        os.replace(path + ".tmp", path)
+        print(f"dense {result['dense']:.4f}; wrote {path} ({len(runs)} seed(s))", flush=True)
 
 
 if __name__ == "__main__":
