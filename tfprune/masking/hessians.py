@@ -71,7 +71,9 @@ def patches(layer, inputs) -> tf.Tensor:
 
 
 def hessian_shapes(layer, weights) -> list:
-    """The shape of ``X^T X`` for each prunable weight (see the module docstring).
+    """The shape of ``X^T X`` for the layer's kernels (see the module docstring): the first
+    prunable weight, or MultiHeadAttention's four projection kernels; a bias (at channel
+    granularity) gets none.
 
     Example:
         >>> mha = keras.layers.MultiHeadAttention(2, 4); x = tf.ones([1, 3, 6])
@@ -81,12 +83,15 @@ def hessian_shapes(layer, weights) -> list:
         [[6, 6], [8, 8]]
     """
     out = []
-    for w in weights:
+    attention = isinstance(layer, keras.layers.MultiHeadAttention)
+    for w in weights[:4] if attention else weights[:1]:  # kernels only, in order
         shape = w.shape.as_list()
+        if len(shape) < 2:
+            break
         if is_depthwise(layer):
             k = int(np.prod(shape[:-2]))
             out.append([shape[-2], k, k])
-        elif isinstance(layer, keras.layers.MultiHeadAttention) and "output" not in w.name:
+        elif attention and "output" not in w.name:
             out.append([shape[0], shape[0]])
         else:
             rows = int(np.prod(shape[:-1]))

@@ -276,6 +276,8 @@ class StatisticsMixin:
         if self._input_vars:
             for i, (gram, rows) in enumerate(gram_sums(self.layer, inputs, args, kwargs)):
                 sfx = "" if i == 0 else f"_{i}"
+                if "hessian" + sfx not in self._input_vars:
+                    break
                 ops.append(self._input_vars["hessian" + sfx].assign_add(gram))
                 ops.append(self._input_vars["rows" + sfx].assign_add(rows))
         return ops
