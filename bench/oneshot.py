@@ -116,20 +116,29 @@ def _options(net: str, target: str) -> dict:
     return kw
 
 
-def _dense_model(net: str, epochs: int, seed: int):
+def _dense_model(net: str, epochs: int, seed: int, cache: str | None = None):
+    """The trained dense model (read from ``cache``/<net>-s<seed>-e<epochs>.h5 when there),
+    128 calibration samples of the training set, the test set."""
     _, load, build, _, _ = NETS[net]
     keras.utils.set_random_seed(seed)
     (x_tr, y_tr), (x_te, y_te) = load(seed)
     model = build(seed=seed)
     model.compile(keras.optimizers.Adam(1e-3), "sparse_categorical_crossentropy", ["accuracy"])
-    model.fit(x_tr, y_tr, epochs=epochs, batch_size=64, verbose=0)
+    path = cache and os.path.join(cache, f"{net}-s{seed}-e{epochs}.h5")
+    if path and os.path.exists(path):
+        model.load_weights(path)
+    else:
+        model.fit(x_tr, y_tr, epochs=epochs, batch_size=64, verbose=0)
+        if path:
+            os.makedirs(cache, exist_ok=True)
+            model.save_weights(path)
     x_cal = x_tr[np.random.default_rng(seed).permutation(len(x_tr))[:128]]
     return model, x_cal, x_te, y_te
 
 
-def run(net: str, epochs: int, seed: int) -> dict:
+def run(net: str, epochs: int, seed: int, cache: str | None = None) -> dict:
     """One seed: the dense model, then every (criterion, target) row."""
-    model, x_cal, x_te, y_te = _dense_model(net, epochs, seed)
+    model, x_cal, x_te, y_te = _dense_model(net, epochs, seed, cache)
     out = {"dense": _accuracy(model, x_te, y_te), "epochs": epochs, "seed": seed,
            "calibration_samples": len(x_cal), "rows": {}}
     print(f"{net} seed {seed}: dense {out['dense']:.4f}", flush=True)
@@ -199,6 +208,7 @@ def main():
     ap.add_argument("--net", choices=sorted(NETS), default="demo_cnn")
     ap.add_argument("--epochs", type=int, default=None, help="dense epochs (default per net)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0])
+    ap.add_argument("--cache", default=None, help="directory of dense checkpoints (optional)")
     args = ap.parse_args()
     epochs = NETS[args.net][3] if args.epochs is None else args.epochs
     command = "python bench/oneshot.py " + " ".join(sys.argv[1:])
@@ -207,7 +217,7 @@ def main():
     os.makedirs(os.path.dirname(path), exist_ok=True)
     runs = []
     for seed in args.seeds:  # written after every seed: a stopped run keeps what it measured
-        runs.append(run(args.net, epochs, seed))
+        runs.append(run(args.net, epochs, seed, args.cache))
         result = merge(args.net, runs, command.strip())
         with open(path + ".tmp", "w") as f:
             json.dump(result, f, indent=1)
