@@ -267,7 +267,9 @@ def oneshot_section(d):
     per_seed = ""
     if len(seeds) > 1:
         per_seed = " (per seed " + ", ".join(pct(a) for a in d["dense_per_seed"]) + ")"
-    rows = [f"## One-shot pruning without fine-tuning: {what} (`bench/oneshot.py`)", "",
+    short = {"ds_cnn": "DS-CNN", "transformer": "transformer text classifier"}.get(
+        d.get("net"), "demo CNN")
+    rows = [f"## One-shot pruning without fine-tuning: {short} (`bench/oneshot.py`)", "",
             f"Command: `{d.get('command', 'python bench/oneshot.py')}`. {what}, {d['epochs']} "
             f"dense epochs (dense {pct(d['dense'])} %{per_seed}), {d['calibration_samples']} "
             f"calibration samples, seed(s) {', '.join(map(str, seeds))}, no fine-tuning. "
