@@ -259,24 +259,52 @@ def qat_section(d):
 
 
 def oneshot_section(d):
+    """One network of ``bench/oneshot.py`` (``oneshot.json``: demo CNN; ``oneshot_<net>.json``)."""
     if not d:
         return []
-    rows = ["## One-shot pruning without fine-tuning (`bench/oneshot.py`)", "",
-            f"Command: `python bench/oneshot.py`. Demo CNN, MNIST-5k, {d['epochs']} dense epochs "
-            f"(dense {pct(d['dense'])} %), {d['calibration_samples']} calibration samples, seed "
-            f"{d['seed']}, no fine-tuning. Accuracy % (relative output error of the logits).", ""]
-    levels = sorted({k.split("@")[1] for k in d["rows"]}, key=str)
+    what = d.get("description", "Demo CNN, MNIST-5k")
+    seeds = d.get("seeds", [d["seed"]])
+    per_seed = ""
+    if len(seeds) > 1:
+        per_seed = " (per seed " + ", ".join(pct(a) for a in d["dense_per_seed"]) + ")"
+    short = {"ds_cnn": "DS-CNN", "transformer": "transformer text classifier"}.get(
+        d.get("net"), "demo CNN")
+    rows = [f"## One-shot pruning without fine-tuning: {short} (`bench/oneshot.py`)", "",
+            f"Command: `{d.get('command', 'python bench/oneshot.py')}`. {what}, {d['epochs']} "
+            f"dense epochs (dense {pct(d['dense'])} %{per_seed}), {d['calibration_samples']} "
+            f"calibration samples, seed(s) {', '.join(map(str, seeds))}, no fine-tuning. "
+            "Accuracy % (relative output error of the model outputs on the calibration "
+            "samples)" + ("; mean over seeds, min–max in brackets." if len(seeds) > 1 else "."),
+            ""]
+    levels = list(dict.fromkeys(k.split("@")[1] for k in d["rows"]))
     methods = list(dict.fromkeys(k.split("@")[0] for k in d["rows"]))
     rows += ["| criterion | " + " | ".join(levels) + " |",
              "|---|" + "---:|" * len(levels)]
     for m in methods:
-        cells = []
-        for lv in levels:
-            r = d["rows"].get(f"{m}@{lv}")
-            cells.append("–" if r is None else
-                         f"{pct(r['accuracy'])} ({r.get('output_error', float('nan')):.3f})")
+        cells = [_oneshot_cell(d["rows"].get(f"{m}@{lv}")) for lv in levels]
         rows.append(f"| {m} | " + " | ".join(cells) + " |")
-    return rows + [""]
+    return rows + [""] + _oneshot_targets(d)
+
+
+def _oneshot_cell(r):
+    if r is None:
+        return "–"
+    spread = ""
+    if len(r.get("accuracies", [])) > 1:
+        spread = f" [{pct(min(r['accuracies']))}–{pct(max(r['accuracies']))}]"
+    return f"{pct(r['accuracy'])}{spread} ({r.get('output_error', float('nan')):.3f})"
+
+
+def _oneshot_targets(d):
+    """Issue 25's targets: sparsegpt@50 % within 1 point of dense; @70 % >= magnitude + 10."""
+    rows = d["rows"]
+    if "sparsegpt@0.5" not in rows or "sparsegpt@0.7" not in rows or "magnitude@0.7" not in rows:
+        return []
+    gap = 100 * (rows["sparsegpt@0.5"]["accuracy"] - d["dense"])
+    lead = 100 * (rows["sparsegpt@0.7"]["accuracy"] - rows["magnitude@0.7"]["accuracy"])
+    return [f"Targets: sparsegpt at 50 % {gap:+.1f} points vs dense (target >= -1.0: "
+            f"{'met' if gap >= -1.0 else 'NOT met'}); at 70 % {lead:+.1f} points vs magnitude "
+            f"(target >= +10: {'met' if lead >= 10 else 'NOT met'}).", ""]
 
 
 def sparse_kernels_section(d):
@@ -461,6 +489,8 @@ def sections(results: Path) -> list:
                      ("allocation", allocation_section), ("compress", compress_section),
                      ("structured", structured_section), ("sweeps", sweeps_section),
                      ("qat", qat_section), ("oneshot", oneshot_section),
+                     ("oneshot_ds_cnn", oneshot_section),
+                     ("oneshot_transformer", oneshot_section),
                      ("sparse_kernels", sparse_kernels_section),
                      ("mcu_flash", mcu_flash_section),
                      ("mcu_flash_lenet", mcu_lenet_section), ("distill", distill_section),

@@ -82,11 +82,7 @@ def test_every_criterion_at_every_granularity(build, name):
         if granularity not in crit.granularities:
             with pytest.raises(errors.ConfigError, match=rf"{name!r}.*supports granularity"):
                 tfprune.prune(model, sparsity=0.5, criterion=name, granularity=granularity)
-        elif (name in ("obs", "sparsegpt", "wanda") and build is dw_bn
-              and granularity != "channel"):  # the input Hessian: Dense/Conv only
-            with pytest.raises(errors.UnsupportedLayerError, match="'dw'.*OBS"):
-                _check(model, name, granularity)
-        else:
+        else:  # obs, sparsegpt, wanda: depthwise too (a Hessian per channel, issue 25)
             _check(model, name, granularity)
 
 

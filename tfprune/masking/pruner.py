@@ -154,17 +154,26 @@ def update_masks(model, step: int | None = None, *, scope: str | None = None,
                 t, m = w.mask_for(i, tf.constant(target, tf.float32))
                 mask.assign(m)
                 thr.assign(t)
-    if compensate:
-        for w in ws:
-            if w.criterion.compensates:
-                weight, mask, _ = w.pruning_vars[0]
-                stats = dict(w.statistics(0), granularity=w.granularity, n_m=w.n_m)
-                new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
-                if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
-                    new, chosen = new
-                    mask.assign(tf.cast(chosen, mask.dtype))
-                weight.assign(new)
+    for w in ws if compensate else []:
+        if w.criterion.compensates:
+            _compensate(w)
     assign_masked_weights(model)
+
+
+def _compensate(w) -> None:
+    """The criterion updates every weight with an input statistic (OBS, SparseGPT), seeing
+    ``output_scale``: the factors of a BatchNormalization after the layer (:mod:`bnfold`)."""
+    factors = bnfold.bn_factors(w)
+    for i, (weight, mask, _) in enumerate(w.pruning_vars):
+        stats = dict(w.statistics(i), granularity=w.granularity, n_m=w.n_m,
+                     output_scale=factors if i == 0 else None)
+        if "hessian" not in stats:
+            continue
+        new = w.criterion.compensate(weight.numpy(), mask.numpy(), stats)
+        if isinstance(new, tuple):  # (weight, mask): it chose the mask too (SparseGPT)
+            new, chosen = new
+            mask.assign(tf.cast(chosen, mask.dtype))
+        weight.assign(new)
 
 
 def _global_scores(w, index):

@@ -10,7 +10,8 @@ cross-replica read, as TF-MOT's mask update does, returns the sum over replicas)
   to the statistics. No layer attribute is touched, so it works in graph and eager
   ``fit``, custom loops with or without ``tf.function`` and ``MirroredStrategy``;
 * activation statistics per output channel of the layer's output;
-* the input second moment ``H = sum X^T X`` of Dense/Conv layers (for OBS).
+* the input second moment ``H = sum X^T X`` of each prunable weight (OBS, SparseGPT, Wanda;
+  Dense, Conv, DepthwiseConv and MultiHeadAttention: :mod:`tfprune.masking.hessians`).
 
 :class:`StatisticsMixin` is the wrapper's side: it makes the variables, adds to them in the
 call and reads them back as the criterion's statistics.
@@ -32,9 +33,9 @@ Example:
 
 from __future__ import annotations
 
-import numpy as np
 import tensorflow as tf
 
+from tfprune.masking.hessians import gram_sums, hessian_shapes, patches
 from tfprune.masking.validate import channel_axis
 
 __all__ = ["StatisticsMixin", "GRAD_STATS", "ACT_STATS", "INPUT_STATS", "gradient_deltas", "activation_sums",
@@ -123,31 +124,6 @@ def activation_sums(names, output, rank_samples: int | None = None) -> dict:
             ranks = tf.cast(tf.reduce_any(nonzero, axis=1), tf.float32)
         out["act_rank"] = tf.reduce_sum(ranks, axis=0)
     return out
-
-
-def patches(layer, inputs) -> tf.Tensor:
-    """Rows ``X`` such that the layer's pre-bias output is ``X @ kernel.reshape(-1, out)``.
-
-    Dense: the inputs flattened to ``[-1, in]``. Conv2D/Conv1D (``groups=1``): im2col
-    patches from ``tf.image.extract_patches`` in the kernel's ``(kh, kw, in)`` order.
-
-    Example:
-        >>> from tfprune.compat import keras
-        >>> patches(keras.layers.Conv2D(2, 3), tf.ones([1, 4, 4, 1])).shape.as_list()
-        [4, 9]
-    """
-    x = tf.cast(inputs, tf.float32)
-    if not hasattr(layer, "kernel_size"):
-        return tf.reshape(x, [-1, x.shape[-1]])
-    one_d = len(layer.kernel_size) == 1
-    if one_d:
-        x = tf.expand_dims(x, 1)
-    ks = (1,) + tuple(layer.kernel_size) if one_d else tuple(layer.kernel_size)
-    st = (1,) + tuple(layer.strides) if one_d else tuple(layer.strides)
-    dl = (1,) + tuple(layer.dilation_rate) if one_d else tuple(layer.dilation_rate)
-    p = tf.image.extract_patches(x, sizes=[1, *ks, 1], strides=[1, *st, 1],
-                                 rates=[1, *dl, 1], padding=layer.padding.upper())
-    return tf.reshape(p, [-1, p.shape[-1]])
 
 
 def _same_variable(a, b) -> bool:
@@ -260,10 +236,11 @@ class StatisticsMixin:
             self._act_vars["count"] = self._stat_weight("stat_act_count", [])
             self._act_vars["samples"] = self._stat_weight("stat_act_samples", [])
         self._input_vars = {}
-        if "hessian" in needs:
-            rows = int(np.prod(self.prunable_weights[0].shape[:-1]))
-            self._input_vars = {"hessian": self._stat_weight("stat_hessian", [rows, rows]),
-                                "rows": self._stat_weight("stat_hessian_rows", [])}
+        if "hessian" in needs:  # one X^T X per weight ("hessian", "hessian_1", ...)
+            for i, shape in enumerate(hessian_shapes(self.layer, self.prunable_weights)):
+                sfx = "" if i == 0 else f"_{i}"
+                self._input_vars["hessian" + sfx] = self._stat_weight("stat_hessian" + sfx, shape)
+                self._input_vars["rows" + sfx] = self._stat_weight("stat_hessian_rows" + sfx, [])
 
     def stat_variables(self) -> list:
         """Every statistic variable of this wrapper."""
@@ -288,17 +265,21 @@ class StatisticsMixin:
                 ops.append(self._grad_steps.assign_add(deltas["steps"]))
         return ops
 
-    def record_forward(self, inputs, out) -> list:
-        """Add one call's activations (and input second moment) to the statistics."""
+    def record_forward(self, inputs, out, args=(), kwargs=None) -> list:
+        """Add one call's activations (and input second moments) to the statistics;
+        ``args``/``kwargs``: the call's other arguments (MultiHeadAttention's value, key, mask)."""
         ops = []
         if self._act_vars:
             sums = activation_sums(self._act_names, out,
                                    None if self.observe else self.criterion.train_samples)
             ops += [var.assign_add(sums[name]) for name, var in self._act_vars.items()]
         if self._input_vars:
-            x = patches(self.layer, tf.nest.flatten(inputs)[0])
-            ops.append(self._input_vars["hessian"].assign_add(tf.matmul(x, x, transpose_a=True)))
-            ops.append(self._input_vars["rows"].assign_add(tf.cast(tf.shape(x)[0], tf.float32)))
+            for i, (gram, rows) in enumerate(gram_sums(self.layer, inputs, args, kwargs)):
+                sfx = "" if i == 0 else f"_{i}"
+                if "hessian" + sfx not in self._input_vars:
+                    break
+                ops.append(self._input_vars["hessian" + sfx].assign_add(gram))
+                ops.append(self._input_vars["rows" + sfx].assign_add(rows))
         return ops
 
     def statistics(self, index: int = 0) -> dict:
@@ -323,9 +304,10 @@ class StatisticsMixin:
             for name in self._act_names:
                 denom = samples if name == "act_rank" else count
                 out[name] = tf.convert_to_tensor(self._act_vars[name]) / denom
-        if self._input_vars and index == 0:
-            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows"]), 1.0)
-            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian"]) / rows
+        sfx = "" if index == 0 else f"_{index}"
+        if "hessian" + sfx in self._input_vars:
+            rows = tf.maximum(tf.convert_to_tensor(self._input_vars["rows" + sfx]), 1.0)
+            out["hessian"] = tf.convert_to_tensor(self._input_vars["hessian" + sfx]) / rows
         return out
 
     def recorded(self):

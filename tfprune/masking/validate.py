@@ -24,6 +24,7 @@ from tfprune.core.criteria.base import GRANULARITIES
 from tfprune.graph import heads
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import scope as scope_lib
+from tfprune.masking.hessians import is_depthwise
 from tfprune.masking.scope import SCOPES
 
 __all__ = ["SCOPES", "GRANULARITIES", "UPDATE_MODES", "check_layer", "check_finite", "check_data",
@@ -96,17 +97,26 @@ def check_layer(layer, criterion, granularity="weight", n_m=(2, 4), block=(4, 1)
         return  # the dependency graph (channel) or the layer's heads (head) decide the units
     names = layers.prunable_weight_names(layer) if weights is None else list(weights)
     needs = set(criterion.needs)
-    if "hessian" in needs and not (isinstance(layer, keras.layers.Dense) or (
-            isinstance(layer, (keras.layers.Conv1D, keras.layers.Conv2D))
-            and channel_axis(layer) == -1 and getattr(layer, "groups", 1) == 1)):
+    if "hessian" in needs and not _has_input_statistic(layer):
         raise errors.UnsupportedLayerError(
-            f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D and Conv2D "
-            f"(groups=1); {fix}.")
+            f"{name}: criterion {criterion.name!r} (OBS) handles Dense, Conv1D, Conv2D "
+            f"(groups=1, channels last, depthwise included) and MultiHeadAttention; {fix}.")
     if not layer.built or not names:
         return
     fits = granularity_lib.get(granularity).fits
     for var in layers.prunable_weights(layer, names):
         fits(var.name, var.shape.as_list(), tuple(n_m), tuple(block), f"{name}: ", f"; {fix}.")
+
+
+def _has_input_statistic(layer) -> bool:
+    """Layers whose weights get ``X^T X`` (:mod:`tfprune.masking.hessians`)."""
+    L = keras.layers
+    if isinstance(layer, (L.Dense, L.MultiHeadAttention)):
+        return True
+    if is_depthwise(layer):
+        return getattr(layer, "data_format", "channels_last") == "channels_last"
+    return (isinstance(layer, (L.Conv1D, L.Conv2D)) and channel_axis(layer) == -1
+            and getattr(layer, "groups", 1) == 1)
 
 
 def _check_sparsity(value, arg="sparsity"):
@@ -245,6 +255,7 @@ def check_schedule_args(sparsity, schedule, scope) -> None:
 
     Example:
         >>> from tfprune.masking import scope as scope_lib
+from tfprune.masking.hessians import is_depthwise
         >>> check_schedule_args(0.5, None, scope_lib.resolve("layer"))
     """
     if sparsity is not None and schedule is not None:

@@ -262,7 +262,8 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
         else:
             out = inner(packed)
         if gather:
-            gates.gated(gates.every_nth_step(self, gate), self.record_forward, inputs, out)
+            gates.gated(gates.every_nth_step(self, gate), self.record_forward, inputs, out,
+                        packed[1], dict(packed[2], **inner_kwargs))
         return out
 
     def compute_mask(self, inputs, mask=None):

@@ -1,4 +1,4 @@
-"""Layer-wise Optimal Brain Surgeon (OBS) for one-shot pruning of Dense and Conv layers.
+"""Layer-wise Optimal Brain Surgeon (OBS) for one-shot pruning (Dense, Conv, DepthwiseConv, MHA).
 
 From calibration data the wrapper accumulates ``H = X^T X / rows`` of the layer's
 input rows ``X`` (im2col patches for convolutions), so the layer's pre-bias output is
@@ -17,9 +17,60 @@ import numpy as np
 import tensorflow as tf
 
 from tfprune import errors
+from tfprune.core import masks
 from tfprune.core.criteria.base import Criterion, register_criterion
 
-__all__ = ["OBS", "damped", "obs_update"]
+__all__ = ["OBS", "damped", "obs_update", "matrix_views", "tf_matrix_view", "output_scale",
+           "folded_mask"]
+
+
+def matrix_views(weight, hessian):
+    """The kernel as the matrices ``W`` of ``X @ W`` that ``hessian`` (``X^T X``) belongs to.
+
+    A ``[rows, rows]`` Hessian: one view ``weight.reshape(rows, -1)`` (Dense and Conv:
+    ``rows = prod(shape[:-1])``; a MultiHeadAttention query/key/value kernel ``[d, heads,
+    dim]``: ``rows = d``). A ``[C, k, k]`` Hessian (DepthwiseConv): one ``[k, multiplier]``
+    view per input channel ``c`` (``weight[..., c, :]``).
+
+    Returns:
+        ``(views, back)``: a list of ``(matrix, hessian)`` pairs and ``back(matrices)`` that
+        puts a list of matrices of the same shapes back into ``weight``'s shape.
+
+    Example:
+        >>> views, back = matrix_views(np.arange(8.).reshape(2, 2, 2), np.ones((2, 2, 2)))
+        >>> [v[0].tolist() for v in views]  # channel c: weight[:, c, :]
+        [[[0.0, 1.0], [4.0, 5.0]], [[2.0, 3.0], [6.0, 7.0]]]
+        >>> back([v[0] for v in views]).tolist() == np.arange(8.).reshape(2, 2, 2).tolist()
+        True
+    """
+    w, h = np.asarray(weight), np.asarray(hessian)
+    if h.ndim == 3:
+        moved = np.moveaxis(w, -2, 0)
+        mats = moved.reshape(h.shape[0], h.shape[1], -1)
+        return (list(zip(mats, h, strict=True)),
+                lambda ms: np.moveaxis(np.stack(ms).reshape(moved.shape), 0, -2))
+    return [(w.reshape(len(h), -1), h)], lambda ms: ms[0].reshape(w.shape)
+
+
+def tf_matrix_view(weight, hessian):
+    """:func:`matrix_views` in TensorFlow, batched: ``(mats [G, rows, cols], hessians [G, rows,
+    rows], back)`` with ``G = C`` for a depthwise ``[C, k, k]`` Hessian, else 1.
+
+    Example:
+        >>> mats, hs, back = tf_matrix_view(tf.ones([3, 3, 2, 1]), tf.ones([2, 9, 9]))
+        >>> mats.shape.as_list(), back(mats).shape.as_list()
+        ([2, 9, 1], [3, 3, 2, 1])
+    """
+    w, h = tf.convert_to_tensor(weight), tf.convert_to_tensor(hessian)
+    if h.shape.rank == 3:
+        rank = w.shape.rank
+        perm = [rank - 2, *range(rank - 2), rank - 1]
+        moved = tf.transpose(w, perm)
+        inverse = [perm.index(i) for i in range(rank)]
+        return (tf.reshape(moved, [tf.shape(h)[0], tf.shape(h)[1], -1]), h,
+                lambda m: tf.transpose(tf.reshape(m, tf.shape(moved)), inverse))
+    return (tf.reshape(w, [1, tf.shape(h)[0], -1]), h[None],
+            lambda m: tf.reshape(m, tf.shape(w)))
 
 
 def damped(h, damp):
@@ -40,13 +91,57 @@ def damped(h, damp):
     return h, dead
 
 
+def output_scale(weight, stats):
+    """``stats["output_scale"]`` (one factor per output of the layer, e.g. a following
+    BatchNormalization's ``|gamma| / sqrt(var + eps)``) shaped to broadcast over ``weight``
+    (a depthwise kernel ``[..., C, multiplier]``: output ``c * multiplier + m``), or None
+    when absent, of the wrong size or not positive (a factor of 0 is taken as 1).
+
+    Example:
+        >>> output_scale(np.ones((2, 3)), {"output_scale": [1., 2., 0.]}).tolist()
+        [1.0, 2.0, 1.0]
+        >>> output_scale(np.ones((3, 3, 2, 1)), {"output_scale": [1., 2.], "hessian":
+        ...     np.ones((2, 9, 9))}).shape
+        (2, 1)
+    """
+    f = stats.get("output_scale")
+    if f is None:
+        return None
+    f = np.asarray(f, dtype=np.float64).ravel()
+    f = np.where(f > 0, f, 1.0)
+    shape = np.shape(weight)
+    if np.ndim(stats.get("hessian", np.zeros((1, 1)))) == 3:  # depthwise
+        return f.reshape(shape[-2:]) if f.size == shape[-2] * shape[-1] else None
+    return f if f.size == shape[-1] else None
+
+
+def folded_mask(criterion, weight, mask, stats):
+    """The mask ``criterion`` chooses on ``weight`` (already folded by :func:`output_scale`)
+    keeping as many weights as ``mask``: top-k of its scores, or N:M for ``granularity
+    "n:m"`` (groups along axis -2).
+
+    Example:
+        >>> s = {"hessian": np.eye(2), "granularity": "weight"}
+        >>> folded_mask(OBS(damp=0.0), np.array([[1., 3.], [2., .5]]), np.eye(2), s).tolist()
+        [[0.0, 1.0], [1.0, 0.0]]
+    """
+    scores = criterion.score(tf.constant(weight, tf.float32), stats).numpy()
+    if stats.get("granularity", "weight") == "n:m":
+        return masks.nm_mask(scores, *stats["n_m"]).numpy().astype(np.asarray(mask).dtype)
+    kept = int(np.count_nonzero(mask))
+    out = np.zeros(scores.size, dtype=np.asarray(mask).dtype)
+    out[np.argsort(-scores.ravel(), kind="stable")[:kept]] = 1
+    return out.reshape(scores.shape)
+
+
 def obs_update(weight, mask, hessian, *, damp: float = 0.01, block_size: int = 128):
     """Zero the masked weights and update the kept ones to minimise ``||X W - X W'||^2``.
 
     Args:
-        weight: kernel, any shape ``[..., out]`` (viewed as ``[rows, out]``).
+        weight: kernel (viewed as ``[rows, -1]``, :func:`matrix_views`).
         mask: 0/1 array of the same shape (1 = keep).
-        hessian: ``X^T X`` (any positive scale), ``[rows, rows]``.
+        hessian: ``X^T X`` (any positive scale), ``[rows, rows]``; or ``[C, k, k]`` for a
+            depthwise kernel (each channel updated on its own).
         damp: dampening ``lambda * mean(diag H)`` added to the diagonal.
         block_size: columns processed together (SparseGPT's lazy batch updates).
 
@@ -64,9 +159,14 @@ def obs_update(weight, mask, hessian, *, damp: float = 0.01, block_size: int = 1
         >>> bool(np.sum((x @ w - x @ w2) ** 2) <= np.sum((x @ w - x @ (w * m)) ** 2))
         True
     """
+    if np.ndim(hessian) == 3:  # depthwise: one small layer per channel
+        views, back = matrix_views(weight, hessian)
+        masks = [m for m, _ in matrix_views(mask, hessian)[0]]
+        return back([obs_update(w, m, h, damp=damp, block_size=block_size)
+                     for (w, h), m in zip(views, masks, strict=True)])
     shape = np.shape(weight)
-    w = np.array(weight, dtype=np.float64).reshape(-1, shape[-1]).T  # [out, rows]
-    m = np.array(mask, dtype=np.float64).reshape(-1, shape[-1]).T
+    w = np.array(weight, dtype=np.float64).reshape(len(hessian), -1).T  # [out, rows]
+    m = np.array(mask, dtype=np.float64).reshape(len(hessian), -1).T
     h, dead = damped(hessian, damp)
     w[:, dead] = 0.0
     hinv = np.linalg.cholesky(np.linalg.inv(h)).T  # upper Cholesky factor of H^-1
@@ -130,30 +230,38 @@ class OBS(Criterion):
         self.sequential = sequential
 
     def score(self, weight, stats):
-        w = tf.cast(weight, tf.float32)
-        h = tf.cast(stats["hessian"], tf.float64)
+        # [G, rows, cols] views: G = 1, or one per channel of a depthwise kernel
+        mat, h32, back = tf_matrix_view(tf.cast(weight, tf.float32),
+                                        tf.cast(stats["hessian"], tf.float32))
+        h = tf.cast(h32, tf.float64)
         diag = tf.linalg.diag_part(h)
         dead = tf.equal(diag, 0.0)
-        h = h + tf.linalg.diag(tf.where(dead, tf.ones_like(diag), tf.zeros_like(diag)))
-        scale = self.damp * tf.maximum(tf.reduce_mean(tf.linalg.diag_part(h)), 1e-12)
-        h = h + scale * tf.eye(tf.shape(h)[0], dtype=tf.float64)
+        h = tf.linalg.set_diag(h, tf.where(dead, tf.ones_like(diag), diag))
+        scale = self.damp * tf.maximum(tf.reduce_mean(tf.linalg.diag_part(h), -1), 1e-12)
+        h = h + scale[:, None, None] * tf.eye(tf.shape(h)[-1], dtype=tf.float64)
         # [H^-1]_qq after eliminating the rows before q: the diagonal of the upper
         # Cholesky factor of H^-1, squared (SparseGPT's ordering-aware OBS score).
-        upper = tf.transpose(tf.linalg.cholesky(tf.linalg.inv(h)))
-        hinv_diag = tf.cast(tf.square(tf.linalg.diag_part(upper)), tf.float32)
-        mat = tf.reshape(w, [-1, tf.shape(w)[-1]])
-        s = tf.square(mat) / hinv_diag[:, None]
+        lower = tf.linalg.cholesky(tf.linalg.inv(h))  # the upper factor's transpose
+        hinv_diag = tf.cast(tf.square(tf.linalg.diag_part(lower)), tf.float32)
+        s = tf.square(mat) / hinv_diag[:, :, None]
         if self.normalize:
-            h32 = tf.cast(stats["hessian"], tf.float32)
-            energy = tf.reduce_mean(tf.reduce_sum(mat * tf.matmul(h32, mat), axis=0))
+            energy = tf.reduce_mean(tf.reduce_sum(mat * tf.matmul(h32, mat), axis=1))
             s = s / tf.maximum(energy, 1e-12)
-        s = tf.where(tf.cast(dead, tf.bool)[:, None], tf.zeros_like(s), s)
-        return tf.reshape(s, tf.shape(w))
+        s = tf.where(dead[:, :, None], tf.zeros_like(s), s)
+        return back(s)
 
     def compensate(self, weight, mask, stats):
-        """The OBS-updated weight for ``mask`` (see :func:`obs_update`)."""
-        return obs_update(np.asarray(weight), np.asarray(mask), np.asarray(stats["hessian"]),
-                          damp=self.damp)
+        """The OBS-updated weight for ``mask`` (see :func:`obs_update`). With
+        ``stats["output_scale"]`` (a BatchNormalization after the layer) the mask is chosen
+        again on the folded weight ``w * scale`` (same count), so that every output's error
+        counts as the network sees it, and ``(weight, mask)`` is returned."""
+        weight, mask = np.asarray(weight), np.asarray(mask)
+        scale = output_scale(weight, stats)
+        if scale is None:
+            return obs_update(weight, mask, np.asarray(stats["hessian"]), damp=self.damp)
+        mask = folded_mask(self, weight * scale, mask, stats)
+        new = obs_update(weight * scale, mask, np.asarray(stats["hessian"]), damp=self.damp)
+        return (new / scale).astype(np.float32), mask
 
     def get_config(self):
         return {"damp": self.damp, "sequential": self.sequential, "normalize": self.normalize}

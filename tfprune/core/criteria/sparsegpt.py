@@ -22,7 +22,14 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.core.criteria.base import register_criterion
-from tfprune.core.criteria.obs import OBS, damped
+from tfprune.core.criteria.obs import (
+    OBS,
+    damped,
+    folded_mask,
+    matrix_views,
+    obs_update,
+    output_scale,
+)
 
 __all__ = ["SparseGPT", "sparsegpt_prune"]
 
@@ -40,7 +47,8 @@ def sparsegpt_prune(weight, hessian, *, sparsity: float | None = None, n_m=None,
     """Prune ``weight`` to ``sparsity`` (or N:M) minimising ``||X W - X W'||^2``.
 
     Args:
-        weight: kernel, any shape ``[..., out]`` (viewed as ``[rows, out]``).
+        weight: kernel, viewed as ``[rows, -1]`` (``rows = len(hessian)``: Dense/Conv
+            ``prod(shape[:-1])``, a MultiHeadAttention query/key/value kernel ``d``).
         hessian: ``X^T X`` (any positive scale), ``[rows, rows]``.
         sparsity: fraction of the weights removed (unstructured); the count is
             ``round(sparsity * size)`` exactly.
@@ -70,7 +78,7 @@ def sparsegpt_prune(weight, hessian, *, sparsity: float | None = None, n_m=None,
     if (sparsity is None) == (n_m is None):
         raise errors.ConfigError("sparsegpt_prune: give exactly one of sparsity=... or n_m=(N, M).")
     shape = np.shape(weight)
-    w = np.array(weight, dtype=np.float64).reshape(-1, shape[-1]).T  # [out, rows]
+    w = np.array(weight, dtype=np.float64).reshape(len(hessian), -1).T  # [out, rows]
     out, rows = w.shape
     if n_m is not None:
         n, m = int(n_m[0]), int(n_m[1])
@@ -119,8 +127,9 @@ class SparseGPT(OBS):
     ``one_shot(model, s, criterion="sparsegpt", data=x)`` (``granularity="weight"`` or
     ``"n:m"``): the layers are calibrated one after the other on the outputs of the
     already pruned layers, and each layer's kept weights are updated
-    (:func:`sparsegpt_prune`). Layers: Dense, Conv1D and Conv2D (im2col). During
-    ``fit`` only the score (OBS's) is used.
+    (:func:`sparsegpt_prune`). Layers: Dense, Conv1D and Conv2D (im2col), DepthwiseConv
+    (one Hessian per channel over its taps) and MultiHeadAttention (query/key/value/output
+    projections, each on its own inputs). During ``fit`` only the score (OBS's) is used.
 
     Args:
         damp: relative dampening of the Hessian diagonal (the paper: 0.01).
@@ -150,15 +159,36 @@ class SparseGPT(OBS):
     def compensate(self, weight, mask, stats):
         """Hook of ``one_shot`` (declared here; the pruner calls it after the masks are
         set): ``(weight, mask)`` chosen by :func:`sparsegpt_prune` with as many weights
-        removed as ``mask`` removes (weight) or the layer's N:M (``stats["n_m"]``)."""
-        mask = np.asarray(mask)
-        if stats.get("granularity", "weight") == "n:m":
-            kw = {"n_m": tuple(stats["n_m"])}
-        else:
-            kw = {"sparsity": 1.0 - np.count_nonzero(mask) / max(mask.size, 1)}
-        w, m = sparsegpt_prune(np.asarray(weight), np.asarray(stats["hessian"]), damp=self.damp,
-                               block_size=self.block_size, **kw)
-        return w, m.astype(mask.dtype)
+        removed as ``mask`` removes (weight) or the layer's N:M (``stats["n_m"]``).
+
+        A depthwise kernel (``[C, k, k]`` Hessian) is pruned channel by channel, each
+        channel removing as many weights as ``mask`` removes there (the OBS score ranks
+        the whole layer). Where the layer's N:M groups do not run along the rows of
+        ``X @ W`` (depthwise: across channels; MultiHeadAttention query/key/value: along
+        the heads axis) the mask stays as the score chose it and only the OBS update runs.
+        With ``stats["output_scale"]`` (a BatchNormalization after the layer) all of this
+        runs on the folded weight ``w * scale``: the error of each output is weighed as the
+        network sees it after BN (otherwise the channels of small scale lose most weights).
+        """
+        weight, mask, h = np.asarray(weight), np.asarray(mask), np.asarray(stats["hessian"])
+        scale = output_scale(weight, stats)
+        if scale is not None:  # a BatchNormalization follows: prune the folded weight
+            mask = folded_mask(self, weight * scale, mask, stats)
+            new, chosen = self.compensate(weight * scale, mask,
+                                          {k: v for k, v in stats.items() if k != "output_scale"})
+            return (new / scale).astype(np.float32), chosen
+        nm = stats.get("granularity", "weight") == "n:m"
+        if nm and not (h.ndim == 2 and len(h) == int(np.prod(weight.shape[:-1]))):
+            return obs_update(weight, mask, h, damp=self.damp, block_size=self.block_size), mask
+        views, back = matrix_views(weight, h)
+        masks = [m for m, _ in matrix_views(mask, h)[0]]
+        pairs = []
+        for (w, hc), mc in zip(views, masks, strict=True):
+            kw = ({"n_m": tuple(stats["n_m"])} if nm else
+                  {"sparsity": 1.0 - np.count_nonzero(mc) / max(mc.size, 1)})
+            pairs.append(sparsegpt_prune(w, hc, damp=self.damp, block_size=self.block_size, **kw))
+        return (back([p[0] for p in pairs]).astype(np.float32),
+                back([p[1] for p in pairs]).astype(mask.dtype))
 
     def get_config(self):
         return dict(super().get_config(), block_size=self.block_size)

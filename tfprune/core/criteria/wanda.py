@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfprune import errors
 from tfprune.core.criteria.base import Criterion, register_criterion
+from tfprune.core.criteria.obs import matrix_views, tf_matrix_view
 
 __all__ = ["Wanda", "wanda_scores", "per_output_mask"]
 
@@ -31,8 +32,10 @@ def wanda_scores(weight, input_sq) -> tf.Tensor:
     """``|w| * sqrt(input_sq)`` broadcast over the outputs; the weight's shape.
 
     Args:
-        weight: kernel ``[..., out]`` (viewed as ``[rows, out]``).
-        input_sq: ``[rows]`` mean (or sum) of ``x_i^2`` per input row, e.g. ``diag(X^T X)``.
+        weight: kernel, viewed as ``[rows, -1]`` with ``rows = len(input_sq)`` (Dense/Conv
+            ``prod(shape[:-1])``; MultiHeadAttention query/key/value ``d``).
+        input_sq: ``[rows]`` mean (or sum) of ``x_i^2`` per input row, e.g. ``diag(X^T X)``;
+            ``[C, k]`` for a depthwise kernel (per channel, per tap).
 
     Returns:
         float32 tensor of ``weight``'s shape.
@@ -43,9 +46,12 @@ def wanda_scores(weight, input_sq) -> tf.Tensor:
                [3., 1.]], dtype=float32)
     """
     w = tf.cast(weight, tf.float32)
-    mat = tf.reshape(w, [-1, tf.shape(w)[-1]])
     norm = tf.sqrt(tf.maximum(tf.cast(input_sq, tf.float32), 0.0))
-    return tf.reshape(tf.abs(mat) * norm[:, None], tf.shape(w))
+    # norm[..., None] has the leading shape of the Hessian it comes from ([rows, rows] or
+    # [C, k, k]): the views of OBS, [G, rows, cols] with one norm per (G, row)
+    mat, _, back = tf_matrix_view(w, norm[..., None])
+    rows = norm if norm.shape.rank == 2 else norm[None]
+    return back(tf.abs(mat) * rows[:, :, None])
 
 
 def per_output_mask(scores, kept: int) -> np.ndarray:
@@ -82,8 +88,9 @@ class Wanda(Criterion):
     """Wanda: ``|w_ij| * ||x_i||_2`` from calibration inputs, compared per output.
 
     Needs ``one_shot(..., data=x)`` (or training data during ``fit``). Layers: Dense,
-    Conv1D and Conv2D (the input statistic of OBS; im2col rows for convolutions). The
-    weights are not updated.
+    Conv1D and Conv2D (the input statistic of OBS; im2col rows for convolutions),
+    DepthwiseConv (per channel and tap) and MultiHeadAttention projections. The weights
+    are not updated.
 
     Args:
         per_output: in ``one_shot`` at weight granularity, every output keeps the same
@@ -113,6 +120,7 @@ class Wanda(Criterion):
         self.sequential = sequential
 
     def score(self, weight, stats):
+        # diag_part of [rows, rows] -> [rows]; of a depthwise [C, k, k] -> [C, k]
         return wanda_scores(weight, tf.linalg.diag_part(tf.convert_to_tensor(stats["hessian"])))
 
     def compensate(self, weight, mask, stats):
@@ -124,7 +132,12 @@ class Wanda(Criterion):
         if not self.per_output or stats.get("granularity", "weight") != "weight":
             return weight, mask
         scores = self.score(weight, stats).numpy()
-        return weight, per_output_mask(scores, int(np.count_nonzero(mask))).astype(mask.dtype)
+        # one column per output: [rows, outputs] (depthwise: [taps, channels * multiplier])
+        views, back = matrix_views(scores, np.asarray(stats["hessian"]))
+        cols = np.concatenate([v for v, _ in views], axis=1)
+        chosen = per_output_mask(cols, int(np.count_nonzero(mask)))
+        parts = np.split(chosen, len(views), axis=1)
+        return weight, back(parts).astype(mask.dtype)
 
     def get_config(self):
         return {"per_output": self.per_output, "sequential": self.sequential}
