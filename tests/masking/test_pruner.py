@@ -78,5 +78,7 @@ def test_resolve_loss_takes_the_compiled_loss_and_refuses_none_for_gradients():
     assert pruner.resolve_loss(m, None, criteria.get("magnitude")) is None  # no gradients
     with pytest.raises(errors.ConfigError, match="needs gradients: pass loss="):
         pruner.resolve_loss(m, None, taylor)
+    with pytest.raises(errors.ConfigError, match="'taylor' needs gradients"):
+        pruner.resolve_loss(m, None, "taylor")  # a criterion name too
     m.compile("sgd", "mse")
     assert pruner.resolve_loss(m, None, taylor) == "mse"

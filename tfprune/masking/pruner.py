@@ -246,7 +246,8 @@ def resolve_loss(model, loss, criterion):
         >>> resolve_loss(None, "mse", criteria.get("taylor"))
         'mse'
     """
-    if not criteria_lib.get(criterion).needs_labels:
+    criterion = criteria_lib.get(criterion)  # a name or a Criterion
+    if not criterion.needs_labels:
         return loss
     if loss is None:
         loss = getattr(model, "loss", None)
