@@ -37,7 +37,6 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
-from tensorflow.python.trackable.data_structures import NoDependency as _NoDependency
 from tf_keras.src.mixed_precision import autocast_variable
 
 from tfprune import errors, layers
@@ -207,10 +206,10 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, pruning_wrapper.Pr
         self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
         self.criterion = criteria_lib.get(criterion)
         check_layer(layer, self.criterion, granularity, self.n_m, self.block, names)
-        # NoDependency: plain (untracked) lists; Keras' attribute tracking would wrap every
-        # position of every entry (quadratic in the layers of a DenseNet, minutes per model)
-        self.channel_map = _NoDependency(
-            [dict(e, positions=[int(p) for p in e["positions"]]) for e in (channel_map or [])])
+        # set past Keras' __setattr__: it flattens every position of every entry looking for
+        # variables (NoDependency too), quadratic in the layers of a DenseNet
+        object.__setattr__(self, "channel_map", [
+            dict(e, positions=[int(p) for p in e["positions"]]) for e in (channel_map or [])])
         self.scope = scope
         self.scored = bool(scored)
         self.prunable_weight_names = names
