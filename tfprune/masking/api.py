@@ -314,8 +314,8 @@ def strip(model, *, inplace=False):
         return subclassed.strip(model, inplace=inplace)
     subclassed.check_inplace(inplace)
     check_tf_keras_model(model)
-    masked = {}
-    for w in pruner.wrapped_layers(model):
+    masked, wrapped = {}, pruner.wrapped_layers(model)
+    for w in wrapped:
         masked[w.layer.name] = [
             (i, np.asarray(keras.backend.get_value(wt)) * np.asarray(keras.backend.get_value(m)))
             for i, (wt, m, _) in enumerate(w.pruning_vars)]
@@ -325,12 +325,14 @@ def strip(model, *, inplace=False):
         return wrap.fresh(wrap.inner(layer))
 
     plain = wrap.transform(model, make_layer)
+    # one walk of the wrappers (a walk per stripped layer was quadratic in the model's depth)
+    sources = {w.layer.name: w.layer for w in reversed(wrapped)}
     for layer in leaf_layers(plain):
         if layer.name not in masked:
             continue
         src_vars = masked[layer.name + "/vars"]
         # same variable order as the source layer's weights
-        src_layer = next(w.layer for w in pruner.wrapped_layers(model) if w.layer.name == layer.name)
+        src_layer = sources[layer.name]
         order = {id(v): j for j, v in enumerate(src_layer.weights)}
         for i, value in masked[layer.name]:
             layer.weights[order[id(src_vars[i])]].assign(value)
