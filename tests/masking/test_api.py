@@ -130,6 +130,16 @@ def test_strip_returns_independent_plain_model(small_cnn):
     assert not np.all(p.get_layer("prune_conv").layer.kernel.numpy() == 1)
 
 
+def test_strip_writes_each_layers_masked_weights_to_that_layer(small_cnn):
+    p = tfprune.one_shot(small_cnn, 0.5)
+    plain = tfprune.strip(p)
+    for w in pruner.wrapped_layers(p):
+        got = {v.name.split("/")[-1]: v.numpy() for v in plain.get_layer(w.layer.name).weights}
+        for wt, mask, _ in w.pruning_vars:
+            assert (mask.numpy() == 0).any()
+            np.testing.assert_array_equal(got[wt.name.split("/")[-1]], wt.numpy() * mask.numpy())
+
+
 def test_nested_model_layers_are_pruned_and_stripped():
     L = keras.layers
     inner = keras.Sequential([keras.Input((4,)), L.Dense(8, name="in_d")], name="inner")

@@ -146,6 +146,22 @@ def test_channel_map_is_a_plain_untracked_list(l1_run):
     assert "channel_map" not in {c for c in w._trackable_children()}
 
 
+def test_channel_map_is_never_walked_by_keras_variable_tracking(monkeypatch):
+    # Layer.__setattr__ flattened every position of every entry (NoDependency included):
+    # quadratic in the layers of a DenseNet
+    seen, track = [], keras.layers.Layer._track_variables
+
+    def spy(self, value, position=None):
+        if isinstance(value, list) and value and isinstance(value[0], dict) \
+                and "positions" in value[0]:
+            seen.append(self.name)
+        return track(self, value, position=position)
+
+    monkeypatch.setattr(keras.layers.Layer, "_track_variables", spy)
+    p = tfprune.one_shot(cnn(), 0.5, criterion="l1", granularity="channel")
+    assert pruner.wrapped_layers(p)[0].channel_map and seen == []
+
+
 def test_training_without_the_callback_raises_missing_callback_error():
     p = tfprune.prune(cnn(), sparsity=0.5, criterion="l1")
     p.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))

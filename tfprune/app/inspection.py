@@ -14,8 +14,8 @@ import os
 import tempfile
 
 from tfprune import analysis, errors, export, graph, layers, structured
-from tfprune.app import data as data_lib
 from tfprune.app import compiled, models, outputs, plots, reports
+from tfprune.app import data as data_lib
 
 __all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
            "export_model", "combine_reports", "write_combined", "sensitivity_report", "outputs_line"]

@@ -25,9 +25,9 @@ import time
 
 from tfprune import analysis, compat, deprecations, errors, masking, structured
 from tfprune import task as task_lib
+from tfprune.app import compiled, models, outputs, plots, reports
 from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
-from tfprune.app import compiled, models, outputs, plots, reports
 from tfprune.app.job import DEFAULTS, DIVERGED, Job, RunFailedError, check_finite, section
 from tfprune.app.measure import measure
 from tfprune.app.training import granularity_args, prune_variant, quantize_aware_variant, train

@@ -108,8 +108,8 @@ def unwrap(model):
         >>> type(plain.layers[0]).__name__, float(abs(plain.layers[0].kernel.numpy()).sum())
         ('Dense', 0.0)
     """
-    masked = {}
-    for w in wrapped_layers(model):
+    masked, wrapped = {}, wrapped_layers(model)
+    for w in wrapped:
         masked[w.layer.name] = [
             (i, np.asarray(keras.backend.get_value(wt)) * np.asarray(keras.backend.get_value(m)))
             for i, (wt, m, _) in enumerate(w.pruning_vars)]
@@ -119,12 +119,14 @@ def unwrap(model):
         return fresh(inner(layer))
 
     plain = transform(model, make_layer)
+    # one walk of the wrappers (a walk per stripped layer was quadratic in the model's depth)
+    sources = {w.layer.name: w.layer for w in reversed(wrapped)}
     for layer in leaf_layers(plain):
         if layer.name not in masked:
             continue
         src_vars = masked[layer.name + "/vars"]
         # same variable order as the source layer's weights
-        src_layer = next(w.layer for w in wrapped_layers(model) if w.layer.name == layer.name)
+        src_layer = sources[layer.name]
         order = {id(v): j for j, v in enumerate(src_layer.weights)}
         for i, value in masked[layer.name]:
             layer.weights[order[id(src_vars[i])]].assign(value)

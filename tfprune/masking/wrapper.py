@@ -31,7 +31,6 @@ from __future__ import annotations
 import zlib
 
 import tensorflow as tf
-from tensorflow.python.trackable.data_structures import NoDependency as _NoDependency
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
@@ -177,10 +176,10 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
         self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
         self.criterion = criteria_lib.get(criterion)
         check_layer(layer, self.criterion, granularity, self.n_m, self.block, names)
-        # NoDependency: plain (untracked) lists; Keras' attribute tracking would wrap every
-        # position of every entry (quadratic in the layers of a DenseNet, minutes per model)
-        self.channel_map = _NoDependency(
-            [dict(e, positions=[int(p) for p in e["positions"]]) for e in (channel_map or [])])
+        # set past Keras' __setattr__: it flattens every position of every entry looking for
+        # variables (NoDependency too), quadratic in the layers of a DenseNet
+        object.__setattr__(self, "channel_map", [
+            dict(e, positions=[int(p) for p in e["positions"]]) for e in (channel_map or [])])
         self.scope = scope
         self.scored = bool(scored)
         self.prunable_weight_names = names
