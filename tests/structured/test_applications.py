@@ -1,8 +1,17 @@
 """Coverage on real architectures (weights=None, small inputs): one-shot 50% channels,
-shrink with parity and fewer MACs."""
+shrink with parity and fewer MACs.
+
+ResNet, DenseNet and EfficientNet are built by their ``keras.applications`` builders at reduced
+depth (the same blocks, joins and layer names, fewer repeats): the full-depth ResNet50,
+DenseNet121/169 and EfficientNetB0.. cells are `bench/coverage.py`'s, and here they cost
+several minutes of the suite for no path the shallow ones miss.
+"""
 
 import numpy as np
 import pytest
+from tf_keras.src.applications import densenet as _densenet
+from tf_keras.src.applications import efficientnet as _efficientnet
+from tf_keras.src.applications import resnet as _resnet
 
 from tfprune import graph
 from tfprune import structured as S
@@ -33,6 +42,19 @@ def _check(model, size):
     return p
 
 
+def _resnet_bottleneck(blocks=(2, 2, 2, 2)):
+    """ResNet50's bottleneck stacks (conv2..conv5), ``blocks`` repeats each instead of 3/4/6/3."""
+
+    def stacks(x):
+        x = _resnet.stack1(x, 64, blocks[0], stride1=1, name="conv2")
+        x = _resnet.stack1(x, 128, blocks[1], name="conv3")
+        x = _resnet.stack1(x, 256, blocks[2], name="conv4")
+        return _resnet.stack1(x, 512, blocks[3], name="conv5")
+
+    return _resnet.ResNet(stacks, False, True, "resnet_small", weights=None,
+                          input_shape=(32, 32, 3), classes=10, classifier_activation=None)
+
+
 def test_mobilenet_v2_shrinks_with_parity():
     m = A.MobileNetV2(
         weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10, classifier_activation=None
@@ -52,37 +74,34 @@ def test_mobilenet_v3_small_hard_swish_and_se_shrink_with_parity():
 
 
 @pytest.mark.slow
-def test_resnet50_shrinks_with_parity():
+def test_resnet_bottleneck_shrinks_with_parity():
+    _check(_resnet_bottleneck(), 32)
+
+
+@pytest.mark.slow
+def test_densenet_concat_offsets_shrink_with_parity():
+    # DenseNet121's dense blocks and transitions, 3 conv blocks per dense block instead of 6..24
     _check(
-        A.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None),
+        _densenet.DenseNet([3, 3, 3, 3], weights=None, input_shape=(32, 32, 3), classes=10,
+                           classifier_activation=None),
         32,
     )
 
 
 @pytest.mark.slow
-def test_densenet121_concat_offsets_shrink_with_parity():
+def test_efficientnet_shrinks_with_parity():
+    # EfficientNetB0's seven MBConv stages (squeeze-excite, swish, drop-connect), half depth
     _check(
-        A.DenseNet121(
-            weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
-        ),
+        _efficientnet.EfficientNet(1.0, 0.5, 32, weights=None, input_shape=(32, 32, 3),
+                                   classes=10, classifier_activation=None),
         32,
     )
 
 
 @pytest.mark.slow
-def test_efficientnet_b0_shrinks_with_parity():
-    _check(
-        A.EfficientNetB0(
-            weights=None, input_shape=(32, 32, 3), classes=10, classifier_activation=None
-        ),
-        32,
-    )
-
-
-@pytest.mark.slow
-def test_resnet50_blocks_can_be_dropped():
-    m = A.ResNet50(weights=None, input_shape=(32, 32, 3), classes=10)
-    small, report = S.drop_blocks(m, 4)
-    assert len(report.blocks) == 12 and len(report.dropped) == 4
+def test_resnet_blocks_can_be_dropped():
+    m = _resnet_bottleneck()  # 8 bottleneck blocks, 4 of them with an identity shortcut
+    small, report = S.drop_blocks(m, 2)
+    assert len(report.blocks) == 4 and len(report.dropped) == 2
     assert len(small.layers) < len(m.layers)
     assert small(np.zeros((1, 32, 32, 3), "float32")).shape == (1, 10)
