@@ -180,7 +180,6 @@ def test_data_module_is_a_low_layer():
 # was broken when strip's functional half moved down to masking.wrap (unwrap, wrapped_layers).
 KNOWN_CYCLES = {
     ("tfprune._checks", "tfprune.errors"),
-    ("tfprune.structured.heads", "tfprune.structured.plans", "tfprune.structured.rebuild"),
 }
 
 

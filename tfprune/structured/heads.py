@@ -15,7 +15,7 @@ import numpy as np
 
 from tfprune import errors
 from tfprune.graph import heads as heads_lib
-from tfprune.structured.plans import Plan
+from tfprune.structured.kept import Plan
 
 __all__ = ["SUFFIX", "attention_layers", "derive", "keep_arrays", "apply", "removed_weights", "split"]
 
