@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from tfprune import errors
-from tfprune.app import recipes
+from tfprune.app import recipes, schema
 
 SETTINGS = settings(max_examples=100, deadline=None,
                     suppress_health_check=[HealthCheck.too_slow])
@@ -23,7 +23,7 @@ _plausible = st.sampled_from([0.5, 0.9, 1, 2, 64, 1e-3, True, "weight", "channel
                               [8, 8], ["float"], ["fc1"], "run-1", "a/b"])
 _section = {k: st.dictionaries(st.sampled_from(sorted(v.get("properties", {})) + ["typo"]),
                                _plausible | _plausible | _values, max_size=4)
-            for k, v in recipes.RUN["properties"].items() if v.get("type") == "object"}
+            for k, v in schema.RUN["properties"].items() if v.get("type") == "object"}
 _data = _section.pop("data")
 _top = st.fixed_dictionaries(
     {"model": st.sampled_from(["demo_cnn", "m.keras", ""]) | _scalars,
@@ -75,8 +75,8 @@ def test_recipe_like_documents_are_valid_or_refused(lines):
     _check("\n".join(lines) + "\n")
 
 
-_keys = [(k, p) for k, v in recipes.RUN["properties"].items() if v.get("type") == "object"
-         for p in v.get("properties", {})] + [(k, None) for k in recipes.RUN["properties"]]
+_keys = [(k, p) for k, v in schema.RUN["properties"].items() if v.get("type") == "object"
+         for p in v.get("properties", {})] + [(k, None) for k in schema.RUN["properties"]]
 
 
 @SETTINGS
