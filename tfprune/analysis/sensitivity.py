@@ -32,10 +32,9 @@ import sys
 import time
 
 import numpy as np
-import tensorflow as tf
 
-from tfprune import errors, layers
-from tfprune.analysis import heads
+from tfprune import errors
+from tfprune.analysis import heads, weight_units
 from tfprune.analysis import outputs as outputs_lib
 from tfprune.analysis.result import SensitivityResult
 from tfprune.compat import keras, keras3_io
@@ -81,45 +80,6 @@ def evaluator(model, batches, fn):
 
 
 # -- units: what is zeroed per unit and level --------------------------------------------
-def _weight_units(work, criterion):
-    """name -> (list of variables, list of masks-per-level builder)."""
-    crit = criteria_lib.get(criterion)
-    if crit.needs_data or crit.per_channel:
-        raise errors.ConfigError(
-            f"sensitivity(granularity='weight') supports weight-only criteria such as "
-            f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
-    units = {}
-    for layer in _leaves(work):
-        names = layers.prunable_weight_names(layer)
-        if names is None or not layer.weights:
-            continue
-        ws = layers.prunable_weights(layer, names)
-        if ws:
-            units[layer.name] = ([layer.name], ws, [criteria_lib.checked_scores(
-                crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
-                where=f"layer {layer.name!r}") for i, w in enumerate(ws)])
-    return units
-
-
-def _leaves(work):
-    """The leaf layers of ``work`` (a subclassed model: those its attributes hold)."""
-    if not slots.is_subclassed(work):
-        return list(layers.leaf_layers(work))
-    found = {}
-    for _, _, _, layer in slots.slots(work):
-        inner = layers.leaf_layers(layer) if slots.is_graph_model(layer) else (
-            [layer] if slots.is_leaf(layer) else [])
-        for leaf in inner:
-            found.setdefault(id(leaf), leaf)
-    return list(found.values())
-
-
-def _apply_weight(unit, level):
-    _, ws, scores = unit
-    for w, s in zip(ws, scores, strict=True):
-        w.assign(w * tf.cast(masks_lib.topk_mask(s, level), w.dtype))
-
-
 def channel_criterion(criterion):
     """The Criterion ranking channels without data: any registered criterion with a
     channel form that needs no data (``"magnitude"``, ``"l1"``, ``"l2"``, ``"fpgm"``, ...).
@@ -316,23 +276,11 @@ def _weight_scan(model, batches, fn, criterion, levels, *, work=None, view=None)
     """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point
     (``work``/``view``: the copy of a subclassed model and its functional view)."""
     work = work if work is not None else _working_copy(model)
-    units = _weight_units(work, criterion)
+    units = weight_units.units(work, criterion)
     if not units:
         raise _nothing(model, "weight")
     run = evaluator(view if view is not None else work, batches, fn)
-    yield float(run()), len(units), _weight_points(units, run, levels)
-
-
-def _weight_points(units, run, levels):
-    for uname, unit in units.items():
-        saved = [(v, v.numpy()) for v in unit[1]]
-        size = int(sum(int(np.prod(w.shape)) for w in unit[1]))
-        for s in levels:
-            _apply_weight(unit, s)
-            value = float(run())
-            for v, orig in saved:
-                v.assign(orig)
-            yield uname, list(unit[0]), size, value
+    yield float(run()), len(units), weight_units.points(units, run, levels)
 
 
 def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
