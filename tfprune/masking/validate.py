@@ -255,7 +255,6 @@ def check_schedule_args(sparsity, schedule, scope) -> None:
 
     Example:
         >>> from tfprune.masking import scope as scope_lib
-from tfprune.masking.hessians import is_depthwise
         >>> check_schedule_args(0.5, None, scope_lib.resolve("layer"))
     """
     if sparsity is not None and schedule is not None:
