@@ -61,6 +61,8 @@ def before_step(model) -> None:
         >>> import numpy as np, tensorflow as tf, tfprune
         >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
+        >>> m.layers[0].set_weights([np.arange(1, 17, dtype="float32").reshape(4, 4),
+        ...                          np.zeros(4, "float32")])  # no class loses every weight
         >>> p = tfprune.prune(m, sparsity=0.5, scope="global")
         >>> opt = keras.optimizers.SGD(0.1)
         >>> @tf.function
