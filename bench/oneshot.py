@@ -56,8 +56,19 @@ def _accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, batch_size=256, verbose=0), -1) == y))
 
 
-def _row(model, pruned, x_cal, x_te, y_te, seconds):
+def _measure(model, crit, data, kw, post=None) -> dict:
+    """One row: ``one_shot(model, **kw)`` with ``crit`` (``data``: ``(x_cal, x_te, y_te)``;
+    ``post``: applied to the stripped model, e.g. :func:`recalibrate_bn`), its accuracy,
+    output error on ``x_cal``, sparsity and seconds."""
+    x_cal, x_te, y_te = data
+    kw = dict(kw)
+    t0 = time.perf_counter()
+    pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
+                              data=None if crit == "magnitude" else x_cal, **kw)
+    seconds = time.perf_counter() - t0
     plain = tfprune.strip(pruned)
+    if post is not None:
+        plain = post(plain, x_cal)
     ref = model.predict(x_cal, verbose=0)
     err = float(np.sum((plain.predict(x_cal, verbose=0) - ref) ** 2) / np.sum(ref ** 2))
     return {"accuracy": _accuracy(plain, x_te, y_te), "output_error": err,
@@ -144,22 +155,18 @@ def run(net: str, epochs: int, seed: int, cache: str | None = None) -> dict:
     out = {"dense": _accuracy(model, x_te, y_te), "epochs": epochs, "seed": seed,
            "calibration_samples": len(x_cal), "rows": {}}
     print(f"{net} seed {seed}: dense {out['dense']:.4f}", flush=True)
+    data = (x_cal, x_te, y_te)
     for target in TARGETS:
         for crit in CRITERIA:
-            kw = _options(net, target)
-            t0 = time.perf_counter()
-            pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
-                                      data=None if crit == "magnitude" else x_cal, **kw)
-            row = _row(model, pruned, x_cal, x_te, y_te, time.perf_counter() - t0)
-            out["rows"][f"{crit}@{target}"] = row
+            row = out["rows"][f"{crit}@{target}"] = _measure(model, crit, data,
+                                                                _options(net, target))
             print(f"{crit:10s} {target:4s} acc={row['accuracy']:.4f} "
                   f"err={row['output_error']:.4f} s={row['sparsity']:.3f} "
                   f"t={row['seconds']:.0f}s", flush=True)
     if net == "demo_cnn":
-        _owl_rows(model, x_cal, x_te, y_te, out)
+        _owl_rows(model, data, out)
     if net == "ds_cnn":  # for comparison: depthwise kernels left dense, as TF-MOT leaves them
-        _dense_depthwise_rows(model, x_cal, x_te, y_te, out)
-        _recalibrated_rows(model, x_cal, x_te, y_te, out)
+        _variant_rows(model, data, out)
     return out
 
 
@@ -176,46 +183,26 @@ def recalibrate_bn(plain, x_cal):
     return plain
 
 
-def _recalibrated_rows(model, x_cal, x_te, y_te, out):
-    for target in TARGETS:
-        for crit in ("magnitude", "sparsegpt"):
-            kw = _options("ds_cnn", target)
-            pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
-                                      data=None if crit == "magnitude" else x_cal, **kw)
-            plain = recalibrate_bn(tfprune.strip(pruned), x_cal)
-            ref = model.predict(x_cal, verbose=0)
-            err = float(np.sum((plain.predict(x_cal, verbose=0) - ref) ** 2) / np.sum(ref ** 2))
-            out["rows"][f"{crit} + BN re-estimated@{target}"] = {
-                "accuracy": _accuracy(plain, x_te, y_te), "output_error": err,
-                "sparsity": pruner.sparsity_report(pruned)["sparsity"], "seconds": 0.0}
-            print(f"{crit} + BN {target} acc={out['rows'][f'{crit} + BN re-estimated@{target}']['accuracy']:.4f}",
-                  flush=True)
-
-
-def _dense_depthwise_rows(model, x_cal, x_te, y_te, out):
+def _variant_rows(model, data, out):
+    """DS-CNN variants, magnitude and SparseGPT: BatchNormalization re-estimated after the
+    cut, and depthwise kernels left dense (as TF-MOT leaves them), for comparison."""
     dw = [layer.name for layer in model.layers if type(layer).__name__ == "DepthwiseConv2D"]
     for target in TARGETS:
         for crit in ("magnitude", "sparsegpt"):
             kw = _options("ds_cnn", target)
-            kw["exclude"] = kw.get("exclude", []) + dw
-            t0 = time.perf_counter()
-            pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
-                                      data=None if crit == "magnitude" else x_cal, **kw)
-            row = _row(model, pruned, x_cal, x_te, y_te, time.perf_counter() - t0)
-            out["rows"][f"{crit} (depthwise dense)@{target}"] = row
-            print(f"{crit} (dw dense) {target} acc={row['accuracy']:.4f} "
-                  f"s={row['sparsity']:.3f}", flush=True)
+            dense_dw = dict(kw, exclude=kw.get("exclude", []) + dw)
+            for name, options, post in ((f"{crit} + BN re-estimated", kw, recalibrate_bn),
+                                        (f"{crit} (depthwise dense)", dense_dw, None)):
+                row = out["rows"][f"{name}@{target}"] = _measure(model, crit, data, options, post)
+                print(f"{name} {target} acc={row['accuracy']:.4f} s={row['sparsity']:.3f}",
+                      flush=True)
 
 
-def _owl_rows(model, x_cal, x_te, y_te, out):
-    alloc = allocate(model, sparsity=0.7, method="owl", data=x_cal)
+def _owl_rows(model, data, out):
+    alloc = allocate(model, sparsity=0.7, method="owl", data=data[0])
     out["owl_scope@0.7"] = dict(alloc)
     for crit in ("wanda", "sparsegpt", "magnitude"):
-        t0 = time.perf_counter()
-        pruned = tfprune.one_shot(model, criterion=crit, scope=dict(alloc),
-                                  data=None if crit == "magnitude" else x_cal)
-        row = _row(model, pruned, x_cal, x_te, y_te, time.perf_counter() - t0)
-        out["rows"][f"{crit}+owl@0.7"] = row
+        row = out["rows"][f"{crit}+owl@0.7"] = _measure(model, crit, data, {"scope": dict(alloc)})
         print(f"{crit}+owl 0.7 acc={row['accuracy']:.4f} s={row['sparsity']:.3f}", flush=True)
 
 

@@ -163,21 +163,10 @@ def test_subclassed_tf_keras_model_prune_strip_micro_verify(tmp_path):
     assert all(r["max_abs_error"] < 0.05 for r in v.rows)
 
 
-def test_subclassed_keras3_model_refused_by_prune_export_and_verify(tmp_path):
-    import keras as keras3
-
-    class K3Net(keras3.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = keras3.layers.Dense(3)
-
-        def call(self, x):
-            return self.d(x)
-
-    m = K3Net()
-    m(np.zeros((1, 6), "float32"))
-    x = np.zeros((8, 6), "float32")
-    fix = r"subclassed Keras 3 model \(K3Net\).*keras.Sequential.*tf_keras"
+def test_subclassed_keras3_model_refused_by_prune_export_and_verify(tmp_path, keras3_subclassed):
+    m = keras3_subclassed
+    x = np.zeros((8, 3), "float32")
+    fix = r"subclassed Keras 3 model \(K3\).*keras.Sequential.*tf_keras"
     for call in (lambda: tfprune.prune(m, sparsity=0.5), lambda: tfprune.strip(m),
                  lambda: export.micro(m, str(tmp_path / "mcu"), representative_data=x),
                  lambda: export.verify(m, str(tmp_path / "none.tflite"), data=x)):

@@ -114,19 +114,9 @@ def test_micro_refuses_the_input_tflite_file_as_its_output(tmp_path, mlp64):
     assert (tmp_path / "model.tflite").read_bytes() == before
 
 
-def test_subclassed_keras3_model_is_refused_before_conversion(tmp_path, no_conversion):
-    import keras as keras3
-
-    class Net(keras3.Model):
-        def __init__(self):
-            super().__init__()
-            self.d = keras3.layers.Dense(2)
-
-        def call(self, x):
-            return self.d(x)
-
-    m = Net()
-    m(np.zeros((1, 3), "float32"))
+def test_subclassed_keras3_model_is_refused_before_conversion(tmp_path, no_conversion,
+                                                            keras3_subclassed):
+    m = keras3_subclassed
     with pytest.raises(errors.ModelTypeError, match="subclassed"):
         export.tflite(m, tmp_path / "m.tflite")
     assert not (tmp_path / "m.tflite").exists()

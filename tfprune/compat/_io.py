@@ -128,35 +128,34 @@ def load_model(path, *, safe_mode: bool = True):
 
 
 def _load_keras3(path, safe_mode):
-    """The Keras 3 model in ``path``, compiled as saved (its translation carries the compile
-    state); a compile state Keras 3 cannot rebuild (an unregistered custom loss) leaves it
-    uncompiled, with a warning that names the reason."""
+    """The Keras 3 model in ``path``, compiled as saved when it can be (its translation
+    carries the compile state; see :func:`_compiled_else_plain`)."""
     import keras
 
-    try:
-        with warnings.catch_warnings():  # the translation gets a fresh optimizer anyway
-            warnings.filterwarnings("ignore", "Skipping variable loading for optimizer")
-            return keras.saving.load_model(path, compile=True, safe_mode=safe_mode)
-    except Exception as exc:  # noqa: BLE001  (retried without the compile state below)
-        model = keras.saving.load_model(path, compile=False, safe_mode=safe_mode)
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
-        warnings.warn(f"Model file {path!r} was loaded uncompiled: its compile state could not "
-                      f"be restored ({type(exc).__name__}: {first}). Register the custom "
-                      "objects (keras.saving.register_keras_serializable) and import them "
-                      "before loading, or compile the model yourself.", stacklevel=3)
-        return model
+    # the translation gets a fresh optimizer anyway
+    return _compiled_else_plain(
+        path, lambda compile: keras.saving.load_model(path, compile=compile, safe_mode=safe_mode),
+        quiet="Skipping variable loading for optimizer")
 
 
 def _load_tf_keras(tf_keras, path, kwargs):
-    """The tf_keras model in ``path``, compiled as saved (loss, metrics, loss weights: what
-    the user measures by); a compile state tf_keras cannot rebuild (an unregistered custom
-    loss) leaves it uncompiled, with a warning that names the reason."""
+    """The tf_keras model in ``path``, compiled as saved when it can be (loss, metrics,
+    loss weights: what the user measures by; see :func:`_compiled_else_plain`)."""
+    return _compiled_else_plain(
+        path, lambda compile: tf_keras.models.load_model(path, compile=compile, **kwargs),
+        quiet="No training configuration found")
+
+
+def _compiled_else_plain(path, load, quiet):
+    """``load(compile=True)``; a compile state the loader cannot rebuild (an unregistered
+    custom loss) gives ``load(compile=False)`` instead, with a warning that names the
+    reason (``quiet``: a loader warning that means nothing here)."""
     try:
         with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", "No training configuration found")
-            return tf_keras.models.load_model(path, compile=True, **kwargs)
+            warnings.filterwarnings("ignore", quiet)
+            return load(True)
     except Exception as exc:  # noqa: BLE001  (retried without the compile state below)
-        model = tf_keras.models.load_model(path, compile=False, **kwargs)
+        model = load(False)
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
         warnings.warn(f"Model file {path!r} was loaded uncompiled: its compile state could not "
                       f"be restored ({type(exc).__name__}: {first}). Register the custom "
