@@ -56,19 +56,17 @@ def _accuracy(model, x, y):
     return float(np.mean(np.argmax(model.predict(x, batch_size=256, verbose=0), -1) == y))
 
 
-def _measure(model, crit, data, kw, post=None) -> dict:
-    """One row: ``one_shot(model, **kw)`` with ``crit`` (``data``: ``(x_cal, x_te, y_te)``;
-    ``post``: applied to the stripped model, e.g. :func:`recalibrate_bn`), its accuracy,
-    output error on ``x_cal``, sparsity and seconds."""
+def _measure(model, crit, data, kw) -> dict:
+    """One row: ``one_shot(model, **kw)`` with ``crit`` (``data``: ``(x_cal, x_te, y_te)``),
+    its accuracy, output error on ``x_cal``, sparsity and seconds."""
     x_cal, x_te, y_te = data
     kw = dict(kw)
     t0 = time.perf_counter()
     pruned = tfprune.one_shot(model, kw.pop("sparsity", None), criterion=crit,
-                              data=None if crit == "magnitude" else x_cal, **kw)
+                              data=x_cal if crit != "magnitude" or kw.get("compensate") else None,
+                              **kw)
     seconds = time.perf_counter() - t0
     plain = tfprune.strip(pruned)
-    if post is not None:
-        plain = post(plain, x_cal)
     ref = model.predict(x_cal, verbose=0)
     err = float(np.sum((plain.predict(x_cal, verbose=0) - ref) ** 2) / np.sum(ref ** 2))
     return {"accuracy": _accuracy(plain, x_te, y_te), "output_error": err,
@@ -170,30 +168,18 @@ def run(net: str, epochs: int, seed: int, cache: str | None = None) -> dict:
     return out
 
 
-def recalibrate_bn(plain, x_cal):
-    """Set every BatchNormalization's moving mean/variance to its input's statistics on
-    ``x_cal``, layer after layer (no weight changes; the usual companion of one-shot pruning
-    of CNNs). Returns ``plain``."""
-    for layer in plain.layers:
-        if isinstance(layer, keras.layers.BatchNormalization):
-            x = keras.Model(plain.input, layer.input).predict(x_cal, verbose=0)
-            axes = tuple(range(x.ndim - 1))
-            layer.moving_mean.assign(x.mean(axes))
-            layer.moving_variance.assign(x.var(axes))
-    return plain
-
-
 def _variant_rows(model, data, out):
     """DS-CNN variants, magnitude and SparseGPT: BatchNormalization re-estimated after the
-    cut, and depthwise kernels left dense (as TF-MOT leaves them), for comparison."""
+    cut (``one_shot(..., compensate=True)``), and depthwise kernels left dense (as TF-MOT
+    leaves them), for comparison."""
     dw = [layer.name for layer in model.layers if type(layer).__name__ == "DepthwiseConv2D"]
     for target in TARGETS:
         for crit in ("magnitude", "sparsegpt"):
             kw = _options("ds_cnn", target)
             dense_dw = dict(kw, exclude=kw.get("exclude", []) + dw)
-            for name, options, post in ((f"{crit} + BN re-estimated", kw, recalibrate_bn),
-                                        (f"{crit} (depthwise dense)", dense_dw, None)):
-                row = out["rows"][f"{name}@{target}"] = _measure(model, crit, data, options, post)
+            for name, options in ((f"{crit} + BN re-estimated", dict(kw, compensate=True)),
+                                  (f"{crit} (depthwise dense)", dense_dw)):
+                row = out["rows"][f"{name}@{target}"] = _measure(model, crit, data, options)
                 print(f"{name} {target} acc={row['accuracy']:.4f} s={row['sparsity']:.3f}",
                       flush=True)
 

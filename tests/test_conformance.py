@@ -86,6 +86,7 @@ def test_every_criterion_at_every_granularity(build, name):
             _check(model, name, granularity)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", BUILTIN)
 def test_every_criterion_at_head_granularity(name):
     model = attention()

@@ -268,6 +268,7 @@ def _check_one_shot(pruned, model, sparsity, scope, exclude, n_m, x):
 
 
 # ----------------------------------------------------------------------------- the doors
+@pytest.mark.slow
 @SETTINGS
 @given(which=st.sampled_from(["mlp", "cnn"]), sparsity=_SPARSITY, criterion=_CRITERION,
        scope=_SCOPE, exclude=_EXCLUDE, granularity=_GRANULARITY, n_m=_N_M, block=_BLOCK,
@@ -290,6 +291,7 @@ def test_one_shot_is_refused_or_correct(models, which, sparsity, criterion, scop
     _check_one_shot(pruned, model, sparsity, scope, exclude, n_m, x)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(which=st.sampled_from(["mlp", "cnn"]), sparsity=_SPARSITY, schedule=_SCHEDULE,
        criterion=_CRITERION, scope=_SCOPE, exclude=_EXCLUDE, granularity=_GRANULARITY,
@@ -323,6 +325,7 @@ _PLAN_OPTIONS = st.dictionaries(
     max_size=2)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(which=st.sampled_from(["mlp", "cnn"]), sparsity=_SPARSITY,
        criterion=_CRITERION, scope=_SCOPE, exclude=_EXCLUDE, data=_DATA,

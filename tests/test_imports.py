@@ -138,11 +138,13 @@ def _every_import():
     return {_module_name(p): list(_tfprune_imports(p)) for p in _sources()}
 
 
+@pytest.mark.slow
 def test_every_module_belongs_to_a_layer():
     loose = sorted(m for m in _every_import() if m != "tfprune" and _layer(m) is None)
     assert not loose, f"modules outside the layer list of ARCHITECTURE.md: {loose}"
 
 
+@pytest.mark.slow
 def test_no_import_goes_up_a_layer():
     up = sorted((me, m) for me, found in _every_import().items() for m, _ in found
                 if _layer(me) is not None and _layer(m) is not None and _layer(m) < _layer(me)
@@ -150,6 +152,7 @@ def test_no_import_goes_up_a_layer():
     assert not up, f"imports from a lower layer to a higher one: {up}"
 
 
+@pytest.mark.slow
 def test_function_level_imports_only_go_down():
     inside = [(me, m) for me, found in _every_import().items() for m, lazy in found if lazy]
     assert len(inside) <= MAX_FUNCTION_LEVEL, (
@@ -235,6 +238,7 @@ def _import_graph():
     return {m: set(_module_edges(p, paths)) - {m} for m, p in paths.items()}
 
 
+@pytest.mark.slow
 def test_no_import_cycle():
     cycles = _cycles(_import_graph())
     new, gone = sorted(cycles - KNOWN_CYCLES), sorted(KNOWN_CYCLES - cycles)
@@ -243,6 +247,7 @@ def test_no_import_cycle():
     assert not gone, f"cycles no longer there: {gone}; delete them from KNOWN_CYCLES."
 
 
+@pytest.mark.slow
 def test_masking_pruner_does_not_import_the_entry_points():
     """pruner sits under api (api builds on it): pruner -> api would close the old cycle."""
     graph = _import_graph()

@@ -20,6 +20,7 @@ def _train(model, x, y, criterion="taylor"):
     return p
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rnn", [L.LSTM, L.GRU, L.SimpleRNN])
 def test_recurrent_layers_prune_kernel_and_recurrent_kernel(rnn):
     m = keras.Sequential([keras.Input((5, 4)), rnn(8, name="r"), L.Dense(2)])
@@ -33,6 +34,7 @@ def test_recurrent_layers_prune_kernel_and_recurrent_kernel(rnn):
         assert np.mean(k.numpy() == 0) == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.slow
 def test_multi_head_attention_prunes_its_four_kernels():
     inp = keras.Input((5, 4))
     out = L.Flatten()(L.MultiHeadAttention(2, 4, name="mha")(inp, inp))
@@ -43,6 +45,7 @@ def test_multi_head_attention_prunes_its_four_kernels():
     assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("conv,shape", [(L.Conv3D, (4, 4, 4, 2)), (L.Conv2DTranspose, (4, 4, 4))])
 def test_conv3d_and_conv2d_transpose_prune_with_channel_criterion(conv, shape):
     m = keras.Sequential([keras.Input(shape), conv(4, 2, name="c"), L.Flatten(), L.Dense(2)])
@@ -53,6 +56,7 @@ def test_conv3d_and_conv2d_transpose_prune_with_channel_criterion(conv, shape):
     assert alive.sum() == 2  # whole output channels removed
 
 
+@pytest.mark.slow
 def test_nested_model_and_subclassed_builtin_layer_are_pruned():
     class MyDense(L.Dense):
         pass

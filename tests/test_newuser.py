@@ -19,6 +19,7 @@ def _k3_activations_model():
     return keras.Model(i, L.LSTM(3, recurrent_activation="hard_sigmoid", name="lstm")(h))
 
 
+@pytest.mark.slow
 def test_keras3_only_activations_translate_with_keras3_outputs(tmp_path):
     # hard_silu (Keras 3 MobileNetV3) was a raw tf_keras "Unknown activation" TypeError;
     # hard_sigmoid translated silently to tf_keras' different clip(0.2x + 0.5).

@@ -37,6 +37,7 @@ def _zeros(model):
             for name, value in zero_fractions(model).items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("granularity", ["weight", "n:m"])
 def test_pruned_zeros_stay_zero_through_qat_including_depthwise(data, granularity):
     exclude = ["conv"] if granularity == "n:m" else None  # 1 input channel: no 2:4 groups
@@ -79,6 +80,7 @@ def test_qat_model_exports_int8_with_its_zeros(tmp_path, data):
     assert len([f for f in fractions if f >= 0.49]) >= 4  # conv, dw, fc, out kernels
 
 
+@pytest.mark.slow
 def test_shrunk_model_gets_plain_qat(data):
     x = data[0]
     pruned = tfprune.one_shot(_cnn(), 0.5, criterion="l1", granularity="channel")
@@ -109,6 +111,7 @@ def test_unknown_exclude_is_refused():
         quantize_aware(_cnn(), exclude=["fcc"])
 
 
+@pytest.mark.slow
 def test_a_layer_tf_mot_cannot_train_keeps_its_zeros_frozen(data):
     i = keras.Input((8, 4))
     h = keras.layers.Conv1D(6, 3, name="c1")(i)
@@ -139,6 +142,7 @@ def _conv_bn(x_scale=(1.0, 0.01)):
     return m, x
 
 
+@pytest.mark.slow
 def test_batch_norm_after_a_conv_is_folded_not_fake_quantised_before(data):
     m, x = _conv_bn()
     qat = quantize_aware(m, representative_data=x)
@@ -169,6 +173,7 @@ def test_representative_data_starts_activation_ranges_at_the_data_range():
     assert ranges["quant_d/post_activation_min:0"] == pytest.approx(min(y.min(), 0), rel=0.05)
 
 
+@pytest.mark.slow
 def test_calibrated_qat_keeps_zeros(data):
     plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5))
     qat = quantize_aware(plain, representative_data=data[0][:32])

@@ -44,6 +44,7 @@ def test_macs_budget_met_and_reported(digits_model, tmp_path):
     assert open(paths["png"], "rb").read(4) == b"\x89PNG"
 
 
+@pytest.mark.slow
 def test_callable_fine_tune_is_used(digits_model):
     m, train, _ = digits_model
     seen = []
@@ -64,6 +65,7 @@ def test_bytes_budget_measures_the_int8_file(digits_model):
     assert r.met
 
 
+@pytest.mark.slow
 def test_missed_budget_is_said(digits_model, monkeypatch):
     from tfprune.analysis import budget
 

@@ -43,6 +43,7 @@ def _without(model, layer, heads_kept):
                                                          {f"{layer}/heads": n}))
 
 
+@pytest.mark.slow
 def test_head_scan_points_equal_one_shot_then_evaluate(data):
     m = _attention()
     before = [w.copy() for w in m.get_weights()]
@@ -59,6 +60,7 @@ def test_head_scan_points_equal_one_shot_then_evaluate(data):
     assert all((a == b).all() for a, b in zip(before, m.get_weights(), strict=True))
 
 
+@pytest.mark.slow
 def test_head_result_table_json_plot(data, tmp_path):
     r = sensitivity(_attention(second=True), data, granularity="head", levels=(0.5,),
                     progress=False)
@@ -71,6 +73,7 @@ def test_head_result_table_json_plot(data, tmp_path):
     assert open(path, "rb").read(8) == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["sensitivity", "uniform", "erk", "lamp"])
 def test_head_allocation_meets_params_and_shrinks_exactly(data, method):
     m = _attention(second=True)
@@ -89,6 +92,7 @@ def test_head_allocation_meets_params_and_shrinks_exactly(data, method):
     np.testing.assert_allclose(small(x).numpy(), masked(x).numpy(), rtol=1e-5, atol=1e-5)
 
 
+@pytest.mark.slow
 def test_head_allocation_macs_target_and_plan(data):
     m = _attention(second=True)
     alloc = allocate(m, macs=0.6, method="uniform", granularity="head")
@@ -99,6 +103,7 @@ def test_head_allocation_macs_target_and_plan(data):
     assert count_macs(small) == alloc.predicted["macs"]
 
 
+@pytest.mark.slow
 def test_measured_head_deltas_equal_direct_removal(data):
     m = _attention()
     deltas = channel_loss_delta(m, data, granularity="head", progress=False)["mha/heads"]
@@ -111,6 +116,7 @@ def test_measured_head_deltas_equal_direct_removal(data):
     assert plan.keep["mha/heads"] == tuple(sorted(np.argsort(-direct)[:2].tolist()))
 
 
+@pytest.mark.slow
 def test_sensitivity_criterion_removes_the_head_whose_removal_hurts_least(data):
     m = _attention()
     base = _loss(m, data)
@@ -151,6 +157,7 @@ def test_head_allocation_refuses_targets_it_does_not_model(target):
         allocate(_attention(), method="uniform", granularity="head", **{target: 0.5})
 
 
+@pytest.mark.slow
 def test_head_probe_from_a_cut_equals_the_whole_model(data):
     from tfprune.measure import probe
 

@@ -43,6 +43,7 @@ def test_weight_scan_restores_weights_and_keeps_user_model(resnet_like, data):
     assert r.sizes["stem"] == 3 * 3 * 3 * 8
 
 
+@pytest.mark.slow
 def test_weight_point_matches_a_separately_pruned_model(resnet_like, data):
     r = sensitivity(resnet_like, data, levels=(0.75,), progress=False)
     m2 = keras.models.clone_model(resnet_like)
@@ -65,6 +66,7 @@ def test_channel_scan_measures_groups_never_coupled_layers_alone(resnet_like, da
     assert r.sizes[grp[0]] == 8
 
 
+@pytest.mark.slow
 def test_channel_point_matches_structured_apply_masks(resnet_like, data):
     from tfprune import structured
 
@@ -78,6 +80,7 @@ def test_channel_point_matches_structured_apply_masks(resnet_like, data):
                                                rel=1e-4)
 
 
+@pytest.mark.slow
 def test_accuracy_metric_and_callable_metric(resnet_like, data):
     r = sensitivity(resnet_like, data, levels=(0.9,), metric="accuracy", progress=False)
     assert r.higher_is_better and 0.0 <= r.baseline <= 1.0
@@ -172,6 +175,7 @@ def _bn_net():
     return m
 
 
+@pytest.mark.slow
 def test_recalibrated_bn_point_is_a_mask_then_recalibrate_bn(data):
     data = (data[0][:64], data[1][:64])  # one chunk of 64: statistics over all of it
     from tfprune import structured
@@ -220,6 +224,7 @@ def test_accuracy_on_a_regression_output_is_refused_naming_it(regression):
         sensitivity(m2, data, levels=(0.5,), metric="accuracy", progress=False)
 
 
+@pytest.mark.slow
 def test_mae_and_compiled_loss_on_a_regression_output(regression):
     m, (x, y) = regression
     r = sensitivity(m, (x, y), levels=(0.5, 0.9), metric="mae", progress=False)
@@ -248,6 +253,7 @@ def test_binary_and_one_hot_outputs_still_get_accuracy():
     assert r.higher_is_better and r.baseline == pytest.approx(want)
 
 
+@pytest.mark.slow
 def test_lstm_channel_refusal_names_the_layer_the_reason_and_the_fix():
     import tfprune
 

@@ -37,6 +37,7 @@ def _keras3():
     return keras3
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("which", ["tf_keras", "keras3"])
 @pytest.mark.parametrize("granularity", ["weight", "channel"])
 def test_default_is_the_compiled_total_loss_and_one_output_is_selectable(which, granularity,
@@ -91,6 +92,7 @@ def test_uncompiled_total_loss_refused_with_the_fix(xy):
         sensitivity(plain, (x, [yc, yr]), progress=False)
 
 
+@pytest.mark.slow
 def test_dataset_of_dict_labels_is_read(xy):
     m = _two_heads(keras)
     x, yc, yr = xy

@@ -52,6 +52,7 @@ def _recipe(d, text):
     return f
 
 
+@pytest.mark.slow
 def test_run_refuses_before_work(tiny, tmp_path):
     d, model = tiny
     base = f"model: {model}\ndata: {{source: {d / 'data.npz'}}}\n"
@@ -94,6 +95,7 @@ def test_inspect_shows_groups_and_why_not(tiny):
     assert _invoke("inspect", "MobileNetV9").exit_code == 2
 
 
+@pytest.mark.slow
 def test_shrink_then_export(tiny, tmp_path):
     d, model = tiny
     small = tmp_path / "small.keras"
@@ -113,6 +115,7 @@ def test_shrink_then_export(tiny, tmp_path):
     assert r.exit_code == 2 and "expects (8, 8, 1)" in _flat(r.output)
 
 
+@pytest.mark.slow
 def test_export_micro_compression_flags(tiny, tmp_path):
     d, model = tiny
     sparse = tmp_path / "sparse.keras"
@@ -206,6 +209,7 @@ export: {{tflite: [float, int8], micro: true, latency_runs: 5}}
     assert "TFLM flash" in r.stdout
 
 
+@pytest.mark.slow
 def test_sensitivity_verb(tiny, tmp_path):
     d, model = tiny
     out = tmp_path / "sens"

@@ -3,6 +3,7 @@ exception (validation only: nothing is trained or loaded)."""
 
 import os
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -44,6 +45,7 @@ def _check(text):
     return recipe
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(doc=_top)
 def test_structured_recipes_are_valid_or_refused(doc):

@@ -25,6 +25,7 @@ def _report():
             "pareto": [0, 1]}}
 
 
+@pytest.mark.slow
 def test_plots_are_pngs(tmp_path):
     files = plots.all_plots(_report(), str(tmp_path))
     assert files == ["plots/sparsity_per_layer.png", "plots/accuracy_vs_cost.png",
@@ -77,6 +78,7 @@ with reports.RunFolder(sys.argv[1]) as stage:
 """
 
 
+@pytest.mark.slow
 def test_killed_run_leaves_previous_run_intact(tmp_path):
     out = tmp_path / "run"
     with reports.RunFolder(out) as stage:

@@ -323,6 +323,7 @@ def test_nan_after_dense_training_fails_the_run_with_a_record(fast_run, tmp_path
     assert r.exit_code == 2 and "failed run" in r.output
 
 
+@pytest.mark.slow
 def test_nan_pruned_model_is_never_written(fast_run, tmp_path, monkeypatch):
     recipe, measured = fast_run
     real = pipeline.prune_variant

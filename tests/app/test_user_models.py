@@ -48,6 +48,7 @@ def two(tmp_path_factory):
     return d
 
 
+@pytest.mark.slow
 def test_cli_sensitivity_measures_a_two_output_model(two):
     base = ["sensitivity", two / "two.keras", "--data", two / "per_output.npz", "--levels",
             "0.5", "--samples", "16"]
@@ -121,6 +122,7 @@ def test_run_and_sensitivity_use_the_users_loss_and_metric(tmp_path):
     assert "baseline mse" in r.output
 
 
+@pytest.mark.slow
 def test_to_budget_takes_per_output_labels():
     i = keras.Input((6,))
     h = keras.layers.Dense(16, activation="relu", name="h")(i)

@@ -7,6 +7,8 @@ import json
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCH = Path(__file__).resolve().parents[2] / "bench"
 
 
@@ -53,6 +55,7 @@ def _fixture(tmp_path):
     (tmp_path / "suite.json").write_text(json.dumps(suite))
 
 
+@pytest.mark.slow
 def test_report_renders_tables_and_plots(tmp_path):
     _fixture(tmp_path)
     out = tmp_path / "B.md"

@@ -29,6 +29,7 @@ def _fit(d, x, y, epochs=4):
                  callbacks=[tfprune.callbacks.PruningCallback()]).history
 
 
+@pytest.mark.slow
 def test_classification_distillation_trains_keeps_the_schedule_and_strips():
     x, y = _data()
     teacher = _teacher(act="softmax")
@@ -52,6 +53,7 @@ def test_classification_distillation_trains_keeps_the_schedule_and_strips():
     assert np.mean(plain.get_layer("h").kernel.numpy() == 0) == pytest.approx(0.75, abs=0.02)
 
 
+@pytest.mark.slow
 def test_regression_distillation_with_one_shot_channel_student():
     x, _ = _data()
     teacher = _teacher(out=2)

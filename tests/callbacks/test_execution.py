@@ -29,6 +29,7 @@ def _run(model, spe, **kw):
     return pruner.sparsity_report(p)["sparsity"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kw", [dict(scope="global"), dict(scope="layer"),
                                 dict(granularity="channel", scope="global")],
                          ids=["weight-global", "weight-layer", "channel-global"])
@@ -54,6 +55,7 @@ def test_steps_per_execution_reaches_head_sparsity():
     assert run(4) == pytest.approx(run(1)) and run(4) > 0.5
 
 
+@pytest.mark.slow
 def test_nan_loss_stops_with_the_step_and_the_cause():
     p = tfprune.prune(_mlp(), sparsity=0.5)
     p.compile("sgd", "mse")

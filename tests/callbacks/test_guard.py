@@ -37,6 +37,7 @@ def _layer_sparsities(model):
             for _, m, _ in w.pruning_vars]
 
 
+@pytest.mark.slow
 def test_guard_ends_at_the_highest_sparsity_that_held(digits):
     train, val = digits
     model = _pruned()
@@ -59,6 +60,7 @@ def test_guard_ends_at_the_highest_sparsity_that_held(digits):
     assert accuracy >= g.reference - 0.03
 
 
+@pytest.mark.slow
 def test_guard_undoes_a_level_that_fit_ended_before_judging(digits):
     train, val = digits
     model = _pruned()
@@ -70,6 +72,7 @@ def test_guard_undoes_a_level_that_fit_ended_before_judging(digits):
     assert _layer_sparsities(model) == [0.0, 0.0]
 
 
+@pytest.mark.slow
 def test_guard_names_the_metrics_that_exist_when_monitor_is_missing(digits):
     train, val = digits
     with pytest.raises(errors.ConfigError, match="Metrics that exist: 'accuracy', 'loss'"):

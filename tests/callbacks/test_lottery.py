@@ -53,6 +53,7 @@ def _masks(model):
             for _, m, _ in w.pruning_vars]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rewind_step", [0, 3])
 def test_rewinding_restores_the_recorded_weights_under_the_mask(rewind_step):
     model, snap = _pruned(), _Snap(rewind_step)
@@ -70,6 +71,7 @@ def test_rewinding_restores_the_recorded_weights_under_the_mask(rewind_step):
         assert kept.min() >= dropped.max()  # magnitude pruning of the trained weights
 
 
+@pytest.mark.slow
 def test_rounds_prune_rate_of_the_remaining_weights_and_masks_are_nested():
     model, snap = _pruned(), _Snap()
     ticket = lottery.LotteryTicket(rate=0.5, rounds=2, reset_optimizer=True)
@@ -92,6 +94,7 @@ def test_rounds_prune_rate_of_the_remaining_weights_and_masks_are_nested():
                                       recorded[0] * w.pruning_vars[0][1].numpy())
 
 
+@pytest.mark.slow
 def test_rewinding_without_recorded_weights_says_how_to_fix_it():
     with pytest.raises(errors.ConfigError, match="no weights were recorded.*record"):
         lottery.LotteryTicket().rewind(_pruned())
@@ -111,6 +114,7 @@ def test_lottery_refuses_bad_arguments_and_an_active_schedule():
             X, Y, batch_size=8, epochs=1, verbose=0, callbacks=[lottery.LotteryTicket()])
 
 
+@pytest.mark.slow
 def test_lottery_warns_when_fit_is_too_short_for_its_rounds():
     with pytest.warns(UserWarning, match="need 4.*only 0 rounds"):
         _pruned().fit(X, Y, batch_size=40, epochs=1, verbose=0,

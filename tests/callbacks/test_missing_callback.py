@@ -26,6 +26,7 @@ def _saved(tmp_path, ext):
     return path
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".keras", ".h5"])
 def test_reloaded_model_without_callback_raises_missing_callback_error(tmp_path, ext):
     model = keras.models.load_model(_saved(tmp_path, ext), compile=False)
@@ -36,6 +37,7 @@ def test_reloaded_model_without_callback_raises_missing_callback_error(tmp_path,
     assert tfprune.masking.pruner.global_step(model) == -1
 
 
+@pytest.mark.slow
 def test_tfprune_load_model_gets_the_guard_and_trains_with_the_callback(tmp_path):
     path = _saved(tmp_path, ".h5")
     model = tfprune.load_model(path)

@@ -37,6 +37,7 @@ def logged_fit(tmp_path_factory):
     return h, folder
 
 
+@pytest.mark.slow
 def test_history_holds_overall_and_per_layer_sparsity(logged_fit):
     h, _ = logged_fit
     s = h.history["sparsity"]
@@ -46,6 +47,7 @@ def test_history_holds_overall_and_per_layer_sparsity(logged_fit):
         "sparsity/d1", "sparsity/d2", "sparsity/d3"}
 
 
+@pytest.mark.slow
 def test_one_callback_instance_serves_two_fits(mlp, xy):
     x, y = xy
     cb = tfprune.PruningCallback()
@@ -77,6 +79,7 @@ def test_tfmot_pruning_summaries_accepts_tfprune_wrappers(logged_fit):
     assert glob.glob(os.path.join(folder / "tfmot", "metrics", "events.out.tfevents.*"))
 
 
+@pytest.mark.slow
 def test_custom_training_loop_with_before_step(mlp, xy):
     x, y = xy
     p = tfprune.prune(mlp, schedule=tfprune.schedules.AGP(0.5, end_step=6, frequency=2))
@@ -110,6 +113,7 @@ def test_callback_rejects_bad_log_dir():
         tfprune.PruningCallback(log_dir="")
 
 
+@pytest.mark.slow
 def test_fit_restarts_keep_masks_of_one_shot_model(mlp, xy):
     x, y = xy
     p = compiled(tfprune.one_shot(mlp, 0.6))
@@ -121,6 +125,7 @@ def test_fit_restarts_keep_masks_of_one_shot_model(mlp, xy):
     assert np.isclose(tfprune.masking.pruner.sparsity_report(p)["sparsity"], 0.6, atol=0.01)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("scope", ["layer", "global"])
 def test_custom_loop_with_one_call_per_step_matches_fit(mlp, xy, scope):
     x, y = xy
@@ -154,6 +159,7 @@ def test_custom_loop_with_one_call_per_step_matches_fit(mlp, xy, scope):
     assert tfprune.masking.pruner.sparsity_report(looped)["sparsity"] == pytest.approx(0.6, abs=0.01)
 
 
+@pytest.mark.slow
 def test_channel_pruning_logs_the_channel_fraction_next_to_the_weight_fraction():
     import numpy as np
 

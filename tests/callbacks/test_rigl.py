@@ -71,6 +71,7 @@ class _Watch(keras.callbacks.Callback):
         self.masks.append(masks)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make", [
     lambda: rigl.RigL((X, Y), frequency=4, drop_fraction=0.5, end_step=18, batch_size=16),
     lambda: rigl.SET(frequency=4, drop_fraction=0.5, end_step=18),
@@ -88,6 +89,7 @@ def test_regrowth_keeps_sparsity_constant_while_the_mask_changes(make):
     assert watch.grown_values and np.all(np.asarray(watch.grown_values) == 0.0)
 
 
+@pytest.mark.slow
 def test_rigl_regrows_where_the_dense_gradient_is_largest():
     model = _sparse_mlp()
     model.fit(X, Y, batch_size=80, epochs=1, verbose=0,
@@ -109,6 +111,7 @@ def test_rigl_regrows_where_the_dense_gradient_is_largest():
     assert grown.sum() == 4 and np.all(grad[grown] >= threshold)
 
 
+@pytest.mark.slow
 def test_rigl_works_with_tfprune_wrappers_and_pruning_callback():
     model = keras.Sequential([keras.Input((12,)), keras.layers.Dense(16), keras.layers.Dense(4)])
     pruned = tfprune.prune(model, schedule=schedules.OneShot(0.5, step=1))

@@ -34,6 +34,7 @@ def _run(run_eagerly, epochs):
     return pruner.global_step(p), pruner.sparsity_report(p)["layers"]["shared"]
 
 
+@pytest.mark.slow
 def test_shared_layer_steps_once_per_batch_with_run_eagerly():
     # 6 batches: the schedule (12 steps) is half-way; double steps would finish it
     graph, eager = _run(False, 1), _run(True, 1)

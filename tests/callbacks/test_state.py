@@ -15,6 +15,7 @@ from tfprune.masking import pruner
 from ._state_runs import X, Y, _model
 
 
+@pytest.mark.slow
 def test_lottery_after_keras_reload_never_unprunes(tmp_path):
     model = _model(tfprune.schedules.Manual())
     lt = lottery.LotteryTicket(rate=0.5, rounds=2)
@@ -29,6 +30,7 @@ def test_lottery_after_keras_reload_never_unprunes(tmp_path):
     assert pruner.sparsity_report(reloaded)["sparsity"] == pytest.approx(0.875, abs=0.01)
 
 
+@pytest.mark.slow
 def test_guard_after_keras_reload_skips_levels_the_masks_reach(tmp_path):
     model = _model(tfprune.schedules.Manual())
     g = guard.AccuracyGuard("loss", sparsities=[0.5, 0.75], tolerance=10.0)
@@ -42,6 +44,7 @@ def test_guard_after_keras_reload_skips_levels_the_masks_reach(tmp_path):
     assert pruner.sparsity_report(reloaded)["sparsity"] >= 0.75 - 1e-3
 
 
+@pytest.mark.slow
 def test_one_instance_serves_two_fits_and_state_round_trips():
     model = _model(tfprune.schedules.Manual())
     lt = lottery.LotteryTicket(rate=0.5, rounds=2)
@@ -62,6 +65,7 @@ def test_guard_refuses_a_nan_tolerance():
         guard.AccuracyGuard("loss", tolerance=float("nan"))
 
 
+@pytest.mark.slow
 def test_fit_too_short_for_a_data_criterion_warns_with_cause_and_fix():
     keras.utils.set_random_seed(0)
     base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16), keras.layers.Dense(3)])
@@ -73,6 +77,7 @@ def test_fit_too_short_for_a_data_criterion_warns_with_cause_and_fix():
     assert h.history["sparsity"] == [0.0]
 
 
+@pytest.mark.slow
 def test_fit_that_reaches_the_target_does_not_warn(recwarn):
     p = _model(tfprune.schedules.OneShot(0.5))
     p.fit(X, Y, batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])

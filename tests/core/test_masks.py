@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 import tensorflow as tf
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -74,6 +75,7 @@ def test_topk_mask_works_inside_tf_function_with_tensor_sparsity():
     np.testing.assert_array_equal(out.numpy(), [[0, 1], [1, 0]])
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(1, 60), min_size=1, max_size=5), s=SPARSITY,
        seed=st.integers(0, 1000))

@@ -84,6 +84,7 @@ def test_constant_and_one_shot_hold_their_sparsity_from_the_first_update():
     assert np.all(sparsity[:3] == 0) and np.all(sparsity[3:] == 0.5)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("schedule", ALL, ids=_ids)
 def test_schedule_is_graph_safe_with_an_int64_step_variable(schedule):
     step = tf.Variable(0, dtype=tf.int64)
@@ -217,6 +218,7 @@ def first_epoch(tmp_path_factory):
             "predictions": model.predict(X, verbose=0)}
 
 
+@pytest.mark.slow
 def test_masks_follow_every_schedule_inside_tfmot_prune_low_magnitude(first_epoch):
     # steps 1-10 were logged by the fixture's fit; the same model trains on to step 20
     model, log = first_epoch["model"], _MaskLog()
@@ -232,6 +234,7 @@ def test_masks_follow_every_schedule_inside_tfmot_prune_low_magnitude(first_epoc
                                                   0.5, 0.0]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", [".keras", ".h5"])
 def test_tfmot_wrapped_model_round_trips_with_every_schedule_in_keras_and_h5(first_epoch, ext):
     with prune.prune_scope():

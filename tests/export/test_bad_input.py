@@ -22,6 +22,7 @@ def test_micro_without_representative_data_is_refused(tmp_path, mlp64, no_conver
     assert not (tmp_path / "out").exists()
 
 
+@pytest.mark.slow
 def test_wrong_shape_data_shows_both_shapes(tmp_path, digits_cnn, no_conversion):
     bad = np.zeros((10, 28, 28, 1), "float32")
     with pytest.raises(errors.ExportError, match=r"\(10, 28, 28, 1\).*\(n, 8, 8, 1\)"):

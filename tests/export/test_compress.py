@@ -38,6 +38,7 @@ def dense_pruned(small_cnn, data):
     return tflite_bytes(small_cnn(sparsity=0.85), quantize="int8", data=data, int8_io=True)
 
 
+@pytest.mark.slow
 def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
     small, report = prune_encode(dense_pruned, min_saving_bytes=0)
     names = {r["name"] for r in report["tensors"]}

@@ -38,6 +38,7 @@ def test_plan_and_decode_roundtrip_every_layout():
     assert lut_plan(np.zeros(4, np.int32)) is None
 
 
+@pytest.mark.slow
 def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
     dense = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
     small, report = lut_encode(dense, min_saving_bytes=0)
@@ -60,6 +61,7 @@ def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
     assert same == dense and report["encoded"] == 0
 
 
+@pytest.mark.slow
 def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, data, codes):
     # 92% zeros, the rest on 16 values; an unpruned clustered model: auto is never larger
     # than any encoder alone, and per tensor it keeps the smallest of the three options

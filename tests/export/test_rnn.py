@@ -15,6 +15,7 @@ def seq_data():
     return np.random.default_rng(0).random((48, 5, 3)).astype("float32")
 
 
+@pytest.mark.slow
 def test_recurrent_models_are_detected(lstm_model, mlp64):
     inner = keras.Sequential([keras.layers.Bidirectional(keras.layers.GRU(2),
                                                          input_shape=(4, 2))])
@@ -53,6 +54,7 @@ def test_lstm_micro_runs_in_tflm(tmp_path, lstm_model, seq_data):
     assert rec.vs_keras["max_rel_error"] < 0.1 and rec.arena_bytes > 0
 
 
+@pytest.mark.slow
 def test_int8_of_a_gru_is_refused_before_the_calibrator_crashes(tmp_path, seq_data):
     keras.utils.set_random_seed(1)
     inp = keras.Input((5, 3))

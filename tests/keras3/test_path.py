@@ -53,6 +53,7 @@ def test_prune_fit_strip_gives_keras3_with_zeros(digits):
     assert _kernel_zeros(m3, "d1") == 0.0  # the user's model is untouched
 
 
+@pytest.mark.slow
 def test_one_shot_then_strip_and_keras3_file_in(tmp_path, digits):
     x, _ = digits
     m3 = randomize_bn(keras3_cnn())
@@ -66,6 +67,7 @@ def test_one_shot_then_strip_and_keras3_file_in(tmp_path, digits):
     assert rel_err(loaded(x[:4]), m3(x[:4])) <= 1e-5
 
 
+@pytest.mark.slow
 def test_channel_plan_apply_shrink_in_keras3(digits):
     x, _ = digits
     m3 = randomize_bn(keras3_cnn())

@@ -62,6 +62,7 @@ def img():
     return rng.normal(size=(48, 6, 6, 2)).astype("float32"), rng.integers(0, 3, 48)
 
 
+@pytest.mark.slow
 def test_prune_keeps_compile_state_and_output_names(data2):
     m = _two_outputs()
     p = tfprune.prune(m, sparsity=0.5)
@@ -122,6 +123,7 @@ def test_every_common_keras3_callback_runs_in_fit(tmp_path, img):
     assert float(p.optimizer.learning_rate.numpy()) == pytest.approx(5e-4)  # reduced once
 
 
+@pytest.mark.slow
 def test_one_shot_of_a_compiled_keras3_model_strips_to_compiled_keras3(img):
     x, y = img
     m = _bn_cnn()
@@ -141,6 +143,7 @@ def test_sensitivity_of_a_compiled_keras3_bn_model(img, granularity):
                                                    for v in r.curves.values())
 
 
+@pytest.mark.slow
 def test_channel_shrink_of_a_keras3_bn_model_is_compiled_keras3(img):
     m = _bn_cnn()
     small = tfprune.shrink(tfprune.strip(tfprune.one_shot(m, 0.5, granularity="channel")))
@@ -149,6 +152,7 @@ def test_channel_shrink_of_a_keras3_bn_model_is_compiled_keras3(img):
     small.evaluate(*img, verbose=0)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ext", ["keras", "h5"])
 def test_pruned_keras3_model_saves_and_reloads_with_its_output_names(tmp_path, data2, ext):
     x, _ = data2
@@ -247,6 +251,7 @@ def test_cli_run_on_a_keras3_file(tmp_path):
     assert saved.get_layer("c1").filters < 6
 
 
+@pytest.mark.slow
 def test_to_budget_of_a_compiled_keras3_bn_model(img):
     r = tfprune.to_budget(_bn_cnn(), img, macs=0.7, fine_tune=0, max_rounds=1, progress=False)
     assert compat.is_keras3_object(r.model) and r.model.compiled

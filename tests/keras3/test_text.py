@@ -27,6 +27,7 @@ def tokens():
     return rng.integers(0, 50, (48, 8)).astype("int32"), rng.integers(0, 3, 48)
 
 
+@pytest.mark.slow
 def test_embedding_model_goes_back_to_keras3(tokens, tmp_path):
     ids, labels = tokens
     model = _text_model(attention=False)
@@ -44,6 +45,7 @@ def test_embedding_model_goes_back_to_keras3(tokens, tmp_path):
                                rtol=1e-6, atol=1e-7)
 
 
+@pytest.mark.slow
 def test_attention_heads_shrink_back_to_keras3(tokens):
     ids, _ = tokens
     model = _text_model(attention=True)

@@ -38,6 +38,7 @@ def test_one_shot_reaches_target_on_every_weight_and_preserves_user_model(small_
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_user_model_unchanged_after_pruned_fit(mlp, xy):
     x, y = xy
     before = [w.copy() for w in mlp.get_weights()]
@@ -48,6 +49,7 @@ def test_user_model_unchanged_after_pruned_fit(mlp, xy):
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_pruned_weights_stay_exactly_zero_through_optimizer_steps(mlp, xy):
     x, y = xy
     p = tfprune.prune(mlp, sparsity=0.7)
@@ -76,6 +78,7 @@ def test_global_scope_meets_total_within_one_weight(small_cnn):
     assert max(per_layer) - min(per_layer) > 0.05  # one threshold, not one sparsity per layer
 
 
+@pytest.mark.slow
 def test_global_scope_during_fit_follows_schedule(mlp, xy):
     x, y = xy
     sched = tfprune.schedules.AGP(0.75, end_step=8, frequency=2)
@@ -114,6 +117,7 @@ def test_tfmot_strip_pruning_accepts_the_wrapper(small_cnn):
         "Conv2D", "DepthwiseConv2D", "SeparableConv2D", "Flatten", "Dense"]
 
 
+@pytest.mark.slow
 def test_tfmot_update_pruning_step_drives_the_wrapper(mlp, xy):
     x, y = xy
     p = tfprune.prune(mlp, schedule=tfmot.PolynomialDecay(0.0, 0.6, 0, 6, frequency=2))
@@ -140,6 +144,7 @@ def test_strip_writes_each_layers_masked_weights_to_that_layer(small_cnn):
             np.testing.assert_array_equal(got[wt.name.split("/")[-1]], wt.numpy() * mask.numpy())
 
 
+@pytest.mark.slow
 def test_nested_model_layers_are_pruned_and_stripped():
     L = keras.layers
     inner = keras.Sequential([keras.Input((4,)), L.Dense(8, name="in_d")], name="inner")
@@ -153,6 +158,7 @@ def test_nested_model_layers_are_pruned_and_stripped():
     np.testing.assert_allclose(plain.predict(x, verbose=0), p.predict(x, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fmt", ["keras", "h5", "savedmodel"])
 def test_saved_pruned_model_loads_without_custom_objects(small_cnn, tmp_path, fmt):
     p = tfprune.prune(small_cnn, schedule=tfprune.schedules.AGP(0.7, end_step=10),
@@ -244,6 +250,7 @@ def test_unbuilt_model_is_refused():
         tfprune.prune(m, sparsity=0.5)
 
 
+@pytest.mark.slow
 def test_training_without_callback_names_the_callback(mlp, xy):
     x, y = xy
     p = tfprune.prune(mlp, sparsity=0.5)

@@ -69,6 +69,7 @@ def l1_run():
     return _fit("l1")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("criterion", ["l1", "taylor", "apoz", "random"])
 def test_prune_fit_strip_shrink_gives_equal_outputs_and_fewer_macs(criterion, l1_run):
     m, p, _, x = l1_run if criterion == "l1" else _fit(criterion)
@@ -112,6 +113,7 @@ def test_channel_masks_follow_the_schedule_and_are_nested(l1_run):
         assert row["c3"].sum() == int(masks.kept_count(24, s)), step
 
 
+@pytest.mark.slow
 def test_global_channel_scope_meets_the_weight_budget():
     m = cnn()
     p = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", scope="global")
@@ -124,6 +126,7 @@ def test_global_channel_scope_meets_the_weight_budget():
     assert _rel(p(x).numpy(), small(x).numpy()) <= 1e-5
 
 
+@pytest.mark.slow
 def test_channel_pruned_model_saves_and_resumes(tmp_path, l1_run):
     _, p, _, x = l1_run
     path = str(tmp_path / "m.keras")
@@ -162,6 +165,7 @@ def test_channel_map_is_never_walked_by_keras_variable_tracking(monkeypatch):
     assert pruner.wrapped_layers(p)[0].channel_map and seen == []
 
 
+@pytest.mark.slow
 def test_training_without_the_callback_raises_missing_callback_error():
     p = tfprune.prune(cnn(), sparsity=0.5, criterion="l1")
     p.compile("sgd", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
@@ -169,6 +173,7 @@ def test_training_without_the_callback_raises_missing_callback_error():
         p.fit(np.zeros((4, 8, 8, 1), "float32"), np.zeros(4), verbose=0)
 
 
+@pytest.mark.slow
 def test_shared_layer_advances_its_step_once_per_training_step():
     i = keras.Input((4,))
     shared = L.Dense(4, name="shared")

@@ -64,6 +64,7 @@ def test_global_scope_ranks_heads_across_layers_by_weights():
     assert sum(int((~k).sum()) for k in keep.values()) == 6  # half of the 12 equal-size heads
 
 
+@pytest.mark.slow
 def test_dict_scope_sets_each_layer():
     m = attention_model(layers=2)
     p = tfprune.one_shot(m, granularity="head", scope={"mha": 0.25, "mha1": 0.75})

@@ -53,6 +53,7 @@ def test_what_fits_and_too_few_samples():
         refit.check_samples(X[:15])
 
 
+@pytest.mark.slow
 def test_one_shot_compensate_refits_only_the_consumer_and_keeps_the_masks():
     m = _mlp()
     plain = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=X)

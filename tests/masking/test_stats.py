@@ -41,6 +41,7 @@ def test_data_criterion_never_masks_before_statistics_exist(scope, granularity):
     assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == 0.0
 
 
+@pytest.mark.slow
 def test_data_criterion_masks_once_statistics_exist():
     x, y = _data()
     m = keras.Sequential([keras.Input((6,)), L.Dense(8, name="d1")])
@@ -95,6 +96,7 @@ def test_activation_sums_counts_rank_of_feature_maps():
     np.testing.assert_allclose(s["act_rank"], [1.0, 3.0])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("mode", ["graph_fit", "eager_fit", "loop", "loop_tf_function"])
 def test_taylor_statistic_is_the_same_in_every_execution_mode(mode):
     x, y = _data()
@@ -131,6 +133,7 @@ def test_statistics_are_not_gathered_in_inference_calls():
     assert float(w._act_vars["count"].numpy()) == 0.0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("criterion,stat", [("apoz", "count"), ("taylor", None)])
 def test_statistics_stop_after_the_schedules_last_update(criterion, stat):
     """No mask update can use statistics gathered after schedules.last_update: none are."""
@@ -152,6 +155,7 @@ def test_statistics_stop_after_the_schedules_last_update(criterion, stat):
     assert gathered() == after_six
 
 
+@pytest.mark.slow
 def test_hrank_samples_a_few_steps_in_fit_and_every_sample_in_calibration():
     """HRank's SVDs: 8 samples of every 4th step in fit, all samples in one_shot."""
     x, y = _data()
@@ -168,6 +172,7 @@ def test_hrank_samples_a_few_steps_in_fit_and_every_sample_in_calibration():
     assert float(w._act_vars["samples"].numpy()) == len(x)
 
 
+@pytest.mark.slow
 def test_statistics_keep_coming_for_a_schedule_without_a_last_update():
     x, y = _data()
     m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),

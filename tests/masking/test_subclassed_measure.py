@@ -21,6 +21,7 @@ def _compiled_cnn():
     return m
 
 
+@pytest.mark.slow
 def test_weight_sensitivity_measures_a_copy_and_restores_nothing_of_the_users():
     m = _compiled_cnn()
     x, y = _data((8, 8, 3), 4, n=32)

@@ -52,6 +52,7 @@ def test_an_external_wrapper_keeps_the_mask_the_pruner_set():
     assert np.all(w.layer.kernel.numpy()[:, 0] == 0.0)  # and applied to the weights
 
 
+@pytest.mark.slow
 def test_a_layer_wrapper_masks_itself_in_the_training_step():
     m, w = _model()
     assert not w.external

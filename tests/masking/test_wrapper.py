@@ -24,6 +24,7 @@ def _close(a, b):
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("rnn", [L.LSTM, L.GRU])
 def test_embedding_mask_reaches_the_recurrent_layer(rnn):
     ids = RNG.integers(1, 10, (8, 6))
@@ -59,6 +60,7 @@ def test_masking_layer_mask_reaches_conv1d_and_lstm():
     _close(tfprune.strip(p)(x), p(x))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("make,names", [
     (lambda: L.Bidirectional(L.LSTM(8), name="w"),
      ["forward_layer.cell.kernel", "forward_layer.cell.recurrent_kernel",
@@ -90,6 +92,7 @@ def test_conv_lstm_is_pruned():
     assert np.mean(k == 0) == pytest.approx(0.5, abs=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("policy", ["mixed_float16", "mixed_bfloat16"])
 def test_mixed_precision_prunes_trains_and_strips(policy):
     keras.mixed_precision.set_global_policy(policy)

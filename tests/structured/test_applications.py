@@ -55,6 +55,7 @@ def _resnet_bottleneck(blocks=(2, 2, 2, 2)):
                           input_shape=(32, 32, 3), classes=10, classifier_activation=None)
 
 
+@pytest.mark.slow
 def test_mobilenet_v2_shrinks_with_parity():
     m = A.MobileNetV2(
         weights=None, input_shape=(32, 32, 3), alpha=0.35, classes=10, classifier_activation=None
@@ -63,6 +64,7 @@ def test_mobilenet_v2_shrinks_with_parity():
     assert p.removed > 0.4 * sum(p.channels.values())
 
 
+@pytest.mark.slow
 def test_mobilenet_v3_small_hard_swish_and_se_shrink_with_parity():
     m = A.MobileNetV3Small(
         weights=None, input_shape=(32, 32, 3), alpha=0.75, classes=10, classifier_activation=None

@@ -77,6 +77,7 @@ def test_one_shot_strip_shrink_variants(kwargs):
     assert small.count_params() < m.count_params()
 
 
+@pytest.mark.slow
 def test_nested_attention_shrinks():
     inner = attention_model()
     i = keras.Input((8,), dtype="int32")
@@ -99,6 +100,7 @@ def transformer_block():
     return keras.Model(i, L.Dense(3, name="out")(L.GlobalAveragePooling1D()(x)))
 
 
+@pytest.mark.slow
 def test_channels_then_heads_shrink_together():
     once = tfprune.strip(tfprune.one_shot(transformer_block(), 0.5, granularity="channel"))
     both = tfprune.strip(tfprune.one_shot(once, 0.5, granularity="head"))
@@ -141,6 +143,7 @@ def test_explicit_plan_masks_and_slices_the_same_heads():
         S.shrink(m, S.Plan({"mha/heads": ()}, {"mha/heads": 4}))
 
 
+@pytest.mark.slow
 def test_plan_granularity_head_is_the_head_path():
     """structured.plan(granularity="head") plans heads with the criterion it is given."""
     m = _randomize_biases(attention_model())

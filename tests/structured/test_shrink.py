@@ -141,6 +141,7 @@ def test_masked_model_equals_shrunk_model(build):
     assert [layer.name for layer in small.layers] == [layer.name for layer in m.layers]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", PATTERNS, ids=lambda f: f.__name__)
 def test_shrink_reads_the_plan_from_a_masked_model(build):
     m = _randomize(build())
@@ -152,6 +153,7 @@ def test_shrink_reads_the_plan_from_a_masked_model(build):
     assert derived.count_params() == S.shrink(masked, p).count_params()
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None, suppress_health_check=list(HealthCheck))
 @given(seed=st.integers(0, 2**16), which=st.sampled_from(PATTERNS))
 def test_random_channel_choices_keep_parity(seed, which):
@@ -237,6 +239,7 @@ def test_every_criterion_and_reduction_gives_a_plan():
     assert len(p.keep["a"]) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("criterion", ["taylor", "apoz", "mean_activation", "obd"])
 def test_data_criteria_plan_with_data_and_refuse_without(criterion):
     m = _randomize(residual())
@@ -374,6 +377,7 @@ def test_dropped_block_equals_block_replaced_by_identity():
     assert len(m.layers) == 13  # the input model is untouched
 
 
+@pytest.mark.slow
 def test_drop_blocks_by_loss_and_fraction():
     m = _resnet_like()
     m.compile(loss="mse")

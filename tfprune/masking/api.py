@@ -189,12 +189,18 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         granularity, n_m, block: as for :func:`prune` (``"channel"``: the result strips
             and shrinks to a smaller model).
         max_batches: use at most this many calibration batches.
-        compensate: ``granularity="channel"`` only, needs ``data``: after the channels
-            are chosen, re-fit every layer that consumes a pruned group by least squares
-            on the calibration inputs, layer after layer, so that its pre-activation output
-            matches the original model's (:func:`tfprune.masking.refit.refit_pruned`;
-            what OBS does for single weights, applied to whole channels). The result
-            keeps more accuracy without fine-tuning and still strips and shrinks exactly.
+        compensate: needs ``data``; repairs what the cut changed, without training.
+            At ``granularity="channel"``: re-fit every layer that consumes a pruned group
+            by least squares on the calibration inputs, layer after layer, so that its
+            pre-activation output matches the original model's
+            (:func:`tfprune.masking.refit.refit_pruned`; what OBS does for single weights,
+            applied to whole channels), then re-estimate BatchNormalization statistics.
+            At the other granularities: re-estimate the moving mean and variance of every
+            BatchNormalization on the calibration inputs of the pruned model
+            (:func:`tfprune.masking.refit.recalibrate_bn`; the weights stay as the
+            criterion left them). A model without BatchNormalization is unchanged there.
+            The result keeps more accuracy without fine-tuning and still strips (and, for
+            channels, shrinks) exactly.
         inplace: subclassed models only: prune ``model`` itself instead of a copy.
 
     Raises:
@@ -221,22 +227,22 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
     subclassed.check_inplace(inplace)
     if compensate not in (True, False):
         raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
+    if compensate and data is None:
+        raise errors.ConfigError(
+            "compensate=True re-fits layers and re-estimates BatchNormalization statistics on "
+            "calibration inputs: pass data=x (or (x, y), batches, a tf.data.Dataset; 256+ "
+            "samples).")
     if compensate:
-        g = _scope_and_granularity(scope, granularity, criteria_lib.get(criterion))[1].name
-        if g != "channel":
-            raise errors.ConfigError(
-                f"compensate=True re-fits the consumers of removed channels: it needs "
-                f"granularity='channel', got granularity={g!r} (criterion 'obs' updates the "
-                "kept weights at weight granularity by itself).")
-        if data is None:
-            raise errors.ConfigError(
-                "compensate=True re-fits layers on calibration inputs: pass data=x (or (x, y), "
-                "batches, a tf.data.Dataset; 256+ samples).")
+        refit.check_samples(refit.inputs_array(data, max_batches))
     pruned = one_shot_functional(model, sparsity, criterion=criterion, scope=scope,
                                  exclude=exclude, data=data, loss=loss, granularity=granularity,
                                  n_m=n_m, block=block, max_batches=max_batches)
-    if compensate:
+    if not compensate:
+        return pruned
+    if _scope_and_granularity(scope, granularity, criteria_lib.get(criterion))[1].name == "channel":
         refit.refit_pruned(model, pruned, strip(pruned), data, max_batches)
+    else:
+        refit.recalibrate_bn(pruned, refit.inputs_array(data, max_batches))
     return pruned
 
 

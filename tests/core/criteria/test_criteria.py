@@ -79,6 +79,7 @@ def _fitted(name):
     return _FITTED[name]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(set(criteria.available()) - {"abs_cubed", "sensitivity"}))
 def test_criterion_scores_have_documented_shape_after_fit(name):
     model = _fitted(name)
@@ -113,6 +114,7 @@ def _taylor_stats_by_hand(model, x, y, steps):
     return acc
 
 
+@pytest.mark.slow
 def test_gradient_statistics_match_a_plain_gradient_tape():
     x, y = _data(48)
     m = _cnn()

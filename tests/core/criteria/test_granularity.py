@@ -50,6 +50,7 @@ def test_nm_mask_rejects_n_not_below_m_and_bad_length():
         masks.nm_mask(tf.ones([6, 1]), 2, 4)
 
 
+@pytest.mark.slow
 def test_prune_nm_on_conv_groups_input_channels_and_survives_fit():
     m = keras.Sequential([keras.Input((6, 6, 8)), L.Conv2D(4, 3, name="c"), L.Flatten(),
                           L.Dense(4, name="d")])

@@ -81,6 +81,7 @@ def test_depthwise_one_shot_reaches_target_and_sparsegpt_beats_magnitude(target)
     assert errs["obs"] < errs["magnitude"], errs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [0.5, "2:4"])
 def test_attention_projections_one_shot_and_sparsegpt_beats_magnitude(target):
     model, x = _attention_model(), _tokens()
@@ -88,6 +89,7 @@ def test_attention_projections_one_shot_and_sparsegpt_beats_magnitude(target):
     assert errs["sparsegpt"] < 0.8 * errs["magnitude"], errs
 
 
+@pytest.mark.slow
 def test_sparsegpt_query_projection_reconstructs_its_own_outputs():
     model, x = _attention_model(), _tokens()
     wq = _kernels(model, "mha")[0]

@@ -50,6 +50,7 @@ def test_keeps_the_channels_whose_removal_costs_most_and_shrinks_exactly():
         np.testing.assert_array_equal(a, b)  # the user's model is untouched
 
 
+@pytest.mark.slow
 def test_plan_and_global_scope_take_it():
     m, (x, y) = _model(), _data()
     plan = structured.plan(m, sparsity=0.5, criterion="sensitivity", data=(x, y), loss=LOSS)
@@ -59,6 +60,7 @@ def test_plan_and_global_scope_take_it():
     assert 0 < pruner.sparsity_report(p)["sparsity"] < 1
 
 
+@pytest.mark.slow
 def test_beats_magnitude_on_loss_at_the_same_sparsity():
     m, (x, y) = _model(), _data(128)
     losses = {}
@@ -100,6 +102,7 @@ def test_config_round_trip_and_unmeasured_fallback():
     np.testing.assert_allclose(s.numpy(), [1.0, 5.0])  # L1 per output position
 
 
+@pytest.mark.slow
 def test_prune_with_calibration_data_measures_at_every_mask_update(monkeypatch):
     """prune(criterion=Sensitivity(data=...)): the step-0 masks are one_shot's choice, and
     the loss deltas are measured again, on the current weights, at every update of fit."""
