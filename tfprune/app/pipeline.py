@@ -43,6 +43,13 @@ def check_prune_options(model, spec: dict) -> None:
     """Refuse bad pruning options on the untrained model (cheap), before any training."""
 
     errors.check_sparsity(spec["sparsity"], "prune.sparsity")
+    if spec.get("compensate") and (spec["schedule"] != "one_shot"
+                                   or spec["granularity"] == "channel"):
+        raise errors.ConfigError(
+            "prune.compensate: true re-estimates statistics after a one-shot weight cut: it "
+            "needs prune.schedule: one_shot and granularity weight, n:m or block (got "
+            f"schedule {spec['schedule']!r}, granularity {spec['granularity']!r}). Set "
+            "schedule: one_shot, or remove compensate (training re-estimates them anyway).")
     if spec["granularity"] == "channel":
         crit = spec.get("criterion", "l2")
         structured.plan(model, sparsity=spec["sparsity"], criterion=crit, scope=spec["scope"],

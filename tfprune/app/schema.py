@@ -69,6 +69,7 @@ RUN = _obj({
     "prune": _obj({
         "granularity": {"enum": ["weight", "unstructured", "channel", "n:m", "block"]},
         "schedule": {"enum": ["agp", "one_shot"]},
+        "compensate": {"type": "boolean"},
         "sparsity": _SPARSITY,
         "criterion": {"type": "string"},
         "scope": {"enum": ["layer", "global"]},

@@ -72,24 +72,43 @@ def _with_teacher(student, teacher, spec, job):
     return d, student
 
 
+# training samples a one-shot weight cut calibrates on (criteria scoring from data, the
+# Hessians of sparsegpt/obs, compensate's BatchNormalization statistics)
+CALIBRATION_SAMPLES = 512
+
+
 def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
+    """Weights (N:M, blocks): gradually with an AGP schedule over ``epochs`` of training, or,
+    with ``schedule: one_shot``, cut once by :func:`tfprune.one_shot` on the first
+    :data:`CALIBRATION_SAMPLES` training samples (``compensate`` as there), then fine-tuned
+    for ``epochs`` (0: not at all) with the masks held."""
     x, y = job.train_data
     batch = spec.get("batch_size", job.train["batch_size"])
-    steps = int(np.ceil(len(x) / batch))
-    end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * steps))
     scope = spec["scope"] if allocation is None else allocation
-    final = spec["sparsity"] if allocation is None else max(allocation.values())
-    schedule = AGP(final, begin_step=0, end_step=end, frequency=spec["frequency"])
-    pruned = masking.prune(model, schedule=schedule, scope=scope,
-                           criterion=spec.get("criterion", "magnitude"),
-                           exclude=spec.get("exclude"), **granularity_args(spec))
+    if spec["schedule"] == "one_shot":
+        n = CALIBRATION_SAMPLES
+        sparsity = None if allocation is not None or spec["granularity"] == "n:m" \
+            else spec["sparsity"]
+        pruned = masking.one_shot(model, sparsity, criterion=spec.get("criterion", "magnitude"),
+                                  scope=scope, exclude=spec.get("exclude"), data=(x[:n], y[:n]),
+                                  compensate=spec.get("compensate", False),
+                                  **granularity_args(spec))
+        epochs, info = spec["epochs"], {"schedule": "one_shot", "calibration_samples": len(x[:n])}
+    else:
+        steps = int(np.ceil(len(x) / batch))
+        end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * steps))
+        final = spec["sparsity"] if allocation is None else max(allocation.values())
+        schedule = AGP(final, begin_step=0, end_step=end, frequency=spec["frequency"])
+        pruned = masking.prune(model, schedule=schedule, scope=scope,
+                               criterion=spec.get("criterion", "magnitude"),
+                               exclude=spec.get("exclude"), **granularity_args(spec))
+        epochs, info = max(1, spec["epochs"]), {"schedule": schedule.get_config()}
     fitted, pruned = _with_teacher(pruned, model, spec, job)
     compile_model(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
-             job.metric)
-    hist = fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
-                desc="pruning weights", quiet=quiet,
-                callbacks=[PruningCallback(per_layer=False), *callbacks])
-    return masking.strip(pruned), hist, {"schedule": schedule.get_config()}
+                  job.metric)
+    hist = fit(fitted, x, y, epochs=epochs, batch_size=batch, desc="pruning weights",
+               quiet=quiet, callbacks=[PruningCallback(per_layer=False), *callbacks])
+    return masking.strip(pruned), hist, info
 
 
 def _one_shot_plan(spec, allocation) -> bool:
