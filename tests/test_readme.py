@@ -1,7 +1,11 @@
-"""Docs that cannot lie: every ```python block of README.md runs, in order, in one namespace.
+"""Docs that cannot lie: every ```python block of README.md runs, in order.
 
 Blocks run in a temporary folder. To keep the suite fast, ``epochs=<n>`` in a block runs as
 ``epochs=1`` (the API calls are the same; only the training budget shrinks).
+
+The blocks before the heading ``TAIL_HEADING`` run here, in order, in one namespace; the blocks
+from that heading on run in order in a second namespace, in ``test_readme_tail.py`` (so two
+pytest-xdist workers share the README; the tail's examples import what they use).
 """
 
 import re
@@ -10,20 +14,28 @@ from pathlib import Path
 import pytest
 
 README = Path(__file__).resolve().parents[1] / "README.md"
-BLOCKS = re.findall(r"^```python\n(.*?)^```", README.read_text(encoding="utf-8"),
-                    flags=re.S | re.M)
+_TEXT = README.read_text(encoding="utf-8")
+BLOCKS = re.findall(r"^```python\n(.*?)^```", _TEXT, flags=re.S | re.M)
+TAIL_HEADING = "## Sensitivity, allocation and pruning to a budget"
+TAIL = len(re.findall(r"^```python\n", _TEXT.split("\n" + TAIL_HEADING + "\n")[0], flags=re.M))
 _NS = {"__name__": "__readme__"}
 
 
-def test_readme_has_python_blocks():
-    assert BLOCKS, "README.md has no ```python block"
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("i", range(len(BLOCKS)))
-def test_readme_block_runs(i, tmp_path_factory, monkeypatch):
+def run_block(i, namespace, tmp_path_factory, monkeypatch):
+    """Run README block ``i`` (0-based) in ``namespace``, in the shared temporary folder."""
     folder = tmp_path_factory.getbasetemp() / "readme"
     folder.mkdir(exist_ok=True)
     monkeypatch.chdir(folder)
     code = re.sub(r"\bepochs=\d+", "epochs=1", BLOCKS[i])
-    exec(compile(code, f"README.md block {i + 1}", "exec"), _NS)  # noqa: S102
+    exec(compile(code, f"README.md block {i + 1}", "exec"), namespace)  # noqa: S102
+
+
+def test_readme_has_python_blocks():
+    assert BLOCKS, "README.md has no ```python block"
+    assert 0 < TAIL < len(BLOCKS), f"README.md has no python block before and after {TAIL_HEADING!r}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("i", range(TAIL))
+def test_readme_block_runs(i, tmp_path_factory, monkeypatch):
+    run_block(i, _NS, tmp_path_factory, monkeypatch)

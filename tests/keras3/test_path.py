@@ -29,6 +29,17 @@ def digits():
     return x[:256], (y[:256] % 4).astype("int64")
 
 
+@pytest.fixture(scope="module")
+def channel_shrunk():
+    """The Keras 3 CNN, its 50% channel plan, the masked and the shrunk model (read-only; built
+    once for the two tests below)."""
+    keras3.utils.set_random_seed(1234)
+    m3 = randomize_bn(keras3_cnn())
+    plan = tfprune.structured.plan(m3, sparsity=0.5)
+    masked = tfprune.structured.apply_masks(m3, plan)
+    return m3, masked, tfprune.shrink(masked, plan)
+
+
 def _kernel_zeros(model, name):
     k = np.asarray(model.get_layer(name).get_weights()[0])
     return float((k == 0).mean())
@@ -68,12 +79,9 @@ def test_one_shot_then_strip_and_keras3_file_in(tmp_path, digits):
 
 
 @pytest.mark.slow
-def test_channel_plan_apply_shrink_in_keras3(digits):
+def test_channel_plan_apply_shrink_in_keras3(digits, channel_shrunk):
     x, _ = digits
-    m3 = randomize_bn(keras3_cnn())
-    plan = tfprune.structured.plan(m3, sparsity=0.5)
-    masked = tfprune.structured.apply_masks(m3, plan)
-    shrunk = tfprune.shrink(masked, plan)
+    m3, masked, shrunk = channel_shrunk
     assert isinstance(masked, keras3.Model) and isinstance(shrunk, keras3.Model)
     assert [layer.name for layer in shrunk.layers] == [layer.name for layer in m3.layers]
     assert rel_err(shrunk(x[:16]), masked(x[:16])) <= 1e-5
@@ -104,12 +112,11 @@ def test_int8_tflite_and_micro_from_keras3(tmp_path, digits):
 
 
 @pytest.mark.slow
-def test_pruned_and_shrunk_keras3_models_reload_without_tfprune(tmp_path, digits):
+def test_pruned_and_shrunk_keras3_models_reload_without_tfprune(tmp_path, digits,
+                                                                channel_shrunk):
     x, _ = digits
-    m3 = randomize_bn(keras3_cnn())
+    m3, _, shrunk = channel_shrunk
     stripped = tfprune.strip(tfprune.one_shot(m3, 0.5))
-    plan = tfprune.structured.plan(m3, sparsity=0.5)
-    shrunk = tfprune.shrink(tfprune.structured.apply_masks(m3, plan), plan)
     np.save(tmp_path / "x.npy", x[:8])
     for name, model in (("stripped", stripped), ("shrunk", shrunk)):
         model.save(str(tmp_path / f"{name}.keras"))

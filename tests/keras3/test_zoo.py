@@ -1,4 +1,5 @@
-"""Keras 3 applications (weights=None, small inputs) through the translator and the path.
+"""Keras 3 applications (weights=None, small inputs, reduced depth: see _zoo.py) through the
+translator and the path.
 
 Each architecture is built and translated once per module. Parity figures:
 ``.venv/bin/python -m pytest -q tests/keras3/test_zoo.py -m slow -s`` prints them.

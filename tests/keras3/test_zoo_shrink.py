@@ -1,4 +1,5 @@
-"""MobileNetV2 (Keras 3) channel-pruned and shrunk without leaving Keras 3.
+"""MobileNetV2 (Keras 3, reduced depth: see _zoo.py) channel-pruned and shrunk without leaving
+Keras 3.
 
 (Apart from test_zoo.py so the two pytest-xdist workers share the zoo.)
 """
@@ -17,7 +18,7 @@ from ._zoo import ZOO
 @pytest.mark.slow
 def test_mobilenetv2_channel_shrink_in_keras3():
     keras3.utils.set_random_seed(0)
-    m3 = ZOO["MobileNetV2"]()
+    m3 = ZOO["MobileNetV2-short"]()
     x = np.random.default_rng(0).uniform(0, 255, (4, 32, 32, 3)).astype("float32")
     plan = tfprune.structured.plan(m3, sparsity=0.5)
     masked = tfprune.structured.apply_masks(m3, plan)
