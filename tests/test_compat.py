@@ -16,7 +16,7 @@ def run(code):
 # ~12 CPU-seconds; each fork starts from the state of a fresh interpreter that ran only
 # `import tensorflow`): "touched" uses tf.keras before importing tfprune, "untouched" does not.
 _TF_FIRST = """
-import os, sys
+import os
 import tensorflow as tf
 if os.fork() == 0:
     import tfprune
