@@ -10,23 +10,30 @@ SCRIPT = Path(__file__).parents[1] / "scripts" / "resume_run.py"
 SCOPES = ("layer", "global")
 
 
-def run(mode, tmp_path):
-    return subprocess.run([sys.executable, str(SCRIPT), mode, str(tmp_path)],
-                          capture_output=True, text=True, timeout=600)
-
-
 @pytest.mark.slow
 def test_killed_and_resumed_run_equals_uninterrupted_run(tmp_path):
-    # one process: for each scope an uninterrupted run, then a run that dies after epoch 2
-    killed = run("killed", tmp_path)
-    assert killed.returncode == 17, killed.stderr[-2000:]  # the process died mid-fit
-    for scope in SCOPES:
-        assert (tmp_path / f"full-{scope}.json").exists()
-        assert not (tmp_path / f"killed-{scope}.json").exists()  # neither fit finished
-        assert (tmp_path / f"bk-{scope}").is_dir()  # each left its epoch-2 backup
-    # a new process resumes both from their backups
-    resumed = run("resume", tmp_path)
-    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    # one TensorFlow start, two processes forked from it (see resume_run.py): the first runs,
+    # for each scope, an uninterrupted run, then a run that dies after epoch 2
+    log = tmp_path / "stderr.log"
+    with open(log, "w") as stderr:
+        proc = subprocess.Popen([sys.executable, str(SCRIPT), "fork", str(tmp_path)],
+                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=stderr,
+                                text=True)
+    try:
+        killed = proc.stdout.readline().split()
+        if killed != ["killed", "exit", "17"]:  # the process did not die mid-fit
+            proc.kill()
+            pytest.fail(f"{killed}: {log.read_text()[-2000:]}")
+        for scope in SCOPES:
+            assert (tmp_path / f"full-{scope}.json").exists()
+            assert not (tmp_path / f"killed-{scope}.json").exists()  # neither fit finished
+            assert (tmp_path / f"bk-{scope}").is_dir()  # each left its epoch-2 backup
+        # a new process resumes both from their backups
+        out, _ = proc.communicate("go\n", timeout=600)
+    finally:
+        proc.kill()
+    assert out.split() == ["resume", "exit", "0"], log.read_text()[-2000:]
+    assert proc.returncode == 0, log.read_text()[-2000:]
     for scope in SCOPES:
         a = json.loads((tmp_path / f"full-{scope}.json").read_text())
         b = json.loads((tmp_path / f"resume-{scope}.json").read_text())

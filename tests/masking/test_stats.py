@@ -1,9 +1,6 @@
-"""Statistics gathering: pure pieces, the gradient tap in every execution mode, MirroredStrategy."""
+"""Statistics gathering: pure pieces, the gradient tap in every execution mode (the
+MirroredStrategy comparison is in test_distribute.py: one subprocess for every 2-CPU run)."""
 
-import json
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
@@ -183,34 +180,3 @@ def test_statistics_keep_coming_for_a_schedule_without_a_last_update():
     p.fit(x, y, batch_size=8, epochs=2, verbose=0, callbacks=[tfprune.PruningCallback()])
     w = tfprune.masking.pruner.wrapped_layers(p)[0]
     assert float(w._act_vars["count"].numpy()) >= 6  # reset at updates, never gated
-
-
-MIRRORED_CRITERIA = ["taylor", "obd", "movement", "apoz"]
-
-
-@pytest.fixture(scope="module")
-def mirrored_runs():
-    """One subprocess (2 logical CPUs must exist before TensorFlow starts) for every criterion."""
-    script = os.path.join(os.path.dirname(os.path.dirname(__file__)), "scripts", "mirrored_stats.py")
-    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="3")
-    run = subprocess.run([sys.executable, script, *MIRRORED_CRITERIA], capture_output=True,
-                         text=True, env=env, timeout=600)
-    found = {}
-    for ln in run.stdout.splitlines():
-        if ln.startswith("RESULT "):
-            _, crit, payload = ln.split(" ", 2)
-            found[crit] = json.loads(payload)
-    return found, run.stderr[-3000:]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("criterion", MIRRORED_CRITERIA)
-def test_statistics_equal_with_and_without_mirrored_strategy(criterion, mirrored_runs):
-    found, stderr = mirrored_runs
-    assert criterion in found, stderr
-    out = found[criterion]
-    assert out["single"].keys() == out["mirrored"].keys()
-    assert len(out["single"]) > 1
-    for name, value in out["single"].items():
-        np.testing.assert_allclose(out["mirrored"][name], value, rtol=2e-5, atol=1e-6,
-                                   err_msg=name)

@@ -1,6 +1,10 @@
-"""Pruning runs for the kill-and-resume test, both scopes in each process (TF starts twice, not six times).
+"""Pruning runs for the kill-and-resume test, both scopes in each process.
 
 usage: resume_run.py MODE WORKDIR
+MODE "fork": TensorFlow starts once: this process forks a child that runs MODE "killed", prints
+    "killed exit <code>", waits for a line on stdin (the test checks what the dead child left),
+    then forks a child that runs MODE "resume" and prints "resume exit <code>". Each child is
+    a process of its own that starts from this freshly imported state.
 MODE "killed": for each scope, an uninterrupted run (WORKDIR/full-<scope>.json), then a run
     with BackupAndRestore (WORKDIR/bk-<scope>) that dies right after its epoch-2 backup: the
     "layer" run by an exception out of fit (on_train_end never runs, as in a crash), the
@@ -22,7 +26,7 @@ import tfprune  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 
 SCOPES = ("layer", "global")
-mode, workdir = sys.argv[1:3]
+workdir = sys.argv[2]
 rng = np.random.default_rng(0)
 x = rng.normal(size=(96, 6)).astype("float32")
 y = (x[:, 0] > 0).astype("int64") + (x[:, 1] > 0)
@@ -79,9 +83,34 @@ def run(scope, kind):
                    "weights": [v.tolist() for v in p.get_weights()]}, f)
 
 
-for s in SCOPES:
-    if mode == "killed":
-        run(s, "full")
-        run(s, "killed")
-    else:
-        run(s, "resume")
+def main(mode):
+    for s in SCOPES:
+        if mode == "killed":
+            run(s, "full")
+            run(s, "killed")
+        else:
+            run(s, "resume")
+
+
+def fork(mode):
+    """Run ``main(mode)`` in a forked child; how it ended, as "exit <code>" or "signal <n>"."""
+    pid = os.fork()
+    if pid == 0:  # the child never returns here
+        code = 1
+        try:
+            main(mode)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        return f"signal {os.WTERMSIG(status)}"
+    return f"exit {os.WEXITSTATUS(status)}"
+
+
+if sys.argv[1] == "fork":
+    print("killed", fork("killed"), flush=True)
+    sys.stdin.readline()
+    print("resume", fork("resume"), flush=True)
+else:
+    main(sys.argv[1])

@@ -1,9 +1,14 @@
 """A sweep run as its own process by tests/tuning (resume after a kill; chief + workers).
 
 usage: python sweep_script.py DIRECTORY MODE MAX_TRIALS
+   or: python sweep_script.py DIRECTORY serve
 MODE: "plain" runs the sweep; "stall" blocks forever inside trial 1 (the test kills it);
 "dist" makes each worker wait at its first trial until 2 workers are there.
 Every run_trial call appends "<tuner_id> <trial_id>" to DIRECTORY/runs.log.
+"serve" starts TensorFlow once and forks each sweep process from that state: every stdin line
+"MODE MAX_TRIALS [NAME=VALUE ...]" forks a process (with those environment variables) that runs
+the sweep and prints "started <pid>"; a line "wait" waits for every process started and prints
+"ended <pid> exit <code>" or "ended <pid> signal <n>" for each, in the order they started.
 """
 
 import os
@@ -54,5 +59,41 @@ def main(directory, mode, max_trials):
     tuner.search(x[:400], y[:400], validation_data=(xv[:200], yv[:200]))
 
 
+def start(directory, line):
+    """Fork a sweep process for one "MODE MAX_TRIALS [NAME=VALUE ...]" line; its pid."""
+    mode, max_trials, *env = line.split()
+    pid = os.fork()
+    if pid == 0:  # the child never returns here
+        code = 1
+        try:
+            os.setsid()  # its own process group, as a process started on its own would be
+            os.dup2(2, 1)  # its prints go to stderr: stdout carries this protocol only
+            os.environ.update(kv.split("=", 1) for kv in env)
+            main(directory, mode, int(max_trials))
+            code = 0
+        finally:
+            os._exit(code)
+    return pid
+
+
+def serve(directory):
+    """Fork sweep processes as stdin asks (see the module docstring)."""
+    started = []
+    for line in sys.stdin:
+        if line.strip() == "wait":
+            for pid in started:
+                _, status = os.waitpid(pid, 0)
+                how = (f"signal {os.WTERMSIG(status)}" if os.WIFSIGNALED(status)
+                       else f"exit {os.WEXITSTATUS(status)}")
+                print("ended", pid, how, flush=True)
+            started = []
+        elif line.strip():
+            started.append(start(directory, line))
+            print("started", started[-1], flush=True)
+
+
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2], int(sys.argv[3]))
+    if sys.argv[2] == "serve":
+        serve(sys.argv[1])
+    else:
+        main(sys.argv[1], sys.argv[2], int(sys.argv[3]))

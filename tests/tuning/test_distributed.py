@@ -6,7 +6,7 @@ import os
 import socket
 
 import pytest
-from _procs import _finish, _runs, _start, _trials
+from _procs import Sweeps, _runs, _trials
 
 
 def _free_port():
@@ -18,11 +18,14 @@ def _free_port():
 @pytest.mark.slow
 def test_chief_and_two_workers_share_one_sweep(tmp_path):
     net = {"KERASTUNER_ORACLE_IP": "127.0.0.1", "KERASTUNER_ORACLE_PORT": str(_free_port())}
-    chief = _start(tmp_path, "dist", 2, KERASTUNER_TUNER_ID="chief", **net)
-    workers = [_start(tmp_path, "dist", 2, KERASTUNER_TUNER_ID=f"tuner{i}", **net) for i in (0, 1)]
-    for w in workers:
-        _finish(w)
-    _finish(chief, timeout=120)
+    sweeps = Sweeps(tmp_path)  # TensorFlow starts once; the 3 processes are forked from it
+    try:
+        sweeps.start("dist", 2, KERASTUNER_TUNER_ID="chief", **net)
+        for i in (0, 1):
+            sweeps.start("dist", 2, KERASTUNER_TUNER_ID=f"tuner{i}", **net)
+        assert sweeps.wait() == ["exit 0"] * 3, sweeps.stderr()
+    finally:
+        sweeps.close()
     trials = _trials(tmp_path)
     assert sorted(trials) == ["0", "1"]
     assert all(t["status"] == "COMPLETED" for t in trials.values())

@@ -9,23 +9,37 @@ import signal
 import time
 
 import pytest
-from _procs import _finish, _runs, _start, _trials
+from _procs import Sweeps, _runs, _trials
+
+
+def _alive(pid):
+    """Whether ``pid`` runs (a zombie, dead but not reaped yet, does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except FileNotFoundError:
+        return False
 
 
 @pytest.mark.slow
 def test_killed_sweep_resumes_without_losing_or_repeating_trials(tmp_path):
-    proc = _start(tmp_path, "stall", 3)
-    t0 = time.time()
-    while not (tmp_path / "stalled").exists():
-        assert proc.poll() is None, proc.stderr.read().decode()[-3000:]
-        assert time.time() - t0 < 300, "the sweep never reached trial 1"
-        time.sleep(0.3)
-    os.killpg(proc.pid, signal.SIGKILL)  # killed inside trial 1, after trial 0 was saved
-    proc.wait()
-    trials = _trials(tmp_path)
-    assert trials["0"]["status"] == "COMPLETED" and trials["1"]["status"] == "RUNNING"
+    sweeps = Sweeps(tmp_path)  # TensorFlow starts once; each sweep is a process forked from it
+    try:
+        pid = sweeps.start("stall", 3)
+        t0 = time.time()
+        while not (tmp_path / "stalled").exists():
+            assert _alive(pid), sweeps.stderr()
+            assert time.time() - t0 < 300, "the sweep never reached trial 1"
+            time.sleep(0.3)
+        os.killpg(pid, signal.SIGKILL)  # killed inside trial 1, after trial 0 was saved
+        assert sweeps.wait() == [f"signal {int(signal.SIGKILL)}"]
+        trials = _trials(tmp_path)
+        assert trials["0"]["status"] == "COMPLETED" and trials["1"]["status"] == "RUNNING"
 
-    _finish(_start(tmp_path, "plain", 3))
+        sweeps.start("plain", 3)  # a new process resumes the sweep
+        assert sweeps.wait() == ["exit 0"], sweeps.stderr()
+    finally:
+        sweeps.close()
     trials = _trials(tmp_path)
     assert sorted(trials) == ["0", "1", "2"]
     assert all(t["status"] == "COMPLETED" for t in trials.values())
