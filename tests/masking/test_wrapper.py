@@ -15,6 +15,7 @@ RNG = np.random.default_rng(0)
 
 def _fit(p, x, y, epochs=1):
     p.compile("adam", "mse")
+    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
     p.fit(x, y, batch_size=4, epochs=epochs, verbose=0,
           callbacks=[tfprune.PruningCallback()])
     return p
