@@ -16,6 +16,7 @@ def _train(model, x, y, criterion="taylor"):
     every = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
     p = tfprune.prune(model, schedule=every, criterion=criterion)
     p.compile("adam", "mse")
+    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
     p.fit(x, y, batch_size=8, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
     return p
 

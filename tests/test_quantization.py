@@ -29,6 +29,7 @@ def data():
 
 def _fit(model, data):
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.optimizer.build(model.trainable_variables)  # fit traces its step once, not twice
     model.fit(*data, epochs=1, batch_size=16, verbose=0)
 
 
@@ -121,6 +122,7 @@ def test_a_layer_tf_mot_cannot_train_keeps_its_zeros_frozen(data):
     with pytest.warns(UserWarning, match=r"\['c1'\] hold pruned zeros"):
         qat = quantize_aware(plain)
     qat.compile("adam", "mse")
+    qat.optimizer.build(qat.trainable_variables)
     qat.fit(np.random.rand(16, 8, 4), np.random.rand(16, 3), epochs=1, verbose=0)
     assert _zeros(qat)["c1"] == pytest.approx(0.5, abs=0.02)
 

@@ -58,6 +58,7 @@ def _fit(criterion, scope="layer", epochs=1, n=256):
                       criterion=criterion, granularity="channel", scope=scope)
     p.compile(keras.optimizers.Adam(3e-3),
               keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
     keeps = _Keeps()
     p.fit(xtr[:n], ytr[:n], batch_size=32, epochs=epochs, verbose=0,
           callbacks=[tfprune.PruningCallback(), keeps])
@@ -180,6 +181,7 @@ def test_shared_layer_advances_its_step_once_per_training_step():
     m = keras.Model(i, L.Dense(2, name="out")(shared(shared(i))))
     p = tfprune.prune(m, sparsity=0.5, granularity="weight")
     p.compile("sgd", "mse")
+    p.optimizer.build(p.trainable_variables)
     p.fit(np.ones((32, 4)), np.ones((32, 2)), batch_size=8, verbose=0,
           callbacks=[tfprune.PruningCallback()])
     steps = {w.layer.name: int(w.pruning_step.numpy()) for w in pruner.wrapped_layers(p)}

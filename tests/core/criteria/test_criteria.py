@@ -1,51 +1,23 @@
-"""Every criterion: config round trip, score shape and meaning, errors, save/load."""
+"""Every criterion: config round trip, score shape and meaning, errors, save/load.
+
+The after-fit and save/load checks of the data criteria are here, the others' in
+test_criteria_fit.py (one fit per criterion: half the fits per file).
+"""
 
 import numpy as np
 import pytest
 import tensorflow as tf
-import tensorflow_model_optimization as tfmot
 
 import tfprune
 from tfprune import errors
 from tfprune.compat import keras
-from tfprune.core import criteria, masks
-from tfprune.masking import channels
+from tfprune.core import criteria
+
+from ._fitted import DATA_FIT, FIT, LOSS, SAVED, check_save_and_load, check_scores_after_fit
+from ._fitted import cnn as _cnn
+from ._fitted import data as _data
 
 L = keras.layers
-LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-EVERY_STEP = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
-PER_CHANNEL = {"fpgm", "apoz", "mean_activation", "hrank"}
-
-
-def _cnn(bn=False):
-    inp = keras.Input((6, 6, 2))
-    x = L.Conv2D(4, 3, activation=None if bn else "relu", name="conv")(inp)
-    if bn:
-        x = L.BatchNormalization(name="bn")(x)
-        x = L.ReLU()(x)
-    x = L.Flatten()(x)
-    x = L.Dense(8, activation="relu", name="fc")(x)
-    return keras.Model(inp, L.Dense(3, name="head")(x))
-
-
-def _data(n=32):
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(n, 6, 6, 2)).astype("float32"), rng.integers(0, 3, n)
-
-
-def _exclude(name):
-    return None
-
-
-def _check_target(model, granularity):
-    """Weight granularity: half of the weights; channel: half of every group's channels."""
-    ws = tfprune.masking.pruner.wrapped_layers(model)
-    if granularity != "channel":
-        assert tfprune.masking.pruner.sparsity_report(model)["sparsity"] == pytest.approx(
-            0.5, abs=0.02)
-        return
-    for name, keep in channels.keep_state(ws).items():
-        assert keep.sum() == int(masks.kept_count(len(keep), 0.5)), name
 
 
 @pytest.mark.parametrize("name", criteria.available())
@@ -54,46 +26,6 @@ def test_criterion_config_round_trips(name):
     again = type(crit).from_config(crit.get_config())
     assert again.get_config() == crit.get_config()
     assert criteria.get(criteria.serialize(crit)) == crit
-
-
-# "sensitivity" is measured on calibration data when masks are chosen: prune() refuses it
-# (tests/core/criteria/test_sensitivity_criterion.py covers one_shot/plan)
-_FITTED = {}
-
-
-def _fitted(name):
-    """prune(criterion=name) fit one epoch at a constant 0.5, built once per module.
-
-    The after-fit and the save/load tests only read this model (the save/load test fits the
-    copy it loads), so one fit serves both.
-    """
-    if name not in _FITTED:
-        keras.utils.set_random_seed(1234)
-        x, y = _data()
-        model = tfprune.prune(_cnn(bn=name == "bn_scale"), schedule=EVERY_STEP, criterion=name,
-                              exclude=_exclude(name))
-        model.compile("adam", LOSS)
-        model.fit(x, y, batch_size=16, epochs=1, verbose=0,
-                  callbacks=[tfprune.PruningCallback()])
-        _FITTED[name] = model
-    return _FITTED[name]
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("name", sorted(set(criteria.available()) - {"abs_cubed", "sensitivity"}))
-def test_criterion_scores_have_documented_shape_after_fit(name):
-    model = _fitted(name)
-    for w in tfprune.masking.pruner.wrapped_layers(model):
-        if not w.scored:
-            continue
-        scores = w.scores(0)
-        kernel = w.pruning_vars[0][0]
-        if name in PER_CHANNEL:
-            assert scores.shape.rank == 1
-        else:
-            assert scores.shape.as_list() == kernel.shape.as_list()
-        assert np.all(np.isfinite(scores.numpy()))
-    _check_target(model, criteria.get(name).granularities[0])
 
 
 def _taylor_stats_by_hand(model, x, y, steps):
@@ -251,24 +183,12 @@ def test_obs_config_is_validated():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", ["taylor", "obd", "snip", "movement", "apoz",
-                                  "mean_activation", "hrank", "l1", "l2", "fpgm", "bn_scale",
-                                  "obs", "random"])
+@pytest.mark.parametrize("name", [n for n in FIT if n in DATA_FIT])
+def test_criterion_scores_have_documented_shape_after_fit(name):
+    check_scores_after_fit(name)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", [n for n in SAVED if n in DATA_FIT])
 def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
-    x, y = _data()
-    model = _fitted(name)
-    # at the (constant) target already: 0.5 of the weights, or of each group's channels
-    # (then the report, a fraction of every masked weight, counts consumers' slices too)
-    reached = tfprune.masking.pruner.sparsity_report(model)["sparsity"]
-    assert reached >= 0.49
-    path = str(tmp_path / "m.keras")
-    model.save(path)
-    again = keras.models.load_model(path)
-    w1, w2 = tfprune.masking.pruner.wrapped_layers(model)[0], tfprune.masking.pruner.wrapped_layers(again)[0]
-    assert w2.criterion == w1.criterion
-    for a, b in zip(w1.stat_variables(), w2.stat_variables(), strict=True):
-        np.testing.assert_allclose(a.numpy(), b.numpy(), rtol=1e-6)
-    np.testing.assert_allclose(w1.scores(0).numpy(), w2.scores(0).numpy(), rtol=1e-5)
-    again.compile("adam", LOSS)
-    again.fit(x, y, batch_size=16, epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
-    assert tfprune.masking.pruner.sparsity_report(again)["sparsity"] == pytest.approx(reached, abs=0.02)
+    check_save_and_load(name, str(tmp_path / "m.keras"))
