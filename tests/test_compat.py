@@ -87,6 +87,7 @@ def test_load_model_reads_tf_keras_and_keras3_files(tmp_path):
         compat.load_model(tmp_path / "missing.keras")
 
 
+@pytest.mark.slow
 def test_a_compiled_keras3_file_loads_compiled(tmp_path):
     import keras as keras3
     import tf_keras
@@ -148,6 +149,7 @@ def test_keras3_io_options_and_keyword_model():
     assert same(plain) is plain  # tf_keras in, tf_keras out, untouched
 
 
+@pytest.mark.slow
 def test_to_keras3_and_back_carry_the_compile_state():
     import keras as keras3
     import tf_keras

@@ -50,6 +50,7 @@ def test_core_imports_no_glue(path):
     assert not bad, f"{path.relative_to(ROOT)} imports glue: {bad}"
 
 
+@pytest.mark.slow
 def test_library_never_imports_the_app():
     bad = {}
     for path in _sources():

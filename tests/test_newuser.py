@@ -60,6 +60,7 @@ def test_model_file_paths_are_loaded_or_named_missing(tmp_path):
     assert float(np.mean(tfprune.strip(pruned).get_layer("d").kernel.numpy() == 0)) == 0.5
 
 
+@pytest.mark.slow
 def test_keras3_shrink_keeps_its_report():
     # shrink of a Keras 3 model returned Keras 3 without small.shrink_report (AttributeError)
     inp = keras.Input((8, 8, 3))
@@ -94,6 +95,7 @@ def test_channel_pruning_around_recurrent_layers():
                                atol=1e-5)
 
 
+@pytest.mark.slow
 def test_hidden_softmax_units_are_kept():
     # Dense(activation="softmax") mixes its units: removing one changes the others' outputs
     from tfprune.compat import keras as K

@@ -159,6 +159,7 @@ def test_batch_norm_after_a_conv_is_folded_not_fake_quantised_before(data):
     assert err < 0.05, err
 
 
+@pytest.mark.slow
 def test_representative_data_starts_activation_ranges_at_the_data_range():
     m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
     x = np.random.default_rng(0).random((40, 4)).astype("float32") * 2.0

@@ -31,6 +31,7 @@ def fake(model, granularity, curves, levels=(0.25, 0.5, 0.75, 0.9)):
                              0.0, model=model)
 
 
+@pytest.mark.slow
 def test_channel_costs_are_exact_after_shrink(cnn):
     c = Costs(cnn, "channel")
     s = np.array([0.5, 0.25])[: len(c.units)]
@@ -71,6 +72,7 @@ def test_erk_densities_follow_sum_over_prod_of_shape(cnn):
     assert (1 - a["mid"]) / (1 - a["stem"]) == pytest.approx(r_mid / r_stem, rel=0.05)
 
 
+@pytest.mark.slow
 def test_weight_scope_works_with_one_shot(cnn):
     import tfprune
 
@@ -81,6 +83,7 @@ def test_weight_scope_works_with_one_shot(cnn):
         assert (k == 0).mean() == pytest.approx(s, abs=0.02)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("method", ["uniform", "erk", "lamp"])
 def test_channel_methods_on_a_model(cnn, method):
     a = allocate(cnn, macs=0.5, method=method, granularity="channel")
@@ -88,6 +91,7 @@ def test_channel_methods_on_a_model(cnn, method):
     assert count_macs(small) == a.predicted["macs"] <= 0.5 * count_macs(cnn)
 
 
+@pytest.mark.slow
 def test_real_scan_then_allocate(cnn):
     rng = np.random.default_rng(0)
     x = rng.random((64, 8, 8, 3), dtype=np.float32)
@@ -144,6 +148,7 @@ def test_latency_profile_is_measured_once_and_fitted(cnn):
     assert profiles.model_cache(cnn)["latency_groups"] is p  # allocate(latency_ms=) uses it
 
 
+@pytest.mark.slow
 def test_latency_target_met_and_unreachable_refused(cnn):
     from tfprune.analysis import profiles
 

@@ -79,6 +79,7 @@ def test_missed_budget_is_said(digits_model, monkeypatch):
     assert "NOT MET" in r.to_markdown()
 
 
+@pytest.mark.slow
 def test_bad_input_before_work(digits_model):
     m, train, _ = digits_model
     with pytest.raises(errors.ConfigError, match="exactly one budget"):

@@ -28,6 +28,7 @@ def _x():
     return np.random.default_rng(1).normal(size=(128, 16)).astype("float32")
 
 
+@pytest.mark.slow
 def test_owl_gives_the_outlier_layer_less_sparsity_and_meets_the_target():
     m = _model()
     ratios = owl.outlier_ratios(m, _x(), ["a", "b", "c"], m=5.0)

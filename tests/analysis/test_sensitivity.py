@@ -31,6 +31,7 @@ def resnet_like():
     return m
 
 
+@pytest.mark.slow
 def test_weight_scan_restores_weights_and_keeps_user_model(resnet_like, data):
     before = [w.copy() for w in resnet_like.get_weights()]
     r = sensitivity(resnet_like, data, levels=(0.5, 0.9), progress=False)
@@ -57,6 +58,7 @@ def test_weight_point_matches_a_separately_pruned_model(resnet_like, data):
                                                 rel=1e-4)
 
 
+@pytest.mark.slow
 def test_channel_scan_measures_groups_never_coupled_layers_alone(resnet_like, data):
     r = sensitivity(resnet_like, data, granularity="channel", levels=(0.5,), progress=False)
     # stem and body are tied by the residual add: one group holding both
@@ -93,6 +95,7 @@ def test_accuracy_metric_and_callable_metric(resnet_like, data):
     assert r2.metric == "drift" and not r2.higher_is_better
 
 
+@pytest.mark.slow
 def test_result_table_json_plot(resnet_like, data, tmp_path):
     r = sensitivity(resnet_like, data, levels=(0.25, 0.9), max_batches=1, progress=False)
     assert r.samples == 64
@@ -237,6 +240,7 @@ def test_mae_and_compiled_loss_on_a_regression_output(regression):
                                         rel=1e-4)
 
 
+@pytest.mark.slow
 def test_binary_and_one_hot_outputs_still_get_accuracy():
     rng = np.random.default_rng(2)
     x = rng.random((64, 4), dtype=np.float32)

@@ -103,6 +103,7 @@ def test_dataset_of_dict_labels_is_read(xy):
     assert a.curves["h"] == pytest.approx(b.curves["h"], rel=1e-5)
 
 
+@pytest.mark.slow
 def test_a_tuple_of_batches_is_read_as_batches(xy):
     m = _two_heads(keras)
     x, yc, yr = xy

@@ -49,6 +49,7 @@ def test_summary_counts_masked_zeros_through_wrappers_and_prints_a_table():
     assert s1["layers"][0]["name"] == "d"
 
 
+@pytest.mark.slow
 def test_summary_matches_on_pruned_and_stripped_models(small_cnn):
     p = tfprune.one_shot(small_cnn, 0.5)
     a = tfprune.summary(p, print_fn=None)
@@ -78,6 +79,7 @@ def test_summary_dense_on_sequences_counts_positions(rows):
     assert macs_of(m)["d"] == rows * 5 * 2
 
 
+@pytest.mark.slow
 def test_summary_counts_recurrent_layers_by_the_documented_rule():
     inp = keras.Input((7, 5))                       # 7 timesteps, 5 features
     a = L.LSTM(4, return_sequences=True, name="lstm")(inp)

@@ -225,6 +225,7 @@ def test_sensitivity_verb(tiny, tmp_path):
     assert _invoke("sensitivity", model, "--data", d / "data.npz", "--levels", "x").exit_code == 2
 
 
+@pytest.mark.slow
 def test_sensitivity_verb_at_head_granularity(tmp_path):
     i = keras.Input((6, 8))
     a = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)

@@ -43,6 +43,7 @@ def test_recipe_task_key_and_default_loss():
     assert data_lib.default_loss(_reg(), np.array([0, 1]), task="binary") == "binary_crossentropy"
 
 
+@pytest.mark.slow
 def test_cli_sensitivity_on_float_targets(tmp_path):
     from click.testing import CliRunner
 

@@ -81,6 +81,7 @@ _keys = [(k, p) for k, v in schema.RUN["properties"].items() if v.get("type") ==
          for p in v.get("properties", {})] + [(k, None) for k in schema.RUN["properties"]]
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(changes=st.lists(st.tuples(st.sampled_from(_keys), _plausible | _values), max_size=3))
 def test_a_valid_recipe_with_changed_keys_is_valid_or_refused(changes):

@@ -216,6 +216,7 @@ def _bad_data_cases(d):
     ]
 
 
+@pytest.mark.slow
 def test_recipe_data_problems_are_named_before_training(tiny, tmp_path, monkeypatch):
     trained = []
     monkeypatch.setattr(pipeline, "train", lambda *a, **k: trained.append(1))

@@ -106,6 +106,7 @@ def test_a_saved_tf_keras_model_keeps_its_compile_state(suffix, tmp_path):
     assert pipeline.resolve_metric(loaded, y, "huber")[1] == "mse"
 
 
+@pytest.mark.slow
 def test_run_and_sensitivity_use_the_users_loss_and_metric(tmp_path):
     m = keras.Sequential([keras.Input((6,)), keras.layers.Dense(8, activation="relu"),
                           keras.layers.Dense(1, name="price")])

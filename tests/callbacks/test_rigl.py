@@ -19,6 +19,7 @@ X = np.random.RandomState(0).rand(80, 12).astype("float32")
 Y = np.random.RandomState(1).randint(0, 4, size=80)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(2, 300), density=st.floats(0.05, 1.0), fraction=st.floats(0.0, 1.0),
        seed=st.integers(0, 2**16))

@@ -43,6 +43,7 @@ def test_shared_layer_steps_once_per_batch_with_run_eagerly():
     assert 0.3 < eager[1] < 0.75
 
 
+@pytest.mark.slow
 def test_eager_custom_loop_with_before_step_steps_a_shared_layer_once():
     p = tfprune.prune(_shared_model(), schedule=tfprune.schedules.AGP(0.8, end_step=4,
                                                                         frequency=1))

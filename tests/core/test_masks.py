@@ -13,6 +13,7 @@ def expected_kept(n, s):
     return max(1, min(n, round(n * (1 - s))))
 
 
+@pytest.mark.slow
 @settings(max_examples=60, deadline=None)
 @given(n=st.integers(1, 400), s=SPARSITY, seed=st.integers(0, 1000))
 def test_topk_mask_keeps_exact_count(n, s, seed):
@@ -55,6 +56,7 @@ def test_topk_mask_breaks_ties_deterministically():
     np.testing.assert_array_equal(m, masks.topk_mask(tf.ones([10]), 0.5).numpy())
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(1, 80), min_size=1, max_size=5), s=SPARSITY,
        seed=st.integers(0, 1000))
@@ -88,6 +90,7 @@ def test_global_masks_with_min_per_tensor_keep_every_tensor_alive(sizes, s, seed
     assert expected_kept(sum(sizes), s) <= kept <= expected_kept(sum(sizes), s) + len(sizes)
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(sizes=st.lists(st.integers(1, 30), min_size=1, max_size=4),
        units=st.lists(st.integers(1, 50), min_size=4, max_size=4), s=SPARSITY,

@@ -263,6 +263,7 @@ def test_tfmot_wrapped_model_resumes_training_after_savedmodel_round_trip(first_
         assert sparsity == pytest.approx(_expected_sparsity(schedule, 20, 200), abs=1e-6)
 
 
+@pytest.mark.slow
 def test_last_update_is_known_inside_a_traced_function():
     """Wrappers ask while fit traces its step: the answer must not depend on eagerness."""
     agp = schedules.AGP(0.5, end_step=30, frequency=10)

@@ -53,6 +53,7 @@ def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
     assert res["reported"]["compressed"] > 0 and res["overhead"] > 0
 
 
+@pytest.mark.slow
 def test_no_zeros_is_refused_unless_allowed(small_cnn, data):
     dense = tflite_bytes(small_cnn(sparsity=0.0), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="no zeros.*Prune the model first"):

@@ -66,6 +66,7 @@ def dense(sparse_clustered, data):
     return tflite_bytes(sparse_clustered(), quantize="int8", data=data, int8_io=True)
 
 
+@pytest.mark.slow
 def test_huffman_model_is_bit_exact_in_tflm_and_smaller(dense):
     small, report = huffman_encode(dense, min_saving_bytes=0)
     rows = {r["name"]: r for r in report["tensors"]}
@@ -120,6 +121,7 @@ def test_micro_huffman_and_auto_with_arena_limit(sparse_clustered, tmp_path, dat
     assert all(r["decoded_bytes"] <= 2000 for r in capped.compression["tensors"])
 
 
+@pytest.mark.slow
 def test_long_codes_and_sub_tables_decode_bit_exact_in_tflm(dense):
     # the fc kernel replaced by values spread geometrically over all 256 int8 values: codes
     # up to 15 bits, several table levels; TFLM must decode them like numpy does

@@ -53,6 +53,7 @@ def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
     assert res["bit_exact"] and res["samples"] == 10
 
 
+@pytest.mark.slow
 def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
     dense = tflite_bytes(small_cnn(), quantize="int8", data=data, int8_io=True)
     with pytest.raises(errors.ExportError, match="Cluster the weights"):

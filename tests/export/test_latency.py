@@ -4,6 +4,7 @@ from tfprune import errors, export
 from tfprune.export import _litert
 
 
+@pytest.mark.slow
 def test_latency_reports_ordered_percentiles(tmp_path, mlp64):
     rec = export.tflite(mlp64, tmp_path / "m.tflite")
     lat = export.latency(rec.path, runs=30, warmup=3)
@@ -11,6 +12,7 @@ def test_latency_reports_ordered_percentiles(tmp_path, mlp64):
     assert (lat.runs, lat.threads, lat.resolver) == (30, 1, _litert.DEFAULT)
 
 
+@pytest.mark.slow
 def test_latency_accepts_bytes_and_threads(tmp_path, mlp64):
     rec = export.tflite(mlp64, tmp_path / "m.tflite")
     lat = export.latency((tmp_path / "m.tflite").read_bytes(), threads=2, runs=5, warmup=0)

@@ -42,6 +42,7 @@ def test_micro_refuses_infinite_weights_naming_the_layer(tmp_path, no_conversion
     assert not (tmp_path / "mcu").exists()
 
 
+@pytest.mark.slow
 def test_verify_fails_on_nan_outputs_of_the_model_or_of_the_file():
     x = np.random.default_rng(0).random((8, 8)).astype("float32")
     bad = _poisoned()

@@ -134,6 +134,7 @@ def test_one_shot_of_a_compiled_keras3_model_strips_to_compiled_keras3(img):
     assert not any(float(np.abs(w).sum()) == 0 for w in m.get_layer("c1").get_weights()[:1])
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("granularity", ["weight", "channel"])
 def test_sensitivity_of_a_compiled_keras3_bn_model(img, granularity):
     r = tfprune.sensitivity(_bn_cnn(), img, granularity=granularity, levels=(0.5,))
@@ -214,6 +215,7 @@ def test_custom_keras3_loss_runs_through_its_call(data2):
     assert float(loss(yt, yp)) == pytest.approx(0.5)
 
 
+@pytest.mark.slow
 def test_user_model_and_objects_are_not_touched(data2):
     m = _two_outputs()
     opt = m.optimizer
@@ -256,6 +258,7 @@ def test_to_budget_of_a_compiled_keras3_bn_model(img):
     assert r.achieved < r.dense
 
 
+@pytest.mark.slow
 def test_cli_sensitivity_at_channel_granularity_on_a_keras3_file(tmp_path):
     from click.testing import CliRunner
 

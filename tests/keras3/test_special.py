@@ -33,6 +33,7 @@ def test_bidirectional_lstm_strips_back_to_keras3():
     assert rel_err(compat.to_tf_keras(m)(x), m(x)) < 1e-5
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("fn", [lambda t: t * 2.0 + 1.0, tf.nn.relu,
                                 lambda t: keras3.ops.tanh(t)])
 def test_lambda_with_a_tensor_function_round_trips(fn):
@@ -57,6 +58,7 @@ def test_lambda_that_cannot_run_in_tf_keras_is_refused_by_name():
         tfprune.prune(m, sparsity=0.5)
 
 
+@pytest.mark.slow
 def test_resizing_round_trips_and_channels_first_is_refused():
     m = keras3.Sequential([keras3.Input((8, 8, 3)), L.Resizing(4, 4, name="rs"),
                            L.Conv2D(4, 3, name="c"), L.Flatten(), L.Dense(2, name="d")])
@@ -69,6 +71,7 @@ def test_resizing_round_trips_and_channels_first_is_refused():
         compat.to_tf_keras(bad)
 
 
+@pytest.mark.slow
 def test_text_vectorization_keeps_its_vocabulary():
     tv = L.TextVectorization(max_tokens=20, output_sequence_length=4, name="tv")
     tv.adapt(["the cat sat", "the dog ran", "a cat ran"])
@@ -80,6 +83,7 @@ def test_text_vectorization_keeps_its_vocabulary():
     assert s.get_layer("tv").get_vocabulary() == tv.get_vocabulary()
 
 
+@pytest.mark.slow
 def test_separable_conv_goes_back_to_keras3():
     # tf_keras SeparableConv2D carries its base class's unused kernel_initializer; Keras 3's
     # does not take it (NASNetMobile's strip was refused on it)

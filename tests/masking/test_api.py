@@ -32,6 +32,7 @@ def test_prune_wraps_every_prunable_layer_including_depthwise_and_separable(smal
     assert isinstance(wrapped["dw"], PruneLowMagnitude)
 
 
+@pytest.mark.slow
 def test_one_shot_reaches_target_on_every_weight_and_preserves_user_model(small_cnn):
     before = [w.copy() for w in small_cnn.get_weights()]
     p = tfprune.one_shot(small_cnn, 0.6)
@@ -70,6 +71,7 @@ def test_pruned_weights_stay_exactly_zero_through_optimizer_steps(mlp, xy):
     np.testing.assert_allclose(plain.predict(x, verbose=0), p.predict(x, verbose=0), atol=1e-6)
 
 
+@pytest.mark.slow
 def test_global_scope_meets_total_within_one_weight(small_cnn):
     p = tfprune.one_shot(small_cnn, 0.8, scope="global")
     zeros = total = 0
@@ -104,6 +106,7 @@ def test_dict_scope_prunes_only_listed_layers_to_their_targets(mlp):
     assert kernel_sparsity(p.get_layer("d2")) == 0.0
 
 
+@pytest.mark.slow
 def test_random_criterion_is_seeded_and_differs_from_magnitude(mlp):
     a = tfprune.one_shot(mlp, 0.5, criterion=tfprune.criteria.Random(seed=1))
     b = tfprune.one_shot(mlp, 0.5, criterion=tfprune.criteria.Random(seed=1))
@@ -116,6 +119,7 @@ def test_random_criterion_is_seeded_and_differs_from_magnitude(mlp):
     assert any(not np.array_equal(x, z) for x, z in zip(ma, mc, strict=True))
 
 
+@pytest.mark.slow
 def test_tfmot_strip_pruning_accepts_the_wrapper(small_cnn):
     p = tfprune.one_shot(small_cnn, 0.5)
     stripped = tfmot.strip_pruning(p)
@@ -132,6 +136,7 @@ def test_tfmot_update_pruning_step_drives_the_wrapper(mlp, xy):
     assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.6, abs=0.02)
 
 
+@pytest.mark.slow
 def test_strip_returns_independent_plain_model(small_cnn):
     p = tfprune.one_shot(small_cnn, 0.5)
     plain = tfprune.strip(p)
@@ -140,6 +145,7 @@ def test_strip_returns_independent_plain_model(small_cnn):
     assert not np.all(p.get_layer("prune_conv").layer.kernel.numpy() == 1)
 
 
+@pytest.mark.slow
 def test_strip_writes_each_layers_masked_weights_to_that_layer(small_cnn):
     p = tfprune.one_shot(small_cnn, 0.5)
     plain = tfprune.strip(p)

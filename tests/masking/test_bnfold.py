@@ -1,6 +1,7 @@
 """scope="global" magnitude ranks BatchNormalization-folded weights (masking/bnfold.py)."""
 
 import numpy as np
+import pytest
 import tensorflow as tf
 
 import tfprune
@@ -30,6 +31,7 @@ def _masks(p):
     return {w.layer.name: w.pruning_vars[0][1].numpy() for w in pruner.wrapped_layers(p)}
 
 
+@pytest.mark.slow
 def test_global_magnitude_is_invariant_to_the_scale_bn_removes():
     a, b = _net(), _net(scale=0.01)
     x = np.random.default_rng(1).normal(size=(4, 6, 6, 2)).astype("float32")

@@ -150,6 +150,7 @@ def test_channel_map_is_a_plain_untracked_list(l1_run):
     assert "channel_map" not in {c for c in w._trackable_children()}
 
 
+@pytest.mark.slow
 def test_channel_map_is_never_walked_by_keras_variable_tracking(monkeypatch):
     # Layer.__setattr__ flattened every position of every entry (NoDependency included):
     # quadratic in the layers of a DenseNet
@@ -202,6 +203,7 @@ def test_unregistered_custom_layer_with_a_kernel_is_named_with_the_fix():
         tfprune.prune(m, sparsity=0.5, granularity="weight")
 
 
+@pytest.mark.slow
 def test_nan_calibration_data_is_refused_before_work():
     x = np.random.RandomState(0).uniform(size=(8, 8, 8, 1)).astype("float32")
     x[3, 2, 2, 0] = np.nan

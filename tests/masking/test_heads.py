@@ -55,6 +55,7 @@ def test_one_shot_masks_whole_heads_in_every_slice():
     assert _kept_heads(w).sum() == masks.kept_count(4, 0.5) == 2
 
 
+@pytest.mark.slow
 def test_global_scope_ranks_heads_across_layers_by_weights():
     m = attention_model(layers=2)  # mha: 4 heads, mha1: 8 heads
     p = tfprune.one_shot(m, 0.5, granularity="head", scope="global")

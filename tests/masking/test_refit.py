@@ -17,6 +17,7 @@ def _mlp():
     return keras.Sequential([keras.Input((6,)), L.Dense(8, name="h"), L.Dense(3, name="out")])
 
 
+@pytest.mark.slow
 def test_refit_reproduces_the_output_when_the_removed_inputs_are_redundant():
     m = _mlp()
     masked = keras.models.clone_model(m)

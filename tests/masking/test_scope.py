@@ -58,6 +58,7 @@ def test_weight_allocation_is_a_scope(entry):
             assert got[name] == pytest.approx(s, abs=0.02), name
 
 
+@pytest.mark.slow
 def test_channel_allocation_is_a_scope_and_gives_its_granularity():
     m = attention_mlp()
     alloc = allocate(m, sparsity=0.5, method="uniform", granularity="channel")
@@ -72,6 +73,7 @@ def test_channel_allocation_is_a_scope_and_gives_its_granularity():
     assert {w.granularity for w in pruner.wrapped_layers(wrapped)} == {"channel"}
 
 
+@pytest.mark.slow
 def test_head_allocation_is_a_scope():
     m = attention_mlp()
     alloc = allocate(m, sparsity=0.5, method="uniform", granularity="head")

@@ -38,6 +38,7 @@ def test_last_update_is_the_schedules_and_computed_once():
     assert w.last_update() == 3
 
 
+@pytest.mark.slow
 def test_an_external_wrapper_keeps_the_mask_the_pruner_set():
     m, w = _model(update="external")
     assert w.external

@@ -62,6 +62,7 @@ def test_prune_fit_strip_shrink_lowers_num_heads_with_equal_outputs():
     assert str(rep).startswith("shrink: 3 heads removed in 1 attention layers; MACs")
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kwargs", [{"value_dim": 3}, {"use_bias": False},
                                     {"output_shape": 10}],
                          ids=["value_dim", "no_bias", "output_shape"])
@@ -113,6 +114,7 @@ def test_channels_then_heads_shrink_together():
     _close(both(x).numpy(), small(x).numpy())
 
 
+@pytest.mark.slow
 def test_per_weight_zeros_are_refused_not_ignored():
     m = attention_model()
     plain = tfprune.strip(tfprune.one_shot(m, 0.6, granularity="weight",
@@ -128,6 +130,7 @@ def test_per_weight_zeros_are_refused_not_ignored():
         tfprune.shrink(plain)
 
 
+@pytest.mark.slow
 def test_explicit_plan_masks_and_slices_the_same_heads():
     m = _randomize_biases(attention_model())
     plan = S.Plan({"mha/heads": (0, 2)}, {"mha/heads": 4})

@@ -128,6 +128,7 @@ def _rel(a, b):
     return float(np.abs(a - b).max() / max(np.abs(a).max(), 1e-12))
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("build", PATTERNS, ids=lambda f: f.__name__)
 def test_masked_model_equals_shrunk_model(build):
     m = _randomize(build())
@@ -178,6 +179,7 @@ def test_plan_round_trips_through_a_dict():
     assert "keep 3/6" in str(p)
 
 
+@pytest.mark.slow
 def test_model_passed_in_is_unchanged():
     m = _randomize(residual())
     before = [w.copy() for w in m.get_weights()]
@@ -190,6 +192,7 @@ def test_model_passed_in_is_unchanged():
         np.testing.assert_array_equal(a, b)
 
 
+@pytest.mark.slow
 def test_output_layers_are_never_shrunk():
     m = _randomize(se_flatten())
     p = S.plan(m, sparsity=0.9)
@@ -229,6 +232,7 @@ def test_global_scope_prunes_weak_groups_more():
     assert p.removed == 16
 
 
+@pytest.mark.slow
 def test_every_criterion_and_reduction_gives_a_plan():
     m = _randomize(residual())
     for criterion in ("l1", "l2", "fpgm", "bn_scale", "magnitude", "random"):
@@ -312,6 +316,7 @@ def test_per_kernel_filter_masks_are_refused_naming_the_group_and_the_fix():
         S.shrink(m)
 
 
+@pytest.mark.slow
 def test_shrink_reports_what_it_removed_and_warns_when_zeros_stay():
     m = _randomize(residual())
     p = S.plan(m, sparsity=0.5)
@@ -361,6 +366,7 @@ def test_find_blocks_finds_identity_residual_blocks():
     assert blocks[1].shortcut == "b0_add" and blocks[1].layers == ("b1_c1", "b1_c2")
 
 
+@pytest.mark.slow
 def test_dropped_block_equals_block_replaced_by_identity():
     m = _resnet_like()
     m.get_layer("b1_c2").set_weights([w * 1e-3 for w in m.get_layer("b1_c2").get_weights()])

@@ -87,6 +87,7 @@ def test_apoz_counts_zeros_after_relu_per_channel():
     assert not w.pruning_vars[1][1].numpy()[kept == 0].any()  # the bias goes with them
 
 
+@pytest.mark.slow
 def test_bn_scale_removes_the_channels_with_smallest_gamma():
     m = _cnn(bn=True)
     m.get_layer("bn").gamma.assign([0.1, 2.0, -3.0, 0.2])

@@ -14,6 +14,7 @@ from tfprune.core import masks
 L = keras.layers
 
 
+@pytest.mark.slow
 @settings(max_examples=40, deadline=None)
 @given(nm=st.sampled_from([(1, 2), (1, 4), (2, 4), (3, 4), (2, 8), (4, 8)]),
        groups=st.integers(1, 6), out=st.integers(1, 5), seed=st.integers(0, 2**16))

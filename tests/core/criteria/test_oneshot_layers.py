@@ -73,6 +73,7 @@ def _one_shot_errors(model, x, name, target):
     return errs
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", [0.5, 0.7, "2:4"])
 def test_depthwise_one_shot_reaches_target_and_sparsegpt_beats_magnitude(target):
     model, x = _depthwise_model(), _smooth_images()
@@ -136,6 +137,7 @@ def test_matrix_views_agree_between_numpy_and_tensorflow():
     np.testing.assert_array_equal(tf_back(mats).numpy(), w)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("crit", ["sparsegpt", "obs"])
 def test_a_following_batchnorm_weighs_each_output_error(crit):
     """Outputs that BatchNormalization scales up must not lose the most weights: pruning the

@@ -71,6 +71,7 @@ def test_beats_magnitude_on_loss_at_the_same_sparsity():
     assert losses["sensitivity"] <= losses["l1"]
 
 
+@pytest.mark.slow
 def test_bad_input_is_refused_before_work():
     m, (x, y) = _model(), _data()
     with pytest.raises(errors.ConfigError, match="data=\\(x, y\\)"):

@@ -63,6 +63,7 @@ def test_sparsegpt_prune_is_exact_count_and_beats_obs_mask_free_update():
     np.testing.assert_allclose(plain, w, rtol=1e-4, atol=1e-5)  # nothing removed: unchanged
 
 
+@pytest.mark.slow
 def test_sparsegpt_on_conv2d_through_im2col_is_sequential():
     rng = np.random.default_rng(0)
     m = keras.Sequential([keras.Input((6, 6, 4)), L.Conv2D(8, 3, activation="relu", name="c1"),

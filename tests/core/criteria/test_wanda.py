@@ -34,6 +34,7 @@ def test_wanda_score_is_weight_times_input_norm():
     np.testing.assert_allclose(got, expected, rtol=1e-4)
 
 
+@pytest.mark.slow
 def test_one_shot_wanda_keeps_the_same_count_per_output_and_the_outlier_feature():
     x, m = _data(), _model()
     p = tfprune.one_shot(m, 0.5, criterion="wanda", data=x)
