@@ -599,7 +599,8 @@ def save_results(results, path=OUT_JSON, cells=None):
     """Write ``results`` atomically. With ``cells`` (new cells only), merge them into the
     file as it is now, under a lock, so that drivers running side by side keep each
     other's cells; returns the merged results."""
-    with open(path + ".lock", "w") as lock:
+    lock_path = os.path.join(tempfile.gettempdir(), os.path.basename(path) + ".lock")
+    with open(lock_path, "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         if cells is not None:
             merged = load_results(path)
