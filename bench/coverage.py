@@ -13,24 +13,31 @@ tf_keras, plus a few model families, through three pipelines.
                  on 8 random samples
 
 Models are built with ``weights=None``, ``classes=10`` and the smallest input each accepts
-(32x32; Xception 71, Inception* 75). Each model runs in its own subprocess (timeout per
-cell); every cell is "ok" or the first line of the refusal/exception with its class and
-the stage that raised. Results go to bench/results/coverage.json as they come (resumable:
-cells already there are skipped unless --fresh); the markdown table goes to
-bench/results/coverage.md.
+(32x32; Xception 71, Inception* 75). Each model runs in its own subprocess. A cell's limit
+counts the CPU seconds of that subprocess (RLIMIT_CPU, so a loaded machine does not make
+a big model time out by chance), with a wall-clock backstop (--wall-factor x the CPU
+limit); the CPU seconds each cell took are recorded ("cpu_seconds", wall in "seconds").
+Every cell is "ok" or the first line of the refusal/exception with its class and the stage
+that raised. Results go to bench/results/coverage.json as they come, merged under a lock
+and replaced atomically (resumable: cells already there are skipped unless --fresh, or
+--rerun-timeouts for timed-out/crashed cells; two drivers may share the file); the
+markdown table goes to bench/results/coverage.md. Models run smallest first (parameter
+count), the giants last (--no-giants leaves them out).
 
-    nice -n 10 .venv/bin/python bench/coverage.py                   # everything, small first
-    nice -n 10 .venv/bin/python bench/coverage.py --models 'MobileNet*' lstm --pipelines a b
+    nice -n 19 .venv/bin/python bench/coverage.py                   # everything, small first
+    nice -n 19 .venv/bin/python bench/coverage.py --models 'MobileNet*' lstm --pipelines a b
     .venv/bin/python bench/coverage.py --render                     # only rewrite the .md
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import fnmatch
 import json
 import os
 import platform
+import resource
 import signal
 import subprocess
 import sys
@@ -53,13 +60,35 @@ PIPELINE_TITLES = {
     "c": "(c) sensitivity (weight)",
 }
 FAMILIES = ("text_conv1d", "lstm", "transformer", "conv_autoencoder", "two_output")
-# Run first (the brief: small models and the families, big ones last).
-SMALL = ("MobileNet", "MobileNetV2", "MobileNetV3Small", "MobileNetV3Large", "EfficientNetB0",
-         "ResNet50", "DenseNet121", "NASNetMobile")
-BIG = ("VGG16", "VGG19", "ConvNeXtTiny", "ConvNeXtSmall", "ConvNeXtBase", "ConvNeXtLarge",
-       "ConvNeXtXLarge", "EfficientNetV2L", "EfficientNetV2M", "EfficientNetB7", "EfficientNetB6",
-       "ResNet152", "ResNet152V2", "ResNetRS270", "ResNetRS350", "ResNetRS420", "RegNetX320",
-       "RegNetY320", "NASNetLarge", "InceptionResNetV2")
+# Millions of parameters of the ImageNet models (the Keras applications table; VGG at a
+# 32x32 input, where its classifier is small): the run order, smallest first.
+PARAMS_M = {
+    "MobileNetV3Small": 2.5, "RegNetX002": 2.7, "RegNetY002": 3.2, "MobileNetV2": 3.5,
+    "MobileNet": 4.3, "RegNetY004": 4.4, "RegNetX004": 5.2, "NASNetMobile": 5.3,
+    "EfficientNetB0": 5.3, "MobileNetV3Large": 5.4, "RegNetY006": 6.1, "RegNetX006": 6.2,
+    "RegNetY008": 6.3, "EfficientNetV2B0": 7.2, "RegNetX008": 7.3, "EfficientNetB1": 7.9,
+    "DenseNet121": 8.1, "EfficientNetV2B1": 8.2, "EfficientNetB2": 9.2, "RegNetX016": 9.2,
+    "EfficientNetV2B2": 10.2, "RegNetY016": 11.2, "EfficientNetB3": 12.3, "DenseNet169": 14.3,
+    "EfficientNetV2B3": 14.5, "RegNetX032": 15.3, "RegNetY032": 19.4, "EfficientNetB4": 19.5,
+    "DenseNet201": 20.2, "RegNetY040": 20.6, "EfficientNetV2S": 21.6, "RegNetX040": 22.1,
+    "Xception": 22.9, "InceptionV3": 23.9, "ResNet50": 25.6, "ResNet50V2": 25.6,
+    "RegNetX064": 26.2, "ConvNeXtTiny": 28.6, "EfficientNetB5": 30.6, "RegNetY064": 30.6,
+    "VGG16": 34.0, "ResNetRS50": 35.7, "VGG19": 39.3, "RegNetY080": 39.2, "RegNetX080": 39.6,
+    "EfficientNetB6": 43.3, "ResNet101": 44.7, "ResNet101V2": 44.7, "RegNetX120": 46.1,
+    "ConvNeXtSmall": 50.2, "RegNetY120": 51.8, "RegNetX160": 54.3, "EfficientNetV2M": 54.4,
+    "InceptionResNetV2": 55.9, "ResNet152": 60.4, "ResNet152V2": 60.4, "ResNetRS101": 63.7,
+    "EfficientNetB7": 66.7, "RegNetY160": 83.6, "ResNetRS152": 86.8, "ConvNeXtBase": 88.5,
+    "NASNetLarge": 88.9, "ResNetRS200": 93.2, "RegNetX320": 107.8, "EfficientNetV2L": 119.0,
+    "ResNetRS270": 129.8, "RegNetY320": 145.0, "ResNetRS350": 164.0, "ResNetRS420": 192.0,
+    "ConvNeXtLarge": 197.7, "ConvNeXtXLarge": 350.1,
+}
+# Run last (and left out by --no-giants): the largest or slowest to trace.
+GIANTS = frozenset({"NASNetLarge", "ConvNeXtBase", "ConvNeXtLarge", "ConvNeXtXLarge",
+                    "EfficientNetB5", "EfficientNetB6", "EfficientNetB7", "EfficientNetV2M",
+                    "EfficientNetV2L", "ResNetRS200", "ResNetRS270", "ResNetRS350",
+                    "ResNetRS420", "RegNetX080", "RegNetX120", "RegNetX160", "RegNetX320",
+                    "RegNetY080", "RegNetY120", "RegNetY160", "RegNetY320", "ResNetRS152",
+                    "InceptionResNetV2", "ResNet152", "ResNet152V2"})
 MIN_SIZE = {"Xception": 71, "InceptionV3": 75, "InceptionResNetV2": 75}
 PARITY_TOL = 1e-4
 RELOAD_TOL = 1e-5
@@ -122,7 +151,9 @@ def render(results: dict, command: str | None = None) -> str:
         lines += [f"Command: `{command}`", ""]
     lines += ["Each model: `weights=None`, `classes=10`, the smallest input it accepts; "
               "a cell is ✓ or the first line of the refusal/exception (`[stage] Class: message`); "
-              "— not run. " + "; ".join(f"{PIPELINE_TITLES[p]}" for p in PIPELINES) + ".", ""]
+              "— not run. " + "; ".join(f"{PIPELINE_TITLES[p]}" for p in PIPELINES) + ". "
+              "CPU s: the CPU seconds of each cell, (a)/(b)/(c) (- not recorded; a cell's "
+              "limit counts CPU time, not wall-clock time).", ""]
     for flavour in FLAVOURS:
         models = sorted({k.split("/")[1] for k in cells if k.split("/")[0] == flavour},
                         key=_order_key)
@@ -142,11 +173,12 @@ def render(results: dict, command: str | None = None) -> str:
         if refused:
             lines += ["Refused on purpose (a tfprune error naming the layer and the reason): "
                       + ", ".join(refused) + ".", ""]
-        lines += ["| model | " + " | ".join(f"({p})" for p in PIPELINES) + " |",
-                  "|---|" + "---|" * len(PIPELINES)]
+        lines += ["| model | " + " | ".join(f"({p})" for p in PIPELINES) + " | CPU s |",
+                  "|---|" + "---|" * (len(PIPELINES) + 1)]
         for m in models:
             row = [_cell_text(cells.get(f"{flavour}/{m}/{p}")) for p in PIPELINES]
-            lines.append(f"| {m} | " + " | ".join(row) + " |")
+            cpu = "/".join(cpu_seconds(cells.get(f"{flavour}/{m}/{p}")) or "-" for p in PIPELINES)
+            lines.append(f"| {m} | " + " | ".join(row) + f" | {cpu} |")
         lines.append("")
     meta = results.get("meta")
     if meta:
@@ -156,13 +188,25 @@ def render(results: dict, command: str | None = None) -> str:
 
 
 def _order_key(name: str):
+    """Families first, then models by size, the giants last (unknown names: mid-size).
+
+    >>> sorted(["ResNet50", "NASNetLarge", "lstm", "MobileNetV2"], key=_order_key)
+    ['lstm', 'MobileNetV2', 'ResNet50', 'NASNetLarge']
+    """
     if name in FAMILIES:
         return (0, FAMILIES.index(name), name)
-    if name in SMALL:
-        return (1, SMALL.index(name), name)
-    if name in BIG:
-        return (3, BIG.index(name), name)
-    return (2, 0, name)
+    return (2 if name in GIANTS else 1, PARAMS_M.get(name, 30.0), name)
+
+
+def cpu_seconds(cell: dict | None) -> str:
+    """A cell's CPU seconds for the table ("" when not recorded).
+
+    >>> cpu_seconds({"cpu_seconds": 93.4}), cpu_seconds({"seconds": 10}), cpu_seconds(None)
+    ('93', '', '')
+    """
+    if not cell or cell.get("cpu_seconds") is None:
+        return ""
+    return f"{cell['cpu_seconds']:.0f}"
 
 
 # --------------------------------------------------------------------------- models
@@ -463,27 +507,59 @@ def _where(tb) -> str:
     return f"{fn}:{f.lineno} {f.name}"
 
 
-def run_cell(flavour, name, pipeline, timeout) -> dict:
+def _cpu_used(who=resource.RUSAGE_SELF) -> float:
+    u = resource.getrusage(who)
+    return u.ru_utime + u.ru_stime
+
+
+class _Limits:
+    """Arms a CPU-time limit (RLIMIT_CPU soft limit: SIGXCPU once the process has used
+    ``cpu`` more CPU seconds) and a wall-clock backstop (SIGALRM after ``wall`` seconds)
+    for one cell; the first signal raises CellTimeout and records why."""
+
+    def __init__(self, cpu: float, wall: float):
+        self.cpu, self.wall, self.fired = cpu, wall, None
+
+    def _raise(self, why):
+        if self.fired is None:  # SIGXCPU repeats every CPU second past the soft limit
+            self.fired = why
+            self.disarm()
+            raise CellTimeout(why)
+
+    def arm(self):
+        signal.signal(signal.SIGXCPU, lambda *_: self._raise(f"CPU limit {self.cpu:g} s"))
+        signal.signal(signal.SIGALRM, lambda *_: self._raise(
+            f"wall-clock backstop {self.wall:g} s"))
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        soft = int(_cpu_used() + self.cpu) + 1
+        if hard != resource.RLIM_INFINITY:
+            soft = min(soft, hard)
+        resource.setrlimit(resource.RLIMIT_CPU, (soft, hard))
+        signal.alarm(max(1, int(self.wall)))
+
+    def disarm(self):
+        signal.alarm(0)
+        _, hard = resource.getrlimit(resource.RLIMIT_CPU)
+        resource.setrlimit(resource.RLIMIT_CPU, (hard, hard))
+
+
+def run_cell(flavour, name, pipeline, cpu_limit, wall_limit) -> dict:
+    """One cell in this process: "ok" with details, or the stage and first line of what
+    was raised; ``cpu_seconds`` (this process and its finished children) and wall
+    ``seconds``."""
     stage = _Stage()
-    t0 = time.time()
-
-    fired = []
-
-    def _alarm(signum, frame):
-        fired.append(True)
-        raise CellTimeout()
-
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(int(timeout))
+    t0, c0, k0 = time.time(), _cpu_used(), _cpu_used(resource.RUSAGE_CHILDREN)
+    limits = _Limits(cpu_limit, wall_limit)
+    limits.arm()
     try:
         with tempfile.TemporaryDirectory() as tmp:
-            detail = RUNNERS[pipeline](flavour, name, stage, tmp, timeout)
+            detail = RUNNERS[pipeline](flavour, name, stage, tmp, wall_limit)
         cell = {"status": "ok", "detail": detail}
     except CellTimeout:
-        cell = {"status": "timeout", "message": f"[{stage.name}] timeout after {timeout:g} s"}
+        cell = {"status": "timeout", "message": f"[{stage.name}] timeout: {limits.fired}"}
     except Exception as e:  # noqa: BLE001 (the message is the deliverable)
-        if fired:  # the timeout surfaced wrapped in another exception (Keras layer calls)
-            cell = {"status": "timeout", "message": f"[{stage.name}] timeout after {timeout:g} s"
+        if limits.fired:  # the timeout surfaced wrapped in another exception (Keras calls)
+            cell = {"status": "timeout", "message": f"[{stage.name}] timeout: {limits.fired}"
                     f" (surfaced as {type(e).__name__})"}
         else:  # a tfprune error class is a refusal made on purpose, with its reason
             refused = any(k.__name__ == "TfpruneError" for k in type(e).__mro__)
@@ -491,12 +567,13 @@ def run_cell(flavour, name, pipeline, timeout) -> dict:
                     "message": f"[{stage.name}] {type(e).__name__}: {_first_line(e)}",
                     "where": _where(e.__traceback__)}
     finally:
-        signal.alarm(0)
+        limits.disarm()
     cell["seconds"] = round(time.time() - t0, 1)
+    cell["cpu_seconds"] = round(_cpu_used() - c0 + _cpu_used(resource.RUSAGE_CHILDREN) - k0, 1)
     return cell
 
 
-def worker(flavour, name, pipelines, timeout, out_path):
+def worker(flavour, name, pipelines, cpu_limit, wall_limit, out_path):
     """Runs in the model's subprocess: one JSON line per cell appended to ``out_path``."""
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     sys.path.insert(0, ROOT)
@@ -504,7 +581,7 @@ def worker(flavour, name, pipelines, timeout, out_path):
 
     tfprune.quiet()
     for p in pipelines:
-        cell = run_cell(flavour, name, p, timeout)
+        cell = run_cell(flavour, name, p, cpu_limit, wall_limit)
         with open(out_path, "a") as f:
             f.write(json.dumps({"key": f"{flavour}/{name}/{p}", **cell}) + "\n")
 
@@ -518,29 +595,54 @@ def load_results(path=OUT_JSON) -> dict:
     return {"cells": {}}
 
 
-def save_results(results, path=OUT_JSON):
-    tmp = path + ".tmp"
-    with open(tmp, "w") as f:
-        json.dump(results, f, indent=1, sort_keys=True, ensure_ascii=False)
-    os.replace(tmp, path)
+def save_results(results, path=OUT_JSON, cells=None):
+    """Write ``results`` atomically. With ``cells`` (new cells only), merge them into the
+    file as it is now, under a lock, so that drivers running side by side keep each
+    other's cells; returns the merged results."""
+    lock_path = os.path.join(tempfile.gettempdir(), os.path.basename(path) + ".lock")
+    with open(lock_path, "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if cells is not None:
+            merged = load_results(path)
+            merged.setdefault("cells", {}).update(cells)
+            merged.setdefault("meta", {}).update(results.get("meta", {}))
+            results = merged
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "w") as f:
+            json.dump(results, f, indent=1, sort_keys=True, ensure_ascii=False)
+        os.replace(tmp, path)
+    return results
 
 
 def write_md(results, command, path=OUT_MD):
-    tmp = path + ".tmp"
+    tmp = f"{path}.{os.getpid()}.tmp"
     with open(tmp, "w") as f:
         f.write(render(results, command) + "\n")
     os.replace(tmp, path)
 
 
-def plan(flavours, patterns) -> list:
+def plan(flavours, patterns, giants=True) -> list:
     todo = []
     for flavour in flavours:
         names = list(FAMILIES) + application_names(flavour)
         if patterns:
             names = [n for n in names if any(fnmatch.fnmatch(n, p) for p in patterns)]
+        if not giants:
+            names = [n for n in names if n not in GIANTS]
         todo += [(flavour, n) for n in names]
-    # small first, both flavours of a model next to each other, big ones last
+    # small first, both flavours of a model next to each other, giants last
     return sorted(todo, key=lambda t: (_order_key(t[1]), FLAVOURS.index(t[0])))
+
+
+def to_run(results, key, fresh=False, rerun=("timeout", "crash")) -> bool:
+    """Whether a cell runs: not in the results yet, ``fresh``, or its status in ``rerun``.
+
+    >>> r = {"cells": {"k/m/a": {"status": "ok"}, "k/m/b": {"status": "timeout"}}}
+    >>> [to_run(r, k) for k in ("k/m/a", "k/m/b", "k/m/c")], to_run(r, "k/m/b", rerun=())
+    ([False, True, True], False)
+    """
+    cell = results.get("cells", {}).get(key)
+    return fresh or cell is None or cell.get("status") in rerun
 
 
 def _meta():
@@ -557,13 +659,52 @@ def _meta():
             "keras": v("keras"), "tf_keras": v("tf-keras"), "tfmot": v("tensorflow-model-optimization")}
 
 
-def main(argv=None):
+def run_model(flavour, name, pipes, args) -> dict:
+    """Runs one model's cells in a worker subprocess; the cells it wrote, and a "crash"
+    cell for the first pipeline the process did not finish (later ones stay unrun)."""
+    fd, out = tempfile.mkstemp(suffix=".jsonl")
+    os.close(fd)
+    env = dict(os.environ)
+    if args.strict_reload:
+        env["COVERAGE_STRICT_RELOAD"] = "1"
+    env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
+    wall = args.cpu_limit * args.wall_factor
+    try:
+        p = subprocess.run([PY, os.path.abspath(__file__), "--cpu-limit", str(args.cpu_limit),
+                            "--wall-factor", str(args.wall_factor),
+                            "--worker", flavour, name, ",".join(pipes), out],
+                           capture_output=True, text=True, timeout=wall * len(pipes) + 300,
+                           env=env)
+        rc, err = p.returncode, p.stderr
+    except subprocess.TimeoutExpired:
+        rc, err = "hard timeout", ""
+    with open(out) as f:
+        got = [json.loads(ln) for ln in f if ln.strip()]
+    os.unlink(out)
+    cells = {c.pop("key"): c for c in got}
+    for p_ in pipes:
+        key = f"{flavour}/{name}/{p_}"
+        if key not in cells:  # the process died (crash, OOM, hard timeout) in this cell
+            tail = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
+            why = f"process ended ({rc}): {tail[-1][:200] if tail else 'no message'}"
+            cells[key] = {"status": "crash", "message": why}
+            break
+    return cells
+
+
+def _parser():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--models", nargs="*", help="name patterns (fnmatch), e.g. 'MobileNet*' lstm")
     ap.add_argument("--pipelines", nargs="*", choices=PIPELINES, default=list(PIPELINES))
     ap.add_argument("--flavours", nargs="*", choices=FLAVOURS, default=list(FLAVOURS))
-    ap.add_argument("--timeout", type=float, default=600, help="seconds per cell")
+    ap.add_argument("--cpu-limit", "--timeout", type=float, default=1200, dest="cpu_limit",
+                    help="CPU seconds per cell (of the worker process, all its threads)")
+    ap.add_argument("--wall-factor", type=float, default=4.0,
+                    help="wall-clock backstop per cell, as a multiple of --cpu-limit")
     ap.add_argument("--fresh", action="store_true", help="rerun cells already in the json")
+    ap.add_argument("--rerun-timeouts", action="store_true",
+                    help="rerun cells that timed out or crashed")
+    ap.add_argument("--no-giants", action="store_true", help="leave out the giant models")
     ap.add_argument("--render", action="store_true", help="only rewrite coverage.md")
     ap.add_argument("--list", action="store_true", help="print the models and exit")
     ap.add_argument("--strict-reload", action="store_true",
@@ -572,60 +713,40 @@ def main(argv=None):
     ap.add_argument("--md", default=OUT_MD)
     ap.add_argument("--worker", nargs=4, metavar=("FLAVOUR", "MODEL", "PIPELINES", "OUT"),
                     help=argparse.SUPPRESS)
-    args = ap.parse_args(argv)
-    command = "nice -n 10 .venv/bin/python bench/coverage.py"
+    return ap
+
+
+def main(argv=None):
+    args = _parser().parse_args(argv)
+    command = "nice -n 19 .venv/bin/python bench/coverage.py"
     if args.worker:
         flavour, name, pipes, out = args.worker
-        worker(flavour, name, pipes.split(","), args.timeout, out)
+        worker(flavour, name, pipes.split(","), args.cpu_limit,
+               args.cpu_limit * args.wall_factor, out)
         return 0
     results = load_results(args.json)
     if args.render:
         write_md(results, command, args.md)
         print(render(results, command))
         return 0
-    todo = plan(args.flavours, args.models)
+    todo = plan(args.flavours, args.models, giants=not args.no_giants)
     if args.list:
         print("\n".join(f"{f}/{n}" for f, n in todo))
         return 0
-    results.setdefault("meta", {}).update(_meta())
+    meta = {"meta": _meta()}
+    rerun = ("timeout", "crash") if args.rerun_timeouts else ()
     for flavour, name in todo:
+        results = load_results(args.json)  # another driver may have run it meanwhile
         pipes = [p for p in args.pipelines
-                 if args.fresh or f"{flavour}/{name}/{p}" not in results["cells"]]
+                 if to_run(results, f"{flavour}/{name}/{p}", args.fresh, rerun)]
         if not pipes:
             continue
-        fd, out = tempfile.mkstemp(suffix=".jsonl")
-        os.close(fd)
         t0 = time.time()
-        env = dict(os.environ)
-        if args.strict_reload:
-            env["COVERAGE_STRICT_RELOAD"] = "1"
-        env["PYTHONPATH"] = ROOT + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else "")
-        hard = args.timeout * len(pipes) + 120
-        try:
-            p = subprocess.run([PY, os.path.abspath(__file__), "--timeout", str(args.timeout),
-                                "--worker", flavour, name, ",".join(pipes), out],
-                               capture_output=True, text=True, timeout=hard, env=env)
-            rc, err = p.returncode, p.stderr
-        except subprocess.TimeoutExpired:
-            rc, err = "timeout", ""
-        with open(out) as f:
-            got = [json.loads(ln) for ln in f if ln.strip()]
-        os.unlink(out)
-        done = set()
-        for cell in got:
-            key = cell.pop("key")
-            results["cells"][key] = cell
-            done.add(key.split("/")[2])
-        for p_ in pipes:
-            if p_ not in done:  # the process died (crash, OOM, hard timeout) in this cell
-                tail = [ln for ln in (err or "").strip().splitlines() if ln.strip()]
-                why = f"process ended ({rc}): {tail[-1][:200] if tail else 'no message'}"
-                results["cells"][f"{flavour}/{name}/{p_}"] = {"status": "crash", "message": why}
-                break  # later pipelines of this model were not reached: leave them unrun
-        save_results(results, args.json)
+        cells = run_model(flavour, name, pipes, args)
+        results = save_results(meta, args.json, cells=cells)
         write_md(results, command, args.md)
-        line = " ".join(f"({k.split('/')[2]}) {_cell_text(results['cells'].get(k), 70)}"
-                        for k in (f"{flavour}/{name}/{p_}" for p_ in pipes))
+        line = " ".join(f"({k.split('/')[2]}) {_cell_text(c, 70)} [{cpu_seconds(c) or '?'} cpu s]"
+                        for k, c in sorted(cells.items()))
         print(f"{flavour}/{name} {time.time() - t0:.0f}s: {line}", flush=True)
     for flavour in args.flavours:
         print(flavour, ", ".join("{}/{} ✓ for ({})".format(*summary(results, flavour, p), p)

@@ -18,7 +18,7 @@ def _coverage():
 
 FAKE = {
     "cells": {
-        "keras3/MobileNet/a": {"status": "ok"},
+        "keras3/MobileNet/a": {"status": "ok", "cpu_seconds": 93.4},
         "keras3/MobileNet/b": {"status": "fail",
                                "message": "[shrink] ShapeError: bad | shape\nsecond line"},
         "keras3/lstm/a": {"status": "ok"},
@@ -51,9 +51,11 @@ def test_render_table_rows_cells_and_summary_lines():
     assert names == ["lstm", "MobileNet", "VGG16", "lstm"]
     mobilenet = next(r for r in rows if r.startswith("| MobileNet "))
     # the pipe in the message is escaped, only the first line kept, unrun cells are "—"
-    assert mobilenet == "| MobileNet | ✓ | [shrink] ShapeError: bad \\| shape second line | — |"
+    # the last column: CPU seconds of (a)/(b)/(c), "-" where none was recorded
+    assert mobilenet == ("| MobileNet | ✓ | [shrink] ShapeError: bad \\| shape second line | — "
+                         "| 93/-/- |")
     for r in rows:
-        assert len(re.split(r"(?<!\\)\|", r)) == 6, r  # 4 columns in every row
+        assert len(re.split(r"(?<!\\)\|", r)) == 7, r  # 5 columns in every row
     assert "Keras 3.15.1" in md
 
 
@@ -70,3 +72,33 @@ def test_doctests():
 
     r = doctest.testmod(_coverage())
     assert r.attempted >= 3 and r.failed == 0
+
+
+def test_cell_limit_counts_cpu_seconds_and_records_them(monkeypatch):
+    cov = _coverage()
+
+    def burn(flavour, name, stage, tmp, timeout):
+        stage("spin")
+        x = 0
+        while True:  # pure CPU until the RLIMIT_CPU signal (the wall backstop is far off)
+            x += 1
+
+    monkeypatch.setitem(cov.RUNNERS, "a", burn)
+    cell = cov.run_cell("keras3", "m", "a", cpu_limit=1, wall_limit=120)
+    assert cell["status"] == "timeout"
+    assert cell["message"] == "[spin] timeout: CPU limit 1 s"
+    assert cell["cpu_seconds"] >= 1
+    # the limit is disarmed afterwards: the next cell starts with its own budget
+    import resource
+
+    assert resource.getrlimit(resource.RLIMIT_CPU)[0] == resource.getrlimit(resource.RLIMIT_CPU)[1]
+
+
+def test_save_results_merges_cells_of_drivers_side_by_side(tmp_path):
+    cov = _coverage()
+    path = str(tmp_path / "c.json")
+    cov.save_results({"cells": {"keras3/a/a": {"status": "ok"}}}, path)
+    merged = cov.save_results({"meta": {"keras": "3"}}, path,
+                              cells={"tf_keras/b/a": {"status": "fail", "message": "x"}})
+    assert set(merged["cells"]) == {"keras3/a/a", "tf_keras/b/a"}
+    assert cov.load_results(path) == merged and merged["meta"] == {"keras": "3"}
