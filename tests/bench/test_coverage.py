@@ -74,24 +74,40 @@ def test_doctests():
     assert r.attempted >= 3 and r.failed == 0
 
 
-def test_cell_limit_counts_cpu_seconds_and_records_them(monkeypatch):
-    cov = _coverage()
+# run in a fresh process: the test arms RLIMIT_CPU, which must never be set on a pytest worker
+# (a long-lived xdist worker fired at once: 0.0 CPU seconds recorded)
+_SPIN = """
+import importlib.util, json, resource, sys
+spec = importlib.util.spec_from_file_location("bench_coverage", sys.argv[1])
+cov = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(cov)
 
-    def burn(flavour, name, stage, tmp, timeout):
-        stage("spin")
-        x = 0
-        while True:  # pure CPU until the RLIMIT_CPU signal (the wall backstop is far off)
-            x += 1
+def burn(flavour, name, stage, tmp, timeout):
+    stage("spin")
+    x = 0
+    while True:  # pure CPU until the RLIMIT_CPU signal (the wall backstop is far off)
+        x += 1
 
-    monkeypatch.setitem(cov.RUNNERS, "a", burn)
-    cell = cov.run_cell("keras3", "m", "a", cpu_limit=1, wall_limit=120)
+cov.RUNNERS["a"] = burn
+cell = cov.run_cell("keras3", "m", "a", cpu_limit=1, wall_limit=120)
+soft, hard = resource.getrlimit(resource.RLIMIT_CPU)
+print(json.dumps({"cell": cell, "disarmed": soft == hard}))
+"""
+
+
+def test_cell_limit_counts_cpu_seconds_and_records_them():
+    import json
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", _SPIN, str(BENCH / "coverage.py")],
+                         capture_output=True, text=True, timeout=300, check=True)
+    got = json.loads(out.stdout.strip().splitlines()[-1])
+    cell = got["cell"]
     assert cell["status"] == "timeout"
     assert cell["message"] == "[spin] timeout: CPU limit 1 s"
     assert cell["cpu_seconds"] >= 1
-    # the limit is disarmed afterwards: the next cell starts with its own budget
-    import resource
-
-    assert resource.getrlimit(resource.RLIMIT_CPU)[0] == resource.getrlimit(resource.RLIMIT_CPU)[1]
+    assert got["disarmed"]  # the next cell starts with its own budget
 
 
 def test_save_results_merges_cells_of_drivers_side_by_side(tmp_path):
