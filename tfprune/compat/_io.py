@@ -206,6 +206,13 @@ def _outbound(result, source=None):
     return out
 
 
+def _is_new_uncompiled_tf_keras(result, source) -> bool:
+    import tf_keras
+
+    return (isinstance(result, tf_keras.Model) and isinstance(source, tf_keras.Model)
+            and result is not source and _training.compile_args(result) is None)
+
+
 def keras3_io(returns: str | None = None, own_paths: bool = False):
     """Decorate a public function taking a model first so that it accepts Keras 3 models.
 
@@ -258,6 +265,8 @@ def _call(fn, returns, args, kwargs, own_paths=False):
     result = fn(*args, **kwargs)
     if returns == "model" and from3:
         return _outbound(result, first)
+    if returns == "model" and _is_new_uncompiled_tf_keras(result, first):
+        _training.compile_like(result, first)  # a compiled tf_keras model stays compiled
     if returns == "record" and from3 and dataclasses.is_dataclass(result) and any(
             f.name == "model" for f in dataclasses.fields(result)):
         return dataclasses.replace(result, model=_outbound(result.model, first))

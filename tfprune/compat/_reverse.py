@@ -28,6 +28,8 @@ def _value_to_keras3(key, value):
         return to_keras3_activation(value)
     if key == "axis" and isinstance(value, list) and len(value) == 1:
         return value[0]  # BatchNormalization axis=[3] -> 3
+    if key == "dtype" and isinstance(value, dict) and value.get("class_name") == "Policy":
+        return value["config"]["name"]  # tf_keras mixed precision Policy -> its name
     return value
 
 

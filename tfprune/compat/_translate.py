@@ -133,11 +133,26 @@ def _layer_config_to_tf_keras(klass, layer_name, config):
             f"Layer {layer_name!r} ({klass.__name__}) uses the Keras 3 option {key}={value!r}, "
             f"which tf_keras' {klass.__name__} does not have. Rebuild the layer without it.")
 
+    def convert(key, value):
+        if key in ACTIVATION_KEYS:
+            return to_tf_keras_activation(value)
+        if key in ("layer", "backward_layer") and isinstance(value, dict) and (
+                getattr(tf_keras.layers, value.get("class_name", ""), None) is not None):
+            return _wrapped_to_tf_keras(value)
+        return _value_to_tf_keras(value)
+
     return filter_config(
         config, accepted=_BASE_KWARGS | init_args(klass, until=tf_keras.layers.Layer),
-        droppable=_DROPPABLE, refuse=refuse,
-        convert=lambda key, value: (to_tf_keras_activation(value) if key in ACTIVATION_KEYS
-                                    else _value_to_tf_keras(value)))
+        droppable=_DROPPABLE, refuse=refuse, convert=convert)
+
+
+def _wrapped_to_tf_keras(value):
+    """The inner layer of a wrapper (TimeDistributed's or Bidirectional's ``layer``), its
+    config filtered for its own tf_keras class like any other layer's."""
+    klass = getattr(tf_keras.layers, value["class_name"])
+    cfg = value.get("config") or {}
+    return {"class_name": klass.__name__,
+            "config": _layer_config_to_tf_keras(klass, cfg.get("name", "?"), cfg)}
 
 
 def _node_to_tf_keras(node, call_arg_names):
@@ -164,6 +179,10 @@ def _node_to_tf_keras(node, call_arg_names):
 
 
 def _io_list(value):
+    """Model inputs/outputs: one reference in a list; a dict (named outputs) as it is, since
+    tf_keras reads ``{"cls": [name, node, tensor], ...}`` the same way."""
+    if isinstance(value, dict):
+        return value
     if value and isinstance(value[0], str):
         return [value]
     return value

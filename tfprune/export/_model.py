@@ -70,7 +70,46 @@ def strip(model):
     if plain is model:  # never convert (or mutate) the user's object itself
         plain = keras.models.clone_model(model)
         plain.set_weights(model.get_weights())
-    return plain
+    return float32(plain)
+
+
+_MIXED = ("mixed_float16", "mixed_bfloat16", "float16", "bfloat16")
+
+
+def _policy_name(value):
+    if isinstance(value, dict):  # a serialized Policy
+        return (value.get("config") or {}).get("name")
+    return value if isinstance(value, str) else None
+
+
+def _float32_config(value):
+    """``value`` (a model config) with every half-precision dtype policy set to float32."""
+    if isinstance(value, dict):
+        return {k: ("float32" if k == "dtype" and _policy_name(v) in _MIXED
+                    else _float32_config(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_float32_config(v) for v in value]
+    return value
+
+
+def float32(plain):
+    """``plain`` itself, or a float32 copy when it computes in half precision (a
+    ``mixed_float16``/``mixed_bfloat16`` policy): TFLite's builtin kernels take float32
+    (and int8), and the weights of a mixed-precision model are float32 already.
+
+    Example:
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, dtype="mixed_float16")])
+        >>> float32(m).layers[0].compute_dtype
+        'float32'
+    """
+    halves = [layer for layer in walk_layers(plain) if layer.compute_dtype in _MIXED]
+    if not halves or not (isinstance(plain, keras.Sequential)
+                          or getattr(plain, "_is_graph_network", False)):
+        return plain
+    config = _float32_config(plain.get_config())
+    copy = type(plain).from_config(config)
+    copy.set_weights(plain.get_weights())
+    return copy
 
 
 def walk_layers(model):
