@@ -102,3 +102,27 @@ def test_a_compiled_tf_keras_model_is_returned_compiled():
     assert p.loss == "sparse_categorical_crossentropy"
     plain = tf_keras.Sequential([tf_keras.Input((4,)), tf_keras.layers.Dense(2)])
     assert not getattr(tfprune.prune(plain, sparsity=0.5), "_is_compiled", False)
+
+
+def test_embedding_mask_zero_text_model_keeps_its_mask_through_the_seam():
+    i = keras3.Input((6,), dtype="int32")
+    h = keras3.layers.Embedding(30, 8, mask_zero=True)(i)  # Keras 3 records `x != 0` as an op
+    h = keras3.layers.Bidirectional(keras3.layers.LSTM(4))(h)
+    m = keras3.Model(i, keras3.layers.Dense(2)(h))
+    x = np.random.default_rng(2).integers(1, 30, (4, 6))
+    x[:, 4:] = 0  # padding
+    s = tfprune.strip(tfprune.one_shot(m, 1e-6))  # nothing pruned: the seam alone
+    assert isinstance(s, keras3.Model)
+    np.testing.assert_allclose(s(x).numpy(), m(x).numpy(), atol=1e-6)
+    unmasked = x.copy()
+    unmasked[:, 4:] = 7  # what the padded steps would compute if the mask were lost
+    assert np.abs(m(unmasked).numpy() - m(x).numpy()).max() > 1e-4
+
+
+def test_a_not_equal_op_that_is_not_an_embedding_mask_is_refused_naming_it():
+    i = keras3.Input((6,), dtype="int32")
+    h = keras3.layers.Embedding(30, 8)(i)
+    h = keras3.layers.LSTM(4)(h, mask=keras3.ops.not_equal(i, 1))  # not tf_keras' implicit mask
+    m = keras3.Model(i, keras3.layers.Dense(2)(h))
+    with pytest.raises(tfprune.errors.UnsupportedLayerError, match="not_equal.*mask_zero"):
+        tfprune.prune(m, sparsity=0.5)

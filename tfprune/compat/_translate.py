@@ -96,7 +96,8 @@ def check_translatable(model) -> None:
     for model_like in [model, *[x for x in walk(model) if isinstance(x, keras.Model)]]:
         inner = getattr(model_like, "_functional", None) or model_like
         for op in getattr(inner, "operations", []):
-            if not isinstance(op, keras.layers.Layer) and type(op).__name__ not in _OPS:
+            if not isinstance(op, keras.layers.Layer) and type(op).__name__ not in (
+                    *_OPS, "NotEqual"):  # NotEqual: only as a mask (_implicit_masks)
                 raise errors.UnsupportedLayerError(
                     f"Operation {op.name!r} ({type(op).__module__}.{type(op).__name__}) in "
                     f"{model_like.name!r} is a bare Keras 3 op, not a layer; tf_keras has no "
@@ -191,6 +192,51 @@ def _io_list(value):
 _OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
 
 
+def _refs(value):
+    """Names of the layers/ops whose tensors ``value`` (node args or kwargs) refers to."""
+    if isinstance(value, dict):
+        if value.get("class_name") == "__keras_tensor__":
+            return {value["config"]["keras_history"][0]}
+        return set().union(*map(_refs, value.values())) if value else set()
+    if isinstance(value, list):
+        return set().union(*map(_refs, value)) if value else set()
+    return set()
+
+
+def _implicit_masks(config, name):
+    """Names of the ``x != 0`` ops of Keras 3's ``Embedding(mask_zero=True)`` masks: Keras 3
+    records the mask as an op passed to the next layer's ``mask=``; tf_keras derives the same
+    mask from the Embedding itself, so these ops (and the ``mask=`` arguments) are left out.
+    Any other use of ``!=`` is refused, naming it."""
+    masks = set()
+    for entry in config["layers"]:
+        if entry["class_name"] != "NotEqual":
+            continue
+        nodes = entry.get("inbound_nodes") or [{}]
+        args = nodes[0].get("args", [])
+        op = entry.get("name") or entry["config"].get("name")
+        used = [(k, v) for e in config["layers"] for n in e.get("inbound_nodes") or []
+                if isinstance(n, dict) for k, v in [("args", n.get("args")),
+                                                    *n.get("kwargs", {}).items()]
+                if op in _refs(v)]
+        if len(args) != 2 or args[1] != 0 or any(k != "mask" for k, _ in used):
+            raise errors.UnsupportedLayerError(
+                f"Operation {op!r} (x != y) in {name!r} is a bare Keras 3 op, not a layer; "
+                "tf_keras has no counterpart (it is translated only as the mask of an "
+                "Embedding(mask_zero=True)). Use a layer (or a custom layer registered with "
+                "tfprune.compat.register_counterpart).")
+        masks.add(op)
+    return masks
+
+
+def _drop_masks(node, masks):
+    """A Keras 3 node without its ``mask=`` argument when that mask is an implicit one."""
+    if not masks or not isinstance(node, dict) or not (
+            _refs(node.get("kwargs", {}).get("mask")) & masks):
+        return node
+    return {**node, "kwargs": {k: v for k, v in node["kwargs"].items() if k != "mask"}}
+
+
 def _op_to_tf_keras(entry, name):
     """A bare Keras 3 binary op (x + y, x * c, ...) as the tf_keras layer that computes it."""
     op = entry["class_name"]
@@ -245,6 +291,7 @@ def _model_config_to_tf_keras(model, config, functions=None):
     """
     functions = {} if functions is None else functions
     by_name = {layer.name: layer for layer in model.layers}
+    masks = _implicit_masks(config, config["name"])
     out = {"name": config["name"], "layers": []}
     if "trainable" in config:
         out["trainable"] = config["trainable"]
@@ -252,6 +299,8 @@ def _model_config_to_tf_keras(model, config, functions=None):
         cfg = entry["config"]
         name = cfg.get("name") or entry.get("name")
         layer = by_name.get(name)
+        if name in masks:
+            continue
         if entry.get("module", "").startswith("keras.src.ops") and entry["class_name"] in _OPS:
             out["layers"].append(_op_to_tf_keras(entry, name))
             continue
@@ -275,7 +324,8 @@ def _model_config_to_tf_keras(model, config, functions=None):
         if "inbound_nodes" in entry:
             names = _call_arg_names(new["class_name"], tf_keras_class(layer) if layer else None)
             new["name"] = name
-            new["inbound_nodes"] = [_node_to_tf_keras(n, names) for n in entry["inbound_nodes"]]
+            new["inbound_nodes"] = [_node_to_tf_keras(_drop_masks(n, masks), names)
+                                    for n in entry["inbound_nodes"]]
         out["layers"].append(new)
     for key in ("input_layers", "output_layers"):
         if key in config:
