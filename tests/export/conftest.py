@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune.compat import keras
-from tfprune.export import tflite_file
+from tfprune.export import tflite_bytes, tflite_file
 
 
 @pytest.fixture(scope="session")
@@ -114,11 +114,18 @@ def no_conversion(monkeypatch):
     monkeypatch.setattr(tflite_file, "convert", boom)
 
 
-# -- the DECODE compression tests (test_compress*.py) ---------------------------------------
+# -- the DECODE compression tests (compress/test_*.py) ---------------------------------------
 @pytest.fixture(scope="module")
 def data():
     """40 random 8x8x1 images: representative data of the compression tests' CNNs."""
     return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def int8(data):
+    """``int8(model)``: the model's full-int8 .tflite bytes with int8 input and output,
+    calibrated on ``data`` (the input every compression test encodes and runs in TFLM)."""
+    return lambda model: tflite_bytes(model, quantize="int8", data=data, int8_io=True)
 
 
 def _codebook(w, sparsity, levels):

@@ -66,3 +66,27 @@ def test_excluded_layers_and_unknown_granularity():
 def test_measure_loss_deltas_keeps_only_the_groups_asked_for():
     d = probe.measure_loss_deltas(_mlp(), (X, Y), loss=LOSS, groups=["h", "nope"])
     assert list(d) == ["h"] and d["h"].shape == (3,)
+
+
+@pytest.mark.slow
+def test_cuts_give_the_same_measurements_as_the_whole_model(deep):
+    m = deep()
+    rng = np.random.default_rng(0)
+    x, y = rng.normal(size=(40, 6)).astype("float32"), rng.integers(0, 3, 40)
+    fn = probe.loss_metric(keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    cut = probe.ChannelProbe(m, probe.cache((x, y)), fn, cuts=2)
+    whole = probe.ChannelProbe(m, probe.cache((x, y)), fn, cuts=0)
+    assert len(set(cut.cut_of.values())) == 2 and not whole.cut_of
+    assert cut.base == whole.base
+    for g in list(cut.cut_of)[-2:]:  # groups measured from a cut
+        np.testing.assert_allclose(cut.deltas(g), whole.deltas(g), rtol=1e-5, atol=1e-6)
+    before = [w.copy() for w in m.get_weights()]
+    assert all((a == b).all() for a, b in zip(before, m.get_weights(), strict=True))
+
+
+def test_compile_metric_matches_a_plain_mean_for_any_sample_count():
+    m = keras.Sequential([keras.Input((3,)), L.Dense(2)])
+    for n in (10, 53, 64):  # 53: no chunk size divides it, a tail chunk
+        x = np.random.default_rng(n).normal(size=(n, 3)).astype("float32")
+        run = probe.compile_metric(m, [(x, np.zeros(n))], lambda y, p: keras.backend.mean(p))
+        np.testing.assert_allclose(float(run()), m(x).numpy().mean(), rtol=1e-5)

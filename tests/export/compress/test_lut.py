@@ -4,7 +4,6 @@ import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.export import tflite_bytes
 from tfprune.export.compress import auto_encode, check_option, lut_encode, prune_encode
 from tfprune.export.compress.lut import _lut_result, lut_decode, lut_plan
 from tfprune.export.compress.measure import compare_tflm
@@ -39,8 +38,8 @@ def test_plan_and_decode_roundtrip_every_layout():
 
 
 @pytest.mark.slow
-def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
-    dense = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, int8, codes):
+    dense = int8(small_cnn(levels=8))
     small, report = lut_encode(dense, min_saving_bytes=0)
     rows = {r["name"]: r for r in report["tensors"]}
     assert {r["encoding"] for r in rows.values()} == {"lut"}
@@ -54,8 +53,8 @@ def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
 
 
 @pytest.mark.slow
-def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
-    dense = tflite_bytes(small_cnn(), quantize="int8", data=data, int8_io=True)
+def test_lut_refuses_many_values_unless_allowed(small_cnn, int8):
+    dense = int8(small_cnn())
     with pytest.raises(errors.ExportError, match="Cluster the weights"):
         lut_encode(dense)
     same, report = lut_encode(dense, allow_uncompressed=True)
@@ -63,14 +62,13 @@ def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
 
 
 @pytest.mark.slow
-def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, data, codes):
+def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, codes, int8):
     # 92% zeros, the rest on 16 values; an unpruned clustered model: auto is never larger
     # than any encoder alone, and per tensor it keeps the smallest of the three options
     from tfprune.export.compress import _encode, encoding, huffman, huffman_encode, lut
 
-    sparse = tflite_bytes(small_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
-                           int8_io=True)
-    mixed = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    sparse = int8(small_cnn(levels=16, sparsity=0.92))
+    mixed = int8(small_cnn(levels=8))
     for content in (sparse, mixed):
         auto, rep = auto_encode(content, min_saving_bytes=0)
         for single in (lut_encode, prune_encode, huffman_encode):
