@@ -1,5 +1,7 @@
 """Fixtures for the export tests: tiny models trained on scikit-learn's 8x8 digits."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -102,6 +104,18 @@ def two_io_model():
 def two_io_data():
     rng = np.random.default_rng(0)
     return [rng.random((40, 4)).astype("float32"), rng.random((40, 3)).astype("float32")]
+
+
+@pytest.fixture
+def umask():
+    """``umask(mask)``: set the process umask for this test (restored after it)."""
+    def set_mask(mask):
+        return os.umask(mask)
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield set_mask
+    os.umask(old)
 
 
 @pytest.fixture
