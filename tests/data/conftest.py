@@ -1,4 +1,5 @@
-"""Fixtures shared by the tests of tfprune.data (test_checks.py, test_forms.py)."""
+"""Data and fixtures shared by the tests of tfprune.data (test_data.py, test_checks.py,
+test_forms.py): the test files import ``SPARSE``, ``X``, ``Y`` and ``Counting`` from here."""
 
 from __future__ import annotations
 
@@ -9,6 +10,26 @@ import tensorflow as tf
 from tfprune.compat import keras
 
 L = keras.layers
+SPARSE = "sparse_categorical_crossentropy"
+X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
+Y = np.arange(12) % 3
+
+
+class Counting:
+    """An endless iterator of (x, y) batches that counts how many were pulled."""
+
+    def __init__(self, nan_at=None):
+        self.pulled, self.nan_at = 0, nan_at
+
+    def __iter__(self):
+        return self
+
+    def __next__(self):
+        self.pulled += 1
+        x = X[:4].copy()
+        if self.pulled == self.nan_at:
+            x[1, 2] = np.nan
+        return x, Y[:4]
 
 
 def _dense():

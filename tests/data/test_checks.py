@@ -9,29 +9,8 @@ import tensorflow as tf
 
 import tfprune
 from tfprune import data, errors
-from tfprune.compat import keras
 
-L = keras.layers
-SPARSE = "sparse_categorical_crossentropy"
-X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
-Y = np.arange(12) % 3
-
-
-class Counting:
-    """An endless iterator of (x, y) batches that counts how many were pulled."""
-
-    def __init__(self, nan_at=None):
-        self.pulled, self.nan_at = 0, nan_at
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.pulled += 1
-        x = X[:4].copy()
-        if self.pulled == self.nan_at:
-            x[1, 2] = np.nan
-        return x, Y[:4]
+from .conftest import SPARSE, Counting, X, Y
 
 
 def test_nan_in_second_batch_of_a_generator_is_refused(dense):

@@ -11,33 +11,15 @@ import tfprune
 from tfprune import data, errors
 from tfprune.compat import keras
 
+from .conftest import SPARSE, X, Y
+
 L = keras.layers
-SPARSE = "sparse_categorical_crossentropy"
-X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
-Y = np.arange(12) % 3
 
 
 def two_inputs():
     a, b = keras.Input((4,), name="a"), keras.Input((2,), name="b")
     h = L.Concatenate()([L.Dense(4, name="da")(a), L.Dense(4, name="db")(b)])
     return keras.Model([a, b], L.Dense(3, name="out")(h), name="two")
-
-
-class Counting:
-    """An endless iterator of (x, y) batches that counts how many were pulled."""
-
-    def __init__(self, nan_at=None):
-        self.pulled, self.nan_at = 0, nan_at
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.pulled += 1
-        x = X[:4].copy()
-        if self.pulled == self.nan_at:
-            x[1, 2] = np.nan
-        return x, Y[:4]
 
 
 def test_every_form_yields_the_same_batches(flat):

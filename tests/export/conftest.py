@@ -1,10 +1,12 @@
 """Fixtures for the export tests: tiny models trained on scikit-learn's 8x8 digits."""
 
+import os
+
 import numpy as np
 import pytest
 
 from tfprune.compat import keras
-from tfprune.export import tflite_file
+from tfprune.export import tflite_bytes, tflite_file
 
 
 @pytest.fixture(scope="session")
@@ -105,6 +107,18 @@ def two_io_data():
 
 
 @pytest.fixture
+def umask():
+    """``umask(mask)``: set the process umask for this test (restored after it)."""
+    def set_mask(mask):
+        return os.umask(mask)
+
+    old = os.umask(0o022)
+    os.umask(old)
+    yield set_mask
+    os.umask(old)
+
+
+@pytest.fixture
 def no_conversion(monkeypatch):
     """Make any conversion fail loudly: the error under test must come first."""
 
@@ -114,11 +128,18 @@ def no_conversion(monkeypatch):
     monkeypatch.setattr(tflite_file, "convert", boom)
 
 
-# -- the DECODE compression tests (test_compress*.py) ---------------------------------------
+# -- the DECODE compression tests (compress/test_*.py) ---------------------------------------
 @pytest.fixture(scope="module")
 def data():
     """40 random 8x8x1 images: representative data of the compression tests' CNNs."""
     return np.random.default_rng(1).random((40, 8, 8, 1)).astype("float32")
+
+
+@pytest.fixture(scope="module")
+def int8(data):
+    """``int8(model)``: the model's full-int8 .tflite bytes with int8 input and output,
+    calibrated on ``data`` (the input every compression test encodes and runs in TFLM)."""
+    return lambda model: tflite_bytes(model, quantize="int8", data=data, int8_io=True)
 
 
 def _codebook(w, sparsity, levels):

@@ -10,35 +10,6 @@ import numpy as np
 import pytest
 
 from tfprune import errors, export
-from tfprune.export import atomic
-
-
-@pytest.fixture
-def umask():
-    def set_mask(mask):
-        return os.umask(mask)
-
-    old = os.umask(0o022)
-    os.umask(old)
-    yield set_mask
-    os.umask(old)
-
-
-@pytest.mark.parametrize("mask, mode", [(0o022, 0o644), (0o027, 0o640), (0o002, 0o664)])
-def test_written_files_respect_the_umask(tmp_path, umask, mask, mode):
-    umask(mask)
-    atomic.write_bytes(str(tmp_path / "f.bin"), b"x")
-    assert os.stat(tmp_path / "f.bin").st_mode & 0o777 == mode
-
-
-def test_overwrite_keeps_the_existing_files_mode(tmp_path, umask):
-    umask(0o022)
-    target = tmp_path / "f.bin"
-    for mode in (0o600, 0o644, 0o755):
-        target.write_bytes(b"old")
-        os.chmod(target, mode)
-        atomic.write_bytes(str(target), b"new")
-        assert os.stat(target).st_mode & 0o777 == mode and target.read_bytes() == b"new"
 
 
 @pytest.mark.slow
@@ -106,19 +77,6 @@ def test_verify_refuses_a_file_of_another_model(tmp_path, mlp64, digits_cnn):
     with pytest.raises(errors.ExportError, match=r"cnn.tflite does not fit model 'mlp64'.*"
                                                  r"\(8, 8, 1\).*\(64\)"):
         export.verify(mlp64, rec.path, data=np.zeros((2, 64), "float32"))
-
-
-def test_stale_temporaries_of_a_dead_process_are_removed(tmp_path):
-    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
-                          capture_output=True, text=True).stdout.strip()
-    (tmp_path / f".tfprune-{dead}-abc").mkdir()
-    (tmp_path / f".tfprune-{dead}-xyz.tmp").write_bytes(b"x")
-    (tmp_path / f".tfprune-{os.getppid()}-live").mkdir()  # a running process: kept
-    (tmp_path / "user.txt").write_bytes(b"kept")
-    with atomic.scratch(str(tmp_path / "out")) as scratch:
-        assert os.path.dirname(scratch) == str(tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == [f".tfprune-{os.getppid()}-live",
-                                                           "user.txt"]
 
 
 # One export per process: the first is stopped by SIGTERM (SystemExit is caught, the process

@@ -8,20 +8,10 @@ import tfprune
 from tfprune.compat import keras
 from tfprune.masking import pruner
 
+from ._helpers import close, fit
+
 L = keras.layers
 RNG = np.random.default_rng(0)
-
-
-def _fit(p, x, y, epochs=1):
-    p.compile("adam", "mse")
-    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
-    p.fit(x, y, batch_size=4, epochs=epochs, verbose=0,
-          callbacks=[tfprune.PruningCallback()])
-    return p
-
-
-def _close(a, b):
-    np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)
 
 
 @pytest.mark.slow
@@ -34,7 +24,7 @@ def _close(a, b):
 def test_layer_wrappers_are_pruned_inside(make, names):
     x = RNG.normal(size=(8, 5, 4)).astype("float32")
     m = keras.Sequential([keras.Input((5, 4)), make(), L.Flatten(), L.Dense(2)])
-    p = _fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
+    p = fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
     w = next(w for w in pruner.wrapped_layers(p) if w.layer.name == "w")
     assert w.prunable_weight_names == names
     plain = tfprune.strip(p)
@@ -44,7 +34,7 @@ def test_layer_wrappers_are_pruned_inside(make, names):
         if isinstance(layer, L.Bidirectional) else [layer.layer.kernel]
     for k in inner:
         assert np.mean(k.numpy() == 0) == pytest.approx(0.5, abs=0.02)
-    _close(plain(x), p(x))
+    close(plain(x), p(x))
 
 
 @pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
@@ -64,12 +54,12 @@ def test_mixed_precision_prunes_trains_and_strips(policy):
         x = RNG.normal(size=(8, 6)).astype("float32")
         m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu"),
                               L.Dense(2, dtype="float32")])
-        p = _fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
+        p = fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
         assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5)
         plain = tfprune.strip(p)
         assert plain.layers[0].dtype_policy.name == policy
         assert plain.layers[0].kernel.dtype == "float32"
-        _close(plain(x), p(x))
+        close(plain(x), p(x))
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

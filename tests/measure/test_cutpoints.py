@@ -44,22 +44,36 @@ def test_choose_sends_late_groups_to_a_cut_and_respects_the_limits():
     m = _chain(6)
     g = graph_lib.build(m)
     groups = {grp.name: grp for grp in g.prunable()}
-    chosen = cutpoints.choose(m, g, groups, 64, cuts=1)
+    chosen = cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts(1))
     assert len(set(chosen.values())) == 1
     first = cutpoints.first_positions(m, g, groups)
     assert all(c < first[name] for name, c in chosen.items())  # a cut lies before its group
-    assert cutpoints.choose(m, g, groups, 64, cuts=0) == {}
-    assert cutpoints.choose(m, g, groups, 64, cuts=2, max_bytes=0) == {}  # no cut fits
+    assert cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts(0)) == {}
+    assert cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts(2, max_bytes=0)) == {}  # no cut fits
     with pytest.raises(ValueError, match="cuts must be 'auto' or an int"):
-        cutpoints.choose(m, g, groups, 64, cuts=-1)
+        cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts(-1))
 
 
 def test_auto_takes_no_cut_when_tracing_costs_more_than_it_saves():
     m = _chain(6)
     g = graph_lib.build(m)
     groups = {grp.name: grp for grp in g.prunable()}
-    assert cutpoints.choose(m, g, groups, 64, cuts="auto", points=1, setup=1e6,
-                            per_eval=1.0) == {}
-    cheap = cutpoints.choose(m, g, groups, 64, cuts="auto", points=1000, setup=0.0,
-                             per_eval=1.0)
+    assert cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts("auto", points=1),
+                            setup=1e6, per_eval=1.0) == {}
+    cheap = cutpoints.choose(m, g, groups, 64, cuts=cutpoints.Cuts("auto", points=1000),
+                             setup=0.0, per_eval=1.0)
     assert cheap and np.all(np.array(list(cheap.values())) >= 1)
+
+
+def test_cut_candidates_are_single_tensor_cuts(deep):
+    m = deep()
+    names = [m.layers[i].name for i in cutpoints.candidates(m)]
+    assert "d3" in names and "d4" not in names  # a4 = d3 + d4 reads d3 after d4
+
+
+def test_cut_choice_trades_trace_cost_against_evaluations():
+    frac, pts = [1.0, 0.5, 0.1], [4.0, 4.0, 40.0]  # the whole model, then two cuts
+    assert cutpoints._dp(frac, pts, [0, 0.0, 0.0], 1.0) == [0, 1, 2]  # free cuts: all
+    assert cutpoints._dp(frac, pts, [0, 100.0, 100.0], 1.0) == [0]  # too dear: none
+    assert cutpoints._dp(frac, pts, [0, 3.0, 3.0], 1.0) == [0, 2]  # only the one that pays
+    assert cutpoints._dp(frac, pts, [0, 0.0, 0.0], 1.0, cap=1) == [0, 2]

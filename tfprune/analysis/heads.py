@@ -30,7 +30,7 @@ from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 from tfprune.graph import heads
 from tfprune.masking import channels
-from tfprune.measure import probe
+from tfprune.measure import cutpoints, probe
 
 __all__ = ["head_criterion", "check_heads", "head_scores", "scan"]
 
@@ -114,8 +114,9 @@ def scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=False):
         >>> units, [p[:3] for p in points]
         (1, [('att', ['att'], 2)])
     """
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
-                           recalibrate_bn=recalibrate_bn, granularity="head")
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher,
+                           cuts=cutpoints.Cuts(points=len(levels)), recalibrate_bn=recalibrate_bn,
+                           granularity="head")
     scores = head_scores([g.layer for g in p.groups.values()], criterion)
     yield p.base, len(p.groups), _points(p, scores, levels)
 

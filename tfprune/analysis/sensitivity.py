@@ -41,7 +41,7 @@ from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 from tfprune.masking import channels, slots, subclassed
-from tfprune.measure import probe
+from tfprune.measure import cutpoints, probe
 
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
            "channel_loss_delta"]
@@ -287,8 +287,8 @@ def _channel_scan(model, batches, fn, higher, criterion, levels, recalibrate_bn=
     """Channel granularity on a :class:`tfprune.measure.probe.ChannelProbe`: each group's
     channels ranked by ``criterion`` (:func:`group_scores`), the weakest removed."""
     channel_criterion(criterion)
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points=len(levels),
-                           recalibrate_bn=recalibrate_bn)
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher,
+                           cuts=cutpoints.Cuts(points=len(levels)), recalibrate_bn=recalibrate_bn)
     if not p.groups:
         raise _nothing(model, "channel", p.graph)
     scores = group_scores(p.graph, list(p.groups.values()), criterion)
@@ -348,8 +348,8 @@ def channel_loss_delta(model, data, *, metric="loss", max_batches=None, progress
         heads.check_heads(model)
     batches, measure = outputs_lib.prepare(model, data, metric, max_batches)
     fn, higher = measure.fn, measure.higher_is_better
-    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher, points="channels",
-                           granularity=granularity)
+    p = probe.ChannelProbe(model, batches, fn, higher_is_better=higher,
+                           cuts=cutpoints.Cuts(points="channels"), granularity=granularity)
     if not p.groups:
         raise _nothing(model, granularity, p.graph) if p.graph is not None else \
             errors.NothingToPruneError(f"Model {model.name!r} has no MultiHeadAttention.")

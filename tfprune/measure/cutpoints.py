@@ -24,13 +24,15 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from tfprune import layers as layers_lib
 from tfprune.compat import keras
 
-__all__ = ["candidates", "layer_costs", "first_positions", "choose", "MAX_CUT_BYTES"]
+__all__ = ["candidates", "layer_costs", "first_positions", "choose", "Cuts", "MAX_CUT_BYTES"]
 
 #: activations cached for one cut may not exceed this (bytes): larger cuts are skipped
 MAX_CUT_BYTES = 256 * 2**20
@@ -150,15 +152,35 @@ def _dp(frac, pts, setup, per_eval, cap=None):
     return chosen
 
 
-def choose(model, graph, groups, samples: int, *, cuts="auto", points=4, setup: float = 1.0,
-           per_eval: float = 1.0, max_bytes: int = MAX_CUT_BYTES) -> dict:
+@dataclasses.dataclass(frozen=True)
+class Cuts:
+    """Which cuts :func:`choose` may pick: how many, and the evaluations they serve.
+
+    Attributes:
+        count: ``"auto"`` (the cost model decides how many), an int ``n`` (at most ``n``
+            cuts, chosen to minimise evaluation time alone: trace cost ignored) or 0 (none).
+        points: evaluations expected per group (an int, or a dict group -> int;
+            :class:`tfprune.measure.probe.ChannelProbe` also takes ``"channels"``).
+        max_bytes: largest activation a cut may cache (all samples), in bytes.
+
+    Example:
+        >>> Cuts(2).points, Cuts().count
+        (4, 'auto')
+    """
+
+    count: object = "auto"
+    points: object = 4
+    max_bytes: int = MAX_CUT_BYTES
+
+
+def choose(model, graph, groups, samples: int, *, cuts: Cuts | None = None,
+           setup: float = 1.0, per_eval: float = 1.0) -> dict:
     """group name -> index of the cut its evaluations start from (groups measured on the
     whole model are left out).
 
     Args:
-        cuts: ``"auto"`` (the cost model decides how many), an int ``n`` (at most ``n``
-            cuts, chosen to minimise evaluation time alone: trace cost ignored) or 0.
-        points: evaluations expected per group (an int, or a dict group -> int).
+        cuts: how many cuts and the evaluations per group (:class:`Cuts`; default
+            ``Cuts()``: ``"auto"``, 4 per group).
         setup, per_eval: measured trace-and-first-call and evaluation time of the whole
             model (any unit; only their ratio matters).
 
@@ -170,15 +192,17 @@ def choose(model, graph, groups, samples: int, *, cuts="auto", points=4, setup: 
         >>> m = keras.Model(i, keras.layers.Dense(2, name="c")(x))
         >>> g = graph_lib.build(m)
         >>> groups = {grp.name: grp for grp in g.prunable()}
-        >>> choose(m, g, groups, 64, cuts=1)
+        >>> choose(m, g, groups, 64, cuts=Cuts(1))
         {'b': 1}
 
     ``graph`` may be ``None`` when every group names its layers (:func:`first_positions`).
     """
-    if cuts == 0 or cuts is None:
+    cuts = cuts or Cuts()
+    count, points, max_bytes = cuts.count, cuts.points, cuts.max_bytes
+    if count == 0 or count is None:
         return {}
-    if cuts != "auto" and not (isinstance(cuts, int) and cuts > 0):
-        raise ValueError(f"cuts must be 'auto' or an int >= 0, got {cuts!r}.")
+    if count != "auto" and not (isinstance(count, int) and count > 0):
+        raise ValueError(f"cuts must be 'auto' or an int >= 0, got {count!r}.")
     ls = list(model.layers)
     ok = []
     for c in candidates(model):
@@ -206,11 +230,11 @@ def choose(model, graph, groups, samples: int, *, cuts="auto", points=4, setup: 
         n = points.get(name, 4) if isinstance(points, dict) else points
         pts[index.get(latest.get(name), 0)] += float(n)
     frac = [1.0] + [float(after[c + 1]) / total if c + 1 < len(ls) else 0.0 for c in pos]
-    if cuts == "auto":
+    if count == "auto":
         setup_of = [0.0] + [setup * (0.25 + 0.75 * f) for f in frac[1:]]
         cap = None
     else:
-        setup_of, cap = [0.0] * len(frac), min(int(cuts), len(pos))
+        setup_of, cap = [0.0] * len(frac), min(int(count), len(pos))
     chosen = _dp(frac, pts, setup_of, per_eval, cap)
     out = {}
     for name, c in latest.items():

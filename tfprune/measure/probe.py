@@ -30,6 +30,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import numpy as np
@@ -120,14 +121,15 @@ class ChannelProbe:
         exclude: layer names whose output channels are kept (their groups are not
             measured).
         higher_is_better: True for accuracy-like metrics (a delta is then ``base - v``).
-        cuts: where evaluations may start (:mod:`tfprune.measure.cutpoints`): a group
-            lying wholly after a single-tensor cut point is measured on the model from
-            that cut on, on activations computed once (the same value, less work; one
-            more trace per cut). ``"auto"``: the cuts that minimise the predicted scan
-            time (measured whole-model trace and evaluation times, per-layer costs);
-            an int ``n``: at most ``n`` cuts; 0: always evaluate the whole model.
-        points: evaluations expected per group, for ``"auto"``: an int, a dict group ->
-            int, or ``"channels"`` (one per channel: :meth:`deltas`).
+        cuts: where evaluations may start (:class:`tfprune.measure.cutpoints.Cuts`;
+            default ``Cuts()``): a group lying wholly after a single-tensor cut point is
+            measured on the model from that cut on, on activations computed once (the
+            same value, less work; one more trace per cut). ``count="auto"``: the cuts
+            that minimise the predicted scan time (measured whole-model trace and
+            evaluation times, per-layer costs); an int ``n``: at most ``n`` cuts; 0:
+            always evaluate the whole model. ``points``: evaluations expected per group,
+            for ``"auto"``: an int, a dict group -> int, or ``"channels"`` (one per
+            channel: :meth:`deltas`).
         recalibrate_bn: measure as if the BatchNormalization statistics were re-estimated
             after each removal (:func:`tfprune.masking.refit.recalibrate_bn`): every
             channels-last BatchNormalization of the working copy normalises with the
@@ -161,7 +163,7 @@ class ChannelProbe:
     """
 
     def __init__(self, model, batches, metric, *, exclude=None, higher_is_better=False,
-                 cuts="auto", points=4, recalibrate_bn: bool = False,
+                 cuts: cutpoints.Cuts | None = None, recalibrate_bn: bool = False,
                  granularity: str = "channel"):
 
         if granularity not in ("channel", "head"):
@@ -186,14 +188,15 @@ class ChannelProbe:
         t0 = time.process_time()
         self.base = float(self.run())  # trace, compile and one evaluation
         t1 = time.process_time()
-        if points == "channels":
-            points = {name: g.channels for name, g in self.groups.items()}
-        if cuts and self.groups:
+        cuts = cuts or cutpoints.Cuts()
+        if cuts.points == "channels":
+            cuts = dataclasses.replace(
+                cuts, points={name: g.channels for name, g in self.groups.items()})
+        if cuts.count and self.groups:
             self.base = float(self.run())  # one evaluation: the cost model's unit
             t2 = time.process_time()
             self.cut_of = cutpoints.choose(self.work, self.graph, self.groups, self.samples,
-                                           cuts=cuts, points=points,
-                                           setup=max(t1 - t0 - (t2 - t1), 0.0),
+                                           cuts=cuts, setup=max(t1 - t0 - (t2 - t1), 0.0),
                                            per_eval=max(t2 - t1, 1e-6))
         else:
             self.cut_of = {}
@@ -333,6 +336,6 @@ def measure_loss_deltas(model, data, *, loss, groups=None, granularity: str = "c
     """
     batches = cache(data, max_batches=max_batches, max_samples=max_samples)
     p = ChannelProbe(model, batches, loss_metric(loss), exclude=exclude,
-                     points="channels", granularity=granularity)
+                     cuts=cutpoints.Cuts(points="channels"), granularity=granularity)
     wanted = list(p.groups) if groups is None else [g for g in groups if g in p.groups]
     return {g: p.deltas(g) for g in wanted}

@@ -115,31 +115,10 @@ def plan(
     """
 
     if options.get("granularity") == "head":
-        rest = sorted(set(options) - {"granularity", "max_batches"})
-        if rest:
-            raise errors.ConfigError(
-                f"plan(granularity='head') takes no channel option {rest[0]!r}: heads are "
-                "whole units (remove it, or plan channels without granularity='head').")
-        return plan_lib.head_plan(model, sparsity, scope=scope, criterion=criterion,
-                                  exclude=exclude, data=data, loss=loss,
-                                  max_batches=options.get("max_batches"))
-    errors.check_sparsity(sparsity)
-    errors.check_not_pruned(model)
-    unknown = set(options) - _PLAN_OPTIONS
-    if unknown:
-        raise errors.unknown_name("option of plan", sorted(unknown)[0], _PLAN_OPTIONS)
-    opts = plan_lib.check_options(criterion=criterion, scope=scope, **options)
-    crit = criteria.get(criterion)
-    if crit.needs_data and data is None:
-        raise errors.ConfigError(
-            f"criterion {crit.name!r} scores channels from data: pass data=(x, y) (and "
-            "loss=... for gradient criteria) to plan, or use tfprune.one_shot(model, s, "
-            f"criterion={crit.name!r}, granularity='channel', data=...).")
-    exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
-    if data is not None:
-        pruner.check_data(model, data)  # shape, strings, NaN/inf, unscaled uint8
-        if crit.needs_labels:
-            pruner.check_labels(model, data, pruner.resolve_loss(model, loss, crit))
+        return _head_plan(model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
+                          data=data, loss=loss, options=options)
+    crit, opts, exclude = _check_channel_args(model, sparsity, criterion, scope, exclude, data,
+                                              loss, options)
     g = graph_lib.build(model, exclude=exclude)
     groups = g.prunable()
     if sparsity > 0:
@@ -161,6 +140,42 @@ def plan(
     sizes = {x.name: x.channels for x in groups}
     return Plan({n: tuple(int(c) for c in np.flatnonzero(keep[n])) for n in sizes if n in keep},
                 {n: sizes[n] for n in sizes if n in keep})
+
+
+def _head_plan(model, sparsity, *, criterion, scope, exclude, data, loss, options) -> Plan:
+    """``plan(granularity="head")``: whole attention heads; no channel option is taken."""
+    rest = sorted(set(options) - {"granularity", "max_batches"})
+    if rest:
+        raise errors.ConfigError(
+            f"plan(granularity='head') takes no channel option {rest[0]!r}: heads are "
+            "whole units (remove it, or plan channels without granularity='head').")
+    return plan_lib.head_plan(model, sparsity, scope=scope, criterion=criterion,
+                              exclude=exclude, data=data, loss=loss,
+                              max_batches=options.get("max_batches"))
+
+
+def _check_channel_args(model, sparsity, criterion, scope, exclude, data, loss, options):
+    """The checked ``(criterion, ChannelOptions, exclude)`` of a channel plan, refused before
+    any work: sparsity, an already pruned model, unknown options, a data criterion without
+    data, unknown layer names, and the data (and labels) themselves."""
+    errors.check_sparsity(sparsity)
+    errors.check_not_pruned(model)
+    unknown = set(options) - _PLAN_OPTIONS
+    if unknown:
+        raise errors.unknown_name("option of plan", sorted(unknown)[0], _PLAN_OPTIONS)
+    opts = plan_lib.check_options(criterion=criterion, scope=scope, **options)
+    crit = criteria.get(criterion)
+    if crit.needs_data and data is None:
+        raise errors.ConfigError(
+            f"criterion {crit.name!r} scores channels from data: pass data=(x, y) (and "
+            "loss=... for gradient criteria) to plan, or use tfprune.one_shot(model, s, "
+            f"criterion={crit.name!r}, granularity='channel', data=...).")
+    exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
+    if data is not None:
+        pruner.check_data(model, data)  # shape, strings, NaN/inf, unscaled uint8
+        if crit.needs_labels:
+            pruner.check_labels(model, data, pruner.resolve_loss(model, loss, crit))
+    return crit, opts, exclude
 
 
 _PLAN_OPTIONS = {"reduction", "score_from", "round_to", "min_channels", "granularity"}

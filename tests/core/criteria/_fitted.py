@@ -18,7 +18,7 @@ LOSS = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
 EVERY_STEP = tfmot.sparsity.keras.ConstantSparsity(0.5, begin_step=0, frequency=1)
 PER_CHANNEL = {"fpgm", "apoz", "mean_activation", "hrank"}
 # "sensitivity" is measured on calibration data when masks are chosen: prune() refuses it
-# (tests/core/criteria/test_sensitivity_criterion.py covers one_shot/plan)
+# (tests/core/criteria/test_sensitivity.py covers one_shot/plan)
 FIT = sorted(set(criteria.available()) - {"abs_cubed", "sensitivity"})
 SAVED = ["taylor", "obd", "snip", "movement", "apoz", "mean_activation", "hrank", "l1", "l2",
          "fpgm", "bn_scale", "obs", "random"]

@@ -41,7 +41,7 @@ def compare_tflm(dense: bytes, compressed: bytes, inputs, *, arena: int | None =
         ``{"ok", "bit_exact", "max_abs_diff", "outputs", "samples", "reported": {"dense",
         "compressed"}, "seconds": {...}, "overhead"}`` or ``{"ok": False, "error", "log"}``.
 
-    Example (see tests/export/test_compress.py for a run)::
+    Example (see tests/export/compress/test_compress.py for a run)::
 
         res = compare_tflm(dense, small, codes)
         assert res["bit_exact"]

@@ -34,8 +34,8 @@ def test_layout_matches_the_cc_reader():
 
 
 @pytest.fixture(scope="module")
-def dense_pruned(small_cnn, data):
-    return tflite_bytes(small_cnn(sparsity=0.85), quantize="int8", data=data, int8_io=True)
+def dense_pruned(small_cnn, int8):
+    return int8(small_cnn(sparsity=0.85))
 
 
 @pytest.mark.slow
@@ -54,8 +54,8 @@ def test_pruned_conv_dense_is_bit_exact_in_tflm_and_smaller(dense_pruned):
 
 
 @pytest.mark.slow
-def test_no_zeros_is_refused_unless_allowed(small_cnn, data):
-    dense = tflite_bytes(small_cnn(sparsity=0.0), quantize="int8", data=data, int8_io=True)
+def test_no_zeros_is_refused_unless_allowed(small_cnn, int8):
+    dense = int8(small_cnn(sparsity=0.0))
     with pytest.raises(errors.ExportError, match="no zeros.*Prune the model first"):
         prune_encode(dense)
     same, report = prune_encode(dense, allow_uncompressed=True)

@@ -62,8 +62,8 @@ def test_roundtrip_lengths_limited_and_multilevel_tables():
 
 
 @pytest.fixture(scope="module")
-def dense(sparse_clustered, data):
-    return tflite_bytes(sparse_clustered(), quantize="int8", data=data, int8_io=True)
+def dense(sparse_clustered, int8):
+    return int8(sparse_clustered())
 
 
 @pytest.mark.slow

@@ -1,5 +1,5 @@
-"""tfprune.data: every accepted form gives the same batches, one set of checks on every batch
-read, one bounded iteration (an infinite source never hangs)."""
+"""tfprune.data (the package: batches, bounded, inputs): one bounded iteration (an infinite
+source never hangs), the default cap and what reads whole."""
 
 from __future__ import annotations
 
@@ -12,41 +12,11 @@ import tensorflow as tf
 
 import tfprune
 from tfprune import data, errors
-from tfprune.compat import keras
 
-L = keras.layers
-SPARSE = "sparse_categorical_crossentropy"
-X = np.random.RandomState(0).uniform(size=(12, 4)).astype("float32")
-Y = np.arange(12) % 3
+from .conftest import SPARSE, Counting, X, Y
 
 
-def dense():
-    return keras.Sequential([keras.Input((4,)), L.Dense(8, activation="relu", name="fc1"),
-                             L.Dense(3, name="fc2")], name="tiny")
-
-
-class Counting:
-    """An endless iterator of (x, y) batches that counts how many were pulled."""
-
-    def __init__(self, nan_at=None):
-        self.pulled, self.nan_at = 0, nan_at
-
-    def __iter__(self):
-        return self
-
-    def __next__(self):
-        self.pulled += 1
-        x = X[:4].copy()
-        if self.pulled == self.nan_at:
-            x[1, 2] = np.nan
-        return x, Y[:4]
-
-
-def _flat(batches):
-    return [tuple(np.asarray(p) for p in tf.nest.flatten(b)) for b in batches]
-
-
-def test_endless_generator_is_capped_with_a_message(monkeypatch):
+def test_endless_generator_is_capped_with_a_message(monkeypatch, dense):
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)
     gen = Counting()
     with pytest.warns(UserWarning, match="more than 3 batches: stopped after 3.*max_batches"):
@@ -55,7 +25,7 @@ def test_endless_generator_is_capped_with_a_message(monkeypatch):
     assert p is not None
 
 
-def test_repeated_dataset_is_capped_with_a_message(monkeypatch):
+def test_repeated_dataset_is_capped_with_a_message(monkeypatch, dense):
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 4)
     ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4).repeat()
     assert not data.bounded(ds)
@@ -86,7 +56,7 @@ def test_inputs_gives_one_array_bounded():
     assert data.inputs((X, Y)).shape == (12, 4)
 
 
-def test_export_reads_generators_and_infinite_datasets_bounded(monkeypatch):
+def test_export_reads_generators_and_infinite_datasets_bounded(monkeypatch, dense):
     from tfprune.export import samples as export_data
 
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)

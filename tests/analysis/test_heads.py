@@ -159,15 +159,17 @@ def test_head_allocation_refuses_targets_it_does_not_model(target):
 
 @pytest.mark.slow
 def test_head_probe_from_a_cut_equals_the_whole_model(data):
-    from tfprune.measure import probe
+    from tfprune.measure import cutpoints, probe
 
     i = keras.Input((6, 8))
     h = L.Dense(8, name="pre")(i)
     x = L.MultiHeadAttention(num_heads=4, key_dim=4, name="mha")(h, h)
     m = keras.Model(i, L.Dense(3, name="out")(L.GlobalAveragePooling1D()(x)))
     fn = probe.loss_metric(LOSS)
-    cut = probe.ChannelProbe(m, probe.cache(data), fn, cuts=1, granularity="head")
-    whole = probe.ChannelProbe(m, probe.cache(data), fn, cuts=0, granularity="head")
+    cut = probe.ChannelProbe(m, probe.cache(data), fn, cuts=cutpoints.Cuts(1),
+                             granularity="head")
+    whole = probe.ChannelProbe(m, probe.cache(data), fn, cuts=cutpoints.Cuts(0),
+                               granularity="head")
     assert cut.cut_of == {"mha/heads": 1} and not whole.cut_of
     np.testing.assert_allclose(cut.deltas("mha/heads"), whole.deltas("mha/heads"),
                                rtol=1e-5, atol=1e-7)

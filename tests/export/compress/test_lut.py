@@ -1,10 +1,9 @@
-"""The TFLM DECODE LUT encoding, "auto" (smallest per tensor), and weight clustering."""
+"""The TFLM DECODE LUT encoding and "auto" (smallest per tensor); weight clustering: test_cluster.py."""
 
 import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.export import tflite_bytes
 from tfprune.export.compress import auto_encode, check_option, lut_encode, prune_encode
 from tfprune.export.compress.lut import _lut_result, lut_decode, lut_plan
 from tfprune.export.compress.measure import compare_tflm
@@ -39,8 +38,8 @@ def test_plan_and_decode_roundtrip_every_layout():
 
 
 @pytest.mark.slow
-def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
-    dense = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, int8, codes):
+    dense = int8(small_cnn(levels=8))
     small, report = lut_encode(dense, min_saving_bytes=0)
     rows = {r["name"]: r for r in report["tensors"]}
     assert {r["encoding"] for r in rows.values()} == {"lut"}
@@ -54,8 +53,8 @@ def test_lut_model_is_bit_exact_in_tflm_and_smaller(small_cnn, data, codes):
 
 
 @pytest.mark.slow
-def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
-    dense = tflite_bytes(small_cnn(), quantize="int8", data=data, int8_io=True)
+def test_lut_refuses_many_values_unless_allowed(small_cnn, int8):
+    dense = int8(small_cnn())
     with pytest.raises(errors.ExportError, match="Cluster the weights"):
         lut_encode(dense)
     same, report = lut_encode(dense, allow_uncompressed=True)
@@ -63,14 +62,13 @@ def test_lut_refuses_many_values_unless_allowed(small_cnn, data):
 
 
 @pytest.mark.slow
-def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, data, codes):
+def test_auto_takes_the_smaller_encoding_per_tensor(small_cnn, codes, int8):
     # 92% zeros, the rest on 16 values; an unpruned clustered model: auto is never larger
     # than any encoder alone, and per tensor it keeps the smallest of the three options
     from tfprune.export.compress import _encode, encoding, huffman, huffman_encode, lut
 
-    sparse = tflite_bytes(small_cnn(levels=16, sparsity=0.92), quantize="int8", data=data,
-                           int8_io=True)
-    mixed = tflite_bytes(small_cnn(levels=8), quantize="int8", data=data, int8_io=True)
+    sparse = int8(small_cnn(levels=16, sparsity=0.92))
+    mixed = int8(small_cnn(levels=8))
     for content in (sparse, mixed):
         auto, rep = auto_encode(content, min_saving_bytes=0)
         for single in (lut_encode, prune_encode, huffman_encode):
@@ -105,26 +103,6 @@ def test_check_option_takes_lut_and_auto():
     check_option("auto")
     with pytest.raises(errors.ConfigError, match="'lut'.*'auto'"):
         check_option("gzip")
-
-
-def test_cluster_keeps_zeros_and_limits_values_per_kernel(small_cnn):
-    from tfprune.export import cluster
-    from tfprune.export.compress.cluster import kmeans_1d
-
-    m = small_cnn(sparsity=0.5)
-    before = [w.copy() for w in m.get_weights()]
-    c = cluster(m, clusters=16)
-    assert c is not m
-    for w0, w1, layer in zip(before[::2], c.get_weights()[::2], range(4), strict=True):
-        assert np.array_equal(w0 == 0, w1 == 0), layer  # zeros stay, no new zeros
-        assert len(np.unique(w1)) <= 16 < len(np.unique(w0))
-        assert np.abs(w1 - w0).max() < 0.5 * np.abs(w0).max()
-    assert all(np.array_equal(a, b) for a, b in zip(before, m.get_weights(), strict=True))
-    assert np.array_equal(before[1], c.get_weights()[1])  # biases untouched
-    cent, lab = kmeans_1d(np.r_[np.full(50, -1.0), np.full(50, 2.0)] + 0.01, 2)
-    assert np.allclose(cent, [-0.99, 2.01]) and set(lab.tolist()) == {0, 1}
-    with pytest.raises(errors.ConfigError, match="clusters"):
-        cluster(m, clusters=1)
 
 
 @pytest.mark.slow
