@@ -206,6 +206,9 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
     result = {"file": rec.path, "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
               "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
               "decision": rec.decision}
+    for name, v in (rec.verification.get("outputs") or {}).items():  # several outputs
+        result[f"output {name} vs keras"] = ", ".join(
+            f"{k} {v[k]:.4g}" for k in ("max_abs_error", "top1_agreement") if v.get(k) is not None)
     if latency_runs:
         result["latency_ms"] = round(export.latency(rec.path, runs=latency_runs).median_ms, 4)
         if rec.dense_latency_ms is not None:

@@ -67,8 +67,8 @@ def check_recipe(recipe: dict, names: list) -> None:
     shown = f"model {recipe.get('model')!r} has outputs {names}"
     if "sweep" in recipe:
         raise errors.ConfigError(
-            f"sweep: {shown}; the sweep's tuner ranks trials by one output's quality "
-            "(val_accuracy, val_<metric>). Remove `sweep` and set prune.sparsity, or let "
+            f"sweep: {shown}; the sweep's tuner (tfprune.tuning.PruningTuner.search) takes one "
+            "label array, not one per output. Remove `sweep` and set prune.sparsity, or let "
             "`sensitivity` + `allocate` choose the sparsities (they measure the total loss or "
             f"metric: {names[0]}_<metric>).")
     if "distill" in recipe.get("prune", {}):

@@ -51,7 +51,7 @@ def train(job: Job, *, quiet=False, callbacks=()):
     """Dense training (``train.epochs``; 0 keeps the loaded weights). Returns the history."""
     t = job.train
     job.compile(job.model, t["learning_rate"])
-    return fit(job.model, *job.train_data, epochs=t["epochs"], batch_size=t["batch_size"],
+    return fit(job.model, *job.fit_data(), epochs=t["epochs"], batch_size=t["batch_size"],
                 desc="dense training", quiet=quiet, callbacks=callbacks)
 
 
@@ -106,7 +106,7 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
         epochs, info = max(1, spec["epochs"]), {"schedule": schedule.get_config()}
     fitted, pruned = _with_teacher(pruned, model, spec, job)
     job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
-    hist = fit(fitted, x, y, epochs=epochs, batch_size=batch, desc="pruning weights",
+    hist = fit(fitted, *job.fit_data(), epochs=epochs, batch_size=batch, desc="pruning weights",
                quiet=quiet, callbacks=[PruningCallback(per_layer=False), *callbacks])
     return masking.strip(pruned), hist, info
 
@@ -118,7 +118,7 @@ def _one_shot_plan(spec, allocation) -> bool:
 
 
 def _prune_channels_gradual(model, spec, job, quiet, callbacks):
-    x, y = job.train_data
+    x = job.train_data[0]
     batch = spec.get("batch_size", job.train["batch_size"])
     end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * np.ceil(len(x) / batch)))
     schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
@@ -126,7 +126,7 @@ def _prune_channels_gradual(model, spec, job, quiet, callbacks):
                            criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
     fitted, pruned = _with_teacher(pruned, model, spec, job)
     job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
-    hist = fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    hist = fit(fitted, *job.fit_data(), epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning channels", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     plain = masking.strip(pruned)
@@ -146,7 +146,7 @@ def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
     small = structured.shrink(structured.apply_masks(model, p), p)
     fitted, small = _with_teacher(small, model, spec, job)
     job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
-    hist = fit(fitted, *job.train_data, epochs=spec["epochs"],
+    hist = fit(fitted, *job.fit_data(), epochs=spec["epochs"],
                 batch_size=spec.get("batch_size", job.train["batch_size"]),
                 desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
     kept = {g: f"{len(k)}/{p.channels[g]}" for g, k in p.keep.items()}
@@ -173,7 +173,7 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
     batch = cfg.get("batch_size", job.train["batch_size"])
     qat = quantization.quantize_aware(model, representative_data=job.train_data[0][:200])
     job.compile(qat, cfg["learning_rate"])
-    hist = fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
+    hist = fit(qat, *job.fit_data(), epochs=cfg["epochs"], batch_size=batch,
                 desc="quantization-aware training", quiet=quiet)
     check_finite(qat, hist, "quantization-aware training", DIVERGED)
     before, after = quantization.zero_fractions(model), quantization.zero_fractions(qat)
