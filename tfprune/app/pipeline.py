@@ -28,8 +28,15 @@ from tfprune import task as task_lib
 from tfprune.app import compiled, models, multi, outputs, plots, reports
 from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
-from tfprune.app.job import (DEFAULTS, DIVERGED, Job, RunFailedError, check_finite,
-                             compile_model, section)
+from tfprune.app.job import (
+    DEFAULTS,
+    DIVERGED,
+    Job,
+    RunFailedError,
+    check_finite,
+    compile_model,
+    section,
+)
 from tfprune.app.measure import measure
 from tfprune.app.training import granularity_args, prune_variant, quantize_aware_variant, train
 from tfprune.compat import keras
