@@ -1,5 +1,5 @@
-"""Models users bring through the CLI (issue 27): several outputs (sensitivity measures them,
-run refuses them naming the outputs), saved compile state (.keras and .h5 keep the user's
+"""Models users bring through the CLI (issue 27): several outputs (sensitivity measures them;
+run: tests/app/test_run_multi_output.py), saved compile state (.keras and .h5 keep the user's
 loss and metrics), subclassed models (tf_keras: prune -> strip -> micro -> verify; Keras 3:
 refused with the fix)."""
 
@@ -72,12 +72,15 @@ def test_cli_sensitivity_refuses_one_label_array_naming_the_outputs(two):
     assert "2 outputs ['cls', 'reg']" in out and "y_cls, y_reg" in out
 
 
-def test_run_refuses_a_two_output_model_before_any_work(two, tmp_path):
+def test_run_takes_a_two_output_model_and_refuses_a_sweep_before_any_work(two, tmp_path):
     recipe = {"model": str(two / "two.keras"), "data": {"source": str(two / "per_output.npz")},
               "prune": {"granularity": "channel"}, "sensitivity": {"levels": [0.5]},
               "allocate": {"macs": 0.6}}
-    with pytest.raises(errors.ConfigError, match=r"2 outputs \['cls', 'reg'\].*to_budget"):
-        pipeline.run_recipe(recipe, str(tmp_path / "out"), quiet=True, say=lambda *a: None)
+    job = pipeline.prepare(recipe)  # accepted: per-output losses, the compiled total loss
+    assert job.metric == "loss" and sorted(job.train["loss"]) == ["cls", "reg"]
+    with pytest.raises(errors.ConfigError, match=r"sweep: .*\['cls', 'reg'\].*allocate"):
+        pipeline.run_recipe({**recipe, "sweep": {"max_trials": 2}}, str(tmp_path / "out"),
+                            quiet=True, say=lambda *a: None)
     assert not os.path.exists(tmp_path / "out")
 
 

@@ -206,6 +206,7 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
     result = {"file": rec.path, "bytes": rec.bytes, "gzip_bytes": rec.gzip_bytes,
               "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
               "decision": rec.decision}
+    result.update(_per_output_errors(rec.verification))
     if latency_runs:
         result["latency_ms"] = round(export.latency(rec.path, runs=latency_runs).median_ms, 4)
         if rec.dense_latency_ms is not None:
@@ -247,6 +248,18 @@ def write_combined(report: dict, out) -> None:
     with reports.RunFolder(out) as stage:
         report["plots"] = plots.all_plots(report, stage)
         reports.write_report(stage, report)
+
+
+def _per_output_errors(verification: dict) -> dict:
+    """Each output's error against Keras, one line per output (several outputs only).
+
+    Example:
+        >>> _per_output_errors({"outputs": {"reg": {"max_abs_error": 0.01, "top1_agreement": None}}})
+        {'output reg vs keras': 'max_abs_error 0.01'}
+    """
+    return {f"output {name} vs keras": ", ".join(
+        f"{k} {v[k]:.4g}" for k in ("max_abs_error", "top1_agreement") if v.get(k) is not None)
+        for name, v in (verification.get("outputs") or {}).items()}
 
 
 def sensitivity_report(model, data_source, *, granularity, levels, metric, samples, out=None):

@@ -13,6 +13,7 @@ import dataclasses
 import numpy as np
 
 from tfprune import compat, errors
+from tfprune.app import outputs
 from tfprune.compat import keras
 
 __all__ = ["Job", "DEFAULTS", "DIVERGED", "RunFailedError", "check_finite", "section",
@@ -43,7 +44,26 @@ class Job:
     keras3: bool = False  # the user's file was Keras 3: models are saved back as Keras 3
     task: object = None  # tfprune.task.OutputTask of the (first) output
     metric: str = "accuracy"  # what the run measures: from tfprune.task (mae for regression)
+    # several outputs: {name: tfprune.task.Metric} the run reports (tfprune.app.multi.measures)
+    measures: dict | None = None
 
+    def compile(self, model, lr):
+        """Compile ``model`` with this job's loss(es), loss weights and metric; several
+        outputs by position, as wrappers rename them (``quant_cls``)."""
+        loss, weights = self.train["loss"], self.train.get("loss_weights")
+        if isinstance(loss, dict):
+            names = outputs.output_names(self.model)
+            loss = [loss[n] for n in names]
+            weights = [weights[n] for n in names] if weights else None
+        return compile_model(model, lr, loss, self.metric, weights)
+
+    def fit_data(self):
+        """The training data as Keras fits it: labels of several outputs as a list in the
+        model's output order."""
+        x, y = self.train_data
+        if isinstance(y, dict):
+            y = [y[n] for n in outputs.output_names(self.model)]
+        return x, y
 
 
 def section(recipe: dict, key: str, **override) -> dict:
@@ -56,23 +76,26 @@ def section(recipe: dict, key: str, **override) -> dict:
     return {**DEFAULTS[key], **override, **recipe.get(key, {})}
 
 
-def compile_model(model, lr, loss, metric="accuracy"):
+def compile_model(model, lr, loss, metric="accuracy", loss_weights=None):
     """Compile ``model`` in its own Keras (strip/shrink give Keras 3 back for a Keras 3 file),
     measuring ``metric`` (the job's: :func:`tfprune.app.pipeline.resolve_metric`; ``"loss"``:
-    no extra metric).
+    no extra metric). ``loss`` may be ``{output: loss}`` (several outputs, with
+    ``loss_weights`` per output), or a list in output order: then tfprune measures the outputs itself
+    (:mod:`tfprune.app.multi`) and Keras only the losses.
 
     Example:
         >>> m = keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)])
         >>> compile_model(m, 1e-3, "mse", "loss").loss
         'mse'
     """
-    metrics = [] if metric == "loss" else [metric]
+    metrics = [] if metric == "loss" or isinstance(loss, (dict, list)) else [metric]
+    kw = {"loss_weights": loss_weights} if loss_weights else {}
     if compat.is_keras3_object(model):
         import keras as keras3
 
-        model.compile(keras3.optimizers.Adam(lr), loss, metrics=metrics)
+        model.compile(keras3.optimizers.Adam(lr), loss, metrics=metrics, **kw)
         return model
-    model.compile(keras.optimizers.Adam(lr), loss, metrics=metrics)
+    model.compile(keras.optimizers.Adam(lr), loss, metrics=metrics, **kw)
     return model
 
 

@@ -16,8 +16,8 @@ import tensorflow as tf
 
 from tfprune import analysis, compat, export
 from tfprune import task as task_lib
-from tfprune.app import recipes
-from tfprune.app.job import Job, compile_model
+from tfprune.app import multi, outputs, recipes
+from tfprune.app.job import Job
 
 __all__ = ["measure", "evaluate", "litert_metric", "tflite_entry", "micro_entry", "save_model",
            "say_record", "QUANTIZE"]
@@ -82,12 +82,19 @@ def tflite_entry(model, stage, tag, fmt, x_cal, job: Job):
          "top1_vs_keras": rec.verification.get("top1_agreement"),
          "decision": rec.decision, "resolver": rec.resolver, "kernels": rec.kernels,
          "notes": [*rec.notes, *warned]}
+    if job.measures:  # several outputs: each one's error vs Keras and its measures
+        e["vs_keras"] = rec.verification.get("outputs")
+        values = multi.litert_values(path, xte, yte, outputs.output_names(job.model),
+                                     job.measures)
+        e[job.metric] = values.pop(job.metric)
+        e["outputs"] = values
+    else:
+        e[job.metric] = litert_metric(path, xte, yte, job)
     if runs:
         e["latency_ms"] = rec.latency_ms
         e["dense_latency_ms"] = rec.dense_latency_ms
         if rec.latency_ms is None:
             e["latency_ms"] = export.latency(path, runs=runs, warmup=min(10, runs)).median_ms
-    e[job.metric] = litert_metric(path, xte, yte, job)
     return e
 
 
@@ -112,10 +119,18 @@ def save_model(model, path, keras3: bool) -> None:
     model.save(path)
 
 
-def evaluate(model, job: Job, lr=1e-3) -> float:
-    """``job.metric`` of the Keras model on the test set (the loss for ``"loss"``)."""
+def evaluate(model, job: Job, lr=1e-3, per_output=None) -> float:
+    """``job.metric`` of the Keras model on the test set (the loss for ``"loss"``); for
+    several outputs, each output's measures are put in the dict ``per_output``."""
     xte, yte = job.test_data
-    compile_model(model, lr, job.train["loss"], job.metric)
+    job.compile(model, lr)
+    if job.measures:
+        values = multi.keras_values(model, xte, yte, job.measures,
+                                    outputs.output_names(job.model))
+        value = values.pop(job.metric)
+        if per_output is not None:
+            per_output.update(values)
+        return value
     res = model.evaluate(xte, yte, verbose=0, batch_size=256)
     return float(res[-1] if isinstance(res, (list, tuple)) else res)
 
@@ -139,7 +154,10 @@ def say_record(e: dict, say) -> None:
 def measure(model, job: Job, stage: str, tag: str, *, say=print) -> dict:
     """The job's metric (accuracy, or MAE for regression), size, MACs, per-layer counts and
     the exports of one variant."""
-    entry = {"metric": job.metric, job.metric: evaluate(model, job)}
+    per = {}
+    entry = {"metric": job.metric, job.metric: evaluate(model, job, per_output=per)}
+    if per:
+        entry["outputs"] = per
     s = analysis.summary(model, print_fn=None)
     entry.update({k: s[k] for k in ("params", "nonzero_params", "sparsity", "macs")})
     entry["layers"] = {r["name"]: {"params": r["params"], "nonzero_params": r["nonzero_params"],

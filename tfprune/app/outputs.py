@@ -6,8 +6,7 @@ A ``.npz`` file gives one label array per output as ``y_<output>`` (with ``x``, 
 ``x_test``); the labels are then ``{output: array}``, the form
 :func:`tfprune.analysis.sensitivity` takes. ``tfprune sensitivity`` measures such models
 (the compiled total loss, or one output's metric: ``--metric cls_accuracy``);
-``tfprune run`` trains, measures and exports one output and refuses them with the fix
-(:func:`refuse_several`).
+``tfprune run`` trains, measures and exports them too (:mod:`tfprune.app.multi`).
 
 Example:
     >>> import numpy as np
@@ -24,8 +23,7 @@ import numpy as np
 from tfprune import errors
 from tfprune import task as task_lib
 
-__all__ = ["split_arrays", "check_labels", "head", "refuse_several", "output_names",
-           "per_output_measures"]
+__all__ = ["split_arrays", "check_labels", "head", "output_names", "per_output_measures"]
 
 
 def output_names(model) -> list:
@@ -132,35 +130,6 @@ def head(y, n: int):
         {'a': array([0, 1])}
     """
     return {k: v[:n] for k, v in y.items()} if isinstance(y, dict) else y[:n]
-
-
-def refuse_several(model, spec: str) -> None:
-    """Refuse a model with several outputs for ``tfprune run`` (which trains with one loss,
-    measures one metric and checks one output in every export), before any work, naming the
-    outputs and what to use instead.
-
-    Example:
-        >>> from tfprune.compat import keras
-        >>> i = keras.Input((2,))
-        >>> m = keras.Model(i, [keras.layers.Dense(3, name="cls")(i), keras.layers.Dense(1, name="reg")(i)])
-        >>> refuse_several(m, "two.keras")  # doctest: +ELLIPSIS
-        Traceback (most recent call last):
-        ...
-        tfprune.errors.ConfigError: model 'two.keras' has 2 outputs ['cls', 'reg']; `tfprune run` ...
-    """
-    names = output_names(model)
-    if len(names) < 2:
-        return
-    ys = ", ".join(f"y_{n}" for n in names)
-    labels = ", ".join(f"{n!r}: y_{n}" for n in names)
-    raise errors.ConfigError(
-        f"model {spec!r} has {len(names)} outputs {names}; `tfprune run` trains, measures and "
-        "exports models with one output. For this model: measure it with `tfprune sensitivity "
-        f"{spec} --data d.npz` (arrays x, {ys}; --metric loss for the compiled total loss, "
-        f"--metric {names[0]}_<metric> for one output), and prune it in Python: "
-        f"tfprune.analysis.to_budget(model, (x, {{{labels}}}), macs=...) or "
-        "tfprune.prune(model, ...) trained with the PruningCallback and "
-        f"compile(loss={{{names[0]!r}: ..., ...}}).")
 
 
 def per_output_measures(model, x, y) -> dict | None:

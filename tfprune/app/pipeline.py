@@ -25,10 +25,18 @@ import time
 
 from tfprune import analysis, compat, deprecations, errors, masking, structured
 from tfprune import task as task_lib
-from tfprune.app import compiled, models, outputs, plots, reports
+from tfprune.app import compiled, models, multi, outputs, plots, reports
 from tfprune.app import data as data_lib
 from tfprune.app import mlflow as mlflow_lib
-from tfprune.app.job import DEFAULTS, DIVERGED, Job, RunFailedError, check_finite, section
+from tfprune.app.job import (
+    DEFAULTS,
+    DIVERGED,
+    Job,
+    RunFailedError,
+    check_finite,
+    compile_model,
+    section,
+)
 from tfprune.app.measure import measure
 from tfprune.app.training import granularity_args, prune_variant, quantize_aware_variant, train
 from tfprune.compat import keras
@@ -80,7 +88,8 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     seed = int(recipe.get("seed", 0))
     keras.utils.set_random_seed(seed)
     model = models.load_model(recipe["model"], recipe.get("model_options"), safe_mode=safe_mode)
-    outputs.refuse_several(model, recipe["model"])
+    if multi.is_several(model):
+        multi.check_recipe(recipe, outputs.output_names(model))
     try:
         check_finite(model, None, f"model {recipe['model']!r}", "Give a model with finite "
                      "weights (re-train it or save it again from a good checkpoint).")
@@ -89,15 +98,17 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     (xtr, ytr), (xte, yte) = data_lib.load_data(recipe["data"], seed, task=recipe.get("task"))
     xtr, xte = data_lib.for_model(model, xtr), data_lib.for_model(model, xte)
     task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
-    data_lib.check_input(model, xtr, ytr, source=f"data {recipe['data']['source']!r} (train)",
-                         task=task, loss=loss)
-    data_lib.check_input(model, xte, yte, source=f"data {recipe['data']['source']!r} (test)",
-                         task=task, loss=loss)
-    epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]
-    loss = loss or compiled.user_loss(model)  # the recipe's, else the model's compile state
-    train_cfg = section(recipe, "train", epochs=epochs,
-                        loss=loss or data_lib.default_loss(model, ytr, task))
-    _check_loss(train_cfg["loss"])
+    if isinstance(ytr, dict) and not multi.is_several(model):  # y_<output> of its one output
+        outputs.check_labels(model, ytr, f"data {recipe['data']['source']!r}")
+        ytr, yte = next(iter(ytr.values())), next(iter(yte.values()))
+    for part, x, y in (("train", xtr, ytr), ("test", xte, yte)):
+        source = f"data {recipe['data']['source']!r} ({part})"
+        if multi.is_several(model):
+            data_lib.check_input(model, x, None, source=source)
+            multi.check_targets(model, y, source)
+        else:
+            data_lib.check_input(model, x, y, source=source, task=task, loss=loss)
+    train_cfg, out_task, metric, measures = _train_and_measure(recipe, model, ytr)
     prune_cfg = section(recipe, "prune")
     prune_cfg["granularity"] = deprecations.replace("granularity", prune_cfg["granularity"])
     if prune_cfg["granularity"] == "n:m" and "sparsity" not in recipe.get("prune", {}):
@@ -107,10 +118,9 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     if "allocate" in recipe:
         _allocate(model, recipe, prune_cfg, None)  # an unreachable target: refused now
 
-    out_task, metric = resolve_metric(model, ytr, train_cfg["loss"], task)
     job = Job(recipe, model, (xtr, ytr), (xte, yte), train_cfg, prune_cfg,
               section(recipe, "export"), seed, keras3=compat.is_from_keras3(model),
-              task=out_task, metric=metric)
+              task=out_task, metric=metric, measures=measures)
     if "sweep" in recipe:  # the tuner checks its space and options before any trial
         import shutil
         import tempfile
@@ -123,9 +133,42 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
     return job
 
 
-def resolve_metric(model, y, loss, task=None):
+def _train_and_measure(recipe, model, ytr):
+    """The resolved ``train`` section and what the run measures: ``(train_cfg, task of the
+    first output, metric, measures)``; ``measures`` (several outputs only) as
+    :func:`tfprune.app.multi.measures`, the model compiled with the run's losses."""
+    task, loss = recipe.get("task"), recipe.get("train", {}).get("loss")
+    epochs = 0 if models.is_model_path(recipe["model"]) else DEFAULTS["train"]["epochs"]
+    if multi.is_several(model):
+        train_cfg = section(recipe, "train", epochs=epochs)
+        train_cfg["loss"] = multi.losses(model, loss, ytr)
+        train_cfg["loss_weights"] = multi.loss_weights(model)
+        metric = recipe.get("metric", "loss")
+        compile_model(model, train_cfg["learning_rate"], train_cfg["loss"], metric,
+                      train_cfg["loss_weights"])
+        measures = multi.measures(model, metric, ytr)
+        sens = recipe.get("sensitivity", {}).get("metric")
+        if sens is not None:
+            multi.measures(model, sens, outputs.head(ytr, 8))  # refused now, not after training
+        t = task_lib.resolve(model, [ytr[n] for n in outputs.output_names(model)])[0]
+        return train_cfg, t, metric, measures
+    if isinstance(loss, dict):
+        raise errors.ConfigError("train.loss: a loss per output is for models with several "
+                                 f"outputs; model {recipe['model']!r} has one. Give one name.")
+    loss = loss or compiled.user_loss(model)  # the recipe's, else the model's compile state
+    train_cfg = section(recipe, "train", epochs=epochs,
+                        loss=loss or data_lib.default_loss(model, ytr, task))
+    _check_loss(train_cfg["loss"])
+    out_task, metric = resolve_metric(model, ytr, train_cfg["loss"], task, recipe.get("metric"))
+    if recipe.get("sensitivity", {}).get("metric") is not None:
+        task_lib.metric(out_task, recipe["sensitivity"]["metric"])  # refused before training
+    return train_cfg, out_task, metric, None
+
+
+def resolve_metric(model, y, loss, task=None, chosen=None):
     """The task of the model's first output (:func:`tfprune.task.resolve`) and the metric a
-    run measures on it: the one the model was compiled with (:mod:`tfprune.app.compiled`),
+    run measures on it: ``chosen`` (the recipe's ``metric:``), else the one the model was
+    compiled with (:mod:`tfprune.app.compiled`),
     else accuracy for class scores and binary outputs, ``mae`` for regression, the loss when
     the task cannot be told.
 
@@ -137,6 +180,9 @@ def resolve_metric(model, y, loss, task=None):
         ('regression', 'mae')
     """
     t = task_lib.resolve(model, y, loss=loss, task=task)[0]
+    if chosen is not None:
+        task_lib.metric(t, chosen)  # refuses a metric that cannot apply, naming the output
+        return t, chosen
     chosen = compiled.user_metric(model, y, task)
     return t, chosen or (task_lib.default_metrics(t.kind) or ("loss",))[0]
 
@@ -174,7 +220,7 @@ def sensitivity_scan(job: Job, *, quiet=False):
               "metric": cfg.get("metric", job.metric), "progress": not quiet}
     if "criterion" in cfg:
         kwargs["criterion"] = cfg["criterion"]
-    res = analysis.sensitivity(job.model, (x[:n], y[:n]),
+    res = analysis.sensitivity(job.model, (x[:n], outputs.head(y, n)),
                                granularity=_unit_granularity(job.prune), **kwargs)
     curves = {u: [[0.0, res.baseline]] + [[float(lv), float(v)] for lv, v in zip(res.levels, c, strict=True)]
               for u, c in res.curves.items()}

@@ -315,7 +315,8 @@ def run_folder(name, recipe) -> str:
 
 def _metric_rows(variants) -> list:
     """Rows for a run's metric that :data:`METRICS` does not list (the metric the user's
-    model was compiled with: ``mse``, ``rmse``, ...), in Keras and in LiteRT."""
+    model was compiled with: ``mse``, ``rmse``, ...), in Keras and in LiteRT; for a model
+    with several outputs, each output's measures and its int8 error against Keras."""
     known = {key for key, _, _ in METRICS}
     names = {v.get("metric") for v in variants.values() if isinstance(v, dict)} - {None}
     rows = []
@@ -323,6 +324,17 @@ def _metric_rows(variants) -> list:
         rows += [(m, f"{m} (test set)", "{:.4g}"),
                  (f"tflite.float.{m}", f"float32 {m} (LiteRT)", "{:.4g}"),
                  (f"tflite.int8.{m}", f"int8 {m} (LiteRT)", "{:.4g}")]
+    per = []  # several outputs: each one's measures, then each one's error vs Keras
+    for v in variants.values():
+        per += [k for k in (v.get("outputs") or {}) if k not in per]
+    for m in per:
+        rows += [(f"outputs.{m}", f"{m} (test set)", "{:.4g}"),
+                 (f"tflite.float.outputs.{m}", f"float32 {m} (LiteRT)", "{:.4g}"),
+                 (f"tflite.int8.outputs.{m}", f"int8 {m} (LiteRT)", "{:.4g}")]
+    for o in dict.fromkeys(o for v in variants.values() for o in
+                           (lookup(v, "tflite.int8.vs_keras") or {})):
+        rows.append((f"tflite.int8.vs_keras.{o}.max_abs_error",
+                     f"int8 max abs error vs Keras, output {o}", "{:.3g}"))
     return rows
 
 

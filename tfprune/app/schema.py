@@ -51,6 +51,8 @@ RUN = _obj({
     "seed": _SEED,
     "model": {"type": "string", "minLength": 1},
     "task": {"enum": ["auto", "sparse_categorical", "categorical", "binary", "regression"]},
+    # what the run measures: a metric name, or for several outputs loss / <output>_<metric>
+    "metric": {"type": "string", "minLength": 1, "maxLength": 100},
     "model_options": _obj({
         "input_shape": _SHAPE, "classes": _POS_INT,
         "alpha": {"type": "number", "exclusiveMinimum": 0, "maximum": 4}}),
@@ -65,7 +67,10 @@ RUN = _obj({
     }, required=["source"]),
     "train": _obj({
         "epochs": _EPOCHS, "batch_size": {**_POS_INT, "maximum": 4096},
-        "learning_rate": _LR, "loss": {"type": "string"}}),
+        "learning_rate": _LR,
+        "loss": {"oneOf": [{"type": "string"},  # one loss (for every output), or per output
+                           {"type": "object", "additionalProperties": {"type": "string"},
+                            "minProperties": 1}]}}),
     "prune": _obj({
         "granularity": {"enum": ["weight", "unstructured", "channel", "n:m", "block"]},
         "schedule": {"enum": ["agp", "one_shot"]},
@@ -102,7 +107,7 @@ RUN = _obj({
                     "run_name": {"type": "string"}}),
     "sensitivity": _obj({
         "levels": {"type": "array", "items": _FRACTION, "minItems": 1, "maxItems": 20},
-        "metric": {"enum": ["loss", "accuracy", "mae", "mse", "rmse"]},
+        "metric": {"type": "string", "minLength": 1, "maxLength": 100},
         "samples": {"type": "integer", "minimum": 8, "maximum": 100_000},
         "criterion": {"type": "string"}}),
     "allocate": _obj({

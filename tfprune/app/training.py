@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 
 from tfprune import callbacks, compat, graph, masking, quantization, structured
-from tfprune.app.job import DEFAULTS, DIVERGED, Job, check_finite, compile_model
+from tfprune.app.job import DEFAULTS, DIVERGED, Job, check_finite
 from tfprune.app.measure import evaluate, say_record, tflite_entry
+from tfprune.app.outputs import head
 from tfprune.app.progress import TqdmProgress
 from tfprune.callbacks import PruningCallback
 from tfprune.core.schedules import AGP
@@ -49,8 +50,8 @@ def fit(model, x, y, *, epochs, batch_size, desc, quiet, callbacks=()):
 def train(job: Job, *, quiet=False, callbacks=()):
     """Dense training (``train.epochs``; 0 keeps the loaded weights). Returns the history."""
     t = job.train
-    compile_model(job.model, t["learning_rate"], t["loss"], job.metric)
-    return fit(job.model, *job.train_data, epochs=t["epochs"], batch_size=t["batch_size"],
+    job.compile(job.model, t["learning_rate"])
+    return fit(job.model, *job.fit_data(), epochs=t["epochs"], batch_size=t["batch_size"],
                 desc="dense training", quiet=quiet, callbacks=callbacks)
 
 
@@ -90,7 +91,7 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
         sparsity = None if allocation is not None or spec["granularity"] == "n:m" \
             else spec["sparsity"]
         pruned = masking.one_shot(model, sparsity, criterion=spec.get("criterion", "magnitude"),
-                                  scope=scope, exclude=spec.get("exclude"), data=(x[:n], y[:n]),
+                                  scope=scope, exclude=spec.get("exclude"), data=(x[:n], head(y, n)),
                                   compensate=spec.get("compensate", False),
                                   **granularity_args(spec))
         epochs, info = spec["epochs"], {"schedule": "one_shot", "calibration_samples": len(x[:n])}
@@ -104,9 +105,8 @@ def _prune_weights(model, spec, job, quiet, callbacks, allocation=None):
                                exclude=spec.get("exclude"), **granularity_args(spec))
         epochs, info = max(1, spec["epochs"]), {"schedule": schedule.get_config()}
     fitted, pruned = _with_teacher(pruned, model, spec, job)
-    compile_model(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
-                  job.metric)
-    hist = fit(fitted, x, y, epochs=epochs, batch_size=batch, desc="pruning weights",
+    job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
+    hist = fit(fitted, *job.fit_data(), epochs=epochs, batch_size=batch, desc="pruning weights",
                quiet=quiet, callbacks=[PruningCallback(per_layer=False), *callbacks])
     return masking.strip(pruned), hist, info
 
@@ -118,16 +118,15 @@ def _one_shot_plan(spec, allocation) -> bool:
 
 
 def _prune_channels_gradual(model, spec, job, quiet, callbacks):
-    x, y = job.train_data
+    x = job.train_data[0]
     batch = spec.get("batch_size", job.train["batch_size"])
     end = max(1, int(spec["ramp_fraction"] * max(1, spec["epochs"]) * np.ceil(len(x) / batch)))
     schedule = AGP(spec["sparsity"], begin_step=0, end_step=end, frequency=spec["frequency"])
     pruned = masking.prune(model, schedule=schedule, granularity="channel", scope=spec["scope"],
                            criterion=spec.get("criterion", "l2"), exclude=spec.get("exclude"))
     fitted, pruned = _with_teacher(pruned, model, spec, job)
-    compile_model(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
-             job.metric)
-    hist = fit(fitted, x, y, epochs=max(1, spec["epochs"]), batch_size=batch,
+    job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
+    hist = fit(fitted, *job.fit_data(), epochs=max(1, spec["epochs"]), batch_size=batch,
                 desc="pruning channels", quiet=quiet,
                 callbacks=[PruningCallback(per_layer=False), *callbacks])
     plain = masking.strip(pruned)
@@ -146,9 +145,8 @@ def _prune_channels(model, spec, job, quiet, callbacks, allocation=None):
                         min_channels=spec["min_channels"], exclude=spec.get("exclude"))
     small = structured.shrink(structured.apply_masks(model, p), p)
     fitted, small = _with_teacher(small, model, spec, job)
-    compile_model(fitted, spec.get("learning_rate", job.train["learning_rate"]), job.train["loss"],
-             job.metric)
-    hist = fit(fitted, *job.train_data, epochs=spec["epochs"],
+    job.compile(fitted, spec.get("learning_rate", job.train["learning_rate"]))
+    hist = fit(fitted, *job.fit_data(), epochs=spec["epochs"],
                 batch_size=spec.get("batch_size", job.train["batch_size"]),
                 desc="fine-tuning channels", quiet=quiet, callbacks=callbacks)
     kept = {g: f"{len(k)}/{p.channels[g]}" for g, k in p.keep.items()}
@@ -174,8 +172,8 @@ def quantize_aware_variant(model, job: Job, stage: str, *, quiet=False, say=prin
     cfg = {**DEFAULTS["quantize_aware"], **job.recipe.get("quantize_aware", {})}
     batch = cfg.get("batch_size", job.train["batch_size"])
     qat = quantization.quantize_aware(model, representative_data=job.train_data[0][:200])
-    compile_model(qat, cfg["learning_rate"], job.train["loss"], job.metric)
-    hist = fit(qat, *job.train_data, epochs=cfg["epochs"], batch_size=batch,
+    job.compile(qat, cfg["learning_rate"])
+    hist = fit(qat, *job.fit_data(), epochs=cfg["epochs"], batch_size=batch,
                 desc="quantization-aware training", quiet=quiet)
     check_finite(qat, hist, "quantization-aware training", DIVERGED)
     before, after = quantization.zero_fractions(model), quantization.zero_fractions(qat)
