@@ -26,6 +26,7 @@ from tfprune.compat._activations import ACTIVATION_KEYS, to_tf_keras_activation
 from tfprune.compat._configs import filter_config, init_args, shift_nodes
 from tfprune.compat._counterparts import tf_keras_class, tf_keras_customs
 from tfprune.compat._models import copy_weights, is_model, walk
+from tfprune.compat._ops import OPS, drop_masks, implicit_masks, op_to_tf_keras
 
 __all__ = ["to_tf_keras", "check_translatable", "max_relative_error"]
 
@@ -97,7 +98,7 @@ def check_translatable(model) -> None:
         inner = getattr(model_like, "_functional", None) or model_like
         for op in getattr(inner, "operations", []):
             if not isinstance(op, keras.layers.Layer) and type(op).__name__ not in (
-                    *_OPS, "NotEqual"):  # NotEqual: only as a mask (_implicit_masks)
+                    *OPS, "NotEqual"):  # NotEqual: only as a mask (_ops.implicit_masks)
                 raise errors.UnsupportedLayerError(
                     f"Operation {op.name!r} ({type(op).__module__}.{type(op).__name__}) in "
                     f"{model_like.name!r} is a bare Keras 3 op, not a layer; tf_keras has no "
@@ -189,80 +190,6 @@ def _io_list(value):
     return value
 
 
-_OPS = {"Add": "Add", "Subtract": "Subtract", "Multiply": "Multiply"}
-
-
-def _refs(value):
-    """Names of the layers/ops whose tensors ``value`` (node args or kwargs) refers to."""
-    if isinstance(value, dict):
-        if value.get("class_name") == "__keras_tensor__":
-            return {value["config"]["keras_history"][0]}
-        return set().union(*map(_refs, value.values())) if value else set()
-    if isinstance(value, list):
-        return set().union(*map(_refs, value)) if value else set()
-    return set()
-
-
-def _implicit_masks(config, name):
-    """Names of the ``x != 0`` ops of Keras 3's ``Embedding(mask_zero=True)`` masks: Keras 3
-    records the mask as an op passed to the next layer's ``mask=``; tf_keras derives the same
-    mask from the Embedding itself, so these ops (and the ``mask=`` arguments) are left out.
-    Any other use of ``!=`` is refused, naming it."""
-    masks = set()
-    for entry in config["layers"]:
-        if entry["class_name"] != "NotEqual":
-            continue
-        nodes = entry.get("inbound_nodes") or [{}]
-        args = nodes[0].get("args", [])
-        op = entry.get("name") or entry["config"].get("name")
-        used = [(k, v) for e in config["layers"] for n in e.get("inbound_nodes") or []
-                if isinstance(n, dict) for k, v in [("args", n.get("args")),
-                                                    *n.get("kwargs", {}).items()]
-                if op in _refs(v)]
-        if len(args) != 2 or args[1] != 0 or any(k != "mask" for k, _ in used):
-            raise errors.UnsupportedLayerError(
-                f"Operation {op!r} (x != y) in {name!r} is a bare Keras 3 op, not a layer; "
-                "tf_keras has no counterpart (it is translated only as the mask of an "
-                "Embedding(mask_zero=True)). Use a layer (or a custom layer registered with "
-                "tfprune.compat.register_counterpart).")
-        masks.add(op)
-    return masks
-
-
-def _drop_masks(node, masks):
-    """A Keras 3 node without its ``mask=`` argument when that mask is an implicit one."""
-    if not masks or not isinstance(node, dict) or not (
-            _refs(node.get("kwargs", {}).get("mask")) & masks):
-        return node
-    return {**node, "kwargs": {k: v for k, v in node["kwargs"].items() if k != "mask"}}
-
-
-def _op_to_tf_keras(entry, name):
-    """A bare Keras 3 binary op (x + y, x * c, ...) as the tf_keras layer that computes it."""
-    op = entry["class_name"]
-    out = []
-    for node in entry["inbound_nodes"]:
-        args = node["args"]
-        tensors = [a for a in args if isinstance(a, dict) and
-                   a.get("class_name") == "__keras_tensor__"]
-        consts = [a for a in args if isinstance(a, (int, float)) and not isinstance(a, bool)]
-        if len(args) != 2 or node.get("kwargs") or len(tensors) + len(consts) != 2 or (
-                len(consts) == 1 and op == "Subtract" and args[0] is consts[0]):
-            raise errors.UnsupportedLayerError(
-                f"Operation {name!r} ({op}) has arguments tfprune cannot translate "
-                "(two tensors, or a tensor and a number, are supported). Use the layer form.")
-        hist = [[*t["config"]["keras_history"], {}] for t in tensors]
-        if len(tensors) == 2:
-            layer = {"class_name": _OPS[op], "config": {"name": name, "dtype": "float32"}}
-        else:
-            c = float(consts[0])
-            scale, offset = (c, 0.0) if op == "Multiply" else (1.0, -c if op == "Subtract" else c)
-            layer = {"class_name": "Rescaling", "config": {"name": name, "scale": scale,
-                                                           "offset": offset}}
-        out.append(hist)
-    return {**layer, "name": name, "inbound_nodes": out}
-
-
 def _special_config(layer, cfg):
     """Configs that hold state outside the weights: a TextVectorization's vocabulary."""
     if type(layer).__name__ == "TextVectorization" and cfg.get("vocabulary") is None:
@@ -291,42 +218,15 @@ def _model_config_to_tf_keras(model, config, functions=None):
     """
     functions = {} if functions is None else functions
     by_name = {layer.name: layer for layer in model.layers}
-    masks = _implicit_masks(config, config["name"])
+    masks = implicit_masks(config, config["name"])
     out = {"name": config["name"], "layers": []}
     if "trainable" in config:
         out["trainable"] = config["trainable"]
     for entry in config["layers"]:
-        cfg = entry["config"]
-        name = cfg.get("name") or entry.get("name")
-        layer = by_name.get(name)
-        if name in masks:
-            continue
-        if entry.get("module", "").startswith("keras.src.ops") and entry["class_name"] in _OPS:
-            out["layers"].append(_op_to_tf_keras(entry, name))
-            continue
-        if entry["class_name"] == "InputLayer":
-            new = {"class_name": "InputLayer", "config": _layer_config_to_tf_keras(
-                tf_keras.layers.InputLayer, name, cfg)}
-        elif layer is not None and is_model(layer):
-            inner = _model_config_to_tf_keras(layer, layer.get_config(), functions)
-            new = {"class_name": "Sequential" if entry["class_name"] == "Sequential"
-                   else "Functional", "config": inner}
-        else:
-            klass = tf_keras_class(layer)
-            new = {"class_name": klass.__name__,
-                   "config": _layer_config_to_tf_keras(klass, name, _special_config(layer, cfg))}
-            if issubclass(klass, tf_keras.layers.Lambda):
-                new["config"].update(_lambda_config(layer, functions))
-            if issubclass(klass, tf_keras.layers.MultiHeadAttention):
-                shapes = (entry.get("build_config") or {}).get("shapes_dict", {})
-                for key in ("query_shape", "key_shape", "value_shape"):
-                    new["config"][key] = shapes.get(key)
-        if "inbound_nodes" in entry:
-            names = _call_arg_names(new["class_name"], tf_keras_class(layer) if layer else None)
-            new["name"] = name
-            new["inbound_nodes"] = [_node_to_tf_keras(_drop_masks(n, masks), names)
-                                    for n in entry["inbound_nodes"]]
-        out["layers"].append(new)
+        name = entry["config"].get("name") or entry.get("name")
+        if name not in masks:
+            out["layers"].append(_entry_to_tf_keras(entry, name, by_name.get(name), functions,
+                                                    masks))
     for key in ("input_layers", "output_layers"):
         if key in config:
             out[key] = _io_list(config[key])
@@ -340,6 +240,36 @@ def _model_config_to_tf_keras(model, config, functions=None):
                             for e in out[key]] if key == "layers" else shift_nodes(
                                 out[key], nested, 1)
     return out
+
+
+def _entry_to_tf_keras(entry, name, layer, functions, masks):
+    """One entry of a Keras 3 functional config (a layer, nested model or bare op)."""
+    cfg = entry["config"]
+    if entry.get("module", "").startswith("keras.src.ops") and entry["class_name"] in OPS:
+        return op_to_tf_keras(entry, name)
+    if entry["class_name"] == "InputLayer":
+        new = {"class_name": "InputLayer", "config": _layer_config_to_tf_keras(
+            tf_keras.layers.InputLayer, name, cfg)}
+    elif layer is not None and is_model(layer):
+        inner = _model_config_to_tf_keras(layer, layer.get_config(), functions)
+        new = {"class_name": "Sequential" if entry["class_name"] == "Sequential"
+               else "Functional", "config": inner}
+    else:
+        klass = tf_keras_class(layer)
+        new = {"class_name": klass.__name__,
+               "config": _layer_config_to_tf_keras(klass, name, _special_config(layer, cfg))}
+        if issubclass(klass, tf_keras.layers.Lambda):
+            new["config"].update(_lambda_config(layer, functions))
+        if issubclass(klass, tf_keras.layers.MultiHeadAttention):
+            shapes = (entry.get("build_config") or {}).get("shapes_dict", {})
+            for key in ("query_shape", "key_shape", "value_shape"):
+                new["config"][key] = shapes.get(key)
+    if "inbound_nodes" in entry:
+        names = _call_arg_names(new["class_name"], tf_keras_class(layer) if layer else None)
+        new["name"] = name
+        new["inbound_nodes"] = [_node_to_tf_keras(drop_masks(n, masks), names)
+                                for n in entry["inbound_nodes"]]
+    return new
 
 
 def _call_arg_names(class_name, klass):
