@@ -10,8 +10,8 @@ from tfprune.compat import check_tf_keras_model, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
 from tfprune.masking import channels, pruner, refit, subclassed, wrap
-from tfprune.masking import keras3_subclassed as k3sub
 from tfprune.masking import granularity as granularity_lib
+from tfprune.masking import keras3_subclassed as k3sub
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
 from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public)

@@ -36,7 +36,6 @@ from tfprune import errors
 from tfprune import layers as layers_lib
 from tfprune.compat import is_keras3_object
 from tfprune.core import criteria as criteria_lib
-from tfprune.core import masks as masks_lib
 from tfprune.masking.scores import ScoringMixin
 
 __all__ = ["is_keras3_subclassed", "prunable", "LayerMasks", "MaskState", "state_of",
@@ -234,31 +233,6 @@ def sparsity_report(model) -> dict:
     return {"sparsity": zeros / total if total else 0.0, "layers": per_layer}
 
 
-def update_masks(model, step: int) -> None:
-    """Masks at the schedule's sparsity for ``step`` (one ranking per layer, or one global
-    ranking under one budget of weights), then the pruned weights zeroed."""
-    state = state_of(model)
-    if state.ranking == "global":
-        pairs = [(lm, i) for lm in state.layers for i in range(len(lm.pruning_vars))]
-        scores = [lm.unit_scores(i) for lm, i in pairs]
-        sizes = [int(np.prod(lm.pruning_vars[i][0].shape)) // max(int(tf.size(s)), 1)
-                 for (lm, i), s in zip(pairs, scores, strict=True)]
-        units = masks_lib.global_keep_masks(scores, state.target(step), min_per_tensor=1,
-                                            unit_sizes=sizes)
-        for (lm, i), unit in zip(pairs, units, strict=True):
-            _, mask, thr = lm.pruning_vars[i]
-            mask.assign(tf.cast(lm.expand(i, unit), mask.dtype))
-            thr.assign(tf.zeros([], thr.dtype))
-    else:
-        for lm in state.layers:
-            target = tf.constant(state.target(step, lm.sparsity_scale), tf.float32)
-            for i, (_, mask, thr) in enumerate(lm.pruning_vars):
-                t, m = lm.mask_for(i, target)
-                mask.assign(m)
-                thr.assign(t)
-    assign_masked(model)
-
-
 # -- copies ---------------------------------------------------------------------------
 def _refuse_copy(model, why):
     return errors.ModelTypeError(
@@ -343,3 +317,62 @@ def _compile_like(model, new) -> None:
         warnings.warn(f"The copy of {type(model).__name__} could not be compiled like the "
                       f"model ({type(exc).__name__}: {str(exc)[:200]}); compile it before "
                       "fit.", stacklevel=3)
+
+
+# -- measuring (tfprune.sensitivity at weight granularity) -----------------------------
+def functional_view(model):
+    """A Keras 3 Functional model calling ``model`` on ``keras.Input`` s of the shape it was
+    built with: what measuring needs (outputs, a concrete input). Shares its weights.
+
+    Example:
+        >>> import numpy as np, keras
+        >>> class M(keras.Model):
+        ...     def __init__(self, **kw):
+        ...         super().__init__(**kw)
+        ...         self.fc = keras.layers.Dense(2)
+        ...     def call(self, x):
+        ...         return self.fc(x)
+        >>> m = M(); _ = m(np.zeros((1, 3), "float32"))
+        >>> functional_view(m).output.shape
+        (None, 2)
+    """
+    keras = _keras3()
+    shapes = dict(getattr(model, "_build_shapes_dict", None) or {})
+    shape = next(iter(shapes.values())) if len(shapes) == 1 else None
+    if shape is None or (shape and isinstance(shape[0], (list, tuple, dict))):
+        raise errors.ModelTypeError(
+            f"{type(model).__name__} was built with inputs {shapes}; tfprune measures a "
+            "subclassed Keras 3 model called on one tensor: call it as model(x).")
+    inputs = keras.Input(tuple(shape[1:]))
+    try:
+        outputs = model(inputs, training=False)
+    except Exception as exc:  # noqa: BLE001 - any failure of the user's call is reported
+        raise errors.ModelTypeError(
+            f"{type(model).__name__}.call could not run on a symbolic keras.Input "
+            f"({type(exc).__name__}: {str(exc)[:200]}); tfprune needs that to measure it. "
+            "Use keras.ops in call (no .numpy(), no Python branching on values).") from exc
+    return keras.Model(inputs, outputs, name=model.name)
+
+
+def weight_units(work, criterion) -> dict:
+    """:func:`tfprune.analysis.weight_units.units` of a subclassed Keras 3 model:
+    ``{layer name: ([layer name], prunable tf.Variables, scores)}``.
+
+    Example:
+        >>> import keras
+        >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
+        >>> [tuple(w.shape) for w in weight_units(m, "magnitude")["d"][1]]
+        [(3, 2)]
+    """
+    crit = criteria_lib.get(criterion)
+    if crit.needs_data or crit.per_channel:
+        raise errors.ConfigError(
+            f"sensitivity(granularity='weight') supports weight-only criteria such as "
+            f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
+    units = {}
+    for layer, names in prunable(work):
+        ws = [_variable(layer, n).value for n in names]
+        units[layer.name] = ([layer.name], ws, [criteria_lib.checked_scores(
+            crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
+            where=f"layer {layer.name!r}") for i, w in enumerate(ws)])
+    return units

@@ -36,12 +36,14 @@ from __future__ import annotations
 import functools
 
 import numpy as np
+import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
 
 from tfprune import errors
 from tfprune.core import criteria as criteria_lib
+from tfprune.core import masks as masks_lib
 from tfprune.core import schedules as schedules_lib
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import keras3_slots as slots3
@@ -54,14 +56,16 @@ from tfprune.masking.validate import (
     final_sparsity,
 )
 
-__all__ = ["serves", "prune", "one_shot", "strip", "Training"]
+__all__ = ["serves", "update_masks", "prune", "one_shot", "strip", "Training"]
 
 _WEIGHT_ONLY = "'magnitude', 'l1', 'l2' or 'random'"
 
 
-def serves(keras3_fn):
+def serves(keras3_fn=None):
     """Decorate a public entry point so that a subclassed Keras 3 model (its first argument)
     goes to ``keras3_fn`` with the same arguments; anything else to the function itself.
+    ``keras3_fn=None``: to the function under the next decorator (``keras3_io``, which would
+    translate the model: the function handles such models itself).
 
     Example:
         >>> @serves(lambda model: "keras 3 subclassed")
@@ -75,12 +79,37 @@ def serves(keras3_fn):
         def wrapper(*args, **kwargs):
             model = args[0] if args else kwargs.get("model")
             if slots3.is_keras3_subclassed(model):
-                return keras3_fn(*args, **kwargs)
+                return (keras3_fn or fn.__wrapped__)(*args, **kwargs)
             return fn(*args, **kwargs)
 
         return wrapper
 
     return decorate
+
+
+def update_masks(model, step: int) -> None:
+    """Masks at the schedule's sparsity for ``step`` (one ranking per layer, or one global
+    ranking under one budget of weights), then the pruned weights zeroed."""
+    state = slots3.state_of(model)
+    if state.ranking == "global":
+        pairs = [(lm, i) for lm in state.layers for i in range(len(lm.pruning_vars))]
+        scores = [lm.unit_scores(i) for lm, i in pairs]
+        sizes = [int(np.prod(lm.pruning_vars[i][0].shape)) // max(int(tf.size(s)), 1)
+                 for (lm, i), s in zip(pairs, scores, strict=True)]
+        units = masks_lib.global_keep_masks(scores, state.target(step), min_per_tensor=1,
+                                            unit_sizes=sizes)
+        for (lm, i), unit in zip(pairs, units, strict=True):
+            _, mask, thr = lm.pruning_vars[i]
+            mask.assign(tf.cast(lm.expand(i, unit), mask.dtype))
+            thr.assign(tf.zeros([], thr.dtype))
+    else:
+        for lm in state.layers:
+            target = tf.constant(state.target(step, lm.sparsity_scale), tf.float32)
+            for i, (_, mask, thr) in enumerate(lm.pruning_vars):
+                t, m = lm.mask_for(i, target)
+                mask.assign(m)
+                thr.assign(t)
+    slots3.assign_masked(model)
 
 
 def _check_criterion(model, crit, unit):
@@ -230,7 +259,7 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
             "out and fine-tune the pruned model with PruningCallback instead.")
     pruned = prune(model, sparsity=sparsity, criterion=criterion, scope=scope, exclude=exclude,
                    granularity=granularity, n_m=n_m, block=block, inplace=inplace, fixed=True)
-    slots3.update_masks(pruned, 0)
+    update_masks(pruned, 0)
     slots3.state_of(pruned).step = 0
     return pruned
 
@@ -299,7 +328,7 @@ class Training:
         if self.state.step < 0:
             self.state.step = 0
             if self.state.fires(0):
-                slots3.update_masks(self.model, 0)
+                update_masks(self.model, 0)
         self._base = self.state.step
 
     def epoch_begin(self) -> None:
@@ -311,7 +340,7 @@ class Training:
         due = [s for s in range(self.state.step + 1, self._base + batch + 2)
                if self.state.fires(s)]
         if due:
-            slots3.update_masks(self.model, due[-1])
+            update_masks(self.model, due[-1])
 
     def batch_end(self, batch: int) -> None:
         """After the step: the step counted, the pruned weights zeroed again."""
