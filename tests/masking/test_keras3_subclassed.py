@@ -148,6 +148,7 @@ def test_one_shot_inplace_exclude_and_global():
         tfprune.prune(p, sparsity=0.5)
 
 
+@pytest.mark.slow
 def test_nm_and_block_patterns():
     m = _conv()
     nm = tfprune.one_shot(m, granularity="n:m", n_m=(2, 4), exclude=["conv"])
@@ -193,6 +194,7 @@ def test_uncopyable_model_offers_inplace(keras3_subclassed):
     assert p is m and _zero_frac(m.d.kernel) == 0.5
 
 
+@pytest.mark.slow
 def test_sensitivity_at_weight_granularity():
     m = _mlp()
     _compile(m)
