@@ -16,7 +16,7 @@ from tfprune import errors
 from tfprune.callbacks import dynamic
 from tfprune.compat import keras
 from tfprune.masking import keras3_slots, pruner
-from tfprune.masking.keras3_subclassed import Training as Keras3Training
+from tfprune.masking.keras3_training import Training as Keras3Training
 
 __all__ = ["PruningCallback", "before_step", "shortfall"]
 

@@ -39,7 +39,7 @@ from tfprune.core import criteria as criteria_lib
 from tfprune.masking.scores import ScoringMixin
 
 __all__ = ["is_keras3_subclassed", "prunable", "LayerMasks", "MaskState", "state_of",
-           "copy_model", "assign_masked", "sparsity_report"]
+           "copy_model", "assign_masked", "sparsity_report", "variable"]
 
 _STATE = "_tfprune_keras3_masks"
 
@@ -120,7 +120,8 @@ def prunable(model) -> list:
     return found
 
 
-def _variable(layer, name):
+def variable(layer, name):
+    """The Keras 3 variable at attribute path ``name`` of ``layer`` (``"cell.kernel"``)."""
     var = layer
     for part in name.split("."):
         var = getattr(var, part, None)
@@ -152,7 +153,7 @@ class LayerMasks(ScoringMixin):
         self.prunable_weight_names = list(names)
         self.pruning_vars = []
         for name in names:
-            weight = _variable(layer, name).value  # the tf.Variable Keras 3 assigns
+            weight = variable(layer, name).value  # the tf.Variable Keras 3 assigns
             self.pruning_vars.append((weight,
                                       tf.Variable(tf.ones(weight.shape, weight.dtype),
                                                   trainable=False),
@@ -371,7 +372,7 @@ def weight_units(work, criterion) -> dict:
             f"'magnitude' or 'random'; {crit.name!r} needs data or scores channels.")
     units = {}
     for layer, names in prunable(work):
-        ws = [_variable(layer, n).value for n in names]
+        ws = [variable(layer, n).value for n in names]
         units[layer.name] = ([layer.name], ws, [criteria_lib.checked_scores(
             crit, w, {"key": criteria_lib.weight_key(layer.name, i)},
             where=f"layer {layer.name!r}") for i, w in enumerate(ws)])

@@ -7,7 +7,7 @@ copy (``type(model).from_config(model.get_config())``, built and given the weigh
 model itself with ``inplace=True``) carries masks beside its prunable layers
 (:mod:`tfprune.masking.keras3_slots`), chosen by tfprune's criteria and mask math and applied
 as ``weight.assign(weight * mask)``. ``tfprune.PruningCallback`` in Keras 3's ``fit`` drives
-them (:class:`Training`): masks updated at the schedule's steps, pruned weights zeroed again
+them (:class:`~tfprune.masking.keras3_training.Training`): masks updated at the schedule's steps, pruned weights zeroed again
 after every training batch (so the optimizer cannot regrow them). :func:`strip` gives the
 user's class with the masked weights and no tfprune state; it saves to ``.keras`` and
 reloads with plain ``keras.models.load_model``.
@@ -33,21 +33,21 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import functools
+import inspect
 
-import numpy as np
-import tensorflow as tf
 from tensorflow_model_optimization.python.core.sparsity.keras import (
     pruning_schedule as tfmot_schedules,
 )
 
 from tfprune import errors
 from tfprune.core import criteria as criteria_lib
-from tfprune.core import masks as masks_lib
 from tfprune.core import schedules as schedules_lib
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import keras3_slots as slots3
 from tfprune.masking import scope as scope_lib
+from tfprune.masking.keras3_training import update_masks
 from tfprune.masking.subclassed import check_graph_free
 from tfprune.masking.validate import (
     DEFAULT_FREQUENCY,
@@ -56,60 +56,64 @@ from tfprune.masking.validate import (
     final_sparsity,
 )
 
-__all__ = ["serves", "update_masks", "prune", "one_shot", "strip", "Training"]
+__all__ = ["Request", "serves", "prune", "one_shot", "strip"]
 
 _WEIGHT_ONLY = "'magnitude', 'l1', 'l2' or 'random'"
 
 
-def serves(keras3_fn=None):
-    """Decorate a public entry point so that a subclassed Keras 3 model (its first argument)
-    goes to ``keras3_fn`` with the same arguments; anything else to the function itself.
-    ``keras3_fn=None``: to the function under the next decorator (``keras3_io``, which would
-    translate the model: the function handles such models itself).
+@dataclasses.dataclass(frozen=True)
+class Request:
+    """The arguments of a ``tfprune.prune``/``one_shot``/``strip`` call (their defaults).
 
     Example:
-        >>> @serves(lambda model: "keras 3 subclassed")
-        ... def f(model):
+        >>> Request(sparsity=0.5).criterion
+        'magnitude'
+    """
+
+    sparsity: float | None = None
+    schedule: object = None
+    criterion: object = "magnitude"
+    scope: object = "layer"
+    exclude: object = None
+    granularity: str | None = None
+    n_m: tuple = (2, 4)
+    block: tuple = (4, 1)
+    inplace: bool = False
+    compensate: bool = False
+    data: object = None
+    loss: object = None
+    max_batches: int | None = None
+
+
+def serves(keras3_fn=None):
+    """Decorate a public entry point so that a subclassed Keras 3 model (its first argument)
+    goes to ``keras3_fn(model, Request(...))`` (the call's other arguments); anything else to
+    the function itself. ``keras3_fn=None``: to the function under the next decorator
+    (``keras3_io``, which would translate the model) with the same arguments: the function
+    handles such models itself.
+
+    Example:
+        >>> @serves(lambda model, request: "keras 3 subclassed")
+        ... def f(model, sparsity=None):
         ...     return "other"
-        >>> f(object())
+        >>> f(object(), 0.5)
         'other'
     """
     def decorate(fn):
         @functools.wraps(fn)
         def wrapper(*args, **kwargs):
             model = args[0] if args else kwargs.get("model")
-            if slots3.is_keras3_subclassed(model):
-                return (keras3_fn or fn.__wrapped__)(*args, **kwargs)
-            return fn(*args, **kwargs)
+            if not slots3.is_keras3_subclassed(model):
+                return fn(*args, **kwargs)
+            if keras3_fn is None:
+                return fn.__wrapped__(*args, **kwargs)
+            bound = inspect.signature(fn).bind(*args, **kwargs)
+            bound.arguments.pop("model")
+            return keras3_fn(model, Request(**bound.arguments))
 
         return wrapper
 
     return decorate
-
-
-def update_masks(model, step: int) -> None:
-    """Masks at the schedule's sparsity for ``step`` (one ranking per layer, or one global
-    ranking under one budget of weights), then the pruned weights zeroed."""
-    state = slots3.state_of(model)
-    if state.ranking == "global":
-        pairs = [(lm, i) for lm in state.layers for i in range(len(lm.pruning_vars))]
-        scores = [lm.unit_scores(i) for lm, i in pairs]
-        sizes = [int(np.prod(lm.pruning_vars[i][0].shape)) // max(int(tf.size(s)), 1)
-                 for (lm, i), s in zip(pairs, scores, strict=True)]
-        units = masks_lib.global_keep_masks(scores, state.target(step), min_per_tensor=1,
-                                            unit_sizes=sizes)
-        for (lm, i), unit in zip(pairs, units, strict=True):
-            _, mask, thr = lm.pruning_vars[i]
-            mask.assign(tf.cast(lm.expand(i, unit), mask.dtype))
-            thr.assign(tf.zeros([], thr.dtype))
-    else:
-        for lm in state.layers:
-            target = tf.constant(state.target(step, lm.sparsity_scale), tf.float32)
-            for i, (_, mask, thr) in enumerate(lm.pruning_vars):
-                t, m = lm.mask_for(i, target)
-                mask.assign(m)
-                thr.assign(t)
-    slots3.assign_masked(model)
 
 
 def _check_criterion(model, crit, unit):
@@ -146,7 +150,7 @@ def _check_fits(layers, strategy, n_m, block):
         who, fix = f"Layer {layer.name!r} ({type(layer).__name__}): ", \
             f"; exclude it with exclude=[{layer.name!r}]."
         for name in names:
-            var = slots3._variable(layer, name)  # noqa: SLF001 - same module family
+            var = slots3.variable(layer, name)
             strategy.fits(var.path, list(var.shape), tuple(n_m), tuple(block), who, fix)
 
 
@@ -158,9 +162,7 @@ def _schedule(sparsity, schedule, fixed):
     return tfmot_schedules.ConstantSparsity(float(sparsity), 0, frequency=DEFAULT_FREQUENCY)
 
 
-def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1), inplace=False,
-          fixed=False):
+def prune(model, request: Request, fixed: bool = False):
     """:func:`tfprune.prune` for a subclassed Keras 3 model (it dispatches here).
 
     Returns a copy of ``model`` (its class, layer names, weights, compile state) carrying
@@ -180,12 +182,13 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(np.zeros((1, 3), "float32"))
-        >>> p = prune(m, sparsity=0.5)
-        >>> type(p).__name__, p is m, [lm.layer.name for lm in slots3.state_of(p).layers]
-        ('M', False, ['dense'])
+        >>> p = prune(m, Request(sparsity=0.5))
+        >>> type(p).__name__, p is m, [lm.layer.name == m.fc.name for lm in
+        ...                            slots3.state_of(p).layers]
+        ('M', False, [True])
     """
-    if inplace not in (True, False):
-        raise errors.ConfigError(f"inplace must be True or False, got {inplace!r}.")
+    if request.inplace not in (True, False):
+        raise errors.ConfigError(f"inplace must be True or False, got {request.inplace!r}.")
     if not model.built:
         raise errors.ModelTypeError(
             f"`model` ({type(model).__name__}) is not built yet: call it on a batch "
@@ -194,22 +197,44 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         raise errors.AlreadyPrunedError(
             f"`model` {model.name!r} is already pruned. Strip it first with "
             "tfprune.strip(model), or keep training the pruned one.")
-    crit = criteria_lib.get(criterion)
-    resolved = scope_lib.resolve(scope)
-    strategy = granularity_lib.get(granularity if granularity is not None
+    plan = _plan(model, request, fixed)
+    target = model if request.inplace else slots3.copy_model(model)
+    held = {layer.name: (layer, ws) for layer, ws in slots3.prunable(target)}
+    layers = [slots3.LayerMasks(*held[n], plan.criterion, plan.unit, plan.n_m, plan.block,
+                                scale) for n, scale in plan.scales.items()]
+    slots3.set_state(target, slots3.MaskState(layers, plan.schedule, plan.ranking))
+    return target
+
+
+@dataclasses.dataclass(frozen=True)
+class _Plan:
+    criterion: object
+    unit: str
+    ranking: str
+    n_m: tuple
+    block: tuple
+    schedule: object
+    scales: dict  # {layer name: sparsity scale} of the layers pruned
+
+
+def _plan(model, r: Request, fixed: bool) -> _Plan:
+    """Every argument checked and resolved as :func:`tfprune.prune` does, before any work."""
+    crit = criteria_lib.get(r.criterion)
+    resolved = scope_lib.resolve(r.scope)
+    strategy = granularity_lib.get(r.granularity if r.granularity is not None
                                    else resolved.granularity, crit)
     _check_criterion(model, crit, strategy.name)
     criteria_lib.check_granularity(crit, strategy.name)
-    scope = scope_lib.resolve(scope, strategy.name)
+    scope = scope_lib.resolve(r.scope, strategy.name)
     if scope.ranking == "global" and not strategy.global_ranking:
         raise errors.ConfigError(f"granularity={strategy.name!r} has no global ranking: use "
                                  "scope='layer'.")
-    n_m = errors.check_pair(n_m, "n_m")
-    block = check_positive_pair(block, "block")
-    if strategy.name == "n:m" and sparsity is None and schedule is None and not scope.is_mapping:
+    n_m, block = errors.check_pair(r.n_m, "n_m"), check_positive_pair(r.block, "block")
+    sparsity = r.sparsity
+    if strategy.name == "n:m" and sparsity is None and r.schedule is None and not scope.is_mapping:
         sparsity = 1.0 - n_m[0] / n_m[1]
-    check_schedule_args(sparsity, schedule, scope)
-    exclude = [exclude] if isinstance(exclude, str) else list(exclude or [])
+    check_schedule_args(sparsity, r.schedule, scope)
+    exclude = [r.exclude] if isinstance(r.exclude, str) else list(r.exclude or [])
     found = _targets(model, exclude, scope)
     names = [n for n in found if n not in exclude
              and (not scope.is_mapping or n in scope.targets)]
@@ -217,7 +242,7 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         raise errors.NothingToPruneError(
             f"{type(model).__name__} {model.name!r} holds no prunable layer (Dense, Conv*, "
             "DepthwiseConv2D, SeparableConv*, Embedding, ...) that is not excluded.")
-    schedule = _schedule(sparsity if sparsity is not None else scope.final, schedule, fixed)
+    schedule = _schedule(sparsity if sparsity is not None else scope.final, r.schedule, fixed)
     scales = {n: 1.0 for n in names}
     if scope.is_mapping:
         final = final_sparsity(schedule)
@@ -225,17 +250,10 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
         scales = {n: scope.targets[n] / final for n in names}
     _check_fits([found[n] for n in names], strategy, n_m, block)
-    target = model if inplace else slots3.copy_model(model)
-    held = {layer.name: (layer, ws) for layer, ws in slots3.prunable(target)}
-    layers = [slots3.LayerMasks(*held[n], crit, strategy.name, n_m, block, scales[n])
-              for n in names]
-    slots3.set_state(target, slots3.MaskState(layers, schedule, scope.ranking))
-    return target
+    return _Plan(crit, strategy.name, scope.ranking, tuple(n_m), tuple(block), schedule, scales)
 
 
-def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
-             data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
-             max_batches=None, compensate=False, inplace=False):
+def one_shot(model, request: Request):
     """:func:`tfprune.one_shot` for a subclassed Keras 3 model: masks chosen once, pruned
     weights zeroed; fine-tuning with ``PruningCallback`` keeps them.
 
@@ -248,23 +266,22 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(np.zeros((1, 4), "float32"))
-        >>> float((one_shot(m, 0.75).fc.kernel.numpy() == 0).mean())
+        >>> float((one_shot(m, Request(sparsity=0.75)).fc.kernel.numpy() == 0).mean())
         0.75
     """
-    del data, loss, max_batches  # weight-only criteria: refused below otherwise
-    if compensate is not False:
+    if request.compensate is not False:
         raise errors.ConfigError(
-            f"compensate={compensate!r} re-fits layers through tfprune's tf_keras wrappers; it "
-            f"is not available for subclassed Keras 3 model {type(model).__name__}. Leave it "
-            "out and fine-tune the pruned model with PruningCallback instead.")
-    pruned = prune(model, sparsity=sparsity, criterion=criterion, scope=scope, exclude=exclude,
-                   granularity=granularity, n_m=n_m, block=block, inplace=inplace, fixed=True)
+            f"compensate={request.compensate!r} re-fits layers through tfprune's tf_keras "
+            f"wrappers; it is not available for subclassed Keras 3 model "
+            f"{type(model).__name__}. Leave it out and fine-tune the pruned model with "
+            "PruningCallback instead.")
+    pruned = prune(model, request, fixed=True)  # a criterion that needs data is refused there
     update_masks(pruned, 0)
     slots3.state_of(pruned).step = 0
     return pruned
 
 
-def strip(model, *, inplace=False):
+def strip(model, request: Request = Request()):
     """:func:`tfprune.strip` for a subclassed Keras 3 model: the user's class with the
     masked weights and no tfprune state (a copy unless ``inplace=True``).
 
@@ -277,10 +294,11 @@ def strip(model, *, inplace=False):
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(np.zeros((1, 3), "float32"))
-        >>> s = strip(one_shot(m, 0.5))
+        >>> s = strip(one_shot(m, Request(sparsity=0.5)))
         >>> type(s).__name__, slots3.state_of(s), int((s.fc.kernel.numpy() == 0).sum())
         ('M', None, 6)
     """
+    inplace = request.inplace
     if inplace not in (True, False):
         raise errors.ConfigError(f"inplace must be True or False, got {inplace!r}.")
     state = slots3.state_of(model)
@@ -296,64 +314,3 @@ def strip(model, *, inplace=False):
         var.assign(value)
     slots3.set_state(model, None)
     return model
-
-
-class Training:
-    """What ``PruningCallback`` does for a subclassed Keras 3 model in Keras 3's ``fit``:
-    masks at the schedule's steps (before the step they are due at), pruned weights zeroed
-    after every training batch, the pruning step kept on the model (later ``fit`` calls go
-    on from it). With ``steps_per_execution=k`` it acts once per k steps.
-
-    Example:
-        >>> import numpy as np, keras
-        >>> class M(keras.Model):
-        ...     def __init__(self, **kw):
-        ...         super().__init__(**kw)
-        ...         self.fc = keras.layers.Dense(4)
-        ...     def call(self, x):
-        ...         return self.fc(x)
-        >>> m = M(); _ = m(np.zeros((1, 4), "float32"))
-        >>> t = Training(prune(m, sparsity=0.5)); t.begin()
-        >>> t.report()["sparsity"]
-        0.5
-    """
-
-    def __init__(self, model):
-        self.model = model
-        self.state = slots3.state_of(model)
-        self._base = self.state.step
-
-    def begin(self) -> None:
-        """Training starts: a fresh model gets step 0 and the masks due at step 0."""
-        if self.state.step < 0:
-            self.state.step = 0
-            if self.state.fires(0):
-                update_masks(self.model, 0)
-        self._base = self.state.step
-
-    def epoch_begin(self) -> None:
-        """An epoch starts: batch numbers count from the model's step again."""
-        self._base = self.state.step
-
-    def batch_begin(self, batch: int) -> None:
-        """Before step ``base + batch + 1``: the latest mask update due since the last one."""
-        due = [s for s in range(self.state.step + 1, self._base + batch + 2)
-               if self.state.fires(s)]
-        if due:
-            update_masks(self.model, due[-1])
-
-    def batch_end(self, batch: int) -> None:
-        """After the step: the step counted, the pruned weights zeroed again."""
-        self.state.step = max(self.state.step, self._base + batch + 1)
-        slots3.assign_masked(self.model)
-
-    def report(self) -> dict:
-        """:func:`tfprune.masking.keras3_slots.sparsity_report` of the model."""
-        return slots3.sparsity_report(self.model)
-
-    def check_finite(self) -> str | None:
-        """What holds NaN/inf among the model's trainable weights, or None."""
-        for var in self.model.trainable_weights:
-            if not np.all(np.isfinite(var.numpy())):
-                return f"weight {var.path} holds NaN/inf"
-        return None
