@@ -208,3 +208,31 @@ def test_sensitivity_at_weight_granularity():
     assert loss.curves["fc1"][0] != pytest.approx(loss.baseline)  # pruning changed the loss
     with pytest.raises(errors.ConfigError, match="granularity='channel' is refused"):
         tfprune.sensitivity(m, (x, y), granularity="channel", progress=False)
+
+
+def test_custom_training_loop_with_before_step():
+    import tensorflow as tf
+
+    p = tfprune.prune(_mlp(), sparsity=0.5)
+    opt = keras.optimizers.SGD(0.5)
+    x, y = _data((8,), 3, n=16)
+    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    zeros = []
+    for _ in range(3):
+        tfprune.before_step(p)
+        zeros.append(_zero_frac(p.fc1.kernel))
+        with tf.GradientTape() as tape:
+            loss = loss_fn(y, p(x, training=True))
+        opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
+                                p.trainable_variables, strict=True))
+    assert zeros == [0.5] * 3 and _zero_frac(p.fc1.kernel) < 0.5  # the step regrew them
+    assert keras3_slots.state_of(p).step == 3
+    assert _zero_frac(tfprune.strip(p).fc1.kernel) == 0.5
+
+
+def test_summary_counts_the_pruned_and_stripped_model():
+    p = tfprune.one_shot(_mlp(), 0.5)
+    rows = {r["name"]: r for r in tfprune.summary(p, print_fn=None)["layers"]}
+    assert rows["fc1"]["nonzero_params"] == 64 + 16  # half of the 8x16 kernel, bias kept
+    stripped = tfprune.summary(tfprune.strip(p), print_fn=None)
+    assert stripped["nonzero_params"] == 64 + 16 + 24 + 3

@@ -15,8 +15,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.callbacks import dynamic
 from tfprune.compat import keras
-from tfprune.masking import keras3_slots, pruner
-from tfprune.masking.keras3_training import Training as Keras3Training
+from tfprune.masking import keras3_slots, keras3_training, pruner
 
 __all__ = ["PruningCallback", "before_step", "shortfall"]
 
@@ -78,6 +77,9 @@ def before_step(model) -> None:
         >>> tfprune.masking.pruner.sparsity_report(p)["sparsity"]
         0.5
     """
+    if keras3_slots.state_of(model) is not None:  # a subclassed Keras 3 model
+        keras3_training.before_step(model)
+        return
     ws = pruner.wrapped_layers(model)
     step = pruner.global_step(model) if ws else -1
     if step < 0:
@@ -207,7 +209,7 @@ class PruningCallback(keras.callbacks.Callback):
     def on_train_begin(self, logs=None):
         self._reset()
         if keras3_slots.state_of(self.model) is not None:
-            self._k3 = Keras3Training(self.model)
+            self._k3 = keras3_training.Training(self.model)
             self._k3.begin()
             return
         _training_begin(self.model)

@@ -24,7 +24,7 @@ import tensorflow as tf
 from tfprune.core import masks as masks_lib
 from tfprune.masking import keras3_slots as slots3
 
-__all__ = ["update_masks", "Training"]
+__all__ = ["update_masks", "Training", "before_step"]
 
 
 def update_masks(model, step: int) -> None:
@@ -111,3 +111,28 @@ class Training:
             if not np.all(np.isfinite(var.numpy())):
                 return f"weight {var.path} holds NaN/inf"
         return None
+
+
+def before_step(model) -> None:
+    """:func:`tfprune.before_step` for a pruned subclassed Keras 3 model in a custom training
+    loop: the masks due at the coming step, the pruned weights zeroed (whatever the last
+    optimizer step did to them), the step counted.
+
+    Example:
+        >>> import numpy as np, keras, tfprune
+        >>> class M(keras.Model):
+        ...     def __init__(self, **kw):
+        ...         super().__init__(**kw)
+        ...         self.fc = keras.layers.Dense(4)
+        ...     def call(self, x):
+        ...         return self.fc(x)
+        >>> m = M(); _ = m(np.zeros((1, 4), "float32"))
+        >>> p = tfprune.prune(m, sparsity=0.5)
+        >>> before_step(p); slots3.state_of(p).step, float((p.fc.kernel.numpy() == 0).mean())
+        (1, 0.5)
+    """
+    training = Training(model)
+    if training.state.step < 0:
+        training.begin()
+    training.batch_begin(0)
+    training.batch_end(0)
