@@ -233,6 +233,7 @@ def test_custom_training_loop_with_before_step():
 def test_summary_counts_the_pruned_and_stripped_model():
     p = tfprune.one_shot(_mlp(), 0.5)
     rows = {r["name"]: r for r in tfprune.summary(p, print_fn=None)["layers"]}
-    assert rows["fc1"]["nonzero_params"] == 64 + 16  # half of the 8x16 kernel, bias kept
+    # half of the 8x16 kernel (the biases start at zero)
+    assert rows["fc1"]["params"] == 8 * 16 + 16 and rows["fc1"]["nonzero_params"] == 64
     stripped = tfprune.summary(tfprune.strip(p), print_fn=None)
-    assert stripped["nonzero_params"] == 64 + 16 + 24 + 3
+    assert stripped["params"] == 144 + 51 and stripped["nonzero_params"] == 64 + 24
