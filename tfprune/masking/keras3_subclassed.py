@@ -191,8 +191,8 @@ def prune(model, request: Request, fixed: bool = False):
         raise errors.ConfigError(f"inplace must be True or False, got {request.inplace!r}.")
     if not model.built:
         raise errors.ModelTypeError(
-            f"`model` ({type(model).__name__}) is not built yet: call it on a batch "
-            "(model(x)) before pruning.")
+            f"subclassed Keras 3 model ({type(model).__name__}) {model.name!r} is not built "
+            "yet: call it on a batch (model(x)) before pruning.")
     if slots3.state_of(model) is not None:
         raise errors.AlreadyPrunedError(
             f"`model` {model.name!r} is already pruned. Strip it first with "
