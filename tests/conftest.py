@@ -47,8 +47,9 @@ def xy():
 
 @pytest.fixture
 def keras3_subclassed():
-    """A built subclassed Keras 3 model ``K3`` (one Dense(2) on 3 inputs), which tfprune refuses
-    naming the class and the fix (Keras 3 is imported here, as the tests did, not at collection)."""
+    """A built subclassed Keras 3 model ``K3`` (one Dense(2) on 3 inputs) whose ``__init__`` takes
+    no ``**kwargs`` (so ``from_config`` cannot copy it): export refuses it naming the class,
+    pruning offers ``inplace=True`` (Keras 3 is imported here, not at collection)."""
     import keras as keras3
 
     class K3(keras3.Model):

@@ -95,7 +95,9 @@ def test_refused_before_any_work():
         def call(self, x):
             return x
 
-    with pytest.raises(errors.ModelTypeError, match=r"subclassed Keras 3 model \(Sub\)"):
+    # pruned beside its own layers once built (tests/masking/test_keras3_subclassed.py)
+    with pytest.raises(errors.ModelTypeError,
+                       match=r"subclassed Keras 3 model \(Sub\).*not built.*model\(x\)"):
         tfprune.prune(Sub(), sparsity=0.5)
 
 

@@ -200,10 +200,12 @@ def test_unbuilt_and_already_pruned_refused():
         tfprune.prune(p, sparsity=0.5)
 
 
-def test_keras3_subclassed_model_refused_naming_the_tf_keras_fix(keras3_subclassed):
-    m = keras3_subclassed
-    with pytest.raises(errors.ModelTypeError, match=r"subclassed Keras 3 model \(K3\).*tf_keras"):
-        tfprune.prune(m, sparsity=0.5)
+def test_keras3_subclassed_model_channel_refused_weight_pruned_in_place(keras3_subclassed):
+    m = keras3_subclassed  # Keras 3: masks beside its own layers (masking/keras3_subclassed.py)
+    with pytest.raises(errors.ConfigError, match=r"'channel' is refused for subclassed model K3"):
+        tfprune.prune(m, sparsity=0.5, granularity="channel", inplace=True)
+    p = tfprune.one_shot(m, 0.5, inplace=True)
+    assert p is m and float((m.d.kernel.numpy() == 0).mean()) == 0.5
 
 
 def test_data_criterion_one_shot():

@@ -41,6 +41,8 @@ from tfprune.compat import keras, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import masks as masks_lib
 from tfprune.masking import channels, slots, subclassed
+from tfprune.masking import keras3_slots as slots3
+from tfprune.masking.keras3_subclassed import serves
 from tfprune.measure import cutpoints, probe
 
 __all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
@@ -127,6 +129,7 @@ def _progress(progress):
     return bool(progress)
 
 
+@serves()  # a subclassed Keras 3 model is measured as it is (not translated)
 @keras3_io()
 def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 0.75, 0.9),
                 criterion="magnitude", metric="loss", max_batches=None,
@@ -137,7 +140,8 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         model: a built tf_keras or Keras 3 model, one output or several (not modified).
             A subclassed tf_keras model is measured at ``granularity="weight"`` on a copy
             (``type(model).from_config(model.get_config())``); channels and heads need the
-            layer graph it does not have and are refused, as are subclassed Keras 3 models.
+            layer graph it does not have and are refused; the same for a subclassed Keras 3
+            model (measured with its own Keras 3 layers).
         data: ``(x, y)`` arrays (batches of 64), a list of ``(x, y)`` batches or a
             ``tf.data.Dataset`` of ``(x, y)``; at least 8 samples.
         granularity: ``"weight"`` (per prunable layer, top-k by ``criterion`` within the
@@ -207,11 +211,11 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             "of (x, y), or a tf.data.Dataset of them); got None.")
     if granularity not in GRANULARITIES:
         raise errors.unknown_name("granularity", granularity, GRANULARITIES)
-    if not isinstance(model, keras.Model):
+    if not isinstance(model, keras.Model) and not slots3.is_keras3_subclassed(model):
         raise errors.ModelTypeError(
             f"sensitivity() expects a tf_keras Model, got {type(model).__name__}.")
     work = view = None
-    if slots.is_subclassed(model):
+    if slots.is_subclassed(model) or slots3.is_keras3_subclassed(model):
         work, view = _subclassed_copy(model, granularity)
     elif granularity == "head":
         heads.head_criterion(criterion)
@@ -260,8 +264,9 @@ def _subclassed_copy(model, granularity):
     """``(copy, functional view of the copy)`` of a subclassed model, measured at weight
     granularity (channels and heads need the layer graph it does not have: refused)."""
     subclassed.check_graph_free(model, granularity)
+    k3 = slots3.is_keras3_subclassed(model)
     try:
-        work = slots.copy_model(model)
+        work = (slots3.copy_model if k3 else slots.copy_model)(model)
     except errors.ModelTypeError as exc:
         raise errors.ModelTypeError(
             f"sensitivity() measures a copy of subclassed model {model.name!r} "
@@ -269,14 +274,15 @@ def _subclassed_copy(model, granularity):
             f"Implement get_config() in {type(model).__name__} (returning its __init__ "
             "arguments) so that type(model).from_config(model.get_config()) rebuilds it.") \
             from exc
-    return work, slots.functional_view(work)
+    return work, (slots3.functional_view if k3 else slots.functional_view)(work)
 
 
 def _weight_scan(model, batches, fn, criterion, levels, *, work=None, view=None):
     """Yields ``(baseline, units)``, then ``(unit, members, size, value)`` per point
     (``work``/``view``: the copy of a subclassed model and its functional view)."""
     work = work if work is not None else _working_copy(model)
-    units = weight_units.units(work, criterion)
+    units = (slots3.weight_units if slots3.is_keras3_subclassed(work)
+             else weight_units.units)(work, criterion)
     if not units:
         raise _nothing(model, "weight")
     run = evaluator(view if view is not None else work, batches, fn)

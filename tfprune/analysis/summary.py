@@ -20,6 +20,7 @@ from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wra
 from tfprune import errors
 from tfprune.compat import keras, keras3_io
 from tfprune.layers import layer_macs
+from tfprune.masking.keras3_subclassed import serves
 
 __all__ = ["summary"]
 
@@ -108,6 +109,7 @@ def _format(rows, totals) -> str:
     return "\n".join(lines)
 
 
+@serves()  # a subclassed Keras 3 model is counted as it is (its MACs are not counted)
 @keras3_io()
 def summary(model, *, print_fn=print) -> dict:
     """Params, non-zero params, MACs and weight bytes of a (possibly pruned) model.

@@ -15,7 +15,7 @@ import tensorflow as tf
 from tfprune import errors
 from tfprune.callbacks import dynamic
 from tfprune.compat import keras
-from tfprune.masking import pruner
+from tfprune.masking import keras3_slots, keras3_training, pruner
 
 __all__ = ["PruningCallback", "before_step", "shortfall"]
 
@@ -77,6 +77,9 @@ def before_step(model) -> None:
         >>> tfprune.masking.pruner.sparsity_report(p)["sparsity"]
         0.5
     """
+    if keras3_slots.state_of(model) is not None:  # a subclassed Keras 3 model
+        keras3_training.before_step(model)
+        return
     ws = pruner.wrapped_layers(model)
     step = pruner.global_step(model) if ws else -1
     if step < 0:
@@ -201,9 +204,14 @@ class PruningCallback(keras.callbacks.Callback):
         self._fires = (0, -1, frozenset())  # firing steps known for [lo, hi]
         self._checked = -1  # the last step whose due global update was applied
         self._epoch = 0
+        self._k3 = None  # a subclassed Keras 3 model: its masks sit beside its layers
 
     def on_train_begin(self, logs=None):
         self._reset()
+        if keras3_slots.state_of(self.model) is not None:
+            self._k3 = keras3_training.Training(self.model)
+            self._k3.begin()
+            return
         _training_begin(self.model)
         self._wrappers = pruner.wrapped_layers(self.model)
         self._ours = pruner.tfprune_wrappers(self.model)
@@ -216,6 +224,8 @@ class PruningCallback(keras.callbacks.Callback):
     def on_epoch_begin(self, epoch, logs=None):
         self._base = None
         self._epoch = epoch
+        if self._k3 is not None:
+            self._k3.epoch_begin()
 
     def on_train_batch_begin(self, batch, logs=None):
         # Layer-scope masks update inside the training step. Global, channel and head
@@ -227,6 +237,9 @@ class PruningCallback(keras.callbacks.Callback):
         # inside a window are applied at the next opportunity (the next window's start, or
         # the epoch end), the latest one only (the schedule is monotone, so the mask of
         # the latest due step is the one that matters).
+        if self._k3 is not None:
+            self._k3.batch_begin(batch)
+            return
         _begin_step(self._ours)
         if not self._global:
             return
@@ -254,6 +267,8 @@ class PruningCallback(keras.callbacks.Callback):
         if loss is not None and not np.all(np.isfinite(loss)):
             raise errors.DataError(self._diverged(f"the loss is {float(np.mean(loss))}",
                                                   f"batch {batch}"))
+        if self._k3 is not None:
+            self._k3.batch_end(batch)
 
     def _firing(self, first: int, last: int) -> list[int]:
         """The steps in [first, last] at which the global schedule updates masks."""
@@ -266,6 +281,9 @@ class PruningCallback(keras.callbacks.Callback):
         return [s for s in range(first, last + 1) if s in known]
 
     def on_epoch_end(self, epoch, logs=None):
+        if self._k3 is not None:
+            self._log(logs, self._k3.report(), self._k3.check_finite())
+            return
         if self._global and self._base is not None and self._per_call > 1:
             self._apply_due(pruner.global_step(self.model))  # due in the last window
         self._check_weights()
@@ -291,8 +309,17 @@ class PruningCallback(keras.callbacks.Callback):
                         f"weight {var.name} of layer {layer.name!r} holds NaN/inf",
                         "the end of the epoch"))
 
+    def _log(self, logs, report, broken=None) -> None:
+        """Sparsity into ``logs`` (a Keras 3 model's epoch end; ``broken``: NaN/inf found)."""
+        if broken:
+            raise errors.DataError(self._diverged(broken, "the end of the epoch"))
+        if logs is not None:
+            logs["sparsity"] = report["sparsity"]
+            if self.per_layer:
+                logs.update((f"sparsity/{n}", v) for n, v in report["layers"].items())
+
     def _diverged(self, what: str, where: str) -> str:
-        step = pruner.global_step(self.model)
+        step = self._k3.state.step if self._k3 is not None else pruner.global_step(self.model)
         return (f"Training diverged: {what} at {where} of epoch {self._epoch} (pruning step "
                 f"{step}); PruningCallback stopped the run. Likely causes: a learning rate too "
                 "high for this model (lower it, e.g. 10x, or clip gradients with "
@@ -301,6 +328,9 @@ class PruningCallback(keras.callbacks.Callback):
                 "its weights are NaN.")
 
     def on_train_end(self, logs=None):
+        if self._k3 is not None:
+            self._k3.batch_end(-1)
+            return
         for w in self._ours:
             w.end_steps()
         pruner.assign_masked_weights(self.model)

@@ -54,11 +54,12 @@ def _check_model_kind(model, what):
     if type(model) not in (Functional, keras.Sequential, keras.Model):
         raise errors.ModelTypeError(
             f"{what} {model.name!r} is a subclassed Keras 3 model ({type(model).__name__}); "
-            "tfprune translates only Sequential and Functional models, because it rebuilds "
-            "the layer graph. Rebuild it with keras.Sequential([...]) or "
-            "keras.Model(inputs, outputs), or define the same class on tf_keras "
-            "(`import tf_keras as keras`): tfprune.prune/one_shot/strip accept subclassed "
-            "tf_keras models (weight, n:m and block granularity).")
+            "this needs its layer graph, and tfprune translates only Sequential and "
+            "Functional models (it rebuilds the graph). tfprune.prune/one_shot/strip and "
+            "sensitivity(granularity='weight') take the subclassed model as it is (weight, "
+            "n:m and block granularity); for the rest rebuild it with keras.Sequential([...]) "
+            "or keras.Model(inputs, outputs), or define the same class on tf_keras "
+            "(`import tf_keras as keras`).")
     if not model.built or (isinstance(model, keras.Sequential) and not model.inputs):
         raise errors.ModelTypeError(
             f"{what} {model.name!r} is not built. Start it with keras.Input(shape) or call "

@@ -11,6 +11,7 @@ from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
 from tfprune.masking import channels, pruner, refit, subclassed, wrap
 from tfprune.masking import granularity as granularity_lib
+from tfprune.masking import keras3_subclassed as k3sub
 from tfprune.masking import scope as scope_lib
 from tfprune.masking.scope import SCOPES
 from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public)
@@ -22,6 +23,7 @@ from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public
 __all__ = ["prune", "one_shot", "strip", "SCOPES", "one_shot_functional"]
 
 
+@k3sub.serves(k3sub.prune)  # a subclassed Keras 3 model: masks beside its layers
 @keras3_io(returns="model")
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
           exclude=None, granularity=None, n_m=(2, 4), block=(4, 1), inplace=False):
@@ -161,6 +163,7 @@ def _nm_sparsity(strategy, sparsity, schedule, scope, n_m):
     return sparsity
 
 
+@k3sub.serves(k3sub.one_shot)  # a subclassed Keras 3 model: masks beside its layers
 @keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
              data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
@@ -298,6 +301,7 @@ def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, los
     return pruned
 
 
+@k3sub.serves(k3sub.strip)  # a subclassed Keras 3 model: masks beside its layers
 @keras3_io(returns="model")
 def strip(model, *, inplace=False):
     """Return a new plain model: wrappers removed, masks applied (pruned weights are 0).
