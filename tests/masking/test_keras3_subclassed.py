@@ -13,78 +13,7 @@ from tfprune.masking import keras3_slots
 keras = pytest.importorskip("keras")
 
 
-@keras.saving.register_keras_serializable("tfprune_tests_k3sub")
-class MLP(keras.Model):
-    def __init__(self, units=16, **kwargs):
-        super().__init__(**kwargs)
-        self.units = units
-        self.fc1 = keras.layers.Dense(units, activation="relu", name="fc1")
-        self.fc2 = keras.layers.Dense(3, name="fc2")
-
-    def call(self, x):
-        return self.fc2(self.fc1(x))
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units}
-
-
-class Block(keras.layers.Layer):
-    """A custom layer holding a conv and a BatchNormalization: walked into."""
-
-    def __init__(self, filters, **kwargs):
-        super().__init__(**kwargs)
-        self.conv = keras.layers.Conv2D(filters, 3, padding="same", name="conv")
-        self.bn = keras.layers.BatchNormalization(name="bn")
-
-    def call(self, x, training=None):
-        return keras.ops.relu(self.bn(self.conv(x), training=training))
-
-
-@keras.saving.register_keras_serializable("tfprune_tests_k3sub")
-class ConvNet(keras.Model):
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.block = Block(8, name="block")
-        self.conv2 = keras.layers.Conv2D(8, 3, name="conv2")
-        self.bn2 = keras.layers.BatchNormalization(name="bn2")
-        self.pool = keras.layers.GlobalAveragePooling2D()
-        self.head = keras.layers.Dense(4, name="head")
-
-    def call(self, x, training=None):
-        x = keras.ops.relu(self.bn2(self.conv2(self.block(x, training=training)),
-                                    training=training))
-        return self.head(self.pool(x))
-
-
-def _mlp():
-    m = MLP()
-    m(np.zeros((1, 8), "float32"))
-    return m
-
-
-def _conv():
-    m = ConvNet()
-    m(np.zeros((1, 8, 8, 3), "float32"))
-    return m
-
-
-def _data(shape, classes, n=64):
-    rng = np.random.default_rng(0)
-    return rng.normal(size=(n, *shape)).astype("float32"), rng.integers(0, classes, n)
-
-
-def _zero_frac(v):
-    return float((np.asarray(v) == 0).mean())
-
-
-def _compile(m):
-    m.compile(keras.optimizers.Adam(1e-2),
-              keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-              metrics=[keras.metrics.SparseCategoricalAccuracy()])
-
-
-def _kernels(m):
-    return {layer.name: layer.kernel.numpy() for layer, _ in keras3_slots.prunable(m)}
+from tests.masking._keras3_models import _compile, _conv, _data, _kernels, _mlp, _zero_frac  # noqa: E402,F401
 
 
 @pytest.mark.slow
@@ -122,17 +51,6 @@ def test_prune_fit_strip_save_reload(tmp_path, make, shape, classes):
     r = keras.models.load_model(tmp_path / "s.keras")
     assert type(r) is type(m)
     np.testing.assert_allclose(r(x[:8]), s(x[:8]), atol=1e-6)
-
-
-@pytest.mark.slow
-def test_schedule_ramps_sparsity_during_fit():
-    p = tfprune.prune(_mlp(), schedule=tfprune.schedules.AGP(0.75, end_step=8, frequency=2))
-    _compile(p)
-    x, y = _data((8,), 3)
-    h = p.fit(x, y, epochs=3, batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])
-    s = h.history["sparsity"]
-    assert s[0] < s[-1] and s[-1] == pytest.approx(0.75, abs=0.01)
-    assert keras3_slots.state_of(p).step == 12
 
 
 def test_one_shot_inplace_exclude_and_global():
@@ -186,14 +104,6 @@ def test_channel_head_and_data_criteria_refused_with_reason():
     assert keras3_slots.state_of(m) is None
 
 
-def test_uncopyable_model_offers_inplace(keras3_subclassed):
-    m = keras3_subclassed  # __init__ takes no **kwargs: from_config cannot rebuild it
-    with pytest.raises(errors.ModelTypeError, match=r"Cannot copy.*K3.*inplace=True"):
-        tfprune.prune(m, sparsity=0.5)
-    p = tfprune.one_shot(m, 0.5, inplace=True)
-    assert p is m and _zero_frac(m.d.kernel) == 0.5
-
-
 @pytest.mark.slow
 def test_sensitivity_at_weight_granularity():
     m = _mlp()
@@ -208,26 +118,6 @@ def test_sensitivity_at_weight_granularity():
     assert loss.curves["fc1"][0] != pytest.approx(loss.baseline)  # pruning changed the loss
     with pytest.raises(errors.ConfigError, match="granularity='channel' is refused"):
         tfprune.sensitivity(m, (x, y), granularity="channel", progress=False)
-
-
-def test_custom_training_loop_with_before_step():
-    import tensorflow as tf
-
-    p = tfprune.prune(_mlp(), sparsity=0.5)
-    opt = keras.optimizers.SGD(0.5)
-    x, y = _data((8,), 3, n=16)
-    loss_fn = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
-    zeros = []
-    for _ in range(3):
-        tfprune.before_step(p)
-        zeros.append(_zero_frac(p.fc1.kernel))
-        with tf.GradientTape() as tape:
-            loss = loss_fn(y, p(x, training=True))
-        opt.apply_gradients(zip(tape.gradient(loss, p.trainable_variables),
-                                p.trainable_variables, strict=True))
-    assert zeros == [0.5] * 3 and _zero_frac(p.fc1.kernel) < 0.5  # the step regrew them
-    assert keras3_slots.state_of(p).step == 3
-    assert _zero_frac(tfprune.strip(p).fc1.kernel) == 0.5
 
 
 def test_summary_counts_the_pruned_and_stripped_model():
