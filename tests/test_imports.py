@@ -54,8 +54,8 @@ def test_core_imports_no_glue(path):
 def test_library_never_imports_the_app():
     bad = {}
     for path in _sources():
-        if "app" in path.relative_to(ROOT).parts:
-            continue
+        if "app" in path.relative_to(ROOT).parts or path.name == "__main__.py":
+            continue  # the app, and `python -m tfprune`, which is the app's command line
         found = [m for m in _imports(path) if m == "tfprune.app" or m.startswith("tfprune.app.")]
         if found:
             bad[str(path.relative_to(ROOT))] = found
@@ -73,7 +73,7 @@ def test_the_checker_sees_relative_and_nested_imports(tmp_path):
 # Top (may import everything below) to bottom. A module imports its own layer (sideways) or a
 # lower one, never a higher one, whether the import is at module level or inside a function.
 LAYERS = (
-    ("app",),
+    ("app", "__main__"),
     ("tuning",),
     ("analysis",),
     ("structured", "callbacks", "export", "quantization"),

@@ -88,9 +88,23 @@ def _total(values, weights):
     return sum(w * values[f"{o}_loss"] for o, w in weights.items())
 
 
-@pytest.mark.slow  # two trainings, four .tflite conversions: ~30 s
-def test_run_weights_on_a_keras3_file_measures_every_output(files, tmp_path):
-    rep = pipeline.run_recipe(_recipe(files), str(tmp_path / "out"), **QUIET)
+@pytest.fixture(scope="module")
+def k3_run(files, tmp_path_factory):
+    """One `tfprune run` from the CLI on a recipe file and the Keras 3 file: weights, QAT
+    (which renames the outputs), float/int8 files and a TFLM export; its output and folder."""
+    d = tmp_path_factory.mktemp("k3_run")
+    path = d / "r.yaml"
+    path.write_text(yaml.safe_dump(_recipe(
+        files, quantize_aware={"epochs": 1},
+        export={"tflite": ["float", "int8"], "latency_runs": 0, "micro": True})))
+    r = CliRunner().invoke(main, ["run", str(path), "--out", str(d / "out"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    return r.output, d / "out", json.loads((d / "out" / "report.json").read_text())
+
+
+@pytest.mark.slow  # one run (module fixture): two trainings, QAT, .tflite conversions, TFLM
+def test_run_weights_on_a_keras3_file_measures_every_output(k3_run):
+    _, out, rep = k3_run
     weights = rep["resolved"]["train"]["loss_weights"]
     for name in ("dense", "pruned"):
         v = rep["variants"][name]
@@ -104,9 +118,9 @@ def test_run_weights_on_a_keras3_file_measures_every_output(files, tmp_path):
             assert e["loss"] == pytest.approx(_total(e["outputs"], weights), rel=1e-5)
         assert v["tflite"]["float"]["loss"] == pytest.approx(v["loss"], rel=1e-4)
     assert rep["variants"]["pruned"]["sparsity"] > 0.2
-    saved = keras3.models.load_model(tmp_path / "out" / "pruned.keras")  # Keras 3 in, out
+    saved = keras3.models.load_model(out / "pruned.keras")  # Keras 3 in, out
     assert list(saved.output_names) == ["cls", "reg"]
-    md = (tmp_path / "out" / "report.md").read_text()
+    md = (out / "report.md").read_text()
     assert "| cls_accuracy (test set) |" in md and "int8 max abs error vs Keras, output reg" in md
 
 
@@ -125,16 +139,10 @@ def test_run_channels_with_allocation_on_a_tf_keras_file(files, tmp_path):
     assert "cls_accuracy (test set)" in reports.table(rep)
 
 
-@pytest.mark.slow  # the CLI end to end on a recipe file, QAT (renames outputs), TFLM: ~60 s
-def test_cli_run_with_a_recipe_file_qat_and_micro(files, tmp_path):
-    path = tmp_path / "r.yaml"
-    path.write_text(yaml.safe_dump(_recipe(
-        files, quantize_aware={"epochs": 1},
-        export={"tflite": [], "latency_runs": 0, "micro": True})))
-    r = CliRunner().invoke(main, ["run", str(path), "--out", str(tmp_path / "out"), "--quiet"])
-    assert r.exit_code == 0, r.output
-    assert "reg_mae (test set)" in r.output
-    rep = json.loads((tmp_path / "out" / "report.json").read_text())
+@pytest.mark.slow  # the same run (module fixture): the CLI's output, QAT with renamed outputs, TFLM
+def test_cli_run_with_a_recipe_file_qat_and_micro(k3_run):
+    output, _, rep = k3_run
+    assert "reg_mae (test set)" in output
     assert rep["resolved"]["train"]["loss"]["reg"] == "mse"
     pruned = rep["variants"]["pruned"]
     qat = pruned["qat"]["tflite"]["int8"]  # QAT trained with losses by position
