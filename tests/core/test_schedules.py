@@ -73,20 +73,25 @@ def test_constant_and_one_shot_hold_their_sparsity_from_the_first_update():
 def test_schedule_is_graph_safe_with_an_int64_step_variable(schedule):
     step = tf.Variable(0, dtype=tf.int64)
 
-    @tf.function
-    def run():
-        results = []
-        for _ in range(20):
-            step.assign_add(1)
-            results.append(schedule(step))
-        return results
+    dtypes = []
 
-    traced = run()
-    assert all(s.dtype == tf.bool and v.dtype == tf.float32 for s, v in traced)
+    @tf.function
+    def run():  # 20 steps in a graph loop: its body (one schedule call) is traced once
+        should = tf.TensorArray(tf.bool, size=20)
+        values = tf.TensorArray(tf.float32, size=20)
+        for i in tf.range(20):
+            step.assign_add(1)
+            s, v = schedule(step)
+            dtypes.append((s.dtype, v.dtype))
+            should, values = should.write(i, s), values.write(i, v)
+        return should.stack(), values.stack()
+
+    should, values = run()
+    assert dtypes and all(d == (tf.bool, tf.float32) for d in dtypes)
+    assert int(step.numpy()) == 20
     eager = [schedule(t) for t in range(1, 21)]
-    assert [bool(s) for s, _ in traced] == [bool(s) for s, _ in eager]
-    np.testing.assert_allclose([float(v) for _, v in traced], [float(v) for _, v in eager],
-                               atol=1e-6)
+    assert [bool(s) for s in should.numpy()] == [bool(s) for s, _ in eager]
+    np.testing.assert_allclose(values.numpy(), [float(v) for _, v in eager], atol=1e-6)
 
 
 @pytest.mark.parametrize("schedule", ALL, ids=_ids)
@@ -200,7 +205,7 @@ def first_epoch(tmp_path_factory):
             model.save(path)
     return {"model": model, "rows": log.rows, "paths": paths,
             "masks": [w.pruning_vars[0][1].numpy() for w in _wrappers(model)],
-            "predictions": model.predict(X, verbose=0)}
+            "predictions": model(X, training=False).numpy()}  # eager: no predict trace
 
 
 @pytest.mark.slow
@@ -230,7 +235,7 @@ def test_tfmot_wrapped_model_round_trips_with_every_schedule_in_keras_and_h5(fir
         assert new.pruning_schedule == schedule
         assert int(new.pruning_step.numpy()) == 10
         np.testing.assert_array_equal(new.pruning_vars[0][1].numpy(), old_mask)
-    np.testing.assert_allclose(loaded.predict(X, verbose=0), first_epoch["predictions"],
+    np.testing.assert_allclose(loaded(X, training=False).numpy(), first_epoch["predictions"],
                                atol=1e-6)
 
 
