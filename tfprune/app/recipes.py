@@ -183,7 +183,7 @@ def load_recipe_text(text, source: str = "<text>") -> dict:
         Traceback (most recent call last):
         ...
         tfprune.errors.ConfigError: <text>: 'prun' is not a known key. Did you mean 'prune'? \
-Valid keys: allocate, data, export, mlflow, model, model_options, name, prune, \
+Valid keys: allocate, data, export, metric, mlflow, model, model_options, name, prune, \
 quantize_aware, report, seed, sensitivity, sweep, task, train.
     """
     data = _validate(_parse(text, source), "run", source)
