@@ -137,6 +137,16 @@ def refusals(results: dict, flavour: str, pipeline: str) -> int:
                if k.split("/")[0] == flavour and k.split("/")[2] == pipeline)
 
 
+def upstreams(results: dict, flavour: str, pipeline: str) -> int:
+    """Cells that fail on the user's dense model too (status "upstream"), not tfprune's.
+
+    >>> upstreams({"cells": {"tf_keras/m/a": {"status": "upstream"}}}, "tf_keras", "a")
+    1
+    """
+    return sum(c.get("status") == "upstream" for k, c in results.get("cells", {}).items()
+               if k.split("/")[0] == flavour and k.split("/")[2] == pipeline)
+
+
 def render(results: dict, command: str | None = None) -> str:
     """The markdown coverage table (models × pipelines, one section per Keras flavour).
 
@@ -173,6 +183,11 @@ def render(results: dict, command: str | None = None) -> str:
         if refused:
             lines += ["Refused on purpose (a tfprune error naming the layer and the reason): "
                       + ", ".join(refused) + ".", ""]
+        upstream = [f"{upstreams(results, flavour, p)} in ({p})" for p in PIPELINES
+                    if upstreams(results, flavour, p)]
+        if upstream:
+            lines += ["Keras' own limitation (the same step fails on the dense model, "
+                      "without tfprune): " + ", ".join(upstream) + ".", ""]
         lines += ["| model | " + " | ".join(f"({p})" for p in PIPELINES) + " | CPU s |",
                   "|---|" + "---|" * (len(PIPELINES) + 1)]
         for m in models:
@@ -340,6 +355,10 @@ class Failure(Exception):
     """A check of the bench itself failed (parity, reload)."""
 
 
+class Upstream(Exception):
+    """The step fails on the user's dense model too, without tfprune: a Keras limitation."""
+
+
 class CellTimeout(BaseException):
     pass
 
@@ -420,6 +439,22 @@ def _reload_without_registry(flavour, path, x, ys):
     return worst
 
 
+def _blame_upstream(flavour, model, tmp, error):
+    """Raise :class:`Upstream` when the user's dense ``model``, saved and reloaded the same
+    way without tfprune, fails too; return otherwise (the failure is tfprune's)."""
+    path = os.path.join(tmp, "dense.keras")
+    model.save(path)
+    try:
+        x = _inputs(model, 2)
+        _reload_without_registry(flavour, path, x, _outputs(model, x))
+    except Failure:
+        return
+    except Exception as dense:  # noqa: BLE001
+        raise Upstream(f"{flavour} cannot reload the dense model either, without tfprune "
+                       f"({type(dense).__name__}: {_first_line(dense)}); pruned: "
+                       f"{type(error).__name__}: {_first_line(error)}") from error
+
+
 def pipeline_a(flavour, name, stage, tmp, timeout):
     import tfprune
 
@@ -439,7 +474,13 @@ def pipeline_a(flavour, name, stage, tmp, timeout):
         detail["reload_rel_diff"] = _reload_without_tfprune(flavour_of(plain), path, x, ys,
                                                             tmp, timeout)
     else:
-        detail["reload_rel_diff"] = _reload_without_registry(flavour_of(plain), path, x, ys)
+        try:
+            detail["reload_rel_diff"] = _reload_without_registry(flavour_of(plain), path, x, ys)
+        except Failure:
+            raise
+        except Exception as e:  # noqa: BLE001 (the dense model tells whose failure it is)
+            _blame_upstream(flavour, model, tmp, e)
+            raise
     stage("tflite")
     rec = tfprune.export.tflite(path, os.path.join(tmp, f"{name}_a.tflite"), measure=False)
     detail["tflite_bytes"] = getattr(rec, "size_bytes", None) or os.path.getsize(
@@ -563,7 +604,8 @@ def run_cell(flavour, name, pipeline, cpu_limit, wall_limit) -> dict:
                     f" (surfaced as {type(e).__name__})"}
         else:  # a tfprune error class is a refusal made on purpose, with its reason
             refused = any(k.__name__ == "TfpruneError" for k in type(e).__mro__)
-            cell = {"status": "refused" if refused else "fail", "stage": stage.name,
+            status = "upstream" if isinstance(e, Upstream) else "refused" if refused else "fail"
+            cell = {"status": status, "stage": stage.name,
                     "message": f"[{stage.name}] {type(e).__name__}: {_first_line(e)}",
                     "where": _where(e.__traceback__)}
     finally:
