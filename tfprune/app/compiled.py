@@ -17,7 +17,7 @@ from tfprune import task as task_lib
 from tfprune.compat import keras
 from tfprune.task.resolution import name_of
 
-__all__ = ["user_loss", "user_metric", "metric_for"]
+__all__ = ["user_loss", "named_loss", "user_metric", "metric_for"]
 
 
 def user_loss(model):
@@ -32,6 +32,16 @@ def user_loss(model):
     loss = getattr(model, "loss", None)
     if loss is None or isinstance(loss, (dict, list, tuple)):
         return None
+    return named_loss(loss)
+
+
+def named_loss(loss):
+    """``loss`` by its Keras name where it has one (as a recipe writes it), else itself.
+
+    Example:
+        >>> named_loss(keras.losses.MeanSquaredError()), named_loss("mae")
+        ('mean_squared_error', 'mae')
+    """
     name = name_of(loss) if not isinstance(loss, str) else loss
     if name:
         try:

@@ -36,6 +36,7 @@ from tfprune import errors
 from tfprune import task as task_lib
 from tfprune.analysis import outputs as measure_lib
 from tfprune.app import outputs
+from tfprune.app.compiled import named_loss
 from tfprune.compat import keras
 from tfprune.task.resolution import name_of
 
@@ -103,18 +104,6 @@ def _given(model, loss, names):
     return {n: compiled for n in names}
 
 
-def _named(loss):
-    """A loss by its Keras name where it has one (as a recipe writes it)."""
-    name = loss if isinstance(loss, str) else name_of(loss)
-    if name:
-        try:
-            keras.losses.get(name)
-            return name
-        except ValueError:
-            pass
-    return loss
-
-
 def losses(model, loss, y) -> dict:
     """``{output: loss}`` a run trains with: ``loss`` (a recipe's ``train.loss``: one name
     for every output, or a dict naming every output), else the model's compile state, else
@@ -137,7 +126,7 @@ def losses(model, loss, y) -> dict:
     tasks = task_lib.resolve(model, ys)
     out = {}
     for n, t in zip(names, tasks, strict=True):
-        chosen = _named(given[n]) if given[n] is not None else task_lib.default_loss(t.kind)
+        chosen = named_loss(given[n]) if given[n] is not None else task_lib.default_loss(t.kind)
         if chosen is None:
             raise errors.ConfigError(
                 f"train.loss: the task of output {n!r} cannot be told (no compiled loss, "
