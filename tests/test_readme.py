@@ -21,7 +21,7 @@ TAIL = len(re.findall(r"^```python\n", _TEXT.split("\n" + TAIL_HEADING + "\n")[0
 _NS = {"__name__": "__readme__"}
 
 
-def run_block(i, namespace, tmp_path_factory, monkeypatch):
+def assert_block_runs(i, namespace, tmp_path_factory, monkeypatch):
     """Run README block ``i`` (0-based) in ``namespace``, in the shared temporary folder."""
     folder = tmp_path_factory.getbasetemp() / "readme"
     folder.mkdir(exist_ok=True)
@@ -38,4 +38,4 @@ def test_readme_has_python_blocks():
 @pytest.mark.slow
 @pytest.mark.parametrize("i", range(TAIL))
 def test_readme_block_runs(i, tmp_path_factory, monkeypatch):
-    run_block(i, _NS, tmp_path_factory, monkeypatch)
+    assert_block_runs(i, _NS, tmp_path_factory, monkeypatch)

@@ -15,6 +15,6 @@ def fit(p, x, y, epochs=1):
     return p
 
 
-def close(a, b):
+def assert_close(a, b):
     """Assert two tensors or arrays are equal within 1e-6 (absolute)."""
     np.testing.assert_allclose(np.asarray(a), np.asarray(b), atol=1e-6)

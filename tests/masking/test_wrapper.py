@@ -8,7 +8,7 @@ import pytest
 import tfprune
 from tfprune.compat import keras
 
-from ._helpers import close, fit
+from ._helpers import assert_close, fit
 
 L = keras.layers
 RNG = np.random.default_rng(0)
@@ -21,9 +21,9 @@ def test_embedding_mask_reaches_the_recurrent_layer(rnn):
     ids[:, 4:] = 0  # padding: masked by mask_zero
     m = keras.Sequential([keras.Input((6,)), L.Embedding(10, 4, mask_zero=True),
                           rnn(5), L.Dense(2)])
-    close(tfprune.prune(m, sparsity=0.0)(ids), m(ids))
+    assert_close(tfprune.prune(m, sparsity=0.0)(ids), m(ids))
     p = fit(tfprune.prune(m, sparsity=0.5), ids, np.ones((8, 2)))
-    close(tfprune.strip(p)(ids), p(ids))
+    assert_close(tfprune.strip(p)(ids), p(ids))
 
 
 @pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
@@ -34,9 +34,9 @@ def test_attention_mask_and_keras_mask_pass_through_multi_head_attention():
     h = L.MultiHeadAttention(2, 4, name="mha")(h, h, attention_mask=pad)
     m = keras.Model([ids, pad], L.Dense(2)(L.GlobalAveragePooling1D()(h)))
     x = [RNG.integers(0, 10, (8, 5)), (RNG.random((8, 5, 5)) > 0.3).astype("float32")]
-    close(tfprune.prune(m, sparsity=0.0)(x), m(x))
+    assert_close(tfprune.prune(m, sparsity=0.0)(x), m(x))
     p = fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
-    close(tfprune.strip(p)(x), p(x))
+    assert_close(tfprune.strip(p)(x), p(x))
 
 
 @pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
@@ -45,6 +45,6 @@ def test_masking_layer_mask_reaches_conv1d_and_lstm():
     x[:, 4:] = 0.0
     m = keras.Sequential([keras.Input((6, 3)), L.Masking(0.0), L.Conv1D(4, 1),
                           L.LSTM(3), L.Dense(2)])
-    close(tfprune.prune(m, sparsity=0.0)(x), m(x))
+    assert_close(tfprune.prune(m, sparsity=0.0)(x), m(x))
     p = fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
-    close(tfprune.strip(p)(x), p(x))
+    assert_close(tfprune.strip(p)(x), p(x))

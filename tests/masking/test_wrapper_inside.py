@@ -8,7 +8,7 @@ import tfprune
 from tfprune.compat import keras
 from tfprune.masking import pruner
 
-from ._helpers import close, fit
+from ._helpers import assert_close, fit
 
 L = keras.layers
 RNG = np.random.default_rng(0)
@@ -34,7 +34,7 @@ def test_layer_wrappers_are_pruned_inside(make, names):
         if isinstance(layer, L.Bidirectional) else [layer.layer.kernel]
     for k in inner:
         assert np.mean(k.numpy() == 0) == pytest.approx(0.5, abs=0.02)
-    close(plain(x), p(x))
+    assert_close(plain(x), p(x))
 
 
 @pytest.mark.slow  # ~40 s under the shared load (RNN/attention tracing)
@@ -59,7 +59,7 @@ def test_mixed_precision_prunes_trains_and_strips(policy):
         plain = tfprune.strip(p)
         assert plain.layers[0].dtype_policy.name == policy
         assert plain.layers[0].kernel.dtype == "float32"
-        close(plain(x), p(x))
+        assert_close(plain(x), p(x))
     finally:
         keras.mixed_precision.set_global_policy("float32")
 

@@ -83,7 +83,7 @@ def fitted(name):
     return _FITTED[name]
 
 
-def check_scores_after_fit(name):
+def assert_scores_after_fit(name):
     """Scores have the documented shape (per channel or per weight), are finite, and the
     fitted model is at its target."""
     model = fitted(name)
@@ -100,7 +100,7 @@ def check_scores_after_fit(name):
     check_target(model, criteria.get(name).granularities[0])
 
 
-def check_save_and_load(name, path):
+def assert_save_and_load(name, path):
     """Criterion, statistics and scores survive .keras, and the loaded model trains on."""
     x, y = data()
     model = fitted(name)

@@ -13,7 +13,7 @@ from tfprune import errors
 from tfprune.compat import keras
 from tfprune.core import criteria
 
-from ._fitted import DATA_FIT, FIT, LOSS, SAVED, check_save_and_load, check_scores_after_fit
+from ._fitted import DATA_FIT, FIT, LOSS, SAVED, assert_save_and_load, assert_scores_after_fit
 from ._fitted import cnn as _cnn
 from ._fitted import data as _data
 
@@ -186,10 +186,10 @@ def test_obs_config_is_validated():
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in FIT if n in DATA_FIT])
 def test_criterion_scores_have_documented_shape_after_fit(name):
-    check_scores_after_fit(name)
+    assert_scores_after_fit(name)
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", [n for n in SAVED if n in DATA_FIT])
 def test_criterion_survives_keras_save_and_load_mid_pruning(name, tmp_path):
-    check_save_and_load(name, str(tmp_path / "m.keras"))
+    assert_save_and_load(name, str(tmp_path / "m.keras"))
