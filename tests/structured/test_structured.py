@@ -95,6 +95,7 @@ def sequence():
 
 def spatial_ops():
     from tf_keras.src.applications.convnext import LayerScale
+    from tf_keras.src.applications.inception_resnet_v2 import CustomScaleLayer
 
     i = keras.Input((8, 8, 3))
     a = L.Conv2D(6, 3, padding="same", name="a")(L.Rescaling(0.5, offset=-1.0, name="rs")(i))
@@ -104,6 +105,7 @@ def spatial_ops():
     x = L.UpSampling2D(name="up")(L.ZeroPadding2D(1, name="pad")(x))
     x = L.Cropping2D(2, name="crop")(L.AveragePooling2D(name="avg")(x))
     x = LayerScale(0.5, 6, name="ls")(x)
+    x = CustomScaleLayer(0.2, name="scaled_add")([x, L.Conv2D(6, 1, name="branch")(x)])
     x = L.Average(name="mean")([x, L.Conv2D(6, 1, name="c")(x)])
     return keras.Model(i, L.Conv2D(2, 1, name="head")(x), name="spatial_ops")
 

@@ -1,8 +1,8 @@
 """Which class a layer becomes in the other Keras: the counterpart registry, both directions.
 
 Built-in layers map by class name (``keras.layers.Dense`` <-> ``tf_keras.layers.Dense``);
-other classes are declared with :func:`register_counterpart` (Keras applications' ConvNeXt
-layers are declared here).
+other classes are declared with :func:`register_counterpart` (Keras applications' own layers,
+ConvNeXt's and InceptionResNetV2's, are declared here).
 
 Example:
     >>> import keras as keras3
@@ -44,10 +44,13 @@ def _registered() -> dict:
     """The registry, with Keras applications' own layers declared on first use."""
     if not _COUNTERPARTS:
         from keras.src.applications import convnext as c3
+        from keras.src.applications import inception_resnet_v2 as i3
         from tf_keras.src.applications import convnext as c2
+        from tf_keras.src.applications import inception_resnet_v2 as i2
 
         register_counterpart(c3.LayerScale, c2.LayerScale)
         register_counterpart(c3.StochasticDepth, c2.StochasticDepth)
+        register_counterpart(i3.CustomScaleLayer, i2.CustomScaleLayer)
     return _COUNTERPARTS
 
 

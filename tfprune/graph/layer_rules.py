@@ -276,6 +276,14 @@ def layer_scale(layer, inputs, ctx):
     return passthrough(layer, inputs, ctx)
 
 
+def scaled_add(layer, inputs, ctx):
+    """InceptionResNetV2's CustomScaleLayer, ``x + scale * y``: a merge when ``scale`` is a
+    number (it always is in Keras applications); kept otherwise."""
+    if np.size(layer.scale) == 1:
+        return merge(layer, inputs, ctx)
+    return pin(layer, inputs, ctx)
+
+
 def keep(layer, inputs, ctx, reason, how_in):
     """Keep the input and output channels of ``layer`` (``reason`` shows in the groups,
     ``how_in`` says what the layer does with its inputs); the rule of :func:`pin`,

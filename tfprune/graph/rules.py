@@ -36,6 +36,7 @@ from tfprune.graph.layer_rules import (
     refuse,
     rescaling,
     reshape,
+    scaled_add,
     separable,
     softmax,
     spatial,
@@ -165,9 +166,11 @@ for _name in ("RepeatVector", "Identity"):  # the last axis passes through uncha
         _DEFAULTS[getattr(L, _name)] = passthrough
 try:
     from tf_keras.src.applications.convnext import LayerScale
+    from tf_keras.src.applications.inception_resnet_v2 import CustomScaleLayer
     from tf_keras.src.layers.core.tf_op_layer import TFOpLambda
 
     _DEFAULTS[LayerScale] = layer_scale
+    _DEFAULTS[CustomScaleLayer] = scaled_add
     _DEFAULTS[TFOpLambda] = tf_op
 except ImportError:  # pragma: no cover - tf_keras layout changed
     pass
