@@ -180,9 +180,22 @@ def _inbound(model, own_paths=False):
         return model, False  # the function loads (and checks) tf_keras files itself
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
         return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
+    if own_paths and _is_keras3_subclassed(model):
+        return model, True  # the exports convert its call (tfprune.export.keras3_call)
     if is_keras3_object(model):
         return mark_from_keras3(_translate.to_tf_keras(model)), True
     return model, is_from_keras3(model)
+
+
+def _is_keras3_subclassed(model) -> bool:
+    """A Keras 3 model that is neither Sequential nor Functional (read from its classes)."""
+    if not is_keras3_object(model):
+        return False
+    names = {f"{k.__module__}.{k.__name__}" for k in type(model).__mro__}
+    base = "keras.src.models.model.Model"
+    return (base in names and f"{type(model).__module__}.{type(model).__name__}" != base
+            and not names & {"keras.src.models.functional.Functional",
+                             "keras.src.models.sequential.Sequential"})
 
 
 def _outbound(result, source=None):
@@ -223,7 +236,8 @@ def keras3_io(returns: str | None = None, own_paths: bool = False):
     from Keras 3 (a wrapped model stays tf_keras and is flagged, see :func:`is_from_keras3`),
     compiled like the input. ``"record"``: a dataclass result's ``model`` field goes back
     the same way; ``None`` leaves the result alone. A tf_keras file path is loaded too,
-    unless ``own_paths=True`` (the function loads and checks such paths itself: the exports).
+    unless ``own_paths=True`` (the function loads and checks such paths itself: the exports);
+    then a subclassed Keras 3 model is passed on as it is too (the exports convert its call).
 
     Example:
         >>> @keras3_io()

@@ -57,7 +57,8 @@ def _check_model_kind(model, what):
             "this needs its layer graph, and tfprune translates only Sequential and "
             "Functional models (it rebuilds the graph). tfprune.prune/one_shot/strip and "
             "sensitivity(granularity='weight') take the subclassed model as it is (weight, "
-            "n:m and block granularity); for the rest rebuild it with keras.Sequential([...]) "
+            "n:m and block granularity), and so do tfprune.export.tflite, micro and verify "
+            "(they convert its call); for the rest rebuild it with keras.Sequential([...]) "
             "or keras.Model(inputs, outputs), or define the same class on tf_keras "
             "(`import tf_keras as keras`).")
     if not model.built or (isinstance(model, keras.Sequential) and not model.inputs):

@@ -17,6 +17,7 @@ import tensorflow_model_optimization as tfmot
 
 from tfprune import compat, errors
 from tfprune.compat import keras
+from tfprune.export import keras3_call
 from tfprune.masking import api as masking_api
 from tfprune.masking import slots, subclassed
 
@@ -25,7 +26,11 @@ __all__ = ["resolve", "strip", "walk_layers", "is_recurrent", "output_names", "c
 
 
 def resolve(model):
-    """Return ``(keras_model, source_path_or_None)``; loads a model given as a file path."""
+    """Return ``(keras_model, source_path_or_None)``; loads a model given as a file path.
+
+    A subclassed model (tf_keras, or Keras 3: :mod:`tfprune.export.keras3_call`) comes back
+    as a tf_keras Functional view of its call, stripped of pruning state.
+    """
     if isinstance(model, (str, os.PathLike)):
         source = os.fspath(model)
         if not os.path.exists(source):
@@ -44,6 +49,10 @@ def resolve(model):
         return loaded, source
     if slots.is_subclassed(model):  # exported through a Functional view of its call
         return _view(model), None
+    if keras3_call.is_subclassed(model):  # Keras 3: a tf_keras view running its call
+        view = keras3_call.view(model)
+        _VIEWS.add(view)
+        return view, None
     compat.check_tf_keras_model(model)
     return model, None
 
