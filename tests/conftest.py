@@ -48,8 +48,9 @@ def xy():
 @pytest.fixture
 def keras3_subclassed():
     """A built subclassed Keras 3 model ``K3`` (one Dense(2) on 3 inputs) whose ``__init__`` takes
-    no ``**kwargs`` (so ``from_config`` cannot copy it): export refuses it naming the class,
-    pruning offers ``inplace=True`` (Keras 3 is imported here, not at collection)."""
+    no ``**kwargs`` (so ``from_config`` cannot copy it): copies are refused naming the class,
+    pruning offers ``inplace=True``; export needs no copy (Keras 3 is imported here, not at
+    collection)."""
     import keras as keras3
 
     class K3(keras3.Model):
