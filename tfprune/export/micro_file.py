@@ -132,7 +132,9 @@ def micro(model, out_dir, *, representative_data=None, name: str = "model",
     models, token-id inputs (kept int32) and LSTM/GRU (batch-1 conversion) are supported.
 
     Args:
-        model: a tf_keras model (pruning wrappers allowed) or its saved file; or an existing
+        model: a tf_keras model (pruning wrappers allowed) or its saved file, a Keras 3
+            model (subclassed too: converted from its call, tfprune's masks stripped first,
+            :mod:`tfprune.export.keras3_call`); or an existing
             .tflite file path or bytes, which must be dense full-int8 with int8 input/output.
         out_dir: folder for the files; created if missing; must not be a file.
         representative_data: for a Keras model (required): array ``[n, *input_shape]``,

@@ -233,7 +233,10 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
 
     Args:
         model: a tf_keras Sequential/Functional model (pruning wrappers allowed) or the path
-            of a saved one (.keras, .h5, SavedModel). It is never modified.
+            of a saved one (.keras, .h5, SavedModel); a Keras 3 model; or a subclassed
+            model (tf_keras, or Keras 3 with float32 input: converted from its call,
+            :mod:`tfprune.export.keras3_call`; tfprune's masks stripped first). It is never
+            modified.
         path: the .tflite file to write. Never the input model file.
         quantize: None (float32), "dynamic" (int8 weights), "float16" (float16 weights) or
             "int8" (full-integer kernels; float32 input/output; needs representative data).

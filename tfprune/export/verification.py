@@ -218,7 +218,9 @@ def verify(model, *files, data, labels=None, calibration=None, tflm: bool = True
     error against the labels for regression and dense outputs.
 
     Args:
-        model: the tf_keras reference model (pruning wrappers allowed) or its saved file.
+        model: the tf_keras reference model (pruning wrappers allowed) or its saved file, or
+            a Keras 3 model (subclassed too: run through its call,
+            :mod:`tfprune.export.keras3_call`).
         *files: .tflite paths or bytes.
         data: held-out inputs ``[n, *input_shape]``, ``(x, y)`` or a tf.data.Dataset; for
             several inputs a list/tuple/dict of arrays (or ``(that, y)``); all samples are
