@@ -141,3 +141,30 @@ def test_masks_on_a_class_that_cannot_be_copied_say_to_strip_in_place(tmp_path, 
     with pytest.raises(errors.ModelTypeError, match=r"masks.*tfprune.strip\(model, inplace=True\)"):
         export.tflite(p, tmp_path / "k3.tflite")
     assert os.listdir(tmp_path) == []
+
+
+class _Named(keras.Model):
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.a = keras.layers.Dense(3, name="a")
+        self.b = keras.layers.Dense(1, name="b")
+
+    def call(self, x):
+        return {"cls": self.a(x), "reg": self.b(x)}
+
+
+def test_dict_outputs_are_named_by_their_keys(tmp_path):
+    from ai_edge_litert.interpreter import Interpreter
+
+    m = _Named()  # a leading underscore: Keras 3 names it "__named", refused as a TF scope
+    x = np.random.default_rng(2).random((4, 5)).astype("float32")
+    m(x[:1])
+    rec = export.tflite(m, tmp_path / "n.tflite", sparse=False, measure=False)
+    assert sorted(rec.verification["outputs"]) == ["cls", "reg"]
+    it = Interpreter(model_path=rec.path)
+    it.allocate_tensors()
+    it.set_tensor(it.get_input_details()[0]["index"], x[:1])
+    it.invoke()
+    got = {tuple(d["shape"]): it.get_tensor(d["index"]) for d in it.get_output_details()}
+    for want in m(x[:1]).values():  # the outputs differ in shape: (1, 3) and (1, 1)
+        np.testing.assert_allclose(got[tuple(want.shape)], np.asarray(want), atol=1e-5)

@@ -33,6 +33,7 @@ Example:
 from __future__ import annotations
 
 import inspect
+import re
 
 import numpy as np
 import tf_keras
@@ -41,7 +42,7 @@ from tfprune import errors
 from tfprune.masking import keras3_slots as slots3
 from tfprune.masking import keras3_subclassed
 
-__all__ = ["is_subclassed", "view", "CallLayer"]
+__all__ = ["is_subclassed", "view", "CallLayer", "scope_name"]
 
 
 def is_subclassed(model) -> bool:
@@ -68,7 +69,7 @@ class CallLayer(tf_keras.layers.Layer):
     """
 
     def __init__(self, model, **kwargs):
-        super().__init__(name=model.name, **kwargs)
+        super().__init__(name=scope_name(model.name), **kwargs)
         object.__setattr__(self, "_keras3_model", model)  # not tracked: a Keras 3 object
         # tf_keras tracks the tf.Variables assigned here: weights, the converter's trackable
         self.keras3_variables = [v.value for v in model.weights]
@@ -80,6 +81,17 @@ class CallLayer(tf_keras.layers.Layer):
         raise NotImplementedError(
             "CallLayer wraps a live Keras 3 model for export and is not serialized; save the "
             "Keras 3 model itself (model.save).")
+
+
+def scope_name(name: str) -> str:
+    """``name`` as a TensorFlow root name scope accepts it (Keras 3 names a class ``_Net``
+    ``"__net"``; TensorFlow refuses a leading underscore).
+
+    Example:
+        >>> scope_name("__net"), scope_name("my model")
+        ('net', 'my_model')
+    """
+    return re.sub(r"[^A-Za-z0-9_.\-]", "_", name).lstrip("_-") or "keras3_model"
 
 
 def _stripped(model):
@@ -159,7 +171,8 @@ def view(model):
     first if it holds tfprune's masks): what the export functions convert and verify.
 
     Its input is float32 of the shape ``model`` was built with (any batch size) and named
-    after the call's first argument; it shares ``model``'s variables (nothing is copied or
+    after the call's first argument; its outputs are the call's (a tensor, a list/tuple, or
+    a dict: then named by its keys); it shares ``model``'s variables (nothing is copied or
     changed unless masks had to be stripped).
 
     Raises:
@@ -193,4 +206,7 @@ def view(model):
             f"shape {(None, *shape)} ({type(exc).__name__}: {str(exc)[:200]}); tfprune "
             "exports a subclassed Keras 3 model through its call. Use keras.ops in call (no "
             ".numpy(), no Python branching on tensor values).") from exc
-    return tf_keras.Model(inputs, outputs, name=model.name)
+    if isinstance(outputs, dict):  # named outputs: one identity layer named by each key
+        outputs = [tf_keras.layers.Activation("linear", name=str(k))(v)
+                   for k, v in outputs.items()]
+    return tf_keras.Model(inputs, outputs, name=scope_name(model.name))
