@@ -168,3 +168,13 @@ def test_dict_outputs_are_named_by_their_keys(tmp_path):
     got = {tuple(d["shape"]): it.get_tensor(d["index"]) for d in it.get_output_details()}
     for want in m(x[:1]).values():  # the outputs differ in shape: (1, 3) and (1, 1)
         np.testing.assert_allclose(got[tuple(want.shape)], np.asarray(want), atol=1e-5)
+
+
+def test_nan_weight_is_refused_naming_the_weight(tmp_path, no_conversion):
+    m = _mlp()
+    k = m.fc1.kernel.numpy()
+    k[0, :2] = np.nan
+    m.fc1.kernel.assign(k)
+    with pytest.raises(errors.ExportError, match=r"fc1/kernel.*2 NaN/infinite values"):
+        export.tflite(m, tmp_path / "nan.tflite")
+    assert os.listdir(tmp_path) == []
