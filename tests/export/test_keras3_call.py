@@ -15,7 +15,7 @@ from tfprune.masking import keras3_slots
 
 keras = pytest.importorskip("keras")
 
-from tests.masking._keras3_models import _compile, _conv, _data, _kernels, _mlp  # noqa: E402
+from tests.masking._keras3_models import MLP, _compile, _conv, _data, _kernels, _mlp  # noqa: E402
 
 
 def _file_tensors(path):
@@ -178,3 +178,13 @@ def test_nan_weight_is_refused_naming_the_weight(tmp_path, no_conversion):
     with pytest.raises(errors.ExportError, match=r"fc1/kernel.*2 NaN/infinite values"):
         export.tflite(m, tmp_path / "nan.tflite")
     assert os.listdir(tmp_path) == []
+
+
+def test_pruned_zeros_are_stored_sparse_when_asked(tmp_path):
+    m = MLP(units=128)
+    m(np.zeros((1, 64), "float32"))
+    s = tfprune.strip(tfprune.one_shot(m, 0.8))
+    rec = export.tflite(s, tmp_path / "s.tflite", sparse=True, measure=False)
+    assert rec.sparse and "RANDOM_SPARSITY" in rec.mode_names and "DENSIFY" in rec.ops
+    assert rec.bytes < 0.5 * len(export.tflite_bytes(s))
+    assert rec.verification["max_rel_error"] < 1e-5
