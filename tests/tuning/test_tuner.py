@@ -309,3 +309,50 @@ def test_classification_sweep_still_gets_accuracy(trained, tmp_path):
                             options=tuning.SweepOptions(tensorboard=False))
     assert t.metrics == ("accuracy",) and t.quality == "val_accuracy"
     assert t.oracle.objective.direction == "max"
+
+
+def _two_in_two_out():
+    """Two inputs and two outputs (class scores and a regression head), compiled with
+    per-output losses, ``loss_weights`` and metrics; data as lists and dicts of arrays."""
+    L = keras.layers
+    a, b = keras.Input((4,), name="a"), keras.Input((3,), name="b")
+    h = L.Dense(12, activation="relu", name="h")(L.Concatenate(name="cat")([a, b]))
+    m = keras.Model([a, b], {"cls": L.Dense(3, name="cls")(h), "reg": L.Dense(1, name="reg")(h)})
+    m.compile(keras.optimizers.Adam(0.01),
+              {"cls": keras.losses.SparseCategoricalCrossentropy(from_logits=True), "reg": "mse"},
+              metrics={"cls": ["accuracy"], "reg": ["mae"]}, loss_weights={"cls": 1.0, "reg": 0.25})
+    rng = np.random.default_rng(0)
+    x = [rng.normal(size=(48, 4)).astype("float32"), rng.normal(size=(48, 3)).astype("float32")]
+    y = {"cls": rng.integers(0, 3, 48), "reg": 3.0 + rng.normal(size=(48, 1)).astype("float32")}
+    return m, x, y
+
+
+def test_several_inputs_and_outputs_sweep_with_the_compiled_loss_weights(tmp_path):
+    m, x, y = _two_in_two_out()
+    t = tuning.PruningTuner(m, {"sparsity": [0.5], "epochs": 1, "schedule": "one_shot"},
+                            oracle="grid", max_trials=1, directory=tmp_path,
+                            options=tuning.SweepOptions(tensorboard=False))
+    assert t.quality == "val_cls_accuracy" and "val_reg_mae" in t.measure_names
+    t.search(x, y, validation_data=(x, y), verbose=0)
+    (row,) = t.results()
+    # val_loss is the total the user compiled: cls + 0.25 * reg (unweighted would differ)
+    assert row["val_loss"] == pytest.approx(row["val_cls_loss"] + 0.25 * row["val_reg_loss"],
+                                            rel=1e-4)
+    assert row["val_reg_loss"] > 1.0 and row["weight_sparsity"] > 0.3
+    plain = t.load_model(row["trial_id"])
+    pred = plain.predict(x, verbose=0)
+    assert row["val_reg_mae"] == pytest.approx(
+        float(np.mean(np.abs(pred["reg"] - y["reg"]))), rel=1e-4)
+
+
+def test_several_outputs_labels_of_the_wrong_length_are_refused(tmp_path):
+    m, x, y = _two_in_two_out()
+    t = tuning.PruningTuner(m, {"sparsity": [0.5]}, directory=tmp_path,
+                            options=tuning.SweepOptions(tensorboard=False))
+    short = {"cls": y["cls"], "reg": y["reg"][:40]}
+    with pytest.raises(errors.ConfigError, match=r"`validation_data` has 48 samples but its "
+                                                 r"labels have 40"):
+        t.search(x, y, validation_data=(x, short), verbose=0)
+    with pytest.raises(errors.ConfigError, match="must be numpy arrays"):
+        t.search([[1.0, 2.0]], y, validation_data=(x, y), verbose=0)
+    assert t.results() == []

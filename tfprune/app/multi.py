@@ -11,8 +11,10 @@
   ``reg_mae``), the vocabulary of ``tfprune sensitivity --metric``; every variant also
   reports each output's loss and metrics in Keras and in LiteRT (:func:`keras_values`,
   :func:`litert_values`).
+* **Sweeps** (``sweep:``): trials fine-tune with every output's loss and weight and
+  optimise ``val_<metric>`` by default (``val_loss``: the weighted total).
 * **Refused before any work** (:func:`check_recipe`): the recipe keys that train or
-  measure one output (``sweep``, ``prune.distill``, ``task``), naming what to use instead.
+  measure one output (``prune.distill``, ``task``), naming what to use instead.
 
 Example:
     >>> import numpy as np
@@ -60,18 +62,12 @@ def check_recipe(recipe: dict, names: list) -> None:
     any work, naming the key and what to use instead.
 
     Example:
-        >>> check_recipe({"sweep": {}}, ["cls", "reg"])  # doctest: +ELLIPSIS
+        >>> check_recipe({"task": "regression"}, ["cls", "reg"])  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
-        tfprune.errors.ConfigError: sweep: ...
+        tfprune.errors.ConfigError: task: 'regression' names one task ...
     """
     shown = f"model {recipe.get('model')!r} has outputs {names}"
-    if "sweep" in recipe:
-        raise errors.ConfigError(
-            f"sweep: {shown}; the sweep's tuner (tfprune.tuning.PruningTuner.search) takes one "
-            "label array, not one per output. Remove `sweep` and set prune.sparsity, or let "
-            "`sensitivity` + `allocate` choose the sparsities (they measure the total loss or "
-            f"metric: {names[0]}_<metric>).")
     if "distill" in recipe.get("prune", {}):
         raise errors.ConfigError(
             f"prune.distill: {shown}; distillation matches one output. Remove prune.distill "

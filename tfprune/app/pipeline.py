@@ -233,11 +233,19 @@ def _sweep_tuner(job: Job, directory: str):
     cfg = job.recipe["sweep"]
     options = tuning.SweepOptions(loss=job.train["loss"], batch_size=job.train["batch_size"],
                                   seed=job.seed, tensorboard=False,
-                                  measure=tuple(cfg.get("measure", ())))
+                                  measure=tuple(cfg.get("measure", ())),
+                                  loss_weights=job.train.get("loss_weights"))
     return tuning.PruningTuner(job.model, cfg.get("space"), oracle=cfg.get("oracle", "random"),
-                               objective=cfg.get("objective"),
+                               objective=cfg.get("objective") or _several_quality(job),
                                max_trials=cfg.get("max_trials", 6), directory=directory,
                                project_name="sweep", overwrite=True, options=options)
+
+
+def _several_quality(job: Job):
+    """For a model with several outputs, what the sweep optimises by default: the run's
+    ``metric:`` on the validation data (``val_loss``, the weighted total, or
+    ``val_<output>_<metric>``); None (the tuner's default) for one output."""
+    return f"val_{job.metric}" if job.measures is not None else None
 
 
 def sweep(job: Job, stage: str, *, say=print, quiet=False) -> dict:
@@ -246,7 +254,8 @@ def sweep(job: Job, stage: str, *, say=print, quiet=False) -> dict:
     cfg = job.recipe["sweep"]
     tuner = _sweep_tuner(job, stage)
     tuner.search(*job.train_data, validation_data=job.test_data, verbose=0 if quiet else 1)
-    quality, cost = cfg.get("quality") or tuner.quality, cfg.get("cost", "macs")
+    quality = cfg.get("quality") or _several_quality(job) or tuner.quality
+    cost = cfg.get("cost", "macs")
     rows = [dict(r) for r in tuner.results()]
     front = tuner.pareto(quality, cost)
     ids = [r.get("trial_id") for r in front]

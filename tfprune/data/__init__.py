@@ -47,7 +47,9 @@ from tfprune.data.forms import (
     BATCH_SIZE,
     bounded,
     elements,
+    head,
     is_array,
+    length,
     n_inputs,
     split,
     to_numpy,
@@ -55,7 +57,7 @@ from tfprune.data.forms import (
 )
 
 __all__ = ["DEFAULT_MAX_BATCHES", "BATCH_SIZE", "batches", "check", "check_labels",
-           "label_rule", "inputs", "is_array", "split", "bounded"]
+           "label_rule", "inputs", "is_array", "split", "bounded", "head", "length"]
 
 #: batches read from a source of unknown or infinite length when ``max_batches`` is not given
 DEFAULT_MAX_BATCHES = 1000

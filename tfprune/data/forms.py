@@ -16,7 +16,7 @@ import tensorflow as tf
 from tfprune import errors
 
 __all__ = ["BATCH_SIZE", "is_array", "is_nested_list", "as_array", "to_numpy", "split",
-           "n_inputs", "is_multi_x", "length", "whole_arrays", "bounded", "elements"]
+           "n_inputs", "is_multi_x", "length", "head", "whole_arrays", "bounded", "elements"]
 
 #: batch size used to cut arrays
 BATCH_SIZE = 64
@@ -135,6 +135,18 @@ def length(x) -> int:
     """
     shape = np.shape(tf.nest.flatten(x)[0])
     return int(shape[0]) if shape else 0
+
+
+def head(x, n: int):
+    """The first ``n`` samples of ``x``: an array, or a list/tuple/dict of arrays (several
+    inputs or outputs), cut alike; None stays None.
+
+    Example:
+        >>> a = np.arange(6).reshape(3, 2)
+        >>> head(a, 2).shape, head({"cls": a, "reg": a[:, 0]}, 1)["reg"].tolist()
+        ((2, 2), [0])
+    """
+    return None if x is None else tf.nest.map_structure(lambda a: a[:n], x)
 
 
 def _cut(x, y, batch_size):

@@ -108,6 +108,8 @@ class MeasureOptions:
         batch_size: evaluation batch size.
         optional: optional measures (:data:`OPTIONAL`, checked by :func:`check_optional`).
         latency_runs: timed LiteRT invokes for ``latency_ms``.
+        loss_weights: per-output weights of ``val_loss`` (the model's compiled ones, for a
+            model with several outputs); None: each output weighs 1.
 
     Example:
         >>> MeasureOptions(metrics=("mae",)).batch_size
@@ -118,6 +120,7 @@ class MeasureOptions:
     batch_size: int = 32
     optional: tuple = ()
     latency_runs: int = 50
+    loss_weights: object = None
 
 
 def measure(plain, *, validation_data, loss, options: MeasureOptions | None = None,
@@ -138,7 +141,8 @@ def measure(plain, *, validation_data, loss, options: MeasureOptions | None = No
     opts = options or MeasureOptions()
     xv, yv = validation_data
     metrics = opts.metrics
-    plain.compile(loss=loss, metrics=metrics if isinstance(metrics, dict) else list(metrics))
+    plain.compile(loss=loss, metrics=metrics if isinstance(metrics, dict) else list(metrics),
+                  loss_weights=opts.loss_weights)
     ev = plain.evaluate(xv, yv, batch_size=opts.batch_size, verbose=0, return_dict=True)
     out = {f"val_{k}": float(v) for k, v in ev.items()}
     s = summary(plain, print_fn=None)

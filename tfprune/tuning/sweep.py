@@ -57,6 +57,8 @@ class SweepOptions:
         seed: seeds the oracle and each trial's training (trial ``i`` uses ``seed + i``).
         max_epochs: Hyperband's largest fine-tune budget (its ``tuner/epochs``).
         latency_runs: timed LiteRT invokes per trial.
+        loss_weights: per-output weights of the fine-tuning loss and of ``val_loss``
+            (``{output: w}``; default: the model's compiled ``loss_weights``).
     """
 
     loss: object = None
@@ -67,6 +69,7 @@ class SweepOptions:
     seed: int = 0
     max_epochs: int = 3
     latency_runs: int = 50
+    loss_weights: object = None
 
 
 def is_worker() -> bool:

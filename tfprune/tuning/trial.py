@@ -27,6 +27,7 @@ import time
 import numpy as np
 
 from tfprune import callbacks, errors, structured
+from tfprune import data as data_lib
 from tfprune.analysis.summary import summary
 from tfprune.callbacks.pruning import PruningCallback
 from tfprune.compat import keras
@@ -52,6 +53,7 @@ class TrialOptions:
         verbose: Keras ``fit`` verbosity.
         distill_task: what a distilling trial imitates: ``"classification"`` (soft targets)
             or ``"regression"`` (output matching), see :data:`tfprune.callbacks.distill.TASKS`.
+        loss_weights: per-output loss weights (``{output: w}`` or a list; None: all 1).
 
     Example:
         >>> TrialOptions(loss="mse").distill_task
@@ -64,6 +66,7 @@ class TrialOptions:
     log_dir: str | None = None
     verbose: int = 0
     distill_task: str = "classification"
+    loss_weights: object = None
 
 
 def _cost_at(model, s, settings):
@@ -114,13 +117,16 @@ def sparsity_for_macs(model, fraction: float, settings: dict, *, iters: int = 10
 
 
 def _calibration(x, y):
-    n = min(len(x), CALIBRATION_SAMPLES)
-    return (x[:n], y[:n]) if y is not None else x[:n]
+    """The first samples of ``x`` (and ``y``): arrays, or lists/dicts of them (several
+    inputs or outputs)."""
+    n = CALIBRATION_SAMPLES
+    return (data_lib.head(x, n), data_lib.head(y, n)) if y is not None else data_lib.head(x, n)
 
 
 def _compile(model, settings, opts):
     model.compile(optimizer=keras.optimizers.Adam(settings["learning_rate"]), loss=opts.loss,
-                  metrics=opts.metrics if isinstance(opts.metrics, dict) else list(opts.metrics))
+                  metrics=opts.metrics if isinstance(opts.metrics, dict) else list(opts.metrics),
+                  loss_weights=opts.loss_weights)
 
 
 def _prune(model, settings, s, x, y, opts):
@@ -129,7 +135,7 @@ def _prune(model, settings, s, x, y, opts):
     if settings["schedule"] == "one_shot":
         data = _calibration(x, y) if crit.needs_data else None
         return masking_api.one_shot(model, s, data=data, loss=opts.loss, **kwargs)
-    steps = settings["epochs"] * math.ceil(len(x) / opts.batch_size)
+    steps = settings["epochs"] * math.ceil(data_lib.length(x) / opts.batch_size)
     end = max(1, int(AGP_END * steps))
     sched = schedules.AGP(s, end_step=end, begin_step=0, frequency=max(1, end // 10))
     return masking_api.prune(model, schedule=sched, **kwargs)

@@ -12,9 +12,11 @@ from __future__ import annotations
 import glob
 import os
 
+import tensorflow as tf
 from keras_tuner.src.engine import base_tuner
 from keras_tuner.src.engine import trial as trial_module
 
+from tfprune import data as data_lib
 from tfprune import errors, export
 from tfprune import task as task_lib
 from tfprune.compat import keras
@@ -93,6 +95,8 @@ class PruningTuner(base_tuner.BaseTuner):
             raise errors.ConfigError("Trials fine-tune the model: pass SweepOptions(loss=...) "
                                      "(e.g. 'sparse_categorical_crossentropy') or compile the model.")
         self.metrics, self.distill_task = _resolve_metrics(self.model, self.loss, options.metrics)
+        self.loss_weights = options.loss_weights if options.loss_weights is not None else \
+            getattr(getattr(self.model, "compiled_loss", None), "_user_loss_weights", None)
         self.optional = measure_lib.check_optional(options.measure)
         self.measure_names = measure_lib.names(self.metrics, self.optional)
         self.quality = measure_lib.quality(self.metrics)
@@ -149,7 +153,7 @@ class PruningTuner(base_tuner.BaseTuner):
                 in a row.
         """
         self._check_data(x, y, validation_data)
-        self._calibration = x[: trial_lib.CALIBRATION_SAMPLES]
+        self._calibration = data_lib.head(x, trial_lib.CALIBRATION_SAMPLES)
         batch_size = batch_size or self.options.batch_size
         self._progress = progress_lib.TrialProgress(self._planned_trials(), self._objective_names(),
                                                     bar=verbose == 1, quiet=not verbose)
@@ -189,12 +193,13 @@ class PruningTuner(base_tuner.BaseTuner):
             else None
         plain, info = trial_lib.run(self.model, settings, x=x, y=y, options=trial_lib.TrialOptions(
             loss=self.loss, metrics=self.metrics, batch_size=batch_size, log_dir=log_dir,
-            verbose=verbose, distill_task=self.distill_task))
+            verbose=verbose, distill_task=self.distill_task, loss_weights=self.loss_weights))
         out = measure_lib.measure(plain, validation_data=validation_data, loss=self.loss,
                                   options=measure_lib.MeasureOptions(
                                       metrics=self.metrics, batch_size=batch_size,
-                                      optional=self.optional, latency_runs=self.options.latency_runs),
-                                  trial_dir=trial_dir, calibration=x[: trial_lib.CALIBRATION_SAMPLES])
+                                      optional=self.optional, latency_runs=self.options.latency_runs,
+                                      loss_weights=self.loss_weights),
+                                  trial_dir=trial_dir, calibration=data_lib.head(x, trial_lib.CALIBRATION_SAMPLES))
         out.update(info)
         self.save_model(tid, plain)
         sweep.write_json(os.path.join(trial_dir, sweep.MEASURES_FILE),
@@ -322,20 +327,29 @@ class PruningTuner(base_tuner.BaseTuner):
 
     # -- checks ----------------------------------------------------------------------------
     def _check_data(self, x, y, validation_data):
-        if not hasattr(x, "__len__") or not hasattr(x, "shape"):
-            raise errors.ConfigError(f"`x` must be an array (numpy), got {type(x).__name__}; "
-                                     "tf.data pipelines are not supported by sweeps yet.")
-        if y is not None and len(y) != len(x):
-            raise errors.ConfigError(f"`x` has {len(x)} samples but `y` has {len(y)}.")
+        """Arrays (lists/dicts of arrays for several inputs or outputs), ``y`` and
+        ``validation_data`` of matching lengths, inputs that fit the model; before any trial."""
         if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
             raise errors.ConfigError("Pass validation_data=(x_val, y_val): every trial measures "
                                      "its quality on it.")
-        try:
-            self.model(x[:1])
-            self.model(validation_data[0][:1])
-        except Exception as e:  # noqa: BLE001  (any shape/dtype error from Keras)
-            raise errors.ConfigError(f"The data does not fit the model input "
-                                     f"{self.model.input_shape}: {e}") from e
+        for name, (xs, ys) in (("x", (x, y)), ("validation_data", validation_data)):
+            arrays = tf.nest.flatten(xs) if isinstance(xs, (list, tuple, dict)) else [xs]
+            if not arrays or not all(data_lib.is_array(a) for a in arrays):
+                raise errors.ConfigError(
+                    f"`{name}` must be numpy arrays (a list or dict of them for several "
+                    f"inputs), got {type(xs).__name__}; tf.data pipelines are not supported by "
+                    "sweeps yet.")
+            n = data_lib.length(xs)
+            for label in ([] if ys is None else tf.nest.flatten(ys)):
+                if len(label) != n:
+                    raise errors.ConfigError(
+                        f"`{name}` has {n} samples but its labels have {len(label)}: pass one "
+                        "label per sample (for several outputs, one array per output).")
+            try:
+                self.model(data_lib.head(xs, 1))
+            except Exception as e:  # noqa: BLE001  (any shape/dtype error from Keras)
+                raise errors.ConfigError(f"The data does not fit the model input "
+                                         f"{self.model.input_shape}: {e}") from e
 
     def _check_failures(self):
         if sweep.is_worker():
