@@ -40,9 +40,14 @@ def register_counterpart(keras3_class, tf_keras_class) -> None:
     _KERAS3_CLASSES[key] = keras3_class
 
 
+_BUILTINS_DECLARED: list = []  # non-empty once Keras applications' own layers are declared
+
+
 def _registered() -> dict:
-    """The registry, with Keras applications' own layers declared on first use."""
-    if not _COUNTERPARTS:
+    """The registry, with Keras applications' own layers declared on first use (also when a
+    user class was registered first)."""
+    if not _BUILTINS_DECLARED:
+        _BUILTINS_DECLARED.append(True)
         from keras.src.applications import convnext as c3
         from keras.src.applications import inception_resnet_v2 as i3
         from tf_keras.src.applications import convnext as c2
