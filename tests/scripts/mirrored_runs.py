@@ -4,7 +4,8 @@ TensorFlow starts): one TensorFlow start for every MirroredStrategy comparison.
 usage: mirrored_runs.py
 Prints one line ``RESULT masks <json>`` (a pruned MLP trained on one device and under
 MirroredStrategy, per scope: masks, kernels, step) and one line ``RESULT stats-<criterion>
-<json>`` per criterion (the statistic variables and mask of the first layer, both ways).
+<json>`` per criterion (the statistic variables and mask of the first layer of that criterion's
+pruned MLP, both ways; all criteria's MLPs are branches of one model, fitted once each way).
 """
 import contextlib
 import json
@@ -47,24 +48,35 @@ def mask_run(strategy, scope, base):
             "replicas": strategy.num_replicas_in_sync}
 
 
-def stats_run(strategy, criterion):
-    """Fit a 50% ``criterion`` pruning for one epoch under ``strategy`` (None: no strategy at
-    all, the default one); d1's statistic variables and mask."""
+def first_layer_stats(branch):
+    """The statistic variables and the mask of ``branch``'s first pruned layer."""
+    w = tfprune.masking.pruner.wrapped_layers(branch)[0]
+    out = {v.name.split("/")[-1]: np.asarray(v.read_value()).tolist() for v in w.stat_variables()}
+    out["mask"] = np.asarray(w.pruning_vars[0][1].read_value()).tolist()
+    return out
+
+
+def stats_run(strategy):
+    """Fit, for one epoch under ``strategy`` (None: no strategy at all, the default one), one
+    model whose branches are the same MLP (d1, d2) pruned to 50% by each data criterion
+    (outputs summed: one fit, one trace, for every criterion); by criterion, the statistic
+    variables and mask of its branch's d1."""
     rng = np.random.default_rng(0)
     x, y = rng.normal(size=(64, 6)).astype("float32"), rng.integers(0, 3, 64)
     with strategy.scope() if strategy else contextlib.nullcontext():
         keras.utils.set_random_seed(0)
-        m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
-                              L.Dense(3, name="d2")])
-        p = tfprune.prune(m, sparsity=0.5, criterion=criterion)
+        inp = keras.Input((6,))
+        branches = {}
+        for crit in CRITERIA:
+            m = keras.Sequential([keras.Input((6,)), L.Dense(8, activation="relu", name="d1"),
+                                  L.Dense(3, name="d2")], name=f"mlp_{crit}")
+            branches[crit] = tfprune.prune(m, sparsity=0.5, criterion=crit)
+        p = keras.Model(inp, L.Add()([b(inp) for b in branches.values()]))
         p.compile(keras.optimizers.SGD(0.1),
                   keras.losses.SparseCategoricalCrossentropy(from_logits=True))
     p.fit(x, y, batch_size=16, epochs=1, verbose=0, shuffle=False,
           callbacks=[tfprune.PruningCallback()])
-    w = tfprune.masking.pruner.wrapped_layers(p)[0]
-    out = {v.name.split("/")[-1]: np.asarray(v.read_value()).tolist() for v in w.stat_variables()}
-    out["mask"] = np.asarray(w.pruning_vars[0][1].read_value()).tolist()
-    return out
+    return {crit: first_layer_stats(b) for crit, b in branches.items()}
 
 
 def main():
@@ -76,8 +88,9 @@ def main():
     masks = {scope: {"one": mask_run(single, scope, base), "two": mask_run(mirrored, scope, base)}
              for scope in SCOPES}
     print("RESULT masks " + json.dumps(masks), flush=True)
+    single, two = stats_run(None), stats_run(mirrored)
     for crit in CRITERIA:
-        out = {"single": stats_run(None, crit), "mirrored": stats_run(mirrored, crit)}
+        out = {"single": single[crit], "mirrored": two[crit]}
         print(f"RESULT stats-{crit} " + json.dumps(out), flush=True)
 
 

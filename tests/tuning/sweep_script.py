@@ -49,14 +49,25 @@ class ScriptTuner(tuning.PruningTuner):
         return super().run_trial(trial, *args, **kwargs)
 
 
+_DATA = []
+
+
+def data():
+    """``digits()``, loaded once per process: the serve process loads it (and scikit-learn)
+    before forking, so no sweep process pays for it again."""
+    if not _DATA:
+        _DATA.append(digits())
+    return _DATA[0]
+
+
 def main(directory, mode, max_trials):
-    (x, y), (xv, yv) = digits()
+    (x, y), (xv, yv) = data()
     ScriptTuner.mode = mode
     tuner = ScriptTuner(model(), {"sparsity": [0.3, 0.5, 0.7, 0.9], "epochs": 1},
                         max_trials=max_trials, directory=directory, project_name="sweep",
                         options=tuning.SweepOptions(loss="sparse_categorical_crossentropy",
                                                     tensorboard=False))
-    tuner.search(x[:400], y[:400], validation_data=(xv[:200], yv[:200]))
+    tuner.search(x[:160], y[:160], validation_data=(xv[:64], yv[:64]))
 
 
 def start(directory, line):
@@ -79,6 +90,7 @@ def start(directory, line):
 def serve(directory):
     """Fork sweep processes as stdin asks (see the module docstring)."""
     started = []
+    data()
     for line in sys.stdin:
         if line.strip() == "wait":
             for pid in started:
