@@ -38,16 +38,33 @@ def _zeros(model):
             for name, value in zero_fractions(model).items()}
 
 
-@pytest.mark.slow
-@pytest.mark.parametrize("granularity", ["weight", "n:m"])
-def test_pruned_zeros_stay_zero_through_qat_including_depthwise(data, granularity):
+def _pruned_qat(data, granularity):
+    """``(plain, qat)``: the CNN one-shot pruned at ``granularity``, stripped, then
+    quantize_aware and fitted for one epoch."""
     exclude = ["conv"] if granularity == "n:m" else None  # 1 input channel: no 2:4 groups
     plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5, granularity=granularity,
                                            exclude=exclude))
-    before = _zeros(plain)
-    assert before["dw"] == pytest.approx(0.5, abs=0.02)
     qat = quantize_aware(plain)
     _fit(qat, data)
+    return plain, qat
+
+
+@pytest.fixture(scope="module")
+def weight_qat(data):
+    """The weight-pruned QAT model after its fit (read-only: shared by the zeros test and the
+    int8 export test, one QAT trace instead of two)."""
+    return _pruned_qat(data, "weight")
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("granularity", ["weight", "n:m"])
+def test_pruned_zeros_stay_zero_through_qat_including_depthwise(request, data, granularity):
+    if granularity == "weight":
+        plain, qat = request.getfixturevalue("weight_qat")
+    else:
+        plain, qat = _pruned_qat(data, granularity)
+    before = _zeros(plain)
+    assert before["dw"] == pytest.approx(0.5, abs=0.02)
     after = _zeros(qat)
     assert after["dw"] >= 0.49
     for name, fraction in before.items():
@@ -61,10 +78,8 @@ def test_pruned_zeros_stay_zero_through_qat_including_depthwise(data, granularit
 
 
 @pytest.mark.slow
-def test_qat_model_exports_int8_with_its_zeros(tmp_path, data):
-    plain = tfprune.strip(tfprune.one_shot(_cnn(), 0.5))
-    qat = quantize_aware(plain)
-    _fit(qat, data)
+def test_qat_model_exports_int8_with_its_zeros(tmp_path, data, weight_qat):
+    _, qat = weight_qat
     rec = export.tflite(qat, tmp_path / "qat.tflite", quantize="int8",
                         representative_data=data[0][:32])
     from ai_edge_litert.interpreter import Interpreter

@@ -151,17 +151,26 @@ def test_channel_shrink_of_a_keras3_bn_model_is_compiled_keras3(img):
     small.evaluate(*img, verbose=0)
 
 
+@pytest.fixture(scope="module")
+def pruned_two(data2):
+    """The one-shot pruned two-output model and its predictions on ``data2`` (read-only: saved
+    by both parametrizations below)."""
+    p = tfprune.one_shot(_two_outputs(), 0.5)
+    return p, p.predict(data2[0], verbose=0)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("ext", ["keras", "h5"])
-def test_pruned_keras3_model_saves_and_reloads_with_its_output_names(tmp_path, data2, ext):
+def test_pruned_keras3_model_saves_and_reloads_with_its_output_names(tmp_path, data2,
+                                                                     pruned_two, ext):
     x, _ = data2
-    p = tfprune.one_shot(_two_outputs(), 0.5)
+    p, want = pruned_two
     path = str(tmp_path / f"p.{ext}")
     p.save(path)
     with tfmot.sparsity.keras.prune_scope():
         q = tf_keras.models.load_model(path, compile=False)
     assert q.output_names == ["cls", "reg"]
-    for a, b in zip(q.predict(x, verbose=0), p.predict(x, verbose=0), strict=True):
+    for a, b in zip(q.predict(x, verbose=0), want, strict=True):
         np.testing.assert_allclose(a, b, atol=1e-6)
     s = tfprune.strip(q)
     assert s.output_names == ["cls", "reg"]

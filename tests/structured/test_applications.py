@@ -109,14 +109,16 @@ def test_mobilenet_v3_small_hard_swish_and_se_shrink_with_parity():
 
 @pytest.mark.slow
 def test_resnet_bottleneck_shrinks_with_parity():
-    _check(_resnet_bottleneck(), 32)
+    # a projection shortcut opens every stack; conv3 adds one identity-shortcut block
+    _check(_resnet_bottleneck((1, 2, 1, 1)), 32)
 
 
 @pytest.mark.slow
 def test_densenet_concat_offsets_shrink_with_parity():
-    # DenseNet121's dense blocks and transitions, 2 conv blocks per dense block instead of 6..24
+    # DenseNet121's dense blocks and transitions, 2 conv blocks in the first dense block (a
+    # concat of a concat) and 1 in the others instead of 6..24
     _check(
-        _densenet.DenseNet([2, 2, 2, 2], weights=None, input_shape=(32, 32, 3), classes=10,
+        _densenet.DenseNet([2, 1, 1, 1], weights=None, input_shape=(32, 32, 3), classes=10,
                            classifier_activation=None),
         32,
     )
@@ -124,10 +126,13 @@ def test_densenet_concat_offsets_shrink_with_parity():
 
 @pytest.mark.slow
 def test_efficientnet_shrinks_with_parity():
-    # EfficientNetB0's seven MBConv stages (squeeze-excite, swish, drop-connect), half depth
+    # EfficientNetB0's seven MBConv stages (squeeze-excite, swish), one block each but the
+    # fourth's two (its second has the residual add and drop-connect): 8 blocks, not 16
+    blocks = [dict(a, repeats=2 if i == 3 else 1)
+              for i, a in enumerate(_efficientnet.DEFAULT_BLOCKS_ARGS)]
     _check(
-        _efficientnet.EfficientNet(1.0, 0.5, 32, weights=None, input_shape=(32, 32, 3),
-                                   classes=10, classifier_activation=None),
+        _efficientnet.EfficientNet(1.0, 1.0, 32, weights=None, input_shape=(32, 32, 3),
+                                   blocks_args=blocks, classes=10, classifier_activation=None),
         32,
     )
 
