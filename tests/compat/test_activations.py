@@ -6,8 +6,11 @@ import pytest
 import tensorflow as tf
 import tf_keras
 
-from tfprune.compat._activations import (ACTIVATION_KEYS, to_keras3_activation,
-                                         to_tf_keras_activation)
+from tfprune.compat._activations import (
+    ACTIVATION_KEYS,
+    to_keras3_activation,
+    to_tf_keras_activation,
+)
 
 
 @pytest.mark.parametrize("name", ["hard_silu", "hard_sigmoid", "sparsemax", "celu"])

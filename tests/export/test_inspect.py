@@ -4,8 +4,14 @@ refused naming the fix otherwise), its modes and sparsity, and which layers an o
 import pytest
 
 from tfprune import errors
-from tfprune.export._inspect import (MODE_NAMES, SPARSITY_MODES, OpInfo, Summary,
-                                     check_content, layers_for_op)
+from tfprune.export._inspect import (
+    MODE_NAMES,
+    SPARSITY_MODES,
+    OpInfo,
+    Summary,
+    check_content,
+    layers_for_op,
+)
 
 
 def _summary(graph=(), modes=(), sparse=(), ops=()):

@@ -8,8 +8,17 @@ import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.export.compress.encoding import (OVERHEAD, Constant, Option, _choose, overhead,
-                                              pad16, quantization, read_checked, tensor_name)
+from tfprune.export.compress.encoding import (
+    OVERHEAD,
+    Constant,
+    Option,
+    _choose,
+    overhead,
+    pad16,
+    quantization,
+    read_checked,
+    tensor_name,
+)
 
 
 def test_pad16_rounds_up_to_the_flatbuffer_alignment():
