@@ -18,7 +18,8 @@ def _model():
 def test_trial_options_are_frozen_with_documented_defaults():
     opts = trial.TrialOptions()
     assert (opts.loss, opts.metrics, opts.batch_size, opts.log_dir, opts.verbose,
-            opts.distill_task) == (None, (), 32, None, 0, "classification")
+            opts.distill_task, opts.loss_weights) == (None, (), 32, None, 0, "classification",
+                                                      None)
     with pytest.raises(dataclasses.FrozenInstanceError):
         opts.batch_size = 8
 
