@@ -79,3 +79,21 @@ def test_a_wrapper_or_custom_tf_keras_layer_is_refused_naming_the_fix():
         cp.keras3_class(Custom(2, name="mine"))
     wrapper = tf_keras.layers.TimeDistributed(tf_keras.layers.Dense(2), name="td")
     assert cp.keras3_class(wrapper) is keras3.layers.TimeDistributed  # a built-in wrapper maps
+
+
+def test_a_user_registration_first_keeps_the_applications_layers(monkeypatch):
+    """A fresh process in which the user calls register_counterpart before any translation:
+    Keras applications' own layers are still declared."""
+    monkeypatch.setattr(cp, "_COUNTERPARTS", {})
+    monkeypatch.setattr(cp, "_KERAS3_CLASSES", {})
+    monkeypatch.setattr(cp, "_BUILTINS_DECLARED", [])
+
+    class Twice3(keras3.layers.Layer):
+        pass
+
+    class Twice2(tf_keras.layers.Layer):
+        pass
+
+    cp.register_counterpart(Twice3, Twice2)
+    assert cp.tf_keras_class(convnext3.LayerScale(1e-6, 4)) is convnext2.LayerScale
+    assert cp.tf_keras_class(Twice3()) is Twice2
