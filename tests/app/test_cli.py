@@ -43,6 +43,9 @@ def tiny(tmp_path_factory):
     rng = np.random.default_rng(0)
     np.savez(d / "data.npz", x=rng.random((60, 8, 8, 1), dtype=np.float32),
              y=rng.integers(0, 10, 60))
+    # MNIST-shaped samples for the wrong-shape refusals (parsing mnist5k's CSV costs seconds)
+    np.savez(d / "mnist_shaped.npz", x=rng.random((8, 28, 28, 1), dtype=np.float32),
+             y=rng.integers(0, 10, 8))
     return d, path
 
 
@@ -59,7 +62,7 @@ def test_run_refuses_before_work(tiny, tmp_path):
     cases = [
         (f"model: {d / 'missing.keras'}\ndata: {{source: digits}}\n", "does not exist"),
         (f"model: {d / 'data.npz'}\ndata: {{source: digits}}\n", "could not be loaded"),
-        (f"model: {model}\ndata: {{source: mnist5k}}\n",
+        (f"model: {model}\ndata: {{source: {d / 'mnist_shaped.npz'}}}\n",
          r"samples have shape \(28, 28, 1\) but model '.*' expects \(8, 8, 1\)"),
         (base + "prune: {learning_rate: .nan}\n", "not a finite number"),
         (base + "train: {loss: crossentropy_typo}\n", "is not a Keras loss"),
@@ -111,7 +114,8 @@ def test_shrink_then_export(tiny, tmp_path):
     assert out.stat().st_size > 0 and "bytes:" in r.output
     r = _invoke("export", small, "--out", tmp_path / "m.tflite", "--quantize", "int8")
     assert r.exit_code == 2 and "needs --data" in r.output
-    r = _invoke("export", small, "--out", tmp_path / "m2.tflite", "--data", "mnist5k")
+    r = _invoke("export", small, "--out", tmp_path / "m2.tflite", "--data",
+                d / "mnist_shaped.npz")
     assert r.exit_code == 2 and "expects (8, 8, 1)" in _flat(r.output)
 
 
@@ -220,7 +224,7 @@ def test_sensitivity_verb(tiny, tmp_path):
     rep = json.loads((out / "report.json").read_text())
     assert set(rep["sensitivity"]) >= {"c1", "c2"} and len(rep["sensitivity"]["c1"]) == 3
     assert (out / "plots" / "sensitivity.png").exists()
-    r = _invoke("sensitivity", model, "--data", "mnist5k")
+    r = _invoke("sensitivity", model, "--data", d / "mnist_shaped.npz")
     assert r.exit_code == 2 and "expects (8, 8, 1)" in _flat(r.output)
     assert _invoke("sensitivity", model, "--data", d / "data.npz", "--levels", "x").exit_code == 2
 
