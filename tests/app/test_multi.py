@@ -63,8 +63,20 @@ def test_prepare_takes_the_compiled_losses_weights_and_total_loss(files):
 
 
 @pytest.mark.slow
+def test_sweep_trains_every_output_with_its_weight_and_optimises_the_run_metric(files, tmp_path):
+    job = pipeline.prepare(_recipe(files, model="tfk.keras", sweep={
+        "max_trials": 1, "space": {"sparsity": 0.5, "epochs": 1, "schedule": "one_shot"}}))
+    out = pipeline.sweep(job, str(tmp_path), say=lambda *a: None, quiet=True)
+    assert out["quality"] == "val_loss" and out["pareto"] == [0]
+    (row,) = out["trials"]
+    # the file's loss_weights {"cls": 1, "reg": 0.5} weigh the total the sweep optimises
+    assert row["val_loss"] == pytest.approx(row["val_cls_loss"] + 0.5 * row["val_reg_loss"],
+                                            rel=1e-4)
+    assert {"val_cls_accuracy", "val_reg_mae"} <= set(row) and row["weight_sparsity"] > 0.3
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("recipe, match", [
-    ({"sweep": {"max_trials": 2}}, r"sweep: .*outputs \['cls', 'reg'\].*allocate"),
     ({"prune": {"distill": {}}}, r"prune.distill: .*Remove prune.distill"),
     ({"task": "regression"}, r"task: 'regression'.*Remove `task`"),
     ({"train": {"loss": {"cls": "mse"}}}, r"train.loss: .*missing \['reg'\]"),
