@@ -31,6 +31,7 @@ def _model(schedule):
     p.compile(keras.optimizers.Adam(0.01),
               keras.losses.SparseCategoricalCrossentropy(from_logits=True),
               metrics=["accuracy"])
+    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
     return p
 
 

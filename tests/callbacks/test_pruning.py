@@ -12,7 +12,10 @@ from tfprune.compat import keras
 
 
 def compiled(model):
+    """compile (adam), and build the optimizer now: fit then traces its step once, not twice
+    (a first trace that creates the optimizer's slots is thrown away and traced again)."""
     model.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    model.optimizer.build(model.trainable_variables)
     return model
 
 

@@ -71,6 +71,7 @@ def test_fit_too_short_for_a_data_criterion_warns_with_cause_and_fix():
     base = keras.Sequential([keras.Input((6,)), keras.layers.Dense(16), keras.layers.Dense(3)])
     p = tfprune.prune(base, sparsity=0.75, criterion="taylor")
     p.compile("adam", keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    p.optimizer.build(p.trainable_variables)  # fit traces its step once, not twice
     with pytest.warns(UserWarning, match=r"(?s)taylor.*step 0 is skipped.*step 100 "
                       r"\(schedule frequency 100\).*had 4 steps.*Fix"):
         h = p.fit(X, Y, batch_size=16, verbose=0, callbacks=[tfprune.PruningCallback()])
