@@ -57,12 +57,62 @@ def _run(runtime, content, inputs, arena, n_outputs):
     return _captured(go)
 
 
+def arena_search(start, ceiling, align):
+    """The arena search as a generator: yields the arena to try next, is sent whether it
+    worked, returns the smallest working arena (None: not even ``ceiling``). Grows from
+    ``start`` in doubling steps, then bisects to ``align`` bytes."""
+    lo, hi = None, -(-start // align) * align
+    step = 4 * align
+    while not (yield hi):
+        lo = hi
+        if hi >= ceiling:
+            return None
+        hi = min(ceiling, hi + step)
+        step *= 2
+    while lo is not None and hi - lo > align:
+        mid = (lo + hi) // 2 // align * align
+        if (yield mid):
+            hi = mid
+        else:
+            lo = mid
+    return hi
+
+
+#: prefix of the progress lines of an arena search on stderr (read by the parent on a crash)
+PROGRESS = "@tfprune-arena"
+
+
+def _search(runtime, content, inputs, meta, expected):
+    """Run :func:`arena_search` here, after replaying the probes already ``tried`` (by
+    earlier workers); each probe is announced on stderr before and after it runs (TFLM's
+    own messages are captured apart), so that a crash names the arena that crashed and the
+    next worker goes on."""
+    spec = meta["search"]
+    gen = arena_search(spec["start"], spec["ceiling"], spec["align"])
+    try:
+        arena = next(gen)
+        for _, worked in spec["tried"]:
+            arena = gen.send(bool(worked))
+        while True:
+            print(f"{PROGRESS} try {arena}", file=sys.stderr, flush=True)
+            res, exc, _ = _run(runtime, content, inputs, arena, len(expected))
+            worked = exc is None and all(
+                np.array_equal(g, e) for g, e in zip(res[1], expected, strict=True))
+            print(f"{PROGRESS} done {arena} {int(worked)}", file=sys.stderr, flush=True)
+            arena = gen.send(worked)
+    except StopIteration as stop:
+        return {"ok": True, "smallest": stop.value}, []
+
+
 def main(job):
     from tflite_micro.python.tflite_micro import runtime
 
     content = job["model"].tobytes()
     meta = json.loads(job["meta"].tobytes().decode())
     inputs = [job[f"in{i}"] for i in range(meta["n_inputs"])]
+    if "search" in meta:
+        expected = [job[f"exp{j}"] for j in range(meta["n_outputs"])]
+        return _search(runtime, content, inputs, meta, expected)
     arena = meta.get("arena") or len(content) * 10 + 16384
     res, exc, text = _run(runtime, content, inputs, arena, meta["n_outputs"])
     if exc is not None:
