@@ -72,15 +72,16 @@ def test_cli_sensitivity_refuses_one_label_array_naming_the_outputs(two):
     assert "2 outputs ['cls', 'reg']" in out and "y_cls, y_reg" in out
 
 
-def test_run_takes_a_two_output_model_and_refuses_a_sweep_before_any_work(two, tmp_path):
+def test_run_takes_a_two_output_model_and_refuses_distillation_before_any_work(two, tmp_path):
     recipe = {"model": str(two / "two.keras"), "data": {"source": str(two / "per_output.npz")},
               "prune": {"granularity": "channel"}, "sensitivity": {"levels": [0.5]},
               "allocate": {"macs": 0.6}}
     job = pipeline.prepare(recipe)  # accepted: per-output losses, the compiled total loss
     assert job.metric == "loss" and sorted(job.train["loss"]) == ["cls", "reg"]
-    with pytest.raises(errors.ConfigError, match=r"sweep: .*\['cls', 'reg'\].*allocate"):
-        pipeline.run_recipe({**recipe, "sweep": {"max_trials": 2}}, str(tmp_path / "out"),
-                            quiet=True, say=lambda *a: None)
+    # (a sweep: is accepted: tests/app/test_multi.py runs one)
+    with pytest.raises(errors.ConfigError, match=r"prune.distill: .*\['cls', 'reg'\]"):
+        pipeline.run_recipe({**recipe, "prune": {"granularity": "channel", "distill": {}}},
+                            str(tmp_path / "out"), quiet=True, say=lambda *a: None)
     assert not os.path.exists(tmp_path / "out")
 
 
