@@ -68,3 +68,37 @@ def keras3_subclassed():
     m = K3()
     m(np.zeros((1, 3), "float32"))
     return m
+
+
+# The files that take longest (measured with `pytest --durations=0`), run first: pytest-xdist
+# (`--dist loadfile`) hands files out in collection order, so a long file collected last
+# would run alone at the end while the other workers idle. Order only; nothing is skipped.
+LONGEST_FIRST = (
+    "tests/app/test_cli.py", "tests/masking/test_distribute.py", "tests/test_readme.py",
+    "tests/test_conformance.py", "tests/callbacks/test_resume.py",
+    "tests/callbacks/test_execution.py", "tests/app/test_multi.py",
+    "tests/masking/test_channels.py", "tests/callbacks/test_pruning.py",
+    "tests/core/criteria/test_criteria.py", "tests/compat/test_compat.py",
+    "tests/structured/test_applications.py", "tests/masking/test_multiworker.py",
+    "tests/analysis/test_budget.py", "tests/keras3/test_seams.py",
+    "tests/core/criteria/test_criteria_fit.py", "tests/masking/test_wrapper.py",
+    "tests/callbacks/test_state_resume.py", "tests/test_readme_tail.py",
+    "tests/test_quantization.py", "tests/keras3/test_path.py", "tests/tuning/test_processes.py",
+    "tests/keras3/test_fidelity.py", "tests/callbacks/test_state.py",
+    "notebooks/quickstart.ipynb", "notebooks/sensitivity_budgets_sweeps.ipynb",
+    "notebooks/structured_mcu.ipynb", "notebooks/keras3.ipynb",
+)
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {path: i for i, path in enumerate(LONGEST_FIRST)}
+    root = config.rootpath
+
+    def key(item):
+        try:
+            rel = item.path.relative_to(root).as_posix()
+        except ValueError:
+            return len(rank)
+        return rank.get(rel, len(rank))
+
+    items.sort(key=key)  # stable: each file's tests stay together, in their order
