@@ -29,10 +29,10 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 import tf_keras as keras  # noqa: E402
 
 from tfprune import errors  # noqa: E402
-from tfprune.compat._detect import is_keras3_object  # noqa: E402
+from tfprune.compat._detect import is_keras3_object, is_keras3_subclassed  # noqa: E402
 
-__all__ = ["keras", "is_keras3_object", "check_tf_keras_model", "to_tf_keras", "to_keras3",
-           "load_model", "keras3_io", "is_from_keras3", "register_counterpart"]
+__all__ = ["keras", "is_keras3_object", "is_keras3_subclassed", "check_tf_keras_model", "to_tf_keras", "to_keras3",
+           "load_model", "keras3_io", "is_from_keras3", "register_counterpart", "compile_like"]
 
 _KERAS3_HINT = (
     "This internal step works on tf_keras models. Public tfprune functions translate Keras 3 "
@@ -75,4 +75,5 @@ def check_tf_keras_model(model, arg: str = "model") -> None:
 from tfprune.compat._counterparts import register_counterpart  # noqa: E402
 from tfprune.compat._io import is_from_keras3, keras3_io, load_model  # noqa: E402
 from tfprune.compat._reverse import to_keras3  # noqa: E402
+from tfprune.compat._training import compile_like  # noqa: E402
 from tfprune.compat._translate import to_tf_keras  # noqa: E402

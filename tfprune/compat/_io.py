@@ -27,7 +27,7 @@ import zipfile
 
 from tfprune import errors
 from tfprune.compat import _reverse, _training, _translate
-from tfprune.compat._detect import is_keras3_object
+from tfprune.compat._detect import is_keras3_object, is_keras3_subclassed
 from tfprune.compat._files import check_model_file, refuse_code
 from tfprune.compat._models import walk
 
@@ -180,22 +180,11 @@ def _inbound(model, own_paths=False):
         return model, False  # the function loads (and checks) tf_keras files itself
     if isinstance(model, (str, os.PathLike)) and str(model).lower().endswith(_MODEL_FILES):
         return load_model(model)  # a tf_keras file, or ConfigError naming a missing path
-    if own_paths and _is_keras3_subclassed(model):
+    if own_paths and is_keras3_subclassed(model):
         return model, True  # the exports convert its call (tfprune.export.keras3_call)
     if is_keras3_object(model):
         return mark_from_keras3(_translate.to_tf_keras(model)), True
     return model, is_from_keras3(model)
-
-
-def _is_keras3_subclassed(model) -> bool:
-    """A Keras 3 model that is neither Sequential nor Functional (read from its classes)."""
-    if not is_keras3_object(model):
-        return False
-    names = {f"{k.__module__}.{k.__name__}" for k in type(model).__mro__}
-    base = "keras.src.models.model.Model"
-    return (base in names and f"{type(model).__module__}.{type(model).__name__}" != base
-            and not names & {"keras.src.models.functional.Functional",
-                             "keras.src.models.sequential.Sequential"})
 
 
 def _outbound(result, source=None):

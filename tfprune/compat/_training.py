@@ -334,6 +334,9 @@ def compile_like(target, source) -> None:
     kinds = {"optimizer": "optimizer", "loss": "loss", "metrics": "metric",
              "weighted_metrics": "metric"}
     try:
+        if is_keras3_object(target) and is_keras3_object(source):  # a copy: every setting
+            target.compile_from_config(source.get_compile_config())
+            return
         if is_keras3_object(target):
             new = {k: to_keras3_object(v, kinds[k]) if k in kinds else v
                    for k, v in args.items()}
@@ -346,6 +349,6 @@ def compile_like(target, source) -> None:
         if any(is_keras3_object(x) for x in _leaves(args)):
             object.__setattr__(target, _STASH, args)
         type(target).compile(target, **_translate_args(fresh))
-    except (errors.KerasVersionError, TypeError, ValueError) as e:
+    except (errors.KerasVersionError, TypeError, ValueError, KeyError) as e:
         warnings.warn(f"The model returned is not compiled: its compile state could not be "
                       f"carried over ({e}). Compile it yourself.", stacklevel=3)

@@ -49,7 +49,7 @@ def resolve(model):
         return loaded, source
     if slots.is_subclassed(model):  # exported through a Functional view of its call
         return _view(model), None
-    if keras3_call.is_subclassed(model):  # Keras 3: a tf_keras view running its call
+    if compat.is_keras3_subclassed(model):  # Keras 3: a tf_keras view running its call
         view = keras3_call.view(model)
         _VIEWS.add(view)
         return view, None

@@ -42,18 +42,7 @@ from tfprune import errors
 from tfprune.masking import keras3_slots as slots3
 from tfprune.masking import keras3_subclassed
 
-__all__ = ["is_subclassed", "view", "CallLayer", "scope_name"]
-
-
-def is_subclassed(model) -> bool:
-    """True for a subclassed Keras 3 model (neither Sequential nor Functional).
-
-    Example:
-        >>> import tf_keras
-        >>> is_subclassed(tf_keras.Sequential([tf_keras.layers.Dense(1, input_shape=(2,))]))
-        False
-    """
-    return slots3.is_keras3_subclassed(model)
+__all__ = ["view", "CallLayer", "scope_name"]
 
 
 class CallLayer(tf_keras.layers.Layer):

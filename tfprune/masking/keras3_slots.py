@@ -34,7 +34,10 @@ import tf_keras
 
 from tfprune import errors
 from tfprune import layers as layers_lib
-from tfprune.compat import is_keras3_object
+from tfprune.compat import (  # is_keras3_subclassed: re-exported
+    compile_like,
+    is_keras3_subclassed,
+)
 from tfprune.core import criteria as criteria_lib
 from tfprune.masking.scores import ScoringMixin
 
@@ -49,23 +52,6 @@ def _keras3():
     import keras
 
     return keras
-
-
-def is_keras3_subclassed(model) -> bool:
-    """True for a Keras 3 model that is neither Sequential nor Functional.
-
-    Example:
-        >>> import keras
-        >>> is_keras3_subclassed(keras.Sequential([keras.Input((2,)), keras.layers.Dense(1)]))
-        False
-    """
-    if not is_keras3_object(model):
-        return False
-    keras = _keras3()
-    from keras.src.models.functional import Functional
-
-    return (isinstance(model, keras.Model) and type(model) is not keras.Model
-            and not isinstance(model, (Functional, keras.Sequential)))
 
 
 def _public_class(layer):
@@ -307,17 +293,8 @@ def copy_model(model, values=None):
     for var, value in zip(new.weights, old, strict=True):
         var.assign(value)
     if getattr(model, "compiled", False):
-        _compile_like(model, new)
+        compile_like(new, model)  # every compile setting, fresh objects
     return new
-
-
-def _compile_like(model, new) -> None:
-    try:
-        new.compile_from_config(model.get_compile_config())
-    except Exception as exc:  # noqa: BLE001 - the copy stays usable: compile it yourself
-        warnings.warn(f"The copy of {type(model).__name__} could not be compiled like the "
-                      f"model ({type(exc).__name__}: {str(exc)[:200]}); compile it before "
-                      "fit.", stacklevel=3)
 
 
 # -- measuring (tfprune.sensitivity at weight granularity) -----------------------------
