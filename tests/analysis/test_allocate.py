@@ -10,21 +10,6 @@ from tfprune.graph.macs import count_macs
 L = keras.layers
 
 
-@pytest.fixture
-def cnn():
-    inp = keras.Input((8, 8, 3))
-    a = L.Conv2D(16, 3, padding="same", activation="relu", name="stem")(inp)
-    b = L.Conv2D(16, 3, padding="same", name="body")(a)
-    s = L.Add(name="add")([a, b])
-    d = L.DepthwiseConv2D(3, padding="same", name="dw")(s)
-    h = L.Conv2D(12, 1, activation="relu", name="mid")(d)
-    x = L.Flatten()(h)
-    out = L.Dense(3, activation="softmax", name="head")(x)
-    m = keras.Model(inp, out)
-    m.compile(loss="sparse_categorical_crossentropy")
-    return m
-
-
 def fake(model, granularity, curves, levels=(0.25, 0.5, 0.75, 0.9)):
     return SensitivityResult(granularity, levels, "loss", False, 1.0, curves,
                              {u: 1 for u in curves}, {u: [u] for u in curves}, "magnitude", 64,
@@ -130,22 +115,6 @@ def test_unreachable_target_names_closest_value(cnn):
         allocate(r, sparsity=0.95)
     with pytest.raises(errors.ConfigError, match=r"closest reachable value is macs=\d+"):
         allocate(r, macs=10)
-
-
-@pytest.mark.slow
-def test_latency_profile_is_measured_once_and_fitted(cnn):
-    from tfprune.analysis import profiles
-
-    p = profiles.latency_profile(cnn, runs=30, per_group=True)
-    units = Costs(cnn, "channel").units
-    # dense, one copy per group with that group halved, two uniform shrinks
-    assert len(p.points) == len(units) + 3 and p.a_ms >= 0 and p.b_ms_per_mac >= 0
-    assert p.points[0][0] == count_macs(cnn) > p.points[-1][0]
-    assert all(p.points[0][0] > q[0] for q in p.points[1:])  # every shrink removes MACs
-    assert all(q[1] > 0 for q in p.points)
-    assert set(p.slopes) == set(units) and min(p.slopes.values()) >= 0 <= p.other
-    assert profiles.latency_profile(cnn, per_group=True) is p  # cached per model
-    assert profiles.model_cache(cnn)["latency_groups"] is p  # allocate(latency_ms=) uses it
 
 
 @pytest.mark.slow

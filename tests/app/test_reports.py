@@ -6,7 +6,7 @@ import time
 import pytest
 
 from tfprune import errors
-from tfprune.app import plots, reports
+from tfprune.app import reports
 
 
 def _report():
@@ -21,15 +21,6 @@ def _report():
         "sweep": {"cost": "macs", "quality": "accuracy", "trials": [
             {"macs": 1, "accuracy": 0.5}, {"macs": 2, "accuracy": 0.9}, {"macs": 3, "accuracy": 0.8}],
             "pareto": [0, 1]}}
-
-
-@pytest.mark.slow
-def test_plots_are_pngs(tmp_path):
-    files = plots.all_plots(_report(), str(tmp_path))
-    assert files == ["plots/sparsity_per_layer.png", "plots/accuracy_vs_cost.png",
-                     "plots/sensitivity.png", "plots/pareto.png"]
-    for f in files:
-        assert (tmp_path / f).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_markdown_side_by_side():

@@ -166,10 +166,3 @@ def test_to_keras3_and_back_carry_the_compile_state():
     assert float(back.optimizer.learning_rate.numpy()) == 0.25
     x, y = np.ones((4, 3), "float32"), np.zeros(4, "int64")
     assert set(m3.evaluate(x, y, verbose=0, return_dict=True)) == {"loss", "acc"}
-
-
-def test_unknown_training_object_kind_is_refused():
-    from tfprune.compat import _training
-
-    with pytest.raises(errors.ConfigError, match="kind"):
-        _training.to_tf_keras_object("adam", "optimiser")

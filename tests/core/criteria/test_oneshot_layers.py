@@ -4,12 +4,9 @@ the calibration data better than magnitude, and the input statistics are the rig
 
 import numpy as np
 import pytest
-import tensorflow as tf
 
 import tfprune
 from tfprune.compat import keras
-from tfprune.core.criteria.obs import matrix_views, tf_matrix_view
-from tfprune.masking import hessians
 
 L = keras.layers
 CRITERIA = ("magnitude", "wanda", "sparsegpt", "obs")
@@ -102,39 +99,6 @@ def test_sparsegpt_query_projection_reconstructs_its_own_outputs():
     ref = np.einsum("btd,dhk->bthk", x, wq)
     err = {c: np.sum((np.einsum("btd,dhk->bthk", x, w) - ref) ** 2) for c, w in out.items()}
     assert err["sparsegpt"] < 0.6 * err["magnitude"], err
-
-
-def test_depthwise_gram_is_per_channel_over_its_taps():
-    """w_c^T (X_c^T X_c) w_c is the energy of output (c, m): a wrong tap/channel order fails."""
-    model, x = _depthwise_model(), _smooth_images(8)
-    layer = model.get_layer("dw")
-    (gram, rows), = hessians.gram_sums(layer, tf.constant(x))
-    assert gram.shape.as_list() == [4, 9, 9] and float(rows) == 8 * 6 * 6
-    views, _ = matrix_views(layer.depthwise_kernel.numpy(), gram.numpy())
-    energy = np.array([np.sum(w * (h @ w), axis=0) for w, h in views])  # [C, multiplier]
-    out = model(x).numpy().reshape(-1, 4, 2)
-    np.testing.assert_allclose(energy, np.sum(out ** 2, axis=0), rtol=1e-4)
-
-
-def test_attention_grams_include_the_recomputed_output_projection_input():
-    model, x = _attention_model(), _tokens(8)
-    layer = model.get_layer("mha")
-    grams = hessians.gram_sums(layer, tf.constant(x), [tf.constant(x)])
-    assert [g.shape.as_list() for g, _ in grams] == [[16, 16]] * 3 + [[32, 32]]
-    wo = layer._output_dense.kernel.numpy().reshape(32, -1)
-    energy = np.sum(wo * (grams[3][0].numpy() @ wo))
-    pre_bias = model(x).numpy() - layer._output_dense.bias.numpy()
-    np.testing.assert_allclose(energy, np.sum(pre_bias ** 2), rtol=1e-4)
-
-
-def test_matrix_views_agree_between_numpy_and_tensorflow():
-    w = np.random.default_rng(0).normal(size=(3, 3, 4, 2))
-    h = np.random.default_rng(1).normal(size=(4, 9, 9))
-    views, back = matrix_views(w, h)
-    mats, _, tf_back = tf_matrix_view(tf.constant(w), tf.constant(h))
-    np.testing.assert_array_equal(np.stack([v for v, _ in views]), mats.numpy())
-    np.testing.assert_array_equal(back([v for v, _ in views]), w)
-    np.testing.assert_array_equal(tf_back(mats).numpy(), w)
 
 
 @pytest.mark.slow
