@@ -7,20 +7,12 @@ import pytest
 
 from tfprune import errors, export
 from tfprune.compat import keras
-from tfprune.export import _model, tflite_file
+from tfprune.export import tflite_file
 
 
 @pytest.fixture(scope="module")
 def seq_data():
     return np.random.default_rng(0).random((48, 5, 3)).astype("float32")
-
-
-@pytest.mark.slow
-def test_recurrent_models_are_detected(lstm_model, mlp64):
-    inner = keras.Sequential([keras.layers.Bidirectional(keras.layers.GRU(2),
-                                                         input_shape=(4, 2))])
-    assert _model.is_recurrent(lstm_model) and _model.is_recurrent(inner)
-    assert not _model.is_recurrent(mlp64)
 
 
 def test_float_disagreement_above_tolerance_warns_with_both_numbers():
