@@ -195,14 +195,3 @@ def test_check_recipe_and_losses_without_files():
     with pytest.raises(errors.ConfigError, match=r"no such output: \['x'\]"):
         multi.losses(m, {"cls": "mse", "reg": "mse", "x": "mse"}, y)
     multi.check_recipe({"prune": {"sparsity": 0.5}}, ["cls", "reg"])  # nothing to refuse
-
-
-@pytest.mark.slow
-def test_recipe_metric_key_on_a_one_output_model(reg):
-    recipe = {"model": str(reg / "reg.keras"), "data": {"source": str(reg / "reg.npz")},
-              "metric": "rmse"}
-    assert pipeline.prepare(recipe).metric == "rmse"
-    with pytest.raises(errors.ConfigError, match="accuracy"):
-        pipeline.prepare({**recipe, "metric": "accuracy"})  # cannot apply to regression
-    with pytest.raises(errors.ConfigError, match="several outputs"):
-        pipeline.prepare({**recipe, "train": {"loss": {"price": "mse"}}})

@@ -4,7 +4,6 @@ records in the report (issues 25, 26)."""
 
 import json
 
-import numpy as np
 import pytest
 
 from tfprune.app import pipeline, reports
@@ -20,14 +19,6 @@ def _recipe(d, extra=""):
         "train: {epochs: 2, batch_size: 32}\n"
         "prune: {granularity: weight, sparsity: 0.5, epochs: 1, frequency: 1}\n"
         "export: {tflite: [float, int8], latency_runs: 0}\nreport: {plots: false}\n" + extra)
-
-
-def test_the_metric_comes_from_the_task(reg):
-    job = pipeline.prepare(_recipe(reg))
-    assert job.task.kind == "regression" and job.metric == "mae"
-    cls = keras.Sequential([keras.Input((6,)), L.Dense(3, activation="softmax")])
-    t, metric = pipeline.resolve_metric(cls, np.array([0, 2, 1]), "sparse_categorical_crossentropy")
-    assert (t.kind, metric) == ("sparse_categorical", "accuracy")
 
 
 @pytest.mark.slow
@@ -111,5 +102,3 @@ def test_inspect_advise_prints_the_advice(reg):
     assert r.exit_code == 2
     r = CliRunner().invoke(main, ["inspect", str(reg / "reg.keras"), "--advise", "--json"])
     assert r.exit_code == 0 and json.loads(r.output)["advice"]["target"] == "all"
-
-

@@ -14,8 +14,8 @@ from click.testing import CliRunner
 
 import tfprune
 from tfprune import errors, export
-from tfprune.app import compiled, models, outputs, pipeline
 from tfprune.app import data as data_lib
+from tfprune.app import models, outputs, pipeline
 from tfprune.app.cli import main
 from tfprune.compat import keras
 
@@ -93,21 +93,6 @@ def test_per_output_npz_arrays_are_split_together(two):
     np.testing.assert_allclose(yte["reg"], 6 + 12 * xte[:, 0], rtol=1e-6)
     with pytest.raises(errors.ConfigError, match=r"missing \['reg'\]"):
         outputs.check_labels(models.load_model(str(two / "two.keras")), {"cls": ytr["cls"]})
-
-
-@pytest.mark.parametrize("suffix", [".keras", ".h5"])
-def test_a_saved_tf_keras_model_keeps_its_compile_state(suffix, tmp_path):
-    m = tf_keras.Sequential([tf_keras.Input((6,)), tf_keras.layers.Dense(8, activation="relu"),
-                             tf_keras.layers.Dense(1, name="price")])
-    m.compile("adam", loss="huber", metrics=["mse", "mae"])
-    path = str(tmp_path / f"reg{suffix}")
-    m.save(path)
-    loaded = models.load_model(path)
-    assert loaded.loss is not None  # loaded compiled: before, compile=False dropped it
-    assert compiled.user_loss(loaded) == "huber"
-    assert compiled.user_metric(loaded) == "mse"
-    y = np.linspace(6, 18, 10).astype("float32")
-    assert pipeline.resolve_metric(loaded, y, "huber")[1] == "mse"
 
 
 @pytest.mark.slow
