@@ -46,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tfprune  # noqa: E402
 from tfprune import structured  # noqa: E402
-from tfprune.analysis import Allocation, allocate, sensitivity  # noqa: E402
+from tfprune.analysis import Allocation, SensitivityOptions, allocate, sensitivity  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 from tfprune.graph.macs import count_macs  # noqa: E402
 from tfprune.masking import pruner  # noqa: E402
@@ -67,7 +67,8 @@ def scan():
     for recal in (False, True):
         load0 = os.getloadavg()[0]
         t, cpu = time.perf_counter(), time.process_time()
-        r = sensitivity(m, (x, y), granularity="channel", progress=False, recalibrate_bn=recal)
+        r = sensitivity(m, (x, y), granularity="channel", progress=False,
+                        options=SensitivityOptions(recalibrate_bn=recal))
         total, cpu = time.perf_counter() - t, time.process_time() - cpu
         out["runs"].append({"recalibrate_bn": recal, "groups": len(r.curves),
                             "evaluations": len(r.curves) * 4 + 1,

@@ -138,8 +138,9 @@ def test_bad_target_pairs_and_unknown_keywords(cnn):
                                             ("flash", 0.5)])
 def test_deprecated_target_keywords_warn_and_give_the_same_allocation(cnn, keyword, value):
     kw = {"method": "uniform", "granularity": "channel"}
-    with pytest.warns(DeprecationWarning, match=rf"{keyword}= is deprecated; use target=\("):
+    with pytest.warns(DeprecationWarning, match=rf"{keyword}= is deprecated; use target=\(") as w:
         old = allocate(cnn, **{keyword: value}, **kw)
+    assert w[0].filename == __file__  # the warning points at the caller
     new = allocate(cnn, target=(keyword, value), **kw)
     assert dict(old) == dict(new) and old.target == new.target == (keyword, value)
 

@@ -153,8 +153,8 @@ def test_heads_refused_without_attention_or_with_a_data_criterion(data):
 @pytest.mark.parametrize("target", ["bytes", "flash", "arena", "latency_ms"])
 def test_head_allocation_refuses_targets_it_does_not_model(target):
     with pytest.raises(errors.ConfigError, match=rf"{target}= is not modelled for "
-                                                 r"granularity='head'.*sparsity= or target=\('params' or 'macs'"):
-        allocate(_attention(), method="uniform", granularity="head", **{target: 0.5})
+                       r"granularity='head'.*sparsity= or target=\('params' or 'macs'"):
+        allocate(_attention(), method="uniform", granularity="head", target=(target, 0.5))
 
 
 @pytest.mark.slow

@@ -218,7 +218,8 @@ def allocate(result_or_model, *, sparsity=None, target: tuple | None = None,
         >>> dict(allocate(t, target=("macs", 0.6), method="uniform", granularity="head"))
         {'att': 0.5}
     """
-    deprecated = deprecations.keywords("analysis.allocate", deprecated, valid=_KEYWORDS)
+    deprecated = deprecations.keywords("analysis.allocate", deprecated, valid=_KEYWORDS,
+                                       stacklevel=5)  # past keras3_io's two frames
     result, model, gran = _subject(result_or_model, granularity)
     method, owl_options = _method(method, deprecated)
     old = {k: v for k, v in deprecated.items() if k in TARGETS}

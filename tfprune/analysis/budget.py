@@ -226,7 +226,8 @@ def to_budget(model, data, *, target: tuple | None = None, fine_tune=1, validati
             model, bad ``fine_tune`` or ``max_rounds``, an unreachable budget — before
             the fine-tuning starts.
     """
-    deprecated = deprecations.keywords("analysis.to_budget", deprecated, valid=_KEYWORDS)
+    deprecated = deprecations.keywords("analysis.to_budget", deprecated, valid=_KEYWORDS,
+                                       stacklevel=5)  # past keras3_io's two frames
     name, value = _target(target, deprecated)
     x, y = _check_inputs(model, data, fine_tune, max_rounds)
     b = _start(model, name, value, x, y, progress)
