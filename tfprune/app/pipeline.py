@@ -234,11 +234,11 @@ def _sweep_tuner(job: Job, directory: str):
     options = tuning.SweepOptions(loss=job.train["loss"], batch_size=job.train["batch_size"],
                                   seed=job.seed, tensorboard=False,
                                   measure=tuple(cfg.get("measure", ())),
-                                  loss_weights=job.train.get("loss_weights"))
+                                  loss_weights=job.train.get("loss_weights"), overwrite=True)
     return tuning.PruningTuner(job.model, cfg.get("space"), oracle=cfg.get("oracle", "random"),
                                objective=cfg.get("objective") or _several_quality(job),
                                max_trials=cfg.get("max_trials", 6), directory=directory,
-                               project_name="sweep", overwrite=True, options=options)
+                               project_name="sweep", options=options)
 
 
 def _several_quality(job: Job):
