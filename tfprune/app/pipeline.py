@@ -203,11 +203,12 @@ def _allocate(model, recipe, prune_cfg, result):
     if len(target) != 1:
         raise errors.ConfigError(f"allocate: give exactly one target of sparsity, params, "
                                  f"macs, bytes, flash; got {sorted(target) or 'none'}.")
+    target = next(iter(target.items()))  # the recipe's {name: value} -> target=(name, value)
     if result is None:
-        return analysis.allocate(model, method="uniform",
-                                 granularity=_unit_granularity(prune_cfg), **target)
-    return analysis.allocate(result, method=recipe["allocate"].get("method", "sensitivity"),
-                             **target)
+        return analysis.allocate(model, target=target, method="uniform",
+                                 granularity=_unit_granularity(prune_cfg))
+    return analysis.allocate(result, target=target,
+                             method=recipe["allocate"].get("method", "sensitivity"))
 
 
 def sensitivity_scan(job: Job, *, quiet=False):
