@@ -9,10 +9,11 @@
   channels of all groups, ``structured.plan(scope="global")``, its sparsity bisected to
   the same MACs) -> shrink -> the same fine-tuning budget (``--epochs``, default 2) ->
   test accuracy.
-* ``budget``: to_budget(demo CNN, macs=0.25, fine_tune=--epochs) on MNIST-5k; report in
+* ``budget``: to_budget(demo CNN, target=("macs", 0.25), fine_tune=--epochs) on MNIST-5k; report in
   bench/results/allocation_budget/.
 * ``latency`` (``--only latency``): the per-group LiteRT latency profile
-  (``allocate(latency_ms=)``) of the demo CNN, DS-CNN and MobileNetV2(alpha=0.35, 96x96)
+  (``allocate(target=("latency_ms", ...))``) of the demo CNN, DS-CNN and MobileNetV2(alpha=0.35,
+  96x96)
   against the one-slope ``a + b * MACs`` fit: predicted vs measured 1-thread latency of
   10 shrunk copies each (uniform/erk/lamp at 50 % and 25 % MACs, 4 random allocations).
 * ``compensate``: 50 % of the channels of every group (uniform / lamp), no fine-tuning,
@@ -45,7 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 import tfprune  # noqa: E402
 from tfprune import structured  # noqa: E402
-from tfprune.analysis import Allocation, allocate, sensitivity  # noqa: E402
+from tfprune.analysis import Allocation, SensitivityOptions, allocate, sensitivity  # noqa: E402
 from tfprune.compat import keras  # noqa: E402
 from tfprune.graph.macs import count_macs  # noqa: E402
 from tfprune.masking import pruner  # noqa: E402
@@ -66,7 +67,8 @@ def scan():
     for recal in (False, True):
         load0 = os.getloadavg()[0]
         t, cpu = time.perf_counter(), time.process_time()
-        r = sensitivity(m, (x, y), granularity="channel", progress=False, recalibrate_bn=recal)
+        r = sensitivity(m, (x, y), granularity="channel", progress=False,
+                        options=SensitivityOptions(recalibrate_bn=recal))
         total, cpu = time.perf_counter() - t, time.process_time() - cpu
         out["runs"].append({"recalibrate_bn": recal, "groups": len(r.curves),
                             "evaluations": len(r.curves) * 4 + 1,
@@ -123,7 +125,7 @@ def _channel_rows(net, epochs):
             else:
                 src = r if method == "sensitivity" else m
                 kw = {} if method == "sensitivity" else {"granularity": "channel"}
-                a = allocate(src, macs=frac, method=method, **kw)
+                a = allocate(src, target=("macs", frac), method=method, **kw)
                 plan, scope = a.plan(m), {k: round(v, 3) for k, v in a.items()}
             small = structured.shrink(m, plan)
             keras.utils.set_random_seed(0)
@@ -193,7 +195,8 @@ def budget(epochs):
     from tfprune.analysis import to_budget
 
     m, train, val = _data()
-    r = to_budget(m, train, macs=0.25, fine_tune=epochs, validation_data=val, progress=False)
+    r = to_budget(m, train, target=("macs", 0.25), fine_tune=epochs, validation_data=val,
+                  progress=False)
     r.save(os.path.join(os.path.dirname(OUT), "allocation_budget"))
     d = r.to_dict()
     return {k: d[k] for k in ("met", "target", "achieved", "dense", "accuracy",
@@ -231,7 +234,8 @@ def latency(nets=("demo", "ds_cnn", "mobilenet"), previous=None):
                             "measurements": len(prof.points), "a_ms": prof.a_groups_ms,
                             "one_slope_a_ms": prof.a_ms, "dense_ms": prof.points[0][1]}
         rng = np.random.default_rng(0)
-        allocs = [(f"{meth}@{frac}", allocate(m, macs=frac, method=meth, granularity="channel"))
+        allocs = [(f"{meth}@{frac}", allocate(m, target=("macs", frac), method=meth,
+                                              granularity="channel"))
                   for frac in (0.5, 0.25) for meth in ("uniform", "erk", "lamp")]
         for j in range(4):
             s = {u: float(v) for u, v in zip(costs.units, rng.uniform(0, 0.8, len(costs.units)),

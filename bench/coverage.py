@@ -520,8 +520,8 @@ def pipeline_c(flavour, name, stage, tmp, timeout):
     x = _inputs(model, N_SAMPLES, seed=3)
     y = _targets(model, loss, N_SAMPLES)
     stage("sensitivity")
-    r = tfprune.sensitivity(model, (x, y), granularity="weight", levels=(0.5,), max_batches=1,
-                            progress=False)
+    r = tfprune.sensitivity(model, (x, y), granularity="weight", levels=(0.5,), progress=False,
+                            options=tfprune.analysis.SensitivityOptions(max_batches=1))
     return {"curves": len(r.curves), "metric": r.metric}
 
 

@@ -9,7 +9,8 @@ the same pruned start, the same epochs and optimizer (Adam, ``--lr``, batch 64),
   fine-tuning with ``PruningCallback``. Target (issue 25): >= 95.0 %.
 * ``lenet``: LeNet-300-100 at 98 % weight sparsity (50x), the same recipe. Target: within
   0.5 points of dense.
-* ``ds_cnn``: DS-CNN at MAC ratio 4 (channels: ``allocate(method="uniform", macs=0.25)``,
+* ``ds_cnn``: DS-CNN at MAC ratio 4 (channels:
+  ``allocate(method="uniform", target=("macs", 0.25))``,
   L2 filter norm, AGP over 75 % of the fine-tuning, ``strip`` + ``shrink``). Target: within
   1 point of dense.
 
@@ -88,7 +89,8 @@ def pruned_start(net, dense, train, epochs):
     if kind == "weight":
         a = tfprune.allocate(dense, sparsity=target, method="lamp")
         return tfprune.one_shot(dense, scope=dict(a))
-    alloc = tfprune.allocate(dense, macs=1.0 / target, method="uniform", granularity="channel")
+    alloc = tfprune.allocate(dense, target=("macs", 1.0 / target), method="uniform",
+                             granularity="channel")
     scope = {k: float(v) for k, v in alloc.items() if v > 0}
     steps = epochs * -(-len(train[0]) // 64)
     end = max(1, int(0.75 * steps))

@@ -22,7 +22,9 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-__all__ = ["Deprecation", "DEPRECATIONS", "find", "message", "replace", "warn"]
+from tfprune import errors
+
+__all__ = ["Deprecation", "DEPRECATIONS", "find", "keywords", "message", "replace", "warn"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -31,7 +33,9 @@ class Deprecation:
 
     ``where`` limits it to one function (``None``: wherever the argument is resolved);
     ``new_argument`` names the argument the value moved to (``None``: the same argument).
-    A renamed function is the value ``old`` of the argument ``"function"``.
+    A renamed function is the value ``old`` of the argument ``"function"``; a keyword that is
+    no longer a parameter of the function ``where`` is the value ``old`` of the argument
+    ``"keyword"`` (``new``: what to write instead).
 
     Example:
         >>> Deprecation("granularity", "unstructured", "weight", "0.4").removed_in
@@ -52,6 +56,20 @@ DEPRECATIONS = (
                 new_argument="score_from"),
     Deprecation("function", "masking.pruner.apply_masks", "masking.pruner.assign_masked_weights",
                 "0.4"),
+    *(Deprecation("keyword", t, f"target=({t!r}, value)", "0.4", where=f)
+      for f, targets in (("analysis.allocate", ("params", "macs", "bytes", "latency_ms",
+                                                 "flash", "arena")),
+                         ("analysis.to_budget", ("macs", "bytes", "latency_ms", "flash",
+                                                  "arena")))
+      for t in targets),
+    Deprecation("keyword", "owl_m", "method=analysis.OWL(m=...)", "0.4",
+                where="analysis.allocate"),
+    Deprecation("keyword", "owl_lambda", "method=analysis.OWL(lam=...)", "0.4",
+                where="analysis.allocate"),
+    *(Deprecation("keyword", k, f"options=analysis.SensitivityOptions({k}=...)", "0.4",
+                  where="analysis.sensitivity") for k in ("max_batches", "recalibrate_bn")),
+    Deprecation("keyword", "overwrite", "options=tuning.SweepOptions(overwrite=...)", "0.4",
+                where="tuning.PruningTuner"),
 )
 _BY_KEY = {(d.where, d.argument, d.old): d for d in DEPRECATIONS}
 
@@ -78,6 +96,9 @@ def message(d: Deprecation) -> str:
         "structured.plan: granularity='filter' is deprecated; use score_from='producers' (the alias is removed in tfprune 0.4)."
     """
     where = f"{d.where}: " if d.where else ""
+    if d.argument == "keyword":
+        return (f"{where}the keyword {d.old}= is deprecated; use {d.new} (the keyword is "
+                f"removed in tfprune {d.removed_in}).")
     if d.argument == "function":
         return (f"{where}tfprune.{d.old} is deprecated; use tfprune.{d.new} (the old name is "
                 f"removed in tfprune {d.removed_in}).")
@@ -115,3 +136,31 @@ def replace(argument: str, value, *, where: str | None = None, stacklevel: int =
     """
     d = warn(argument, value, where=where, stacklevel=stacklevel + 1)
     return value if d is None else d.new
+
+
+def keywords(where: str, given: dict, *, valid=(), stacklevel: int = 3) -> dict:
+    """``given`` (the ``**deprecated`` keywords of ``where``), each announced once.
+
+    A keyword that is neither deprecated in ``where`` nor ever was is refused, naming the
+    function's valid keywords ``valid`` and the closest one. ``stacklevel`` counts as in
+    :func:`warn`.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     keywords("analysis.allocate", {"macs": 0.5})
+        {'macs': 0.5}
+        >>> print(caught[0].message)
+        analysis.allocate: the keyword macs= is deprecated; use target=('macs', value) (the keyword is removed in tfprune 0.4).
+        >>> keywords("analysis.allocate", {"metod": "erk"}, valid=["method", "target"])
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: Unknown keyword argument of analysis.allocate() 'metod'. Did you mean 'method'? Valid: 'method', 'target'.
+    """
+    for key in given:
+        if find("keyword", key, where=where) is None:
+            raise errors.unknown_name(f"keyword argument of {where}()", key, valid)
+    for key in given:
+        warn("keyword", key, where=where, stacklevel=stacklevel + 1)
+    return dict(given)

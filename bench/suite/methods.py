@@ -92,10 +92,11 @@ def channel(method, dense, ratio, train, *, epochs, batch, seed, context):
         raise SystemExit(f"unknown channel method {method!r}; choose from {sorted(CHANNEL)}")
     _, criterion, how, _ = CHANNEL[method]
     if how == "sensitivity":
-        alloc = tfprune.allocate(context.sensitivity("channel"), macs=1.0 / ratio,
+        alloc = tfprune.allocate(context.sensitivity("channel"), target=("macs", 1.0 / ratio),
                                  method="sensitivity")
     else:
-        alloc = tfprune.allocate(dense, macs=1.0 / ratio, method=how, granularity="channel")
+        alloc = tfprune.allocate(dense, target=("macs", 1.0 / ratio), method=how,
+                                 granularity="channel")
     scope = {k: float(v) for k, v in alloc.items() if v > 0}
     end, freq = _schedule_args(train, epochs, batch)
     sched = tfprune.schedules.AGP(max(scope.values()), end_step=end, frequency=freq)

@@ -20,7 +20,7 @@ def fake(model, granularity, curves, levels=(0.25, 0.5, 0.75, 0.9)):
 def test_channel_costs_are_exact_after_shrink(cnn):
     c = Costs(cnn, "channel")
     s = np.array([0.5, 0.25])[: len(c.units)]
-    a = allocate(fake(cnn, "channel", {u: [1.0] * 4 for u in c.units}), macs=0.6)
+    a = allocate(fake(cnn, "channel", {u: [1.0] * 4 for u in c.units}), target=("macs", 0.6))
     small = structured.shrink(cnn, a.plan(cnn))
     assert a.predicted["macs"] == count_macs(small) <= 0.6 * count_macs(cnn)
     assert a.predicted["params"] == small.count_params()
@@ -71,7 +71,7 @@ def test_weight_scope_works_with_one_shot(cnn):
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["uniform", "erk", "lamp"])
 def test_channel_methods_on_a_model(cnn, method):
-    a = allocate(cnn, macs=0.5, method=method, granularity="channel")
+    a = allocate(cnn, target=("macs", 0.5), method=method, granularity="channel")
     small = structured.shrink(cnn, a.plan(cnn))
     assert count_macs(small) == a.predicted["macs"] <= 0.5 * count_macs(cnn)
 
@@ -81,7 +81,7 @@ def test_real_scan_then_allocate(cnn):
     rng = np.random.default_rng(0)
     x = rng.random((64, 8, 8, 3), dtype=np.float32)
     r = sensitivity(cnn, (x, np.arange(64) % 3), granularity="channel", progress=False)
-    a = allocate(r, params=0.5)
+    a = allocate(r, target=("params", 0.5))
     assert a.predicted["params"] <= 0.5 * cnn.count_params()
     assert "Allocation (channel, sensitivity)" in str(a)
     assert a.to_dict()["target"] == ["params", 0.5]
@@ -91,21 +91,55 @@ def test_bad_targets(cnn):
     with pytest.raises(errors.ConfigError, match="exactly one target"):
         allocate(cnn, method="uniform")
     with pytest.raises(errors.ConfigError, match="exactly one target"):
-        allocate(cnn, sparsity=0.5, macs=1000, method="uniform")
+        allocate(cnn, sparsity=0.5, target=("macs", 1000), method="uniform")
     with pytest.raises(errors.ConfigError, match="TFLM"):
-        allocate(cnn, flash=10_000, method="uniform")
+        allocate(cnn, target=("flash", 10_000), method="uniform")
     with pytest.raises(errors.ConfigError, match="latency_ms= is modelled for channel"):
-        allocate(cnn, latency_ms=2.0, method="uniform")
+        allocate(cnn, target=("latency_ms", 2.0), method="uniform")
     with pytest.raises(errors.ConfigError, match="TFLM"):
-        allocate(cnn, arena=10_000, method="uniform")
+        allocate(cnn, target=("arena", 10_000), method="uniform")
     with pytest.raises(errors.ConfigError, match="channel granularity only"):
-        allocate(cnn, bytes=10_000, method="uniform")
+        allocate(cnn, target=("bytes", 10_000), method="uniform")
     with pytest.raises(errors.ConfigError, match="needs a sensitivity result"):
         allocate(cnn, sparsity=0.5)
     with pytest.raises(errors.ConfigError, match="method"):
         allocate(cnn, sparsity=0.5, method="random")
     with pytest.raises(errors.ConfigError, match="positive"):
-        allocate(cnn, macs=-3, method="uniform")
+        allocate(cnn, target=("macs", -3), method="uniform")
+
+
+def test_bad_target_pairs_and_unknown_keywords(cnn):
+    with pytest.raises(errors.ConfigError, match="pair"):
+        allocate(cnn, target=0.5, method="uniform")
+    with pytest.raises(errors.ConfigError, match="Unknown target 'mac'. Did you mean 'macs'"):
+        allocate(cnn, target=("mac", 0.5), method="uniform")
+    with pytest.raises(errors.ConfigError, match="given twice"):
+        allocate(cnn, target=("macs", 0.5), macs=0.5, method="uniform")
+    with pytest.raises(errors.ConfigError, match="keyword argument .* 'metod'.*'method'"):
+        allocate(cnn, sparsity=0.5, metod="uniform")
+
+
+@pytest.mark.parametrize("keyword, value", [("params", 0.5), ("macs", 0.5), ("bytes", 0.5),
+                                            ("flash", 0.5)])
+def test_deprecated_target_keywords_warn_and_give_the_same_allocation(cnn, keyword, value):
+    kw = {"method": "uniform", "granularity": "channel"}
+    with pytest.warns(DeprecationWarning, match=rf"{keyword}= is deprecated; use target=\(") as w:
+        old = allocate(cnn, **{keyword: value}, **kw)
+    assert w[0].filename == __file__  # the warning points at the caller
+    new = allocate(cnn, target=(keyword, value), **kw)
+    assert dict(old) == dict(new) and old.target == new.target == (keyword, value)
+
+
+@pytest.mark.parametrize("keyword", ["latency_ms", "arena"])
+def test_deprecated_measured_target_keywords_warn_and_are_the_target(cnn, keyword):
+    # the same refusal as target=(keyword, ...) at weight granularity (a channel allocation
+    # would time LiteRT or export to TFLM first)
+    with pytest.warns(DeprecationWarning, match=f"{keyword}= is deprecated"), \
+            pytest.raises(errors.ConfigError, match="channel") as old:
+        allocate(cnn, **{keyword: 2.0}, method="uniform")
+    with pytest.raises(errors.ConfigError, match="channel") as new:
+        allocate(cnn, target=(keyword, 2.0), method="uniform")
+    assert str(old.value) == str(new.value)
 
 
 def test_unreachable_target_names_closest_value(cnn):
@@ -114,7 +148,7 @@ def test_unreachable_target_names_closest_value(cnn):
     with pytest.raises(errors.ConfigError, match=r"closest reachable value is sparsity=0\.9"):
         allocate(r, sparsity=0.95)
     with pytest.raises(errors.ConfigError, match=r"closest reachable value is macs=\d+"):
-        allocate(r, macs=10)
+        allocate(r, target=("macs", 10))
 
 
 @pytest.mark.slow
@@ -126,7 +160,7 @@ def test_latency_target_met_and_unreachable_refused(cnn):
     dense_ms = 0.05 + 1e-6 * count_macs(cnn)
     r = fake(cnn, "channel", {u: [1.0] * 4 for u in Costs(cnn, "channel").units})
     for res, kw in ((r, {}), (cnn, {"method": "uniform", "granularity": "channel"})):
-        a = allocate(res, latency_ms=0.05 + 0.5e-6 * count_macs(cnn), **kw)
+        a = allocate(res, target=("latency_ms", 0.05 + 0.5e-6 * count_macs(cnn)), **kw)
         assert a.predicted["latency_ms"] <= 0.05 + 0.5e-6 * count_macs(cnn) < dense_ms
         assert a.dense["latency_ms"] == pytest.approx(dense_ms)
         small = structured.shrink(cnn, a.plan(cnn))
@@ -134,7 +168,7 @@ def test_latency_target_met_and_unreachable_refused(cnn):
     with pytest.raises(errors.ConfigError,
                        match=r"latency_ms=0.051 is unreachable.*closest reachable value is "
                              r"latency_ms=0\.05\d+ \(dense: 0\.2\d+\)"):
-        allocate(r, latency_ms=0.051)
+        allocate(r, target=("latency_ms", 0.051))
 
 
 @pytest.mark.slow
@@ -142,14 +176,14 @@ def test_arena_target_met_and_close_to_a_real_export(cnn):
     from tfprune.analysis import profiles
 
     r = fake(cnn, "channel", {u: [1.0] * 4 for u in Costs(cnn, "channel").units})
-    a = allocate(r, arena=0.75)
+    a = allocate(r, target=("arena", 0.75))
     dense = profiles.arena_profile(cnn, Costs(cnn, "channel").index).dense_measured
     assert a.dense["arena"] == dense  # calibrated on one real micro() export
     assert a.predicted["arena"] <= 0.75 * dense
     small = structured.shrink(cnn, a.plan(cnn))
     real = profiles.micro_arena(small)
     assert real == pytest.approx(a.predicted["arena"], rel=0.15)
-    u = allocate(cnn, arena=0.75, method="uniform", granularity="channel")
+    u = allocate(cnn, target=("arena", 0.75), method="uniform", granularity="channel")
     assert u.predicted["arena"] <= 0.75 * dense
     with pytest.raises(errors.ConfigError, match=r"closest reachable value is arena=\d+"):
-        allocate(r, arena=100)
+        allocate(r, target=("arena", 100))

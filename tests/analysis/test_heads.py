@@ -78,7 +78,7 @@ def test_head_result_table_json_plot(data, tmp_path):
 def test_head_allocation_meets_params_and_shrinks_exactly(data, method):
     m = _attention(second=True)
     r = sensitivity(m, data, granularity="head", levels=(0.25, 0.5, 0.75), progress=False)
-    alloc = allocate(r, params=0.75, method=method)
+    alloc = allocate(r, target=("params", 0.75), method=method)
     assert set(alloc) == {"mha", "mhb"} and alloc.granularity == "head"
     assert alloc.predicted["params"] <= 0.75 * m.count_params()
     masked = tfprune.strip(tfprune.one_shot(m, scope=dict(alloc), granularity="head"))
@@ -95,7 +95,7 @@ def test_head_allocation_meets_params_and_shrinks_exactly(data, method):
 @pytest.mark.slow
 def test_head_allocation_macs_target_and_plan(data):
     m = _attention(second=True)
-    alloc = allocate(m, macs=0.6, method="uniform", granularity="head")
+    alloc = allocate(m, target=("macs", 0.6), method="uniform", granularity="head")
     assert alloc.predicted["macs"] <= 0.6 * count_macs(m)
     plan = alloc.plan(m, criterion="l1")
     assert set(plan.keep) <= {"mha/heads", "mhb/heads"} and "heads removed" in str(plan)
@@ -153,8 +153,8 @@ def test_heads_refused_without_attention_or_with_a_data_criterion(data):
 @pytest.mark.parametrize("target", ["bytes", "flash", "arena", "latency_ms"])
 def test_head_allocation_refuses_targets_it_does_not_model(target):
     with pytest.raises(errors.ConfigError, match=rf"{target}= is not modelled for "
-                                                 r"granularity='head'.*sparsity=, params=, macs="):
-        allocate(_attention(), method="uniform", granularity="head", **{target: 0.5})
+                       r"granularity='head'.*sparsity= or target=\('params' or 'macs'"):
+        allocate(_attention(), method="uniform", granularity="head", target=(target, 0.5))
 
 
 @pytest.mark.slow
@@ -184,5 +184,5 @@ def test_to_budget_says_it_removes_channels_only():
     m.compile("adam", "mse")
     xs = np.random.default_rng(0).normal(size=(16, 6, 8)).astype("float32")
     with pytest.raises(errors.NothingToPruneError, match="channels only.*granularity='head'"):
-        to_budget(m, (xs, np.zeros((16, 8), "float32")), macs=0.5, fine_tune=0,
+        to_budget(m, (xs, np.zeros((16, 8), "float32")), target=("macs", 0.5), fine_tune=0,
                   progress=False)

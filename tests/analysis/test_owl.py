@@ -33,7 +33,7 @@ def test_owl_gives_the_outlier_layer_less_sparsity_and_meets_the_target():
     m = _model()
     ratios = owl.outlier_ratios(m, _x(), ["a", "b", "c"], m=5.0)
     assert ratios["b"] > max(ratios["a"], ratios["c"])
-    a = allocate(m, sparsity=0.6, method="owl", data=_x(), owl_lambda=0.1)
+    a = allocate(m, sparsity=0.6, method=owl.OWL(lam=0.1), data=_x())
     assert a["b"] < a["a"] and a["b"] < a["c"]
     assert a.predicted["sparsity"] == pytest.approx(0.6, abs=0.01)
     assert max(a.values()) - min(a.values()) <= 0.2 + 1 / 64  # +- lambda, whole weights
@@ -54,4 +54,16 @@ def test_owl_refuses_missing_data_other_granularity_and_bad_options():
     with pytest.raises(errors.ConfigError, match="granularity='channel'"):
         allocate(m, sparsity=0.5, method="owl", data=_x(), granularity="channel")
     with pytest.raises(errors.ConfigError, match="owl_lambda"):
-        allocate(m, sparsity=0.5, method="owl", data=_x(), owl_lambda=0.7)
+        allocate(m, sparsity=0.5, method=owl.OWL(lam=0.7), data=_x())
+    with pytest.raises(errors.ConfigError, match="owl_m"):
+        allocate(m, sparsity=0.5, method=owl.OWL(m=0), data=_x())
+
+
+@pytest.mark.parametrize("keyword, method", [("owl_m", owl.OWL(m=3.0)),
+                                             ("owl_lambda", owl.OWL(lam=0.1))])
+def test_deprecated_owl_keywords_warn_and_give_the_same_allocation(keyword, method):
+    m = _model()
+    value = getattr(method, "m" if keyword == "owl_m" else "lam")
+    with pytest.warns(DeprecationWarning, match=f"{keyword}= is deprecated; use method="):
+        old = allocate(m, sparsity=0.5, method="owl", data=_x(), **{keyword: value})
+    assert dict(old) == dict(allocate(m, sparsity=0.5, method=method, data=_x()))

@@ -19,4 +19,4 @@ def test_latency_profile_is_measured_once_and_fitted(cnn):
     assert all(q[1] > 0 for q in p.points)
     assert set(p.slopes) == set(units) and min(p.slopes.values()) >= 0 <= p.other
     assert profiles.latency_profile(cnn, per_group=True) is p  # cached per model
-    assert profiles.model_cache(cnn)["latency_groups"] is p  # allocate(latency_ms=) uses it
+    assert profiles.model_cache(cnn)["latency_groups"] is p  # target=("latency_ms", ...) uses it

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from tfprune import errors
-from tfprune.analysis.sensitivity import SensitivityResult, sensitivity
+from tfprune.analysis.sensitivity import SensitivityOptions, SensitivityResult, sensitivity
 from tfprune.compat import keras
 
 L = keras.layers
@@ -97,7 +97,8 @@ def test_accuracy_metric_and_callable_metric(resnet_like, data):
 
 @pytest.mark.slow
 def test_result_table_json_plot(resnet_like, data, tmp_path):
-    r = sensitivity(resnet_like, data, levels=(0.25, 0.9), max_batches=1, progress=False)
+    r = sensitivity(resnet_like, data, levels=(0.25, 0.9), progress=False,
+                    options=SensitivityOptions(max_batches=1))
     assert r.samples == 64
     assert "stem" in r.table() and "baseline loss" in r.table()
     r.to_json(tmp_path / "s.json")
@@ -189,7 +190,7 @@ def test_recalibrated_bn_point_is_a_mask_then_recalibrate_bn(data):
     r = sensitivity(m, data, granularity="channel", levels=(0.5,), progress=False)
     assert r.recalibrate_bn  # "auto": the model has BatchNormalization
     stale = sensitivity(m, data, granularity="channel", levels=(0.5,), progress=False,
-                        recalibrate_bn=False)
+                        options=SensitivityOptions(recalibrate_bn=False))
     assert not stale.recalibrate_bn
     full = structured.apply_masks(m, structured.Plan({}, {}))
     refit.recalibrate_bn(full, data[0])
@@ -273,3 +274,19 @@ def test_lstm_channel_refusal_names_the_layer_the_reason_and_the_fix():
         tfprune.prune(m, sparsity=0.5, granularity="channel")
     r = sensitivity(m, (x, y), levels=(0.5,), progress=False)  # the fix works
     assert set(r.curves) == {"lstm", "out"}
+
+
+@pytest.mark.parametrize("keyword, value", [("max_batches", 1), ("recalibrate_bn", False)])
+def test_deprecated_keywords_warn_and_give_the_same_result(keyword, value):
+    m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(3, name="d")])
+    x, y = np.random.default_rng(0).random((128, 4)).astype("float32"), np.arange(128) % 3
+    kw = {"levels": (0.5,), "metric": "accuracy", "progress": False}
+    with pytest.warns(DeprecationWarning, match=f"{keyword}= is deprecated; use options=") as w:
+        old = sensitivity(m, (x, y), **kw, **{keyword: value})
+    assert w[0].filename == __file__  # the warning points at the caller
+    new = sensitivity(m, (x, y), **kw, options=SensitivityOptions(**{keyword: value}))
+    assert old.curves == new.curves and old.samples == new.samples
+    with pytest.raises(errors.ConfigError, match="keyword argument .* 'max_batch'"):
+        sensitivity(m, (x, y), **kw, max_batch=1)
+    with pytest.raises(errors.ConfigError, match="SensitivityOptions"):
+        sensitivity(m, (x, y), **kw, options={"max_batches": 1})

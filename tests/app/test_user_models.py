@@ -121,7 +121,8 @@ def test_to_budget_takes_per_output_labels():
     m.compile("adam", loss={"cls": "sparse_categorical_crossentropy", "reg": "mse"},
               metrics={"cls": ["accuracy"], "reg": ["mae"]})
     x = np.random.default_rng(0).random((64, 6), dtype=np.float32)
-    r = tfprune.to_budget(m, (x, {"cls": np.arange(64) % 3, "reg": x[:, :1] * 5}), macs=0.6,
+    r = tfprune.to_budget(m, (x, {"cls": np.arange(64) % 3, "reg": x[:, :1] * 5}),
+                          target=("macs", 0.6),
                           fine_tune=0, progress=False)
     assert r.met and r.achieved <= 0.6 * r.dense
     assert r.sensitivity.metric == "loss" and r.accuracy is not None  # cls_accuracy

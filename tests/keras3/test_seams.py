@@ -235,7 +235,8 @@ def test_cli_run_on_a_keras3_file(tmp_path):
 
 @pytest.mark.slow
 def test_to_budget_of_a_compiled_keras3_bn_model(img):
-    r = tfprune.to_budget(_bn_cnn(), img, macs=0.7, fine_tune=0, max_rounds=1, progress=False)
+    r = tfprune.to_budget(_bn_cnn(), img, target=("macs", 0.7), fine_tune=0, max_rounds=1,
+                          progress=False)
     assert compat.is_keras3_object(r.model) and r.model.compiled
     assert r.achieved < r.dense
 

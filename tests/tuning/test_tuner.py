@@ -148,8 +148,25 @@ def test_a_different_sweep_in_the_directory_is_refused(swept, trained, tmp_path)
         _tuner(trained, swept.directory, space={"sparsity": [0.2, 0.4]})
     copy = tmp_path / "copy"
     shutil.copytree(swept.directory, copy)
-    t = _tuner(trained, copy, space={"sparsity": [0.2, 0.4]}, overwrite=True)
+    t = _tuner(trained, copy, space={"sparsity": [0.2, 0.4]},
+               options=tuning.SweepOptions(loss=LOSS, overwrite=True))
     assert t.results() == []
+
+
+def test_deprecated_overwrite_keyword_warns_and_replaces_the_directory(trained, tmp_path):
+    for project in ("old", "new"):
+        (tmp_path / project).mkdir()
+        (tmp_path / project / "notes.txt").write_text("mine")
+    with pytest.warns(DeprecationWarning, match=r"overwrite= is deprecated; use options=") as w:
+        old = _tuner(trained, tmp_path, project_name="old", overwrite=True)
+    assert w[0].filename == __file__
+    new = _tuner(trained, tmp_path, project_name="new",
+                 options=tuning.SweepOptions(loss=LOSS, overwrite=True))
+    assert old.options == new.options and old.options.overwrite
+    assert not (tmp_path / "old" / "notes.txt").exists()
+    assert not (tmp_path / "new" / "notes.txt").exists()
+    with pytest.raises(errors.ConfigError, match="keyword argument .* 'max_trial'"):
+        _tuner(trained, tmp_path, project_name="x", max_trial=2)
 
 
 def test_a_directory_of_something_else_is_refused(trained, tmp_path):

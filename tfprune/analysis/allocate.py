@@ -1,8 +1,9 @@
 """Allocate per-layer (weight), per-group (channel) or per-attention-layer (head) sparsities
 that meet one target.
 
-``allocate(result_or_model, <one target>, method=...)`` returns an :class:`Allocation`: a
-mapping ``{layer_or_group: sparsity}`` usable as ``prune(scope=...)``/``one_shot(scope=...)``
+``allocate(result_or_model, sparsity=... or target=(name, value), method=...)`` returns an
+:class:`Allocation`: a mapping ``{layer_or_group: sparsity}`` usable as
+``prune(scope=...)``/``one_shot(scope=...)``
 (weight granularity; head granularity with ``granularity="head"``: the keys are
 MultiHeadAttention layer names, the values the fraction of their heads removed) or turned
 into a ``structured.Plan`` with :meth:`Allocation.plan` (channel and head granularity),
@@ -27,31 +28,54 @@ import numbers
 
 import numpy as np
 
-from tfprune import errors
+from tfprune import deprecations, errors
 from tfprune.analysis import methods, owl
 from tfprune.analysis.allocation import Allocation
 from tfprune.analysis.costs import Costs
 from tfprune.analysis.heads import check_heads
+from tfprune.analysis.owl import OWL
 from tfprune.analysis.profiles import arena_profile, latency_profile
 from tfprune.analysis.profiles import model_cache as profiles_cache
 from tfprune.analysis.sensitivity import GRANULARITIES, SensitivityResult
 from tfprune.compat import keras, keras3_io
 
-__all__ = ["allocate", "Allocation", "Costs", "TARGETS", "METHODS"]
+__all__ = ["allocate", "given_targets", "Allocation", "Costs", "OWL", "TARGETS", "METHODS"]
 
 TARGETS = ("sparsity", "params", "macs", "bytes", "latency_ms", "flash", "arena")
 METHODS = ("sensitivity", "erk", "lamp", "uniform", "owl")
 #: the targets a head allocation supports (the others are refused with this list)
 HEAD_TARGETS = ("sparsity", "params", "macs")
+_KEYWORDS = ("sparsity", "target", "method", "granularity", "data")
 
 
 # -- the public function -----------------------------------------------------------------
-def _target(kw, granularity):
-    given = {k: v for k, v in kw.items() if v is not None}
+def given_targets(target, names, given: dict) -> dict:
+    """``given`` (``{name: value}`` from other arguments) with ``target=(name, value)`` added.
+
+    Example:
+        >>> given_targets(("macs", 0.5), TARGETS, {})
+        {'macs': 0.5}
+    """
+    given = {k: v for k, v in given.items() if v is not None}
+    if target is None:
+        return given
+    if not (isinstance(target, (tuple, list)) and len(target) == 2
+            and isinstance(target[0], str)):
+        raise errors.ConfigError(
+            f"target must be a pair (name, value), e.g. target=('macs', 0.5), got "
+            f"target={target!r}.")
+    if target[0] not in names:
+        raise errors.unknown_name("target", target[0], names)
+    if target[0] in given:
+        raise errors.ConfigError(f"{target[0]} is given twice: give target=(name, value) only.")
+    return {**given, target[0]: target[1]}
+
+
+def _target(given, granularity):
     if len(given) != 1:
         raise errors.ConfigError(
-            f"allocate() needs exactly one target ({', '.join(TARGETS)}); got "
-            f"{sorted(given) or 'none'}.")
+            f"allocate() needs exactly one target: sparsity=... or target=(name, value) with "
+            f"name one of {', '.join(TARGETS)}; got {sorted(given) or 'none'}.")
     (name, value), = given.items()
     if isinstance(value, bool) or not isinstance(value, numbers.Real) or not value > 0 \
             or not math.isfinite(value):
@@ -61,7 +85,7 @@ def _target(kw, granularity):
     if granularity == "head" and name not in HEAD_TARGETS:
         raise errors.ConfigError(
             f"{name}= is not modelled for granularity='head' (heads of MultiHeadAttention): "
-            f"a head allocation takes {', '.join(t + '=' for t in HEAD_TARGETS)} (params and "
+            "a head allocation takes sparsity= or target=('params' or 'macs', value) (params and "
             "MACs count every query/key/value/output slice of a head). For "
             f"{name}= allocate channels (sensitivity(..., granularity='channel')).")
     if name in ("flash", "arena") and granularity == "weight":
@@ -77,12 +101,26 @@ def _target(kw, granularity):
     if name == "bytes" and granularity == "weight":
         raise errors.ConfigError(
             "bytes= is modelled for channel granularity only (dense int8 .tflite); the size "
-            "of a sparse-encoded file is not predicted yet. Use params= or sparsity= for "
-            "weight granularity.")
+            "of a sparse-encoded file is not predicted yet. Use target=('params', ...) or "
+            "sparsity= for weight granularity.")
     return name, float(value)
 
 
-def _check_owl(granularity, data, m, lam) -> None:
+def _method(method, deprecated):
+    """``(method name, OWL options or None)`` of ``method=`` and the old ``owl_*`` keywords."""
+    if isinstance(method, owl.OWL):
+        name, options = "owl", method
+    elif method in METHODS:
+        name, options = method, (owl.OWL() if method == "owl" else None)
+    else:
+        raise errors.unknown_name("method", method, METHODS)
+    old = {k: deprecated[k] for k in ("owl_m", "owl_lambda") if k in deprecated}
+    if old and name == "owl":
+        options = owl.OWL(m=old.get("owl_m", options.m), lam=old.get("owl_lambda", options.lam))
+    return name, options
+
+
+def _check_owl(granularity, data) -> None:
     if granularity != "weight":
         raise errors.ConfigError(
             f"method='owl' allocates weight sparsity per layer; granularity={granularity!r} "
@@ -91,14 +129,12 @@ def _check_owl(granularity, data, m, lam) -> None:
         raise errors.ConfigError(
             "method='owl' measures activation outliers: pass data=x_calibration (e.g. 128 "
             "samples), or choose method='erk', 'lamp' or 'uniform'.")
-    owl.check_options(m, lam)
 
 
 @keras3_io()
-def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=None,
-             latency_ms=None, flash=None, arena=None, method: str = "sensitivity",
-             granularity: str | None = None, data=None, owl_m: float = 5.0,
-             owl_lambda: float = 0.08) -> Allocation:
+def allocate(result_or_model, *, sparsity=None, target: tuple | None = None,
+             method="sensitivity", granularity: str | None = None, data=None,
+             **deprecated) -> Allocation:
     """Per-unit sparsities that meet exactly one target with the least predicted damage.
 
     ``method="sensitivity"`` (needs a :class:`SensitivityResult`) takes greedy steps
@@ -115,25 +151,32 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         result_or_model: a :class:`~tfprune.analysis.sensitivity.SensitivityResult`
             (granularity from it) or a model (``granularity`` then defaults to weight).
         sparsity: fraction of units removed (weights, channels of prunable groups, or
-            heads of the MultiHeadAttention layers).
-        params, macs, bytes, flash: upper bounds, absolute, or a fraction of the dense
-            figure when in (0, 1). ``bytes``/``flash`` (channel only): dense full-int8
-            .tflite size estimate (TFLM flash of the model data).
-        latency_ms: (channel only) LiteRT 1-thread latency in ms (always absolute),
+            heads of the MultiHeadAttention layers); the same as
+            ``target=("sparsity", value)``.
+        target: any other target as a pair ``(name, value)``, e.g. ``("macs", 0.5)``;
+            give ``sparsity=`` or ``target=``, not both. The names:
+
+            ``"params"``, ``"macs"``, ``"bytes"``, ``"flash"``: upper bounds, absolute, or
+            a fraction of the dense figure when in (0, 1). ``bytes``/``flash`` (channel
+            only): dense full-int8 .tflite size estimate (TFLM flash of the model data).
+
+            ``"latency_ms"``: (channel only) LiteRT 1-thread latency in ms (always absolute),
             predicted from a LiteRT profile measured once per model: ``a + b * MACs`` from the
             dense model and two uniform shrinks, or, once ``profiles.latency_profile(model,
             per_group=True)`` has run, ``a`` plus ms per MAC of the group owning the MACs
             (:mod:`tfprune.analysis.profiles`).
-        arena: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
+
+            ``"arena"``: (channel only) TFLM int8 tensor arena bytes (absolute, or a fraction of
             the dense arena when in (0, 1)): the peak of live int8 activations plus
             per-channel data, calibrated with one real ``export.micro`` of the dense model.
         method: ``"sensitivity"``, ``"erk"``, ``"lamp"``, ``"uniform"`` or ``"owl"``
             (weight granularity, needs ``data``; :mod:`tfprune.analysis.owl`: layers
-            with more activation outliers ``|w| * ||x||`` keep more weights).
-        data: ``method="owl"`` only: calibration inputs (``x``, ``(x, y)``, batches).
-        owl_m, owl_lambda: ``method="owl"``: a weight is an outlier when its Wanda score
-            exceeds ``owl_m`` times its layer's mean; sparsities spread over
-            ``+- owl_lambda`` around a common level (Yin et al.: 5 and 0.08).
+            with more activation outliers ``|w| * ||x||`` keep more weights), or
+            :class:`~tfprune.analysis.owl.OWL` ``(m=..., lam=...)``: OWL with its options
+            (a weight is an outlier when its Wanda score exceeds ``m`` times its layer's
+            mean; sparsities spread over ``+- lam`` around a common level; Yin et al.: 5
+            and 0.08, the defaults of ``"owl"``).
+        data: OWL only: calibration inputs (``x``, ``(x, y)``, batches).
         granularity: only with a model: ``"weight"``, ``"channel"`` or ``"head"``.
             ``"head"`` (from a model or a ``sensitivity(..., granularity="head")``
             result): the units are MultiHeadAttention layers, the sparsity the fraction
@@ -142,13 +185,17 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
             attention matmuls); pass the result as ``one_shot(model, scope=allocation,
             granularity="head")`` or ``structured.apply_masks(model,
             allocation.plan(model))``.
+        **deprecated: the keywords of tfprune 0.2, until 0.4 (a DeprecationWarning each):
+            ``params=``, ``macs=``, ``bytes=``, ``latency_ms=``, ``flash=``, ``arena=``
+            (use ``target=(name, value)``), ``owl_m=``, ``owl_lambda=`` (use
+            ``method=OWL(m=..., lam=...)``). Any other keyword is refused.
 
     Returns:
         An :class:`Allocation` (a mapping unit -> sparsity with ``.predicted``).
 
     Raises:
         ConfigError: no or several targets, a unit that makes no sense for the
-            granularity, an unknown method, or an unreachable target (the closest
+            granularity, an unknown method or keyword, or an unreachable target (the closest
             reachable value is named) — all before the search.
 
     References:
@@ -159,7 +206,7 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(16, name="h"),
         ...                       keras.layers.Dense(4, name="out")])
-        >>> a = allocate(m, params=0.5, method="erk")
+        >>> a = allocate(m, target=("params", 0.5), method="erk")
         >>> a.predicted["params"] <= 0.5 * m.count_params()
         True
 
@@ -168,24 +215,21 @@ def allocate(result_or_model, *, sparsity=None, params=None, macs=None, bytes=No
         >>> i = keras.Input((6, 8))
         >>> att = keras.layers.MultiHeadAttention(4, 4, name="att")(i, i)
         >>> t = keras.Model(i, keras.layers.Dense(3)(keras.layers.GlobalAveragePooling1D()(att)))
-        >>> dict(allocate(t, macs=0.6, method="uniform", granularity="head"))
+        >>> dict(allocate(t, target=("macs", 0.6), method="uniform", granularity="head"))
         {'att': 0.5}
     """
-
-    # Public API exception (issue 23): allocate() keeps its 13 keyword parameters, one per
-    # target and method option (README examples and recipes use them); the body is a few
-    # steps over one _Search.
+    deprecated = deprecations.keywords("analysis.allocate", deprecated, valid=_KEYWORDS,
+                                       stacklevel=5)  # past keras3_io's two frames
     result, model, gran = _subject(result_or_model, granularity)
-    if method not in METHODS:
-        raise errors.unknown_name("method", method, METHODS)
-    name, value = _target(dict(sparsity=sparsity, params=params, macs=macs, bytes=bytes,
-                               latency_ms=latency_ms, flash=flash, arena=arena), gran)
+    method, owl_options = _method(method, deprecated)
+    old = {k: v for k, v in deprecated.items() if k in TARGETS}
+    name, value = _target(given_targets(target, TARGETS, {"sparsity": sparsity, **old}), gran)
     _check_method(method, result, model, gran)
     if method == "owl":
-        _check_owl(gran, data, owl_m, owl_lambda)
+        _check_owl(gran, data)
     search = _Search(model, result, gran, method, name, value, _costs(model, gran))
     _set_goal(search)
-    _set_family(search, data, owl_m, owl_lambda)
+    _set_family(search, data, owl_options)
     _refuse_unreachable(search)
     return _solve(search)
 
@@ -277,7 +321,7 @@ def _set_goal(s: _Search) -> None:
         s.goal = s.value * s.dense[s.col] if s.value < 1 else s.value
 
 
-def _set_family(s: _Search, data, owl_m, owl_lambda) -> None:
+def _set_family(s: _Search, data, owl_options) -> None:
     """The sparsity cap, the measured curves and the one-parameter family of the method."""
     # the rule-based methods may take a weight tensor to 99.9 % (a 99 % target must leave
     # room above it: LAMP/ERK put the large layers past 99 %); channels and heads stop at
@@ -286,8 +330,8 @@ def _set_family(s: _Search, data, owl_m, owl_lambda) -> None:
              else (0.999 if s.gran == "weight" else 0.99))
     s.curves = methods.curves(s.result, s.costs) if s.result is not None else None
     if s.method == "owl":
-        ratios = owl.outlier_ratios(s.model, data, s.costs.units, m=owl_m)
-        s.family = owl.owl_family([ratios[u] for u in s.costs.units], owl_lambda, s.cap)
+        ratios = owl.outlier_ratios(s.model, data, s.costs.units, m=owl_options.m)
+        s.family = owl.owl_family([ratios[u] for u in s.costs.units], owl_options.lam, s.cap)
     elif s.method != "sensitivity":
         s.family = methods.family(s.method, s.model, s.costs, s.cap)
 

@@ -14,7 +14,7 @@ Example:
     ...                       keras.layers.Dense(3, activation="softmax")])
     >>> m.compile("adam", "sparse_categorical_crossentropy", metrics=["accuracy"])
     >>> x, y = np.random.rand(64, 6).astype("float32"), np.arange(64) % 3
-    >>> r = to_budget(m, (x, y), macs=0.5, fine_tune=0, progress=False)
+    >>> r = to_budget(m, (x, y), target=("macs", 0.5), fine_tune=0, progress=False)
     >>> r.met, r.achieved <= 0.5 * r.dense
     (True, True)
 """
@@ -30,9 +30,9 @@ import warnings
 
 import numpy as np
 
-from tfprune import errors, export, structured
+from tfprune import deprecations, errors, export, structured
 from tfprune import task as task_lib
-from tfprune.analysis.allocate import Costs, allocate
+from tfprune.analysis.allocate import Costs, allocate, given_targets
 from tfprune.analysis.profiles import float_latency_ms, micro_arena
 from tfprune.analysis.sensitivity import sensitivity
 from tfprune.compat import keras, keras3_io
@@ -42,6 +42,7 @@ from tfprune.graph.macs import count_macs
 __all__ = ["to_budget", "BudgetResult", "BUDGET_TARGETS"]
 
 BUDGET_TARGETS = ("macs", "bytes", "flash", "latency_ms", "arena")
+_KEYWORDS = ("target", "fine_tune", "validation_data", "max_rounds", "progress")
 
 
 @dataclasses.dataclass
@@ -115,12 +116,12 @@ class BudgetResult:
         return paths
 
 
-def _target(kw):
-    given = {k: v for k, v in kw.items() if v is not None}
+def _target(target, deprecated):
+    given = given_targets(target, BUDGET_TARGETS, deprecated)
     if len(given) != 1:
         raise errors.ConfigError(
-            f"to_budget() needs exactly one budget ({', '.join(BUDGET_TARGETS)}); got "
-            f"{sorted(given) or 'none'}.")
+            f"to_budget() needs exactly one budget target=(name, value), name one of "
+            f"{', '.join(BUDGET_TARGETS)}; got {sorted(given) or 'none'}.")
     (name, value), = given.items()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 \
             or not math.isfinite(value):
@@ -148,8 +149,8 @@ def _measure(name, model, x):
 _HEADS_NOTE = (
     "to_budget() removes channels only (granularity='channel'); for the heads of "
     "MultiHeadAttention layers use allocate(sensitivity(model, data, granularity='head'), "
-    "params=... or macs=...), then one_shot(model, scope=allocation, granularity='head'), "
-    "strip and shrink.")
+    "target=('params', ...) or ('macs', ...)), then one_shot(model, scope=allocation, "
+    "granularity='head'), strip and shrink.")
 
 
 def _fmt(name, v) -> str:
@@ -184,14 +185,13 @@ def _check_fine_tune(fine_tune):
 
 
 @keras3_io(returns="record")
-def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None, bytes=None,
-              fine_tune=1, validation_data=None, max_rounds: int = 3,
-              progress=None) -> BudgetResult:
+def to_budget(model, data, *, target: tuple | None = None, fine_tune=1, validation_data=None,
+              max_rounds: int = 3, progress=None, **deprecated) -> BudgetResult:
     """Channel-prune ``model`` until a measured budget holds (returns a new, smaller model).
 
     Channels only: attention heads are not removed here. For heads run the steps
-    yourself: ``allocate(sensitivity(model, data, granularity="head"), params=...)`` (or
-    ``macs=``), ``one_shot(model, scope=allocation, granularity="head")``, ``strip``,
+    yourself: ``allocate(sensitivity(model, data, granularity="head"), target=("params",
+    ...))`` (or ``"macs"``), ``one_shot(model, scope=allocation, granularity="head")``, ``strip``,
     ``shrink``.
 
     Args:
@@ -199,32 +199,36 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
             makes the report show accuracy). Not modified.
         data: ``(x, y)`` arrays: the first 256 samples calibrate the sensitivity scan and
             the int8 conversion; all of them fine-tune.
-        macs, bytes, flash, arena: the budget, absolute or (when in (0, 1)) a fraction
-            of the dense figure. ``bytes``/``flash``: size of the full-int8 .tflite (the
-            model data a microcontroller keeps in flash), measured by converting.
-            ``arena``: TFLM tensor arena bytes, measured by a real ``export.micro``.
-        latency_ms: LiteRT 1-thread median latency (ms, always absolute) of the float
-            .tflite, measured with ``export.latency`` (noisy on a loaded machine).
+        target: the budget, a pair ``(name, value)``, e.g. ``("macs", 0.5)``.
+            ``"macs"``, ``"bytes"``, ``"flash"``, ``"arena"``: absolute or (when in (0, 1))
+            a fraction of the dense figure. ``bytes``/``flash``: size of the full-int8
+            .tflite (the model data a microcontroller keeps in flash), measured by
+            converting. ``arena``: TFLM tensor arena bytes, measured by a real
+            ``export.micro``. ``"latency_ms"``: LiteRT 1-thread median latency (ms, always
+            absolute) of the float .tflite, measured with ``export.latency`` (noisy on a
+            loaded machine).
         fine_tune: epochs of ``model.fit`` on ``data`` after each shrink (0: none) or a
             callable ``small_model -> model`` (compiled like the original).
         validation_data: ``(x, y)`` for the reported accuracy (default: the first 1024
             samples of ``data``, i.e. training accuracy).
         max_rounds: at most this many allocate/shrink/fine-tune/measure rounds.
         progress: show the sensitivity progress bar (default: on a terminal).
+        **deprecated: ``macs=``, ``bytes=``, ``flash=``, ``arena=``, ``latency_ms=`` (tfprune
+            0.2, until 0.4, with a DeprecationWarning): use ``target=(name, value)``. Any
+            other keyword is refused.
 
     Returns:
         A :class:`BudgetResult`; ``.met`` is False (with a warning) if no round met the
         budget, and ``.model`` is then the smallest model measured.
 
     Raises:
-        ConfigError: no or several budgets, an uncompiled
+        ConfigError: no or several budgets, an unknown keyword, an uncompiled
             model, bad ``fine_tune`` or ``max_rounds``, an unreachable budget — before
             the fine-tuning starts.
     """
-    # Public API exception (issue 23): to_budget() keeps its 11 parameters (one per budget
-    # and fine-tuning option, documented above); the body is the steps below over one _Budget.
-    name, value = _target(dict(macs=macs, latency_ms=latency_ms, flash=flash, arena=arena,
-                               bytes=bytes))
+    deprecated = deprecations.keywords("analysis.to_budget", deprecated, valid=_KEYWORDS,
+                                       stacklevel=5)  # past keras3_io's two frames
+    name, value = _target(target, deprecated)
     x, y = _check_inputs(model, data, fine_tune, max_rounds)
     b = _start(model, name, value, x, y, progress)
     b.fine_tune = fine_tune
@@ -233,7 +237,7 @@ def to_budget(model, data, *, macs=None, latency_ms=None, flash=None, arena=None
     rounds, best = [], None
     for i in range(1, max_rounds + 1):
         try:
-            alloc = allocate(b.res, **{b.alloc_name: b.internal})
+            alloc = allocate(b.res, target=(b.alloc_name, b.internal))
         except errors.ConfigError:
             break
         row, small = _round(b, model, alloc, i)
@@ -307,7 +311,7 @@ def _start(model, name, value, x, y, progress) -> _Budget:
                           progress=progress)
     except errors.NothingToPruneError as e:
         raise errors.NothingToPruneError(f"{e} {_HEADS_NOTE}") from None
-    allocate(res, **{alloc_name: goal})  # refuses an unreachable budget before any training
+    allocate(res, target=(alloc_name, goal))  # refuses an unreachable budget before any training
     internal = goal
     if alloc_name == "flash":  # calibrate the int8 size estimate on the dense model
         estimate = Costs(model, "channel").totals(np.ones(len(res.curves)))[2]

@@ -25,6 +25,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 
 from tfprune import errors, layers
@@ -33,7 +35,7 @@ from tfprune.core.criteria.wanda import wanda_scores
 from tfprune.masking import pruner
 from tfprune.masking.stats import patches
 
-__all__ = ["outlier_ratios", "owl_family", "offsets", "check_options"]
+__all__ = ["OWL", "outlier_ratios", "owl_family", "offsets", "check_options"]
 
 _PATCHED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
             keras.layers.DepthwiseConv2D)
@@ -41,12 +43,35 @@ _PATCHED = (keras.layers.Dense, keras.layers.Conv1D, keras.layers.Conv2D,
 
 def check_options(m, lam) -> None:
     """Refuse an OWL threshold ``m`` <= 0 or a ``lam`` outside [0, 0.5)."""
-    for arg, value, ok in (("owl_m", m, lambda v: v > 0), ("owl_lambda", lam,
-                                                            lambda v: 0 <= v < 0.5)):
+    for arg, old, value, ok in (("m", "owl_m", m, lambda v: v > 0),
+                                ("lam", "owl_lambda", lam, lambda v: 0 <= v < 0.5)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not ok(value):
             raise errors.ConfigError(
-                f"allocate: {arg} must be a number ({'> 0' if arg == 'owl_m' else 'in [0, 0.5)'}), "
-                f"got {arg}={value!r} (OWL's defaults: owl_m=5, owl_lambda=0.08).")
+                f"allocate: OWL's {arg} (formerly {old}) must be a number "
+                f"({'> 0' if arg == 'm' else 'in [0, 0.5)'}), got OWL({arg}={value!r}) (OWL's "
+                "defaults: OWL(m=5, lam=0.08)).")
+
+
+@dataclasses.dataclass(frozen=True)
+class OWL:
+    """``allocate(..., method=OWL(m=..., lam=...))``: OWL with its two options.
+
+    ``method="owl"`` is ``method=OWL()`` (Yin et al.'s defaults).
+
+    Attributes:
+        m: a weight is an outlier when its Wanda score exceeds ``m`` times its layer's mean.
+        lam: the sparsities spread over ``+- lam`` around a common level, in [0, 0.5).
+
+    Example:
+        >>> OWL(lam=0.1)
+        OWL(m=5.0, lam=0.1)
+    """
+
+    m: float = 5.0
+    lam: float = 0.08
+
+    def __post_init__(self):
+        check_options(self.m, self.lam)
 
 
 def _input_sq(model, names, data) -> dict:

@@ -28,12 +28,13 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 
 import numpy as np
 
-from tfprune import errors
+from tfprune import deprecations, errors
 from tfprune.analysis import heads, weight_units
 from tfprune.analysis import outputs as outputs_lib
 from tfprune.analysis.result import SensitivityResult
@@ -45,13 +46,14 @@ from tfprune.masking import keras3_slots as slots3
 from tfprune.masking.keras3_subclassed import serves
 from tfprune.measure import cutpoints, probe
 
-__all__ = ["sensitivity", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
+__all__ = ["sensitivity", "SensitivityOptions", "SensitivityResult", "GRANULARITIES", "channel_criterion", "group_scores",
            "channel_loss_delta"]
 
 #: The granularities sensitivity measures: those of tfprune's one table whose units are a
 #: layer's weights, a dependency group's channels or a layer's heads (n:m and block are
 #: per-weight patterns of the same layers), in the table's order.
 GRANULARITIES = tuple(g for g in criteria_lib.GRANULARITIES if g in ("weight", "channel", "head"))
+_KEYWORDS = ("granularity", "levels", "criterion", "metric", "progress", "options")
 METRICS = ("loss", "accuracy", "mae", "mse", "rmse")
 MIN_SAMPLES = probe.MIN_SAMPLES
 
@@ -129,11 +131,41 @@ def _progress(progress):
     return bool(progress)
 
 
+@dataclasses.dataclass(frozen=True)
+class SensitivityOptions:
+    """Advanced options of :func:`sensitivity`.
+
+    Attributes:
+        max_batches: use at most this many batches of ``data`` (None: all).
+        recalibrate_bn: channel and head granularity: measure each point as if the
+            BatchNormalization statistics were re-estimated after the removal
+            (:class:`tfprune.measure.probe.ChannelProbe`); ``"auto"``: when the model has
+            BatchNormalization. Otherwise a removal also shifts every later BatchNormalization's
+            input against the dense statistics: damage that fine-tuning removes.
+
+    Example:
+        >>> SensitivityOptions(max_batches=4)
+        SensitivityOptions(max_batches=4, recalibrate_bn='auto')
+    """
+
+    max_batches: int | None = None
+    recalibrate_bn: bool | str = "auto"
+
+
+def _options(options, deprecated) -> SensitivityOptions:
+    """``options`` with the deprecated ``max_batches=``/``recalibrate_bn=`` folded in."""
+    old = deprecations.keywords("analysis.sensitivity", deprecated, valid=_KEYWORDS,
+                                stacklevel=7)  # past sensitivity, keras3_io and serves
+    if options is not None and not isinstance(options, SensitivityOptions):
+        raise errors.ConfigError(f"options must be a SensitivityOptions, got {options!r}.")
+    return dataclasses.replace(options or SensitivityOptions(), **old)
+
+
 @serves()  # a subclassed Keras 3 model is measured as it is (not translated)
 @keras3_io()
 def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 0.75, 0.9),
-                criterion="magnitude", metric="loss", max_batches=None,
-                progress=None, recalibrate_bn="auto") -> SensitivityResult:
+                criterion="magnitude", metric="loss", progress=None,
+                options: SensitivityOptions | None = None, **deprecated) -> SensitivityResult:
     """Measure the metric with each layer (or dependency group) pruned alone at each level.
 
     Args:
@@ -165,20 +197,17 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
             (``loss_weights`` applied); ``"<output>_<metric>"`` (``"cls_accuracy"``,
             ``"reg_mae"``) or ``{"<output>": metric}`` measures one output; the labels are
             ``[y_a, y_b]`` in output order or ``{"a": y_a, "b": y_b}``.
-        max_batches: use at most this many batches of ``data``.
         progress: show a tqdm bar (default: when stderr is a terminal).
-        recalibrate_bn: channel and head granularity: measure each point as if the
-            BatchNormalization statistics were re-estimated after the removal
-            (:class:`tfprune.measure.probe.ChannelProbe`); ``"auto"``: when the model has
-            BatchNormalization. A removal otherwise also shifts every later
-            BatchNormalization's input against statistics of the dense model, damage that
-            fine-tuning or a re-estimate removes and that hides which groups matter.
+        options: :class:`SensitivityOptions` (``max_batches``, ``recalibrate_bn``).
+        **deprecated: ``max_batches=``, ``recalibrate_bn=`` (tfprune 0.2, until 0.4, with a
+            DeprecationWarning): use ``options=SensitivityOptions(...)``. Any other keyword
+            is refused.
 
     Returns:
         A :class:`SensitivityResult`.
 
     Raises:
-        ConfigError: bad levels, granularity, criterion or metric, data without labels or
+        ConfigError: bad levels, granularity, criterion, metric or keyword, data without labels or
             with fewer than 8 samples — all before the scan.
         NothingToPruneError: nothing prunable at this granularity (``"head"``: no
             MultiHeadAttention), before the scan.
@@ -204,6 +233,7 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
         >>> r.sizes, r.members
         ({'att': 4}, {'att': ['att']})
     """
+    options = _options(options, deprecated)
     levels = check_levels(levels)
     if data is None:
         raise errors.ConfigError(
@@ -220,10 +250,11 @@ def sensitivity(model, data, *, granularity: str = "weight", levels=(0.25, 0.5, 
     elif granularity == "head":
         heads.head_criterion(criterion)
         heads.check_heads(model)
-    batches, measure = outputs_lib.prepare(model, data, metric, max_batches, view)
+    batches, measure = outputs_lib.prepare(model, data, metric, options.max_batches, view)
     fn, name, higher = measure.fn, measure.name, measure.higher_is_better
     from tqdm.auto import tqdm
 
+    recalibrate_bn = options.recalibrate_bn
     if recalibrate_bn == "auto":
         recalibrate_bn = probe.has_batch_norm(model) and granularity != "weight"
     if granularity == "weight":

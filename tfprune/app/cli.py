@@ -29,7 +29,8 @@ import click  # noqa: E402
 import tfprune  # noqa: E402
 from tfprune import errors, logs  # noqa: E402
 from tfprune.app import inspection, models, pipeline, recipes, reports
-from tfprune.app.demo import run_demo
+from tfprune.app.demo import DemoOptions, run_demo
+from tfprune.app.flags import ExportFlags, SensitivityFlags, ShrinkFlags
 from tfprune.app.recipes import load_demo_recipe
 
 __all__ = ["main"]
@@ -62,9 +63,8 @@ def _handled(fn):
     return wrapper
 
 
-# Public-API exception (issue 23): a command takes one parameter per command-line option
-# (click passes them so), so shrink, export and sensitivity have more than 8; the options are
-# the CLI's documented interface and the bodies only hand them to tfprune.app.inspection.
+# A command with many options collects click's keywords with **flags into its frozen dataclass
+# (tfprune.app.flags), so a flag and its field cannot drift apart silently.
 _UNSAFE = click.option("--unsafe", is_flag=True,
                        help="Load model files carrying Python code (Lambda layers holding "
                             "lambdas); the code runs. Only for files whose author you trust.")
@@ -182,8 +182,7 @@ inspect.help += "\n\n" + _MODEL_HELP
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @_UNSAFE
 @_handled
-def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite, input_shape,
-           quiet, unsafe=False):
+def shrink(model, **flags):
     """Remove channels from MODEL and save the smaller model (no training).
 
     \b
@@ -195,13 +194,14 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
     Fine-tune the result (or use `tfprune run` with prune.granularity: channel).
     """
 
-    path = inspection.check_model_out(out, overwrite=overwrite, source=model)
-    m = models.load_model(model, models.cli_options(input_shape, None), safe_mode=not unsafe)
+    f = ShrinkFlags(**flags)
+    path = inspection.check_model_out(f.out, overwrite=f.overwrite, source=model)
+    m = models.load_model(model, models.cli_options(f.input_shape, None), safe_mode=not f.unsafe)
     small, before, after, removed = inspection.shrink_model(
-        m, sparsity=sparsity, criterion=criterion, scope=scope, round_to=round_to,
-        exclude=list(exclude))
+        m, sparsity=f.sparsity, criterion=f.criterion, scope=f.scope, round_to=f.round_to,
+        exclude=list(f.exclude))
     inspection.save_model_atomic(small, path)
-    if not quiet:
+    if not f.quiet:
         click.echo(f"removed {removed} channels: params {before['params']:,} -> "
                    f"{after['params']:,}, MACs {before['macs']:,} -> {after['macs']:,}")
         click.echo(f"wrote {path}")
@@ -233,8 +233,7 @@ def shrink(model, out, sparsity, criterion, scope, round_to, exclude, overwrite,
 @click.option("--quiet", is_flag=True, help="Print nothing but errors.")
 @_UNSAFE
 @_handled
-def export(model, fmt, out, quantize, data_source, image_size, latency_runs, compress, arena,
-           overwrite, quiet, unsafe=False):
+def export(model, **flags):
     """Export MODEL to a verified .tflite file or a microcontroller build.
 
     \b
@@ -245,13 +244,9 @@ def export(model, fmt, out, quantize, data_source, image_size, latency_runs, com
       tfprune export m.tflite --format micro --out mcu/     (an int8 .tflite file)
     """
 
-    rec = inspection.export_model(model, fmt=fmt, out=out, quantize=quantize,
-                                  data_source=data_source, image_size=image_size,
-                                  overwrite=overwrite, latency_runs=latency_runs,
-                                  safe_mode=not unsafe,
-                                  micro={"compress": None if compress == "none" else compress,
-                                         "arena": arena})
-    if not quiet:
+    f = ExportFlags(**flags)
+    rec = inspection.export_model(model, f)
+    if not f.quiet:
         click.echo("\n".join(f"{k}: {v}" for k, v in rec.items()))
 
 
@@ -320,8 +315,7 @@ def sweep(ctx, recipe, out, quiet, unsafe=False):
 @click.option("--input-shape", default=None, help="For built models: e.g. 96,96,3.")
 @_UNSAFE
 @_handled
-def sensitivity(model, data_source, granularity, levels, metric, samples, out, input_shape,
-                unsafe=False):
+def sensitivity(model, **flags):
     """Measure the metric with each layer (channel group, attention layer's heads) of MODEL
     pruned alone.
 
@@ -334,15 +328,16 @@ def sensitivity(model, data_source, granularity, levels, metric, samples, out, i
                                            (d.npz: x, y_cls, y_reg: one label array per output)
     """
 
-    m = models.load_model(model, models.cli_options(input_shape, None), safe_mode=not unsafe)
-    res, rep = inspection.sensitivity_report(m, data_source, granularity=granularity,
-                                             levels=levels, metric=metric, samples=samples,
-                                             out=out)
+    f = SensitivityFlags(**flags)
+    m = models.load_model(model, models.cli_options(f.input_shape, None), safe_mode=not f.unsafe)
+    res, rep = inspection.sensitivity_report(m, f.data_source, granularity=f.granularity,
+                                             levels=f.levels, metric=f.metric, samples=f.samples,
+                                             out=f.out)
     click.echo(res.table())
     if rep.get("outputs"):
         click.echo(inspection.outputs_line(rep["outputs"]))
-    if out:
-        click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')}")
+    if f.out:
+        click.echo(f"report: {os.path.join(os.path.abspath(f.out), 'report.md')}")
 
 
 @main.command(context_settings=_CTX)
@@ -377,8 +372,9 @@ def demo(out, sparsity, channels, quick, quiet, seed, scope, config):
     """
 
     recipe = load_demo_recipe(config) if config else None
-    rep = run_demo(out, sparsity=sparsity, channels=channels, quick=quick, quiet=quiet,
-                   seed=seed, scope=scope, recipe=recipe, say=_say(quiet))
+    options = DemoOptions(sparsity=sparsity, channels=channels, quick=quick, quiet=quiet,
+                          seed=seed, scope=scope)
+    rep = run_demo(out, options, recipe=recipe, say=_say(quiet))
     click.echo(reports.table(rep))
     click.echo(f"report: {os.path.join(os.path.abspath(out), 'report.md')} "
                f"(and report.json), {rep['seconds']:.0f} s")

@@ -13,6 +13,7 @@ microcontroller build, and measured; the run folder is written atomically
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 from tfprune import errors
@@ -21,7 +22,7 @@ from tfprune.app.builtin import demo_cnn, mnist5k
 from tfprune.compat import keras
 from tfprune.masking import api
 
-__all__ = ["run_demo", "DemoConfig", "check_out_dir"]
+__all__ = ["run_demo", "DemoOptions", "DemoConfig", "check_out_dir"]
 
 
 class DemoConfig:
@@ -85,37 +86,56 @@ def _check(sparsity, channels, scope):
             raise errors.ConfigError(f"{arg} must be > 0 for the demo (e.g. 0.9 / 0.5).")
 
 
-# Public-API exception (issue 23): run_demo keeps its 9 parameters, the options of
-# `tfprune demo` (README and the CLI call it so).
-def run_demo(out: str = "demo_out", *, sparsity: float = 0.9, channels: float = 0.5,
-             quick: bool = False, quiet: bool = False, seed: int = 0, scope: str = "global",
-             recipe: dict | None = None, say=print) -> dict:
-    """Train, prune both ways, export, measure and write the report folder.
+@dataclasses.dataclass(frozen=True)
+class DemoOptions:
+    """The options of ``tfprune demo`` (its flags but ``--out`` and ``--config``).
 
-    Args:
-        out: run folder (replaced atomically when the run completes).
+    Attributes:
         sparsity: weight sparsity of the ``weights`` variant, in (0, 1).
         channels: fraction of channels removed in the ``channels`` variant, in (0, 1).
         quick: a short budget (about a minute) instead of the full one.
         quiet: no progress bars.
         seed: data split and initialisation seed.
         scope: ``"global"`` or ``"layer"`` ranking for the ``weights`` variant.
+
+    Example:
+        >>> DemoOptions(quick=True).sparsity
+        0.9
+    """
+
+    sparsity: float = 0.9
+    channels: float = 0.5
+    quick: bool = False
+    quiet: bool = False
+    seed: int = 0
+    scope: str = "global"
+
+
+def run_demo(out: str = "demo_out", options: DemoOptions | None = None, *,
+             recipe: dict | None = None, say=print) -> dict:
+    """Train, prune both ways, export, measure and write the report folder.
+
+    Args:
+        out: run folder (replaced atomically when the run completes).
+        options: :class:`DemoOptions` (default: ``DemoOptions()``).
         recipe: validated demo recipe (:func:`tfprune.app.recipes.load_demo_recipe`); its
-            ``sparsity``/``channels``/``seed``/``scope`` override the arguments.
+            ``sparsity``/``channels``/``seed``/``scope`` override ``options``.
         say: where stage lines go.
 
     Returns:
         The report dict (``variants``: dense, weights, channels), also in ``out/report.json``.
 
     Example:
-        >>> run_demo("/dev/null/x", quick=True)  # doctest: +ELLIPSIS
+        >>> run_demo("/dev/null/x", DemoOptions(quick=True))  # doctest: +ELLIPSIS
         Traceback (most recent call last):
         ...
         tfprune.errors.ConfigError: --out '/dev/null/x': cannot create the folder '/dev/null' ...
     """
     recipe = dict(recipe or {})
-    sparsity, channels = recipe.get("sparsity", sparsity), recipe.get("channels", channels)
-    seed, scope = recipe.get("seed", seed), recipe.get("scope", scope)
+    o = dataclasses.replace(options or DemoOptions(), **{
+        k: recipe[k] for k in ("sparsity", "channels", "seed", "scope") if k in recipe})
+    sparsity, channels, seed, scope, quick, quiet = (o.sparsity, o.channels, o.seed, o.scope,
+                                                     o.quick, o.quiet)
     _check(sparsity, channels, scope)
     folder = reports.RunFolder(out)
     start = time.time()

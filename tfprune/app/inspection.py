@@ -16,6 +16,7 @@ import tempfile
 from tfprune import analysis, errors, export, graph, layers, structured
 from tfprune.app import compiled, models, outputs, plots, reports
 from tfprune.app import data as data_lib
+from tfprune.app.flags import ExportFlags
 
 __all__ = ["inspect_model", "render", "advise", "shrink_model", "check_model_out", "save_model_atomic",
            "export_model", "combine_reports", "write_combined", "sensitivity_report", "outputs_line"]
@@ -166,15 +167,11 @@ def _representative(model, data_source, image_size):
     return x[:300]
 
 
-# Public-API exception (issue 23): export_model takes the 9 options of `tfprune export` as
-# they come from the command line.
-def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrite,
-                 latency_runs, safe_mode=True, micro=None) -> dict:
+def export_model(model, flags: ExportFlags) -> dict:
     """``tfprune export``: checks the model and data, then exports and returns a summary.
 
-    ``micro``: ``{"compress": None|"auto"|"prune"|"lut"|"huffman", "arena": bytes|None}`` for
-    ``fmt="micro"`` (refused with ``fmt="tflite"``)."""
-    micro = {k: v for k, v in (micro or {}).items() if v is not None}
+    ``flags.micro`` (``--compress``/``--arena``) is refused with ``fmt="tflite"``."""
+    micro, fmt, out, overwrite = flags.micro, flags.fmt, flags.out, flags.overwrite
     if micro and fmt != "micro":
         raise errors.ConfigError(f"--compress/--arena apply to --format micro, not --format "
                                  f"{fmt}: drop them or add --format micro.")
@@ -182,8 +179,8 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
     is_tflite = model.endswith(".tflite")
     if is_tflite and not os.path.isfile(model):
         raise errors.ConfigError(f"Model {model!r} does not exist.")
-    keras_model = None if is_tflite else models.load_model(model, safe_mode=safe_mode)
-    x = _representative(keras_model, data_source, image_size)
+    keras_model = None if is_tflite else models.load_model(model, safe_mode=not flags.unsafe)
+    x = _representative(keras_model, flags.data_source, flags.image_size)
     if fmt == "micro":
         if x is None and not is_tflite:
             raise errors.ConfigError("--format micro quantizes to int8: give --data (e.g. "
@@ -198,7 +195,7 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
     if is_tflite:
         raise errors.ConfigError(f"{model!r} is already a .tflite file; export --format micro "
                                  "takes it, --format tflite needs a Keras model.")
-    q = None if quantize == "float" else quantize
+    q = None if flags.quantize == "float" else flags.quantize
     if q == "int8" and x is None:
         raise errors.ConfigError("--quantize int8 needs --data for calibration (e.g. --data "
                                  "mnist5k).")
@@ -207,8 +204,9 @@ def export_model(model, *, fmt, out, quantize, data_source, image_size, overwrit
               "sparse": rec.sparse, "max_abs_error_vs_keras": rec.verification.get("max_abs_error"),
               "decision": rec.decision}
     result.update(_per_output_errors(rec.verification))
-    if latency_runs:
-        result["latency_ms"] = round(export.latency(rec.path, runs=latency_runs).median_ms, 4)
+    if flags.latency_runs:
+        result["latency_ms"] = round(export.latency(rec.path, runs=flags.latency_runs).median_ms,
+                                     4)
         if rec.dense_latency_ms is not None:
             result["dense_encoding_latency_ms"] = round(rec.dense_latency_ms, 4)
     for i, note in enumerate(rec.notes):

@@ -203,11 +203,12 @@ def _allocate(model, recipe, prune_cfg, result):
     if len(target) != 1:
         raise errors.ConfigError(f"allocate: give exactly one target of sparsity, params, "
                                  f"macs, bytes, flash; got {sorted(target) or 'none'}.")
+    target = next(iter(target.items()))  # the recipe's {name: value} -> target=(name, value)
     if result is None:
-        return analysis.allocate(model, method="uniform",
-                                 granularity=_unit_granularity(prune_cfg), **target)
-    return analysis.allocate(result, method=recipe["allocate"].get("method", "sensitivity"),
-                             **target)
+        return analysis.allocate(model, target=target, method="uniform",
+                                 granularity=_unit_granularity(prune_cfg))
+    return analysis.allocate(result, target=target,
+                             method=recipe["allocate"].get("method", "sensitivity"))
 
 
 def sensitivity_scan(job: Job, *, quiet=False):
@@ -234,11 +235,11 @@ def _sweep_tuner(job: Job, directory: str):
     options = tuning.SweepOptions(loss=job.train["loss"], batch_size=job.train["batch_size"],
                                   seed=job.seed, tensorboard=False,
                                   measure=tuple(cfg.get("measure", ())),
-                                  loss_weights=job.train.get("loss_weights"))
+                                  loss_weights=job.train.get("loss_weights"), overwrite=True)
     return tuning.PruningTuner(job.model, cfg.get("space"), oracle=cfg.get("oracle", "random"),
                                objective=cfg.get("objective") or _several_quality(job),
                                max_trials=cfg.get("max_trials", 6), directory=directory,
-                               project_name="sweep", overwrite=True, options=options)
+                               project_name="sweep", options=options)
 
 
 def _several_quality(job: Job):

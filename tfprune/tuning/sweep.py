@@ -18,14 +18,14 @@ import keras_tuner as kt
 import numpy as np
 from keras_tuner.src.distribute import utils as dist_utils
 
-from tfprune import compat, errors
+from tfprune import compat, deprecations, errors
 from tfprune.compat import keras
 from tfprune.tuning import measure as measure_lib
 from tfprune.tuning import pareto as pareto_lib
 from tfprune.tuning import space as space_lib
 
 __all__ = ["SweepOptions", "SweepError", "ORACLES", "load_results", "load_trials", "failure_reason",
-           "is_worker",
+           "is_worker", "checked_options", "TUNER_KEYWORDS",
            "write_json", "resolve_model", "space_function", "probe_space", "objectives",
            "make_oracle", "describe_objective", "model_digest", "fingerprint", "check_directory",
            "SpaceModel"]
@@ -42,7 +42,7 @@ class SweepError(errors.TfpruneError, RuntimeError):
 
 @dataclasses.dataclass(frozen=True)
 class SweepOptions:
-    """How trials train and what they measure.
+    """How trials train and what they measure, and what happens to an existing sweep.
 
     Attributes:
         loss: fine-tuning loss (default: the model's compiled loss).
@@ -59,6 +59,8 @@ class SweepOptions:
         latency_runs: timed LiteRT invokes per trial.
         loss_weights: per-output weights of the fine-tuning loss and of ``val_loss``
             (``{output: w}``; default: the model's compiled ``loss_weights``).
+        overwrite: delete an existing sweep directory first (ignored on workers; without
+            it the same sweep resumes and a different one is refused).
     """
 
     loss: object = None
@@ -70,6 +72,26 @@ class SweepOptions:
     max_epochs: int = 3
     latency_runs: int = 50
     loss_weights: object = None
+    overwrite: bool = False
+
+
+#: PruningTuner's keywords (besides ``model``), named when an unknown keyword is refused
+TUNER_KEYWORDS = ("space", "oracle", "objective", "max_trials", "directory", "project_name",
+                  "options")
+
+
+def checked_options(options, deprecated: dict) -> SweepOptions:
+    """``PruningTuner(options=...)`` with the deprecated ``overwrite=`` keyword folded in.
+
+    Example:
+        >>> checked_options(None, {}).overwrite
+        False
+    """
+    old = deprecations.keywords("tuning.PruningTuner", deprecated, valid=TUNER_KEYWORDS,
+                                stacklevel=4)  # past PruningTuner.__init__
+    if options is not None and not isinstance(options, SweepOptions):
+        raise errors.ConfigError(f"`options` must be a SweepOptions, got {type(options).__name__}.")
+    return dataclasses.replace(options or SweepOptions(), **old)
 
 
 def is_worker() -> bool:
@@ -263,7 +285,7 @@ def check_directory(project_dir, fingerprint, overwrite):
         raise errors.ConfigError(
             f"{project_dir} already holds files that are not a tfprune sweep "
             f"({', '.join(sorted(os.listdir(project_dir))[:5])}). Choose another directory or "
-            "project_name, or pass overwrite=True to delete it and start over.")
+            "project_name, or pass SweepOptions(overwrite=True) to delete it and start over.")
     with open(marker) as f:
         old = json.load(f)
     diff = sorted(k for k in set(old) | set(fingerprint) if old.get(k) != fingerprint.get(k))
@@ -271,7 +293,8 @@ def check_directory(project_dir, fingerprint, overwrite):
         raise errors.ConfigError(
             f"{project_dir} holds a different sweep (it differs in: {', '.join(diff)}). A sweep "
             "resumes only with the same model, search space, objective, oracle, loss, metrics "
-            "and measures. Choose another project_name, or pass overwrite=True to delete it.")
+            "and measures. Choose another project_name, or pass SweepOptions(overwrite=True) to "
+            "delete it.")
 
 
 def load_results(project_dir) -> pareto_lib.Table:

@@ -30,7 +30,6 @@ from tfprune.tuning import trial as trial_lib
 
 __all__ = ["PruningTuner"]
 
-
 class PruningTuner(base_tuner.BaseTuner):
     """Search pruning settings of a trained tf_keras model; keep every trial's measures.
 
@@ -56,8 +55,9 @@ class PruningTuner(base_tuner.BaseTuner):
         max_trials: trials to run (not used by Hyperband, which budgets epochs).
         directory, project_name: the sweep lives in ``directory/project_name``; the same
             directory resumes the sweep; a different sweep there is refused.
-        overwrite: delete an existing sweep directory first (ignored on workers).
-        options: :class:`tfprune.tuning.SweepOptions`.
+        options: :class:`tfprune.tuning.SweepOptions` (training, measures, ``overwrite``).
+        **deprecated: ``overwrite=`` (tfprune 0.2, until 0.4, with a DeprecationWarning):
+            use ``options=SweepOptions(overwrite=...)``. Any other keyword is refused.
 
     Raises:
         ConfigError, KerasVersionError, ModelTypeError: before any trial.
@@ -82,10 +82,8 @@ class PruningTuner(base_tuner.BaseTuner):
 
     def __init__(self, model, space=None, *, oracle="random", objective=None,
                  max_trials: int = 10, directory=".", project_name: str = "tfprune_sweep",
-                 overwrite: bool = False, options: sweep.SweepOptions | None = None):
-        options = options or sweep.SweepOptions()
-        if not isinstance(options, sweep.SweepOptions):
-            raise errors.ConfigError(f"`options` must be a SweepOptions, got {type(options).__name__}.")
+                 options: sweep.SweepOptions | None = None, **deprecated):
+        options = sweep.checked_options(options, deprecated)
         self.options = options
         self.model = sweep.resolve_model(model)
         self.space_fn = sweep.space_function(space)
@@ -108,12 +106,12 @@ class PruningTuner(base_tuner.BaseTuner):
         worker = sweep.is_worker()
         if not worker:
             sweep.check_directory(os.path.join(str(directory), project_name), fingerprint,
-                                  overwrite)
+                                  options.overwrite)
         self._calibration, self._measures = None, {}
         self._progress = progress_lib.TrialProgress(None, (), quiet=True)
         super().__init__(oracle, hypermodel=sweep.SpaceModel(self.space_fn),
                          directory=directory, project_name=project_name,
-                         overwrite=overwrite and not worker)
+                         overwrite=options.overwrite and not worker)
         if not worker:
             space_lib.check_space(self.space_fn, self.oracle.get_space())
             sweep.write_json(os.path.join(self.project_dir, sweep.SWEEP_FILE), fingerprint)
@@ -392,3 +390,4 @@ def _resolve_metrics(model, loss, metrics):
                     "the metrics to measure.") from None
     kind = "classification" if all(t.class_scores for t in tasks) else "regression"
     return (metrics if isinstance(metrics, dict) else tuple(metrics)), kind
+
