@@ -49,9 +49,12 @@ def compile_metric(model, batches, fn, *, batch_size: int = 32):
 
     @tf.function(autograph=False)
     def run():
+        # one chunk at a time: concurrent iterations share each op's kernel, and TF 2.21's
+        # oneDNN convolution is not safe to run twice at once (a SIGSEGV in its reorder)
         _, total = tf.while_loop(lambda i, t: i < k,
                                  lambda i, t: (i + 1, t + chunk(xs[i], ys[i])),
-                                 (tf.constant(0), tf.constant(0.0, tf.float32)))
+                                 (tf.constant(0), tf.constant(0.0, tf.float32)),
+                                 parallel_iterations=1)
         if tail is not None:  # a second trace only when no chunk size divides n
             total += chunk(*tail)
         return total / float(n)
