@@ -66,3 +66,13 @@ def test_nan_labels_are_refused_when_labels_are_used(dense):
     with pytest.raises(errors.DataError, match=r"\(labels\).*NaN/inf"):
         data.check(dense(), (X, y), loss="mse")
 
+
+
+def test_check_lengths_reads_every_label_of_several_inputs_and_outputs():
+    x = {"a": np.zeros((5, 2)), "b": np.zeros((5, 1))}
+    assert data.check_lengths(x, {"cls": np.zeros(5), "reg": np.zeros((5, 1))}) == 5
+    assert data.check_lengths(x, None) == 5
+    with pytest.raises(errors.DataError, match=r"`val` has 5 samples but its labels have 4"):
+        data.check_lengths(x, [np.zeros(5), np.zeros(4)], "val")
+    with pytest.raises(errors.ConfigError, match="labels have 4"):
+        data.check_lengths(x, np.zeros(4), error=errors.ConfigError)

@@ -42,7 +42,14 @@ import warnings
 import numpy as np
 
 from tfprune import errors
-from tfprune.data.checks import check, check_batch, check_labels, check_x, label_rule
+from tfprune.data.checks import (
+    check,
+    check_batch,
+    check_labels,
+    check_lengths,
+    check_x,
+    label_rule,
+)
 from tfprune.data.forms import (
     BATCH_SIZE,
     bounded,
@@ -57,6 +64,7 @@ from tfprune.data.forms import (
 )
 
 __all__ = ["DEFAULT_MAX_BATCHES", "BATCH_SIZE", "batches", "check", "check_labels",
+           "check_lengths",
            "label_rule", "inputs", "is_array", "split", "bounded", "head", "length"]
 
 #: batches read from a source of unknown or infinite length when ``max_batches`` is not given

@@ -25,7 +25,8 @@ from tfprune.data.forms import (
     whole_arrays,
 )
 
-__all__ = ["RULES", "check", "check_labels", "label_rule", "check_x", "check_batch"]
+__all__ = ["RULES", "check", "check_labels", "check_lengths", "label_rule", "check_x",
+           "check_batch"]
 
 #: the label rules of :func:`check` (``labels=``)
 RULES = ("sparse", "onehot", "classes", "length")
@@ -195,6 +196,29 @@ def check_labels(y, model, *, sparse: bool | None = None, n_samples: int | None 
                 f"labels hold class {bad}, but model {model.name!r} has {classes} outputs "
                 f"(valid classes 0..{classes - 1}). Remap the labels or give the model "
                 f"{high + 1} outputs.")
+
+
+def check_lengths(x, y, arg: str = "data", *, error=errors.DataError) -> int:
+    """The sample count of ``x`` (an array, or a list/dict of arrays for several inputs),
+    checked against every label array of ``y`` (one per output; None: no labels).
+
+    Raises:
+        ``error``: a label array of another length, naming ``arg`` and both lengths.
+
+    Example:
+        >>> check_lengths([np.zeros((4, 2)), np.zeros((4, 3))], {"a": np.zeros(4)})
+        4
+        >>> check_lengths(np.zeros((4, 2)), [np.zeros(4), np.zeros(3)], "x")
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.DataError: `x` has 4 samples but its labels have 3: pass one label per sample (for several outputs, one array per output).
+    """
+    n = length(x)
+    for label in ([] if y is None else tf.nest.flatten(y)):
+        if len(label) != n:
+            raise error(f"`{arg}` has {n} samples but its labels have {len(label)}: pass one "
+                        "label per sample (for several outputs, one array per output).")
+    return n
 
 
 def label_rule(loss) -> str | None:

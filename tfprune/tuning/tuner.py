@@ -337,12 +337,7 @@ class PruningTuner(base_tuner.BaseTuner):
                     f"`{name}` must be numpy arrays (a list or dict of them for several "
                     f"inputs), got {type(xs).__name__}; tf.data pipelines are not supported by "
                     "sweeps yet.")
-            n = data_lib.length(xs)
-            for label in ([] if ys is None else tf.nest.flatten(ys)):
-                if len(label) != n:
-                    raise errors.ConfigError(
-                        f"`{name}` has {n} samples but its labels have {len(label)}: pass one "
-                        "label per sample (for several outputs, one array per output).")
+            data_lib.check_lengths(xs, ys, name, error=errors.ConfigError)
             try:
                 self.model(data_lib.head(xs, 1))
             except Exception as e:  # noqa: BLE001  (any shape/dtype error from Keras)
