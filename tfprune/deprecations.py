@@ -22,7 +22,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 
-__all__ = ["Deprecation", "DEPRECATIONS", "find", "message", "replace", "warn"]
+__all__ = ["Deprecation", "DEPRECATIONS", "find", "message", "replace", "warn", "keyword"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,12 @@ DEPRECATIONS = (
                 new_argument="score_from"),
     Deprecation("function", "masking.pruner.apply_masks", "masking.pruner.assign_masked_weights",
                 "0.4"),
+    # keywords folded into one value: ``new`` is the argument that carries them now
+    Deprecation("keyword", "n_m", "granularity", "0.4"),
+    Deprecation("keyword", "block", "granularity", "0.4"),
+    Deprecation("keyword", "loss", "data", "0.4"),
+    Deprecation("keyword", "max_batches", "data", "0.4"),
+    Deprecation("keyword", "compensate", "data", "0.4"),
 )
 _BY_KEY = {(d.where, d.argument, d.old): d for d in DEPRECATIONS}
 
@@ -78,6 +84,9 @@ def message(d: Deprecation) -> str:
         "structured.plan: granularity='filter' is deprecated; use score_from='producers' (the alias is removed in tfprune 0.4)."
     """
     where = f"{d.where}: " if d.where else ""
+    if d.argument == "keyword":
+        return (f"{where}the keyword {d.old}= is deprecated; pass it in {d.new}= (the keyword "
+                f"is removed in tfprune {d.removed_in}).")
     if d.argument == "function":
         return (f"{where}tfprune.{d.old} is deprecated; use tfprune.{d.new} (the old name is "
                 f"removed in tfprune {d.removed_in}).")
@@ -115,3 +124,24 @@ def replace(argument: str, value, *, where: str | None = None, stacklevel: int =
     """
     d = warn(argument, value, where=where, stacklevel=stacklevel + 1)
     return value if d is None else d.new
+
+
+def keyword(old: str, value, replacement: str, *, stacklevel: int = 3) -> Deprecation:
+    """Warn (DeprecationWarning) that the keyword ``old`` is deprecated, naming the
+    ``replacement`` spelling of this very call; return its entry.
+
+    Raises:
+        KeyError: ``old`` is not a deprecated keyword of the table (a programming error).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = keyword("n_m", (1, 4), "granularity='1:4'")
+        >>> print(caught[0].message)
+        n_m=(1, 4) is deprecated; use granularity='1:4' (the keyword is removed in tfprune 0.4).
+    """
+    d = _BY_KEY[(None, "keyword", old)]
+    warnings.warn(f"{old}={value!r} is deprecated; use {replacement} (the keyword is removed "
+                  f"in tfprune {d.removed_in}).", DeprecationWarning, stacklevel=stacklevel)
+    return d
