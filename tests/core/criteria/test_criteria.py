@@ -59,7 +59,7 @@ def test_gradient_statistics_match_a_plain_gradient_tape():
         ("movement", "mv", lambda w, a: a),
     ]:
         batches = [(x[i * 16:(i + 1) * 16], y[i * 16:(i + 1) * 16]) for i in range(3)]
-        p = tfprune.one_shot(m, 0.5, criterion=name, data=batches, loss=LOSS)
+        p = tfprune.one_shot(m, 0.5, criterion=name, data=tfprune.Calibration(batches, loss=LOSS))
         w0 = tfprune.masking.pruner.wrapped_layers(p)[0]
         w0.pruning_vars[0][1].assign(tf.ones_like(w0.pruning_vars[0][1]))
         dense_kernel = m.get_layer("conv").kernel.numpy()
@@ -175,7 +175,7 @@ def test_data_criterion_without_data_is_refused_before_work():
 
 def test_gradient_criterion_without_labels_is_refused():
     with pytest.raises(errors.ConfigError, match=r"data=\(x, y\)"):
-        tfprune.one_shot(_cnn(), 0.5, criterion="snip", data=_data()[0], loss=LOSS)
+        tfprune.one_shot(_cnn(), 0.5, criterion="snip", data=tfprune.Calibration(_data()[0], loss=LOSS))
 
 
 def test_obs_config_is_validated():

@@ -55,7 +55,7 @@ def test_nm_mask_rejects_n_not_below_m_and_bad_length():
 def test_prune_nm_on_conv_groups_input_channels_and_survives_fit():
     m = keras.Sequential([keras.Input((6, 6, 8)), L.Conv2D(4, 3, name="c"), L.Flatten(),
                           L.Dense(4, name="d")])
-    p = tfprune.prune(m, granularity="n:m", n_m=(1, 4), exclude=["d"])
+    p = tfprune.prune(m, granularity="1:4", exclude=["d"])
     p.compile("adam", "mse")
     x = np.random.default_rng(0).normal(size=(16, 6, 6, 8)).astype("float32")
     p.fit(x, np.zeros((16, 4)), epochs=1, verbose=0, callbacks=[tfprune.PruningCallback()])
@@ -67,16 +67,16 @@ def test_prune_nm_on_conv_groups_input_channels_and_survives_fit():
 def test_prune_nm_refuses_layer_with_indivisible_input_and_names_it():
     m = keras.Sequential([keras.Input((6,)), L.Dense(4, name="odd")])
     with pytest.raises(errors.ConfigError, match=r"'odd'.*divisible by 4.*exclude"):
-        tfprune.prune(m, granularity="n:m", n_m=(2, 4))
+        tfprune.prune(m, granularity="2:4")
     with pytest.raises(errors.ConfigError, match="N < M"):
-        tfprune.prune(m, granularity="n:m", n_m=(4, 4))
+        tfprune.prune(m, granularity="4:4")
     with pytest.raises(errors.ConfigError, match="scope='layer'"):
         tfprune.prune(m, sparsity=0.5, granularity="n:m", scope="global")
 
 
 def test_one_shot_block_4x1_prunes_whole_blocks_along_input_axis():
     m = keras.Sequential([keras.Input((16,)), L.Dense(8, name="d")])
-    p = tfprune.one_shot(m, 0.75, granularity="block", block=(4, 1))
+    p = tfprune.one_shot(m, 0.75, granularity="block:4x1")
     k = tfprune.strip(p).get_layer("d").kernel.numpy()
     nz = (k != 0).reshape(4, 4, 8).sum(axis=1)
     assert set(np.unique(nz)) <= {0, 4}
@@ -86,18 +86,18 @@ def test_one_shot_block_4x1_prunes_whole_blocks_along_input_axis():
 def test_block_that_does_not_tile_a_layer_is_refused():
     m = keras.Sequential([keras.Input((6,)), L.Dense(8, name="d")])
     with pytest.raises(errors.ConfigError, match=r"'d'.*block \(4, 1\) does not tile"):
-        tfprune.one_shot(m, 0.5, granularity="block", block=(4, 1))
+        tfprune.one_shot(m, 0.5, granularity="block:4x1")
 
 
 def test_global_block_scope_meets_total_target():
     m = keras.Sequential([keras.Input((16,)), L.Dense(8), L.Dense(4)])
-    p = tfprune.one_shot(m, 0.5, granularity="block", block=(4, 1), scope="global")
+    p = tfprune.one_shot(m, 0.5, granularity="block:4x1", scope="global")
     assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.02)
 
 
 def test_granularity_survives_keras_save_and_load(tmp_path):
     m = keras.Sequential([keras.Input((8,)), L.Dense(8, name="d")])
-    p = tfprune.one_shot(m, None, granularity="n:m", n_m=(1, 4))
+    p = tfprune.one_shot(m, None, granularity="1:4")
     p.save(str(tmp_path / "m.keras"))
     again = keras.models.load_model(str(tmp_path / "m.keras"))
     w = tfprune.masking.pruner.wrapped_layers(again)[0]
