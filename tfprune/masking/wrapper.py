@@ -13,8 +13,8 @@ It is a registered subclass of TF-MOT's wrapper, so TF-MOT's ``strip_pruning``,
 * it gathers the statistics its criterion ``needs`` (gradient tap, activation and
   input statistics, see :mod:`tfprune.masking.stats`) in training calls, and in any call
   while :func:`tfprune.masking.pruner.observing` is active (one-shot calibration);
-* ``granularity`` is ``"weight"``, ``"n:m"`` (``n_m=(2, 4)``, groups along the
-  input-channel axis), ``"block"`` (``block=(4, 1)``) or ``"channel"``: then the
+* ``granularity`` is ``"weight"``, ``"N:M"`` (``"2:4"``, groups along the
+  input-channel axis), ``"block:RxC"`` (``"block:4x1"``) or ``"channel"``: then the
   wrapper holds every weight of its layer that carries channels of a dependency group
   (kernel, bias, depthwise kernel, BatchNormalization gamma/beta) with the group map
   ``channel_map``, and the pruner sets one mask per group on all its members.
