@@ -297,7 +297,7 @@ def strip(model, *, inplace=False):
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(tf.zeros((1, 3)))
-        >>> s = strip(one_shot(m, 0.5))
+        >>> s = strip(one_shot(m, Request(sparsity=0.5)))
         >>> type(s).__name__, type(s.fc).__name__, int((s.fc.kernel.numpy() == 0).sum())
         ('M', 'Dense', 6)
     """
