@@ -51,7 +51,7 @@ def test_a_bad_deprecated_pair_is_blamed_on_its_keyword():
         tfprune.prune(dense(), granularity="n:m", n_m=(4, 2))
 
 
-def test_one_shot_loss_max_batches_compensate_keywords_give_the_same_model():
+def test_one_shot_loss_and_max_batches_keywords_give_the_same_model():
     x = np.random.default_rng(0).normal(size=(64, 8)).astype("float32")
     y = np.random.default_rng(1).normal(size=(64, 4)).astype("float32")
     m = dense()
@@ -62,3 +62,20 @@ def test_one_shot_loss_max_batches_compensate_keywords_give_the_same_model():
                                max_batches=1)
     np.testing.assert_array_equal(new.layers[0].pruning_vars[0][1].numpy(),
                                   old.layers[0].pruning_vars[0][1].numpy())
+
+
+def test_the_compensate_keyword_warns_and_gives_the_same_model():
+    keras.utils.set_random_seed(0)
+    m = keras.Sequential([keras.Input((8,)), keras.layers.Dense(8, name="d"),
+                          keras.layers.BatchNormalization(name="bn"),
+                          keras.layers.Dense(4, name="out")])
+    x = np.random.default_rng(0).normal(size=(256, 8)).astype("float32")
+    new = tfprune.one_shot(m, 0.5, data=tfprune.Calibration(x, compensate=True))
+    with pytest.warns(DeprecationWarning, match=r"compensate=True is deprecated; use "
+                      r"data=tfprune\.Calibration\(data, compensate=True\)") as caught:
+        old = tfprune.one_shot(m, 0.5, data=x, compensate=True)
+    assert caught[0].filename == __file__  # the warning points at the user's call
+    np.testing.assert_array_equal(new.get_layer("bn").moving_mean.numpy(),
+                                  old.get_layer("bn").moving_mean.numpy())
+    assert not np.array_equal(new.get_layer("bn").moving_mean.numpy(),
+                              m.get_layer("bn").moving_mean.numpy())
