@@ -60,7 +60,7 @@ PATTERNS = {
     "weight 75%": dict(sparsity=0.75),
     "weight 90%": dict(sparsity=0.9),
     "weight 95%": dict(sparsity=0.95),
-    "block 4x1 90%": dict(sparsity=0.9, granularity="block", block=(4, 1)),
+    "block 4x1 90%": dict(sparsity=0.9, granularity="block:4x1"),
     "channel 50%": dict(sparsity=0.5, granularity="channel"),
 }
 
@@ -68,7 +68,7 @@ PATTERNS = {
 def pruned(net, pattern, calib):
     model = BUILD[net]()
     kw = dict(PATTERNS[pattern])
-    if kw.get("granularity") == "block":
+    if str(kw.get("granularity")).startswith("block"):
         dense_layers = [layer.name for layer in model.layers
                         if isinstance(layer, keras.layers.Dense) and layer.units >= 16]
         if not dense_layers:

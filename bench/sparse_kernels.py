@@ -3,9 +3,9 @@
 Two Dense-only networks with random (untrained) weights — latency does not depend on the
 values: LeNet-300-100 (784-300-100-10, ReLU) and the MLPerf Tiny anomaly-detection autoencoder
 (640-128-128-128-128-8-128-128-128-128-640, ReLU). Each is pruned with
-``tfprune.one_shot(m, s, granularity="block", block=...)`` at s = 80/90/95 % in the layouts the
-converter stores natively (metadata mode 3002, no DENSIFY): ``block=(4, 1)`` for float (TFLite's
-1x4), ``block=(16, 1)`` for int8 (1x16); a layer whose input width is not a multiple of the
+``tfprune.one_shot(m, s, granularity="block:RxC")`` at s = 80/90/95 % in the layouts the
+converter stores natively (metadata mode 3002, no DENSIFY): ``"block:4x1"`` for float (TFLite's
+1x4), ``"block:16x1"`` for int8 (1x16); a layer whose input width is not a multiple of the
 block stays dense (int8 LeNet: 300 and 100 inputs; int8 autoencoder: the 8-input layer).
 Every file of one model and kind (dense, and the three sparse files) runs in one process,
 LiteRT 1 thread, batch 1, interleaved: ROUNDS rounds, each timing a block of invokes of every
@@ -76,7 +76,8 @@ def run_kind(model, kind, rounds, folder):
     files, kept = {}, {}
     excluded = not_tiling(model, block)
     for s in SPARSITIES:
-        pruned = tfprune.strip(tfprune.one_shot(model, s, granularity="block", block=block,
+        pruned = tfprune.strip(tfprune.one_shot(model, s,
+                                                granularity=f"block:{block[0]}x{block[1]}",
                                                 exclude=excluded or None))
         content, rec = _file(pruned, quantize, True, x, folder, f"{model.name}_{kind}_{s}")
         files[s] = (content, rec)

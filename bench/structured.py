@@ -143,7 +143,7 @@ def make_pruned(name, mode, dense, train, epochs):
         return tfprune.prune(dense, schedule=sched, criterion=crit, granularity="channel")
     calib = (train[0][:CALIB], train[1][:CALIB])
     return tfprune.one_shot(dense, SPARSITY, criterion=name, granularity="channel",
-                            data=calib if criteria.get(name).needs_data else None, loss=LOSS)
+                            data=tfprune.Calibration(calib if criteria.get(name).needs_data else None, loss=LOSS))
 
 
 def epoch_cost(name, mode, dense, train, epochs):

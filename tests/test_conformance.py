@@ -56,8 +56,7 @@ def _data(model):
 
 def _check(model, name, granularity):
     x, y = _data(model)
-    p = tfprune.one_shot(model, 0.5, criterion=name, granularity=granularity, data=(x, y),
-                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    p = tfprune.one_shot(model, 0.5, criterion=name, granularity=granularity, data=tfprune.Calibration((x, y), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)))
     ws = pruner.wrapped_layers(p)
     if granularity == "channel":
         for group, keep in channels.keep_state(ws).items():
@@ -96,8 +95,7 @@ def test_every_criterion_at_head_granularity(name):
         return
     rng = np.random.default_rng(0)
     x, y = rng.integers(0, 50, (16, 8)).astype("int32"), rng.integers(0, 4, 16)
-    p = tfprune.one_shot(model, 0.5, criterion=name, granularity="head", data=(x, y),
-                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    p = tfprune.one_shot(model, 0.5, criterion=name, granularity="head", data=tfprune.Calibration((x, y), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)))
     assert {g: int(k.sum()) for g, k in channels.keep_state(pruner.wrapped_layers(p)).items()} \
         == {"mha/heads": 2}
     small = tfprune.shrink(tfprune.strip(p))

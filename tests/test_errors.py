@@ -73,7 +73,7 @@ CASES = [
      "is written twice", "YAML would silently keep only the last value"),
     ('tfprune.quantize_aware(pruned)', "AlreadyPrunedError", "tfprune.strip(model) first",
      "quantization-aware training starts from the plain (stripped) pruned model"),
-    ('tfprune.one_shot(m, 0.9, granularity="n:m", n_m=(2, 4))', "ConfigError",
+    ('tfprune.one_shot(m, 0.9, granularity="2:4")', "ConfigError",
      "its sparsity is 1 - N/M = 0.5", "N:M fixes the sparsity; a different one is a "
      "contradiction"),
     ('tfprune.schedules.AGP(0.9, end_step=8, power=float("nan"))', "ConfigError", "power",

@@ -237,6 +237,23 @@ def _request(sparsity, scope, granularity_name, n_m):
     return float(sparsity)
 
 
+def _spelling(granularity, n_m, block):
+    """The one value of ``granularity`` for a fuzzed (name, N:M pair, block pair):
+    ``"N:M"``/``"block:RxC"`` (a bad pair gives a bad spelling, to be refused)."""
+    def pair(p, sep):
+        try:
+            a, b = p
+        except (TypeError, ValueError):
+            return repr(p)
+        return f"{a}{sep}{b}"
+
+    if granularity == "n:m":
+        return pair(n_m, ":")
+    if granularity == "block":
+        return "block:" + pair(block, "x")
+    return granularity
+
+
 def _granularity_of(model):
     ws = pruner.wrapped_layers(model)
     return ws[0].granularity if ws and hasattr(ws[0], "granularity") else None
@@ -281,8 +298,9 @@ def test_one_shot_is_refused_or_correct(models, which, sparsity, criterion, scop
     x = _data("x", model)
     pruned = _call(lambda: tfprune.one_shot(
         model, sparsity, criterion=criterion, scope=scope, exclude=exclude,
-        data=_data(data, model), granularity=granularity, n_m=n_m, block=block,
-        max_batches=max_batches, compensate=compensate))
+        data=tfprune.Calibration(_data(data, model), max_batches=max_batches,
+                                 compensate=compensate),
+        granularity=_spelling(granularity, n_m, block)))
     for a, b in zip(before, model.get_weights(), strict=True):  # never the user's model
         np.testing.assert_array_equal(a, b)
     if pruned is None:
@@ -304,7 +322,7 @@ def test_prune_is_refused_or_correct(models, which, sparsity, schedule, criterio
     schedule = ("none",) + schedule[1:] if give in ("sparsity", "neither") else schedule
     pruned = _call(lambda: tfprune.prune(
         model, sparsity=sparsity, schedule=_schedule(*schedule), criterion=criterion,
-        scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block))
+        scope=scope, exclude=exclude, granularity=_spelling(granularity, n_m, block)))
     if pruned is None:
         return
     event("accepted")
@@ -361,7 +379,7 @@ def test_pruned_models_train_to_finite_weights(models, schedule, granularity):
     with finite weights and masks at the schedule's sparsity (or a tfprune error)."""
     model = models["mlp"]
     pruned = _call(lambda: tfprune.prune(model, schedule=_schedule(*schedule),
-                                         granularity=granularity, n_m=(2, 4)))
+                                         granularity=granularity))
     if pruned is None:
         return
     event("accepted")

@@ -11,6 +11,8 @@ SNAPSHOT = [
     "tuning",
     "PruningCallback",
     "PruningWrapper",
+    "Calibration",
+    "Granularity",
     "quantization",
     "quantize_aware",
     "quiet",

@@ -32,8 +32,9 @@ from tfprune import quantization  # noqa: E402
 # isort: on
 from tfprune.analysis import allocate, sensitivity, summary, to_budget  # noqa: E402
 from tfprune.callbacks import PruningCallback, before_step, distill  # noqa: E402
+from tfprune.core.criteria.granularity import Granularity  # noqa: E402
 from tfprune.layers import register  # noqa: E402
-from tfprune.masking import PruningWrapper, one_shot, prune, strip  # noqa: E402
+from tfprune.masking import Calibration, PruningWrapper, one_shot, prune, strip  # noqa: E402
 from tfprune.quantization import quantize_aware  # noqa: E402
 from tfprune.structured import drop_blocks, shrink  # noqa: E402
 
@@ -74,6 +75,7 @@ __all__ = [
     "allocate",
     "analysis",
     "before_step",
+    "Calibration",
     "callbacks",
     "compat",
     "core",
@@ -83,6 +85,7 @@ __all__ = [
     "errors",
     "export",
     "graph",
+    "Granularity",
     "layers",
     "load_model",
     "masking",

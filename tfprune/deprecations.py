@@ -24,7 +24,8 @@ import warnings
 
 from tfprune import errors
 
-__all__ = ["Deprecation", "DEPRECATIONS", "find", "keywords", "message", "replace", "warn"]
+__all__ = ["Deprecation", "DEPRECATIONS", "find", "keyword", "keywords", "message", "replace",
+           "warn"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -70,6 +71,12 @@ DEPRECATIONS = (
                   where="analysis.sensitivity") for k in ("max_batches", "recalibrate_bn")),
     Deprecation("keyword", "overwrite", "options=tuning.SweepOptions(overwrite=...)", "0.4",
                 where="tuning.PruningTuner"),
+    # keywords folded into one value (the warning of each call spells its replacement)
+    Deprecation("keyword", "n_m", "granularity='N:M'", "0.4"),
+    Deprecation("keyword", "block", "granularity='block:RxC'", "0.4"),
+    Deprecation("keyword", "loss", "data=tfprune.Calibration(data, loss=...)", "0.4"),
+    Deprecation("keyword", "max_batches", "data=tfprune.Calibration(data, max_batches=...)", "0.4"),
+    Deprecation("keyword", "compensate", "data=tfprune.Calibration(data, compensate=...)", "0.4"),
 )
 _BY_KEY = {(d.where, d.argument, d.old): d for d in DEPRECATIONS}
 
@@ -164,3 +171,24 @@ def keywords(where: str, given: dict, *, valid=(), stacklevel: int = 3) -> dict:
     for key in given:
         warn("keyword", key, where=where, stacklevel=stacklevel + 1)
     return dict(given)
+
+
+def keyword(old: str, value, replacement: str, *, stacklevel: int = 3) -> Deprecation:
+    """Warn (DeprecationWarning) that the keyword ``old`` is deprecated, naming the
+    ``replacement`` spelling of this very call; return its entry.
+
+    Raises:
+        KeyError: ``old`` is not a deprecated keyword of the table (a programming error).
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings(record=True) as caught:
+        ...     warnings.simplefilter("always")
+        ...     _ = keyword("n_m", (1, 4), "granularity='1:4'")
+        >>> print(caught[0].message)
+        n_m=(1, 4) is deprecated; use granularity='1:4' (the keyword is removed in tfprune 0.4).
+    """
+    d = _BY_KEY[(None, "keyword", old)]
+    warnings.warn(f"{old}={value!r} is deprecated; use {replacement} (the keyword is removed "
+                  f"in tfprune {d.removed_in}).", DeprecationWarning, stacklevel=stacklevel)
+    return d

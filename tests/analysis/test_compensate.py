@@ -31,7 +31,7 @@ def test_one_shot_compensate_lowers_the_loss_and_shrinks_exactly():
     loss = keras.losses.SparseCategoricalCrossentropy(from_logits=True)
     kw = {"criterion": "l1", "granularity": "channel", "data": (x, y)}
     plain = tfprune.one_shot(m, 0.5, **kw)
-    comp = tfprune.one_shot(m, 0.5, compensate=True, **kw)
+    comp = tfprune.one_shot(m, 0.5, **dict(kw, data=tfprune.Calibration((x, y), compensate=True)))
     out, plain_out = _out(comp, x), _out(plain, x)
     assert float(loss(y, out)) < float(loss(y, plain_out))
     assert np.mean((out - ref) ** 2) < 0.5 * np.mean((plain_out - ref) ** 2)
@@ -45,11 +45,11 @@ def test_one_shot_compensate_refusals():
 
     m, x = _cnn(), np.zeros((32, 6, 6, 2), "float32")
     with pytest.raises(errors.ConfigError, match="pass data="):
-        tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", compensate=True)
+        tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=tfprune.Calibration(compensate=True))
     with pytest.raises(errors.ConfigError, match="at least 16"):
-        tfprune.one_shot(m, 0.5, data=x[:4], compensate=True)
+        tfprune.one_shot(m, 0.5, data=tfprune.Calibration(x[:4], compensate=True))
     with pytest.raises(errors.ConfigError, match="True or False"):
-        tfprune.one_shot(m, 0.5, criterion="l1", data=x, compensate="yes")
+        tfprune.one_shot(m, 0.5, criterion="l1", data=tfprune.Calibration(x, compensate="yes"))
 
 
 @pytest.mark.slow
@@ -67,8 +67,7 @@ def test_one_shot_compensate_re_estimates_batchnorm_statistics():
     x = np.random.default_rng(0).random((64, 8, 8, 3)).astype("float32")
     recalibrate_bn(m, x)  # dense statistics, as after training
     before = m.get_layer("bn2").moving_mean.numpy().copy()
-    pruned = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=x,
-                              compensate=True)
+    pruned = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=tfprune.Calibration(x, compensate=True))
     small = tfprune.shrink(tfprune.strip(pruned))
     np.testing.assert_array_equal(m.get_layer("bn2").moving_mean.numpy(), before)  # not modified
     bn2 = small.get_layer("bn2")
@@ -99,7 +98,7 @@ def test_one_shot_compensate_at_weight_granularity_re_estimates_batchnorm(criter
     kw = dict(criterion=criterion, granularity=granularity, data=x)
     plain = tfprune.strip(tfprune.one_shot(m, 0.7 if granularity == "weight" else None, **kw))
     comp = tfprune.strip(tfprune.one_shot(m, 0.7 if granularity == "weight" else None,
-                                          compensate=True, **kw))
+                                          **dict(kw, data=tfprune.Calibration(x, compensate=True))))
     np.testing.assert_array_equal(m.get_layer("bn2").moving_mean.numpy(), before)  # not modified
     for layer in ("c1", "c2"):  # the same weights: only the statistics differ
         np.testing.assert_array_equal(comp.get_layer(layer).kernel.numpy(),

@@ -51,3 +51,21 @@ def test_the_demo_budget_is_flat_and_bounded():
     assert _errors({"sparsity": 0.0}, _DEMO)  # a fraction excludes 0
     assert _errors({"train_samples": 10}, _DEMO)
     assert _errors({"prune": {}}, _DEMO)
+
+
+@pytest.mark.parametrize("granularity, ok", [("1:4", True), ("block:8x1", True), ("n:m", True),
+                                             ("1:x", False), ("block:8", False)])
+def test_a_recipe_granularity_is_one_value(granularity, ok):
+    recipe = {"model": "m", "data": {"source": "x"}, "prune": {"granularity": granularity}}
+    assert (_errors(recipe) == []) is ok, _errors(recipe)
+
+
+def test_a_recipe_granularity_and_its_pair_keys_become_one_keyword():
+    from tfprune.app.pipeline import _granularity_keys
+    from tfprune.app.training import granularity_args
+
+    assert granularity_args({"granularity": "block", "block": [8, 1]}) == {
+        "granularity": "block:8x1"}
+    assert granularity_args({"granularity": "2:8"}) == {"granularity": "2:8"}
+    assert _granularity_keys({"granularity": "1:4"}) == {"granularity": "n:m", "n_m": [1, 4]}
+    assert _granularity_keys({"granularity": "unstructured"}) == {"granularity": "weight"}

@@ -16,8 +16,7 @@ from .conftest import SPARSE, Counting, X, Y
 def test_nan_in_second_batch_of_a_generator_is_refused(dense):
     gen = Counting(nan_at=2)
     with pytest.raises(errors.DataError, match=r"batch 1.*NaN/inf"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=gen, loss=SPARSE,
-                         max_batches=3)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration(gen, loss=SPARSE, max_batches=3))
     assert gen.pulled == 2  # refused when read, before the batch is used
 
 
@@ -25,7 +24,7 @@ def test_labels_out_of_range_in_one_shot_and_sensitivity(dense):
     y = Y.copy()
     y[3] = 7
     with pytest.raises(errors.DataError, match=r"class 7.*3 outputs"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, y), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, y), loss=SPARSE))
     m = dense()
     m.compile(loss=SPARSE)
     with pytest.raises(errors.DataError, match=r"class 7.*3 outputs"):
@@ -45,7 +44,7 @@ def test_out_of_range_labels_in_a_later_generator_batch_are_refused(dense):
 
 def test_fractional_labels_with_a_sparse_loss_are_refused(dense):
     with pytest.raises(errors.DataError, match="non-integer.*class ids"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y * 0.5), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, Y * 0.5), loss=SPARSE))
     # whole-number float labels are class ids
     data.check(dense(), (X, Y.astype("float32")), loss=SPARSE)
 

@@ -20,7 +20,7 @@ def test_endless_generator_is_capped_with_a_message(monkeypatch, dense):
     monkeypatch.setattr(data, "DEFAULT_MAX_BATCHES", 3)
     gen = Counting()
     with pytest.warns(UserWarning, match="more than 3 batches: stopped after 3.*max_batches"):
-        p = tfprune.one_shot(dense(), 0.5, criterion="taylor", data=gen, loss=SPARSE)
+        p = tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration(gen, loss=SPARSE))
     assert gen.pulled == 4  # 3 used, 1 more read to know the source did not end
     assert p is not None
 
@@ -30,7 +30,7 @@ def test_repeated_dataset_is_capped_with_a_message(monkeypatch, dense):
     ds = tf.data.Dataset.from_tensor_slices((X, Y)).batch(4).repeat()
     assert not data.bounded(ds)
     with pytest.warns(UserWarning, match="stopped after 4,"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=ds, loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration(ds, loss=SPARSE))
 
 
 def test_explicit_max_batches_bounds_an_endless_source_without_a_warning():

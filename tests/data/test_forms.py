@@ -55,8 +55,7 @@ def test_dict_and_list_inputs_of_a_two_input_model():
 
 def test_one_shot_accepts_dict_input_for_a_two_input_model():
     m = two_inputs()
-    p = tfprune.one_shot(m, 0.5, criterion="taylor", data=({"a": X, "b": X[:, :2]}, Y),
-                         loss=SPARSE)
+    p = tfprune.one_shot(m, 0.5, criterion="taylor", data=tfprune.Calibration(({"a": X, "b": X[:, :2]}, Y), loss=SPARSE))
     assert tfprune.masking.pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.05)
 
 

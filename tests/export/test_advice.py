@@ -31,7 +31,7 @@ def test_dense_model_gets_channels_block_kernels_and_decode_rows():
     assert rows[("fc1", "channels")]["applies"] and not rows[("fc2", "channels")]["applies"]
     block = rows[("fc1", "block 1x4 / 1x16")]
     assert block["applies"] and block["runtime"] == "LiteRT builtin FULLY_CONNECTED"
-    assert "block=(4, 1)" in block["how"] and "(16, 1)" in block["how"]
+    assert "granularity='block:4x1'" in block["how"] and "'block:16x1'" in block["how"]
     assert "2,048 -> ~461 bytes" in rows[("fc1", "DECODE prune")]["predicted"]
     assert all(r["measured"] is None for r in adv.rows)
     text = str(adv)

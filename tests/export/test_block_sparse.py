@@ -27,7 +27,7 @@ def _mlp():
                                                     ((16, 1), "int8", (1003, 3002))])
 def test_kernel_aligned_blocks_give_block_sparse_file_without_densify(tmp_path, block,
                                                                       quantize, modes):
-    plain = tfprune.strip(tfprune.one_shot(_mlp(), 0.9, granularity="block", block=block))
+    plain = tfprune.strip(tfprune.one_shot(_mlp(), 0.9, granularity=f"block:{block[0]}x{block[1]}"))
     x = np.random.default_rng(0).random((32, 64)).astype("float32")
     rec = export.tflite(plain, tmp_path / "b.tflite", quantize=quantize, sparse=True,
                         representative_data=x)
@@ -37,6 +37,6 @@ def test_kernel_aligned_blocks_give_block_sparse_file_without_densify(tmp_path, 
 
 
 def test_blocks_along_the_output_axis_are_not_the_native_layout(tmp_path):
-    plain = tfprune.strip(tfprune.one_shot(_mlp(), 0.9, granularity="block", block=(1, 4)))
+    plain = tfprune.strip(tfprune.one_shot(_mlp(), 0.9, granularity="block:1x4"))
     rec = export.tflite(plain, tmp_path / "r.tflite", sparse=True)
     assert 3002 not in rec.modes and "DENSIFY" in rec.ops

@@ -69,7 +69,7 @@ def test_one_shot_inplace_exclude_and_global():
 @pytest.mark.slow
 def test_nm_and_block_patterns():
     m = _conv()
-    nm = tfprune.one_shot(m, granularity="n:m", n_m=(2, 4), exclude=["conv"])
+    nm = tfprune.one_shot(m, granularity="2:4", exclude=["conv"])
     for name, k in _kernels(nm).items():
         if name == "conv":
             assert _zero_frac(k) == 0  # excluded (3 input channels: no 2:4 groups)
@@ -77,7 +77,7 @@ def test_nm_and_block_patterns():
         axis = k.ndim - 2
         groups = np.moveaxis(k, axis, -1).reshape(-1, k.shape[axis] // 4, 4)
         assert np.all((groups != 0).sum(-1) == 2), name
-    b = tfprune.one_shot(_mlp(), 0.5, granularity="block", block=(4, 1))
+    b = tfprune.one_shot(_mlp(), 0.5, granularity="block:4x1")
     k = b.fc1.kernel.numpy()
     blocks = (k.reshape(2, 4, 16) != 0).sum(1)
     assert set(np.unique(blocks)) <= {0, 4} and _zero_frac(k) == 0.5
@@ -85,7 +85,7 @@ def test_nm_and_block_patterns():
 
 def test_nm_refuses_a_kernel_that_does_not_tile():
     with pytest.raises(errors.ConfigError, match=r"Layer 'conv' \(Conv2D\).*divisible by 4.*exclude=\['conv'\]"):
-        tfprune.one_shot(_conv(), granularity="n:m", n_m=(2, 4))
+        tfprune.one_shot(_conv(), granularity="2:4")
 
 
 def test_channel_head_and_data_criteria_refused_with_reason():
@@ -100,7 +100,7 @@ def test_channel_head_and_data_criteria_refused_with_reason():
     with pytest.raises(errors.ConfigError, match=r"'wanda'.*weight-only criterion"):
         tfprune.one_shot(m, 0.5, criterion="wanda", data=_data((8,), 3))
     with pytest.raises(errors.ConfigError, match="compensate"):
-        tfprune.one_shot(m, 0.5, compensate=True, data=_data((8,), 3))
+        tfprune.one_shot(m, 0.5, data=tfprune.Calibration(_data((8,), 3), compensate=True))
     assert keras3_slots.state_of(m) is None
 
 

@@ -58,8 +58,7 @@ def test_what_fits_and_too_few_samples():
 def test_one_shot_compensate_refits_only_the_consumer_and_keeps_the_masks():
     m = _mlp()
     plain = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=X)
-    comp = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=X,
-                            compensate=True)
+    comp = tfprune.one_shot(m, 0.5, criterion="l1", granularity="channel", data=tfprune.Calibration(X, compensate=True))
     k_plain = plain.get_layer("out").layer.kernel.numpy()
     k_comp = comp.get_layer("out").layer.kernel.numpy()
     np.testing.assert_array_equal(k_plain == 0, k_comp == 0)  # same channels removed

@@ -94,10 +94,10 @@ def test_allocation_for_another_unit_is_refused_naming_both():
 def test_nm_refuses_a_conflicting_explicit_sparsity():
     m = keras.Sequential([keras.Input((8,)), L.Dense(4, name="d")])
     with pytest.raises(errors.ConfigError, match=r"n_m=\(2, 4\).*0\.5.*sparsity=0\.9"):
-        tfprune.one_shot(m, 0.9, granularity="n:m", n_m=(2, 4))
+        tfprune.one_shot(m, 0.9, granularity="2:4")
     with pytest.raises(errors.ConfigError, match=r"scope\['d'\]=0\.9"):
-        tfprune.one_shot(m, scope={"d": 0.9}, granularity="n:m", n_m=(2, 4))
-    p = tfprune.one_shot(m, 0.5, granularity="n:m", n_m=(2, 4))  # the same value: fine
+        tfprune.one_shot(m, scope={"d": 0.9}, granularity="2:4")
+    p = tfprune.one_shot(m, 0.5, granularity="2:4")  # the same value: fine
     assert _layer_sparsity(p)["d"] == pytest.approx(0.5)
 
 

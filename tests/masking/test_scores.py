@@ -37,7 +37,7 @@ def test_pruned_units_score_minus_infinity():
 
 
 def test_block_units_are_pooled_and_expanded():
-    w = _wrapper(granularity="block", block=(2, 2))
+    w = _wrapper(granularity="block:2x2")
     units = w.unit_scores(0).numpy()
     np.testing.assert_allclose(units, np.abs(KERNEL).reshape(4, 2, 2, 2).mean(axis=(1, 3)))
     _, mask = w.mask_for(0, tf.constant(0.5))

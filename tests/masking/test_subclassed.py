@@ -142,11 +142,11 @@ def test_one_shot_and_its_strip():
 def test_n_m_and_block():
     m = _mlp()
     first = [m.fc1.name]  # 6 inputs: not a multiple of 4
-    p = tfprune.one_shot(m, granularity="n:m", n_m=(2, 4), exclude=first)
+    p = tfprune.one_shot(m, granularity="2:4", exclude=first)
     k = tfprune.strip(p).hidden[0].kernel.numpy()
     # 2 of every 4 weights along the input axis are kept
     assert ((k.reshape(4, 4, -1) != 0).sum(axis=1) == 2).all()
-    b = tfprune.strip(tfprune.one_shot(m, 0.5, granularity="block", block=(4, 1),
+    b = tfprune.strip(tfprune.one_shot(m, 0.5, granularity="block:4x1",
                                            exclude=first))
     kb = b.hidden[1].kernel.numpy().reshape(4, 4, -1)
     zero_blocks = (kb == 0).all(axis=1)
@@ -211,8 +211,7 @@ def test_keras3_subclassed_model_channel_refused_weight_pruned_in_place(keras3_s
 def test_data_criterion_one_shot():
     m = _mlp()
     x, y = _data((6,), 3, n=32)
-    p = tfprune.one_shot(m, 0.5, criterion="taylor", data=(x, y),
-                         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True))
+    p = tfprune.one_shot(m, 0.5, criterion="taylor", data=tfprune.Calibration((x, y), loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True)))
     assert pruner.sparsity_report(p)["sparsity"] == pytest.approx(0.5, abs=0.01)
 
 

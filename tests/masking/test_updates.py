@@ -9,7 +9,7 @@ from tfprune.compat import keras
 from tfprune.core import schedules
 from tfprune.masking import pruner
 from tfprune.masking.updates import CriterionPruning, MaskUpdateMixin
-from tfprune.masking.wrapper import PruningWrapper
+from tfprune.masking.wrapper import PruningWrapper, WrapperOptions
 
 L = keras.layers
 
@@ -25,9 +25,9 @@ def test_the_wrapper_counts_steps_and_masks_through_the_mixin():
 
 
 def test_target_sparsity_is_the_schedule_times_the_scale_clipped_below_one():
-    _, w = _model(sparsity_scale=1.5)
+    _, w = _model(options=WrapperOptions(sparsity_scale=1.5))
     assert w.target_sparsity(0) == pytest.approx(0.75)
-    _, big = _model(sparsity_scale=4.0)
+    _, big = _model(options=WrapperOptions(sparsity_scale=4.0))
     assert big.target_sparsity(0) == pytest.approx(0.9999)
 
 
@@ -40,7 +40,7 @@ def test_last_update_is_the_schedules_and_computed_once():
 
 @pytest.mark.slow
 def test_an_external_wrapper_keeps_the_mask_the_pruner_set():
-    m, w = _model(update="external")
+    m, w = _model(options=WrapperOptions(update="external"))
     assert w.external
     mask = np.ones((8, 4), "float32")
     mask[:, 0] = 0.0

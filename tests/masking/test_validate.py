@@ -43,11 +43,18 @@ def test_scope_dict_unknown_layer_gets_closest_name():
         tfprune.prune(dense(), scope={"fc_1": 0.5})
 
 
-def test_bad_n_m_is_blamed_on_n_m_not_sparsity():
+def test_bad_n_m_is_blamed_on_n_m_not_sparsity():  # the deprecated keyword (until 0.4)
     with pytest.raises(errors.ConfigError, match=r"`n_m` = \(4, 2\).*0 < N < M"):
         tfprune.prune(dense(), granularity="n:m", n_m=(4, 2))
     with pytest.raises(errors.ConfigError, match=r"`n_m`"):
         tfprune.one_shot(dense(), None, granularity="n:m", n_m=(2, "4"))
+
+
+def test_bad_n_m_spelling_is_blamed_on_granularity_not_sparsity():
+    with pytest.raises(errors.ConfigError, match=r"`granularity` = \(4, 2\).*0 < N < M"):
+        tfprune.prune(dense(), granularity="4:2")
+    with pytest.raises(errors.ConfigError, match=r"'2:x'.*Valid forms.*'N:M'"):
+        tfprune.one_shot(dense(), None, granularity="2:x")
 
 
 def test_already_pruned_model_is_refused():
@@ -79,7 +86,7 @@ def test_one_shot_refuses_nan_data():
     x = X.copy()
     x[2, 1] = np.inf
     with pytest.raises(errors.DataError, match=r"NaN/inf.*\(2, 1\)"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(x, Y), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((x, Y), loss=SPARSE))
 
 
 def test_plan_checks_data_before_work():
@@ -107,28 +114,26 @@ def test_gradient_criterion_labels_out_of_range():
     y = Y.copy()
     y[0] = 3
     with pytest.raises(errors.DataError, match=r"class 3.*3 outputs"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, y), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, y), loss=SPARSE))
 
 
 def test_gradient_criterion_one_hot_labels_with_sparse_loss():
     with pytest.raises(errors.DataError, match="one-hot.*argmax"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, np.eye(3)[Y]), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, np.eye(3)[Y]), loss=SPARSE))
     with pytest.raises(errors.DataError, match="class ids.*to_categorical"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y),
-                         loss="categorical_crossentropy")
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, Y), loss="categorical_crossentropy"))
 
 
 def test_gradient_criterion_labels_wrong_length():
     with pytest.raises(errors.DataError, match="length 4 but the data has 6"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y[:4]), loss=SPARSE)
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, Y[:4]), loss=SPARSE))
     with pytest.raises(errors.DataError, match="length 4"):  # any loss
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y[:4]), loss="mse")
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, Y[:4]), loss="mse"))
 
 
 def test_loss_typo_gets_did_you_mean():
     with pytest.raises(errors.ConfigError, match="Did you mean 'sparse_categorical_crossentropy'"):
-        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=(X, Y),
-                         loss="sparse_categorical_crosentropy")
+        tfprune.one_shot(dense(), 0.5, criterion="taylor", data=tfprune.Calibration((X, Y), loss="sparse_categorical_crosentropy"))
 
 
 @pytest.mark.parametrize("power", [float("nan"), float("inf"), -1.0])

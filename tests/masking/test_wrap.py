@@ -22,7 +22,7 @@ def _mlp():
 def _spec(strategy, scales, ranking="layer", exclude=()):
     return wrap.WrapSpec(schedules.Constant(0.5), criteria.get("magnitude"),
                          scope.resolve(ranking), set(exclude), scales,
-                         granularity.get(strategy), (2, 4), (4, 1))
+                         granularity.get(strategy), granularity.spec(strategy))
 
 
 def test_fresh_and_inner():

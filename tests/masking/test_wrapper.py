@@ -48,3 +48,34 @@ def test_masking_layer_mask_reaches_conv1d_and_lstm():
     assert_close(tfprune.prune(m, sparsity=0.0)(x), m(x))
     p = fit(tfprune.prune(m, sparsity=0.5), x, np.ones((8, 2)))
     assert_close(tfprune.strip(p)(x), p(x))
+
+
+def _old_layout(config, **changes):
+    """A wrapper config as tfprune 0.2 saved it: ``n_m``/``block`` beside ``granularity``."""
+    old = dict(config, n_m=[2, 4], block=[4, 1])
+    old.update(changes)
+    return old
+
+
+@pytest.mark.parametrize("granularity, old, spelling", [
+    ("n:m", {"n_m": [1, 4]}, "1:4"),
+    ("block", {"block": [2, 2]}, "block:2x2"),
+    ("weight", {}, "weight"),
+    ("unstructured", {}, "weight"),
+])
+def test_a_config_saved_in_the_old_key_layout_still_loads(granularity, old, spelling):
+    from tfprune.masking.wrapper import PruningWrapper, WrapperOptions
+
+    w = PruningWrapper(keras.layers.Dense(4, name="d"), criterion="magnitude",
+                       options=WrapperOptions(sparsity_scale=0.5, scope="layer"))
+    keras.Sequential([keras.Input((8,)), w])
+    config = _old_layout(w.get_config(), granularity=granularity, **old)
+    assert {"update", "sparsity_scale", "channel_map", "scope", "scored", "n_m",
+            "block"} <= set(config)
+    loaded = PruningWrapper.from_config(config)
+    assert str(loaded.granularity_spec) == spelling
+    assert (loaded.n_m, loaded.block) == (
+        tuple(old.get("n_m", (2, 4))) if spelling != "weight" else (2, 4),
+        tuple(old.get("block", (4, 1))) if spelling != "weight" else (4, 1))
+    assert (loaded.sparsity_scale, loaded.update, loaded.scope) == (0.5, "layer", "layer")
+    assert loaded.get_config()["granularity"] == spelling and "n_m" not in loaded.get_config()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import os
 import time
 
-from tfprune import analysis, compat, deprecations, errors, masking, structured
+from tfprune import analysis, compat, errors, masking, structured
 from tfprune import task as task_lib
 from tfprune.app import compiled, models, multi, outputs, plots, reports
 from tfprune.app import data as data_lib
@@ -40,6 +40,7 @@ from tfprune.app.job import (
 from tfprune.app.measure import measure
 from tfprune.app.training import granularity_args, prune_variant, quantize_aware_variant, train
 from tfprune.compat import keras
+from tfprune.core.criteria import granularity as granularity_spec
 
 # The steps (train, prune_variant, measure, quantize_aware_variant, finish) are looked up in
 # this module's namespace when a run goes, so a test can stand one in (monkeypatch).
@@ -110,9 +111,9 @@ def prepare(recipe: dict, *, safe_mode: bool = True) -> Job:
             data_lib.check_input(model, x, y, source=source, task=task, loss=loss)
     train_cfg, out_task, metric, measures = _train_and_measure(recipe, model, ytr)
     prune_cfg = section(recipe, "prune")
-    prune_cfg["granularity"] = deprecations.replace("granularity", prune_cfg["granularity"])
+    prune_cfg.update(_granularity_keys(prune_cfg))
     if prune_cfg["granularity"] == "n:m" and "sparsity" not in recipe.get("prune", {}):
-        n, m = prune_cfg.get("n_m", (2, 4))
+        n, m = prune_cfg["n_m"]
         prune_cfg["sparsity"] = 1 - n / m
     check_prune_options(model, prune_cfg)
     if "allocate" in recipe:
@@ -185,6 +186,19 @@ def resolve_metric(model, y, loss, task=None, chosen=None):
         return t, chosen
     chosen = compiled.user_metric(model, y, task)
     return t, chosen or (task_lib.default_metrics(t.kind) or ("loss",))[0]
+
+
+def _granularity_keys(prune_cfg) -> dict:
+    """The recipe's granularity read once (a name, ``"N:M"``, ``"block:RxC"``, or a name with
+    the ``n_m``/``block`` keys): its name and pairs, in the keys the run uses."""
+    unit = granularity_spec.from_pairs(prune_cfg["granularity"], prune_cfg.get("n_m"),
+                                       prune_cfg.get("block"))
+    keys = {"granularity": unit.name}
+    if unit.name == "n:m":
+        keys["n_m"] = list(unit.n_m)
+    if unit.name == "block":
+        keys["block"] = list(unit.block)
+    return keys
 
 
 def _unit_granularity(prune_cfg) -> str:

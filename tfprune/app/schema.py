@@ -72,7 +72,12 @@ RUN = _obj({
                            {"type": "object", "additionalProperties": {"type": "string"},
                             "minProperties": 1}]}}),
     "prune": _obj({
-        "granularity": {"enum": ["weight", "unstructured", "channel", "n:m", "block"]},
+        # one value: a name, "N:M" (e.g. "1:4") or "block:RxC" (e.g. "block:8x1"); the
+        # keys n_m/block below are still read (granularity "n:m"/"block" with a pair)
+        "granularity": {"anyOf": [
+            {"enum": ["weight", "unstructured", "channel", "n:m", "block"]},
+            {"type": "string", "pattern": r"^[0-9]+:[0-9]+$"},
+            {"type": "string", "pattern": r"^block:[0-9]+x[0-9]+$"}]},
         "schedule": {"enum": ["agp", "one_shot"]},
         "compensate": {"type": "boolean"},
         "sparsity": _SPARSITY,

@@ -3,8 +3,8 @@
 ``shrink``), optional distillation from the dense teacher, and quantization-aware training.
 
 Example:
-    >>> granularity_args({"granularity": "n:m", "n_m": [2, 4]})
-    {'granularity': 'n:m', 'n_m': (2, 4)}
+    >>> granularity_args({"granularity": "n:m", "n_m": [1, 4]})
+    {'granularity': '1:4'}
 """
 
 from __future__ import annotations
@@ -17,19 +17,17 @@ from tfprune.app.measure import evaluate, say_record, tflite_entry
 from tfprune.app.outputs import head
 from tfprune.app.progress import TqdmProgress
 from tfprune.callbacks import PruningCallback
+from tfprune.core.criteria import granularity as granularity_spec
 from tfprune.core.schedules import AGP
 
 __all__ = ["train", "fit", "prune_variant", "quantize_aware_variant", "granularity_args"]
 
 
 def granularity_args(spec):
-    """The ``granularity`` (with ``n_m``/``block``) keyword arguments of a ``prune`` spec."""
-    out = {"granularity": spec["granularity"]}
-    if "n_m" in spec:
-        out["n_m"] = tuple(spec["n_m"])
-    if "block" in spec:
-        out["block"] = tuple(spec["block"])
-    return out
+    """The ``granularity`` keyword argument of a ``prune`` spec: one value (a recipe's
+    ``n_m``/``block`` keys folded into ``"N:M"``/``"block:RxC"``)."""
+    unit = granularity_spec.from_pairs(spec["granularity"], spec.get("n_m"), spec.get("block"))
+    return {"granularity": str(unit)}
 
 
 def fit(model, x, y, *, epochs, batch_size, desc, quiet, callbacks=()):

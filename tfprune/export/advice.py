@@ -6,7 +6,7 @@ Only some patterns make a deployed file faster or smaller, and which depends on 
 - channels (``granularity="channel"`` + ``tfprune.shrink``): every runtime; time, flash and
   arena fall with the MACs and weights removed. Always applies.
 - LiteRT's builtin FULLY_CONNECTED has block-sparse kernels: float 1x4 and int8 1x16 blocks
-  along the input axis, i.e. ``granularity="block", block=(4, 1)`` / ``(16, 1)`` on Dense
+  along the input axis, i.e. ``granularity="block:4x1"`` / ``"block:16x1"`` on Dense
   layers (our block is (input rows, output columns) of the Keras kernel; TFLite stores the
   kernel transposed). XNNPACK does not take those files: they run on the builtin kernels.
 - XNNPACK sparse inference: 1x1 convolutions with >= 2/3 zeros, NHWC->NCHW rewrite; XNNPACK
@@ -134,7 +134,7 @@ def _rows(layer, kernel, target, sparsity, avx, is_output=False) -> list:
                 layer, zeros, "block 1x4 / 1x16", "LiteRT builtin FULLY_CONNECTED", ok,
                 f"float: {MEASURED_FLOAT}; int8: {MEASURED_INT8}" if ok else
                 f"input width {n_in} is not a multiple of 4: the blocks do not tile it",
-                "prune(granularity='block', block=(4, 1)) (float) or block=(16, 1) (int8), "
+                "prune(granularity='block:4x1') (float) or granularity='block:16x1' (int8), "
                 "export.tflite(sparse=True)" + ("" if len(ok) == 2 else
                                                  f"; only {ok[0]} tiles it" if ok else "")))
         if _is_1x1(layer):

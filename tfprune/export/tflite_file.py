@@ -242,8 +242,8 @@ def tflite(model, path, *, quantize=None, sparse="auto", representative_data=Non
             "int8" (full-integer kernels; float32 input/output; needs representative data).
         sparse: "auto" tries a sparse encoding when some kernel has >= 30% zeros and keeps
             the file ``objective`` prefers; True always asks the converter for sparse
-            encoding; False never. Dense layers pruned with ``granularity="block",
-            block=(4, 1)`` (float) or ``(16, 1)`` (int8) — blocks along the Keras input
+            encoding; False never. Dense layers pruned with ``granularity="block:4x1"``
+            (float) or ``"block:16x1"`` (int8) — blocks along the Keras input
             axis, TFLite's 1x4 / 1x16 — are stored natively block-sparse (mode 3002, no
             DENSIFY) and run on LiteRT's builtin sparse kernels; other layouts get a DENSIFY
             op. ``tfprune.export.advise`` says which pattern pays on which runtime.

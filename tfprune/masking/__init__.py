@@ -6,6 +6,8 @@ from tfprune.masking import wrapper
 from tfprune.masking import pruner
 from tfprune.masking import api
 from tfprune.masking.api import one_shot, prune, strip
+from tfprune.masking.arguments import Calibration
 from tfprune.masking.wrapper import PruningWrapper
 
-__all__ = ["api", "pruner", "stats", "wrapper", "PruningWrapper", "one_shot", "prune", "strip"]
+__all__ = ["api", "pruner", "stats", "wrapper", "Calibration", "PruningWrapper", "one_shot", "prune",
+           "strip"]

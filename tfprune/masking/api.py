@@ -9,7 +9,7 @@ from tfprune import errors
 from tfprune.compat import check_tf_keras_model, keras3_io
 from tfprune.core import criteria as criteria_lib
 from tfprune.layers import leaf_layers
-from tfprune.masking import channels, pruner, refit, subclassed, wrap
+from tfprune.masking import arguments, channels, pruner, refit, subclassed, wrap
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import keras3_subclassed as k3sub
 from tfprune.masking import scope as scope_lib
@@ -23,10 +23,11 @@ from tfprune.masking.validate import (  # noqa: F401  (DEFAULT_FREQUENCY: public
 __all__ = ["prune", "one_shot", "strip", "SCOPES", "one_shot_functional"]
 
 
+@arguments.accepts_deprecated(*arguments.GRANULARITY_KEYWORDS)  # n_m=, block= until 0.4
 @k3sub.serves(k3sub.prune)  # a subclassed Keras 3 model: masks beside its layers
 @keras3_io(returns="model")
 def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1), inplace=False):
+          exclude=None, granularity=None, inplace=False):
     """Return a new model whose prunable layers are wrapped for pruning.
 
     Train it with ``callbacks=[tfprune.callbacks.PruningCallback()]``; then
@@ -47,10 +48,13 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             granularity when ``granularity`` is not passed. Resolved once by
             :func:`tfprune.masking.scope.resolve`.
         exclude: layer names never pruned (``"channel"``: their output channels are kept).
-        granularity: the unit removed: ``"weight"``, ``"n:m"`` (keep N of every M weights
-            along the input-channel axis; sparsity is ``1 - N/M`` once the schedule is
-            > 0), ``"block"`` (``block=(r, c)`` blocks of the kernel viewed as
-            ``[inputs, outputs]``), ``"channel"`` (whole channels of each dependency
+        granularity: the unit removed, one value (a string or a
+            :class:`tfprune.Granularity`): ``"weight"``, ``"N:M"`` such as ``"2:4"`` or
+            ``"1:4"`` (keep N of every M weights along the input-channel axis; its
+            sparsity is ``1 - N/M`` once the schedule is > 0: an explicit ``sparsity``
+            (or scope value) that differs is refused; ``"n:m"`` is ``"2:4"``),
+            ``"block:RxC"`` such as ``"block:8x1"`` (``R x C`` blocks of the kernel
+            viewed as ``[inputs, outputs]``; ``"block"`` is ``"block:4x1"``), ``"channel"`` (whole channels of each dependency
             group, zeroed in every member: producer kernel and bias, BatchNormalization
             gamma/beta, depthwise slices, consumer input slices; ``tfprune.shrink`` after
             ``strip`` removes them) or ``"head"`` (whole heads of every
@@ -60,11 +64,11 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
             criterion's first granularity
             (``"weight"`` for magnitude, ``"channel"`` for l1/l2/fpgm/bn_scale and the
             activation criteria).
-        n_m: ``(N, M)`` for ``"n:m"``; its sparsity is ``1 - N/M``: an explicit
-            ``sparsity`` (or scope value) that differs is refused.
-        block: ``(r, c)`` for ``"block"``.
         inplace: subclassed models only (:mod:`tfprune.masking.subclassed`): wrap the
             layers of ``model`` itself instead of a copy.
+
+    The keywords ``n_m=(N, M)`` and ``block=(r, c)`` are deprecated (removed in 0.4):
+    write ``granularity="N:M"`` / ``granularity="block:RxC"``.
 
     Returns:
         A new tf_keras model with :class:`tfprune.masking.wrapper.PruningWrapper` layers.
@@ -81,14 +85,14 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         >>> [type(l).__name__ for l in p.layers]
         ['PruningWrapper', 'PruningWrapper']
     """
+    request = arguments.Request(sparsity=sparsity, schedule=schedule, criterion=criterion,
+                                scope=scope, exclude=exclude, granularity=granularity,
+                                inplace=inplace)
     if subclassed.is_subclassed(model):  # no graph: wrappers replace its layer attributes
-        return subclassed.prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
-                                scope=scope, exclude=exclude, granularity=granularity, n_m=n_m,
-                                block=block, inplace=inplace)
+        return subclassed.prune(model, request)
     subclassed.check_inplace(inplace)
     _check_measured(model, criterion, granularity)
-    return _prune(model, sparsity=sparsity, schedule=schedule, criterion=criterion,
-                  scope=scope, exclude=exclude, granularity=granularity, n_m=n_m, block=block)
+    return _prune(model, request)
 
 
 def _check_measured(model, criterion, granularity):
@@ -115,38 +119,43 @@ def _check_measured(model, criterion, granularity):
         f"criterion={crit.name!r}, granularity={unit!r}, data=(x, y)).")
 
 
-def _prune(model, *, sparsity, schedule, criterion, scope, exclude, granularity, n_m, block,
-           options=None, fixed=False):
+def _prune(model, request, *, options=None, fixed=False):
+    """:func:`prune` of a Functional or Sequential model: the call's arguments in
+    ``request`` (a :class:`tfprune.masking.arguments.Request`); ``fixed``: one-shot
+    (a ``OneShot`` schedule at step 0); ``options``: the channel choice's."""
     check_tf_keras_model(model)
     errors.check_not_pruned(model)
-    exclude = errors.check_layer_names("exclude", exclude, model)  # a str is ONE name
-    n_m = errors.check_pair(n_m, "n_m")  # before 1 - N/M: a bad pair is blamed on n_m
-    crit = criteria_lib.get(criterion)
-    scope, strategy = _scope_and_granularity(scope, granularity, crit)
-    sparsity = _nm_sparsity(strategy, sparsity, schedule, scope, n_m)
-    schedule, crit, scales = resolve_args(model, sparsity, schedule, crit, scope, exclude, fixed)
+    exclude = errors.check_layer_names("exclude", request.exclude, model)  # a str is ONE name
+    crit = criteria_lib.get(request.criterion)
+    scope, strategy, unit = _scope_and_granularity(request.scope, request.granularity, crit)
+    sparsity = _nm_sparsity(unit, request.sparsity, request.schedule, scope)
+    schedule, crit, scales = resolve_args(model, sparsity, request.schedule, crit, scope,
+                                          exclude, fixed)
     by_name = {layer.name: layer for layer in leaf_layers(model)}
-    check_layers({n: by_name[n] for n in scales}, crit, scope, strategy.name, n_m, block)
-    return wrap.wrap(model, wrap.WrapSpec(schedule, crit, scope, exclude, scales, strategy, n_m,
-                                          block, options))
+    check_layers({n: by_name[n] for n in scales}, crit, scope, strategy.name, unit.n_m,
+                 unit.block)
+    return wrap.wrap(model, wrap.WrapSpec(schedule, crit, scope, exclude, scales, strategy, unit,
+                                          options))
 
 
 def _scope_and_granularity(scope, granularity, crit):
     """The one resolution of ``scope`` (:func:`tfprune.masking.scope.resolve`) and of the
-    granularity's strategy; an ``Allocation`` gives its granularity when none is asked."""
+    granularity: ``(scope, strategy, Granularity)``; an ``Allocation`` gives its
+    granularity when none is asked."""
     resolved = scope_lib.resolve(scope)
     if granularity is None and resolved.granularity is not None:
         granularity = resolved.granularity
-    strategy = granularity_lib.get(granularity, crit)
-    return scope_lib.resolve(scope, strategy.name), strategy
+    unit = granularity_lib.spec(granularity, crit)
+    strategy = granularity_lib.get(unit.name)
+    return scope_lib.resolve(scope, strategy.name), strategy, unit
 
 
-def _nm_sparsity(strategy, sparsity, schedule, scope, n_m):
+def _nm_sparsity(unit, sparsity, schedule, scope):
     """N:M fixes the sparsity at ``1 - N/M``: the default when none is given; an explicit
     sparsity (or a scope value) that differs is refused, naming both arguments."""
-    if strategy.name != "n:m":
+    if unit.name != "n:m":
         return sparsity
-    fixed = 1.0 - n_m[0] / n_m[1]
+    fixed, (n, m) = unit.sparsity, unit.n_m
     if sparsity is None and schedule is None and not scope.is_mapping:
         return fixed
     given = [("sparsity", sparsity)] if sparsity is not None else []
@@ -155,31 +164,32 @@ def _nm_sparsity(strategy, sparsity, schedule, scope, n_m):
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
                 and abs(float(value) - fixed) > 1e-6:
             raise errors.ConfigError(
-                f"granularity='n:m' with n_m={tuple(n_m)} keeps {n_m[0]} of every {n_m[1]} "
-                f"weights: its sparsity is 1 - N/M = {fixed:g}, but {arg}={value!r} was "
-                f"passed. Leave {arg.split('[')[0]} out (or pass {fixed:g}), or choose n_m "
-                "for the sparsity you want (e.g. n_m=(1, 4) for 0.75), or "
+                f"granularity={str(unit)!r} keeps {n} of every {m} weights (n_m={(n, m)}): "
+                f"its sparsity is 1 - N/M = {fixed:g}, but {arg}={value!r} was passed. "
+                f"Leave {arg.split('[')[0]} out (or pass {fixed:g}), or choose N:M for the "
+                "sparsity you want (e.g. granularity='1:4' for 0.75), or "
                 "granularity='weight' for an exact sparsity.")
     return sparsity
 
 
+@arguments.accepts_deprecated(*arguments.GRANULARITY_KEYWORDS,
+                                *arguments.CALIBRATION_KEYWORDS)  # until 0.4
 @k3sub.serves(k3sub.one_shot)  # a subclassed Keras 3 model: masks beside its layers
 @keras3_io(returns="model")
 def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
-             data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
-             max_batches=None, compensate=False, inplace=False):
+             data=None, granularity=None, inplace=False):
     """Prune once, with no training: a new wrapped model with masks applied.
 
     The result keeps its masks if you fine-tune it with ``PruningCallback`` (its
     schedule is ``tfprune.schedules.OneShot(sparsity, step=0)``: no later mask update,
     so no statistics are gathered during fine-tuning); ``strip()`` gives the plain model.
     Data-driven criteria record their statistics from ``data`` first (gradient
-    criteria also need labels and ``loss``); ``obs`` also updates the kept weights,
+    criteria also need labels and a loss); ``obs`` also updates the kept weights,
     layer after layer.
 
     Args:
         model: a built Sequential or Functional tf_keras model.
-        sparsity: target in [0, 1); may be omitted with a mapping ``scope`` or ``n:m``
+        sparsity: target in [0, 1); may be omitted with a mapping ``scope`` or ``"N:M"``
             (whose sparsity is ``1 - N/M``; another explicit value is refused).
         criterion: name or Criterion instance.
         scope: ``"layer"``, ``"global"`` or any mapping ``{layer_name: sparsity}`` (an
@@ -187,29 +197,35 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         exclude: layer names never pruned.
         data: calibration data for criteria that need it (``criterion.needs_data``):
             ``x`` or ``(x, y)`` arrays (cut in batches of 64), a list of batches, or a
-            ``tf.data.Dataset``.
-        loss: loss for gradient criteria (default: the model's compiled loss).
-        granularity, n_m, block: as for :func:`prune` (``"channel"``: the result strips
-            and shrinks to a smaller model).
-        max_batches: use at most this many calibration batches.
-        compensate: needs ``data``; repairs what the cut changed, without training.
-            At ``granularity="channel"``: re-fit every layer that consumes a pruned group
-            by least squares on the calibration inputs, layer after layer, so that its
-            pre-activation output matches the original model's
-            (:func:`tfprune.masking.refit.refit_pruned`; what OBS does for single weights,
-            applied to whole channels), then re-estimate BatchNormalization statistics.
-            At the other granularities: re-estimate the moving mean and variance of every
-            BatchNormalization on the calibration inputs of the pruned model
-            (:func:`tfprune.masking.refit.recalibrate_bn`; the weights stay as the
-            criterion left them). A model without BatchNormalization is unchanged there.
-            The result keeps more accuracy without fine-tuning and still strips (and, for
-            channels, shrinks) exactly.
+            ``tf.data.Dataset``; or a :class:`tfprune.Calibration` holding it with the
+            options that need data:
+
+            * ``loss``: loss for gradient criteria (default: the model's compiled loss);
+            * ``max_batches``: use at most this many calibration batches;
+            * ``compensate=True``: repairs what the cut changed, without training. At
+              ``granularity="channel"``: re-fit every layer that consumes a pruned group
+              by least squares on the calibration inputs, layer after layer, so that its
+              pre-activation output matches the original model's
+              (:func:`tfprune.masking.refit.refit_pruned`; what OBS does for single
+              weights, applied to whole channels), then re-estimate BatchNormalization
+              statistics. At the other granularities: re-estimate the moving mean and
+              variance of every BatchNormalization on the calibration inputs of the
+              pruned model (:func:`tfprune.masking.refit.recalibrate_bn`; the weights
+              stay as the criterion left them). A model without BatchNormalization is
+              unchanged there. The result keeps more accuracy without fine-tuning and
+              still strips (and, for channels, shrinks) exactly.
+        granularity: as for :func:`prune` (``"channel"``: the result strips and shrinks
+            to a smaller model).
         inplace: subclassed models only: prune ``model`` itself instead of a copy.
+
+    The keywords ``n_m=``/``block=`` (write ``granularity="N:M"``/``"block:RxC"``) and
+    ``loss=``/``max_batches=``/``compensate=`` (write ``data=tfprune.Calibration(x, ...)``)
+    are deprecated (removed in 0.4).
 
     Raises:
         ConfigError: a data criterion without ``data``, a gradient criterion without
-            labels or loss, an unknown loss, ``compensate=True`` without ``data`` or at
-            another granularity than ``"channel"``, before any work.
+            labels or loss, an unknown loss, ``compensate=True`` without ``data``, before
+            any work.
         DataError: ``data`` does not fit the model (sample shape, strings, NaN/inf,
             unscaled integer images) or labels do not fit it, before any work.
         AlreadyPrunedError: ``model`` already holds pruning wrappers.
@@ -222,51 +238,59 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         >>> round(float((p.layers[0].layer.kernel.numpy() == 0).mean()), 2)
         0.7
     """
-    if subclassed.is_subclassed(model) and not compensate:
-        return subclassed.one_shot(model, sparsity, criterion=criterion, scope=scope,
-                                   exclude=exclude, data=data, loss=loss,
-                                   granularity=granularity, n_m=n_m, block=block,
-                                   max_batches=max_batches, inplace=inplace)
+    cal = arguments.of(data)
+    if subclassed.is_subclassed(model) and not cal.compensate:
+        return subclassed.one_shot(model, arguments.Request(
+            sparsity=sparsity, criterion=criterion, scope=scope, exclude=exclude, data=cal,
+            granularity=granularity, inplace=inplace))
     subclassed.check_inplace(inplace)
-    if compensate not in (True, False):
-        raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
-    if compensate and data is None:
-        raise errors.ConfigError(
-            "compensate=True re-fits layers and re-estimates BatchNormalization statistics on "
-            "calibration inputs: pass data=x (or (x, y), batches, a tf.data.Dataset; 256+ "
-            "samples).")
-    if compensate:
-        refit.check_samples(refit.inputs_array(data, max_batches))
+    _check_compensate(cal)
     pruned = one_shot_functional(model, sparsity, criterion=criterion, scope=scope,
-                                 exclude=exclude, data=data, loss=loss, granularity=granularity,
-                                 n_m=n_m, block=block, max_batches=max_batches)
-    if not compensate:
+                                 exclude=exclude, data=cal, granularity=granularity)
+    if not cal.compensate:
         return pruned
     if _scope_and_granularity(scope, granularity, criteria_lib.get(criterion))[1].name == "channel":
-        refit.refit_pruned(model, pruned, strip(pruned), data, max_batches)
+        refit.refit_pruned(model, pruned, strip(pruned), cal.data, cal.max_batches)
     else:
-        refit.recalibrate_bn(pruned, refit.inputs_array(data, max_batches))
+        refit.recalibrate_bn(pruned, refit.inputs_array(cal.data, cal.max_batches))
     return pruned
 
 
-def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, loss, granularity,
-                        n_m, block, max_batches, options=None):
+def _check_compensate(cal) -> None:
+    """Refuse a ``compensate`` that is not a bool, or True without data (or too few
+    samples), before any work."""
+    compensate = cal.compensate
+    if compensate not in (True, False):
+        raise errors.ConfigError(f"compensate must be True or False, got {compensate!r}.")
+    if compensate and cal.data is None:
+        raise errors.ConfigError(
+            "compensate=True re-fits layers and re-estimates BatchNormalization statistics on "
+            "calibration inputs: pass data=tfprune.Calibration(x, compensate=True) (x or "
+            "(x, y), batches, a tf.data.Dataset; 256+ samples).")
+    if compensate:
+        refit.check_samples(refit.inputs_array(cal.data, cal.max_batches))
+
+
+def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, granularity,
+                        options=None):
     """:func:`one_shot` of a Functional or Sequential model without ``compensate``, with the
     channel choice's ``options`` (:class:`tfprune.masking.channels.ChannelOptions`; what
-    ``structured.plan`` passes). Every argument is passed explicitly.
+    ``structured.plan`` passes). Every argument is passed explicitly; ``data`` is the data
+    or a :class:`tfprune.Calibration`.
 
     Example:
         >>> from tfprune.compat import keras
         >>> m = keras.Sequential([keras.Input((4,)), keras.layers.Dense(4)])
         >>> p = one_shot_functional(m, 0.5, criterion="magnitude", scope="layer", exclude=None,
-        ...                         data=None, loss=None, granularity=None, n_m=(2, 4),
-        ...                         block=(4, 1), max_batches=None)
+        ...                         data=None, granularity=None)
         >>> pruner.sparsity_report(p)["sparsity"]
         0.5
     """
     check_tf_keras_model(model)
     errors.check_not_pruned(model)
     crit = criteria_lib.get(criterion)
+    cal = arguments.of(data)
+    data, max_batches = cal.data, cal.max_batches
     if crit.needs_data and data is None:
         what = "data=(x, y) (inputs and labels)" if crit.needs_labels else "data=(x batches)"
         raise errors.ConfigError(
@@ -274,13 +298,13 @@ def one_shot_functional(model, sparsity, *, criterion, scope, exclude, data, los
             "one_shot, or choose a weight-only criterion such as 'magnitude'.")
     if data is not None:
         pruner.check_data(model, data)
-    loss = pruner.resolve_loss(model, loss, crit)
+    loss = pruner.resolve_loss(model, cal.loss, crit)
     if data is not None and crit.needs_labels:
         pruner.check_labels(model, data, loss)
-    pruned = _prune(model, sparsity=sparsity, schedule=None, criterion=crit, scope=scope,
-                    exclude=exclude, granularity=granularity, n_m=n_m, block=block,
+    pruned = _prune(model, arguments.Request(sparsity=sparsity, criterion=crit, scope=scope,
+                                         exclude=exclude, granularity=granularity),
                     options=options, fixed=True)
-    resolved_scope, strategy = _scope_and_granularity(scope, granularity, crit)
+    resolved_scope, strategy, _ = _scope_and_granularity(scope, granularity, crit)
     ranking, unit = resolved_scope.ranking, strategy.name
     kw = {"scope": ranking, "channel_options": options}
     if crit.measured:  # "sensitivity": measured on the whole model

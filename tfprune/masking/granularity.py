@@ -30,9 +30,11 @@ import tensorflow as tf
 
 from tfprune import errors
 from tfprune.core import masks
+from tfprune.core.criteria import base as criteria_base
 from tfprune.core.criteria.base import GRANULARITIES, resolve_granularity
+from tfprune.core.criteria.granularity import Granularity, parse
 
-__all__ = ["GRANULARITIES", "Strategy", "STRATEGIES", "get"]
+__all__ = ["GRANULARITIES", "Strategy", "STRATEGIES", "get", "spec"]
 
 
 def _same(scores, wrapper):
@@ -163,3 +165,15 @@ def get(granularity, criterion=None) -> Strategy:
     if name not in STRATEGIES:  # pragma: no cover - resolve_granularity refuses first
         raise errors.unknown_name("granularity", name, GRANULARITIES)
     return STRATEGIES[name]
+
+
+def spec(granularity, criterion=None) -> Granularity:
+    """The :class:`~tfprune.core.criteria.granularity.Granularity` of any spelling
+    (``None``: the criterion's default, with its default unit shape).
+
+    Example:
+        >>> str(spec("1:4")), str(spec(None, "l1")), spec("block").block
+        ('1:4', 'channel', (4, 1))
+    """
+    default = criteria_base.get(criterion).granularities[0] if criterion is not None else "weight"
+    return parse(granularity, default)

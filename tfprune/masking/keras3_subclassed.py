@@ -44,14 +44,15 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tfprune import errors
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules as schedules_lib
+from tfprune.masking import arguments
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import keras3_slots as slots3
 from tfprune.masking import scope as scope_lib
+from tfprune.masking.arguments import Request  # noqa: F401  (public here too)
 from tfprune.masking.keras3_training import update_masks
 from tfprune.masking.subclassed import check_graph_free
 from tfprune.masking.validate import (
     DEFAULT_FREQUENCY,
-    check_positive_pair,
     check_schedule_args,
     final_sparsity,
 )
@@ -59,30 +60,6 @@ from tfprune.masking.validate import (
 __all__ = ["Request", "serves", "prune", "one_shot", "strip"]
 
 _WEIGHT_ONLY = "'magnitude', 'l1', 'l2' or 'random'"
-
-
-@dataclasses.dataclass(frozen=True)
-class Request:
-    """The arguments of a ``tfprune.prune``/``one_shot``/``strip`` call (their defaults).
-
-    Example:
-        >>> Request(sparsity=0.5).criterion
-        'magnitude'
-    """
-
-    sparsity: float | None = None
-    schedule: object = None
-    criterion: object = "magnitude"
-    scope: object = "layer"
-    exclude: object = None
-    granularity: str | None = None
-    n_m: tuple = (2, 4)
-    block: tuple = (4, 1)
-    inplace: bool = False
-    compensate: bool = False
-    data: object = None
-    loss: object = None
-    max_batches: int | None = None
 
 
 def serves(keras3_fn=None):
@@ -221,18 +198,19 @@ def _plan(model, r: Request, fixed: bool) -> _Plan:
     """Every argument checked and resolved as :func:`tfprune.prune` does, before any work."""
     crit = criteria_lib.get(r.criterion)
     resolved = scope_lib.resolve(r.scope)
-    strategy = granularity_lib.get(r.granularity if r.granularity is not None
-                                   else resolved.granularity, crit)
+    unit = granularity_lib.spec(r.granularity if r.granularity is not None
+                                else resolved.granularity, crit)
+    strategy = granularity_lib.get(unit.name)
     _check_criterion(model, crit, strategy.name)
     criteria_lib.check_granularity(crit, strategy.name)
     scope = scope_lib.resolve(r.scope, strategy.name)
     if scope.ranking == "global" and not strategy.global_ranking:
         raise errors.ConfigError(f"granularity={strategy.name!r} has no global ranking: use "
                                  "scope='layer'.")
-    n_m, block = errors.check_pair(r.n_m, "n_m"), check_positive_pair(r.block, "block")
+    n_m, block = unit.n_m, unit.block
     sparsity = r.sparsity
     if strategy.name == "n:m" and sparsity is None and r.schedule is None and not scope.is_mapping:
-        sparsity = 1.0 - n_m[0] / n_m[1]
+        sparsity = unit.sparsity
     check_schedule_args(sparsity, r.schedule, scope)
     exclude = [r.exclude] if isinstance(r.exclude, str) else list(r.exclude or [])
     found = _targets(model, exclude, scope)
@@ -269,9 +247,10 @@ def one_shot(model, request: Request):
         >>> float((one_shot(m, Request(sparsity=0.75)).fc.kernel.numpy() == 0).mean())
         0.75
     """
-    if request.compensate is not False:
+    compensate = arguments.of(request.data).compensate
+    if compensate is not False:
         raise errors.ConfigError(
-            f"compensate={request.compensate!r} re-fits layers through tfprune's tf_keras "
+            f"compensate={compensate!r} re-fits layers through tfprune's tf_keras "
             f"wrappers; it is not available for subclassed Keras 3 model "
             f"{type(model).__name__}. Leave it out and fine-tune the pruned model with "
             "PruningCallback instead.")
@@ -281,7 +260,7 @@ def one_shot(model, request: Request):
     return pruned
 
 
-def strip(model, request: Request = Request()):
+def strip(model, request: Request | None = None):
     """:func:`tfprune.strip` for a subclassed Keras 3 model: the user's class with the
     masked weights and no tfprune state (a copy unless ``inplace=True``).
 
@@ -298,7 +277,7 @@ def strip(model, request: Request = Request()):
         >>> type(s).__name__, slots3.state_of(s), int((s.fc.kernel.numpy() == 0).sum())
         ('M', None, 6)
     """
-    inplace = request.inplace
+    inplace = (request or Request()).inplace
     if inplace not in (True, False):
         raise errors.ConfigError(f"inplace must be True or False, got {inplace!r}.")
     state = slots3.state_of(model)

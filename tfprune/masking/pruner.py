@@ -254,7 +254,8 @@ def resolve_loss(model, loss, criterion):
     if loss is None:
         raise errors.ConfigError(
             f"criterion {criterion.name!r} needs gradients: pass loss=... (e.g. "
-            "'sparse_categorical_crossentropy') and data=(x, y), or compile the model.")
+            "'sparse_categorical_crossentropy') and data=(x, y) (one_shot: "
+            "data=tfprune.Calibration((x, y), loss=...)), or compile the model.")
     errors.check_loss(loss)  # a typo gets "Did you mean ...?"; the name itself is kept
     return loss
 
@@ -298,7 +299,8 @@ def gather(model, data, *, loss=None, layers=None, max_batches: int | None = Non
                 if y is None:
                     raise errors.ConfigError(
                         f"criterion {ws[0].criterion.name!r} needs gradients: pass data=(x, y) "
-                        "or batches of (x, y), with loss=....")
+                        "or batches of (x, y), with a loss (one_shot: "
+                        "data=tfprune.Calibration((x, y), loss=...)).")
                 with tf.GradientTape() as tape:
                     value = loss_fn(y, model(x, training=False))
                 tape.gradient(value, model.trainable_variables)

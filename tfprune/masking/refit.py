@@ -1,6 +1,6 @@
 """Least-squares refit of the layers that consume removed channels (no fine-tuning).
 
-Stop of the path: ``one_shot(..., compensate=True)`` (masking); the same refit for a
+Stop of the path: ``one_shot(..., data=Calibration(x, compensate=True))`` (masking); the same refit for a
 ``structured.Plan`` is :func:`tfprune.structured.refit.compensate` (``tfprune.analysis.compensate``).
 
 After a channel plan zeroes some channels, each consumer (Dense, or Conv2D without
@@ -210,7 +210,7 @@ def _consumers(wrappers, keep) -> dict:
 
 def refit_pruned(model, pruned, masked, data, max_batches=None) -> list:
     """Refit, in the channel-pruned wrapped model ``pruned`` (from ``model``), the consumers
-    of the channels its masks remove (``one_shot(..., compensate=True)``).
+    of the channels its masks remove (``one_shot(..., data=Calibration(x, compensate=True))``).
 
     Args:
         model: the original plain model.

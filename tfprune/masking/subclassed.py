@@ -32,6 +32,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf  # noqa: F401 - the doctests use it
 from tensorflow_model_optimization.python.core.sparsity.keras import (
@@ -44,19 +46,19 @@ from tfprune import layers as layers_lib
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules as schedules_lib
+from tfprune.masking import arguments, pruner
 from tfprune.masking import granularity as granularity_lib
-from tfprune.masking import pruner
 from tfprune.masking import scope as scope_lib
 from tfprune.masking import slots as slots_lib
+from tfprune.masking.arguments import Request
 from tfprune.masking.slots import copy_model, is_subclassed, slots
 from tfprune.masking.validate import (
     DEFAULT_FREQUENCY,
 )
 from tfprune.masking.validate import check_layers as _check_layers
-from tfprune.masking.validate import check_positive_pair as _pair
 from tfprune.masking.validate import check_schedule_args as _check_schedule_args
 from tfprune.masking.validate import final_sparsity as _final_sparsity
-from tfprune.masking.wrapper import PruningWrapper
+from tfprune.masking.wrapper import PruningWrapper, WrapperOptions
 
 __all__ = ["is_subclassed", "check_inplace", "check_graph_free", "slots", "copy_model", "prune",
            "one_shot", "strip"]
@@ -108,10 +110,9 @@ def _targets(model, exclude, scope):
     return where, by_name
 
 
-def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="layer",
-          exclude=None, granularity=None, n_m=(2, 4), block=(4, 1), inplace=False,
-          fixed=False):
-    """:func:`tfprune.prune` for a subclassed tf_keras model (it dispatches here).
+def prune(model, request: Request, fixed: bool = False):
+    """:func:`tfprune.prune` for a subclassed tf_keras model (it dispatches here), with the
+    call's arguments in ``request``; ``fixed``: one-shot (a ``OneShot`` schedule at step 0).
 
     Returns a copy of ``model`` (its class, names and weights) whose prunable layers are
     :class:`PruningWrapper` s, or ``model`` itself changed so with ``inplace=True``.
@@ -129,26 +130,26 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(tf.zeros((1, 3)))
-        >>> type(prune(m, sparsity=0.5).fc).__name__, type(m.fc).__name__
+        >>> type(prune(m, Request(sparsity=0.5)).fc).__name__, type(m.fc).__name__
         ('PruningWrapper', 'Dense')
     """
-    if inplace not in (True, False):
-        raise errors.ConfigError(f"inplace must be True or False, got {inplace!r}.")
+    sparsity, schedule, exclude = request.sparsity, request.schedule, request.exclude
+    if request.inplace not in (True, False):
+        raise errors.ConfigError(f"inplace must be True or False, got {request.inplace!r}.")
     if not model.built:
         raise errors.ModelTypeError(
             f"`model` ({type(model).__name__}) is not built yet: call it on a batch "
             "(model(x)) or model.build(input_shape) before pruning.")
     _check_not_pruned(model)
-    crit = criteria_lib.get(criterion)
-    resolved = scope_lib.resolve(scope)
-    if granularity is None and resolved.granularity is not None:
-        granularity = resolved.granularity
-    strategy = granularity_lib.get(granularity, crit)
+    crit = criteria_lib.get(request.criterion)
+    resolved = scope_lib.resolve(request.scope)
+    unit = granularity_lib.spec(request.granularity if request.granularity is not None
+                                else resolved.granularity, crit)
+    strategy = granularity_lib.get(unit.name)
     check_graph_free(model, strategy.name, crit)
-    scope = scope_lib.resolve(scope, strategy.name)
-    n_m = errors.check_pair(n_m, "n_m")
+    scope = scope_lib.resolve(request.scope, strategy.name)
     if strategy.name == "n:m" and sparsity is None and schedule is None and not scope.is_mapping:
-        sparsity = 1.0 - n_m[0] / n_m[1]
+        sparsity = unit.sparsity
     _check_schedule_args(sparsity, schedule, scope)
     exclude = [exclude] if isinstance(exclude, str) else list(exclude or [])
     where, by_name = _targets(model, exclude, scope)
@@ -170,11 +171,11 @@ def prune(model, *, sparsity=None, schedule=None, criterion="magnitude", scope="
         if final <= 0:
             raise errors.ConfigError("scope={...} needs a schedule whose final sparsity is > 0.")
         scales = {n: scope.targets[n] / final for n in names}
-    _check_layers({n: by_name[n] for n in names}, crit, scope, strategy.name, n_m, block)
-    target = model if inplace else slots_lib.copy_model(model)
+    _check_layers({n: by_name[n] for n in names}, crit, scope, strategy.name, unit.n_m,
+                  unit.block)
+    target = model if request.inplace else slots_lib.copy_model(model)
     _reset_functions(target)
-    _wrap(target, scales, schedule=schedule, crit=crit, scope=scope, strategy=strategy,
-          n_m=n_m, block=_pair(block, "block"))
+    _wrap(target, scales, schedule=schedule, crit=crit, scope=scope, unit=unit)
     return target
 
 
@@ -219,7 +220,7 @@ def _check_not_pruned(model):
             " Strip it first with tfprune.strip(model), or keep training the pruned one.")
 
 
-def _wrap(model, scales, *, schedule, crit, scope, strategy, n_m, block) -> None:
+def _wrap(model, scales, *, schedule, crit, scope, unit) -> None:
     """Replace every slot holding a target layer by one wrapper around it, then build."""
     update = "external" if scope.ranking == "global" else "layer"
     made = {}
@@ -227,10 +228,10 @@ def _wrap(model, scales, *, schedule, crit, scope, strategy, n_m, block) -> None
         if not slots_lib.is_leaf(layer) or layer.name not in scales:
             continue
         if id(layer) not in made:
-            made[id(layer)] = PruningWrapper(
-                layer, schedule, criterion=crit, update=update,
-                sparsity_scale=scales[layer.name], granularity=strategy.name, n_m=n_m,
-                block=block, scope=scope.ranking)
+            options = WrapperOptions(update=update, sparsity_scale=scales[layer.name],
+                                     scope=scope.ranking)
+            made[id(layer)] = PruningWrapper(layer, schedule, criterion=crit, granularity=unit,
+                                             options=options)
         slots_lib.set_slot(container, key, made[id(layer)])
     args, kwargs = slots_lib.call_inputs(model)
     model(*args, **kwargs, training=False)  # builds the wrappers (masks, thresholds, step)
@@ -242,10 +243,9 @@ def _wrap(model, scales, *, schedule, crit, scope, strategy, n_m, block) -> None
             "pruned. Call them as self.<attribute>(...) in call, or exclude=[...] them.")
 
 
-def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", exclude=None,
-             data=None, loss=None, granularity=None, n_m=(2, 4), block=(4, 1),
-             max_batches=None, inplace=False):
-    """:func:`tfprune.one_shot` for a subclassed tf_keras model (it dispatches here).
+def one_shot(model, request: Request):
+    """:func:`tfprune.one_shot` for a subclassed tf_keras model (it dispatches here), with
+    the call's arguments in ``request`` (its ``data``: the data or a ``Calibration``).
 
     Example:
         >>> class M(keras.Model):
@@ -255,20 +255,20 @@ def one_shot(model, sparsity=None, *, criterion="magnitude", scope="layer", excl
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(tf.zeros((1, 3)))
-        >>> float((one_shot(m, 0.75).fc.layer.kernel.numpy() == 0).mean())
+        >>> float((one_shot(m, Request(sparsity=0.75)).fc.layer.kernel.numpy() == 0).mean())
         0.75
     """
-    crit = criteria_lib.get(criterion)
-    if crit.needs_data and data is None:
+    crit = criteria_lib.get(request.criterion)
+    cal = arguments.of(request.data)
+    if crit.needs_data and cal.data is None:
         raise errors.ConfigError(
             f"criterion {crit.name!r} scores weights from data: pass data=(x, y) to one_shot, "
             "or choose a weight-only criterion such as 'magnitude'.")
-    loss = pruner.resolve_loss(model, loss, crit)
-    pruned = prune(model, sparsity=sparsity, criterion=crit, scope=scope, exclude=exclude,
-                   granularity=granularity, n_m=n_m, block=block, inplace=inplace, fixed=True)
+    loss = pruner.resolve_loss(model, cal.loss, crit)
+    pruned = prune(model, dataclasses.replace(request, criterion=crit), fixed=True)
     ranking = pruner.model_scope(pruned)
     if crit.needs_data:
-        pruner.gather(pruned, data, loss=loss, max_batches=max_batches)
+        pruner.gather(pruned, cal.data, loss=loss, max_batches=cal.max_batches)
     pruner.update_masks(pruned, step=0, scope=ranking, compensate=crit.compensates)
     pruner.set_step(pruned, 0)
     return pruned
@@ -297,7 +297,7 @@ def strip(model, *, inplace=False):
         ...     def call(self, x):
         ...         return self.fc(x)
         >>> m = M(); _ = m(tf.zeros((1, 3)))
-        >>> s = strip(one_shot(m, 0.5))
+        >>> s = strip(one_shot(m, Request(sparsity=0.5)))
         >>> type(s).__name__, type(s.fc).__name__, int((s.fc.kernel.numpy() == 0).sum())
         ('M', 'Dense', 6)
     """

@@ -30,7 +30,7 @@ from tfprune.compat import keras, keras3_io
 from tfprune.graph import heads
 from tfprune.layers import leaf_layers
 from tfprune.masking import channels
-from tfprune.masking.wrapper import PruningWrapper, update_mode
+from tfprune.masking.wrapper import PruningWrapper, WrapperOptions, update_mode
 
 __all__ = ["fresh", "inner", "transform", "WrapSpec", "wrap", "wrapped_layers", "unwrap"]
 
@@ -144,7 +144,8 @@ class WrapSpec:
         exclude: excluded layer names (already left out of ``scales``).
         scales: layer name -> sparsity scale, for the layers to prune.
         strategy: the :class:`tfprune.masking.granularity.Strategy`.
-        n_m, block: the checked pairs of ``"n:m"`` and ``"block"``.
+        unit: the :class:`tfprune.core.criteria.granularity.Granularity` (its N:M or
+            block shape).
         options: :class:`tfprune.masking.channels.ChannelOptions` (``"channel"``) or None.
     """
 
@@ -154,8 +155,7 @@ class WrapSpec:
     exclude: object
     scales: dict
     strategy: object
-    n_m: tuple
-    block: tuple
+    unit: object
     options: object = None
 
 
@@ -167,7 +167,7 @@ def wrap(model, spec: WrapSpec):
         >>> from tfprune.masking import granularity, scope
         >>> m = keras.Sequential([keras.Input((3,)), keras.layers.Dense(2, name="d")])
         >>> spec = WrapSpec(schedules.Constant(0.5), criteria.get("l1"), scope.resolve("layer"),
-        ...                 set(), {"d": 1.0}, granularity.get("weight"), (2, 4), (4, 1))
+        ...                 set(), {"d": 1.0}, granularity.get("weight"), "weight")
         >>> type(wrap(m, spec).layers[0]).__name__
         'PruningWrapper'
     """
@@ -182,10 +182,10 @@ def _wrap_layers(model, spec):
     def make_layer(layer):
         new = fresh(layer)
         if layer.name in spec.scales:
-            return PruningWrapper(new, spec.schedule, criterion=spec.criterion, update=update,
-                                  sparsity_scale=spec.scales[layer.name],
-                                  granularity=spec.strategy.name, n_m=spec.n_m,
-                                  block=spec.block, scope=spec.scope.ranking)
+            options = WrapperOptions(update=update, sparsity_scale=spec.scales[layer.name],
+                                     scope=spec.scope.ranking)
+            return PruningWrapper(new, spec.schedule, criterion=spec.criterion,
+                                  granularity=spec.unit, options=options)
         return new
 
     return transform(model, make_layer)
@@ -200,11 +200,12 @@ def _wrap_heads(model, spec):
         new = fresh(layer)
         if layer.name not in spec.scales or not heads.is_attention(layer):
             return new
+        options = WrapperOptions(update=update_mode(ranking, "head"),
+                                 sparsity_scale=spec.scales[layer.name],
+                                 channel_map=tuple(heads.head_map(layer)), scope=ranking)
         return PruningWrapper(new, spec.schedule, criterion=spec.criterion,
-                              weights=heads.weight_names(layer),
-                              update=update_mode(ranking, "head"),
-                              sparsity_scale=spec.scales[layer.name], granularity="head",
-                              channel_map=heads.head_map(layer), scope=ranking)
+                              weights=heads.weight_names(layer), granularity="head",
+                              options=options)
 
     return transform(model, make_layer)
 
@@ -229,12 +230,12 @@ def _wrap_channels(model, spec):
         if not entries:
             return new
         names = list(dict.fromkeys(e["weight"] for e in entries))
+        options = WrapperOptions(update=update_mode(spec.scope.ranking, "channel"),
+                                 sparsity_scale=spec.scales.get(layer.name, 1.0),
+                                 channel_map=tuple(entries), scope=spec.scope.ranking,
+                                 scored=any(e["role"] in roles for e in entries))
         return PruningWrapper(new, spec.schedule, criterion=spec.criterion, weights=names,
-                              update=update_mode(spec.scope.ranking, "channel"),
-                              sparsity_scale=spec.scales.get(layer.name, 1.0),
-                              granularity="channel", channel_map=entries,
-                              scope=spec.scope.ranking,
-                              scored=any(e["role"] in roles for e in entries))
+                              granularity="channel", options=options)
 
     return transform(model, make_layer)
 

@@ -13,8 +13,8 @@ It is a registered subclass of TF-MOT's wrapper, so TF-MOT's ``strip_pruning``,
 * it gathers the statistics its criterion ``needs`` (gradient tap, activation and
   input statistics, see :mod:`tfprune.masking.stats`) in training calls, and in any call
   while :func:`tfprune.masking.pruner.observing` is active (one-shot calibration);
-* ``granularity`` is ``"weight"``, ``"n:m"`` (``n_m=(2, 4)``, groups along the
-  input-channel axis), ``"block"`` (``block=(4, 1)``) or ``"channel"``: then the
+* ``granularity`` is ``"weight"``, ``"N:M"`` (``"2:4"``, groups along the
+  input-channel axis), ``"block:RxC"`` (``"block:4x1"``) or ``"channel"``: then the
   wrapper holds every weight of its layer that carries channels of a dependency group
   (kernel, bias, depthwise kernel, BatchNormalization gamma/beta) with the group map
   ``channel_map``, and the pruner sets one mask per group on all its members.
@@ -28,6 +28,7 @@ Users normally do not construct it: :func:`tfprune.prune` does.
 
 from __future__ import annotations
 
+import dataclasses
 import zlib
 
 import tensorflow as tf
@@ -37,9 +38,10 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 from tf_keras.src.mixed_precision import autocast_variable
 
-from tfprune import errors, layers
+from tfprune import deprecations, errors, layers
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
+from tfprune.core.criteria import granularity as spec_lib
 from tfprune.masking import gates
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import stats as stats_lib
@@ -54,7 +56,41 @@ from tfprune.masking.validate import (  # noqa: F401  (re-exported names)
     check_positive_pair,
 )
 
-__all__ = ["PruningWrapper", "UPDATE_MODES", "GRANULARITIES", "check_layer", "update_mode"]
+__all__ = ["PruningWrapper", "WrapperOptions", "UPDATE_MODES", "GRANULARITIES", "check_layer",
+           "update_mode"]
+
+#: the keys of a wrapper config saved before 0.3 that :class:`WrapperOptions` now holds
+_OPTION_KEYS = ("update", "sparsity_scale", "channel_map", "scope", "scored")
+
+
+@dataclasses.dataclass(frozen=True)
+class WrapperOptions:
+    """How the pruner drives one wrapper (set by :func:`tfprune.prune`, not by users).
+
+    Attributes:
+        update: ``"layer"`` (mask recomputed in the training step when the schedule
+            says so) or ``"external"`` (masks set by the model-level pruner; always so
+            for ``"channel"`` and ``"head"``).
+        sparsity_scale: multiplies the schedule's sparsity (per-layer targets).
+        channel_map: ``"channel"``/``"head"`` only: one dict per (weight, group) pair,
+            ``{"weight": attribute, "axis": int, "group": name, "channels": n, "role":
+            role, "positions": [group channel per position, -1 elsewhere]}`` (made by
+            :func:`tfprune.prune` from :func:`tfprune.graph.build`).
+        scope: ``"layer"`` or ``"global"``: how the pruner ranks this wrapper's units.
+        scored: gather the criterion's statistics here (``"channel"``: False for
+            wrappers that only hold members that are not scored, e.g. consumers).
+
+    Example:
+        >>> WrapperOptions(sparsity_scale=2.0).update
+        'layer'
+    """
+
+    update: str = "layer"
+    sparsity_scale: float = 1.0
+    channel_map: tuple = ()
+    scope: str = "layer"
+    scored: bool = True
+
 
 
 def update_mode(ranking: str, granularity: str) -> str:
@@ -97,9 +133,9 @@ def _materialize(layer) -> None:
         layer(zeros(q), zeros(v), key=zeros(k))
 
 
-def _checked_args(layer, weights, update, granularity, scope, block_size, n_m, block):
+def _checked_args(layer, weights, granularity, options, block_size):
     """The wrapper's arguments checked, before any variable: ``(weight names, update,
-    granularity, n_m, block)`` (a channel or head wrapper's update is always external)."""
+    granularity spec)`` (a channel or head wrapper's update is always external)."""
     if not isinstance(layer, keras.layers.Layer):
         raise errors.ConfigError(f"PruningWrapper needs a tf_keras layer, got {layer!r}.")
     names = layers.prunable_weight_names(layer) if weights is None else list(weights)
@@ -110,22 +146,48 @@ def _checked_args(layer, weights, update, granularity, scope, block_size, n_m, b
             "Embedding, LSTM/GRU/SimpleRNN, MultiHeadAttention, layers with "
             "get_prunable_weights(), or declare it with tfprune.register(LayerClass, "
             "weights=[...]).")
+    update = options.update
     if update not in UPDATE_MODES:
         raise errors.unknown_name("update mode", update, UPDATE_MODES)
-    granularity = criteria_lib.resolve_granularity(granularity)
-    if granularity not in GRANULARITIES:
-        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
-    if scope not in ("layer", "global"):
-        raise errors.unknown_name("scope", scope, ("layer", "global"))
-    if granularity_lib.get(granularity).grouped:
+    spec = spec_lib.parse(granularity)
+    if options.scope not in ("layer", "global"):
+        raise errors.unknown_name("scope", options.scope, ("layer", "global"))
+    if granularity_lib.get(spec.name).grouped:
         update = "external"  # one mask per dependency group or head set: the pruner sets it
     if tuple(block_size) != (1, 1):
         raise errors.ConfigError("PruningWrapper: TF-MOT's block_size is not used; pass "
-                                 "granularity='block', block=(r, c) instead.")
-    pair, block = check_positive_pair(n_m, "n_m"), check_positive_pair(block, "block")
-    if pair[0] >= pair[1]:
-        raise errors.ConfigError(f"n:m needs N < M (keep N of every M), got n_m={n_m!r}.")
-    return names, update, granularity, pair, block
+                                 "granularity='block:RxC' (e.g. 'block:4x1') instead.")
+    return names, update, spec
+
+
+def _legacy_granularity(granularity, kwargs: dict, stacklevel: int = 4):
+    """``granularity`` with the deprecated ``n_m=``/``block=`` keywords (popped from
+    ``kwargs``) folded in, with a DeprecationWarning naming the new spelling."""
+    old = {k: kwargs.pop(k) for k in ("n_m", "block") if k in kwargs}
+    if not old:
+        return granularity
+    spec = spec_lib.from_pairs(granularity, old.get("n_m"), old.get("block"))
+    for k, v in old.items():
+        deprecations.keyword(k, v, f"granularity={str(spec)!r}", stacklevel=stacklevel)
+    return spec
+
+
+def _legacy_config(config: dict) -> dict:
+    """A config saved before 0.3 (``n_m``/``block`` beside ``granularity``; ``update``,
+    ``sparsity_scale``, ``channel_map``, ``scope``, ``scored`` at the top) in today's
+    layout (``granularity`` one spelling; those five in ``options``)."""
+    config = dict(config)
+    if config.get("granularity") == "unstructured":  # saved before 0.3
+        config["granularity"] = "weight"
+    n_m, block = config.pop("n_m", None), config.pop("block", None)
+    if n_m is not None or block is not None:
+        config["granularity"] = str(spec_lib.from_pairs(config.get("granularity", "weight"),
+                                                        n_m, block))
+    found = {k: config.pop(k) for k in _OPTION_KEYS if k in config}
+    options = dict(config.pop("options", None) or {}, **found)
+    options["channel_map"] = tuple(options.get("channel_map") or ())
+    config["options"] = WrapperOptions(**options)
+    return config
 
 
 @keras.utils.register_keras_serializable(package="tfprune")
@@ -138,23 +200,17 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
         pruning_schedule: a TF-MOT ``PruningSchedule`` (any tfprune schedule).
         criterion: a criterion name or :class:`tfprune.criteria.Criterion`.
         weights: attribute names of the weights to prune (default: tfprune's table).
-        update: ``"layer"`` (mask recomputed in the training step when the schedule
-            says so) or ``"external"`` (masks set by the model-level pruner; always so
-            for ``"channel"``).
-        sparsity_scale: multiplies the schedule's sparsity (per-layer targets).
-        granularity: ``"weight"``, ``"n:m"``, ``"block"`` or ``"channel"``
-            (``"unstructured"``: deprecated alias of ``"weight"``).
-        n_m: ``(N, M)`` for ``"n:m"``: keep N of every M along the input-channel axis
-            (sparsity is ``1 - N/M`` whatever the schedule says, once it is > 0).
-        block: ``(r, c)`` for ``"block"``: rows along the input axis, columns along
-            the output axis of the kernel viewed as ``[inputs, outputs]``.
-        channel_map: ``"channel"`` only: one dict per (weight, group) pair, ``{"weight":
-            attribute, "axis": int, "group": name, "channels": n, "role": role,
-            "positions": [group channel per position, -1 elsewhere]}`` (made by
-            :func:`tfprune.prune` from :func:`tfprune.graph.build`).
-        scope: ``"layer"`` or ``"global"``: how the pruner ranks this wrapper's units.
-        scored: gather the criterion's statistics here (``"channel"``: False for
-            wrappers that only hold members that are not scored, e.g. consumers).
+        granularity: any spelling of :func:`tfprune.core.criteria.granularity.parse`:
+            ``"weight"``, ``"n:m"``/``"N:M"`` (keep N of every M along the input-channel
+            axis; sparsity is ``1 - N/M`` whatever the schedule says, once it is > 0),
+            ``"block"``/``"block:RxC"`` (rows along the input axis, columns along the
+            output axis of the kernel viewed as ``[inputs, outputs]``), ``"channel"``
+            or ``"head"`` (``"unstructured"``: deprecated alias of ``"weight"``).
+        options: :class:`WrapperOptions` (update mode, sparsity scale, channel map,
+            scope, scored), set by the pruner.
+        block_size, block_pooling_type: TF-MOT's; ``block_size`` must stay ``(1, 1)``.
+        **kwargs: Keras layer arguments; ``n_m=``/``block=`` are deprecated (folded into
+            ``granularity``, removed in 0.4).
 
     Example:
         >>> w = PruningWrapper(keras.layers.Dense(4), criterion="magnitude")
@@ -164,27 +220,30 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
     """
 
     def __init__(self, layer, pruning_schedule=None, criterion="magnitude", weights=None,
-                 update="layer", sparsity_scale=1.0, block_size=(1, 1),
-                 block_pooling_type="AVG", granularity="weight", n_m=(2, 4),
-                 block=(4, 1), channel_map=None, scope="layer", scored=True, **kwargs):
+                 granularity="weight", options=None, block_size=(1, 1),
+                 block_pooling_type="AVG", **kwargs):
         # fit without PruningCallback -> MissingCallbackError, reloaded models too: installed
         # when the first wrapper is made (pruned or loaded), not when tfprune is imported
         install()
-        names, update, granularity, self.n_m, self.block = _checked_args(
-            layer, weights, update, granularity, scope, block_size, n_m, block)
-        self.granularity = granularity
+        granularity = _legacy_granularity(granularity, kwargs)
+        options = options if options is not None else WrapperOptions()
+        names, update, spec = _checked_args(layer, weights, granularity, options, block_size)
+        self.granularity, self.n_m, self.block = spec.name, spec.n_m, spec.block
+        #: the :class:`tfprune.core.criteria.granularity.Granularity` (name and unit shape)
+        self.granularity_spec = spec
         self.pruning_schedule = pruning_schedule or tfmot_schedules.ConstantSparsity(0.5, 0)
         self.criterion = criteria_lib.get(criterion)
-        check_layer(layer, self.criterion, granularity, self.n_m, self.block, names)
+        check_layer(layer, self.criterion, spec.name, self.n_m, self.block, names)
         # set past Keras' __setattr__: it flattens every position of every entry looking for
         # variables (NoDependency too), quadratic in the layers of a DenseNet
         object.__setattr__(self, "channel_map", [
-            dict(e, positions=[int(p) for p in e["positions"]]) for e in (channel_map or [])])
-        self.scope = scope
-        self.scored = bool(scored)
+            dict(e, positions=[int(p) for p in e["positions"]])
+            for e in (options.channel_map or [])])
+        self.scope = options.scope
+        self.scored = bool(options.scored)
         self.prunable_weight_names = names
         self.update = update
-        self.sparsity_scale = float(sparsity_scale)
+        self.sparsity_scale = float(options.sparsity_scale)
         self.block_size = tuple(block_size)
         self.block_pooling_type = block_pooling_type
         self.sparsity_m_by_n = None
@@ -277,9 +336,7 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
             "update": self.update,
             "sparsity_scale": self.sparsity_scale,
             "block_size": list(self.block_size),
-            "granularity": self.granularity,
-            "n_m": list(self.n_m),
-            "block": list(self.block),
+            "granularity": str(self.granularity_spec),
             "channel_map": [dict(e) for e in self.channel_map],
             "scope": self.scope,
             "scored": self.scored,
@@ -288,9 +345,7 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
 
     @classmethod
     def from_config(cls, config):
-        config = dict(config)
-        if config.get("granularity") == "unstructured":  # saved before 0.3
-            config["granularity"] = "weight"
+        config = _legacy_config(config)
         sched = config.pop("pruning_schedule")
         custom = {"ConstantSparsity": tfmot_schedules.ConstantSparsity,
                   "PolynomialDecay": tfmot_schedules.PolynomialDecay}

@@ -30,6 +30,7 @@ from tfprune.compat import keras3_io
 from tfprune.core import criteria
 from tfprune.graph.macs import count_macs
 from tfprune.masking import api, channels, pruner
+from tfprune.masking.arguments import Calibration
 from tfprune.structured import heads as heads_lib
 from tfprune.structured import plans as plan_lib
 from tfprune.structured import rebuild as rebuild_lib
@@ -128,9 +129,8 @@ def plan(
         return Plan({}, {})
     if crit.needs_data:  # statistics need wrappers: the one_shot path
         pruned = api.one_shot_functional(model, sparsity, criterion=crit, scope=scope,
-                                         exclude=exclude, data=data, loss=loss,
-                                         granularity="channel", n_m=(2, 4), block=(4, 1),
-                                         max_batches=None, options=opts)
+                                         exclude=exclude, data=Calibration(data, loss=loss),
+                                         granularity="channel", options=opts)
         keep = channels.keep_state(pruner.wrapped_layers(pruned))
     else:  # the same group code on the plain layers, no cloning
         members = channels.groups_of(channels.plain_members(g, groups, crit, opts))

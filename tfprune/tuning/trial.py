@@ -35,6 +35,7 @@ from tfprune.core import criteria as criteria_lib
 from tfprune.core import schedules
 from tfprune.graph.macs import count_macs
 from tfprune.masking import api as masking_api
+from tfprune.masking.arguments import Calibration
 
 __all__ = ["run", "TrialOptions", "sparsity_for_macs", "AGP_END", "CALIBRATION_SAMPLES"]
 
@@ -134,7 +135,7 @@ def _prune(model, settings, s, x, y, opts):
     kwargs = {"criterion": crit, "scope": settings["scope"], "granularity": settings["granularity"]}
     if settings["schedule"] == "one_shot":
         data = _calibration(x, y) if crit.needs_data else None
-        return masking_api.one_shot(model, s, data=data, loss=opts.loss, **kwargs)
+        return masking_api.one_shot(model, s, data=Calibration(data, loss=opts.loss), **kwargs)
     steps = settings["epochs"] * math.ceil(data_lib.length(x) / opts.batch_size)
     end = max(1, int(AGP_END * steps))
     sched = schedules.AGP(s, end_step=end, begin_step=0, frequency=max(1, end // 10))

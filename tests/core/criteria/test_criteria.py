@@ -60,7 +60,7 @@ def test_data_criterion_without_data_is_refused_before_work():
 
 def test_gradient_criterion_without_labels_is_refused():
     with pytest.raises(errors.ConfigError, match=r"data=\(x, y\)"):
-        tfprune.one_shot(_cnn(), 0.5, criterion="snip", data=_data()[0], loss=LOSS)
+        tfprune.one_shot(_cnn(), 0.5, criterion="snip", data=tfprune.Calibration(_data()[0], loss=LOSS))
 
 
 @pytest.mark.slow

@@ -44,7 +44,7 @@ def test_gradient_statistics_match_a_plain_gradient_tape():
         ("movement", "mv", lambda w, a: a),
     ]:
         batches = [(x[i * 16:(i + 1) * 16], y[i * 16:(i + 1) * 16]) for i in range(3)]
-        p = tfprune.one_shot(m, 0.5, criterion=name, data=batches, loss=LOSS)
+        p = tfprune.one_shot(m, 0.5, criterion=name, data=tfprune.Calibration(batches, loss=LOSS))
         w0 = tfprune.masking.pruner.wrapped_layers(p)[0]
         w0.pruning_vars[0][1].assign(tf.ones_like(w0.pruning_vars[0][1]))
         dense_kernel = m.get_layer("conv").kernel.numpy()

@@ -36,7 +36,7 @@ def test_keeps_the_channels_whose_removal_costs_most_and_shrinks_exactly():
     m, (x, y) = _model(), _data()
     before = [w.copy() for w in m.get_weights()]
     p = tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel",
-                         data=(x, y), loss=LOSS)
+                         data=tfprune.Calibration((x, y), loss=LOSS))
     ref = probe.ChannelProbe(m, probe.cache((x, y)), probe.loss_metric(LOSS))
     keep = channels.keep_state(pruner.wrapped_layers(p))
     assert set(keep) == set(ref.groups)
@@ -56,7 +56,7 @@ def test_plan_and_global_scope_take_it():
     plan = structured.plan(m, sparsity=0.5, criterion="sensitivity", data=(x, y), loss=LOSS)
     assert {n: len(k) for n, k in plan.keep.items()} == {n: c // 2 for n, c in plan.channels.items()}
     p = tfprune.one_shot(m, 0.4, criterion="sensitivity", granularity="channel", scope="global",
-                         data=(x, y), loss=LOSS, max_batches=1)
+                         data=tfprune.Calibration((x, y), loss=LOSS, max_batches=1))
     assert 0 < pruner.sparsity_report(p)["sparsity"] < 1
 
 
@@ -65,8 +65,7 @@ def test_beats_magnitude_on_loss_at_the_same_sparsity():
     m, (x, y) = _model(), _data(128)
     losses = {}
     for name in ("sensitivity", "l1"):
-        p = tfprune.one_shot(m, 0.5, criterion=name, granularity="channel", data=(x, y),
-                             loss=LOSS)
+        p = tfprune.one_shot(m, 0.5, criterion=name, granularity="channel", data=tfprune.Calibration((x, y), loss=LOSS))
         losses[name] = float(np.mean(LOSS(y, p(x))))
     assert losses["sensitivity"] <= losses["l1"]
 
@@ -75,10 +74,9 @@ def test_beats_magnitude_on_loss_at_the_same_sparsity():
 def test_bad_input_is_refused_before_work():
     m, (x, y) = _model(), _data()
     with pytest.raises(errors.ConfigError, match="data=\\(x, y\\)"):
-        tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel", loss=LOSS)
+        tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel", data=tfprune.Calibration(loss=LOSS))
     with pytest.raises(errors.ConfigError, match="'sensitivity'.*supports granularity"):
-        tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="weight", data=(x, y),
-                         loss=LOSS)
+        tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="weight", data=tfprune.Calibration((x, y), loss=LOSS))
     with pytest.raises(errors.ConfigError, match="prune\\(\\) has no data.*Sensitivity\\(data="):
         tfprune.prune(m, sparsity=0.5, criterion="sensitivity", granularity="channel")
     with pytest.raises(errors.ConfigError, match="data must be calibration \\(x, y\\)"):
@@ -90,7 +88,7 @@ def test_bad_input_is_refused_before_work():
         tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel", data=(x, y))
     with pytest.raises(errors.ConfigError, match="1 batch.* 4 samples"):
         tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel",
-                         data=[(x[:4], y[:4])], loss=LOSS)
+                         data=tfprune.Calibration([(x[:4], y[:4])], loss=LOSS))
     with pytest.raises(errors.ConfigError, match="max_samples"):
         criteria.Sensitivity(max_samples=2)
 
@@ -112,7 +110,7 @@ def test_prune_with_calibration_data_measures_at_every_mask_update(monkeypatch):
     p = tfprune.prune(m, sparsity=0.5, criterion=crit, granularity="channel")
     tfprune.before_step(p)  # step 0: measured on the dense weights
     ref = tfprune.one_shot(m, 0.5, criterion="sensitivity", granularity="channel",
-                           data=(x, y), loss=LOSS)
+                           data=tfprune.Calibration((x, y), loss=LOSS))
     got, want = (channels.keep_state(pruner.wrapped_layers(q)) for q in (p, ref))
     assert set(got) == set(want)
     for g in got:

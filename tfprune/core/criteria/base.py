@@ -7,15 +7,14 @@ import zlib
 
 import tensorflow as tf
 
-from tfprune import deprecations, errors
+from tfprune import errors
 from tfprune.compat import keras
+from tfprune.core.criteria.granularity import GRANULARITIES, parse
 
 __all__ = ["STAT_NAMES", "DATA_STATS", "GRANULARITIES", "Criterion", "Magnitude", "Random",
            "get", "available", "register_criterion", "checked_scores", "weight_key", "serialize", "resolve_granularity",
            "check_granularity"]
 
-#: The one meaning of ``granularity`` in tfprune: the unit a mask removes.
-GRANULARITIES = ("weight", "n:m", "block", "channel", "head")
 
 #: Statistics a criterion may declare in ``needs``; the wrapper/pruner gathers them
 #: (see :mod:`tfprune.masking.stats`). Gradient: ``grad`` (mean g), ``grad_sq`` (mean g^2),
@@ -277,19 +276,19 @@ class Random(Criterion):
 def resolve_granularity(granularity, criterion=None) -> str:
     """The granularity name to use: ``None`` gives the criterion's default.
 
-    Deprecated spellings (``"unstructured"`` for ``"weight"``) are translated here, the one
-    place a granularity is resolved, through :mod:`tfprune.deprecations`.
+    Any spelling :func:`tfprune.core.criteria.granularity.parse` reads is accepted
+    (``"1:4"`` is ``"n:m"``, ``"block:8x1"`` is ``"block"``); deprecated spellings
+    (``"unstructured"`` for ``"weight"``) are translated there, through
+    :mod:`tfprune.deprecations`.
 
     Example:
         >>> resolve_granularity(None, get("apoz")), resolve_granularity("weight")
         ('channel', 'weight')
+        >>> resolve_granularity("1:4")
+        'n:m'
     """
-    if granularity is None:
-        return get(criterion).granularities[0] if criterion is not None else "weight"
-    granularity = deprecations.replace("granularity", granularity, stacklevel=4)
-    if granularity not in GRANULARITIES:
-        raise errors.unknown_name("granularity", granularity, GRANULARITIES)
-    return granularity
+    default = get(criterion).granularities[0] if criterion is not None else "weight"
+    return parse(granularity, default).name
 
 
 def check_granularity(criterion, granularity: str) -> None:

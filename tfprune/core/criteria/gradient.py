@@ -1,7 +1,7 @@
 """Gradient criteria: Taylor, OBD, SNIP, movement. Scores have the weight's shape.
 
 The statistics are gathered by the wrapper's gradient tap (:mod:`tfprune.masking.stats`) in
-every training step, or from calibration batches by ``one_shot(data=..., loss=...)``;
+every training step, or from calibration batches by ``one_shot(data=tfprune.Calibration(..., loss=...))``;
 ``stats[...]`` holds their mean over the recorded steps.
 """
 

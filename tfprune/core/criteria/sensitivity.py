@@ -13,7 +13,8 @@ group a layer's heads.
 
 Cost: one evaluation of the model on the calibration samples per channel of every
 prunable group (per head of every attention layer at head granularity) (e.g. the demo CNN's 224 channels on 256 samples: 224 evaluations).
-Bound it with ``max_samples`` (default 256) and ``one_shot(max_batches=...)``.
+Bound it with ``max_samples`` (default 256) and
+``one_shot(data=tfprune.Calibration(..., max_batches=...))``.
 """
 
 from __future__ import annotations
