@@ -22,7 +22,7 @@ def test_config_has_a_quick_budget_and_takes_a_recipe():
     ({"sparsity": 1.0}, "--sparsity")])
 def test_bad_options_are_refused_before_the_folder(tmp_path, kwargs, match):
     with pytest.raises(errors.ConfigError, match=match):
-        demo.run_demo(str(tmp_path / "out"), quick=True, **kwargs)
+        demo.run_demo(str(tmp_path / "out"), demo.DemoOptions(quick=True, **kwargs))
     assert not (tmp_path / "out").exists()
 
 
@@ -36,7 +36,7 @@ def test_the_demo_trains_prunes_both_ways_and_writes_the_report(tmp_path, monkey
     monkeypatch.setattr(pipeline, "prune_variant", lambda model, spec, job, quiet: (
         specs.append(spec) or (model, {"loss": [0.5]}, {"granularity": spec["granularity"]})))
     said = []
-    report = demo.run_demo(str(tmp_path / "out"), quick=True, say=said.append)
+    report = demo.run_demo(str(tmp_path / "out"), demo.DemoOptions(quick=True), say=said.append)
     assert list(report["variants"]) == ["dense", "weights", "channels"]
     assert [(s["granularity"], s["sparsity"], s["scope"]) for s in specs] == [
         ("weight", 0.9, "global"), ("channel", 0.5, "layer")]

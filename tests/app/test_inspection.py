@@ -7,6 +7,7 @@ import pytest
 
 from tfprune import errors
 from tfprune.app import inspection
+from tfprune.app.flags import ExportFlags
 from tfprune.compat import keras
 
 L = keras.layers
@@ -65,13 +66,14 @@ def test_combine_reports_names_variants_by_run_and_refuses_other_folders(tmp_pat
 
 
 def test_export_model_refuses_before_converting(tmp_path):
-    kw = {"out": str(tmp_path / "o"), "quantize": "float", "data_source": None,
-          "image_size": None, "overwrite": False, "latency_runs": 0}
+    def flags(**kw):
+        return ExportFlags(out=str(tmp_path / "o"), **kw)
+
     with pytest.raises(errors.ConfigError, match="apply to --format micro"):
-        inspection.export_model("demo_cnn", fmt="tflite", micro={"compress": "prune"}, **kw)
+        inspection.export_model("demo_cnn", flags(fmt="tflite", compress="prune"))
     with pytest.raises(errors.ConfigError, match="does not exist"):
-        inspection.export_model(str(tmp_path / "no.tflite"), fmt="micro", **kw)
+        inspection.export_model(str(tmp_path / "no.tflite"), flags(fmt="micro"))
     with pytest.raises(errors.ConfigError, match="--format micro quantizes to int8"):
-        inspection.export_model("demo_cnn", fmt="micro", **kw)
+        inspection.export_model("demo_cnn", flags(fmt="micro"))
     with pytest.raises(errors.ConfigError, match="--quantize int8 needs --data"):
-        inspection.export_model("demo_cnn", fmt="tflite", **{**kw, "quantize": "int8"})
+        inspection.export_model("demo_cnn", flags(fmt="tflite", quantize="int8"))
