@@ -31,11 +31,10 @@ import warnings
 import numpy as np
 
 from tfprune import deprecations, errors, export, structured
-from tfprune import task as task_lib
 from tfprune.analysis.allocate import Costs, allocate, given_targets
 from tfprune.analysis.profiles import float_latency_ms, micro_arena
 from tfprune.analysis.sensitivity import sensitivity
-from tfprune.compat import keras, keras3_io
+from tfprune.compat import compile_like, keras, keras3_io
 from tfprune.export.atomic import write_bytes
 from tfprune.graph.macs import count_macs
 
@@ -155,14 +154,6 @@ _HEADS_NOTE = (
 
 def _fmt(name, v) -> str:
     return f"{v:.3f}" if name == "latency_ms" else f"{v:,.0f}"
-
-
-def _compile_like(small, model):
-    opt = model.optimizer
-    opt = opt.__class__.from_config(opt.get_config()) if opt is not None else "adam"
-    metrics = task_lib.compiled_metrics(model)  # a list, or a dict per output: kept as given
-    small.compile(optimizer=opt, loss=model.loss, metrics=metrics or None,
-                  loss_weights=getattr(model.compiled_loss, "_user_loss_weights", None))
 
 
 def _accuracy(model, val):
@@ -322,7 +313,7 @@ def _start(model, name, value, x, y, progress) -> _Budget:
 def _round(b: _Budget, model, alloc, i):
     """Shrink by ``alloc``, fine-tune, measure: ``(the round's report row, small model)``."""
     small = structured.shrink(model, alloc.plan(model))
-    _compile_like(small, model)
+    compile_like(small, model)  # fresh optimizer, same loss, metrics and loss weights
     if callable(b.fine_tune):
         small = b.fine_tune(small) or small
     elif b.fine_tune:
