@@ -4,13 +4,14 @@ outputs agree with the Keras 3 model, pruned zeros kept, the user's model unchan
 before any conversion (tfprune/export/keras3_call.py)."""
 
 import os
+import pathlib
 
 import numpy as np
 import pytest
 
 import tfprune
 from tfprune import errors, export
-from tfprune.export import keras3_call
+from tfprune.export import _litert, keras3_call
 from tfprune.masking import keras3_slots
 
 keras = pytest.importorskip("keras")
@@ -34,17 +35,9 @@ def _file_tensors(path):
 
 
 def _run_file(path, x):
-    from ai_edge_litert.interpreter import Interpreter
-
-    it = Interpreter(model_path=str(path))
-    it.allocate_tensors()
-    d_in, d_out = it.get_input_details()[0], it.get_output_details()[0]
-    outs = []
-    for s in x:
-        it.set_tensor(d_in["index"], s[None])
-        it.invoke()
-        outs.append(it.get_tensor(d_out["index"])[0].copy())
-    return np.stack(outs)
+    """The file's outputs for ``x``, one sample per invoke (the library's LiteRT loop)."""
+    it, _, _ = _litert.interpreter(pathlib.Path(path).read_bytes())
+    return _litert.run_codes(it, [x])[0]
 
 
 @pytest.mark.slow
