@@ -3,10 +3,9 @@ import pytest
 
 from tfprune.compat import keras
 
-mlflow = pytest.importorskip("mlflow")
-
 
 def test_callback_and_run_logger_write_to_a_file_store(tmp_path):
+    mlflow = pytest.importorskip("mlflow")  # the optional extra: tfprune[mlflow]
     import tfprune
     from tfprune.app.mlflow import RunLogger
 
@@ -46,3 +45,18 @@ def test_without_mlflow_the_key_is_refused(monkeypatch):
                         lambda name, *a: None if name == "mlflow" else real(name, *a))
     with pytest.raises(errors.ConfigError, match=r"pip install 'tfprune\[mlflow\]'"):
         recipes.load_recipe_text("model: demo_cnn\ndata: {source: digits}\nmlflow: {}\n")
+
+
+def test_report_metrics_log_every_output_of_a_model_with_several():
+    from tfprune.app.mlflow import report_metrics
+
+    report = {"variants": {
+        "dense": {"loss": 1.5, "params": 100, "sparsity": 0.0,
+                  "outputs": {"cls_accuracy": 0.75, "reg_mae": 0.5, "note": "x"}},
+        "pruned": {"loss": 1.75, "params": 100, "sparsity": 0.5, "tflite": {"float": {
+            "bytes": 2000, "outputs": {"cls_accuracy": 0.1}}}}}}
+    m = report_metrics(report)
+    assert m["dense.outputs.cls_accuracy"] == 0.75 and m["dense.outputs.reg_mae"] == 0.5
+    assert m["dense.loss"] == 1.5 and m["pruned.sparsity"] == 0.5
+    assert m["pruned.tflite.float.bytes"] == 2000.0
+    assert "dense.outputs.note" not in m and not any(k.startswith("pruned.outputs") for k in m)

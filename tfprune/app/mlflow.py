@@ -21,7 +21,7 @@ from tfprune import errors
 from tfprune.app.reports import METRICS, lookup
 from tfprune.compat import keras
 
-__all__ = ["MlflowCallback", "RunLogger", "flatten"]
+__all__ = ["MlflowCallback", "RunLogger", "flatten", "report_metrics"]
 
 _HINT = "MLflow is not installed: pip install 'tfprune[mlflow]' (or remove the mlflow key)."
 
@@ -49,6 +49,28 @@ def flatten(d: dict, prefix: str = "") -> dict:
         else:
             out[key] = str(v) if isinstance(v, (list, tuple)) else v
     return out
+
+
+def report_metrics(report: dict) -> dict:
+    """The final numbers of a run report as MLflow metrics: ``<variant>.<measure>`` for the
+    report's measures, and ``<variant>.outputs.<measure>`` for each output of a model with
+    several outputs (e.g. ``cls_accuracy``, ``reg_mae``).
+
+    Example:
+        >>> report_metrics({"variants": {"pruned": {"loss": 0.5, "params": 10,
+        ...                 "outputs": {"cls_accuracy": 0.9, "reg_mae": 0.2}}}})
+        {'pruned.loss': 0.5, 'pruned.params': 10.0, 'pruned.outputs.cls_accuracy': 0.9, 'pruned.outputs.reg_mae': 0.2}
+    """
+    metrics = {}
+    for name, v in report["variants"].items():
+        for key, _, _ in METRICS:
+            value = lookup(v, key)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"{name}.{key}"] = float(value)
+        for key, value in sorted((v.get("outputs") or {}).items()):
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                metrics[f"{name}.outputs.{key}"] = float(value)
+    return metrics
 
 
 class MlflowCallback(keras.callbacks.Callback):
@@ -116,13 +138,7 @@ class RunLogger:
         """Final metrics of every variant, then the run folder's files as artifacts."""
         if self.config is None:
             return
-        metrics = {}
-        for name, v in report["variants"].items():
-            for key, _, _ in METRICS:
-                value = lookup(v, key)
-                if isinstance(value, (int, float)):
-                    metrics[f"{name}.{key}"] = float(value)
-        self._mlflow.log_metrics(metrics)
+        self._mlflow.log_metrics(report_metrics(report))
         for entry in sorted(os.listdir(folder)):
             path = os.path.join(folder, entry)
             if os.path.isdir(path):
