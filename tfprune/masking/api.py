@@ -142,10 +142,7 @@ def _scope_and_granularity(scope, granularity, crit):
     """The one resolution of ``scope`` (:func:`tfprune.masking.scope.resolve`) and of the
     granularity: ``(scope, strategy, Granularity)``; an ``Allocation`` gives its
     granularity when none is asked."""
-    resolved = scope_lib.resolve(scope)
-    if granularity is None and resolved.granularity is not None:
-        granularity = resolved.granularity
-    unit = granularity_lib.spec(granularity, crit)
+    unit = granularity_lib.spec(granularity, crit, scope=scope)
     strategy = granularity_lib.get(unit.name)
     return scope_lib.resolve(scope, strategy.name), strategy, unit
 

@@ -24,8 +24,8 @@ import functools
 from tfprune import deprecations
 from tfprune.core.criteria import granularity as spec_lib
 
-__all__ = ["Request", "Calibration", "of", "accepts_deprecated", "GRANULARITY_KEYWORDS",
-           "CALIBRATION_KEYWORDS"]
+__all__ = ["Request", "Calibration", "of", "accepts_deprecated", "fold_granularity",
+           "GRANULARITY_KEYWORDS", "CALIBRATION_KEYWORDS"]
 
 #: deprecated keywords folded into ``granularity``
 GRANULARITY_KEYWORDS = ("n_m", "block")
@@ -86,21 +86,37 @@ def of(data) -> Calibration:
     return data if isinstance(data, Calibration) else Calibration(data)
 
 
+def fold_granularity(granularity, pairs: dict, *, stacklevel: int):
+    """``granularity`` with the deprecated ``n_m``/``block`` values ``pairs`` folded in
+    (each checked, blamed on its keyword, and announced with the new spelling);
+    ``granularity=None`` (the criterion's default, which takes no pair) stays None.
+    ``stacklevel`` counts as if this function called ``warnings.warn`` itself.
+
+    Example:
+        >>> import warnings
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     str(fold_granularity("n:m", {"n_m": (1, 4)}, stacklevel=2))
+        '1:4'
+    """
+    if not pairs:
+        return granularity
+    spec = spec_lib.from_pairs(granularity if granularity is not None else "weight",
+                               pairs.get("n_m"), pairs.get("block"))  # checked either way
+    new = (f"granularity={str(spec)!r}" if granularity is not None else
+           "granularity='N:M' or 'block:RxC' (e.g. '2:4', 'block:4x1')")
+    for k, v in pairs.items():
+        deprecations.keyword(k, v, new, stacklevel=stacklevel + 1)
+    return spec if granularity is not None else None
+
+
 def _fold(kwargs: dict, old: dict, stacklevel: int) -> dict:
     """``kwargs`` with the deprecated keywords ``old`` folded into ``granularity``/``data``."""
     kwargs = dict(kwargs)
     pairs = {k: old[k] for k in GRANULARITY_KEYWORDS if k in old}
     if pairs:
-        granularity = kwargs.get("granularity")
-        if granularity is not None:  # None: the criterion's default, which takes no pair
-            granularity = spec_lib.from_pairs(granularity, pairs.get("n_m"), pairs.get("block"))
-            kwargs["granularity"] = granularity
-        else:
-            spec_lib.from_pairs("weight", pairs.get("n_m"), pairs.get("block"))  # checked
-        for k, v in pairs.items():
-            new = (f"granularity={str(granularity)!r}" if granularity is not None else
-                   "granularity='N:M' or 'block:RxC' (e.g. '2:4', 'block:4x1')")
-            deprecations.keyword(k, v, new, stacklevel=stacklevel)
+        kwargs["granularity"] = fold_granularity(kwargs.get("granularity"), pairs,
+                                                 stacklevel=stacklevel)
     knobs = {k: old[k] for k in CALIBRATION_KEYWORDS if k in old}
     if knobs:
         kwargs["data"] = dataclasses.replace(of(kwargs.get("data")), **knobs)

@@ -33,6 +33,7 @@ from tfprune.core import masks
 from tfprune.core.criteria import base as criteria_base
 from tfprune.core.criteria.base import GRANULARITIES, resolve_granularity
 from tfprune.core.criteria.granularity import Granularity, parse
+from tfprune.masking import scope as scope_lib
 
 __all__ = ["GRANULARITIES", "Strategy", "STRATEGIES", "get", "spec"]
 
@@ -167,13 +168,18 @@ def get(granularity, criterion=None) -> Strategy:
     return STRATEGIES[name]
 
 
-def spec(granularity, criterion=None) -> Granularity:
+def spec(granularity, criterion=None, scope=None) -> Granularity:
     """The :class:`~tfprune.core.criteria.granularity.Granularity` of any spelling
-    (``None``: the criterion's default, with its default unit shape).
+    (``None``: the granularity of ``scope`` when it is an ``Allocation``, else the
+    criterion's default, with its default unit shape).
 
     Example:
         >>> str(spec("1:4")), str(spec(None, "l1")), spec("block").block
         ('1:4', 'channel', (4, 1))
     """
+    if scope is not None:
+        resolved = scope_lib.resolve(scope)  # checked first, whatever the granularity
+        if granularity is None:
+            granularity = resolved.granularity  # None: not an Allocation
     default = criteria_base.get(criterion).granularities[0] if criterion is not None else "weight"
     return parse(granularity, default)

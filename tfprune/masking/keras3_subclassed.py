@@ -197,9 +197,7 @@ class _Plan:
 def _plan(model, r: Request, fixed: bool) -> _Plan:
     """Every argument checked and resolved as :func:`tfprune.prune` does, before any work."""
     crit = criteria_lib.get(r.criterion)
-    resolved = scope_lib.resolve(r.scope)
-    unit = granularity_lib.spec(r.granularity if r.granularity is not None
-                                else resolved.granularity, crit)
+    unit = granularity_lib.spec(r.granularity, crit, scope=r.scope)
     strategy = granularity_lib.get(unit.name)
     _check_criterion(model, crit, strategy.name)
     criteria_lib.check_granularity(crit, strategy.name)

@@ -142,9 +142,7 @@ def prune(model, request: Request, fixed: bool = False):
             "(model(x)) or model.build(input_shape) before pruning.")
     _check_not_pruned(model)
     crit = criteria_lib.get(request.criterion)
-    resolved = scope_lib.resolve(request.scope)
-    unit = granularity_lib.spec(request.granularity if request.granularity is not None
-                                else resolved.granularity, crit)
+    unit = granularity_lib.spec(request.granularity, crit, scope=request.scope)
     strategy = granularity_lib.get(unit.name)
     check_graph_free(model, strategy.name, crit)
     scope = scope_lib.resolve(request.scope, strategy.name)

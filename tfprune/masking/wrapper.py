@@ -38,11 +38,11 @@ from tensorflow_model_optimization.python.core.sparsity.keras import (
 from tensorflow_model_optimization.python.core.sparsity.keras import pruning_wrapper
 from tf_keras.src.mixed_precision import autocast_variable
 
-from tfprune import deprecations, errors, layers
+from tfprune import errors, layers
 from tfprune.compat import keras
 from tfprune.core import criteria as criteria_lib
 from tfprune.core.criteria import granularity as spec_lib
-from tfprune.masking import gates
+from tfprune.masking import arguments, gates
 from tfprune.masking import granularity as granularity_lib
 from tfprune.masking import stats as stats_lib
 from tfprune.masking.scores import ScoringMixin
@@ -160,18 +160,6 @@ def _checked_args(layer, weights, granularity, options, block_size):
     return names, update, spec
 
 
-def _legacy_granularity(granularity, kwargs: dict, stacklevel: int = 4):
-    """``granularity`` with the deprecated ``n_m=``/``block=`` keywords (popped from
-    ``kwargs``) folded in, with a DeprecationWarning naming the new spelling."""
-    old = {k: kwargs.pop(k) for k in ("n_m", "block") if k in kwargs}
-    if not old:
-        return granularity
-    spec = spec_lib.from_pairs(granularity, old.get("n_m"), old.get("block"))
-    for k, v in old.items():
-        deprecations.keyword(k, v, f"granularity={str(spec)!r}", stacklevel=stacklevel)
-    return spec
-
-
 def _legacy_config(config: dict) -> dict:
     """A config saved before 0.3 (``n_m``/``block`` beside ``granularity``; ``update``,
     ``sparsity_scale``, ``channel_map``, ``scope``, ``scored`` at the top) in today's
@@ -225,7 +213,10 @@ class PruningWrapper(ScoringMixin, stats_lib.StatisticsMixin, MaskUpdateMixin,
         # fit without PruningCallback -> MissingCallbackError, reloaded models too: installed
         # when the first wrapper is made (pruned or loaded), not when tfprune is imported
         install()
-        granularity = _legacy_granularity(granularity, kwargs)
+        granularity = arguments.fold_granularity(  # n_m=/block= until 0.4
+            "weight" if granularity is None else granularity,
+            {k: kwargs.pop(k) for k in arguments.GRANULARITY_KEYWORDS if k in kwargs},
+            stacklevel=3)  # the warning points at the line building the wrapper
         options = options if options is not None else WrapperOptions()
         names, update, spec = _checked_args(layer, weights, granularity, options, block_size)
         self.granularity, self.n_m, self.block = spec.name, spec.n_m, spec.block
