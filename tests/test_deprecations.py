@@ -49,3 +49,19 @@ def test_every_entry_names_a_removal_version_and_a_different_value():
     for d in deprecations.DEPRECATIONS:
         assert d.removed_in and d.new != d.old
         assert deprecations.find(d.argument, d.old, where=d.where) is d
+
+
+def test_fold_options_sets_deprecated_keywords_as_fields_and_refuses_another_type():
+    from tfprune import errors
+    from tfprune.analysis import SensitivityOptions
+    from tfprune.tuning import sweep
+
+    with pytest.warns(DeprecationWarning, match=r"use options=analysis.SensitivityOptions"):
+        got = deprecations.fold_options("analysis.sensitivity", SensitivityOptions(max_batches=2),
+                                        SensitivityOptions, {"recalibrate_bn": False})
+    assert got == SensitivityOptions(max_batches=2, recalibrate_bn=False)
+    with pytest.raises(errors.ConfigError, match=r"`options` must be a SweepOptions, got dict"):
+        sweep.checked_options({"overwrite": True}, {})
+    with pytest.raises(errors.ConfigError, match=r"Unknown keyword argument of analysis"):
+        deprecations.fold_options("analysis.sensitivity", None, SensitivityOptions,
+                                  {"max_batch": 1}, valid=["options"])

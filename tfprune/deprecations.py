@@ -24,8 +24,8 @@ import warnings
 
 from tfprune import errors
 
-__all__ = ["Deprecation", "DEPRECATIONS", "find", "keyword", "keywords", "message", "replace",
-           "warn"]
+__all__ = ["Deprecation", "DEPRECATIONS", "find", "fold_options", "keyword", "keywords", "message",
+           "replace", "warn"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +171,35 @@ def keywords(where: str, given: dict, *, valid=(), stacklevel: int = 3) -> dict:
     for key in given:
         warn("keyword", key, where=where, stacklevel=stacklevel + 1)
     return dict(given)
+
+
+def fold_options(where: str, options, cls, deprecated: dict, *, valid=(), stacklevel: int = 3):
+    """``options`` (a ``cls``, a frozen dataclass; None: its defaults) with the deprecated
+    keywords of ``where`` (:func:`keywords`, each announced) set as its fields of the same
+    name. ``stacklevel`` counts as in :func:`keywords`.
+
+    Raises:
+        ConfigError: ``options`` of another type, or an unknown keyword.
+
+    Example:
+        >>> import warnings
+        >>> @dataclasses.dataclass(frozen=True)
+        ... class Opts:
+        ...     overwrite: bool = False
+        >>> with warnings.catch_warnings():
+        ...     warnings.simplefilter("ignore")
+        ...     fold_options("tuning.PruningTuner", None, Opts, {"overwrite": True})
+        Opts(overwrite=True)
+        >>> fold_options("tuning.PruningTuner", {"overwrite": True}, Opts, {})
+        Traceback (most recent call last):
+        ...
+        tfprune.errors.ConfigError: `options` must be a Opts, got dict {'overwrite': True}.
+    """
+    old = keywords(where, deprecated, valid=valid, stacklevel=stacklevel + 1)
+    if options is not None and not isinstance(options, cls):
+        raise errors.ConfigError(f"`options` must be a {cls.__name__}, got "
+                                 f"{type(options).__name__} {options!r}.")
+    return dataclasses.replace(options if options is not None else cls(), **old)
 
 
 def keyword(old: str, value, replacement: str, *, stacklevel: int = 3) -> Deprecation:

@@ -154,11 +154,9 @@ class SensitivityOptions:
 
 def _options(options, deprecated) -> SensitivityOptions:
     """``options`` with the deprecated ``max_batches=``/``recalibrate_bn=`` folded in."""
-    old = deprecations.keywords("analysis.sensitivity", deprecated, valid=_KEYWORDS,
-                                stacklevel=7)  # past sensitivity, keras3_io and serves
-    if options is not None and not isinstance(options, SensitivityOptions):
-        raise errors.ConfigError(f"options must be a SensitivityOptions, got {options!r}.")
-    return dataclasses.replace(options or SensitivityOptions(), **old)
+    return deprecations.fold_options("analysis.sensitivity", options, SensitivityOptions,
+                                     deprecated, valid=_KEYWORDS,
+                                     stacklevel=7)  # past sensitivity, keras3_io and serves
 
 
 @serves()  # a subclassed Keras 3 model is measured as it is (not translated)

@@ -87,11 +87,9 @@ def checked_options(options, deprecated: dict) -> SweepOptions:
         >>> checked_options(None, {}).overwrite
         False
     """
-    old = deprecations.keywords("tuning.PruningTuner", deprecated, valid=TUNER_KEYWORDS,
-                                stacklevel=4)  # past PruningTuner.__init__
-    if options is not None and not isinstance(options, SweepOptions):
-        raise errors.ConfigError(f"`options` must be a SweepOptions, got {type(options).__name__}.")
-    return dataclasses.replace(options or SweepOptions(), **old)
+    return deprecations.fold_options("tuning.PruningTuner", options, SweepOptions, deprecated,
+                                     valid=TUNER_KEYWORDS,
+                                     stacklevel=4)  # past PruningTuner.__init__
 
 
 def is_worker() -> bool:
