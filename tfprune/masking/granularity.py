@@ -30,7 +30,6 @@ import tensorflow as tf
 
 from tfprune import errors
 from tfprune.core import masks
-from tfprune.core.criteria import base as criteria_base
 from tfprune.core.criteria.base import GRANULARITIES, resolve_granularity
 from tfprune.core.criteria.granularity import Granularity, parse
 from tfprune.masking import scope as scope_lib
@@ -181,5 +180,4 @@ def spec(granularity, criterion=None, scope=None) -> Granularity:
         resolved = scope_lib.resolve(scope)  # checked first, whatever the granularity
         if granularity is None:
             granularity = resolved.granularity  # None: not an Allocation
-    default = criteria_base.get(criterion).granularities[0] if criterion is not None else "weight"
-    return parse(granularity, default)
+    return parse(granularity, resolve_granularity(None, criterion))  # None: the default

@@ -1,7 +1,9 @@
-"""Every criterion: config round trip, score shape and meaning, errors, save/load.
+"""Every criterion: config round trip, score shape, errors, save/load.
 
-The after-fit and save/load checks of the data criteria are here, the others' in
-test_criteria_fit.py (one fit per criterion: half the fits per file).
+What one criterion's scores mean is tested in its module's file (test_gradient.py,
+test_activation.py, test_channel.py, test_obs.py, ...). The after-fit and save/load checks
+of the data criteria are here, the others' in test_criteria_fit.py (one fit per criterion:
+half the fits per file).
 """
 
 import pytest
